@@ -1,0 +1,92 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "common/framing.h"
+
+#include <string>
+
+#include "common/worker_protocol.pb.h"
+#include "gtest/gtest.h"
+
+namespace unidist {
+namespace {
+
+proto::DriverMessage MakeTask(uint64_t task_id, std::string function, size_t payload_bytes) {
+  proto::DriverMessage message;
+  proto::TaskRequest* task = message.mutable_task();
+  task->set_task_id(task_id);
+  task->set_function(std::move(function));
+  task->add_args()->set_value(std::string(payload_bytes, 'x'));
+  return message;
+}
+
+TEST(FramingTest, RoundTripsSeveralFramesFedOneByteAtATime) {
+  std::string wire;
+  for (uint64_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(AppendFrame(MakeTask(i, "f" + std::to_string(i), 100 * i), 1 << 20, &wire).ok());
+  }
+  FrameDecoder decoder(1 << 20);
+  std::vector<proto::DriverMessage> received;
+  for (char byte : wire) {
+    decoder.Append(absl::string_view(&byte, 1));
+    absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+    ASSERT_TRUE(payload.ok()) << payload.status();
+    if (payload->has_value()) {
+      proto::DriverMessage message;
+      ASSERT_TRUE(ParseFramePayload(**payload, &message).ok());
+      received.push_back(message);
+    }
+  }
+  ASSERT_EQ(received.size(), 3u);
+  for (uint64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(received[i].task().task_id(), i);
+    EXPECT_EQ(received[i].task().function(), "f" + std::to_string(i));
+    EXPECT_EQ(received[i].task().args(0).value().size(), 100 * i);
+  }
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
+}
+
+TEST(FramingTest, EncoderRefusesOversizedMessage) {
+  std::string wire = "keep";
+  absl::Status status = AppendFrame(MakeTask(1, "f", 2000), 1000, &wire);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(wire, "keep");
+}
+
+TEST(FramingTest, DecoderRejectsOversizedLengthAndStaysFailed) {
+  FrameDecoder decoder(1000);
+  decoder.Append(std::string("\xff\xff\xff\x7f", 4));
+  EXPECT_EQ(decoder.Next().status().code(), absl::StatusCode::kResourceExhausted);
+  decoder.Append("more bytes");
+  EXPECT_EQ(decoder.Next().status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(FramingTest, PartialFrameWaitsForMoreBytes) {
+  std::string wire;
+  ASSERT_TRUE(AppendFrame(MakeTask(7, "g", 10), 1 << 20, &wire).ok());
+  FrameDecoder decoder;
+  decoder.Append(absl::string_view(wire).substr(0, wire.size() - 1));
+  absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+  ASSERT_TRUE(payload.ok());
+  EXPECT_FALSE(payload->has_value());
+  EXPECT_EQ(decoder.buffered_bytes(), wire.size() - 1);
+}
+
+TEST(FramingTest, GarbagePayloadIsDataLoss) {
+  proto::DriverMessage message;
+  EXPECT_EQ(ParseFramePayload("\xff\xff\xff\xff\xff", &message).code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
+  std::string wire;
+  ASSERT_TRUE(AppendFrame(proto::DriverMessage(), 16, &wire).ok());
+  EXPECT_EQ(wire, std::string(4, '\0'));
+  FrameDecoder decoder;
+  decoder.Append(wire);
+  absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+  ASSERT_TRUE(payload.ok() && payload->has_value());
+  EXPECT_TRUE((*payload)->empty());
+}
+
+}  // namespace
+}  // namespace unidist
