@@ -1,0 +1,170 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "object_store/object_store.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace unidist {
+
+absl::Status ObjectStore::CreatePending(const DataID& id) {
+  absl::MutexLock lock(&mu_);
+  if (!entries_.try_emplace(id).second) {
+    return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
+  }
+  ++pending_count_;
+  return absl::OkStatus();
+}
+
+absl::Status ObjectStore::PutReady(const DataID& id, std::string bytes) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = entries_.try_emplace(id);
+  if (!inserted) {
+    return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
+  }
+  it->second.state = Entry::State::kReady;
+  bytes_held_ += bytes.size();
+  it->second.value = std::make_shared<const std::string>(std::move(bytes));
+  return absl::OkStatus();
+}
+
+bool ObjectStore::Seal(const DataID& id, std::string bytes) {
+  return Complete(id, std::make_shared<const std::string>(std::move(bytes)));
+}
+
+bool ObjectStore::Fail(const DataID& id, absl::Status error) {
+  if (error.ok()) error = absl::InternalError("object failed with an OK status");
+  return Complete(id, std::move(error));
+}
+
+bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result) {
+  std::vector<CompletionCallback> callbacks;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.state != Entry::State::kPending) return false;
+    Entry& entry = it->second;
+    if (result.ok()) {
+      entry.state = Entry::State::kReady;
+      bytes_held_ += (*result)->size();
+      entry.value = *result;
+    } else {
+      entry.state = Entry::State::kFailed;
+      entry.error = result.status();
+    }
+    --pending_count_;
+    callbacks.swap(entry.callbacks);
+  }
+  for (CompletionCallback& callback : callbacks) callback(result);
+  return true;
+}
+
+size_t ObjectStore::FailAllPending(const absl::Status& error) {
+  std::vector<DataID> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : entries_) {
+      if (entry.state == Entry::State::kPending) pending.push_back(id);
+    }
+  }
+  size_t failed = 0;
+  for (const DataID& id : pending) failed += Fail(id, error) ? 1 : 0;
+  return failed;
+}
+
+void ObjectStore::Erase(const DataID& id) {
+  // Dropped callbacks may own reference tokens whose destructors call Erase again, so
+  // they are destroyed after the lock is released.
+  std::vector<CompletionCallback> dropped;
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  if (it->second.state == Entry::State::kPending) --pending_count_;
+  if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
+  dropped.swap(it->second.callbacks);
+  entries_.erase(it);
+}
+
+absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {
+  if (entry.state == Entry::State::kReady) return entry.value;
+  return entry.error;
+}
+
+bool ObjectStore::IsCompleteLocked(const DataID& id) const {
+  auto it = entries_.find(id);
+  return it == entries_.end() || it->second.state != Entry::State::kPending;
+}
+
+absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto complete = [this, &id]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
+  }
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+  }
+  return ResultOf(it->second);
+}
+
+std::vector<size_t> ObjectStore::Wait(const std::vector<DataID>& ids, size_t num_returns,
+                                      absl::Time deadline) const {
+  const size_t wanted = std::min(num_returns, ids.size());
+  absl::MutexLock lock(&mu_);
+  auto enough_complete = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    size_t complete = 0;
+    for (const DataID& id : ids) {
+      if (IsCompleteLocked(id) && ++complete >= wanted) return true;
+    }
+    return complete >= wanted;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&enough_complete), deadline);
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < ids.size() && ready.size() < num_returns; ++i) {
+    if (IsCompleteLocked(ids[i])) ready.push_back(i);
+  }
+  return ready;
+}
+
+void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
+  absl::StatusOr<Value> result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      result = absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+    } else if (it->second.state == Entry::State::kPending) {
+      it->second.callbacks.push_back(std::move(callback));
+      return;
+    } else {
+      result = ResultOf(it->second);
+    }
+  }
+  callback(result);
+}
+
+bool ObjectStore::IsComplete(const DataID& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && it->second.state != Entry::State::kPending;
+}
+
+size_t ObjectStore::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return entries_.size();
+}
+
+size_t ObjectStore::pending_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return pending_count_;
+}
+
+size_t ObjectStore::bytes_held() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return bytes_held_;
+}
+
+}  // namespace unidist

@@ -1,0 +1,114 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ObjectStore: the driver's table of objects — values put with `Put` and results of tasks —
+// keyed by DataID.
+//
+// An entry is in one of three states:
+//   pending  created for a task result that has not arrived yet;
+//   ready    holds the value's codec bytes (immutable from then on);
+//   failed   holds the error status the object resolved to.
+// Ready and failed are both "complete": an entry never leaves a complete state. Values are
+// shared as `std::shared_ptr<const std::string>`, so readers never copy under the lock.
+//
+// Lifetime: the owner of an id (the API's ObjectRef, through its reference token) calls
+// Erase when the last handle is gone; completing an erased or unknown id is a no-op, so a
+// task whose result nobody wants any more leaves nothing behind.
+//
+// Waiting never busy-waits: Get and Wait block on the store's mutex condition, and
+// OnComplete registers a callback that runs once, on the thread that completes the entry
+// (or at once, on the caller's thread, if it is complete already). Callbacks always run
+// without the store's lock held, so they may call back into the store.
+//
+// Thread-safe: every method may be called from any thread.
+
+#ifndef UNIDIST_OBJECT_STORE_OBJECT_STORE_H_
+#define UNIDIST_OBJECT_STORE_OBJECT_STORE_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/data_id.h"
+
+namespace unidist {
+
+class ObjectStore {
+ public:
+  using Value = std::shared_ptr<const std::string>;
+  using CompletionCallback = std::function<void(const absl::StatusOr<Value>&)>;
+
+  ObjectStore() = default;
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  // Adds a pending entry. AlreadyExists if `id` is in the store.
+  absl::Status CreatePending(const DataID& id);
+
+  // Adds a ready entry holding `bytes`. AlreadyExists if `id` is in the store.
+  absl::Status PutReady(const DataID& id, std::string bytes);
+
+  // Completes a pending entry with a value or an error. Returns false, and does nothing, if
+  // `id` is unknown (e.g. erased because nobody holds it) or already complete.
+  bool Seal(const DataID& id, std::string bytes);
+  bool Fail(const DataID& id, absl::Status error);
+
+  // Fails every pending entry with `error` (used at shutdown). Returns how many.
+  size_t FailAllPending(const absl::Status& error);
+
+  // Removes the entry. Callbacks still registered on a pending entry are dropped.
+  void Erase(const DataID& id);
+
+  // Blocks until `id` is complete or `deadline` passes. Returns the value, the entry's
+  // error, NotFound if `id` is not in the store, or DeadlineExceeded.
+  absl::StatusOr<Value> Get(const DataID& id, absl::Time deadline = absl::InfiniteFuture()) const;
+
+  // unidist's wait: blocks until at least min(num_returns, ids.size()) of `ids` are
+  // complete, or `deadline` passes, then returns the positions (indexes into `ids`) of the
+  // complete ones, at most `num_returns` of them, in the caller's order. Unknown ids count
+  // as complete (a Get on them reports NotFound). A duplicated id counts at each position.
+  std::vector<size_t> Wait(const std::vector<DataID>& ids, size_t num_returns,
+                           absl::Time deadline = absl::InfiniteFuture()) const;
+
+  // Runs `callback` once `id` is complete: with the value, or with the entry's error. Runs
+  // it at once if `id` is complete already, with NotFound if `id` is unknown.
+  void OnComplete(const DataID& id, CompletionCallback callback);
+
+  // True if `id` is known and complete.
+  bool IsComplete(const DataID& id) const;
+
+  // Counts, for tests and stats.
+  size_t size() const;
+  size_t pending_count() const;
+  size_t bytes_held() const;
+
+ private:
+  struct Entry {
+    enum class State { kPending, kReady, kFailed };
+    State state = State::kPending;
+    Value value;
+    absl::Status error;
+    std::vector<CompletionCallback> callbacks;
+  };
+
+  // Completes the entry `id` with `result`; false if unknown or not pending.
+  bool Complete(const DataID& id, absl::StatusOr<Value> result);
+  static absl::StatusOr<Value> ResultOf(const Entry& entry);
+  bool IsCompleteLocked(const DataID& id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_held_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace unidist
+
+#endif  // UNIDIST_OBJECT_STORE_OBJECT_STORE_H_

@@ -1,0 +1,180 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "object_store/object_store.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace unidist {
+namespace {
+
+using ::testing::ElementsAre;
+
+DataID Id(uint64_t n) { return DataID::FromParts(1, n); }
+
+TEST(ObjectStoreTest, PutThenGet) {
+  ObjectStore store;
+  ASSERT_TRUE(store.PutReady(Id(1), "hello").ok());
+  absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(**value, "hello");
+  EXPECT_EQ(store.bytes_held(), 5u);
+  EXPECT_EQ(store.PutReady(Id(1), "again").code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST(ObjectStoreTest, GetUnknownIsNotFound) {
+  ObjectStore store;
+  EXPECT_EQ(store.Get(Id(9)).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ObjectStoreTest, GetPendingTimesOut) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  EXPECT_EQ(store.Get(Id(1), absl::Now() + absl::Milliseconds(20)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(ObjectStoreTest, GetBlocksUntilSealedFromAnotherThread) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  std::thread sealer([&store] {
+    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(store.Seal(Id(1), "late"));
+  });
+  absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
+  sealer.join();
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(**value, "late");
+  EXPECT_EQ(store.pending_count(), 0u);
+}
+
+TEST(ObjectStoreTest, FailedEntryReturnsItsError) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  EXPECT_TRUE(store.Fail(Id(1), absl::AbortedError("boom")));
+  EXPECT_EQ(store.Get(Id(1)).status(), absl::AbortedError("boom"));
+  // A complete entry never changes again.
+  EXPECT_FALSE(store.Seal(Id(1), "value"));
+  EXPECT_FALSE(store.Fail(Id(1), absl::InternalError("other")));
+  EXPECT_EQ(store.Get(Id(1)).status(), absl::AbortedError("boom"));
+}
+
+TEST(ObjectStoreTest, SealUnknownIsANoOp) {
+  ObjectStore store;
+  EXPECT_FALSE(store.Seal(Id(3), "nobody wants this"));
+  EXPECT_EQ(store.size(), 0u);
+}
+
+TEST(ObjectStoreTest, WaitReturnsCompleteOnesInCallersOrder) {
+  ObjectStore store;
+  for (uint64_t i = 1; i <= 4; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+  store.Seal(Id(4), "d");
+  store.Fail(Id(2), absl::InternalError("x"));
+  const std::vector<DataID> ids = {Id(1), Id(2), Id(3), Id(4)};
+  EXPECT_THAT(store.Wait(ids, 1), ElementsAre(1u));
+  EXPECT_THAT(store.Wait(ids, 2), ElementsAre(1u, 3u));
+  // Asking for more than are complete waits for the deadline, then returns what is.
+  EXPECT_THAT(store.Wait(ids, 3, absl::Now() + absl::Milliseconds(10)), ElementsAre(1u, 3u));
+  EXPECT_TRUE(store.Wait({}, 1).empty());
+}
+
+TEST(ObjectStoreTest, WaitWakesWhenEnoughComplete) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.CreatePending(Id(2)).ok());
+  std::thread sealer([&store] {
+    absl::SleepFor(absl::Milliseconds(10));
+    store.Seal(Id(2), "b");
+    absl::SleepFor(absl::Milliseconds(10));
+    store.Seal(Id(1), "a");
+  });
+  EXPECT_THAT(store.Wait({Id(1), Id(2)}, 2), ElementsAre(0u, 1u));
+  sealer.join();
+}
+
+TEST(ObjectStoreTest, OnCompleteRunsOnceAtOnceOrLater) {
+  ObjectStore store;
+  ASSERT_TRUE(store.PutReady(Id(1), "now").ok());
+  ASSERT_TRUE(store.CreatePending(Id(2)).ok());
+  std::vector<std::string> seen;
+  auto record = [&seen](const absl::StatusOr<ObjectStore::Value>& result) {
+    seen.push_back(result.ok() ? **result : std::string(result.status().message()));
+  };
+  store.OnComplete(Id(1), record);
+  EXPECT_THAT(seen, ElementsAre("now"));
+  store.OnComplete(Id(2), record);
+  EXPECT_EQ(seen.size(), 1u);
+  store.Fail(Id(2), absl::CancelledError("gone"));
+  EXPECT_THAT(seen, ElementsAre("now", "gone"));
+  store.OnComplete(Id(7), [](const absl::StatusOr<ObjectStore::Value>& result) {
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
+  });
+}
+
+TEST(ObjectStoreTest, CallbackMayReenterTheStore) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  store.OnComplete(Id(1), [&store](const absl::StatusOr<ObjectStore::Value>& result) {
+    ASSERT_TRUE(result.ok());
+    EXPECT_TRUE(store.PutReady(Id(2), **result + "!").ok());
+    store.Erase(Id(1));
+  });
+  store.Seal(Id(1), "chained");
+  EXPECT_EQ(**store.Get(Id(2)), "chained!");
+  EXPECT_EQ(store.size(), 1u);
+}
+
+TEST(ObjectStoreTest, EraseFreesAndDropsCallbacks) {
+  ObjectStore store;
+  ASSERT_TRUE(store.PutReady(Id(1), std::string(100, 'x')).ok());
+  ASSERT_TRUE(store.CreatePending(Id(2)).ok());
+  bool called = false;
+  store.OnComplete(Id(2), [&called](const auto&) { called = true; });
+  store.Erase(Id(1));
+  store.Erase(Id(2));
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.bytes_held(), 0u);
+  EXPECT_EQ(store.pending_count(), 0u);
+  EXPECT_FALSE(store.Seal(Id(2), "late"));
+  EXPECT_FALSE(called);
+}
+
+TEST(ObjectStoreTest, FailAllPendingWakesWaiters) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.PutReady(Id(2), "kept").ok());
+  std::thread waiter([&store] {
+    EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kCancelled);
+  });
+  absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(store.FailAllPending(absl::CancelledError("shutdown")), 1u);
+  waiter.join();
+  EXPECT_EQ(**store.Get(Id(2)), "kept");
+}
+
+TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
+  ObjectStore store;
+  constexpr uint64_t kObjects = 2000;
+  for (uint64_t i = 0; i < kObjects; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+  std::atomic<uint64_t> sum{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&store, t] {
+      for (uint64_t i = t; i < kObjects; i += 2) store.Seal(Id(i), std::to_string(i));
+    });
+    threads.emplace_back([&store, &sum, t] {
+      for (uint64_t i = t; i < kObjects; i += 2) sum += std::stoull(**store.Get(Id(i)));
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(sum.load(), kObjects * (kObjects - 1) / 2);
+}
+
+}  // namespace
+}  // namespace unidist

@@ -1,0 +1,94 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ForkServer: a single-threaded child of the driver that forks the worker processes.
+//
+// Why: fork() in a multi-threaded process copies only the calling thread, and any lock
+// another thread held at that instant (an absl::Mutex, glog's, the allocator's) stays
+// locked forever in the child. The driver forks the server once, at Init, before the
+// runtime starts any thread of its own; every worker — the first ones and every
+// replacement later — is then forked from that quiet process, and is a copy of the driver's
+// program with all its registered functions.
+//
+// Process tree and cleanup:
+//   driver ── fork server ── worker 0, worker 1, ...
+// * The server holds only its control socket: right after it is forked it closes every
+//   other descriptor it inherited, so no worker holds the driver's (or the user's) files.
+// * Each worker gets one end of a fresh socketpair; the server passes the other end to the
+//   driver (SCM_RIGHTS) and closes its copy, so the driver sees EOF when the worker dies.
+// * Workers ask for SIGKILL when the server dies (PR_SET_PDEATHSIG; the server has one
+//   thread, so "parent thread" is the server itself).
+// * When the control socket closes — Stop(), or the driver dying even by SIGKILL — the
+//   server gives its workers a short grace period to exit (they see EOF on their sockets
+//   too), kills the rest with SIGKILL, reaps them all and exits. The server reaps every
+//   worker, so no zombie is left; Stop() reaps the server.
+//
+// Thread-safe: requests from several threads are serialized.
+
+#ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_FORK_SERVER_H_
+#define UNIDIST_PROCESS_MANAGER_INTERNAL_FORK_SERVER_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace unidist::process_internal {
+
+// Runs in a new worker process with its index and its end of the socket to the driver.
+// Returns the process's exit code.
+using WorkerMain = std::function<int(int worker_index, int socket_fd)>;
+
+class ForkServer {
+ public:
+  struct Worker {
+    pid_t pid = -1;
+    int socket_fd = -1;  // the driver's end; owned by the caller; close-on-exec
+  };
+
+  // How long workers get to exit on their own when the server stops.
+  static constexpr absl::Duration kStopGrace = absl::Milliseconds(200);
+
+  // Forks the server. Call before the caller starts threads of its own (see above).
+  static absl::StatusOr<std::unique_ptr<ForkServer>> Start(WorkerMain worker_main);
+
+  // Stops the server (see Stop).
+  ~ForkServer();
+
+  ForkServer(const ForkServer&) = delete;
+  ForkServer& operator=(const ForkServer&) = delete;
+
+  // Forks a worker. Unavailable if the server is gone; ResourceExhausted or Internal if
+  // the fork or the socketpair failed.
+  absl::StatusOr<Worker> Spawn(int worker_index);
+
+  // Waits up to `grace` for worker `pid` to exit, then kills it with SIGKILL, reaps it and
+  // returns its wait status. NotFound if `pid` is not a live worker of this server.
+  absl::StatusOr<int> Reap(pid_t pid, absl::Duration grace);
+
+  // Closes the control socket and waits for the server to exit. The server ends every
+  // worker first (kStopGrace, then SIGKILL). Idempotent.
+  absl::Status Stop();
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  ForkServer(pid_t pid, int control_fd) : pid_(pid), control_fd_(control_fd) {}
+
+  absl::StatusOr<std::string> Call(const std::string& request, int* received_fd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const pid_t pid_;
+  absl::Mutex mu_;
+  int control_fd_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace unidist::process_internal
+
+#endif  // UNIDIST_PROCESS_MANAGER_INTERNAL_FORK_SERVER_H_

@@ -1,0 +1,44 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// Small wrappers over the Linux calls the process manager makes: whole-buffer socket
+// writes that never raise SIGPIPE, descriptor passing over Unix sockets, and readable
+// descriptions of wait statuses. Every failure is an absl::Status carrying errno's text.
+
+#ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_OS_UTIL_H_
+#define UNIDIST_PROCESS_MANAGER_INTERNAL_OS_UTIL_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace unidist::process_internal {
+
+// A status for the current errno: `what` failed, with strerror's text.
+absl::Status ErrnoStatus(absl::string_view what);
+
+// Writes all of `bytes` to a blocking stream socket, retrying partial writes and EINTR.
+// Uses MSG_NOSIGNAL: a closed peer gives Unavailable, never SIGPIPE.
+absl::Status SendAll(int fd, absl::string_view bytes);
+
+// Sends one datagram on a SOCK_SEQPACKET socket, with `fd_to_pass` (if >= 0) as
+// SCM_RIGHTS. The caller keeps its own copy of `fd_to_pass`.
+absl::Status SendDatagram(int socket_fd, absl::string_view bytes, int fd_to_pass = -1);
+
+// Receives one datagram (up to `max_bytes`) and at most one passed descriptor, which is
+// made close-on-exec and stored in `*received_fd` (-1 if none). An empty string means the
+// peer closed the socket.
+absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes, int* received_fd);
+
+// "exited with code 3", "killed by signal 9 (Killed)", ...
+std::string DescribeWaitStatus(int wait_status);
+
+// Sets O_NONBLOCK on `fd`.
+absl::Status SetNonBlocking(int fd);
+
+}  // namespace unidist::process_internal
+
+#endif  // UNIDIST_PROCESS_MANAGER_INTERNAL_OS_UTIL_H_

@@ -1,0 +1,394 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "process_manager/process_manager.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "process_manager/internal/os_util.h"
+
+namespace unidist {
+namespace {
+
+using process_internal::DescribeWaitStatus;
+using process_internal::ErrnoStatus;
+
+// epoll data for the wake-up eventfd; worker sockets use (generation << 32 | index).
+constexpr uint64_t kWakeToken = ~uint64_t{0};
+constexpr size_t kReadChunkBytes = 256 * 1024;
+constexpr int kMaxIovecs = 64;
+constexpr int kMaxWorkers = 4096;
+
+uint64_t SlotToken(int index, uint32_t generation) {
+  return (uint64_t{generation} << 32) | static_cast<uint32_t>(index);
+}
+
+}  // namespace
+
+ProcessManager::ProcessManager(ProcessManagerOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
+    ProcessManagerOptions options) {
+  if (options.num_workers < 1 || options.num_workers > kMaxWorkers) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "num_workers must be between 1 and %d, got %d", kMaxWorkers, options.num_workers));
+  }
+  if (!options.execute || !options.on_result) {
+    return absl::InvalidArgumentError("ProcessManagerOptions needs execute and on_result");
+  }
+  std::unique_ptr<ProcessManager> manager(new ProcessManager(std::move(options)));
+  const size_t max_frame_bytes = manager->options_.max_frame_bytes;
+  process_internal::TaskExecutor execute = manager->options_.execute;
+  UNIDIST_ASSIGN_OR_RETURN(
+      manager->fork_server_,
+      process_internal::ForkServer::Start([execute, max_frame_bytes](int index, int fd) {
+        return process_internal::RunWorkerLoop(index, fd, max_frame_bytes, execute);
+      }));
+
+  manager->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  manager->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (manager->epoll_fd_ < 0 || manager->wake_fd_ < 0) {
+    absl::Status status = ErrnoStatus("epoll/eventfd");
+    manager->Shutdown();
+    return status;
+  }
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.u64 = kWakeToken;
+  epoll_ctl(manager->epoll_fd_, EPOLL_CTL_ADD, manager->wake_fd_, &wake);
+
+  absl::Status started;
+  {
+    absl::MutexLock lock(&manager->mu_);
+    for (int i = 0; i < manager->options_.num_workers && started.ok(); ++i) {
+      auto slot = std::make_unique<Slot>();
+      slot->index = i;
+      started = manager->StartWorker(*slot);
+      manager->slots_.push_back(std::move(slot));
+    }
+  }
+  if (!started.ok()) {
+    manager->Shutdown();
+    return started;
+  }
+  manager->event_thread_ = std::thread([raw = manager.get()] { raw->EventLoop(); });
+  return manager;
+}
+
+ProcessManager::~ProcessManager() { Shutdown(); }
+
+absl::Status ProcessManager::StartWorker(Slot& slot) {
+  UNIDIST_ASSIGN_OR_RETURN(process_internal::ForkServer::Worker worker,
+                           fork_server_->Spawn(slot.index));
+  if (absl::Status status = process_internal::SetNonBlocking(worker.socket_fd); !status.ok()) {
+    close(worker.socket_fd);
+    return status;
+  }
+  ++slot.generation;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = SlotToken(slot.index, slot.generation);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.socket_fd, &event) != 0) {
+    absl::Status status = ErrnoStatus("epoll_ctl");
+    close(worker.socket_fd);
+    return status;
+  }
+  slot.pid = worker.pid;
+  slot.fd = worker.socket_fd;
+  slot.alive = true;
+  slot.want_write = false;
+  slot.decoder = FrameDecoder(options_.max_frame_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
+  InFlight entry;
+  entry.task_id = task.task_id();
+  entry.function = task.function();
+  proto::DriverMessage message;
+  *message.mutable_task() = std::move(task);
+  auto frame = std::make_shared<std::string>();
+  if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, frame.get());
+      !framed.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
+  }
+  entry.frame = std::move(frame);
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
+  return EnqueueLocked(std::move(entry));
+}
+
+absl::Status ProcessManager::EnqueueLocked(InFlight task) {
+  Slot* slot = nullptr;
+  for (size_t tried = 0; tried < slots_.size() && slot == nullptr; ++tried) {
+    Slot* candidate = slots_[next_slot_++ % slots_.size()].get();
+    if (candidate->alive) slot = candidate;
+  }
+  if (slot == nullptr) return absl::UnavailableError("no worker process is alive");
+  slot->out.push_back(task.frame);
+  slot->in_flight.push_back(std::move(task));
+  if (slot->out.size() == 1) FlushLocked(*slot);
+  return absl::OkStatus();
+}
+
+void ProcessManager::FlushLocked(Slot& slot) {
+  while (!slot.out.empty()) {
+    iovec iov[kMaxIovecs];
+    int count = 0;
+    for (auto it = slot.out.begin(); it != slot.out.end() && count < kMaxIovecs; ++it, ++count) {
+      const size_t skip = count == 0 ? slot.out_offset : 0;
+      iov[count].iov_base = const_cast<char*>((*it)->data() + skip);
+      iov[count].iov_len = (*it)->size() - skip;
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t sent = sendmsg(slot.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      // EAGAIN: the event thread continues on EPOLLOUT. Anything else means the worker is
+      // gone; the event thread sees the hang-up and handles it.
+      break;
+    }
+    size_t left = static_cast<size_t>(sent);
+    while (left > 0) {
+      const size_t front_left = slot.out.front()->size() - slot.out_offset;
+      if (left < front_left) {
+        slot.out_offset += left;
+        break;
+      }
+      left -= front_left;
+      slot.out.pop_front();
+      slot.out_offset = 0;
+    }
+  }
+  SetWantWriteLocked(slot, !slot.out.empty());
+}
+
+void ProcessManager::SetWantWriteLocked(Slot& slot, bool want) {
+  if (want == slot.want_write || slot.fd < 0) return;
+  epoll_event event{};
+  event.events = want ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+  event.data.u64 = SlotToken(slot.index, slot.generation);
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, slot.fd, &event);
+  slot.want_write = want;
+}
+
+void ProcessManager::EventLoop() {
+  epoll_event events[64];
+  std::vector<proto::TaskResult> completed;
+  for (;;) {
+    const int ready = epoll_wait(epoll_fd_, events, 64, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return;  // only a bad epoll descriptor gets here: a bug, not a runtime condition
+    }
+    for (int i = 0; i < ready; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kWakeToken) {
+        uint64_t count;
+        while (read(wake_fd_, &count, sizeof(count)) > 0) {
+        }
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+        continue;
+      }
+      Slot& slot = *slots_[token & 0xffffffffu];
+      {
+        absl::MutexLock lock(&mu_);
+        if (!slot.alive || slot.generation != (token >> 32)) continue;  // stale event
+        if (events[i].events & EPOLLOUT) FlushLocked(slot);
+      }
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        absl::Status read = ReadFromWorker(slot, &completed);
+        if (!read.ok()) HandleWorkerFailure(slot, read, &completed);
+      }
+    }
+    for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
+    completed.clear();
+  }
+}
+
+absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed) {
+  int fd;
+  {
+    absl::MutexLock lock(&mu_);
+    fd = slot.fd;
+  }
+  for (;;) {
+    const ssize_t received =
+        recv(fd, slot.decoder.PrepareAppend(kReadChunkBytes), kReadChunkBytes, MSG_DONTWAIT);
+    if (received == 0) return absl::UnavailableError("the worker closed its socket");
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return ErrnoStatus("reading from the worker");
+    }
+    slot.decoder.Commit(static_cast<size_t>(received));
+    for (;;) {
+      absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
+      if (!payload.ok()) return absl::DataLossError(payload.status().message());
+      if (!payload->has_value()) break;
+      proto::WorkerMessage message;
+      UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
+      if (!message.has_result()) {
+        return absl::DataLossError("the worker sent a message that is not a task result");
+      }
+      absl::MutexLock lock(&mu_);
+      if (slot.in_flight.empty() ||
+          slot.in_flight.front().task_id != message.result().task_id() ||
+          slot.in_flight.size() == slot.out.size()) {  // the front task was not even sent
+        return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
+                                                message.result().task_id(),
+                                                ", which it was not running"));
+      }
+      slot.in_flight.pop_front();
+      completed->push_back(std::move(*message.mutable_result()));
+    }
+  }
+}
+
+proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::StatusCode code,
+                                              const std::string& message) {
+  proto::TaskResult result;
+  result.set_task_id(task.task_id);
+  result.mutable_error()->set_code(static_cast<int>(code));
+  result.mutable_error()->set_message(message);
+  result.mutable_error()->set_function(task.function);
+  return result;
+}
+
+void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
+                                         std::vector<proto::TaskResult>* completed) {
+  std::deque<InFlight> in_flight;
+  size_t not_sent;
+  pid_t pid;
+  {
+    absl::MutexLock lock(&mu_);
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, slot.fd, nullptr);
+    close(slot.fd);
+    slot.fd = -1;
+    slot.alive = false;
+    in_flight.swap(slot.in_flight);
+    not_sent = slot.out.size();
+    slot.out.clear();
+    slot.out_offset = 0;
+    pid = slot.pid;
+  }
+  // A worker that broke the protocol is killed at once; one that closed its socket is
+  // dying, and gets a moment to finish so that its exit status is the real one.
+  const bool protocol_error = cause.code() == absl::StatusCode::kDataLoss;
+  absl::StatusOr<int> wait_status =
+      fork_server_->Reap(pid, protocol_error ? absl::ZeroDuration() : options_.reap_grace);
+  const std::string how = wait_status.ok()
+                              ? DescribeWaitStatus(*wait_status)
+                              : absl::StrCat("could not be reaped: ", wait_status.status().message());
+
+  // The worker runs its tasks in order, so only the first task it was sent can have
+  // started; the ones queued behind it are dispatched again.
+  const bool running = in_flight.size() > not_sent;
+  if (running) {
+    const InFlight& task = in_flight.front();
+    const std::string message =
+        protocol_error
+            ? absl::StrFormat("worker %d (pid %d) running '%s' sent bytes that do not decode "
+                              "(%s) and was killed; it %s",
+                              slot.index, pid, task.function, cause.message(), how)
+            : absl::StrFormat("worker %d (pid %d) died while running '%s': %s", slot.index, pid,
+                              task.function, how);
+    proto::TaskResult result = ErrorResult(
+        task, protocol_error ? absl::StatusCode::kDataLoss : absl::StatusCode::kUnavailable,
+        message);
+    result.mutable_error()->set_worker_index(slot.index);
+    result.mutable_error()->set_worker_pid(pid);
+    completed->push_back(std::move(result));
+    in_flight.pop_front();
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (stopping_) {
+    for (const InFlight& task : in_flight) {
+      completed->push_back(ErrorResult(task, absl::StatusCode::kCancelled,
+                                       "the worker pool shut down before the task ran"));
+    }
+    return;
+  }
+  if (absl::Status restarted = StartWorker(slot); restarted.ok()) {
+    ++workers_replaced_;
+  } else {
+    fprintf(stderr, "unidist: could not replace worker %d: %s\n", slot.index,
+            restarted.ToString().c_str());
+  }
+  for (InFlight& task : in_flight) {
+    const InFlight copy = task;
+    if (absl::Status requeued = EnqueueLocked(std::move(task)); !requeued.ok()) {
+      completed->push_back(ErrorResult(copy, requeued.code(), std::string(requeued.message())));
+    }
+  }
+}
+
+void ProcessManager::Shutdown() {
+  absl::MutexLock shutdown_lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (event_thread_.joinable()) {
+    const uint64_t one = 1;
+    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    event_thread_.join();
+  }
+  std::vector<InFlight> cancelled;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& slot : slots_) {
+      for (InFlight& task : slot->in_flight) cancelled.push_back(std::move(task));
+      slot->in_flight.clear();
+      slot->out.clear();
+      if (slot->fd >= 0) close(slot->fd);
+      slot->fd = -1;
+      slot->alive = false;
+    }
+  }
+  if (fork_server_ != nullptr) {
+    if (absl::Status stopped = fork_server_->Stop(); !stopped.ok()) {
+      fprintf(stderr, "unidist: %s\n", stopped.ToString().c_str());
+    }
+  }
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  epoll_fd_ = wake_fd_ = -1;
+  for (const InFlight& task : cancelled) {
+    options_.on_result(ErrorResult(
+        task, absl::StatusCode::kCancelled,
+        absl::StrCat("unidist was shut down before task '", task.function, "' finished")));
+  }
+}
+
+std::vector<WorkerInfo> ProcessManager::Workers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<WorkerInfo> workers;
+  for (const auto& slot : slots_) {
+    workers.push_back({slot->index, slot->pid, slot->alive, slot->in_flight.size()});
+  }
+  return workers;
+}
+
+size_t ProcessManager::workers_replaced() const {
+  absl::MutexLock lock(&mu_);
+  return workers_replaced_;
+}
+
+}  // namespace unidist

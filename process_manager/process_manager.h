@@ -1,0 +1,153 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ProcessManager: the pool of worker processes of the multiprocessing backend.
+//
+// Start() forks N workers (through a fork server, see internal/fork_server.h); Dispatch()
+// hands each task to the next live worker in round-robin order and returns at once; one
+// event thread reads the results from all workers and reports each through
+// `on_result`. A worker runs the tasks it receives one at a time, in order.
+//
+// Failures:
+// * A worker that dies (crash, signal, exit) fails the task it was running with
+//   Unavailable — the message names the function, the worker, its pid and how it ended —
+//   and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
+//   that were queued on it but not started are dispatched again to other workers.
+// * A worker that sends bytes that do not decode is killed and treated the same way, with
+//   DataLoss for its running task.
+// * Shutdown() reports every task still in flight with Cancelled.
+// Every dispatched task gets exactly one on_result call.
+//
+// Thread-safe. `on_result` runs on the event thread (or in Shutdown's caller) without any
+// lock of the manager held, so it may call Dispatch; it must not call Shutdown.
+
+#ifndef UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
+#define UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/framing.h"
+#include "common/worker_protocol.pb.h"
+#include "process_manager/internal/fork_server.h"
+#include "process_manager/internal/worker_loop.h"
+
+namespace unidist {
+
+struct ProcessManagerOptions {
+  // Number of worker processes. Must be at least 1.
+  int num_workers = 1;
+  // Largest frame either side accepts; larger tasks are refused by Dispatch and larger
+  // results come back as ResourceExhausted errors.
+  size_t max_frame_bytes = kDefaultMaxFrameBytes;
+  // Runs each task, in the worker process. Required.
+  process_internal::TaskExecutor execute;
+  // Receives the outcome of every dispatched task, in the driver. Required.
+  std::function<void(proto::TaskResult)> on_result;
+  // How long a worker whose socket closed may take to exit before it is killed.
+  absl::Duration reap_grace = absl::Seconds(1);
+};
+
+// A snapshot of one worker slot.
+struct WorkerInfo {
+  int index = 0;
+  pid_t pid = -1;
+  bool alive = false;
+  size_t tasks_in_flight = 0;
+};
+
+class ProcessManager {
+ public:
+  // Starts the fork server and the workers, then the event thread. Call from a thread that
+  // holds no lock another thread could need (see internal/fork_server.h).
+  // InvalidArgument for bad options; Internal/ResourceExhausted if processes could not be
+  // started (then nothing is left running).
+  static absl::StatusOr<std::unique_ptr<ProcessManager>> Start(ProcessManagerOptions options);
+
+  // Shuts down.
+  ~ProcessManager();
+
+  ProcessManager(const ProcessManager&) = delete;
+  ProcessManager& operator=(const ProcessManager&) = delete;
+
+  // Queues `task` on the next live worker. Never blocks on a busy worker. On error the
+  // task is not dispatched and on_result is not called for it: FailedPrecondition after
+  // Shutdown, ResourceExhausted if the task is larger than max_frame_bytes, Unavailable if
+  // no worker is alive.
+  absl::Status Dispatch(proto::TaskRequest task);
+
+  // Reports tasks in flight as Cancelled, ends every worker and the fork server, and
+  // returns once all are reaped. Idempotent.
+  void Shutdown();
+
+  int num_workers() const { return static_cast<int>(slots_.size()); }
+  std::vector<WorkerInfo> Workers() const;
+  // How many workers died and were replaced since Start.
+  size_t workers_replaced() const;
+
+ private:
+  struct InFlight {
+    uint64_t task_id = 0;
+    std::string function;
+    std::shared_ptr<const std::string> frame;
+  };
+  struct Slot {
+    int index = 0;
+    pid_t pid = -1;
+    int fd = -1;
+    uint32_t generation = 0;  // tells events for a replaced worker from its successor's
+    bool alive = false;
+    bool want_write = false;  // EPOLLOUT registered
+    std::deque<InFlight> in_flight;  // sent or queued, in order
+    std::deque<std::shared_ptr<const std::string>> out;  // frames not yet fully written
+    size_t out_offset = 0;  // bytes of out.front() already written
+    FrameDecoder decoder;   // used by the event thread only
+  };
+
+  explicit ProcessManager(ProcessManagerOptions options);
+
+  absl::Status StartWorker(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void EventLoop();
+  // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
+  // on bytes that do not decode or do not match the tasks in flight.
+  absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed);
+  void HandleWorkerFailure(Slot& slot, const absl::Status& cause,
+                           std::vector<proto::TaskResult>* completed);
+  static proto::TaskResult ErrorResult(const InFlight& task, absl::StatusCode code,
+                                       const std::string& message);
+
+  const ProcessManagerOptions options_;
+  std::unique_ptr<process_internal::ForkServer> fork_server_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread event_thread_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  size_t next_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t workers_replaced_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex shutdown_mu_;  // serializes Shutdown calls
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace unidist
+
+#endif  // UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_

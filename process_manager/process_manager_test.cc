@@ -1,0 +1,296 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The worker pool with real processes and a test executor whose "functions" echo, report
+// their pid, sleep, crash or exit.
+
+#include "process_manager/process_manager.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/process_helpers.h"
+
+namespace unidist {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
+  const std::string arg = task.args_size() > 0 ? task.args(0).value() : "";
+  int number = 0;
+  (void)absl::SimpleAtoi(arg, &number);
+  if (task.function() == "echo") {
+    result->add_values(arg);
+  } else if (task.function() == "pid") {
+    result->add_values(std::to_string(getpid()));
+  } else if (task.function() == "sleep_ms") {
+    absl::SleepFor(absl::Milliseconds(number));
+    result->add_values(std::to_string(getpid()));
+  } else if (task.function() == "segfault") {
+    raise(SIGSEGV);
+  } else if (task.function() == "exit") {
+    _exit(number);
+  } else if (task.function() == "big") {
+    result->add_values(std::string(number, 'b'));
+  } else {
+    result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kNotFound));
+    result->mutable_error()->set_message("no such test function");
+  }
+}
+
+// Collects results by task id and lets the test wait for them.
+class Results {
+ public:
+  void Add(proto::TaskResult result) {
+    absl::MutexLock lock(&mu_);
+    EXPECT_FALSE(results_.contains(result.task_id())) << "two results for " << result.task_id();
+    results_[result.task_id()] = std::move(result);
+  }
+  // Waits (at most a minute, so a bug fails the test instead of hanging it) for task `id`.
+  proto::TaskResult Wait(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    auto has = [this, id]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return results_.contains(id); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&has), absl::Minutes(1))) {
+      ADD_FAILURE() << "no result for task " << id;
+      return {};
+    }
+    return results_[id];
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return results_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, proto::TaskResult> results_ ABSL_GUARDED_BY(mu_);
+};
+
+proto::TaskRequest Task(uint64_t id, const std::string& function, const std::string& arg = "") {
+  proto::TaskRequest task;
+  task.set_task_id(id);
+  task.set_function(function);
+  task.add_args()->set_value(arg);
+  return task;
+}
+
+class ProcessManagerTest : public ::testing::Test {
+ protected:
+  void Start(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes) {
+    ProcessManagerOptions options;
+    options.num_workers = num_workers;
+    options.max_frame_bytes = max_frame_bytes;
+    options.execute = &TestExecutor;
+    options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
+    absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    manager_ = std::move(*manager);
+  }
+
+  void TearDown() override {
+    if (manager_ != nullptr) manager_->Shutdown();
+    EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
+  }
+
+  pid_t WorkerPid(int index) { return manager_->Workers()[index].pid; }
+
+  Results results_;
+  std::unique_ptr<ProcessManager> manager_;
+};
+
+TEST_F(ProcessManagerTest, RejectsBadOptions) {
+  ProcessManagerOptions options;
+  options.num_workers = 0;
+  options.execute = &TestExecutor;
+  options.on_result = [](proto::TaskResult) {};
+  EXPECT_EQ(ProcessManager::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.num_workers = 1;
+  options.execute = nullptr;
+  EXPECT_EQ(ProcessManager::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessManagerTest, DispatchesRoundRobin) {
+  Start(3);
+  std::vector<pid_t> expected;
+  for (int i = 0; i < 3; ++i) expected.push_back(WorkerPid(i));
+  for (uint64_t id = 0; id < 9; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  for (uint64_t id = 0; id < 9; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_EQ(result.values_size(), 1) << result.DebugString();
+    EXPECT_EQ(result.values(0), std::to_string(expected[id % 3])) << "task " << id;
+  }
+  for (pid_t pid : expected) EXPECT_NE(pid, getpid());
+}
+
+TEST_F(ProcessManagerTest, ThousandsOfTasksFromSeveralThreads) {
+  Start(2);
+  constexpr uint64_t kPerThread = 2000;
+  std::vector<std::thread> threads;
+  for (uint64_t t = 0; t < 3; ++t) {
+    threads.emplace_back([this, t] {
+      for (uint64_t i = 0; i < kPerThread; ++i) {
+        const uint64_t id = t * kPerThread + i;
+        ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id * 7))).ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (uint64_t id = 0; id < 3 * kPerThread; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_EQ(result.values_size(), 1);
+    EXPECT_EQ(result.values(0), std::to_string(id * 7));
+  }
+}
+
+TEST_F(ProcessManagerTest, LargeArgumentsAndResultsCrossThePipe) {
+  Start(2);
+  const std::string large(8 << 20, 'x');
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "echo", large)).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "big", std::to_string(16 << 20))).ok());
+  EXPECT_EQ(results_.Wait(1).values(0), large);
+  EXPECT_EQ(results_.Wait(2).values(0).size(), size_t{16} << 20);
+}
+
+TEST_F(ProcessManagerTest, CrashFailsTheRunningTaskAndTheWorkerIsReplaced) {
+  Start(2);
+  const pid_t crashed_pid = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "segfault")).ok());  // round-robin: worker 0
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("worker 0"));
+  EXPECT_THAT(result.error().message(), HasSubstr(std::to_string(crashed_pid)));
+  EXPECT_THAT(result.error().message(), HasSubstr("'segfault'"));
+  EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 11"));
+  EXPECT_EQ(result.error().worker_pid(), crashed_pid);
+  EXPECT_EQ(manager_->workers_replaced(), 1u);
+  EXPECT_FALSE(testing::ProcessPresent(crashed_pid));
+  EXPECT_NE(WorkerPid(0), crashed_pid);
+  // The pool keeps its size and keeps working.
+  for (uint64_t id = 10; id < 20; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  std::set<std::string> pids;
+  for (uint64_t id = 10; id < 20; ++id) pids.insert(results_.Wait(id).values(0));
+  EXPECT_EQ(pids.size(), 2u);
+}
+
+TEST_F(ProcessManagerTest, TasksQueuedBehindACrashAreNotLost) {
+  Start(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "50")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "exit", "3")).ok());
+  for (uint64_t id = 3; id < 50; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  EXPECT_FALSE(results_.Wait(1).has_error());
+  proto::TaskResult died = results_.Wait(2);
+  EXPECT_EQ(died.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(died.error().message(), HasSubstr("exited with code 3"));
+  for (uint64_t id = 3; id < 50; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_FALSE(result.has_error()) << result.error().message();
+    EXPECT_EQ(result.values(0), std::to_string(id));
+  }
+}
+
+TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
+  Start(2);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "60000")).ok());
+  const pid_t victim = WorkerPid(0);
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  proto::TaskResult result = results_.Wait(1);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
+}
+
+TEST_F(ProcessManagerTest, IdleWorkerKilledFromOutsideIsReplaced) {
+  Start(2);
+  const pid_t victim = WorkerPid(1);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitForProcessGone(victim, absl::Seconds(10)));
+  for (uint64_t id = 0; id < 10; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  for (uint64_t id = 0; id < 10; ++id) EXPECT_FALSE(results_.Wait(id).has_error());
+}
+
+TEST_F(ProcessManagerTest, ShutdownCancelsTasksInFlightPromptly) {
+  Start(2);
+  for (uint64_t id = 0; id < 6; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "sleep_ms", "60000")).ok());
+  }
+  const absl::Time start = absl::Now();
+  manager_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));  // generous: only catches a hang
+  ASSERT_EQ(results_.size(), 6u);
+  for (uint64_t id = 0; id < 6; ++id) {
+    EXPECT_EQ(results_.Wait(id).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  }
+  EXPECT_EQ(manager_->Dispatch(Task(9, "pid")).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ProcessManagerTest, OversizedTaskIsRefusedAndOversizedResultIsAnError) {
+  Start(1, /*max_frame_bytes=*/1 << 16);
+  EXPECT_EQ(manager_->Dispatch(Task(1, "echo", std::string(1 << 17, 'x'))).code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "big", std::to_string(1 << 17))).ok());
+  proto::TaskResult result = results_.Wait(2);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  // The worker survives it.
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "ok")).ok());
+  EXPECT_EQ(results_.Wait(3).values(0), "ok");
+  EXPECT_EQ(manager_->workers_replaced(), 0u);
+}
+
+TEST_F(ProcessManagerTest, ShutdownReapsEveryProcess) {
+  Start(4);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 4; ++i) pids.push_back(WorkerPid(i));
+  manager_->Shutdown();
+  EXPECT_THAT(testing::ChildProcesses(), IsEmpty());
+  for (pid_t pid : pids) EXPECT_FALSE(testing::ProcessPresent(pid));
+}
+
+// A driver killed with SIGKILL cannot clean up; its workers must still go away.
+TEST(ProcessManagerDriverDeathTest, WorkersExitWhenTheDriverIsKilled) {
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  const pid_t driver = fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    close(report[0]);
+    ProcessManagerOptions options;
+    options.num_workers = 3;
+    options.execute = &TestExecutor;
+    options.on_result = [](proto::TaskResult) {};
+    absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
+    if (!manager.ok()) _exit(1);
+    (*manager)->Dispatch(Task(1, "sleep_ms", "60000")).IgnoreError();  // one busy worker
+    std::vector<pid_t> pids = {(*manager)->Workers()[0].pid, (*manager)->Workers()[1].pid,
+                               (*manager)->Workers()[2].pid};
+    if (write(report[1], pids.data(), sizeof(pid_t) * pids.size()) < 0) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(report[1]);
+  pid_t pids[3];
+  ASSERT_EQ(read(report[0], pids, sizeof(pids)), static_cast<ssize_t>(sizeof(pids)));
+  close(report[0]);
+  ASSERT_EQ(kill(driver, SIGKILL), 0);
+  int status;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  for (pid_t pid : pids) {
+    EXPECT_TRUE(testing::WaitForProcessGone(pid, absl::Seconds(1))) << "worker " << pid;
+  }
+}
+
+}  // namespace
+}  // namespace unidist
