@@ -377,9 +377,9 @@ void ProcessManager::Shutdown() {
   }
 }
 
-std::vector<WorkerInfo> ProcessManager::Workers() const {
+std::vector<WorkerState> ProcessManager::Workers() const {
   absl::MutexLock lock(&mu_);
-  std::vector<WorkerInfo> workers;
+  std::vector<WorkerState> workers;
   for (const auto& slot : slots_) {
     workers.push_back({slot->index, slot->pid, slot->alive, slot->in_flight.size()});
   }

@@ -61,7 +61,7 @@ struct ProcessManagerOptions {
 };
 
 // A snapshot of one worker slot.
-struct WorkerInfo {
+struct WorkerState {
   int index = 0;
   pid_t pid = -1;
   bool alive = false;
@@ -93,7 +93,7 @@ class ProcessManager {
   void Shutdown();
 
   int num_workers() const { return static_cast<int>(slots_.size()); }
-  std::vector<WorkerInfo> Workers() const;
+  std::vector<WorkerState> Workers() const;
   // How many workers died and were replaced since Start.
   size_t workers_replaced() const;
 

@@ -167,6 +167,9 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
     return ErrnoStatus("socketpair for the fork server");
   }
+  // Output the driver buffered but did not write yet would otherwise be written again by
+  // every worker that flushes its copy.
+  fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) {
     const absl::Status status = ErrnoStatus("fork of the fork server");

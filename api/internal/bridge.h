@@ -1,0 +1,78 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The non-template core under api/unidist.h. The public templates encode and decode
+// values with the codec and call these functions with bytes; everything here is defined
+// in api/unidist.cc and api/internal/*.cc. Not for users: names and signatures may change.
+
+#ifndef UNIDIST_API_INTERNAL_BRIDGE_H_
+#define UNIDIST_API_INTERNAL_BRIDGE_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/data_id.h"
+
+namespace unidist::api_internal {
+
+// Keeps one object alive in its store while any ObjectRef copy refers to it. Defined in
+// api/internal/runtime.h.
+class RefToken;
+
+// What an ObjectRef holds: the id, and the shared token that owns the object. A null
+// token means a default-constructed ObjectRef that names no object.
+struct RefHandle {
+  DataID id;
+  std::shared_ptr<const RefToken> token;
+};
+
+// One argument of a task: codec bytes of a value, or a reference to an object.
+struct TaskArg {
+  std::string value;
+  RefHandle ref;
+  bool is_ref = false;
+};
+
+// Runs a registered function in a worker: decodes `args`, calls it, and encodes its
+// result(s) into `results` (`num_returns` of them). Returns the function's own error
+// status, or InvalidArgument/DataLoss when the arguments do not decode. May throw
+// whatever the function throws; the caller turns exceptions into statuses.
+using Invoker = std::function<absl::Status(const std::vector<absl::string_view>& args,
+                                           int num_returns, std::vector<std::string>* results)>;
+
+// Registers `fn` under `name` (see UNIDIST_REMOTE). Returns true so that it can
+// initialize a namespace-scope variable. A name registered twice for different functions
+// makes Init fail with AlreadyExists.
+bool RegisterFunction(std::string name, const void* fn, Invoker invoker);
+
+// Splits the text of UNIDIST_REMOTE's arguments ("f, ns::g, &h") into names
+// ("f", "ns::g", "h"), ignoring commas inside template argument lists and parentheses.
+std::vector<std::string> SplitFunctionNames(absl::string_view text);
+
+// Stores `bytes` and returns a handle to it. Before Init, the handle's object is failed
+// with FailedPrecondition.
+RefHandle Put(std::string bytes);
+
+// Submits the registered function `fn` with `args`; returns `num_returns` handles.
+RefHandle SubmitOne(const void* fn, std::vector<TaskArg> args);
+std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns);
+
+// The codec bytes of the object, blocking until it is complete or `deadline` passes.
+absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline);
+
+// unidist's wait over handles; returns the positions of complete ones (see Wait).
+std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
+                         absl::Time deadline);
+
+// The deadline `timeout` from now; InfiniteFuture for an infinite timeout.
+absl::Time DeadlineIn(absl::Duration timeout);
+
+}  // namespace unidist::api_internal
+
+#endif  // UNIDIST_API_INTERNAL_BRIDGE_H_

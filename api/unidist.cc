@@ -1,0 +1,225 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The process-wide runtime behind api/unidist.h.
+
+#include "api/unidist.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "api/internal/function_registry.h"
+#include "api/internal/runtime.h"
+
+namespace unidist {
+namespace {
+
+using api_internal::RefHandle;
+using api_internal::RefToken;
+using api_internal::Runtime;
+
+constexpr char kMultiprocessing[] = "multiprocessing";
+constexpr int kMaxWorkers = 4096;
+
+// Serializes Init and Shutdown; held while processes start and stop.
+absl::Mutex g_lifecycle_mu(absl::kConstInit);
+// The current runtime. API calls copy the pointer and work without the lock, so a
+// Shutdown on another thread never pulls a runtime out from under them.
+absl::Mutex g_runtime_mu(absl::kConstInit);
+std::shared_ptr<Runtime>* g_runtime ABSL_GUARDED_BY(g_runtime_mu) = nullptr;
+
+std::shared_ptr<Runtime> CurrentRuntime() {
+  absl::ReaderMutexLock lock(&g_runtime_mu);
+  return g_runtime == nullptr ? nullptr : *g_runtime;
+}
+
+void SetRuntime(std::shared_ptr<Runtime> runtime) {
+  absl::MutexLock lock(&g_runtime_mu);
+  if (runtime == nullptr) {
+    delete g_runtime;
+    g_runtime = nullptr;
+  } else {
+    g_runtime = new std::shared_ptr<Runtime>(std::move(runtime));
+  }
+}
+
+absl::Status NotInitialized() {
+  return absl::FailedPreconditionError(
+      "unidist is not initialized: call unidist::Init() first");
+}
+
+int AvailableCpus() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return CPU_COUNT(&cpus);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+absl::StatusOr<int> ResolveNumWorkers(int requested) {
+  if (requested < 0 || requested > kMaxWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Options::num_workers must be between 0 and ", kMaxWorkers, ", got ", requested));
+  }
+  if (requested > 0) return requested;
+  if (const char* env = getenv("UNIDIST_CPUS"); env != nullptr && *env != '\0') {
+    int from_env = 0;
+    if (!absl::SimpleAtoi(env, &from_env) || from_env < 1 || from_env > kMaxWorkers) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "UNIDIST_CPUS must be a whole number between 1 and ", kMaxWorkers, ", got '", env,
+          "'"));
+    }
+    return from_env;
+  }
+  return AvailableCpus();
+}
+
+absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
+  std::string backend = requested;
+  if (backend.empty()) {
+    const char* env = getenv("UNIDIST_BACKEND");
+    backend = env != nullptr && *env != '\0' ? env : kMultiprocessing;
+  }
+  if (backend != kMultiprocessing) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown backend '", backend, "' (from ",
+        requested.empty() ? "UNIDIST_BACKEND" : "Options::backend",
+        "); available: multiprocessing"));
+  }
+  return backend;
+}
+
+// A handle whose object failed before it reached any store.
+RefHandle FailedHandle(absl::Status error) {
+  const DataID id = DataID::Generate();
+  return RefHandle{id, std::make_shared<const RefToken>(id, std::move(error))};
+}
+
+}  // namespace
+
+absl::Status Init(const Options& options) {
+  absl::MutexLock lifecycle(&g_lifecycle_mu);
+  if (CurrentRuntime() != nullptr) return absl::OkStatus();
+  absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);
+  if (!num_workers.ok()) return num_workers.status();
+  absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
+  if (!backend.ok()) return backend.status();
+  if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
+      !registered.ok()) {
+    return registered;
+  }
+  absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*num_workers);
+  if (!runtime.ok()) return runtime.status();
+  SetRuntime(std::move(*runtime));
+  return absl::OkStatus();
+}
+
+bool IsInitialized() { return CurrentRuntime() != nullptr; }
+
+absl::Status Shutdown() {
+  absl::MutexLock lifecycle(&g_lifecycle_mu);
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return absl::OkStatus();
+  SetRuntime(nullptr);  // new calls see "not initialized" from here on
+  runtime->Shutdown();  // calls already under way finish against the stopped runtime
+  return absl::OkStatus();
+}
+
+std::vector<WorkerInfo> Workers() {
+  std::vector<WorkerInfo> workers;
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return workers;
+  for (const WorkerState& state : runtime->Workers()) {
+    workers.push_back({state.index, static_cast<int>(state.pid), state.alive});
+  }
+  return workers;
+}
+
+absl::Status Get(const ObjectRef<void>& ref) {
+  return api_internal::Get(ref.handle(), absl::InfiniteFuture()).status();
+}
+
+absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout) {
+  return api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout)).status();
+}
+
+namespace api_internal {
+
+RefHandle Put(std::string bytes) {
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return FailedHandle(NotInitialized());
+  return runtime->Put(std::move(bytes));
+}
+
+std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns) {
+  std::vector<RefHandle> handles;
+  absl::Status error;
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn);
+  if (runtime == nullptr) {
+    error = NotInitialized();
+  } else if (!name.ok()) {
+    error = name.status();
+  } else {
+    return runtime->Submit(*name, std::move(args), num_returns);
+  }
+  for (int i = 0; i < num_returns; ++i) handles.push_back(FailedHandle(error));
+  return handles;
+}
+
+RefHandle SubmitOne(const void* fn, std::vector<TaskArg> args) {
+  return std::move(Submit(fn, std::move(args), 1).front());
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {
+  if (ref.token == nullptr) {
+    return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
+  }
+  if (ref.token->store() == nullptr) return ref.token->error();
+  return ref.token->store()->Get(ref.id, deadline);
+}
+
+std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
+                         absl::Time deadline) {
+  std::vector<size_t> ready;
+  if (num_returns <= 0) return ready;
+  const size_t wanted = std::min(static_cast<size_t>(num_returns), refs.size());
+  auto is_complete = [](const RefHandle& ref) {
+    const RefToken* token = ref.token.get();
+    return token == nullptr || token->store() == nullptr || token->store()->IsComplete(ref.id);
+  };
+  // Only the current runtime's store can still have pending objects (Shutdown completes
+  // every other), so a single store does the blocking wait.
+  ObjectStore* pending_store = nullptr;
+  std::vector<DataID> pending_ids;
+  size_t complete = 0;
+  for (const RefHandle* ref : refs) {
+    if (is_complete(*ref)) {
+      ++complete;
+    } else if (pending_store == nullptr || ref->token->store() == pending_store) {
+      pending_store = ref->token->store();
+      pending_ids.push_back(ref->id);
+    }
+  }
+  if (complete < wanted && pending_store != nullptr) {
+    pending_store->Wait(pending_ids, wanted - complete, deadline);
+  }
+  // Report the first complete refs in the caller's order, including any that completed
+  // while we waited.
+  for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
+    if (is_complete(*refs[i])) ready.push_back(i);
+  }
+  return ready;
+}
+
+absl::Time DeadlineIn(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
+  return absl::Now() + timeout;
+}
+
+}  // namespace api_internal
+}  // namespace unidist

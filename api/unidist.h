@@ -1,0 +1,278 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// unidist-cpp: task-parallel execution on worker processes.
+//
+// A program calls unidist::Init(), turns ordinary functions into remote tasks with
+// Submit, moves data through an object store with Put, Get and Wait, and gets results back
+// as typed ObjectRefs. Every task runs in a separate worker process, so a crash in one
+// task fails that task's result, not the program.
+//
+// Example:
+//
+//   #include "api/unidist.h"
+//
+//   int Square(int x) { return x * x; }
+//   int Sum(std::vector<int> xs) { int s = 0; for (int x : xs) s += x; return s; }
+//   UNIDIST_REMOTE(Square, Sum);          // at namespace scope, once per program
+//
+//   int main() {
+//     if (absl::Status s = unidist::Init(); !s.ok()) return 1;
+//     std::vector<unidist::ObjectRef<int>> squares;
+//     for (int i = 0; i < 10; ++i) squares.push_back(unidist::Submit(Square, i));
+//     absl::StatusOr<std::vector<int>> values = unidist::Get(squares);   // 0, 1, 4, ...
+//     unidist::ObjectRef<std::vector<int>> all = unidist::Put(*values);
+//     absl::StatusOr<int> total = unidist::Get(unidist::Submit(Sum, all)); // 285
+//     return unidist::Shutdown().ok() ? 0 : 1;
+//   }
+//
+// Values: anything the codec handles (common/codec.h): arithmetic types, enums,
+// std::string, standard containers, pairs, tuples, optionals, protobuf messages, and user
+// structs that list their fields with `UnidistFields()`.
+//
+// Errors: every call reports problems as absl::Status; nothing aborts the caller. A task
+// that throws fails its result with kUnknown and a message naming the function, the
+// exception type and what(); a task that returns a non-OK absl::Status/StatusOr fails its
+// result with exactly that status. A worker that dies fails the task it was running with
+// kUnavailable (naming the function, worker, pid and signal) and is replaced. Using the
+// API before Init gives kFailedPrecondition, reported where a status can be returned: by
+// Get on the ref (and Wait counts such refs as complete).
+//
+// Threads: every function here may be called from several driver threads at once.
+// Init and Shutdown may be repeated (Init, Shutdown, Init, ...). Worker processes never
+// outlive the driver.
+//
+// How it runs: Init starts a fork server and N worker processes, copies of this program
+// (so every function registered with UNIDIST_REMOTE exists in them). Submit sends the
+// function's registered name and its encoded arguments to the next worker in round-robin
+// order; a task whose arguments include results of unfinished tasks is sent only when
+// they are ready, so a worker never blocks waiting for another. Results come back to the
+// driver's object store. See docs/overview.md.
+
+#ifndef UNIDIST_API_UNIDIST_H_
+#define UNIDIST_API_UNIDIST_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "api/internal/bridge.h"
+#include "api/internal/function_traits.h"
+#include "common/codec.h"
+#include "common/data_id.h"
+
+namespace unidist {
+
+// How Init sets up the runtime. Every field has a default that reads the environment.
+struct Options {
+  // Number of worker processes. 0: $UNIDIST_CPUS if set, else the number of CPUs this
+  // process may run on.
+  int num_workers = 0;
+  // Execution backend. "": $UNIDIST_BACKEND if set, else "multiprocessing" (the only
+  // backend in this release).
+  std::string backend;
+};
+
+// Starts the runtime: the worker processes and the threads that serve them. Calling it
+// again while initialized returns OK and changes nothing. Works from anywhere in the
+// driver (the top of main, a GoogleTest TEST). Returns:
+//   InvalidArgument     a bad option or environment variable (named in the message);
+//   AlreadyExists       two different functions were registered under one name;
+//   Internal / ResourceExhausted  the processes could not be started.
+absl::Status Init(const Options& options = {});
+
+// True between a successful Init and Shutdown.
+bool IsInitialized();
+
+// Stops the runtime: tasks still pending or running fail with Cancelled, every worker
+// process is ended and reaped, and Init may be called again. Objects already complete
+// stay readable through the ObjectRefs that name them. OK if not initialized.
+absl::Status Shutdown();
+
+// A snapshot of the worker pool (empty when not initialized).
+struct WorkerInfo {
+  int index = 0;      // the worker's slot in the pool
+  int pid = -1;       // its process id (a replaced worker's slot gets a new pid)
+  bool alive = false;
+};
+std::vector<WorkerInfo> Workers();
+
+// A typed, copyable handle to an object in the store: a value Put there or the result of
+// a task. The object stays in the store while any copy of its ObjectRef exists (or a
+// pending task needs it); when the last one goes, the object is freed.
+// ObjectRef<void> is the result of a task that returns void or absl::Status.
+template <typename T>
+class ObjectRef {
+ public:
+  // A ref that names no object; Get on it returns InvalidArgument.
+  ObjectRef() = default;
+
+  // The object's id.
+  const DataID& id() const { return handle_.id; }
+  // False for a default-constructed ref.
+  bool valid() const { return handle_.token != nullptr; }
+
+  // For the library's templates.
+  const api_internal::RefHandle& handle() const { return handle_; }
+  static ObjectRef FromHandle(api_internal::RefHandle handle) {
+    ObjectRef ref;
+    ref.handle_ = std::move(handle);
+    return ref;
+  }
+
+ private:
+  api_internal::RefHandle handle_;
+};
+
+namespace api_internal {
+template <typename Tuple, size_t... I>
+auto MakeRefTuple(std::vector<RefHandle>& handles, std::index_sequence<I...>) {
+  return std::make_tuple(
+      ObjectRef<std::tuple_element_t<I, Tuple>>::FromHandle(std::move(handles[I]))...);
+}
+}  // namespace api_internal
+
+// Stores `value` and returns a ref to it. Before Init the ref's object is failed with
+// FailedPrecondition (reported by Get).
+template <typename T>
+ObjectRef<std::decay_t<T>> Put(T&& value) {
+  using Value = std::decay_t<T>;
+  static_assert(kIsEncodable<Value>, "unidist::Put: the type has no codec; see common/codec.h");
+  return ObjectRef<Value>::FromHandle(api_internal::Put(Encode(value)));
+}
+
+// The object's value, blocking until it is ready. Returns the task's error if it failed,
+// FailedPrecondition for a ref made before Init, InvalidArgument for an empty ref,
+// Cancelled if Shutdown came first, or DataLoss/InvalidArgument if the bytes do not
+// decode as T.
+template <typename T>
+absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
+  absl::StatusOr<std::shared_ptr<const std::string>> bytes =
+      api_internal::Get(ref.handle(), absl::InfiniteFuture());
+  if (!bytes.ok()) return bytes.status();
+  return Decode<T>(**bytes);
+}
+
+// As Get(ref), but gives up after `timeout` with DeadlineExceeded.
+template <typename T>
+absl::StatusOr<T> Get(const ObjectRef<T>& ref, absl::Duration timeout) {
+  absl::StatusOr<std::shared_ptr<const std::string>> bytes =
+      api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout));
+  if (!bytes.ok()) return bytes.status();
+  return Decode<T>(**bytes);
+}
+
+// Waits for a task returning void or absl::Status: OK once it succeeded, else its error.
+absl::Status Get(const ObjectRef<void>& ref);
+absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout);
+
+// The values of all `refs`, in order; the first error among them if any failed.
+template <typename T>
+absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs) {
+  std::vector<T> values;
+  values.reserve(refs.size());
+  for (const ObjectRef<T>& ref : refs) {
+    absl::StatusOr<T> value = Get(ref);
+    if (!value.ok()) return value.status();
+    values.push_back(std::move(*value));
+  }
+  return values;
+}
+
+// The outcome of Wait: the refs that are complete and those that are not, each in the
+// caller's order.
+template <typename T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;
+  std::vector<ObjectRef<T>> not_ready;
+};
+
+// unidist's wait: blocks until `num_returns` of `refs` are complete (ready or failed) or
+// `timeout` passes, then returns at most `num_returns` complete refs in `ready` and all
+// the others in `not_ready`. num_returns is clamped to refs.size(); num_returns <= 0
+// returns at once with every ref in not_ready. Refs made before Init, empty refs and refs
+// of a runtime that was shut down count as complete.
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
+                   absl::Duration timeout = absl::InfiniteDuration()) {
+  std::vector<const api_internal::RefHandle*> handles;
+  handles.reserve(refs.size());
+  for (const ObjectRef<T>& ref : refs) handles.push_back(&ref.handle());
+  const std::vector<size_t> ready =
+      api_internal::Wait(handles, num_returns, api_internal::DeadlineIn(timeout));
+  WaitResult<T> result;
+  size_t next_ready = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (next_ready < ready.size() && ready[next_ready] == i) {
+      result.ready.push_back(refs[i]);
+      ++next_ready;
+    } else {
+      result.not_ready.push_back(refs[i]);
+    }
+  }
+  return result;
+}
+
+// Runs `fn(args...)` on a worker process and returns a ref to its result.
+// `fn` is a plain function registered with UNIDIST_REMOTE. Each argument is a value
+// convertible to the parameter's type, or an ObjectRef of the parameter's type (the
+// worker receives its value; the task waits until it is ready, and fails with its error
+// if it failed). The ref's type is R for fn returning R, X for absl::StatusOr<X>, and void
+// for void or absl::Status. An unregistered `fn` gives a ref that fails with NotFound.
+template <typename F, typename... Args>
+auto Submit(F* fn, Args&&... args) {
+  using Traits = api_internal::FunctionTraits<F>;
+  static_assert(Traits::kArity == sizeof...(Args),
+                "unidist::Submit: wrong number of arguments for the function");
+  using Result = api_internal::ResultType<typename Traits::Return>;
+  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
+      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+  return ObjectRef<Result>::FromHandle(
+      api_internal::SubmitOne(reinterpret_cast<const void*>(fn), std::move(task_args)));
+}
+
+// As Submit, for a function returning std::tuple<A, B, ...> (or a StatusOr of one): one
+// ref per element, as std::tuple<ObjectRef<A>, ObjectRef<B>, ...> (unidist's
+// num_returns > 1). If the task fails, every ref fails with its error.
+template <typename F, typename... Args>
+auto SubmitTuple(F* fn, Args&&... args) {
+  using Traits = api_internal::FunctionTraits<F>;
+  static_assert(Traits::kArity == sizeof...(Args),
+                "unidist::SubmitTuple: wrong number of arguments for the function");
+  using Result = api_internal::ResultType<typename Traits::Return>;
+  static_assert(api_internal::IsTuple<Result>::value,
+                "unidist::SubmitTuple needs a function returning a std::tuple");
+  constexpr size_t kSize = std::tuple_size_v<Result>;
+  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
+      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+  std::vector<api_internal::RefHandle> handles = api_internal::Submit(
+      reinterpret_cast<const void*>(fn), std::move(task_args), static_cast<int>(kSize));
+  return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
+}
+
+}  // namespace unidist
+
+#define UNIDIST_INTERNAL_CONCAT_INNER(a, b) a##b
+#define UNIDIST_INTERNAL_CONCAT(a, b) UNIDIST_INTERNAL_CONCAT_INNER(a, b)
+
+// Registers one or more plain functions as remote tasks, under their names as written:
+//
+//   int Square(int x);
+//   namespace geo { double Area(Shape s); }
+//   UNIDIST_REMOTE(Square, geo::Area);
+//
+// Use it at namespace scope in a source file of the program (not in a function), once per
+// function. Every parameter type and the return type need a codec. Names must be unique
+// in the program; two different functions registered under one name make Init fail.
+#define UNIDIST_REMOTE(...)                                                          \
+  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_remote_registered_, \
+                                                             __COUNTER__) =          \
+      ::unidist::api_internal::RegisterFunctions(#__VA_ARGS__, __VA_ARGS__)
+
+#endif  // UNIDIST_API_UNIDIST_H_

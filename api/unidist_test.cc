@@ -1,0 +1,469 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// End-to-end tests of the public API on real worker processes.
+
+#include "api/unidist.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <array>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/clock.h"
+#include "api/internal/runtime.h"
+#include "common/worker_protocol.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/duration.pb.h"
+#include "gtest/gtest.h"
+#include "testing/unidist_test.h"
+
+namespace unidist_test_functions {
+
+int Square(int x) { return x * x; }
+int Add(int a, int b) { return a + b; }
+std::string Concat(const std::string& a, std::string b) { return a + b; }
+int WhoAmI() { return static_cast<int>(getpid()); }
+long long Sum(const std::vector<int>& xs) {
+  long long sum = 0;
+  for (int x : xs) sum += x;
+  return sum;
+}
+uint64_t Checksum(const std::vector<uint8_t>& bytes) {
+  uint64_t sum = 0;
+  for (uint8_t b : bytes) sum = sum * 31 + b;
+  return sum;
+}
+int SleepMs(int ms) {
+  absl::SleepFor(absl::Milliseconds(ms));
+  return ms;
+}
+int Thrower(int) { throw std::runtime_error("boom"); }
+int ThrowsInt() { throw 42; }
+absl::Status ReturnsStatus(bool fail) {
+  if (fail) return absl::NotFoundError("missing thing");
+  return absl::OkStatus();
+}
+absl::StatusOr<int> ReturnsStatusOr(int x) {
+  if (x < 0) return absl::OutOfRangeError("negative: " + std::to_string(x));
+  return x * 10;
+}
+int Segfault(int) {
+  raise(SIGSEGV);
+  return 0;
+}
+std::tuple<int, int, std::string> MinMaxName(std::vector<int> xs) {
+  return {*std::min_element(xs.begin(), xs.end()), *std::max_element(xs.begin(), xs.end()),
+          "minmax"};
+}
+void WriteFile(std::string path, std::string text) {
+  FILE* file = fopen(path.c_str(), "w");
+  fputs(text.c_str(), file);
+  fclose(file);
+}
+int NotRegistered(int x) { return x; }
+
+enum class Color : uint8_t { kRed = 1, kGreen = 2 };
+struct Point {
+  double x = 0;
+  double y = 0;
+  std::string label;
+  auto UnidistFields() { return std::tie(x, y, label); }
+  bool operator==(const Point& other) const {
+    return x == other.x && y == other.y && label == other.label;
+  }
+};
+
+template <typename T>
+T Echo(T value) {
+  return value;
+}
+
+using Nested = std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>;
+using StringToInt = std::unordered_map<std::string, int>;
+using FlatMap = absl::flat_hash_map<int, std::string>;
+using IntArray = std::array<int, 3>;
+using Tuple = std::tuple<int, std::string, double>;
+using Duration = google::protobuf::Duration;
+
+}  // namespace unidist_test_functions
+
+namespace fns = unidist_test_functions;
+
+UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
+UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
+UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
+UNIDIST_REMOTE(fns::Echo<int>, fns::Echo<double>, fns::Echo<bool>, fns::Echo<std::string>,
+               fns::Echo<fns::Color>, fns::Echo<fns::Point>, fns::Echo<fns::Nested>,
+               fns::Echo<fns::StringToInt>, fns::Echo<fns::FlatMap>, fns::Echo<fns::IntArray>,
+               fns::Echo<fns::Tuple>, fns::Echo<std::optional<int>>, fns::Echo<fns::Duration>,
+               fns::Echo<std::vector<std::string>>, fns::Echo<std::pair<int, std::string>>);
+
+namespace unidist {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::StatusIs;
+
+class UnidistTest : public testing::UnidistTest {};
+
+// Put/Get and a task round trip for one value of each codec type.
+template <typename T>
+void ExpectRoundTrips(const T& value) {
+  absl::StatusOr<T> got = Get(Put(value));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_TRUE(*got == value) << TypeName<T>();
+  absl::StatusOr<T> echoed = Get(Submit(fns::Echo<T>, value));
+  ASSERT_THAT(echoed, IsOk());
+  EXPECT_TRUE(*echoed == value) << TypeName<T>();
+  absl::StatusOr<T> echoed_ref = Get(Submit(fns::Echo<T>, Put(value)));
+  ASSERT_THAT(echoed_ref, IsOk());
+  EXPECT_TRUE(*echoed_ref == value) << TypeName<T>();
+}
+
+TEST_F(UnidistTest, EveryCodecTypeRoundTripsThroughPutGetAndTasks) {
+  ExpectRoundTrips(42);
+  ExpectRoundTrips(3.25);
+  ExpectRoundTrips(true);
+  ExpectRoundTrips(std::string("hello\0world", 11));
+  ExpectRoundTrips(fns::Color::kGreen);
+  ExpectRoundTrips(fns::Point{1.5, -2, "p"});
+  fns::Nested nested;
+  nested["a"] = {std::nullopt, std::make_pair(7, fns::Point{1, 2, "q"})};
+  nested["b"] = {};
+  ExpectRoundTrips(nested);
+  ExpectRoundTrips(fns::StringToInt{{"x", 1}, {"y", 2}});
+  ExpectRoundTrips(fns::FlatMap{{1, "one"}, {2, "two"}});
+  ExpectRoundTrips(fns::IntArray{4, 5, 6});
+  ExpectRoundTrips(fns::Tuple{1, "two", 3.0});
+  ExpectRoundTrips(std::optional<int>(9));
+  ExpectRoundTrips(std::optional<int>());
+  ExpectRoundTrips(std::vector<std::string>{"a", "", "ccc"});
+  ExpectRoundTrips(std::make_pair(5, std::string("five")));
+  fns::Duration duration;
+  duration.set_seconds(12);
+  duration.set_nanos(34);
+  absl::StatusOr<fns::Duration> got = Get(Submit(fns::Echo<fns::Duration>, duration));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->seconds(), 12);
+  EXPECT_EQ(got->nanos(), 34);
+}
+
+TEST_F(UnidistTest, ThousandsOfTasksAllCorrect) {
+  std::vector<ObjectRef<int>> refs;
+  for (int i = 0; i < 5000; ++i) refs.push_back(Submit(fns::Square, i));
+  absl::StatusOr<std::vector<int>> values = Get(refs);
+  ASSERT_THAT(values, IsOk());
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ((*values)[i], i * i);
+}
+
+TEST_F(UnidistTest, TasksRunRoundRobinOnWorkerProcesses) {
+  std::vector<WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 2u);
+  std::vector<ObjectRef<int>> refs;
+  for (int i = 0; i < 8; ++i) refs.push_back(Submit(fns::WhoAmI));
+  absl::StatusOr<std::vector<int>> pids = Get(refs);
+  ASSERT_THAT(pids, IsOk());
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ((*pids)[i], workers[i % 2].pid) << "task " << i;
+    EXPECT_NE((*pids)[i], getpid());
+  }
+}
+
+TEST_F(UnidistTest, ValueAndRefArgumentsMix) {
+  ObjectRef<int> five = Put(5);
+  EXPECT_THAT(Get(Submit(fns::Add, five, 3)), ::testing::Eq(absl::StatusOr<int>(8)));
+  EXPECT_EQ(*Get(Submit(fns::Concat, "ab", Put(std::string("cd")))), "abcd");
+  std::vector<int> numbers(1000);
+  for (int i = 0; i < 1000; ++i) numbers[i] = i;
+  EXPECT_EQ(*Get(Submit(fns::Sum, Put(numbers))), 499500);
+}
+
+TEST_F(UnidistTest, ChainOfDependentTasksSubmittedBeforeInputsAreReady) {
+  ObjectRef<int> value = Submit(fns::SleepMs, 100);
+  for (int i = 0; i < 300; ++i) value = Submit(fns::Add, value, 1);
+  EXPECT_EQ(*Get(value), 400);
+}
+
+TEST_F(UnidistTest, FanInOfPendingResults) {
+  ObjectRef<int> slow = Submit(fns::SleepMs, 50);
+  ObjectRef<int> fast = Submit(fns::Square, 3);
+  EXPECT_EQ(*Get(Submit(fns::Add, slow, fast)), 59);
+}
+
+TEST_F(UnidistTest, WaitReturnsReadyRefsInCallersOrder) {
+  ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
+  ObjectRef<int> fast_a = Submit(fns::Square, 2);
+  ObjectRef<int> fast_b = Put(7);
+  const std::vector<ObjectRef<int>> refs = {slow, fast_a, fast_b};
+
+  WaitResult<int> one = Wait(refs, 1);
+  ASSERT_EQ(one.ready.size(), 1u);
+  EXPECT_EQ(one.not_ready.size(), 2u);
+
+  WaitResult<int> two = Wait(refs, 2);
+  ASSERT_EQ(two.ready.size(), 2u);
+  EXPECT_EQ(two.ready[0].id(), fast_a.id());
+  EXPECT_EQ(two.ready[1].id(), fast_b.id());
+  ASSERT_EQ(two.not_ready.size(), 1u);
+  EXPECT_EQ(two.not_ready[0].id(), slow.id());
+
+  // Asking for all three with a timeout returns what is ready when it expires.
+  WaitResult<int> timed_out = Wait(refs, 3, absl::Milliseconds(50));
+  EXPECT_EQ(timed_out.ready.size(), 2u);
+  EXPECT_EQ(timed_out.not_ready.size(), 1u);
+
+  // num_returns is clamped; zero returns at once.
+  EXPECT_EQ(Wait(std::vector<ObjectRef<int>>{fast_a}, 5).ready.size(), 1u);
+  WaitResult<int> none = Wait(refs, 0);
+  EXPECT_THAT(none.ready, IsEmpty());
+  EXPECT_EQ(none.not_ready.size(), 3u);
+}
+
+TEST_F(UnidistTest, WaitCountsFailedRefsAsComplete) {
+  ObjectRef<int> failed = Submit(fns::Thrower, 1);
+  WaitResult<int> result = Wait(std::vector<ObjectRef<int>>{failed}, 1, absl::Seconds(60));
+  EXPECT_EQ(result.ready.size(), 1u);
+}
+
+TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {
+  ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
+  EXPECT_THAT(Get(slow, absl::Milliseconds(20)), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(Get(Put(1), absl::ZeroDuration()), IsOk());
+}
+
+TEST_F(UnidistTest, ThrownExceptionNamesFunctionTypeAndWhat) {
+  EXPECT_THAT(Get(Submit(fns::Thrower, 1)),
+              StatusIs(absl::StatusCode::kUnknown,
+                       ::testing::AllOf(HasSubstr("fns::Thrower"), HasSubstr("std::runtime_error"),
+                                        HasSubstr("boom"))));
+  EXPECT_THAT(Get(Submit(fns::ThrowsInt)),
+              StatusIs(absl::StatusCode::kUnknown, HasSubstr("of type int")));
+}
+
+TEST_F(UnidistTest, ReturnedStatusPassesThroughUnchanged) {
+  absl::Status status = Get(Submit(fns::ReturnsStatus, true));
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(status.message(), "missing thing");
+  // The function and worker are attached as a payload, not mixed into the message.
+  absl::optional<absl::Cord> payload = status.GetPayload(api_internal::kTaskErrorPayloadUrl);
+  ASSERT_TRUE(payload.has_value());
+  proto::TaskError error;
+  ASSERT_TRUE(error.ParseFromString(std::string(*payload)));
+  EXPECT_EQ(error.function(), "fns::ReturnsStatus");
+  EXPECT_THAT(Get(Submit(fns::ReturnsStatus, false)), IsOk());
+
+  absl::StatusOr<int> negative = Get(Submit(fns::ReturnsStatusOr, -1));
+  EXPECT_EQ(negative.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(negative.status().message(), "negative: -1");
+  EXPECT_EQ(*Get(Submit(fns::ReturnsStatusOr, 4)), 40);
+}
+
+TEST_F(UnidistTest, FailureOfAnArgumentFailsTheDependentTask) {
+  ObjectRef<int> bad = Submit(fns::ReturnsStatusOr, -2);
+  ObjectRef<int> dependent = Submit(fns::Square, bad);
+  EXPECT_THAT(Get(dependent), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("negative")));
+}
+
+TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
+  const std::vector<WorkerInfo> before = Workers();
+  ObjectRef<int> crashed = Submit(fns::Segfault, 0);
+  EXPECT_THAT(Get(crashed),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("fns::Segfault"), HasSubstr("signal 11"),
+                                        HasSubstr(std::to_string(before[0].pid)))));
+  std::vector<ObjectRef<int>> refs;
+  for (int i = 0; i < 100; ++i) refs.push_back(Submit(fns::Square, i));
+  EXPECT_THAT(Get(refs), IsOk());
+  const std::vector<WorkerInfo> after = Workers();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_NE(after[0].pid, before[0].pid);
+  EXPECT_TRUE(after[0].alive);
+}
+
+TEST_F(UnidistTest, WorkerKilledFromOutsideFailsItsTask) {
+  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(kill(Workers()[0].pid, SIGKILL), 0);
+  EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+}
+
+TEST_F(UnidistTest, UnregisteredFunctionGivesAClearError) {
+  EXPECT_THAT(Get(Submit(fns::NotRegistered, 1)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("UNIDIST_REMOTE")));
+}
+
+TEST_F(UnidistTest, SubmitTupleGivesOneRefPerElement) {
+  auto [min, max, name] = SubmitTuple(fns::MinMaxName, std::vector<int>{3, -1, 8});
+  EXPECT_EQ(*Get(min), -1);
+  EXPECT_EQ(*Get(max), 8);
+  EXPECT_EQ(*Get(name), "minmax");
+  EXPECT_EQ(*Get(Submit(fns::Add, min, max)), 7);
+}
+
+TEST_F(UnidistTest, VoidTasksRunForTheirEffect) {
+  char path[] = "/tmp/unidist_void_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ObjectRef<void> done = Submit(fns::WriteFile, std::string(path), std::string("written"));
+  ASSERT_THAT(Get(done), IsOk());
+  FILE* file = fopen(path, "r");
+  char buffer[16] = {};
+  ASSERT_NE(fgets(buffer, sizeof(buffer), file), nullptr);
+  fclose(file);
+  unlink(path);
+  EXPECT_STREQ(buffer, "written");
+}
+
+TEST_F(UnidistTest, LargeObjectsCrossToWorkers) {
+  std::vector<uint8_t> bytes(32 << 20);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7);
+  const uint64_t expected = fns::Checksum(bytes);
+  EXPECT_EQ(*Get(Submit(fns::Checksum, Put(bytes))), expected);
+}
+
+TEST_F(UnidistTest, ConcurrentDriverThreads) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t] {
+      std::vector<ObjectRef<int>> refs;
+      for (int i = 0; i < 500; ++i) refs.push_back(Submit(fns::Add, t * 1000, i));
+      absl::StatusOr<std::vector<int>> values = Get(refs);
+      ASSERT_THAT(values, IsOk());
+      for (int i = 0; i < 500; ++i) ASSERT_EQ((*values)[i], t * 1000 + i);
+      WaitResult<int> all = Wait(refs, 500);
+      EXPECT_EQ(all.ready.size(), 500u);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+TEST_F(UnidistTest, EmptyRefIsInvalidArgument) {
+  EXPECT_THAT(Get(ObjectRef<int>()), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Get(Submit(fns::Square, ObjectRef<int>())),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty ObjectRef")));
+}
+
+TEST_F(UnidistTest, InitAgainWhileInitializedChangesNothing) {
+  const std::vector<WorkerInfo> before = Workers();
+  UNIDIST_EXPECT_OK(Init(Options{5, ""}));
+  const std::vector<WorkerInfo> after = Workers();
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i].pid, before[i].pid);
+}
+
+TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
+  ObjectRef<int> ready = Put(11);
+  ObjectRef<int> computed = Submit(fns::Square, 4);
+  ASSERT_EQ(*Get(computed), 16);
+  ObjectRef<int> running = Submit(fns::SleepMs, 60000);
+  ObjectRef<int> waiting = Submit(fns::Add, running, 1);
+  absl::SleepFor(absl::Milliseconds(50));
+  UNIDIST_ASSERT_OK(Shutdown());
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(*Get(ready), 11);
+  EXPECT_EQ(*Get(computed), 16);
+  // Use after Shutdown is use before Init.
+  EXPECT_THAT(Get(Submit(fns::Square, 2)), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+// Tests that manage Init/Shutdown themselves.
+class LifecycleTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    UNIDIST_EXPECT_OK(Shutdown());
+    unsetenv("UNIDIST_CPUS");
+    unsetenv("UNIDIST_BACKEND");
+    EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), IsEmpty());
+  }
+};
+
+TEST_F(LifecycleTest, ApiBeforeInitGivesFailedPrecondition) {
+  ASSERT_FALSE(IsInitialized());
+  ObjectRef<int> put = Put(1);
+  ObjectRef<int> submitted = Submit(fns::Square, 2);
+  EXPECT_THAT(Get(put), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("Init")));
+  EXPECT_THAT(Get(submitted), StatusIs(absl::StatusCode::kFailedPrecondition));
+  WaitResult<int> waited = Wait(std::vector<ObjectRef<int>>{put, submitted}, 2);
+  EXPECT_EQ(waited.ready.size(), 2u);
+  EXPECT_THAT(Workers(), IsEmpty());
+  UNIDIST_EXPECT_OK(Shutdown());  // a no-op
+  // A ref made before Init still reports that after Init.
+  UNIDIST_ASSERT_OK(Init(Options{1, ""}));
+  EXPECT_THAT(Get(put), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Get(Submit(fns::Square, put)), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(LifecycleTest, InitShutdownCyclesLeaveNoChildProcess) {
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    UNIDIST_ASSERT_OK(Init(Options{2, ""}));
+    EXPECT_TRUE(IsInitialized());
+    std::vector<int> pids;
+    for (const WorkerInfo& worker : Workers()) pids.push_back(worker.pid);
+    EXPECT_EQ(*Get(Submit(fns::Add, cycle, 100)), cycle + 100);
+    UNIDIST_ASSERT_OK(Shutdown());
+    EXPECT_FALSE(IsInitialized());
+    EXPECT_THAT(unidist::testing::ChildProcesses(), IsEmpty()) << "cycle " << cycle;
+    for (int pid : pids) EXPECT_FALSE(unidist::testing::ProcessPresent(pid));
+  }
+}
+
+TEST_F(LifecycleTest, OptionsAndEnvironment) {
+  EXPECT_THAT(Init(Options{-1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("num_workers")));
+  EXPECT_THAT(Init(Options{1, "bogus"}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("bogus")));
+  setenv("UNIDIST_BACKEND", "nope", 1);
+  EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("UNIDIST_BACKEND")));
+  setenv("UNIDIST_BACKEND", "multiprocessing", 1);
+  setenv("UNIDIST_CPUS", "abc", 1);
+  EXPECT_THAT(Init(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_CPUS")));
+  EXPECT_FALSE(IsInitialized());
+  setenv("UNIDIST_CPUS", "3", 1);
+  UNIDIST_ASSERT_OK(Init());
+  EXPECT_EQ(Workers().size(), 3u);
+  UNIDIST_ASSERT_OK(Shutdown());
+  UNIDIST_ASSERT_OK(Init(Options{1, ""}));  // the option wins over the environment
+  EXPECT_EQ(Workers().size(), 1u);
+}
+
+TEST_F(LifecycleTest, InitAndShutdownFromSeveralThreadsAtOnce) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_THAT(Init(Options{1, ""}), IsOk());
+        absl::StatusOr<int> value = Get(Submit(fns::Add, t, i));
+        // Another thread may shut down in between: then the task is cancelled or refused.
+        if (!value.ok()) {
+          EXPECT_THAT(value.status().code(),
+                      ::testing::AnyOf(absl::StatusCode::kCancelled,
+                                       absl::StatusCode::kFailedPrecondition));
+        } else {
+          EXPECT_EQ(*value, t + i);
+        }
+        EXPECT_THAT(Shutdown(), IsOk());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+}  // namespace
+}  // namespace unidist

@@ -1,0 +1,37 @@
+// A user's program: word lengths counted on worker processes.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "api/unidist.h"
+
+namespace consumer {
+int Length(std::string word) { return static_cast<int>(word.size()); }
+int Total(std::vector<int> lengths) {
+  int total = 0;
+  for (int length : lengths) total += length;
+  return total;
+}
+}  // namespace consumer
+
+UNIDIST_REMOTE(consumer::Length, consumer::Total);
+
+int main() {
+  if (absl::Status status = unidist::Init(unidist::Options{2, ""}); !status.ok()) {
+    std::fprintf(stderr, "%s\n", status.ToString().c_str());
+    return 1;
+  }
+  std::vector<unidist::ObjectRef<int>> lengths;
+  for (const char* word : {"unidist", "from", "another", "workspace"}) {
+    lengths.push_back(unidist::Submit(consumer::Length, std::string(word)));
+  }
+  absl::StatusOr<std::vector<int>> values = unidist::Get(lengths);
+  absl::StatusOr<int> total =
+      values.ok() ? unidist::Get(unidist::Submit(consumer::Total, *values)) : values.status();
+  if (!total.ok()) {
+    std::fprintf(stderr, "%s\n", total.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("consumer: %d letters counted on %zu workers\n", *total, unidist::Workers().size());
+  return unidist::Shutdown().ok() && *total == 27 ? 0 : 1;
+}

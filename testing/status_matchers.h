@@ -1,0 +1,58 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// GoogleMock matchers and assertions for absl::Status and absl::StatusOr<T> (Debian's
+// Abseil ships none).
+//
+// Example:
+//   EXPECT_THAT(unidist::Get(ref), unidist::testing::IsOk());
+//   EXPECT_THAT(unidist::Get(ref), unidist::testing::StatusIs(absl::StatusCode::kUnknown,
+//                                                             HasSubstr("boom")));
+//   UNIDIST_ASSERT_OK(unidist::Init());
+
+#ifndef UNIDIST_TESTING_STATUS_MATCHERS_H_
+#define UNIDIST_TESTING_STATUS_MATCHERS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace unidist::testing {
+
+inline const absl::Status& GetStatus(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
+  return status_or.status();
+}
+
+MATCHER(IsOk, negation ? "is not OK" : "is OK") {
+  const absl::Status& status = GetStatus(arg);
+  if (!status.ok()) *result_listener << "whose status is " << status;
+  return status.ok();
+}
+
+MATCHER_P(StatusIs, code,
+          std::string(negation ? "does not have" : "has") + " status code " +
+              absl::StatusCodeToString(code)) {
+  const absl::Status& status = GetStatus(arg);
+  *result_listener << "whose status is " << status;
+  return status.code() == code;
+}
+
+MATCHER_P2(StatusIs, code, message_matcher,
+           std::string(negation ? "does not have" : "has") + " status code " +
+               absl::StatusCodeToString(code) + " and a matching message") {
+  const absl::Status& status = GetStatus(arg);
+  *result_listener << "whose status is " << status;
+  return status.code() == code &&
+         ::testing::Matches(message_matcher)(std::string(status.message()));
+}
+
+}  // namespace unidist::testing
+
+#define UNIDIST_EXPECT_OK(expr) EXPECT_THAT((expr), ::unidist::testing::IsOk())
+#define UNIDIST_ASSERT_OK(expr) ASSERT_THAT((expr), ::unidist::testing::IsOk())
+
+#endif  // UNIDIST_TESTING_STATUS_MATCHERS_H_

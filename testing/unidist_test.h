@@ -1,0 +1,61 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// UnidistTest: a GoogleTest fixture for code that uses unidist. Each test starts with
+// unidist initialized on `num_workers` worker processes and ends with Shutdown and a check
+// that no child process of the test is left behind — so a test that leaks workers, or a
+// bug that leaves zombies, fails where it happens. Cleanup runs even when the test body
+// fails an ASSERT.
+//
+// Example:
+//   #include "testing/unidist_test.h"   // target @unidist//testing:unidist_test
+//
+//   class MyPipelineTest : public unidist::testing::UnidistTest {};
+//
+//   TEST_F(MyPipelineTest, SquaresInParallel) {
+//     EXPECT_THAT(unidist::Get(unidist::Submit(Square, 7)), IsOkAndHolds(49));
+//   }
+//
+//   // A different pool size:
+//   class FourWorkers : public unidist::testing::UnidistTest {
+//    protected:
+//     FourWorkers() : UnidistTest(4) {}
+//   };
+
+#ifndef UNIDIST_TESTING_UNIDIST_TEST_H_
+#define UNIDIST_TESTING_UNIDIST_TEST_H_
+
+#include "api/unidist.h"
+#include "gtest/gtest.h"
+#include "testing/process_helpers.h"
+#include "testing/status_matchers.h"
+
+namespace unidist::testing {
+
+class UnidistTest : public ::testing::Test {
+ protected:
+  explicit UnidistTest(int num_workers = 2) : num_workers_(num_workers) {}
+
+  void SetUp() override {
+    Options options;
+    options.num_workers = num_workers_;
+    UNIDIST_ASSERT_OK(Init(options));
+  }
+
+  void TearDown() override {
+    UNIDIST_EXPECT_OK(Shutdown());
+    EXPECT_FALSE(IsInitialized());
+    // Shutdown reaps every worker before it returns; the short wait only absorbs
+    // processes the test body itself started.
+    EXPECT_THAT(WaitForNoDescendants(absl::Seconds(5)), ::testing::IsEmpty())
+        << "child processes are left after unidist::Shutdown()";
+  }
+
+  int num_workers() const { return num_workers_; }
+
+ private:
+  const int num_workers_;
+};
+
+}  // namespace unidist::testing
+
+#endif  // UNIDIST_TESTING_UNIDIST_TEST_H_
