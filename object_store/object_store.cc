@@ -2,11 +2,40 @@
 
 #include "object_store/object_store.h"
 
+#include <deque>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace unidist {
+namespace {
+
+// Completion callbacks waiting to run on this thread. Completing one object often
+// completes others from inside its callbacks (a failed task fails the tasks that depend on
+// it, and so on down a chain); running those callbacks from a queue rather than by
+// recursion keeps the stack flat however long the chain.
+using QueuedCallback =
+    std::pair<ObjectStore::CompletionCallback, absl::StatusOr<ObjectStore::Value>>;
+thread_local std::deque<QueuedCallback>* t_callback_queue = nullptr;
+
+void RunCallbacks(std::vector<ObjectStore::CompletionCallback> callbacks,
+                  const absl::StatusOr<ObjectStore::Value>& result) {
+  if (t_callback_queue != nullptr) {  // inside a callback: the outer loop runs these
+    for (auto& callback : callbacks) t_callback_queue->emplace_back(std::move(callback), result);
+    return;
+  }
+  std::deque<QueuedCallback> queue;
+  for (auto& callback : callbacks) queue.emplace_back(std::move(callback), result);
+  t_callback_queue = &queue;
+  while (!queue.empty()) {
+    QueuedCallback next = std::move(queue.front());
+    queue.pop_front();
+    next.first(next.second);
+  }
+  t_callback_queue = nullptr;
+}
+
+}  // namespace
 
 absl::Status ObjectStore::CreatePending(const DataID& id) {
   absl::MutexLock lock(&mu_);
@@ -56,7 +85,7 @@ bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result) {
     --pending_count_;
     callbacks.swap(entry.callbacks);
   }
-  for (CompletionCallback& callback : callbacks) callback(result);
+  RunCallbacks(std::move(callbacks), result);
   return true;
 }
 

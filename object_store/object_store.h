@@ -17,7 +17,9 @@
 // Waiting never busy-waits: Get and Wait block on the store's mutex condition, and
 // OnComplete registers a callback that runs once, on the thread that completes the entry
 // (or at once, on the caller's thread, if it is complete already). Callbacks always run
-// without the store's lock held, so they may call back into the store.
+// without the store's lock held, so they may call back into the store. Callbacks that a
+// callback sets off (by completing another entry) run after it returns, on the same
+// thread, so a long chain of dependent objects never deepens the stack.
 //
 // Thread-safe: every method may be called from any thread.
 

@@ -178,3 +178,25 @@ TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
 
 }  // namespace
 }  // namespace unidist
+
+namespace unidist {
+namespace {
+
+// A failure cascading down a long chain of dependents (each one's callback fails the
+// next) must not recurse: 200k levels would overflow any thread's stack.
+TEST(ObjectStoreTest, LongCallbackChainsDoNotGrowTheStack) {
+  ObjectStore store;
+  constexpr uint64_t kChain = 200000;
+  for (uint64_t i = 0; i < kChain; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+  for (uint64_t i = 0; i + 1 < kChain; ++i) {
+    store.OnComplete(Id(i), [&store, i](const absl::StatusOr<ObjectStore::Value>& result) {
+      store.Fail(Id(i + 1), result.status());
+    });
+  }
+  store.Fail(Id(0), absl::AbortedError("first"));
+  EXPECT_EQ(store.Get(Id(kChain - 1)).status(), absl::AbortedError("first"));
+  EXPECT_EQ(store.pending_count(), 0u);
+}
+
+}  // namespace
+}  // namespace unidist

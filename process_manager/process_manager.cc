@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "glog/logging.h"
 #include "common/status_macros.h"
 #include "process_manager/internal/os_util.h"
 
@@ -324,9 +325,11 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   }
   if (absl::Status restarted = StartWorker(slot); restarted.ok()) {
     ++workers_replaced_;
+    LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
+                 << "; replaced by pid " << slot.pid;
   } else {
-    fprintf(stderr, "unidist: could not replace worker %d: %s\n", slot.index,
-            restarted.ToString().c_str());
+    LOG(ERROR) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
+               << " and could not be replaced: " << restarted;
   }
   for (InFlight& task : in_flight) {
     const InFlight copy = task;
@@ -364,7 +367,7 @@ void ProcessManager::Shutdown() {
   }
   if (fork_server_ != nullptr) {
     if (absl::Status stopped = fork_server_->Stop(); !stopped.ok()) {
-      fprintf(stderr, "unidist: %s\n", stopped.ToString().c_str());
+      LOG(WARNING) << "unidist: " << stopped;
     }
   }
   if (epoll_fd_ >= 0) close(epoll_fd_);
