@@ -22,14 +22,28 @@ namespace {
 using process_internal::DescribeWaitStatus;
 using process_internal::ErrnoStatus;
 
-// epoll data for the wake-up eventfd; worker sockets use (generation << 32 | index).
+// epoll data: the wake-up eventfd has its own token; a worker's descriptors use
+// (generation << 32 | stream << 16 | index), stream 0 for the socket, 1 for stdout and 2
+// for stderr.
 constexpr uint64_t kWakeToken = ~uint64_t{0};
+constexpr uint64_t kSocketStream = 0;
+constexpr size_t kStderrTailLines = 32;
+constexpr size_t kMaxLineBytes = 64 * 1024;
 constexpr size_t kReadChunkBytes = 256 * 1024;
 constexpr int kMaxIovecs = 64;
 constexpr int kMaxWorkers = 4096;
 
-uint64_t SlotToken(int index, uint32_t generation) {
-  return (uint64_t{generation} << 32) | static_cast<uint32_t>(index);
+uint64_t SlotToken(int index, uint32_t generation, uint64_t stream = kSocketStream) {
+  return (uint64_t{generation} << 32) | (stream << 16) | static_cast<uint32_t>(index);
+}
+
+void WriteAll(int fd, absl::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t written = write(fd, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return;  // the driver's own output is gone: nothing to do
+    bytes.remove_prefix(static_cast<size_t>(written));
+  }
 }
 
 }  // namespace
@@ -51,6 +65,8 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   UNIDIST_ASSIGN_OR_RETURN(
       manager->fork_server_,
       process_internal::ForkServer::Start([execute, max_frame_bytes](int index, int fd) {
+        // A crash prints its stack trace to stderr, which the driver reports.
+        google::InstallFailureSignalHandler();
         return process_internal::RunWorkerLoop(index, fd, max_frame_bytes, execute);
       }));
 
@@ -89,19 +105,26 @@ ProcessManager::~ProcessManager() { Shutdown(); }
 absl::Status ProcessManager::StartWorker(Slot& slot) {
   UNIDIST_ASSIGN_OR_RETURN(process_internal::ForkServer::Worker worker,
                            fork_server_->Spawn(slot.index));
-  if (absl::Status status = process_internal::SetNonBlocking(worker.socket_fd); !status.ok()) {
-    close(worker.socket_fd);
-    return status;
-  }
   ++slot.generation;
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u64 = SlotToken(slot.index, slot.generation);
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker.socket_fd, &event) != 0) {
-    absl::Status status = ErrnoStatus("epoll_ctl");
-    close(worker.socket_fd);
+  const int fds[3] = {worker.socket_fd, worker.stdout_fd, worker.stderr_fd};
+  absl::Status status;
+  for (uint64_t stream = 0; stream < 3 && status.ok(); ++stream) {
+    status = process_internal::SetNonBlocking(fds[stream]);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = SlotToken(slot.index, slot.generation, stream);
+    if (status.ok() && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fds[stream], &event) != 0) {
+      status = ErrnoStatus("epoll_ctl");
+    }
+  }
+  if (!status.ok()) {
+    for (int fd : fds) close(fd);  // closing also removes them from the epoll set
+    fork_server_->Reap(worker.pid, absl::ZeroDuration()).IgnoreError();
     return status;
   }
+  slot.output[0] = OutputStream{worker.stdout_fd, ""};
+  slot.output[1] = OutputStream{worker.stderr_fd, ""};
+  slot.stderr_tail.clear();
   slot.pid = worker.pid;
   slot.fd = worker.socket_fd;
   slot.alive = true;
@@ -203,11 +226,16 @@ void ProcessManager::EventLoop() {
         if (stopping_) return;
         continue;
       }
-      Slot& slot = *slots_[token & 0xffffffffu];
+      Slot& slot = *slots_[token & 0xffffu];
+      const uint64_t stream = (token >> 16) & 0xffffu;
       {
         absl::MutexLock lock(&mu_);
         if (!slot.alive || slot.generation != (token >> 32)) continue;  // stale event
-        if (events[i].events & EPOLLOUT) FlushLocked(slot);
+        if (stream == kSocketStream && (events[i].events & EPOLLOUT)) FlushLocked(slot);
+      }
+      if (stream != kSocketStream) {
+        ForwardOutput(slot, static_cast<int>(stream) - 1, /*to_end=*/false);
+        continue;
       }
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         absl::Status read = ReadFromWorker(slot, &completed);
@@ -258,6 +286,46 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
   }
 }
 
+void ProcessManager::ForwardOutput(Slot& slot, int stream, bool to_end) {
+  OutputStream& output = slot.output[stream];
+  char buffer[64 * 1024];
+  while (output.fd >= 0) {
+    const ssize_t received = read(output.fd, buffer, sizeof(buffer));
+    if (received < 0 && errno == EINTR) continue;
+    if (received > 0) {
+      absl::string_view bytes(buffer, static_cast<size_t>(received));
+      for (size_t newline; (newline = bytes.find('\n')) != absl::string_view::npos;) {
+        output.partial_line.append(bytes.data(), newline);
+        EmitLine(slot, stream, output.partial_line);
+        output.partial_line.clear();
+        bytes.remove_prefix(newline + 1);
+      }
+      output.partial_line.append(bytes.data(), bytes.size());
+      if (output.partial_line.size() >= kMaxLineBytes) {
+        EmitLine(slot, stream, output.partial_line);
+        output.partial_line.clear();
+      }
+      continue;
+    }
+    if (received < 0 && errno == EAGAIN && !to_end) return;  // all read for now
+    // EOF, an error, or (draining a dead worker) EAGAIN because some process the worker
+    // started still holds the pipe: this stream is done.
+    if (!output.partial_line.empty()) EmitLine(slot, stream, output.partial_line);
+    output.partial_line.clear();
+    close(output.fd);  // also removes it from the epoll set
+    output.fd = -1;
+  }
+}
+
+void ProcessManager::EmitLine(Slot& slot, int stream, absl::string_view line) {
+  WriteAll(stream == 0 ? STDOUT_FILENO : STDERR_FILENO,
+           absl::StrFormat("(worker %d pid %d) %s\n", slot.index, slot.pid, line));
+  if (stream == 1) {
+    slot.stderr_tail.emplace_back(line.substr(0, 1000));
+    if (slot.stderr_tail.size() > kStderrTailLines) slot.stderr_tail.pop_front();
+  }
+}
+
 proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::StatusCode code,
                                               const std::string& message) {
   proto::TaskResult result;
@@ -293,6 +361,14 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   const std::string how = wait_status.ok()
                               ? DescribeWaitStatus(*wait_status)
                               : absl::StrCat("could not be reaped: ", wait_status.status().message());
+  // The worker is gone: what it wrote last (a crash's stack trace) is in its pipes.
+  ForwardOutput(slot, 0, /*to_end=*/true);
+  ForwardOutput(slot, 1, /*to_end=*/true);
+  std::string stderr_tail;
+  for (const std::string& line : slot.stderr_tail) absl::StrAppend(&stderr_tail, "\n  ", line);
+  if (!stderr_tail.empty()) {
+    stderr_tail = absl::StrCat("\nlast lines of the worker's stderr:", stderr_tail);
+  }
 
   // The worker runs its tasks in order, so only the first task it was sent can have
   // started; the ones queued behind it are dispatched again.
@@ -304,8 +380,8 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
             ? absl::StrFormat("worker %d (pid %d) running '%s' sent bytes that do not decode "
                               "(%s) and was killed; it %s",
                               slot.index, pid, task.function, cause.message(), how)
-            : absl::StrFormat("worker %d (pid %d) died while running '%s': %s", slot.index, pid,
-                              task.function, how);
+            : absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s", slot.index,
+                              pid, task.function, how, stderr_tail);
     proto::TaskResult result = ErrorResult(
         task, protocol_error ? absl::StatusCode::kDataLoss : absl::StatusCode::kUnavailable,
         message);
@@ -369,6 +445,11 @@ void ProcessManager::Shutdown() {
     if (absl::Status stopped = fork_server_->Stop(); !stopped.ok()) {
       LOG(WARNING) << "unidist: " << stopped;
     }
+  }
+  // Every worker is gone now; pass on what they wrote last.
+  for (auto& slot : slots_) {
+    ForwardOutput(*slot, 0, /*to_end=*/true);
+    ForwardOutput(*slot, 1, /*to_end=*/true);
   }
   if (epoll_fd_ >= 0) close(epoll_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);

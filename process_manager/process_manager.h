@@ -9,13 +9,17 @@
 //
 // Failures:
 // * A worker that dies (crash, signal, exit) fails the task it was running with
-//   Unavailable — the message names the function, the worker, its pid and how it ended —
-//   and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
+//   Unavailable — the message names the function, the worker, its pid and how it ended,
+//   and ends with the last lines the worker wrote to stderr (on a crash, glog's failure
+//   signal handler has written the stack trace there) — and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
 //   that were queued on it but not started are dispatched again to other workers.
 // * A worker that sends bytes that do not decode is killed and treated the same way, with
 //   DataLoss for its running task.
 // * Shutdown() reports every task still in flight with Cancelled.
 // Every dispatched task gets exactly one on_result call.
+//
+// Worker output: each worker's stdout and stderr are pipes to the driver; every line is
+// written to the driver's own stdout or stderr with a "(worker N pid P) " prefix.
 //
 // Thread-safe. `on_result` runs on the event thread (or in Shutdown's caller) without any
 // lock of the manager held, so it may call Dispatch; it must not call Shutdown.
@@ -103,6 +107,11 @@ class ProcessManager {
     std::string function;
     std::shared_ptr<const std::string> frame;
   };
+  // A worker's stdout or stderr pipe, forwarded line by line to the driver's.
+  struct OutputStream {
+    int fd = -1;
+    std::string partial_line;
+  };
   struct Slot {
     int index = 0;
     pid_t pid = -1;
@@ -114,6 +123,8 @@ class ProcessManager {
     std::deque<std::shared_ptr<const std::string>> out;  // frames not yet fully written
     size_t out_offset = 0;  // bytes of out.front() already written
     FrameDecoder decoder;   // used by the event thread only
+    OutputStream output[2];  // stdout, stderr; event thread only
+    std::deque<std::string> stderr_tail;  // the last lines of stderr; event thread only
   };
 
   explicit ProcessManager(ProcessManagerOptions options);
@@ -129,6 +140,10 @@ class ProcessManager {
   absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed);
   void HandleWorkerFailure(Slot& slot, const absl::Status& cause,
                            std::vector<proto::TaskResult>* completed);
+  // Reads what the worker wrote to stdout (stream 0) or stderr (stream 1) and forwards
+  // complete lines; with `to_end`, reads until EOF (the worker is dead) and closes the pipe.
+  void ForwardOutput(Slot& slot, int stream, bool to_end);
+  void EmitLine(Slot& slot, int stream, absl::string_view line);
   static proto::TaskResult ErrorResult(const InFlight& task, absl::StatusCode code,
                                        const std::string& message);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,11 @@ void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
     raise(SIGSEGV);
   } else if (task.function() == "exit") {
     _exit(number);
+  } else if (task.function() == "print") {
+    std::printf("to stdout: %s\n", arg.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "to stderr: %s\n", arg.c_str());
+    result->add_values("printed");
   } else if (task.function() == "big") {
     result->add_values(std::string(number, 'b'));
   } else {
@@ -173,6 +179,10 @@ TEST_F(ProcessManagerTest, CrashFailsTheRunningTaskAndTheWorkerIsReplaced) {
   EXPECT_THAT(result.error().message(), HasSubstr(std::to_string(crashed_pid)));
   EXPECT_THAT(result.error().message(), HasSubstr("'segfault'"));
   EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 11"));
+  // glog's failure signal handler wrote the stack trace to stderr; its tail is reported.
+  EXPECT_THAT(result.error().message(), HasSubstr("last lines of the worker's stderr"));
+  EXPECT_THAT(result.error().message(), HasSubstr("SIGSEGV"));
+  EXPECT_THAT(result.error().message(), HasSubstr("TestExecutor"));  // where it crashed
   EXPECT_EQ(result.error().worker_pid(), crashed_pid);
   EXPECT_EQ(manager_->workers_replaced(), 1u);
   EXPECT_FALSE(testing::ProcessPresent(crashed_pid));
@@ -257,6 +267,60 @@ TEST_F(ProcessManagerTest, ShutdownReapsEveryProcess) {
   manager_->Shutdown();
   EXPECT_THAT(testing::ChildProcesses(), IsEmpty());
   for (pid_t pid : pids) EXPECT_FALSE(testing::ProcessPresent(pid));
+}
+
+// Redirects this process's stdout and stderr to files while alive.
+class CapturedOutput {
+ public:
+  CapturedOutput() {
+    for (int fd : {1, 2}) {
+      std::fflush(nullptr);
+      saved_[fd - 1] = dup(fd);
+      char path[] = "/tmp/unidist_captured_XXXXXX";
+      files_[fd - 1] = mkstemp(path);
+      unlink(path);
+      dup2(files_[fd - 1], fd);
+    }
+  }
+  ~CapturedOutput() { Restore(); }
+  void Restore() {
+    if (saved_[0] < 0) return;
+    std::fflush(nullptr);
+    for (int fd : {1, 2}) {
+      dup2(saved_[fd - 1], fd);
+      close(saved_[fd - 1]);
+      saved_[fd - 1] = -1;
+    }
+  }
+  // What was written to fd 1 or 2.
+  std::string Read(int fd) {
+    std::string text;
+    char buffer[4096];
+    ssize_t n;
+    for (off_t offset = 0; (n = pread(files_[fd - 1], buffer, sizeof(buffer), offset)) > 0;
+         offset += n) {
+      text.append(buffer, n);
+    }
+    return text;
+  }
+
+ private:
+  int saved_[2] = {-1, -1};
+  int files_[2] = {-1, -1};
+};
+
+TEST_F(ProcessManagerTest, WorkerOutputReachesTheDriverTaggedWithTheWorker) {
+  CapturedOutput captured;
+  Start(2);
+  const pid_t pid = WorkerPid(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "pid")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "print", "hello")).ok());
+  EXPECT_FALSE(results_.Wait(2).has_error());
+  manager_->Shutdown();  // drains what the workers wrote
+  captured.Restore();
+  const std::string prefix = "(worker 1 pid " + std::to_string(pid) + ") ";
+  EXPECT_THAT(captured.Read(1), HasSubstr(prefix + "to stdout: hello\n"));
+  EXPECT_THAT(captured.Read(2), HasSubstr(prefix + "to stderr: hello\n"));
 }
 
 // A driver killed with SIGKILL cannot clean up; its workers must still go away.

@@ -3,6 +3,7 @@
 #include "process_manager/internal/fork_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,24 +43,25 @@ class Server {
 
   [[noreturn]] void Run() {
     for (;;) {
-      int unused_fd = -1;
-      absl::StatusOr<std::string> bytes = ReceiveDatagram(control_fd_, kMaxDatagramBytes, &unused_fd);
-      if (unused_fd >= 0) close(unused_fd);
+      std::vector<int> unexpected_fds;
+      absl::StatusOr<std::string> bytes =
+          ReceiveDatagram(control_fd_, kMaxDatagramBytes, &unexpected_fds);
+      for (int fd : unexpected_fds) close(fd);
       if (!bytes.ok() || bytes->empty()) break;  // the driver stopped us or died
       proto::ForkServerRequest request;
       proto::ForkServerReply reply;
-      int fd_to_pass = -1;
+      std::vector<int> fds_to_pass;
       if (!request.ParseFromString(*bytes)) {
         reply.set_error("malformed fork server request");
       } else if (request.has_spawn()) {
-        fd_to_pass = Spawn(request.spawn().worker_index(), &reply);
+        fds_to_pass = Spawn(request.spawn().worker_index(), &reply);
       } else if (request.has_reap()) {
         Reap(request.reap().pid(), absl::Milliseconds(request.reap().grace_ms()), &reply);
       } else {
         reply.set_error("empty fork server request");
       }
-      const absl::Status sent = SendDatagram(control_fd_, reply.SerializeAsString(), fd_to_pass);
-      if (fd_to_pass >= 0) close(fd_to_pass);
+      const absl::Status sent = SendDatagram(control_fd_, reply.SerializeAsString(), fds_to_pass);
+      for (int fd : fds_to_pass) close(fd);
       if (!sent.ok()) break;
     }
     EndAllWorkers();
@@ -67,24 +69,38 @@ class Server {
   }
 
  private:
-  // Returns the driver's end of the new worker's socket, or -1 (with reply.error set).
-  int Spawn(int worker_index, proto::ForkServerReply* reply) {
-    int sockets[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
-      reply->set_error(ErrnoStatus("socketpair").ToString());
-      return -1;
+  // Forks a worker. Returns the driver's ends of its socket, its stdout pipe and its
+  // stderr pipe, or nothing (with reply.error set).
+  std::vector<int> Spawn(int worker_index, proto::ForkServerReply* reply) {
+    int sockets[2] = {-1, -1};
+    int out_pipe[2] = {-1, -1};
+    int err_pipe[2] = {-1, -1};
+    auto close_all = [&] {
+      for (int fd : {sockets[0], sockets[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+        if (fd >= 0) close(fd);
+      }
+    };
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0 ||
+        pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+      reply->set_error(ErrnoStatus("socketpair/pipe").ToString());
+      close_all();
+      return {};
     }
     const pid_t server_pid = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
       reply->set_error(ErrnoStatus("fork").ToString());
-      close(sockets[0]);
-      close(sockets[1]);
-      return -1;
+      close_all();
+      return {};
     }
     if (pid == 0) {
       close(control_fd_);
       close(sockets[0]);
+      // The worker's output goes to the driver, which tags each line with the worker and
+      // keeps the last lines of stderr for the error it reports if the worker dies.
+      dup2(out_pipe[1], STDOUT_FILENO);
+      dup2(err_pipe[1], STDERR_FILENO);
+      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != server_pid) _exit(1);  // the server died before the prctl
       const int code = worker_main_(worker_index, sockets[1]);
@@ -92,9 +108,11 @@ class Server {
       _exit(code);  // no atexit handlers: they belong to the driver's program
     }
     close(sockets[1]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
     workers_.emplace(pid, PidfdOpen(pid));
     reply->set_pid(pid);
-    return sockets[0];
+    return {sockets[0], out_pipe[0], err_pipe[0]};
   }
 
   void Reap(pid_t pid, absl::Duration grace, proto::ForkServerReply* reply) {
@@ -193,12 +211,12 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
 
 ForkServer::~ForkServer() { Stop().IgnoreError(); }
 
-absl::StatusOr<std::string> ForkServer::Call(const std::string& request, int* received_fd) {
-  *received_fd = -1;
+absl::StatusOr<std::string> ForkServer::Call(const std::string& request,
+                                             std::vector<int>* received_fds) {
   if (stopped_) return absl::UnavailableError("the fork server has stopped");
   absl::Status sent = SendDatagram(control_fd_, request);
   if (!sent.ok()) return absl::UnavailableError(absl::StrCat("fork server: ", sent.message()));
-  absl::StatusOr<std::string> reply = ReceiveDatagram(control_fd_, kMaxDatagramBytes, received_fd);
+  absl::StatusOr<std::string> reply = ReceiveDatagram(control_fd_, kMaxDatagramBytes, received_fds);
   if (!reply.ok()) return reply.status();
   if (reply->empty()) return absl::UnavailableError("the fork server exited");
   return reply;
@@ -208,16 +226,16 @@ absl::StatusOr<ForkServer::Worker> ForkServer::Spawn(int worker_index) {
   proto::ForkServerRequest request;
   request.mutable_spawn()->set_worker_index(worker_index);
   absl::MutexLock lock(&mu_);
-  int fd = -1;
-  absl::StatusOr<std::string> bytes = Call(request.SerializeAsString(), &fd);
-  if (!bytes.ok()) return bytes.status();
+  std::vector<int> fds;
+  absl::StatusOr<std::string> bytes = Call(request.SerializeAsString(), &fds);
   proto::ForkServerReply reply;
-  if (!reply.ParseFromString(*bytes) || !reply.error().empty() || fd < 0) {
-    if (fd >= 0) close(fd);
-    return absl::InternalError(absl::StrCat("could not start worker ", worker_index, ": ",
-                                            reply.error().empty() ? "bad reply" : reply.error()));
+  if (bytes.ok() && reply.ParseFromString(*bytes) && reply.error().empty() && fds.size() == 3) {
+    return Worker{reply.pid(), fds[0], fds[1], fds[2]};
   }
-  return Worker{reply.pid(), fd};
+  for (int fd : fds) close(fd);
+  if (!bytes.ok()) return bytes.status();
+  return absl::InternalError(absl::StrCat("could not start worker ", worker_index, ": ",
+                                          reply.error().empty() ? "bad reply" : reply.error()));
 }
 
 absl::StatusOr<int> ForkServer::Reap(pid_t pid, absl::Duration grace) {
@@ -225,9 +243,9 @@ absl::StatusOr<int> ForkServer::Reap(pid_t pid, absl::Duration grace) {
   request.mutable_reap()->set_pid(pid);
   request.mutable_reap()->set_grace_ms(absl::ToInt64Milliseconds(grace));
   absl::MutexLock lock(&mu_);
-  int fd = -1;
-  absl::StatusOr<std::string> bytes = Call(request.SerializeAsString(), &fd);
-  if (fd >= 0) close(fd);
+  std::vector<int> fds;
+  absl::StatusOr<std::string> bytes = Call(request.SerializeAsString(), &fds);
+  for (int fd : fds) close(fd);
   if (!bytes.ok()) return bytes.status();
   proto::ForkServerReply reply;
   if (!reply.ParseFromString(*bytes)) return absl::InternalError("bad fork server reply");

@@ -15,6 +15,7 @@
 //   other descriptor it inherited, so no worker holds the driver's (or the user's) files.
 // * Each worker gets one end of a fresh socketpair; the server passes the other end to the
 //   driver (SCM_RIGHTS) and closes its copy, so the driver sees EOF when the worker dies.
+//   The worker's stdout and stderr are pipes whose read ends go to the driver the same way.
 // * Workers ask for SIGKILL when the server dies (PR_SET_PDEATHSIG; the server has one
 //   thread, so "parent thread" is the server itself).
 // * When the control socket closes — Stop(), or the driver dying even by SIGKILL — the
@@ -31,6 +32,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -46,9 +49,13 @@ using WorkerMain = std::function<int(int worker_index, int socket_fd)>;
 
 class ForkServer {
  public:
+  // A new worker. The descriptors are the driver's ends, owned by the caller and
+  // close-on-exec.
   struct Worker {
     pid_t pid = -1;
-    int socket_fd = -1;  // the driver's end; owned by the caller; close-on-exec
+    int socket_fd = -1;  // the task/result stream
+    int stdout_fd = -1;  // read end of the pipe that is the worker's stdout
+    int stderr_fd = -1;  // read end of the pipe that is the worker's stderr
   };
 
   // How long workers get to exit on their own when the server stops.
@@ -80,7 +87,7 @@ class ForkServer {
  private:
   ForkServer(pid_t pid, int control_fd) : pid_(pid), control_fd_(control_fd) {}
 
-  absl::StatusOr<std::string> Call(const std::string& request, int* received_fd)
+  absl::StatusOr<std::string> Call(const std::string& request, std::vector<int>* received_fds)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const pid_t pid_;

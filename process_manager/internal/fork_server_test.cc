@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "process_manager/internal/os_util.h"
@@ -33,6 +35,10 @@ int EchoWorker(int index, int fd) {
   return 0;
 }
 
+void CloseAll(const ForkServer::Worker& worker) {
+  for (int fd : {worker.socket_fd, worker.stdout_fd, worker.stderr_fd}) close(fd);
+}
+
 std::string ReadHello(int fd) {
   char buffer[64];
   const ssize_t n = read(fd, buffer, sizeof(buffer));
@@ -49,8 +55,8 @@ TEST(ForkServerTest, SpawnsWorkersAsItsChildren) {
   EXPECT_EQ(ReadHello(b->socket_fd), "1 " + std::to_string(b->pid));
   EXPECT_THAT(testing::ChildProcesses(), UnorderedElementsAre((*server)->pid()));
   EXPECT_THAT(testing::ChildProcesses((*server)->pid()), UnorderedElementsAre(a->pid, b->pid));
-  close(a->socket_fd);
-  close(b->socket_fd);
+  CloseAll(*a);
+  CloseAll(*b);
   ASSERT_TRUE((*server)->Stop().ok());
   EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
 }
@@ -70,7 +76,7 @@ TEST(ForkServerTest, ReapReportsHowTheWorkerEnded) {
                            : command == 'x' ? "exited with code 7"
                                             : "killed by signal 11";
     EXPECT_THAT(how, HasSubstr(expected));
-    close(worker->socket_fd);
+    CloseAll(*worker);
   }
   EXPECT_EQ((*server)->Reap(12345678, absl::ZeroDuration()).status().code(),
             absl::StatusCode::kNotFound);
@@ -85,7 +91,7 @@ TEST(ForkServerTest, ReapKillsAWorkerThatDoesNotExit) {
   absl::StatusOr<int> status = (*server)->Reap(worker->pid, absl::Milliseconds(10));
   ASSERT_TRUE(status.ok());
   EXPECT_THAT(DescribeWaitStatus(*status), HasSubstr("killed by signal 9"));
-  close(worker->socket_fd);
+  CloseAll(*worker);
 }
 
 TEST(ForkServerTest, StopEndsWorkersThatAreStillBusy) {
@@ -98,7 +104,7 @@ TEST(ForkServerTest, StopEndsWorkersThatAreStillBusy) {
   EXPECT_FALSE(testing::ProcessPresent(worker->pid));
   EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
   EXPECT_EQ((*server)->Spawn(1).status().code(), absl::StatusCode::kUnavailable);
-  close(worker->socket_fd);
+  CloseAll(*worker);
 }
 
 TEST(ForkServerTest, WorkersDoNotInheritTheDriversDescriptors) {
@@ -123,7 +129,7 @@ TEST(ForkServerTest, WorkersDoNotInheritTheDriversDescriptors) {
   char byte;
   EXPECT_EQ(read(pipe_fds[0], &byte, 1), 0);
   close(pipe_fds[0]);
-  close(worker->socket_fd);
+  CloseAll(*worker);
 }
 
 TEST(ForkServerTest, ServerKilledTakesItsWorkersWithIt) {
@@ -135,7 +141,27 @@ TEST(ForkServerTest, ServerKilledTakesItsWorkersWithIt) {
   ASSERT_EQ(kill((*server)->pid(), SIGKILL), 0);
   EXPECT_FALSE((*server)->Stop().ok());  // it reports how the server ended
   EXPECT_TRUE(testing::WaitForProcessGone(worker->pid, absl::Seconds(5)));
-  close(worker->socket_fd);
+  CloseAll(*worker);
+}
+
+}  // namespace
+}  // namespace unidist::process_internal
+
+namespace unidist::process_internal {
+namespace {
+
+TEST(ForkServerTest, WorkerOutputGoesToItsPipes) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int index, int) {
+    std::printf("out %d\n", index);
+    std::fprintf(stderr, "err %d\n", index);
+    return 0;  // the fork server flushes stdio before the worker exits
+  });
+  ASSERT_TRUE(server.ok());
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(4);
+  ASSERT_TRUE(worker.ok());
+  EXPECT_EQ(ReadHello(worker->stdout_fd), "out 4\n");
+  EXPECT_EQ(ReadHello(worker->stderr_fd), "err 4\n");
+  CloseAll(*worker);
 }
 
 }  // namespace

@@ -45,20 +45,25 @@ absl::Status SendAll(int fd, absl::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status SendDatagram(int socket_fd, absl::string_view bytes, int fd_to_pass) {
+absl::Status SendDatagram(int socket_fd, absl::string_view bytes,
+                          const std::vector<int>& fds_to_pass) {
+  if (fds_to_pass.size() > kMaxPassedDescriptors) {
+    return absl::InvalidArgumentError("too many descriptors for one datagram");
+  }
   iovec io{const_cast<char*>(bytes.data()), bytes.size()};
   msghdr message{};
   message.msg_iov = &io;
   message.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd_to_pass >= 0) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedDescriptors)] = {};
+  if (!fds_to_pass.empty()) {
+    const size_t fd_bytes = sizeof(int) * fds_to_pass.size();
     message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    message.msg_controllen = CMSG_SPACE(fd_bytes);
     cmsghdr* header = CMSG_FIRSTHDR(&message);
     header->cmsg_level = SOL_SOCKET;
     header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd_to_pass, sizeof(int));
+    header->cmsg_len = CMSG_LEN(fd_bytes);
+    std::memcpy(CMSG_DATA(header), fds_to_pass.data(), fd_bytes);
   }
   for (;;) {
     const ssize_t sent = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
@@ -67,14 +72,14 @@ absl::Status SendDatagram(int socket_fd, absl::string_view bytes, int fd_to_pass
   }
 }
 
-absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes, int* received_fd) {
-  *received_fd = -1;
+absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes,
+                                            std::vector<int>* received_fds) {
   std::string bytes(max_bytes, '\0');
   iovec io{bytes.data(), bytes.size()};
   msghdr message{};
   message.msg_iov = &io;
   message.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedDescriptors)] = {};
   message.msg_control = control;
   message.msg_controllen = sizeof(control);
   ssize_t received;
@@ -82,16 +87,20 @@ absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes, int
     received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
   } while (received < 0 && errno == EINTR);
   if (received < 0) return ErrnoStatus("recvmsg");
+  const size_t first_new = received_fds->size();
   for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
        header = CMSG_NXTHDR(&message, header)) {
-    if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS &&
-        header->cmsg_len == CMSG_LEN(sizeof(int))) {
-      std::memcpy(received_fd, CMSG_DATA(header), sizeof(int));
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+      received_fds->push_back(fd);
     }
   }
   if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-    if (*received_fd >= 0) close(*received_fd);
-    *received_fd = -1;
+    for (size_t i = first_new; i < received_fds->size(); ++i) close((*received_fds)[i]);
+    received_fds->resize(first_new);
     return absl::DataLossError("datagram was truncated");
   }
   bytes.resize(static_cast<size_t>(received));

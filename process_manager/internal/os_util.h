@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,14 +25,19 @@ absl::Status ErrnoStatus(absl::string_view what);
 // Uses MSG_NOSIGNAL: a closed peer gives Unavailable, never SIGPIPE.
 absl::Status SendAll(int fd, absl::string_view bytes);
 
-// Sends one datagram on a SOCK_SEQPACKET socket, with `fd_to_pass` (if >= 0) as
-// SCM_RIGHTS. The caller keeps its own copy of `fd_to_pass`.
-absl::Status SendDatagram(int socket_fd, absl::string_view bytes, int fd_to_pass = -1);
+// Most descriptors one datagram carries.
+inline constexpr size_t kMaxPassedDescriptors = 4;
 
-// Receives one datagram (up to `max_bytes`) and at most one passed descriptor, which is
-// made close-on-exec and stored in `*received_fd` (-1 if none). An empty string means the
-// peer closed the socket.
-absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes, int* received_fd);
+// Sends one datagram on a SOCK_SEQPACKET socket, with `fds_to_pass` (at most
+// kMaxPassedDescriptors) as SCM_RIGHTS. The caller keeps its own copies of them.
+absl::Status SendDatagram(int socket_fd, absl::string_view bytes,
+                          const std::vector<int>& fds_to_pass = {});
+
+// Receives one datagram (up to `max_bytes`) and the descriptors passed with it, which
+// are made close-on-exec and appended to `*received_fds` (the caller owns them). An
+// empty string means the peer closed the socket.
+absl::StatusOr<std::string> ReceiveDatagram(int socket_fd, size_t max_bytes,
+                                            std::vector<int>* received_fds);
 
 // "exited with code 3", "killed by signal 9 (Killed)", ...
 std::string DescribeWaitStatus(int wait_status);
