@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/runtime.h"
+#include "common/framing.h"
 
 namespace unidist {
 namespace {
@@ -78,6 +79,23 @@ absl::StatusOr<int> ResolveNumWorkers(int requested) {
   return AvailableCpus();
 }
 
+absl::StatusOr<size_t> ResolveMaxMessageBytes(size_t requested) {
+  constexpr size_t kMinimum = 1024;
+  std::string source = "Options::max_message_bytes";
+  size_t bytes = requested;
+  if (bytes == 0) {
+    const char* env = getenv("UNIDIST_MAX_MESSAGE_BYTES");
+    if (env == nullptr || *env == '\0') return kDefaultMaxFrameBytes;
+    source = "UNIDIST_MAX_MESSAGE_BYTES";
+    if (!absl::SimpleAtoi(env, &bytes)) bytes = 0;
+  }
+  if (bytes < kMinimum || bytes > kMaxFrameBytesLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(source, " must be between ", kMinimum,
+                                                   " and ", kMaxFrameBytesLimit, " bytes"));
+  }
+  return bytes;
+}
+
 absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
   std::string backend = requested;
   if (backend.empty()) {
@@ -108,11 +126,13 @@ absl::Status Init(const Options& options) {
   if (!num_workers.ok()) return num_workers.status();
   absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
   if (!backend.ok()) return backend.status();
+  absl::StatusOr<size_t> max_message_bytes = ResolveMaxMessageBytes(options.max_message_bytes);
+  if (!max_message_bytes.ok()) return max_message_bytes.status();
   if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
       !registered.ok()) {
     return registered;
   }
-  absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*num_workers);
+  absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*num_workers, *max_message_bytes);
   if (!runtime.ok()) return runtime.status();
   SetRuntime(std::move(*runtime));
   return absl::OkStatus();
@@ -139,6 +159,11 @@ std::vector<WorkerInfo> Workers() {
   return workers;
 }
 
+Stats GetStats() {
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  return runtime == nullptr ? Stats() : runtime->GetStats();
+}
+
 absl::Status Get(const ObjectRef<void>& ref) {
   return api_internal::Get(ref.handle(), absl::InfiniteFuture()).status();
 }
@@ -155,7 +180,8 @@ RefHandle Put(std::string bytes) {
   return runtime->Put(std::move(bytes));
 }
 
-std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns) {
+std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns,
+                              int max_retries) {
   std::vector<RefHandle> handles;
   absl::Status error;
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
@@ -165,14 +191,10 @@ std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num
   } else if (!name.ok()) {
     error = name.status();
   } else {
-    return runtime->Submit(*name, std::move(args), num_returns);
+    return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
   for (int i = 0; i < num_returns; ++i) handles.push_back(FailedHandle(error));
   return handles;
-}
-
-RefHandle SubmitOne(const void* fn, std::vector<TaskArg> args) {
-  return std::move(Submit(fn, std::move(args), 1).front());
 }
 
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {

@@ -77,6 +77,19 @@ struct Options {
   // Execution backend. "": $UNIDIST_BACKEND if set, else "multiprocessing" (the only
   // backend in this release).
   std::string backend;
+  // Largest message between the driver and a worker: a task with its arguments, or a
+  // result. A larger task fails at Submit and a larger result fails its task, both with
+  // ResourceExhausted. 0: $UNIDIST_MAX_MESSAGE_BYTES if set, else 1 GiB. At most 2 GiB - 1.
+  size_t max_message_bytes = 0;
+};
+
+// Per-task options, for the Submit overloads that take them:
+//   unidist::Submit(unidist::TaskOptions{/*max_retries=*/2}, Fn, args...);
+struct TaskOptions {
+  // How many times to run the task again if the worker running it dies (a crash, a
+  // signal, running out of memory). Errors the task itself returns or throws are never
+  // retried. Default 0, as in Ray.
+  int max_retries = 0;
 };
 
 // Starts the runtime: the worker processes and the threads that serve them. Calling it
@@ -94,6 +107,18 @@ bool IsInitialized();
 // process is ended and reaped, and Init may be called again. Objects already complete
 // stay readable through the ObjectRefs that name them. OK if not initialized.
 absl::Status Shutdown();
+
+// Counters of the current runtime (all zero when not initialized), for tests and
+// monitoring. A snapshot: each value is read at a slightly different moment.
+struct Stats {
+  size_t live_objects = 0;         // objects in the store (ready, failed or pending)
+  size_t bytes_held = 0;           // bytes of the ready values in the store
+  size_t tasks_waiting = 0;        // submitted, waiting for ObjectRef arguments
+  size_t tasks_in_flight = 0;      // sent to a worker, result not back yet
+  size_t workers_replaced = 0;     // workers that died and were replaced since Init
+  size_t tasks_retried = 0;        // task runs repeated because their worker died
+};
+Stats GetStats();
 
 // A snapshot of the worker pool (empty when not initialized).
 struct WorkerInfo {
@@ -225,23 +250,30 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
 // worker receives its value; the task waits until it is ready, and fails with its error
 // if it failed). The ref's type is R for fn returning R, X for absl::StatusOr<X>, and void
 // for void or absl::Status. An unregistered `fn` gives a ref that fails with NotFound.
+// `options` (see TaskOptions) may come first.
 template <typename F, typename... Args>
-auto Submit(F* fn, Args&&... args) {
+auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
   using Traits = api_internal::FunctionTraits<F>;
   static_assert(Traits::kArity == sizeof...(Args),
                 "unidist::Submit: wrong number of arguments for the function");
   using Result = api_internal::ResultType<typename Traits::Return>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  return ObjectRef<Result>::FromHandle(
-      api_internal::SubmitOne(reinterpret_cast<const void*>(fn), std::move(task_args)));
+  return ObjectRef<Result>::FromHandle(std::move(api_internal::Submit(
+      reinterpret_cast<const void*>(fn), std::move(task_args), 1, options.max_retries)[0]));
+}
+
+template <typename F, typename... Args>
+auto Submit(F* fn, Args&&... args) {
+  return Submit(TaskOptions(), fn, std::forward<Args>(args)...);
 }
 
 // As Submit, for a function returning std::tuple<A, B, ...> (or a StatusOr of one): one
 // ref per element, as std::tuple<ObjectRef<A>, ObjectRef<B>, ...> (unidist's
-// num_returns > 1). If the task fails, every ref fails with its error.
+// num_returns > 1). If the task fails, every ref fails with its error. `options` (see
+// TaskOptions) may come first.
 template <typename F, typename... Args>
-auto SubmitTuple(F* fn, Args&&... args) {
+auto SubmitTuple(const TaskOptions& options, F* fn, Args&&... args) {
   using Traits = api_internal::FunctionTraits<F>;
   static_assert(Traits::kArity == sizeof...(Args),
                 "unidist::SubmitTuple: wrong number of arguments for the function");
@@ -251,9 +283,15 @@ auto SubmitTuple(F* fn, Args&&... args) {
   constexpr size_t kSize = std::tuple_size_v<Result>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  std::vector<api_internal::RefHandle> handles = api_internal::Submit(
-      reinterpret_cast<const void*>(fn), std::move(task_args), static_cast<int>(kSize));
+  std::vector<api_internal::RefHandle> handles =
+      api_internal::Submit(reinterpret_cast<const void*>(fn), std::move(task_args),
+                           static_cast<int>(kSize), options.max_retries);
   return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
+}
+
+template <typename F, typename... Args>
+auto SubmitTuple(F* fn, Args&&... args) {
+  return SubmitTuple(TaskOptions(), fn, std::forward<Args>(args)...);
 }
 
 }  // namespace unidist

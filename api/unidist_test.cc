@@ -72,6 +72,17 @@ void WriteFile(std::string path, std::string text) {
   fclose(file);
 }
 int NotRegistered(int x) { return x; }
+// Crashes its worker the first time it runs for `marker_path` (which it creates).
+int CrashOnce(std::string marker_path) {
+  if (access(marker_path.c_str(), F_OK) != 0) {
+    FILE* marker = fopen(marker_path.c_str(), "w");
+    fclose(marker);
+    raise(SIGKILL);
+  }
+  return 7;
+}
+std::string Repeat(int bytes) { return std::string(bytes, 'r'); }
+size_t Length(const std::string& s) { return s.size(); }
 
 enum class Color : uint8_t { kRed = 1, kGreen = 2 };
 struct Point {
@@ -103,6 +114,7 @@ namespace fns = unidist_test_functions;
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
 UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
+UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length);
 UNIDIST_REMOTE(fns::Echo<int>, fns::Echo<double>, fns::Echo<bool>, fns::Echo<std::string>,
                fns::Echo<fns::Color>, fns::Echo<fns::Point>, fns::Echo<fns::Nested>,
                fns::Echo<fns::StringToInt>, fns::Echo<fns::FlatMap>, fns::Echo<fns::IntArray>,
@@ -382,6 +394,86 @@ TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
   EXPECT_THAT(Get(Submit(fns::Square, 2)), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+std::string TempPath() {
+  char path[] = "/tmp/unidist_marker_XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  unlink(path);
+  return path;
+}
+
+TEST_F(UnidistTest, MaxRetriesRunsATaskAgainWhenItsWorkerDies) {
+  const std::string marker = TempPath();
+  EXPECT_EQ(*Get(Submit(TaskOptions{/*max_retries=*/1}, fns::CrashOnce, marker)), 7);
+  EXPECT_EQ(GetStats().tasks_retried, 1u);
+  EXPECT_EQ(GetStats().workers_replaced, 1u);
+  unlink(marker.c_str());
+
+  // Without retries the death is the task's result.
+  const std::string other = TempPath();
+  EXPECT_THAT(Get(Submit(fns::CrashOnce, other)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  unlink(other.c_str());
+}
+
+TEST_F(UnidistTest, RetriesStopAfterMaxRetries) {
+  EXPECT_THAT(Get(Submit(TaskOptions{2}, fns::Segfault, 0)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 11")));
+  EXPECT_EQ(GetStats().tasks_retried, 2u);
+  EXPECT_EQ(GetStats().workers_replaced, 3u);
+}
+
+TEST_F(UnidistTest, ErrorsTheTaskReportsAreNeverRetried) {
+  EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::Thrower, 0)),
+              StatusIs(absl::StatusCode::kUnknown));
+  EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::ReturnsStatusOr, -1)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_EQ(GetStats().tasks_retried, 0u);
+}
+
+TEST_F(UnidistTest, SubmitTupleTakesOptionsToo) {
+  auto [min, max, name] = SubmitTuple(TaskOptions{1}, fns::MinMaxName, std::vector<int>{2, 9});
+  EXPECT_EQ(*Get(max), 9);
+}
+
+TEST_F(UnidistTest, ObjectsLeaveTheStoreWithTheirLastRef) {
+  {
+    std::vector<ObjectRef<std::string>> refs;
+    for (int i = 0; i < 100; ++i) refs.push_back(Put(std::string(1000, 'x')));
+    EXPECT_EQ(GetStats().live_objects, 100u);
+    EXPECT_EQ(GetStats().bytes_held, 100u * (1000 + 8 + 2));  // tag + length + bytes
+    std::vector<ObjectRef<std::string>> copies = refs;
+    refs.clear();
+    EXPECT_EQ(GetStats().live_objects, 100u);  // the copies still hold them
+  }
+  EXPECT_EQ(GetStats().live_objects, 0u);
+  EXPECT_EQ(GetStats().bytes_held, 0u);
+
+  // A pending task keeps its argument alive after the caller drops the ref; dropping a
+  // result ref before the task finishes leaves nothing behind when it does.
+  ObjectRef<int> slow = Submit(fns::SleepMs, 100);
+  ObjectRef<int> dependent = Submit(fns::Add, Put(1), slow);
+  Submit(fns::Square, Put(3));  // result dropped at once
+  EXPECT_EQ(*Get(dependent), 101);
+  slow = ObjectRef<int>();
+  dependent = ObjectRef<int>();
+  for (int i = 0; i < 500 && GetStats().live_objects > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(GetStats().live_objects, 0u);
+  EXPECT_EQ(GetStats().tasks_in_flight, 0u);
+  EXPECT_EQ(GetStats().tasks_waiting, 0u);
+}
+
+TEST_F(UnidistTest, ManyPutSubmitGetDropCyclesKeepTheStoreEmpty) {
+  for (int i = 0; i < 20000; ++i) {
+    ObjectRef<int> value = Put(i);
+    ASSERT_EQ(*Get(Submit(fns::Add, value, 1)), i + 1);
+  }
+  EXPECT_EQ(GetStats().live_objects, 0u);
+  EXPECT_EQ(GetStats().bytes_held, 0u);
+}
+
 // Tests that manage Init/Shutdown themselves.
 class LifecycleTest : public ::testing::Test {
  protected:
@@ -441,6 +533,29 @@ TEST_F(LifecycleTest, OptionsAndEnvironment) {
   UNIDIST_ASSERT_OK(Shutdown());
   UNIDIST_ASSERT_OK(Init(Options{1, ""}));  // the option wins over the environment
   EXPECT_EQ(Workers().size(), 1u);
+}
+
+TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {
+  Options options;
+  options.num_workers = 1;
+  options.max_message_bytes = 64 * 1024;
+  UNIDIST_ASSERT_OK(Init(options));
+  EXPECT_THAT(Get(Submit(fns::Length, std::string(100 * 1024, 'a'))),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("too large")));
+  EXPECT_THAT(Get(Submit(fns::Repeat, 100 * 1024)),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(*Get(Submit(fns::Length, std::string(1000, 'a'))), 1000u);  // still serving
+  UNIDIST_ASSERT_OK(Shutdown());
+  setenv("UNIDIST_MAX_MESSAGE_BYTES", "lots", 1);
+  EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("UNIDIST_MAX_MESSAGE_BYTES")));
+  unsetenv("UNIDIST_MAX_MESSAGE_BYTES");
+}
+
+TEST_F(LifecycleTest, StatsAreZeroWhenNotInitialized) {
+  const Stats stats = GetStats();
+  EXPECT_EQ(stats.live_objects, 0u);
+  EXPECT_EQ(stats.workers_replaced, 0u);
 }
 
 TEST_F(LifecycleTest, InitAndShutdownFromSeveralThreadsAtOnce) {

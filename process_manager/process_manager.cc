@@ -387,6 +387,7 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
         message);
     result.mutable_error()->set_worker_index(slot.index);
     result.mutable_error()->set_worker_pid(pid);
+    result.mutable_error()->set_worker_died(!protocol_error);
     completed->push_back(std::move(result));
     in_flight.pop_front();
   }

@@ -59,9 +59,10 @@ std::vector<std::string> SplitFunctionNames(absl::string_view text);
 // with FailedPrecondition.
 RefHandle Put(std::string bytes);
 
-// Submits the registered function `fn` with `args`; returns `num_returns` handles.
-RefHandle SubmitOne(const void* fn, std::vector<TaskArg> args);
-std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns);
+// Submits the registered function `fn` with `args`; returns `num_returns` handles. A task
+// whose worker dies is run again up to `max_retries` times.
+std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns,
+                              int max_retries);
 
 // The codec bytes of the object, blocking until it is complete or `deadline` passes.
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline);

@@ -71,15 +71,18 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
 struct Runtime::PendingTask {
   proto::TaskRequest request;
   std::vector<DataID> result_ids;
+  int max_retries = 0;
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
 };
 
-absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers) {
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers,
+                                                        size_t max_message_bytes) {
   std::unique_ptr<Runtime> runtime(new Runtime());
   ProcessManagerOptions options;
   options.num_workers = num_workers;
+  options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
   options.on_result = [raw = runtime.get()](proto::TaskResult result) {
     raw->OnResult(std::move(result));
@@ -98,8 +101,10 @@ RefHandle Runtime::Put(std::string bytes) {
 }
 
 std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<TaskArg> args,
-                                       int num_returns) {
+                                       int num_returns, int max_retries) {
   auto task = std::make_shared<PendingTask>();
+  task->max_retries = std::max(0, max_retries);
+  tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
   std::vector<RefHandle> results;
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
@@ -148,6 +153,7 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
 
 void Runtime::OnArgumentComplete(const std::shared_ptr<PendingTask>& task) {
   if (task->waiting.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  tasks_waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (task->failed.load(std::memory_order_acquire)) return;
   Dispatch(task);
 }
@@ -158,35 +164,57 @@ void Runtime::FailTask(const std::shared_ptr<PendingTask>& task, const absl::Sta
 }
 
 void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
+  Dispatched record;
+  record.result_ids = task->result_ids;
+  record.retries_left = task->max_retries;
+  if (record.retries_left > 0) {
+    record.request = std::make_unique<proto::TaskRequest>(task->request);
+  }
+  absl::Status dispatched = DispatchRequest(std::move(record), std::move(task->request));
+  if (!dispatched.ok()) FailTask(task, dispatched);
+}
+
+absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request) {
   uint64_t task_id;
   {
     absl::MutexLock lock(&mu_);
     task_id = next_task_id_++;
-    dispatched_[task_id] = task->result_ids;
+    dispatched_[task_id] = std::move(record);
   }
-  task->request.set_task_id(task_id);
-  absl::Status dispatched = pool_->Dispatch(std::move(task->request));
-  if (!dispatched.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      dispatched_.erase(task_id);
-    }
-    if (dispatched.code() == absl::StatusCode::kFailedPrecondition) {
-      dispatched = absl::CancelledError("unidist was shut down before the task could run");
-    }
-    FailTask(task, dispatched);
+  request.set_task_id(task_id);
+  absl::Status dispatched = pool_->Dispatch(std::move(request));
+  if (dispatched.ok()) return absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    dispatched_.erase(task_id);
   }
+  if (dispatched.code() == absl::StatusCode::kFailedPrecondition) {
+    return absl::CancelledError("unidist was shut down before the task could run");
+  }
+  return dispatched;
 }
 
 void Runtime::OnResult(proto::TaskResult result) {
-  std::vector<DataID> ids;
+  Dispatched record;
   {
     absl::MutexLock lock(&mu_);
     auto it = dispatched_.find(result.task_id());
     if (it == dispatched_.end()) return;  // not ours: the pool only reports tasks we sent
-    ids = std::move(it->second);
+    record = std::move(it->second);
     dispatched_.erase(it);
+    if (result.error().worker_died() && record.retries_left > 0) ++tasks_retried_;
   }
+  if (result.error().worker_died() && record.retries_left > 0) {
+    --record.retries_left;
+    proto::TaskRequest request = *record.request;
+    std::vector<DataID> ids = record.result_ids;
+    if (absl::Status retried = DispatchRequest(std::move(record), std::move(request));
+        !retried.ok()) {
+      for (const DataID& id : ids) store_->Fail(id, retried);
+    }
+    return;
+  }
+  const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
     if (result.has_error()) {
@@ -207,6 +235,18 @@ void Runtime::OnResult(proto::TaskResult result) {
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
   }
+}
+
+Stats Runtime::GetStats() {
+  Stats stats;
+  stats.live_objects = store_->size();
+  stats.bytes_held = store_->bytes_held();
+  stats.tasks_waiting = tasks_waiting_.load(std::memory_order_relaxed);
+  stats.workers_replaced = pool_->workers_replaced();
+  absl::MutexLock lock(&mu_);
+  stats.tasks_in_flight = dispatched_.size();
+  stats.tasks_retried = tasks_retried_;
+  return stats;
 }
 
 void Runtime::Shutdown() {

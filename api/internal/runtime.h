@@ -10,6 +10,7 @@
 #ifndef UNIDIST_API_INTERNAL_RUNTIME_H_
 #define UNIDIST_API_INTERNAL_RUNTIME_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
+#include "api/unidist.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 #include "process_manager/process_manager.h"
@@ -60,19 +62,22 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
 
 class Runtime {
  public:
-  // Starts `num_workers` worker processes.
-  static absl::StatusOr<std::unique_ptr<Runtime>> Start(int num_workers);
+  // Starts `num_workers` worker processes exchanging messages of at most
+  // `max_message_bytes`.
+  static absl::StatusOr<std::unique_ptr<Runtime>> Start(int num_workers,
+                                                        size_t max_message_bytes);
 
   ~Runtime();
 
   RefHandle Put(std::string bytes);
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
-                                int num_returns);
+                                int num_returns, int max_retries);
 
   // Fails every pending object with Cancelled and ends the worker pool.
   void Shutdown();
 
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
+  Stats GetStats();
 
  private:
   struct PendingTask;
@@ -81,7 +86,10 @@ class Runtime {
 
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
+  struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
+  // Hands `request` to the pool under a new task id recorded with `record`.
+  absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request);
   void OnResult(proto::TaskResult result);
 
   const std::shared_ptr<ObjectStore> store_;
@@ -89,8 +97,16 @@ class Runtime {
 
   absl::Mutex mu_;
   uint64_t next_task_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // Result ids of the tasks handed to the pool, by task id.
-  absl::flat_hash_map<uint64_t, std::vector<DataID>> dispatched_ ABSL_GUARDED_BY(mu_);
+  // The tasks handed to the pool, by task id.
+  struct Dispatched {
+    std::vector<DataID> result_ids;
+    int retries_left = 0;
+    // A copy of the request, kept only while the task may be retried.
+    std::unique_ptr<proto::TaskRequest> request;
+  };
+  absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
+  size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<size_t> tasks_waiting_{0};
 };
 
 }  // namespace unidist::api_internal
