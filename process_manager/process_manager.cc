@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,8 +58,9 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
     return absl::InvalidArgumentError(absl::StrFormat(
         "num_workers must be between 1 and %d, got %d", kMaxWorkers, options.num_workers));
   }
-  if (!options.execute || !options.on_result) {
-    return absl::InvalidArgumentError("ProcessManagerOptions needs execute and on_result");
+  if (!options.execute || !options.on_result || options.max_tasks_per_worker < 1) {
+    return absl::InvalidArgumentError(
+        "ProcessManagerOptions needs execute, on_result and max_tasks_per_worker >= 1");
   }
   std::unique_ptr<ProcessManager> manager(new ProcessManager(std::move(options)));
   const size_t max_frame_bytes = manager->options_.max_frame_bytes;
@@ -152,16 +155,37 @@ absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
 }
 
 absl::Status ProcessManager::EnqueueLocked(InFlight task) {
-  Slot* slot = nullptr;
-  for (size_t tried = 0; tried < slots_.size() && slot == nullptr; ++tried) {
-    Slot* candidate = slots_[next_slot_++ % slots_.size()].get();
-    if (candidate->alive) slot = candidate;
+  if (std::none_of(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->alive; })) {
+    return absl::UnavailableError("no worker process is alive");
   }
-  if (slot == nullptr) return absl::UnavailableError("no worker process is alive");
-  slot->out.push_back(task.frame);
-  slot->in_flight.push_back(std::move(task));
-  if (slot->out.size() == 1) FlushLocked(*slot);
+  backlog_.push_back(std::move(task));
+  DrainBacklogLocked();
   return absl::OkStatus();
+}
+
+ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
+  for (size_t tried = 0; tried < slots_.size(); ++tried) {
+    Slot* candidate = slots_[next_slot_ % slots_.size()].get();
+    ++next_slot_;
+    if (candidate->alive && candidate->in_flight.size() < options_.max_tasks_per_worker) {
+      return candidate;
+    }
+  }
+  return nullptr;
+}
+
+void ProcessManager::DrainBacklogLocked() {
+  Slot* slot;
+  while (!backlog_.empty() && (slot = NextSlotWithRoomLocked()) != nullptr) {
+    slot->out.push_back(backlog_.front().frame);
+    slot->in_flight.push_back(std::move(backlog_.front()));
+    backlog_.pop_front();
+  }
+  // One write per worker for everything queued above. A worker already waiting for
+  // EPOLLOUT is flushed by the event thread.
+  for (auto& each : slots_) {
+    if (each->alive && !each->out.empty() && !each->want_write) FlushLocked(*each);
+  }
 }
 
 void ProcessManager::FlushLocked(Slot& slot) {
@@ -239,7 +263,12 @@ void ProcessManager::EventLoop() {
       }
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         absl::Status read = ReadFromWorker(slot, &completed);
-        if (!read.ok()) HandleWorkerFailure(slot, read, &completed);
+        if (!read.ok()) {
+          HandleWorkerFailure(slot, read, &completed);
+        } else {
+          absl::MutexLock lock(&mu_);
+          DrainBacklogLocked();  // results made room on this worker
+        }
       }
     }
     for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
@@ -400,6 +429,9 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     }
     return;
   }
+  // The tasks that never started go back to the head of the queue, in their order.
+  backlog_.insert(backlog_.begin(), std::make_move_iterator(in_flight.begin()),
+                  std::make_move_iterator(in_flight.end()));
   if (absl::Status restarted = StartWorker(slot); restarted.ok()) {
     ++workers_replaced_;
     LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
@@ -408,12 +440,15 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     LOG(ERROR) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
                << " and could not be replaced: " << restarted;
   }
-  for (InFlight& task : in_flight) {
-    const InFlight copy = task;
-    if (absl::Status requeued = EnqueueLocked(std::move(task)); !requeued.ok()) {
-      completed->push_back(ErrorResult(copy, requeued.code(), std::string(requeued.message())));
+  if (std::none_of(slots_.begin(), slots_.end(), [](const auto& each) { return each->alive; })) {
+    for (const InFlight& task : backlog_) {
+      completed->push_back(ErrorResult(task, absl::StatusCode::kUnavailable,
+                                       "no worker process is alive"));
     }
+    backlog_.clear();
+    return;
   }
+  DrainBacklogLocked();
 }
 
 void ProcessManager::Shutdown() {
@@ -433,6 +468,8 @@ void ProcessManager::Shutdown() {
   std::vector<InFlight> cancelled;
   {
     absl::MutexLock lock(&mu_);
+    for (InFlight& task : backlog_) cancelled.push_back(std::move(task));
+    backlog_.clear();
     for (auto& slot : slots_) {
       for (InFlight& task : slot->in_flight) cancelled.push_back(std::move(task));
       slot->in_flight.clear();

@@ -3,7 +3,9 @@
 // ProcessManager: the pool of worker processes of the multiprocessing backend.
 //
 // Start() forks N workers (through a fork server, see internal/fork_server.h); Dispatch()
-// hands each task to the next live worker in round-robin order and returns at once; one
+// hands each task to the next live worker in round-robin order and returns at once (a
+// worker holds at most max_tasks_per_worker tasks; further ones wait in the driver until
+// results make room, then go round-robin to the workers with room); one
 // event thread reads the results from all workers and reports each through
 // `on_result`. A worker runs the tasks it receives one at a time, in order.
 //
@@ -60,6 +62,10 @@ struct ProcessManagerOptions {
   process_internal::TaskExecutor execute;
   // Receives the outcome of every dispatched task, in the driver. Required.
   std::function<void(proto::TaskResult)> on_result;
+  // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
+  // busy worker does not hoard tasks another could run, and a worker that dies takes few
+  // queued tasks with it. Must be at least 1.
+  size_t max_tasks_per_worker = 64;
   // How long a worker whose socket closed may take to exit before it is killed.
   absl::Duration reap_grace = absl::Seconds(1);
 };
@@ -130,7 +136,11 @@ class ProcessManager {
   explicit ProcessManager(ProcessManagerOptions options);
 
   absl::Status StartWorker(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `task` for the next worker with room; Unavailable if no worker is alive.
   absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves queued tasks to workers with room, round-robin, and writes them.
+  void DrainBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -157,6 +167,8 @@ class ProcessManager {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   size_t next_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tasks waiting for a worker with room, in dispatch order.
+  std::deque<InFlight> backlog_ ABSL_GUARDED_BY(mu_);
   size_t workers_replaced_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown calls

@@ -93,10 +93,12 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, const std::str
 
 class ProcessManagerTest : public ::testing::Test {
  protected:
-  void Start(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes) {
+  void Start(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes,
+             size_t max_tasks_per_worker = 64) {
     ProcessManagerOptions options;
     options.num_workers = num_workers;
     options.max_frame_bytes = max_frame_bytes;
+    options.max_tasks_per_worker = max_tasks_per_worker;
     options.execute = &TestExecutor;
     options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
     absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
@@ -137,6 +139,19 @@ TEST_F(ProcessManagerTest, DispatchesRoundRobin) {
     EXPECT_EQ(result.values(0), std::to_string(expected[id % 3])) << "task " << id;
   }
   for (pid_t pid : expected) EXPECT_NE(pid, getpid());
+}
+
+TEST_F(ProcessManagerTest, ABusyWorkerHoldsAtMostItsWindowAndOthersTakeTheRest) {
+  Start(2, kDefaultMaxFrameBytes, /*max_tasks_per_worker=*/1);
+  const pid_t free_worker = WorkerPid(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(0, "sleep_ms", "1000")).ok());  // worker 0
+  for (uint64_t id = 1; id <= 10; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  for (const WorkerState& worker : manager_->Workers()) EXPECT_LE(worker.tasks_in_flight, 1u);
+  // While worker 0 sleeps, every quick task runs on worker 1.
+  for (uint64_t id = 1; id <= 10; ++id) {
+    EXPECT_EQ(results_.Wait(id).values(0), std::to_string(free_worker)) << id;
+  }
+  EXPECT_FALSE(results_.Wait(0).has_error());
 }
 
 TEST_F(ProcessManagerTest, ThousandsOfTasksFromSeveralThreads) {
