@@ -1,0 +1,99 @@
+"""doxygen_html: an HTML site made by the system doxygen, as a Bazel tree artifact.
+
+Like protoc (see //bazel:proto.bzl), doxygen is Debian's (/usr/bin/doxygen, installed by
+./bazelw) and is found on the fixed action PATH (--incompatible_strict_action_env).
+
+The checked-in Doxyfile holds the settings that never change. The settings that depend on
+where the files are (INPUT, STRIP_FROM_PATH, USE_MDFILE_AS_MAINPAGE, OUTPUT_DIRECTORY,
+FILTER_PATTERNS, WARN_LOGFILE) are computed here from File.path values and appended after
+it, so the rule works from this workspace and from a consumer's, where our files live
+under external/unidist/.
+"""
+
+def _doxygen_html_impl(ctx):
+    out = ctx.attr.out or ctx.attr.name
+    html = ctx.actions.declare_directory(out)
+    warnings = ctx.actions.declare_file(out + ".warnings.txt")
+
+    # Our files' root in the execroot: "" here, "external/unidist" in a consumer's build.
+    # Paths are shown relative to it (api/unidist.h, not external/unidist/api/unidist.h).
+    root = ctx.label.workspace_root
+    mainpage = ctx.file.mainpage
+    inputs = ctx.files.srcs
+    if mainpage not in inputs:
+        inputs = inputs + [mainpage]
+
+    overrides = [
+        "INPUT = " + " ".join(['"%s"' % f.path for f in inputs]),
+        'STRIP_FROM_PATH = "%s"' % (root or "."),
+        'STRIP_FROM_INC_PATH = "%s"' % (root or "."),
+        'USE_MDFILE_AS_MAINPAGE = "%s"' % mainpage.path,
+        'OUTPUT_DIRECTORY = "%s"' % html.path,
+        "HTML_OUTPUT = .",
+        'WARN_LOGFILE = "%s"' % warnings.path,
+    ]
+    if ctx.file.comment_filter:
+        # Run by doxygen through the shell, on the action's PATH (python3 is in /usr/bin).
+        filter_command = "python3 " + ctx.file.comment_filter.path
+        overrides.append('FILTER_PATTERNS = "*.h=%s"' % filter_command)
+        inputs = inputs + [ctx.file.comment_filter]
+
+    # doxygen reads its configuration from stdin ("doxygen -"): the Doxyfile through
+    # @INCLUDE, then the overrides (a later setting replaces an earlier one).
+    command = """set -eu
+{{
+  echo '@INCLUDE = "{doxyfile}"'
+  printf '%s\\n' "$@"
+}} | doxygen - || {{
+  cat "{warnings}" >&2
+  exit 1
+}}
+# Warnings name files by absolute path; keep them relative to the execroot, so the log
+# reads like compiler output and does not depend on the machine.
+sed -i "s|$PWD/||" "{warnings}"
+count=$(grep -c ': warning: ' "{warnings}" || true)
+if [ "$count" -gt 0 ]; then
+  echo "doxygen: $count warnings, listed in {warnings}" >&2
+fi
+""".format(doxyfile = ctx.file.doxyfile.path, warnings = warnings.path)
+
+    ctx.actions.run_shell(
+        command = command,
+        arguments = overrides,
+        inputs = inputs + [ctx.file.doxyfile],
+        outputs = [html, warnings],
+        mnemonic = "Doxygen",
+        progress_message = "Generating HTML documentation %s" % html.short_path,
+        use_default_shell_env = True,  # PATH=/bin:/usr/bin:/usr/local/bin
+    )
+    return [DefaultInfo(files = depset([html, warnings]))]
+
+doxygen_html = rule(
+    implementation = _doxygen_html_impl,
+    doc = "Runs doxygen over `srcs` and outputs the HTML site as the directory `out`.",
+    attrs = {
+        "srcs": attr.label_list(
+            allow_files = [".h", ".md"],
+            doc = "Headers and Markdown pages, in the order doxygen should read them.",
+        ),
+        "mainpage": attr.label(
+            allow_single_file = [".md"],
+            mandatory = True,
+            doc = "The Markdown page that becomes index.html.",
+        ),
+        "doxyfile": attr.label(
+            allow_single_file = True,
+            mandatory = True,
+            doc = "The fixed settings; the path-dependent ones are added by the rule.",
+        ),
+        "comment_filter": attr.label(
+            allow_single_file = [".py"],
+            doc = "A doxygen input filter for the headers (FILTER_PATTERNS), run with " +
+                  "python3 from the action's PATH.",
+        ),
+        "out": attr.string(
+            doc = "Name of the output directory, in this package (default: the rule's " +
+                  "name). The warnings go to <out>.warnings.txt beside it.",
+        ),
+    },
+)
