@@ -17,6 +17,7 @@
 #include "api/internal/function_registry.h"
 #include "api/internal/runtime.h"
 #include "common/framing.h"
+#include "common/worker_protocol.pb.h"
 
 namespace unidist {
 namespace {
@@ -50,7 +51,13 @@ void SetRuntime(std::shared_ptr<Runtime> runtime) {
   }
 }
 
+absl::Status NotInATask() {
+  return absl::FailedPreconditionError(
+      "unidist's API cannot be used from inside a task (nested tasks are not supported yet)");
+}
+
 absl::Status NotInitialized() {
+  if (api_internal::InWorkerProcess()) return NotInATask();
   return absl::FailedPreconditionError(
       "unidist is not initialized: call unidist::Init() first");
 }
@@ -120,6 +127,9 @@ RefHandle FailedHandle(absl::Status error) {
 }  // namespace
 
 absl::Status Init(const Options& options) {
+  // A worker is a fork of the driver taken while Init held the lock: checking first
+  // keeps a task that calls Init from waiting on it forever.
+  if (api_internal::InWorkerProcess()) return NotInATask();
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   if (CurrentRuntime() != nullptr) return absl::OkStatus();
   absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);
@@ -141,6 +151,7 @@ absl::Status Init(const Options& options) {
 bool IsInitialized() { return CurrentRuntime() != nullptr; }
 
 absl::Status Shutdown() {
+  if (api_internal::InWorkerProcess()) return NotInATask();
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) return absl::OkStatus();
@@ -157,6 +168,16 @@ std::vector<WorkerInfo> Workers() {
     workers.push_back({state.index, static_cast<int>(state.pid), state.alive});
   }
   return workers;
+}
+
+std::optional<TaskFailure> GetTaskFailure(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kTaskFailurePayloadUrl);
+  proto::TaskError error;
+  if (!payload.has_value() || !error.ParseFromString(std::string(*payload))) {
+    return std::nullopt;
+  }
+  return TaskFailure{error.function(), error.worker_index(), error.worker_pid(),
+                     error.worker_died()};
 }
 
 Stats GetStats() {

@@ -32,7 +32,8 @@
 // Errors: every call reports problems as absl::Status; nothing aborts the caller. A task
 // that throws fails its result with kUnknown and a message naming the function, the
 // exception type and what(); a task that returns a non-OK absl::Status/StatusOr fails its
-// result with exactly that status. A worker that dies fails the task it was running with
+// result with exactly that status (code, message and payloads). GetTaskFailure tells
+// which function and worker a failure came from. A worker that dies fails the task it was running with
 // kUnavailable (naming the function, worker, pid and signal) and is replaced. Using the
 // API before Init gives kFailedPrecondition, reported where a status can be returned: by
 // Get on the ref (and Wait counts such refs as complete).
@@ -53,6 +54,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -114,11 +116,29 @@ struct Stats {
   size_t live_objects = 0;         // objects in the store (ready, failed or pending)
   size_t bytes_held = 0;           // bytes of the ready values in the store
   size_t tasks_waiting = 0;        // submitted, waiting for ObjectRef arguments
-  size_t tasks_in_flight = 0;      // sent to a worker, result not back yet
+  size_t tasks_in_flight = 0;      // handed to the pool (sent to a worker or queued in the
+                                   // driver for one with room), result not back yet
   size_t workers_replaced = 0;     // workers that died and were replaced since Init
   size_t tasks_retried = 0;        // task runs repeated because their worker died
 };
 Stats GetStats();
+
+// Where a task failed. Get returns a failed task's status with these details attached as
+// a payload; the status's code and message are the task's own.
+struct TaskFailure {
+  std::string function;    // the name the function was registered under
+  int worker_index = -1;   // the worker that ran it
+  int worker_pid = -1;
+  bool worker_died = false;  // the worker process died (a crash or a signal)
+};
+
+// The TaskFailure attached to `status`, or nullopt if `status` is not the error of a task
+// that reached a worker (e.g. OK, Cancelled before it ran, or a dependency's error that
+// carries its own task's details).
+std::optional<TaskFailure> GetTaskFailure(const absl::Status& status);
+
+// The type URL of the payload GetTaskFailure reads (a serialized unidist.proto.TaskError).
+inline constexpr char kTaskFailurePayloadUrl[] = "type.unidist.dev/unidist.proto.TaskError";
 
 // A snapshot of the worker pool (empty when not initialized).
 struct WorkerInfo {

@@ -51,8 +51,16 @@ int SleepMs(int ms) {
 int Thrower(int) { throw std::runtime_error("boom"); }
 int ThrowsInt() { throw 42; }
 absl::Status ReturnsStatus(bool fail) {
-  if (fail) return absl::NotFoundError("missing thing");
-  return absl::OkStatus();
+  if (!fail) return absl::OkStatus();
+  absl::Status status = absl::NotFoundError("missing thing");
+  status.SetPayload("example.com/detail", absl::Cord("why"));
+  return status;
+}
+// Tries the API from inside a task; returns what it said.
+std::string UsesTheApiInside() {
+  absl::Status init = unidist::Init();
+  absl::StatusOr<int> nested = unidist::Get(unidist::Submit(Square, 2));
+  return init.ToString() + " | " + nested.status().ToString();
 }
 absl::StatusOr<int> ReturnsStatusOr(int x) {
   if (x < 0) return absl::OutOfRangeError("negative: " + std::to_string(x));
@@ -114,7 +122,7 @@ namespace fns = unidist_test_functions;
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
 UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
-UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length);
+UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length, fns::UsesTheApiInside);
 UNIDIST_REMOTE(fns::Echo<int>, fns::Echo<double>, fns::Echo<bool>, fns::Echo<std::string>,
                fns::Echo<fns::Color>, fns::Echo<fns::Point>, fns::Echo<fns::Nested>,
                fns::Echo<fns::StringToInt>, fns::Echo<fns::FlatMap>, fns::Echo<fns::IntArray>,
@@ -270,18 +278,29 @@ TEST_F(UnidistTest, ReturnedStatusPassesThroughUnchanged) {
   absl::Status status = Get(Submit(fns::ReturnsStatus, true));
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(status.message(), "missing thing");
-  // The function and worker are attached as a payload, not mixed into the message.
-  absl::optional<absl::Cord> payload = status.GetPayload(api_internal::kTaskErrorPayloadUrl);
-  ASSERT_TRUE(payload.has_value());
-  proto::TaskError error;
-  ASSERT_TRUE(error.ParseFromString(std::string(*payload)));
-  EXPECT_EQ(error.function(), "fns::ReturnsStatus");
+  // The task's own payloads come through; the function and worker are attached as a
+  // payload of ours, not mixed into the message.
+  EXPECT_EQ(status.GetPayload("example.com/detail"), absl::Cord("why"));
+  std::optional<TaskFailure> failure = GetTaskFailure(status);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->function, "fns::ReturnsStatus");
+  EXPECT_GT(failure->worker_pid, 0);
+  EXPECT_FALSE(failure->worker_died);
   EXPECT_THAT(Get(Submit(fns::ReturnsStatus, false)), IsOk());
+  EXPECT_FALSE(GetTaskFailure(absl::OkStatus()).has_value());
 
   absl::StatusOr<int> negative = Get(Submit(fns::ReturnsStatusOr, -1));
   EXPECT_EQ(negative.status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(negative.status().message(), "negative: -1");
   EXPECT_EQ(*Get(Submit(fns::ReturnsStatusOr, 4)), 40);
+}
+
+TEST_F(UnidistTest, TheApiInsideATaskSaysItIsNotSupported) {
+  absl::StatusOr<std::string> said = Get(Submit(fns::UsesTheApiInside));
+  ASSERT_THAT(said, IsOk());
+  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(*said, HasSubstr("inside a task"));
+  EXPECT_EQ(GetStats().workers_replaced, 0u);
 }
 
 TEST_F(UnidistTest, FailureOfAnArgumentFailsTheDependentTask) {
@@ -297,6 +316,10 @@ TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
               StatusIs(absl::StatusCode::kUnavailable,
                        ::testing::AllOf(HasSubstr("fns::Segfault"), HasSubstr("signal 11"),
                                         HasSubstr(std::to_string(before[0].pid)))));
+  std::optional<TaskFailure> failure = GetTaskFailure(Get(crashed).status());
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_TRUE(failure->worker_died);
+  EXPECT_EQ(failure->worker_pid, before[0].pid);
   std::vector<ObjectRef<int>> refs;
   for (int i = 0; i < 100; ++i) refs.push_back(Submit(fns::Square, i));
   EXPECT_THAT(Get(refs), IsOk());

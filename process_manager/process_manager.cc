@@ -85,15 +85,14 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   wake.data.u64 = kWakeToken;
   epoll_ctl(manager->epoll_fd_, EPOLL_CTL_ADD, manager->wake_fd_, &wake);
 
+  // slots_ is fixed from here on; only the slots' contents change.
+  for (int i = 0; i < manager->options_.num_workers; ++i) {
+    manager->slots_.push_back(std::make_unique<Slot>());
+    manager->slots_.back()->index = i;
+  }
   absl::Status started;
-  {
-    absl::MutexLock lock(&manager->mu_);
-    for (int i = 0; i < manager->options_.num_workers && started.ok(); ++i) {
-      auto slot = std::make_unique<Slot>();
-      slot->index = i;
-      started = manager->StartWorker(*slot);
-      manager->slots_.push_back(std::move(slot));
-    }
+  for (auto& slot : manager->slots_) {
+    if (started.ok()) started = manager->StartWorker(*slot);
   }
   if (!started.ok()) {
     manager->Shutdown();
@@ -106,8 +105,10 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
 ProcessManager::~ProcessManager() { Shutdown(); }
 
 absl::Status ProcessManager::StartWorker(Slot& slot) {
+  // Forking takes a while; Dispatch callers need not wait for it.
   UNIDIST_ASSIGN_OR_RETURN(process_internal::ForkServer::Worker worker,
                            fork_server_->Spawn(slot.index));
+  absl::MutexLock lock(&mu_);
   ++slot.generation;
   const int fds[3] = {worker.socket_fd, worker.stdout_fd, worker.stderr_fd};
   absl::Status status;
@@ -421,25 +422,34 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     in_flight.pop_front();
   }
 
-  absl::MutexLock lock(&mu_);
-  if (stopping_) {
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping = stopping_;
+    if (!stopping) {
+      // The tasks that never started go back to the head of the queue, in their order.
+      backlog_.insert(backlog_.begin(), std::make_move_iterator(in_flight.begin()),
+                      std::make_move_iterator(in_flight.end()));
+      in_flight.clear();
+    }
+  }
+  if (stopping) {
     for (const InFlight& task : in_flight) {
       completed->push_back(ErrorResult(task, absl::StatusCode::kCancelled,
                                        "the worker pool shut down before the task ran"));
     }
     return;
   }
-  // The tasks that never started go back to the head of the queue, in their order.
-  backlog_.insert(backlog_.begin(), std::make_move_iterator(in_flight.begin()),
-                  std::make_move_iterator(in_flight.end()));
-  if (absl::Status restarted = StartWorker(slot); restarted.ok()) {
-    ++workers_replaced_;
+  const absl::Status restarted = StartWorker(slot);
+  if (restarted.ok()) {
     LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
                  << "; replaced by pid " << slot.pid;
   } else {
     LOG(ERROR) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
                << " and could not be replaced: " << restarted;
   }
+  absl::MutexLock lock(&mu_);
+  if (restarted.ok()) ++workers_replaced_;
   if (std::none_of(slots_.begin(), slots_.end(), [](const auto& each) { return each->alive; })) {
     for (const InFlight& task : backlog_) {
       completed->push_back(ErrorResult(task, absl::StatusCode::kUnavailable,

@@ -14,7 +14,7 @@
 //   Unavailable — the message names the function, the worker, its pid and how it ended,
 //   and ends with the last lines the worker wrote to stderr (on a crash, glog's failure
 //   signal handler has written the stack trace there) — and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
-//   that were queued on it but not started are dispatched again to other workers.
+//   that were queued on it but not started go back to the head of the driver's queue.
 // * A worker that sends bytes that do not decode is killed and treated the same way, with
 //   DataLoss for its running task.
 // * Shutdown() reports every task still in flight with Cancelled.
@@ -135,7 +135,8 @@ class ProcessManager {
 
   explicit ProcessManager(ProcessManagerOptions options);
 
-  absl::Status StartWorker(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forks a worker for `slot` and installs it there.
+  absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues `task` for the next worker with room; Unavailable if no worker is alive.
   absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued tasks to workers with room, round-robin, and writes them.

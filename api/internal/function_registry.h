@@ -37,7 +37,7 @@ class FunctionRegistry {
   // The invoker registered under `name`, or null.
   std::shared_ptr<const Invoker> Find(const std::string& name) const;
 
-  // OK, or AlreadyExists/InvalidArgument describing every bad registration.
+  // OK, or AlreadyExists describing every bad registration.
   absl::Status Validate() const;
 
  private:

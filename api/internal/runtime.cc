@@ -28,13 +28,23 @@ std::string DemangledCurrentExceptionType() {
 
 void SetError(const absl::Status& status, proto::TaskResult* result) {
   result->clear_values();
-  result->mutable_error()->set_code(static_cast<int>(status.code()));
-  result->mutable_error()->set_message(std::string(status.message()));
+  proto::TaskError* error = result->mutable_error();
+  error->set_code(static_cast<int>(status.code()));
+  error->set_message(std::string(status.message()));
+  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
+    (*error->mutable_payloads())[std::string(url)] = std::string(payload);
+  });
 }
+
+// Set in a worker process once it runs its first task.
+std::atomic<bool> g_in_worker_process{false};
 
 }  // namespace
 
+bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
+
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  g_in_worker_process.store(true, std::memory_order_relaxed);
   std::shared_ptr<const Invoker> invoker = FunctionRegistry::Global().Find(task.function());
   if (invoker == nullptr) {
     SetError(absl::NotFoundError(absl::StrCat(
@@ -224,7 +234,12 @@ void Runtime::OnResult(proto::TaskResult result) {
                                                   : absl::StatusCode::kUnknown,
                            task_error.message());
       if (error.ok()) error = absl::UnknownError(task_error.message());
-      error.SetPayload(kTaskErrorPayloadUrl, absl::Cord(task_error.SerializeAsString()));
+      for (const auto& [url, payload] : task_error.payloads()) {
+        error.SetPayload(url, absl::Cord(payload));
+      }
+      proto::TaskError where = task_error;
+      where.clear_payloads();
+      error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
     } else {
       error = absl::InternalError(absl::StrCat("the task returned ", result.values_size(),
                                                " values for ", ids.size(), " results"));

@@ -52,9 +52,8 @@ class RefToken {
   const absl::Status error_;
 };
 
-// The status payload URL under which a failed task's proto::TaskError (function, worker
-// index and pid) is attached to the status Get returns.
-inline constexpr char kTaskErrorPayloadUrl[] = "type.unidist.dev/unidist.proto.TaskError";
+// True in a worker process (once it has started running tasks).
+bool InWorkerProcess();
 
 // Runs one task in a worker process: looks the function up by name, runs it, and turns
 // what happens (value, returned status, exception) into `result`.

@@ -101,6 +101,13 @@ class Server {
       dup2(out_pipe[1], STDOUT_FILENO);
       dup2(err_pipe[1], STDERR_FILENO);
       for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+      // Lines a task prints reach the driver as they are written, not at exit.
+      setvbuf(stdout, nullptr, _IOLBF, 0);
+      // The driver's input is the driver's: a task reading stdin sees end of file.
+      if (const int null_fd = open("/dev/null", O_RDONLY); null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        if (null_fd != STDIN_FILENO) close(null_fd);
+      }
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != server_pid) _exit(1);  // the server died before the prctl
       const int code = worker_main_(worker_index, sockets[1]);

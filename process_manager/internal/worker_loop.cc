@@ -38,7 +38,6 @@ int RunWorkerLoop(int worker_index, int socket_fd, size_t max_frame_bytes,
       if (!payload->has_value()) break;
       proto::DriverMessage message;
       if (!ParseFramePayload(**payload, &message).ok()) return kWorkerExitBadFrame;
-      if (message.has_shutdown()) return kWorkerExitOk;
       if (!message.has_task()) return kWorkerExitBadFrame;
 
       const proto::TaskRequest& task = message.task();

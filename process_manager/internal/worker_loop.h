@@ -19,12 +19,12 @@ using TaskExecutor = std::function<void(const proto::TaskRequest& task, proto::T
 
 // Exit codes of a worker process, as the driver reports them.
 enum WorkerExitCode : int {
-  kWorkerExitOk = 0,              // the driver closed the socket or asked it to stop
+  kWorkerExitOk = 0,              // the driver closed the socket
   kWorkerExitSocketError = 70,    // reading from or writing to the driver failed
   kWorkerExitBadFrame = 71,       // the driver sent a frame that could not be decoded
 };
 
-// Serves tasks on `socket_fd` until the driver closes it or sends ShutdownRequest.
+// Serves tasks on `socket_fd` until the driver closes it.
 // Returns one of WorkerExitCode.
 int RunWorkerLoop(int worker_index, int socket_fd, size_t max_frame_bytes,
                   const TaskExecutor& execute);
