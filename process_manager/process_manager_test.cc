@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/framing.h"
 #include "testing/process_helpers.h"
 
 namespace unidist {
@@ -26,6 +27,29 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+
+// The worker's socket to the driver: the one socket among its descriptors.
+int DriverSocket() {
+  for (int fd = 3; fd < 64; ++fd) {
+    char target[64] = {};
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    if (readlink(link.c_str(), target, sizeof(target) - 1) > 0 &&
+        std::string(target).rfind("socket:", 0) == 0) {
+      return fd;
+    }
+  }
+  return -1;
+}
+
+// Writes `bytes` to the driver as if they were a frame of results, then waits to be
+// killed for it.
+void SendRawToDriver(const std::string& bytes) {
+  const int fd = DriverSocket();
+  if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    _exit(99);
+  }
+  absl::SleepFor(absl::Seconds(60));
+}
 
 void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
   const std::string arg = task.args_size() > 0 ? task.args(0).value() : "";
@@ -47,6 +71,23 @@ void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
     std::fflush(stdout);
     std::fprintf(stderr, "to stderr: %s\n", arg.c_str());
     result->add_values("printed");
+  } else if (task.function() == "oversized_frame") {
+    SendRawToDriver(std::string("\xff\xff\xff\x7f", 4));
+  } else if (task.function() == "garbage_frame") {
+    SendRawToDriver(std::string("\x05\x00\x00\x00\xff\xff\xff\xff\xff", 9));
+  } else if (task.function() == "wrong_task_id") {
+    proto::WorkerMessage message;
+    message.mutable_result()->set_task_id(task.task_id() + 1000);
+    message.mutable_result()->add_values("forged");
+    std::string frame;
+    (void)AppendFrame(message, 1 << 20, &frame);
+    SendRawToDriver(frame);
+  } else if (task.function() == "wrong_message_type") {
+    proto::DriverMessage message;  // what the driver sends, not what it reads
+    message.mutable_task()->set_task_id(task.task_id());
+    std::string frame;
+    (void)AppendFrame(message, 1 << 20, &frame);
+    SendRawToDriver(frame);
   } else if (task.function() == "big") {
     result->add_values(std::string(number, 'b'));
   } else {
@@ -236,6 +277,27 @@ TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
   proto::TaskResult result = results_.Wait(1);
   EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
+}
+
+// A worker that sends bytes that are not a valid result is killed and replaced; the task
+// it was running fails with DataLoss, and nothing else is disturbed.
+TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
+  Start(2);
+  uint64_t id = 0;
+  for (const char* function :
+       {"oversized_frame", "garbage_frame", "wrong_task_id", "wrong_message_type"}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(function));
+    EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
+    EXPECT_FALSE(result.error().worker_died());  // not retried as a crash would be
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 4u);
 }
 
 TEST_F(ProcessManagerTest, IdleWorkerKilledFromOutsideIsReplaced) {
