@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,14 +86,20 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   wake.data.u64 = kWakeToken;
   epoll_ctl(manager->epoll_fd_, EPOLL_CTL_ADD, manager->wake_fd_, &wake);
 
-  // slots_ is fixed from here on; only the slots' contents change.
-  for (int i = 0; i < manager->options_.num_workers; ++i) {
-    manager->slots_.push_back(std::make_unique<Slot>());
-    manager->slots_.back()->index = i;
+  // slots_ never changes size from here on; only the slots' contents change.
+  manager->slots_.resize(kMaxSlots);
+  manager->pool_size_ = manager->options_.num_workers;
+  {
+    absl::MutexLock lock(&manager->mu_);
+    manager->slots_in_use_ = manager->pool_size_;
+    for (int i = 0; i < manager->pool_size_; ++i) {
+      manager->slots_[i] = std::make_unique<Slot>();
+      manager->slots_[i]->index = i;
+    }
   }
   absl::Status started;
-  for (auto& slot : manager->slots_) {
-    if (started.ok()) started = manager->StartWorker(*slot);
+  for (int i = 0; i < manager->pool_size_ && started.ok(); ++i) {
+    started = manager->StartWorker(*manager->slots_[i]);
   }
   if (!started.ok()) {
     manager->Shutdown();
@@ -156,7 +163,8 @@ absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
 }
 
 absl::Status ProcessManager::EnqueueLocked(InFlight task) {
-  if (std::none_of(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->alive; })) {
+  if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
+                   [](const auto& slot) { return slot->alive; })) {
     return absl::UnavailableError("no worker process is alive");
   }
   backlog_.push_back(std::move(task));
@@ -165,8 +173,8 @@ absl::Status ProcessManager::EnqueueLocked(InFlight task) {
 }
 
 ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
-  for (size_t tried = 0; tried < slots_.size(); ++tried) {
-    Slot* candidate = slots_[next_slot_ % slots_.size()].get();
+  for (int tried = 0; tried < pool_size_; ++tried) {
+    Slot* candidate = slots_[next_slot_ % pool_size_].get();
     ++next_slot_;
     if (candidate->alive && candidate->in_flight.size() < options_.max_tasks_per_worker) {
       return candidate;
@@ -184,8 +192,9 @@ void ProcessManager::DrainBacklogLocked() {
   }
   // One write per worker for everything queued above. A worker already waiting for
   // EPOLLOUT is flushed by the event thread.
-  for (auto& each : slots_) {
-    if (each->alive && !each->out.empty() && !each->want_write) FlushLocked(*each);
+  for (int i = 0; i < pool_size_; ++i) {
+    Slot& each = *slots_[i];
+    if (each.alive && !each.out.empty() && !each.want_write) FlushLocked(each);
   }
 }
 
@@ -251,8 +260,13 @@ void ProcessManager::EventLoop() {
         if (stopping_) return;
         continue;
       }
-      Slot& slot = *slots_[token & 0xffffu];
       const uint64_t stream = (token >> 16) & 0xffffu;
+      Slot* found;
+      {
+        absl::MutexLock lock(&mu_);
+        found = slots_[token & 0xffffu].get();
+      }
+      Slot& slot = *found;  // an event names only slots that were set up
       {
         absl::MutexLock lock(&mu_);
         if (!slot.alive || slot.generation != (token >> 32)) continue;  // stale event
@@ -312,6 +326,7 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
       }
       slot.in_flight.pop_front();
       completed->push_back(std::move(*message.mutable_result()));
+      if (slot.closing) MaybeFinishClosingLocked(slot);
     }
   }
 }
@@ -400,6 +415,13 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     stderr_tail = absl::StrCat("\nlast lines of the worker's stderr:", stderr_tail);
   }
 
+  if (slot.dedicated) {
+    const bool first_started = in_flight.size() > not_sent;
+    LoseDedicatedWorker(slot, pid, how + stderr_tail, protocol_error, first_started,
+                        std::move(in_flight), completed);
+    return;
+  }
+
   // The worker runs its tasks in order, so only the first task it was sent can have
   // started; the ones queued behind it are dispatched again.
   const bool running = in_flight.size() > not_sent;
@@ -450,7 +472,8 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   }
   absl::MutexLock lock(&mu_);
   if (restarted.ok()) ++workers_replaced_;
-  if (std::none_of(slots_.begin(), slots_.end(), [](const auto& each) { return each->alive; })) {
+  if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
+                   [](const auto& each) { return each->alive; })) {
     for (const InFlight& task : backlog_) {
       completed->push_back(ErrorResult(task, absl::StatusCode::kUnavailable,
                                        "no worker process is alive"));
@@ -459,6 +482,130 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     return;
   }
   DrainBacklogLocked();
+}
+
+absl::StatusOr<DedicatedWorkerId> ProcessManager::StartDedicatedWorker() {
+  Slot* slot;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
+    int index;
+    if (!free_dedicated_slots_.empty()) {
+      index = free_dedicated_slots_.back();
+      free_dedicated_slots_.pop_back();
+    } else if (slots_in_use_ < kMaxSlots) {
+      index = slots_in_use_++;
+      slots_[index] = std::make_unique<Slot>();
+      slots_[index]->index = index;
+      slots_[index]->dedicated = true;
+    } else {
+      return absl::ResourceExhaustedError("too many dedicated workers");
+    }
+    slot = slots_[index].get();
+    slot->closing = slot->killing = false;
+    slot->lost = absl::OkStatus();
+  }
+  if (absl::Status started = StartWorker(*slot); !started.ok()) {
+    absl::MutexLock lock(&mu_);
+    free_dedicated_slots_.push_back(slot->index);
+    return started;
+  }
+  absl::MutexLock lock(&mu_);
+  return DedicatedWorkerId{slot->index, slot->generation};
+}
+
+ProcessManager::Slot* ProcessManager::FindDedicatedLocked(DedicatedWorkerId worker) {
+  if (worker.slot < pool_size_ || worker.slot >= slots_in_use_) return nullptr;
+  Slot* slot = slots_[worker.slot].get();
+  return slot->generation == worker.generation ? slot : nullptr;
+}
+
+absl::Status ProcessManager::DispatchTo(DedicatedWorkerId worker, proto::TaskRequest task) {
+  InFlight entry;
+  entry.task_id = task.task_id();
+  entry.function = task.function();
+  proto::DriverMessage message;
+  *message.mutable_task() = std::move(task);
+  auto frame = std::make_shared<std::string>();
+  if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, frame.get());
+      !framed.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
+  }
+  entry.frame = std::move(frame);
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
+  Slot* slot = FindDedicatedLocked(worker);
+  if (slot == nullptr) return absl::FailedPreconditionError("the dedicated worker is gone");
+  if (!slot->alive) return slot->lost;
+  if (slot->closing || slot->killing) {
+    return absl::FailedPreconditionError("the dedicated worker is closing");
+  }
+  slot->out.push_back(entry.frame);
+  slot->in_flight.push_back(std::move(entry));
+  if (!slot->want_write) FlushLocked(*slot);
+  return absl::OkStatus();
+}
+
+void ProcessManager::CloseDedicatedWorker(DedicatedWorkerId worker, bool kill) {
+  absl::MutexLock lock(&mu_);
+  Slot* slot = FindDedicatedLocked(worker);
+  if (slot == nullptr || !slot->alive) return;
+  if (kill) {
+    slot->killing = true;
+    // The fork server reaps its workers only when asked, so until then this pid cannot
+    // belong to another process. The event thread sees the socket close and reports.
+    ::kill(slot->pid, SIGKILL);
+    return;
+  }
+  slot->closing = true;
+  MaybeFinishClosingLocked(*slot);
+}
+
+void ProcessManager::MaybeFinishClosingLocked(Slot& slot) {
+  if (!slot.in_flight.empty() || slot.fd < 0) return;
+  // End of stream: the worker exits once it reads it, and the event thread reaps it.
+  shutdown(slot.fd, SHUT_WR);
+}
+
+void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how,
+                                         bool protocol_error, bool first_started,
+                                         std::deque<InFlight> in_flight,
+                                         std::vector<proto::TaskResult>* completed) {
+  absl::Status lost;
+  {
+    absl::MutexLock lock(&mu_);
+    if (slot.killing || stopping_) {
+      lost = absl::CancelledError("the worker was killed");
+    } else if (slot.closing && in_flight.empty() && !protocol_error) {
+      lost = absl::CancelledError("the worker was closed");
+    } else {
+      lost = absl::UnavailableError(
+          absl::StrFormat("dedicated worker %d (pid %d) %s", slot.index, pid, how));
+    }
+    slot.lost = lost;
+    free_dedicated_slots_.push_back(slot.index);
+  }
+  bool first = first_started;
+  for (const InFlight& task : in_flight) {
+    std::string message;
+    if (lost.code() == absl::StatusCode::kCancelled) {
+      message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
+    } else {
+      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index,
+                                pid, first ? "while running" : "before running",
+                                task.function, how);
+    }
+    proto::TaskResult result = ErrorResult(task, lost.code(), message);
+    result.mutable_error()->set_worker_index(slot.index);
+    result.mutable_error()->set_worker_pid(pid);
+    result.mutable_error()->set_worker_died(lost.code() == absl::StatusCode::kUnavailable);
+    completed->push_back(std::move(result));
+    first = false;
+  }
+  if (options_.on_dedicated_worker_lost) {
+    options_.on_dedicated_worker_lost(DedicatedWorkerId{slot.index, slot.generation}, lost);
+  }
 }
 
 void ProcessManager::Shutdown() {
@@ -481,6 +628,7 @@ void ProcessManager::Shutdown() {
     for (InFlight& task : backlog_) cancelled.push_back(std::move(task));
     backlog_.clear();
     for (auto& slot : slots_) {
+      if (slot == nullptr) continue;
       for (InFlight& task : slot->in_flight) cancelled.push_back(std::move(task));
       slot->in_flight.clear();
       slot->out.clear();
@@ -496,6 +644,7 @@ void ProcessManager::Shutdown() {
   }
   // Every worker is gone now; pass on what they wrote last.
   for (auto& slot : slots_) {
+    if (slot == nullptr) continue;
     ForwardOutput(*slot, 0, /*to_end=*/true);
     ForwardOutput(*slot, 1, /*to_end=*/true);
   }
@@ -512,7 +661,8 @@ void ProcessManager::Shutdown() {
 std::vector<WorkerState> ProcessManager::Workers() const {
   absl::MutexLock lock(&mu_);
   std::vector<WorkerState> workers;
-  for (const auto& slot : slots_) {
+  for (int i = 0; i < pool_size_; ++i) {
+    const auto& slot = slots_[i];
     workers.push_back({slot->index, slot->pid, slot->alive, slot->in_flight.size()});
   }
   return workers;

@@ -52,6 +52,12 @@
 
 namespace unidist {
 
+// Names a dedicated worker: its slot, and the generation of that slot (slots are reused).
+struct DedicatedWorkerId {
+  int slot = -1;
+  uint32_t generation = 0;
+};
+
 struct ProcessManagerOptions {
   // Number of worker processes. Must be at least 1.
   int num_workers = 1;
@@ -62,6 +68,9 @@ struct ProcessManagerOptions {
   process_internal::TaskExecutor execute;
   // Receives the outcome of every dispatched task, in the driver. Required.
   std::function<void(proto::TaskResult)> on_result;
+  // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
+  // status its later tasks would get. Optional.
+  std::function<void(DedicatedWorkerId worker, absl::Status status)> on_dedicated_worker_lost;
   // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
   // busy worker does not hoard tasks another could run, and a worker that dies takes few
   // queued tasks with it. Must be at least 1.
@@ -98,11 +107,27 @@ class ProcessManager {
   // no worker is alive.
   absl::Status Dispatch(proto::TaskRequest task);
 
+  // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
+  // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
+  // dies, its tasks fail with Unavailable, later DispatchTo calls return that error, and
+  // on_dedicated_worker_lost is called. FailedPrecondition after Shutdown;
+  // ResourceExhausted when 65535 slots are in use; Internal if the fork failed.
+  absl::StatusOr<DedicatedWorkerId> StartDedicatedWorker();
+
+  // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
+  // plus the worker's own error once it is gone.
+  absl::Status DispatchTo(DedicatedWorkerId worker, proto::TaskRequest task);
+
+  // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
+  // then exits. At once (kill = true): SIGKILL; its unfinished tasks are reported as
+  // Cancelled. on_dedicated_worker_lost is called in both cases. Idempotent.
+  void CloseDedicatedWorker(DedicatedWorkerId worker, bool kill);
+
   // Reports tasks in flight as Cancelled, ends every worker and the fork server, and
   // returns once all are reaped. Idempotent.
   void Shutdown();
 
-  int num_workers() const { return static_cast<int>(slots_.size()); }
+  int num_workers() const { return pool_size_; }
   std::vector<WorkerState> Workers() const;
   // How many workers died and were replaced since Start.
   size_t workers_replaced() const;
@@ -124,6 +149,10 @@ class ProcessManager {
     int fd = -1;
     uint32_t generation = 0;  // tells events for a replaced worker from its successor's
     bool alive = false;
+    bool dedicated = false;   // outside the pool: not replaced, no round-robin
+    bool closing = false;     // dedicated: ends once its tasks are done
+    bool killing = false;     // dedicated: being killed; its tasks are Cancelled
+    absl::Status lost;        // dedicated: why it is gone
     bool want_write = false;  // EPOLLOUT registered
     std::deque<InFlight> in_flight;  // sent or queued, in order
     std::deque<std::shared_ptr<const std::string>> out;  // frames not yet fully written
@@ -151,6 +180,13 @@ class ProcessManager {
   absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed);
   void HandleWorkerFailure(Slot& slot, const absl::Status& cause,
                            std::vector<proto::TaskResult>* completed);
+  // The part of HandleWorkerFailure for dedicated workers, which are not replaced.
+  void LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how, bool protocol_error,
+                           bool first_started, std::deque<InFlight> in_flight,
+                           std::vector<proto::TaskResult>* completed);
+  // Sends end-of-stream to a closing dedicated worker once it has nothing left to run.
+  void MaybeFinishClosingLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Slot* FindDedicatedLocked(DedicatedWorkerId worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads what the worker wrote to stdout (stream 0) or stderr (stream 1) and forwards
   // complete lines; with `to_end`, reads until EOF (the worker is dead) and closes the pipe.
   void ForwardOutput(Slot& slot, int stream, bool to_end);
@@ -160,7 +196,12 @@ class ProcessManager {
 
   const ProcessManagerOptions options_;
   std::unique_ptr<process_internal::ForkServer> fork_server_;
+  // Pool workers occupy slots [0, pool_size_); dedicated workers the slots above. Slot
+  // objects are created on first use and never destroyed before the manager, so the event
+  // thread may hold a reference to one while other threads work on others.
+  static constexpr int kMaxSlots = 1 << 16;
   std::vector<std::unique_ptr<Slot>> slots_;
+  int pool_size_ = 0;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread event_thread_;
@@ -171,6 +212,8 @@ class ProcessManager {
   // Tasks waiting for a worker with room, in dispatch order.
   std::deque<InFlight> backlog_ ABSL_GUARDED_BY(mu_);
   size_t workers_replaced_ ABSL_GUARDED_BY(mu_) = 0;
+  int slots_in_use_ ABSL_GUARDED_BY(mu_) = 0;  // one past the highest slot ever used
+  std::vector<int> free_dedicated_slots_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown calls
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

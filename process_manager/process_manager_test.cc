@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <utility>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -142,6 +143,10 @@ class ProcessManagerTest : public ::testing::Test {
     options.max_tasks_per_worker = max_tasks_per_worker;
     options.execute = &TestExecutor;
     options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
+    options.on_dedicated_worker_lost = [this](DedicatedWorkerId worker, absl::Status status) {
+      absl::MutexLock lock(&lost_mu_);
+      lost_.emplace_back(worker.slot, status);
+    };
     absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
     ASSERT_TRUE(manager.ok()) << manager.status();
     manager_ = std::move(*manager);
@@ -154,9 +159,100 @@ class ProcessManagerTest : public ::testing::Test {
 
   pid_t WorkerPid(int index) { return manager_->Workers()[index].pid; }
 
+  // Waits for the on_dedicated_worker_lost call for `slot`.
+  absl::Status WaitLost(int slot) {
+    absl::MutexLock lock(&lost_mu_);
+    auto reported = [this, slot]() ABSL_SHARED_LOCKS_REQUIRED(lost_mu_) {
+      for (const auto& [lost_slot, status] : lost_) {
+        if (lost_slot == slot) return true;
+      }
+      return false;
+    };
+    if (!lost_mu_.AwaitWithTimeout(absl::Condition(&reported), absl::Minutes(1))) {
+      return absl::DeadlineExceededError("no loss reported");
+    }
+    for (const auto& [lost_slot, status] : lost_) {
+      if (lost_slot == slot) return status;
+    }
+    return absl::InternalError("unreachable");
+  }
+
   Results results_;
   std::unique_ptr<ProcessManager> manager_;
+  absl::Mutex lost_mu_;
+  std::vector<std::pair<int, absl::Status>> lost_ ABSL_GUARDED_BY(lost_mu_);
 };
+
+TEST_F(ProcessManagerTest, DedicatedWorkerRunsItsTasksInOrderOutsideThePool) {
+  Start(2);
+  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_GE(worker->slot, 2);
+  for (uint64_t id = 0; id < 200; ++id) {
+    ASSERT_TRUE(manager_->DispatchTo(*worker, Task(id, "echo", std::to_string(id))).ok());
+  }
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(500, "pid")).ok());
+  for (uint64_t id = 0; id < 200; ++id) EXPECT_EQ(results_.Wait(id).values(0), std::to_string(id));
+  const std::string pid = results_.Wait(500).values(0);
+  for (const WorkerState& pool_worker : manager_->Workers()) {
+    EXPECT_NE(std::to_string(pool_worker.pid), pid);
+  }
+  EXPECT_EQ(manager_->Workers().size(), 2u);  // not part of the pool
+}
+
+TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
+  Start(1);
+  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "100")).ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "last")).ok());
+  manager_->CloseDedicatedWorker(*worker, /*kill=*/false);
+  EXPECT_FALSE(results_.Wait(1).has_error());
+  EXPECT_EQ(results_.Wait(2).values(0), "last");
+  EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(),
+            absl::StatusCode::kCancelled);
+  // The slot is used again, under a new generation; the old id stays dead.
+  absl::StatusOr<DedicatedWorkerId> next = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->slot, worker->slot);
+  EXPECT_NE(next->generation, worker->generation);
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(4, "pid")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(manager_->DispatchTo(*next, Task(5, "echo", "new")).ok());
+  EXPECT_EQ(results_.Wait(5).values(0), "new");
+}
+
+TEST_F(ProcessManagerTest, KilledDedicatedWorkerCancelsItsTasks) {
+  Start(1);
+  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "never")).ok());
+  manager_->CloseDedicatedWorker(*worker, /*kill=*/true);
+  EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {
+  Start(1);
+  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "segfault")).ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "queued")).ok());
+  proto::TaskResult crashed = results_.Wait(1);
+  EXPECT_EQ(crashed.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(crashed.error().message(), HasSubstr("died while running 'segfault'"));
+  EXPECT_THAT(crashed.error().message(), HasSubstr("signal 11"));
+  proto::TaskResult queued = results_.Wait(2);
+  EXPECT_THAT(queued.error().message(), HasSubstr("died before running 'echo'"));
+  absl::Status lost = WaitLost(worker->slot);
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(manager_->workers_replaced(), 0u);
+}
 
 TEST_F(ProcessManagerTest, RejectsBadOptions) {
   ProcessManagerOptions options;
