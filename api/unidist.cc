@@ -201,12 +201,17 @@ RefHandle Put(std::string bytes) {
   return runtime->Put(std::move(bytes));
 }
 
-std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns,
-                              int max_retries) {
+std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
   std::vector<RefHandle> handles;
+  for (int i = 0; i < count; ++i) handles.push_back(FailedHandle(error));
+  return handles;
+}
+
+std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
+                              std::vector<TaskArg> args, int num_returns, int max_retries) {
   absl::Status error;
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
   if (runtime == nullptr) {
     error = NotInitialized();
   } else if (!name.ok()) {
@@ -214,8 +219,50 @@ std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num
   } else {
     return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
-  for (int i = 0; i < num_returns; ++i) handles.push_back(FailedHandle(error));
-  return handles;
+  return FailedHandles(error, num_returns);
+}
+
+std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
+  absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
+  if (!class_name.ok()) return std::make_shared<ActorHandle>(class_name.status());
+  absl::StatusOr<std::shared_ptr<ActorRecord>> actor = runtime->StartActor(*class_name);
+  if (!actor.ok()) return std::make_shared<ActorHandle>(actor.status());
+  RefHandle created = std::move(
+      runtime->SubmitActorCall(*actor, ActorConstructorName(*class_name), std::move(args), 1)
+          .front());
+  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor),
+                                       std::move(created));
+}
+
+std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
+                                       const std::string& method_key,
+                                       std::vector<TaskArg> args, int num_returns) {
+  if (actor == nullptr) {
+    return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"),
+                         num_returns);
+  }
+  if (!actor->error().ok()) return FailedHandles(actor->error(), num_returns);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
+  if (!name.ok()) return FailedHandles(name.status(), num_returns);
+  return actor->runtime()->SubmitActorCall(actor->actor(), *name, std::move(args), num_returns);
+}
+
+absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor) {
+  if (actor == nullptr) return absl::InvalidArgumentError("Kill on an empty Actor handle");
+  if (!actor->error().ok()) return actor->error();
+  return actor->runtime()->KillActor(*actor->actor());
+}
+
+RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor) {
+  if (actor == nullptr) return RefHandle{};
+  if (!actor->error().ok()) return FailedHandle(actor->error());
+  return actor->created();
+}
+
+ActorHandle::~ActorHandle() {
+  if (runtime_ != nullptr) runtime_->ReleaseActor(*actor_);
 }
 
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {

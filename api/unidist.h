@@ -279,8 +279,9 @@ auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
   using Result = api_internal::ResultType<typename Traits::Return>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  return ObjectRef<Result>::FromHandle(std::move(api_internal::Submit(
-      reinterpret_cast<const void*>(fn), std::move(task_args), 1, options.max_retries)[0]));
+  return ObjectRef<Result>::FromHandle(
+      std::move(api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                                     std::move(task_args), 1, options.max_retries)[0]));
 }
 
 template <typename F, typename... Args>
@@ -303,15 +304,109 @@ auto SubmitTuple(const TaskOptions& options, F* fn, Args&&... args) {
   constexpr size_t kSize = std::tuple_size_v<Result>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  std::vector<api_internal::RefHandle> handles =
-      api_internal::Submit(reinterpret_cast<const void*>(fn), std::move(task_args),
-                           static_cast<int>(kSize), options.max_retries);
+  std::vector<api_internal::RefHandle> handles = api_internal::Submit(
+      api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn), std::move(task_args),
+      static_cast<int>(kSize), options.max_retries);
   return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
 }
 
 template <typename F, typename... Args>
 auto SubmitTuple(F* fn, Args&&... args) {
   return SubmitTuple(TaskOptions(), fn, std::forward<Args>(args)...);
+}
+
+// A handle to an actor: an instance of class T that lives in a worker process of its
+// own and runs the methods submitted to it, one at a time, in submission order, keeping
+// its state between calls.
+//
+//   class Counter {
+//    public:
+//     explicit Counter(int start) : value_(start) {}
+//     int Add(int x) { return value_ += x; }
+//     int Value() const { return value_; }
+//    private:
+//     int value_;
+//   };
+//   UNIDIST_ACTOR(Counter, int);                     // the class and its constructor's types
+//   UNIDIST_REMOTE(&Counter::Add, &Counter::Value);  // its remote methods
+//
+//   unidist::Actor<Counter> counter = unidist::CreateActor<Counter>(10);
+//   unidist::ObjectRef<int> r = counter.Submit(&Counter::Add, 5);   // Get(r) == 15
+//
+// Actor is a copyable handle. The actor's process ends when the last handle is destroyed,
+// after the calls already submitted have run; Kill() ends it at once; Shutdown() ends
+// every actor. Each actor has a process of its own, so actors never take workers from the
+// task pool, and tasks never wait for an actor.
+//
+// Errors: a method that throws or returns a non-OK status fails only that call; the actor
+// keeps its state. If the constructor fails, every call fails with its error. If the
+// actor's process dies, every pending and later call fails with Unavailable naming the
+// actor's class and the signal. After Kill, calls fail with Cancelled.
+template <typename T>
+class Actor {
+ public:
+  // A handle to no actor: calls fail with InvalidArgument.
+  Actor() = default;
+
+  // Calls `method` (a member function of T registered with UNIDIST_REMOTE) on the actor
+  // with `args` (values or ObjectRefs, as for unidist::Submit). Returns a ref to its
+  // result, typed as for Submit. Calls run in the order Submit was called, even when an
+  // earlier call waits for an ObjectRef argument.
+  template <typename M, typename... Args>
+  auto Submit(M method, Args&&... args) const {
+    using Traits = api_internal::FunctionTraits<M>;
+    static_assert(std::is_member_function_pointer_v<M>,
+                  "Actor<T>::Submit takes a member function of T, e.g. &T::Method");
+    static_assert(std::is_same_v<typename Traits::Class, T>,
+                  "Actor<T>::Submit: the method belongs to another class");
+    static_assert(Traits::kArity == sizeof...(Args),
+                  "Actor<T>::Submit: wrong number of arguments for the method");
+    using Result = api_internal::ResultType<typename Traits::Return>;
+    std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<M>(
+        std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+    return ObjectRef<Result>::FromHandle(std::move(api_internal::SubmitActorCall(
+        handle_, api_internal::FunctionKey(method), std::move(task_args), 1)[0]));
+  }
+
+  // Ends the actor's process at once; calls not finished fail with Cancelled. OK, or
+  // FailedPrecondition if the actor is gone already.
+  absl::Status Kill() const { return api_internal::KillActor(handle_); }
+
+  // Completes when the constructor has run: OK, or the constructor's error (Get on it).
+  ObjectRef<void> Created() const {
+    return ObjectRef<void>::FromHandle(api_internal::ActorCreated(handle_));
+  }
+
+  bool valid() const { return handle_ != nullptr; }
+
+  // For the library.
+  explicit Actor(std::shared_ptr<api_internal::ActorHandle> handle) : handle_(std::move(handle)) {}
+
+ private:
+  std::shared_ptr<api_internal::ActorHandle> handle_;
+};
+
+// Starts an actor of class T (registered with UNIDIST_ACTOR) in a new worker process,
+// constructing it there from `args` (values or ObjectRefs of the constructor's parameter
+// types). Does not wait for the constructor: see Actor::Created. Before Init, or for an
+// unregistered class, every call on the returned actor fails with FailedPrecondition or
+// NotFound.
+// Found when T was not registered with UNIDIST_ACTOR (see CreateActor).
+void* UnidistActorConstructorArgs(...);
+
+template <typename T, typename... Args>
+Actor<T> CreateActor(Args&&... args) {
+  using Registered = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));
+  static_assert(!std::is_same_v<Registered, void*>,
+                "unidist::CreateActor<T>: register T with UNIDIST_ACTOR(T, constructor "
+                "argument types...) at namespace scope, in T's namespace");
+  using ConstructorArgs = std::remove_pointer_t<Registered>;
+  using Signature = typename api_internal::ConstructorSignature<ConstructorArgs>::Type;
+  static_assert(std::tuple_size_v<ConstructorArgs> == sizeof...(Args),
+                "unidist::CreateActor: wrong number of constructor arguments");
+  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<Signature>(
+      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+  return Actor<T>(api_internal::CreateActor(typeid(T).name(), std::move(task_args)));
 }
 
 }  // namespace unidist
@@ -332,5 +427,22 @@ auto SubmitTuple(F* fn, Args&&... args) {
   [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_remote_registered_, \
                                                              __COUNTER__) =          \
       ::unidist::api_internal::RegisterFunctions(#__VA_ARGS__, __VA_ARGS__)
+
+// Registers class `Class` as an actor class whose constructor takes the listed types:
+//
+//   UNIDIST_ACTOR(Counter, int);
+//   UNIDIST_ACTOR(Logger);          // default-constructed
+//
+// Use it at namespace scope, in the namespace that declares the class, once per program;
+// register the methods with UNIDIST_REMOTE(&Class::Method, ...). Every constructor
+// argument type needs a codec.
+#define UNIDIST_ACTOR(Class, ...)                                                          \
+  [[maybe_unused]] inline std::tuple<__VA_ARGS__>* UnidistActorConstructorArgs(Class*) {   \
+    return nullptr;                                                                        \
+  }                                                                                        \
+  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_actor_registered_,    \
+                                                             __COUNTER__) =                \
+      ::unidist::api_internal::RegisterActor<Class>(                                       \
+          #Class, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
 
 #endif  // UNIDIST_API_UNIDIST_H_

@@ -46,10 +46,14 @@ struct TaskArg {
 using Invoker = std::function<absl::Status(const std::vector<absl::string_view>& args,
                                            int num_returns, std::vector<std::string>* results)>;
 
-// Registers `fn` under `name` (see UNIDIST_REMOTE). Returns true so that it can
-// initialize a namespace-scope variable. A name registered twice for different functions
-// makes Init fail with AlreadyExists.
-bool RegisterFunction(std::string name, const void* fn, Invoker invoker);
+// Registers the function whose FunctionKey is `key` under `name` (see UNIDIST_REMOTE).
+// Returns true so that it can initialize a namespace-scope variable. A name registered
+// twice for different functions makes Init fail with AlreadyExists.
+bool RegisterFunction(std::string name, std::string key, Invoker invoker);
+
+// Registers an actor class (see UNIDIST_ACTOR): its name, the key of its type
+// (typeid(C).name()), and the invoker of its constructor.
+bool RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor);
 
 // Splits the text of UNIDIST_REMOTE's arguments ("f, ns::g, &h") into names
 // ("f", "ns::g", "h"), ignoring commas inside template argument lists and parentheses.
@@ -61,8 +65,30 @@ RefHandle Put(std::string bytes);
 
 // Submits the registered function `fn` with `args`; returns `num_returns` handles. A task
 // whose worker dies is run again up to `max_retries` times.
-std::vector<RefHandle> Submit(const void* fn, std::vector<TaskArg> args, int num_returns,
-                              int max_retries);
+// `fn_key` is FunctionKey(fn); `fn_address` its address for error messages (or null).
+std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
+                              std::vector<TaskArg> args, int num_returns, int max_retries);
+
+// An actor, as the Actor<T> handles see it; defined in api/internal/runtime.h. The last
+// handle to go ends the actor after the calls submitted to it.
+class ActorHandle;
+
+// Starts a worker process for a new actor of the class registered under `type_key` and
+// submits its constructor with `args`. A handle whose calls all fail with the error if
+// it could not start (FailedPrecondition before Init, NotFound for an unregistered class).
+std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args);
+
+// Submits a call of the method whose FunctionKey is `method_key` on `actor`.
+std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
+                                       const std::string& method_key,
+                                       std::vector<TaskArg> args, int num_returns);
+
+// Ends the actor at once: its pending calls fail with Cancelled. OK, or
+// FailedPrecondition if it is gone already.
+absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor);
+
+// A ref that completes when the actor's constructor has run (or failed).
+RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor);
 
 // The codec bytes of the object, blocking until it is complete or `deadline` passes.
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline);

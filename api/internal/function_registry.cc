@@ -18,15 +18,19 @@ FunctionRegistry& FunctionRegistry::Global() {
   return *registry;
 }
 
-void FunctionRegistry::Register(std::string name, const void* fn, Invoker invoker) {
+std::string ActorConstructorName(absl::string_view class_name) {
+  return absl::StrCat(class_name, "::<constructor>");
+}
+
+void FunctionRegistry::Register(std::string name, std::string key, Invoker invoker) {
   absl::MutexLock lock(&mu_);
-  if (fn == nullptr || !invoker) {
+  if (key.empty() || !invoker) {
     problems_.push_back(absl::StrCat("could not register ", name));
     return;
   }
-  auto [it, inserted] = address_of_.try_emplace(name, fn);
+  auto [it, inserted] = key_of_name_.try_emplace(name, key);
   if (!inserted) {
-    if (it->second != fn) {
+    if (it->second != key) {
       problems_.push_back(
           absl::StrCat("two different functions are registered under the name '", name,
                        "'; register them under qualified names (e.g. ns::", name, ")"));
@@ -34,23 +38,48 @@ void FunctionRegistry::Register(std::string name, const void* fn, Invoker invoke
     return;
   }
   by_name_[name] = std::make_shared<const Invoker>(std::move(invoker));
-  name_of_.try_emplace(fn, std::move(name));
+  name_of_key_.try_emplace(std::move(key), std::move(name));
 }
 
-absl::StatusOr<std::string> FunctionRegistry::NameOf(const void* fn) const {
+void FunctionRegistry::RegisterActorClass(std::string class_name, std::string type_key,
+                                          Invoker constructor) {
+  Register(ActorConstructorName(class_name), "actor:" + type_key, std::move(constructor));
+  absl::MutexLock lock(&mu_);
+  actor_class_of_type_.try_emplace(std::move(type_key), std::move(class_name));
+}
+
+absl::StatusOr<std::string> FunctionRegistry::NameOf(const std::string& key,
+                                                     const void* address) const {
   {
     absl::ReaderMutexLock lock(&mu_);
-    auto it = name_of_.find(fn);
-    if (it != name_of_.end()) return it->second;
+    auto it = name_of_key_.find(key);
+    if (it != name_of_key_.end()) return it->second;
   }
+  std::string which = "the function";
   Dl_info info{};
-  const std::string symbol = dladdr(fn, &info) != 0 && info.dli_sname != nullptr
-                                 ? absl::StrCat(" (", info.dli_sname, ")")
-                                 : std::string();
+  if (address != nullptr) {
+    which = absl::StrCat("the function at ", absl::Hex(reinterpret_cast<uintptr_t>(address)));
+    if (dladdr(address, &info) != 0 && info.dli_sname != nullptr) {
+      absl::StrAppend(&which, " (", info.dli_sname, ")");
+    }
+  } else {
+    which = "the member function";
+  }
   return absl::NotFoundError(absl::StrCat(
-      "the function at ", absl::Hex(reinterpret_cast<uintptr_t>(fn)), symbol,
-      " is not registered as a remote function; add UNIDIST_REMOTE(<function>) at "
-      "namespace scope in one source file"));
+      which, " is not registered as a remote function; add UNIDIST_REMOTE(<function>) at "
+             "namespace scope in one source file"));
+}
+
+absl::StatusOr<std::string> FunctionRegistry::ActorClassName(const std::string& type_key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = actor_class_of_type_.find(type_key);
+  if (it == actor_class_of_type_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "the class (", type_key,
+        ") is not registered as an actor; add UNIDIST_ACTOR(<class>, <constructor argument "
+        "types>) at namespace scope, in the class's namespace"));
+  }
+  return it->second;
 }
 
 std::shared_ptr<const Invoker> FunctionRegistry::Find(const std::string& name) const {
@@ -65,8 +94,14 @@ absl::Status FunctionRegistry::Validate() const {
   return absl::AlreadyExistsError(absl::StrJoin(problems_, "; "));
 }
 
-bool RegisterFunction(std::string name, const void* fn, Invoker invoker) {
-  FunctionRegistry::Global().Register(std::move(name), fn, std::move(invoker));
+bool RegisterFunction(std::string name, std::string key, Invoker invoker) {
+  FunctionRegistry::Global().Register(std::move(name), std::move(key), std::move(invoker));
+  return true;
+}
+
+bool RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor) {
+  FunctionRegistry::Global().RegisterActorClass(std::move(class_name), std::move(type_key),
+                                                std::move(constructor));
   return true;
 }
 

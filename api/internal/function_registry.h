@@ -1,9 +1,10 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// FunctionRegistry: the functions UNIDIST_REMOTE registered, by name (for the worker,
-// which receives names) and by address (for the driver, which receives function
-// pointers). Filled during static initialization, before main; a worker process is a copy
-// of the driver, so it has the same table. Thread-safe.
+// FunctionRegistry: the functions and actor methods UNIDIST_REMOTE registered and the
+// actor classes UNIDIST_ACTOR registered, by name (for the worker, which receives names)
+// and by key (for the driver, which receives function or member function pointers; see
+// FunctionKey). Filled during static initialization, before main; a worker process is a
+// copy of the driver, so it has the same table. Thread-safe.
 
 #ifndef UNIDIST_API_INTERNAL_FUNCTION_REGISTRY_H_
 #define UNIDIST_API_INTERNAL_FUNCTION_REGISTRY_H_
@@ -21,18 +22,29 @@
 
 namespace unidist::api_internal {
 
+// The registered name of the constructor task of actor class `class_name`.
+std::string ActorConstructorName(absl::string_view class_name);
+
 class FunctionRegistry {
  public:
   static FunctionRegistry& Global();
 
-  // Adds `fn` under `name`. Registering the same function under the same name again is a
-  // no-op; a second function under a taken name (or a null `fn`, from a registration that
-  // could not be parsed) is remembered as a problem that Validate reports.
-  void Register(std::string name, const void* fn, Invoker invoker);
+  // Adds the function with key `key` under `name`. Registering the same function under the
+  // same name again is a no-op; a second function under a taken name (or an empty key,
+  // from a registration that could not be parsed) is remembered as a problem that
+  // Validate reports.
+  void Register(std::string name, std::string key, Invoker invoker);
 
-  // The name `fn` was registered under; NotFound (naming the symbol where the dynamic
-  // symbol table knows it) if it was not registered.
-  absl::StatusOr<std::string> NameOf(const void* fn) const;
+  // Adds an actor class: its constructor becomes the function ActorConstructorName(name).
+  void RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor);
+
+  // The name the function with key `key` was registered under; NotFound if it was not
+  // (naming the symbol at `address`, where the dynamic symbol table knows it).
+  absl::StatusOr<std::string> NameOf(const std::string& key, const void* address) const;
+
+  // The name of the actor class whose typeid name is `type_key`; NotFound if it was not
+  // registered with UNIDIST_ACTOR.
+  absl::StatusOr<std::string> ActorClassName(const std::string& type_key) const;
 
   // The invoker registered under `name`, or null.
   std::shared_ptr<const Invoker> Find(const std::string& name) const;
@@ -43,8 +55,9 @@ class FunctionRegistry {
  private:
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const Invoker>> by_name_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, const void*> address_of_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<const void*, std::string> name_of_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> key_of_name_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> name_of_key_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> actor_class_of_type_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
 };
 

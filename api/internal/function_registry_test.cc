@@ -14,6 +14,8 @@ using ::testing::HasSubstr;
 int One(int) { return 1; }
 int Two(int) { return 2; }
 
+std::string Key(int (*fn)(int)) { return std::string(reinterpret_cast<const char*>(&fn), sizeof(fn)); }
+
 Invoker NoOp() {
   return [](const std::vector<absl::string_view>&, int, std::vector<std::string>*) {
     return absl::OkStatus();
@@ -29,34 +31,44 @@ TEST(SplitFunctionNamesTest, SplitsAtTopLevelCommasOnly) {
 
 TEST(FunctionRegistryTest, FindsByNameAndByAddress) {
   FunctionRegistry registry;
-  registry.Register("One", reinterpret_cast<const void*>(&One), NoOp());
+  registry.Register("One", Key(&One), NoOp());
   EXPECT_NE(registry.Find("One"), nullptr);
   EXPECT_EQ(registry.Find("Two"), nullptr);
-  EXPECT_EQ(*registry.NameOf(reinterpret_cast<const void*>(&One)), "One");
+  EXPECT_EQ(*registry.NameOf(Key(&One), nullptr), "One");
   EXPECT_TRUE(registry.Validate().ok());
 }
 
 TEST(FunctionRegistryTest, UnregisteredAddressIsNotFoundWithAHint) {
   FunctionRegistry registry;
-  absl::StatusOr<std::string> name = registry.NameOf(reinterpret_cast<const void*>(&Two));
+  absl::StatusOr<std::string> name = registry.NameOf(Key(&Two), reinterpret_cast<const void*>(&Two));
   EXPECT_EQ(name.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(name.status().message(), HasSubstr("UNIDIST_REMOTE"));
 }
 
 TEST(FunctionRegistryTest, SameFunctionTwiceIsFineTwoFunctionsUnderOneNameAreNot) {
   FunctionRegistry registry;
-  registry.Register("f", reinterpret_cast<const void*>(&One), NoOp());
-  registry.Register("f", reinterpret_cast<const void*>(&One), NoOp());
+  registry.Register("f", Key(&One), NoOp());
+  registry.Register("f", Key(&One), NoOp());
   EXPECT_TRUE(registry.Validate().ok());
-  registry.Register("f", reinterpret_cast<const void*>(&Two), NoOp());
+  registry.Register("f", Key(&Two), NoOp());
   EXPECT_EQ(registry.Validate().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(registry.Validate().message(), HasSubstr("'f'"));
 }
 
 TEST(FunctionRegistryTest, BrokenRegistrationIsReported) {
   FunctionRegistry registry;
-  registry.Register("bad", nullptr, nullptr);
+  registry.Register("bad", "", nullptr);
   EXPECT_FALSE(registry.Validate().ok());
+}
+
+TEST(FunctionRegistryTest, ActorClassesByTypeKey) {
+  FunctionRegistry registry;
+  registry.RegisterActorClass("ns::Counter", "N2ns7CounterE", NoOp());
+  EXPECT_EQ(*registry.ActorClassName("N2ns7CounterE"), "ns::Counter");
+  EXPECT_NE(registry.Find("ns::Counter::<constructor>"), nullptr);
+  absl::StatusOr<std::string> missing = registry.ActorClassName("other");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("UNIDIST_ACTOR"));
 }
 
 }  // namespace

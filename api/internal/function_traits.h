@@ -8,7 +8,9 @@
 #define UNIDIST_API_INTERNAL_FUNCTION_TRAITS_H_
 
 #include <string>
+#include <memory>
 #include <tuple>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -72,6 +74,17 @@ struct FunctionTraits<R(P...)> {
 };
 template <typename R, typename... P>
 struct FunctionTraits<R(P...) noexcept> : FunctionTraits<R(P...)> {};
+// Member functions (actor methods): the class is not a parameter.
+template <typename R, typename C, typename... P>
+struct FunctionTraits<R (C::*)(P...)> : FunctionTraits<R(P...)> {
+  using Class = C;
+};
+template <typename R, typename C, typename... P>
+struct FunctionTraits<R (C::*)(P...) const> : FunctionTraits<R (C::*)(P...)> {};
+template <typename R, typename C, typename... P>
+struct FunctionTraits<R (C::*)(P...) noexcept> : FunctionTraits<R (C::*)(P...)> {};
+template <typename R, typename C, typename... P>
+struct FunctionTraits<R (C::*)(P...) const noexcept> : FunctionTraits<R (C::*)(P...)> {};
 
 // Encodes one Submit argument for parameter type P: an ObjectRef of P's value type is
 // passed by reference; anything else is converted to P's value type and encoded.
@@ -130,64 +143,75 @@ absl::Status EncodeResult(X&& value, int num_returns, std::vector<std::string>* 
                    TypeName<Value>()));
 }
 
-// Decodes the arguments, calls `fn` and encodes what it returns.
-template <typename R, typename... P, size_t... I>
-absl::Status InvokeWithIndexes(R (*fn)(P...), std::index_sequence<I...>,
-                               const std::vector<absl::string_view>& args, int num_returns,
-                               std::vector<std::string>* results) {
-  if (args.size() != sizeof...(P)) {
-    return absl::InvalidArgumentError(absl::StrCat("the function takes ", sizeof...(P),
-                                                   " arguments, the task has ", args.size()));
-  }
-  std::tuple<std::decay_t<P>...> values;
-  absl::Status decoded;
-  auto decode_one = [&](auto index, auto* value) {
-    if (!decoded.ok()) return;
-    using Value = std::remove_pointer_t<decltype(value)>;
-    absl::StatusOr<Value> result = Decode<Value>(args[decltype(index)::value]);
-    if (result.ok()) {
-      *value = std::move(*result);
-    } else {
-      decoded = absl::Status(result.status().code(),
-                             absl::StrCat("argument ", decltype(index)::value + 1, " (",
-                                          TypeName<Value>(), "): ", result.status().message()));
+// Runs a task in a worker for a callable with result type R and parameters P...: decodes
+// the arguments, calls, and encodes what it returns.
+template <typename R, typename... P>
+struct Invocation {
+  template <typename Call, size_t... I>
+  static absl::Status Run(Call&& call, std::index_sequence<I...>,
+                          const std::vector<absl::string_view>& args, int num_returns,
+                          std::vector<std::string>* results) {
+    if (args.size() != sizeof...(P)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the function takes ", sizeof...(P), " arguments, the task has ", args.size()));
     }
-  };
-  (decode_one(std::integral_constant<size_t, I>(), &std::get<I>(values)), ...);
-  (void)decode_one;  // unused for functions without parameters
-  if (!decoded.ok()) return decoded;
+    std::tuple<std::decay_t<P>...> values;
+    absl::Status decoded;
+    auto decode_one = [&](auto index, auto* value) {
+      if (!decoded.ok()) return;
+      using Value = std::remove_pointer_t<decltype(value)>;
+      absl::StatusOr<Value> result = Decode<Value>(args[decltype(index)::value]);
+      if (result.ok()) {
+        *value = std::move(*result);
+      } else {
+        decoded = absl::Status(
+            result.status().code(),
+            absl::StrCat("argument ", decltype(index)::value + 1, " (", TypeName<Value>(),
+                         "): ", result.status().message()));
+      }
+    };
+    (decode_one(std::integral_constant<size_t, I>(), &std::get<I>(values)), ...);
+    (void)decode_one;  // unused for functions without parameters
+    if (!decoded.ok()) return decoded;
 
-  // By-value and rvalue-reference parameters get the decoded value moved in; lvalue
-  // references bind to it.
-  if constexpr (std::is_void_v<R>) {
-    fn(static_cast<P&&>(std::get<I>(values))...);
-    results->assign(static_cast<size_t>(num_returns), std::string());
-    return absl::OkStatus();
-  } else {
-    R returned = fn(static_cast<P&&>(std::get<I>(values))...);
-    if constexpr (std::is_same_v<std::decay_t<R>, absl::Status>) {
-      if (!returned.ok()) return returned;
+    // By-value and rvalue-reference parameters get the decoded value moved in; lvalue
+    // references bind to it.
+    if constexpr (std::is_void_v<R>) {
+      call(static_cast<P&&>(std::get<I>(values))...);
       results->assign(static_cast<size_t>(num_returns), std::string());
       return absl::OkStatus();
-    } else if constexpr (IsStatusOr<std::decay_t<R>>::value) {
-      if (!returned.ok()) return returned.status();
-      return EncodeResult(std::move(returned).value(), num_returns, results);
     } else {
-      return EncodeResult(std::move(returned), num_returns, results);
+      R returned = call(static_cast<P&&>(std::get<I>(values))...);
+      if constexpr (std::is_same_v<std::decay_t<R>, absl::Status>) {
+        if (!returned.ok()) return returned;
+        results->assign(static_cast<size_t>(num_returns), std::string());
+        return absl::OkStatus();
+      } else if constexpr (IsStatusOr<std::decay_t<R>>::value) {
+        if (!returned.ok()) return returned.status();
+        return EncodeResult(std::move(returned).value(), num_returns, results);
+      } else {
+        return EncodeResult(std::move(returned), num_returns, results);
+      }
     }
   }
-}
+};
 
 template <typename R, typename... P>
-Invoker MakeInvoker(R (*fn)(P...)) {
+void CheckEncodable() {
   static_assert((kIsEncodable<std::decay_t<P>> && ...),
                 "UNIDIST_REMOTE: every parameter type needs a codec; see common/codec.h");
   using Result = ResultType<R>;
   static_assert(std::is_void_v<Result> || kIsEncodable<Result>,
                 "UNIDIST_REMOTE: the return type needs a codec; see common/codec.h");
+}
+
+template <typename R, typename... P>
+Invoker MakeInvoker(R (*fn)(P...)) {
+  CheckEncodable<R, P...>();
   return [fn](const std::vector<absl::string_view>& args, int num_returns,
               std::vector<std::string>* results) {
-    return InvokeWithIndexes(fn, std::index_sequence_for<P...>(), args, num_returns, results);
+    return Invocation<R, P...>::Run(fn, std::index_sequence_for<P...>(), args, num_returns,
+                                    results);
   };
 }
 
@@ -197,19 +221,106 @@ Invoker MakeInvoker(R (*fn)(P...) noexcept) {
   return MakeInvoker(plain);
 }
 
+// The actor instance of type C that lives in this worker process (see actor_instance.h).
+absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type);
+
+// A method runs on the worker's actor instance.
+template <typename C, typename M, typename R, typename... P>
+Invoker MakeMethodInvoker(M method) {
+  CheckEncodable<R, P...>();
+  return [method](const std::vector<absl::string_view>& args, int num_returns,
+                  std::vector<std::string>* results) -> absl::Status {
+    absl::StatusOr<void*> instance = CurrentActorInstance(typeid(C));
+    if (!instance.ok()) return instance.status();
+    C* self = static_cast<C*>(*instance);
+    auto call = [self, method](P&&... params) -> decltype(auto) {
+      return (self->*method)(static_cast<P&&>(params)...);
+    };
+    return Invocation<R, P...>::Run(call, std::index_sequence_for<P...>(), args, num_returns,
+                                    results);
+  };
+}
+
+template <typename R, typename C, typename... P>
+Invoker MakeInvoker(R (C::*method)(P...)) {
+  return MakeMethodInvoker<C, decltype(method), R, P...>(method);
+}
+template <typename R, typename C, typename... P>
+Invoker MakeInvoker(R (C::*method)(P...) const) {
+  return MakeMethodInvoker<C, decltype(method), R, P...>(method);
+}
+template <typename R, typename C, typename... P>
+Invoker MakeInvoker(R (C::*method)(P...) noexcept) {
+  return MakeMethodInvoker<C, decltype(method), R, P...>(method);
+}
+template <typename R, typename C, typename... P>
+Invoker MakeInvoker(R (C::*method)(P...) const noexcept) {
+  return MakeMethodInvoker<C, decltype(method), R, P...>(method);
+}
+
+// The function type `void(Args...)` for a constructor taking std::tuple<Args...>, so that
+// MakeTaskArgs can encode CreateActor's arguments as the constructor's parameter types.
+template <typename Tuple>
+struct ConstructorSignature;
+template <typename... Args>
+struct ConstructorSignature<std::tuple<Args...>> {
+  using Type = void(Args...);
+};
+
+// The registry's key for a function or member function pointer: its type and its bytes
+// (member function pointers cannot be converted to void*).
+template <typename F>
+std::string FunctionKey(F fn) {
+  static_assert(std::is_trivially_copyable_v<F>);
+  std::string key(typeid(F).name());
+  key.push_back('\0');
+  key.append(reinterpret_cast<const char*>(&fn), sizeof(fn));
+  return key;
+}
+
+// The address of a plain function, for error messages; null for member functions.
+template <typename F>
+const void* FunctionAddress(F fn) {
+  if constexpr (std::is_pointer_v<F>) {
+    return reinterpret_cast<const void*>(fn);
+  } else {
+    return nullptr;
+  }
+}
+
+// Marks this worker process's actor instance, made by an actor's constructor task.
+void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type);
+
+// UNIDIST_ACTOR's implementation: registers the constructor of C taking Args... as the
+// task "<class_name>::<constructor>".
+template <typename C, typename... Args>
+bool RegisterActor(const char* class_name, std::tuple<Args...>* /*constructor_args*/) {
+  static_assert((kIsEncodable<std::decay_t<Args>> && ...),
+                "UNIDIST_ACTOR: every constructor argument type needs a codec");
+  static_assert(std::is_constructible_v<C, Args...>,
+                "UNIDIST_ACTOR: the class has no constructor taking these argument types");
+  auto construct = [](Args&&... args) {
+    SetActorInstance(std::make_shared<C>(static_cast<Args&&>(args)...), typeid(C));
+  };
+  Invoker invoker = [construct](const std::vector<absl::string_view>& args, int num_returns,
+                                std::vector<std::string>* results) {
+    return Invocation<void, Args...>::Run(construct, std::index_sequence_for<Args...>(), args,
+                                          num_returns, results);
+  };
+  return RegisterActorClass(class_name, typeid(C).name(), std::move(invoker));
+}
+
 // UNIDIST_REMOTE's implementation: one name per function, in order.
 template <typename... Fns>
 bool RegisterFunctions(const char* names_text, Fns... fns) {
   const std::vector<std::string> names = SplitFunctionNames(names_text);
   if (names.size() != sizeof...(Fns)) {
     return RegisterFunction(std::string("<unparsable UNIDIST_REMOTE(") + names_text + ")>",
-                            nullptr, nullptr);
+                            std::string(), nullptr);
   }
   size_t i = 0;
   bool ok = true;
-  ((ok = RegisterFunction(names[i++], reinterpret_cast<const void*>(fns), MakeInvoker(fns)) &&
-         ok),
-   ...);
+  ((ok = RegisterFunction(names[i++], FunctionKey(fns), MakeInvoker(fns)) && ok), ...);
   return ok;
 }
 

@@ -9,6 +9,7 @@
 #include <typeinfo>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "api/internal/function_registry.h"
 #include "common/status_macros.h"
@@ -39,9 +40,43 @@ void SetError(const absl::Status& status, proto::TaskResult* result) {
 // Set in a worker process once it runs its first task.
 std::atomic<bool> g_in_worker_process{false};
 
+// The actor that lives in this worker process, if it is an actor's worker. Only the
+// worker's one thread touches it.
+struct WorkerActor {
+  std::shared_ptr<void> instance;
+  const std::type_info* type = nullptr;
+  absl::Status construction_error;
+};
+WorkerActor& TheWorkerActor() {
+  static WorkerActor* const actor = new WorkerActor();
+  return *actor;
+}
+
+bool IsActorConstructor(const std::string& function) {
+  return absl::EndsWith(function, "::<constructor>");
+}
+
 }  // namespace
 
 bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
+
+void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type) {
+  TheWorkerActor().instance = std::move(instance);
+  TheWorkerActor().type = &type;
+}
+
+absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
+  const WorkerActor& actor = TheWorkerActor();
+  // A constructor that failed fails every call with its error.
+  if (!actor.construction_error.ok()) return actor.construction_error;
+  if (actor.instance == nullptr) {
+    return absl::FailedPreconditionError("no actor lives in this worker process");
+  }
+  if (*actor.type != type) {
+    return absl::InvalidArgumentError("the method belongs to another class than the actor's");
+  }
+  return actor.instance.get();
+}
 
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
   g_in_worker_process.store(true, std::memory_order_relaxed);
@@ -70,6 +105,7 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
                                              DemangledCurrentExceptionType()));
   }
   if (!status.ok()) {
+    if (IsActorConstructor(task.function())) TheWorkerActor().construction_error = status;
     SetError(status, result);
     return;
   }
@@ -78,10 +114,12 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
 
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
 // arguments complete.
-struct Runtime::PendingTask {
+struct PendingTask {
   proto::TaskRequest request;
   std::vector<DataID> result_ids;
   int max_retries = 0;
+  // For an actor call: the actor, whose queue holds the task until it is sent.
+  std::shared_ptr<ActorRecord> actor;
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
@@ -97,6 +135,10 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers,
   options.on_result = [raw = runtime.get()](proto::TaskResult result) {
     raw->OnResult(std::move(result));
   };
+  options.on_dedicated_worker_lost = [raw = runtime.get()](DedicatedWorkerId worker,
+                                                           absl::Status status) {
+    raw->OnDedicatedWorkerLost(worker, status);
+  };
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, ProcessManager::Start(std::move(options)));
   return runtime;
 }
@@ -110,22 +152,25 @@ RefHandle Runtime::Put(std::string bytes) {
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
-std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<TaskArg> args,
-                                       int num_returns, int max_retries) {
+std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
+                                                       int num_returns,
+                                                       std::vector<RefHandle>* results) {
   auto task = std::make_shared<PendingTask>();
-  task->max_retries = std::max(0, max_retries);
   tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<RefHandle> results;
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
     store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
     task->result_ids.push_back(id);
     task->request.add_result_ids(id.Binary());
-    results.push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_)});
+    results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_)});
   }
   task->request.set_function(function);
-  for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
+  return task;
+}
 
+void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
+                               std::vector<TaskArg> args) {
+  for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
     if (!args[i].is_ref) {
@@ -135,8 +180,9 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
     const RefHandle& ref = args[i].ref;
     arg->set_object_id(ref.id.Binary());
     if (ref.token == nullptr) {
-      FailTask(task, absl::InvalidArgumentError(absl::StrCat(
-                         "argument ", i + 1, " of '", function, "' is an empty ObjectRef")));
+      FailTask(task, absl::InvalidArgumentError(
+                         absl::StrCat("argument ", i + 1, " of '", task->request.function(),
+                                      "' is an empty ObjectRef")));
       break;
     }
     if (ref.token->store() == nullptr) {
@@ -157,15 +203,133 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
           OnArgumentComplete(task);
         });
   }
-  OnArgumentComplete(task);  // releases Submit's own hold
+  OnArgumentComplete(task);  // releases the submitter's own hold
+}
+
+std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<TaskArg> args,
+                                       int num_returns, int max_retries) {
+  std::vector<RefHandle> results;
+  std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
+  task->max_retries = std::max(0, max_retries);
+  ResolveArguments(task, std::move(args));
   return results;
 }
 
 void Runtime::OnArgumentComplete(const std::shared_ptr<PendingTask>& task) {
   if (task->waiting.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   tasks_waiting_.fetch_sub(1, std::memory_order_relaxed);
+  if (task->actor != nullptr) {
+    PumpActor(*task->actor);  // actor calls go out in submission order
+    return;
+  }
   if (task->failed.load(std::memory_order_acquire)) return;
   Dispatch(task);
+}
+
+absl::StatusOr<std::shared_ptr<ActorRecord>> Runtime::StartActor(const std::string& class_name) {
+  UNIDIST_ASSIGN_OR_RETURN(DedicatedWorkerId worker, pool_->StartDedicatedWorker());
+  auto actor = std::make_shared<ActorRecord>();
+  actor->class_name = class_name;
+  actor->worker = worker;
+  absl::MutexLock lock(&mu_);
+  actors_by_slot_[worker.slot] = actor;
+  return actor;
+}
+
+std::vector<RefHandle> Runtime::SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
+                                                const std::string& function,
+                                                std::vector<TaskArg> args, int num_returns) {
+  std::vector<RefHandle> results;
+  std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
+  task->actor = actor;
+  {
+    absl::MutexLock lock(&actor->mu);
+    if (actor->gone.ok()) actor->queue.push_back(task);
+  }
+  ResolveArguments(task, std::move(args));
+  absl::Status gone;
+  {
+    absl::MutexLock lock(&actor->mu);
+    gone = actor->gone;
+  }
+  if (!gone.ok()) FailTask(task, gone);
+  return results;
+}
+
+void Runtime::PumpActor(ActorRecord& actor) {
+  // Failing a task completes its results, which runs callbacks that may pump this very
+  // actor again: so failures are applied after the actor's lock is released.
+  std::vector<std::pair<std::shared_ptr<PendingTask>, absl::Status>> failed;
+  bool close = false;
+  {
+    absl::MutexLock lock(&actor.mu);
+    while (!actor.queue.empty()) {
+      std::shared_ptr<PendingTask>& next = actor.queue.front();
+      if (!next->failed.load(std::memory_order_acquire)) {
+        if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
+        Dispatched record;
+        record.result_ids = next->result_ids;
+        absl::Status sent =
+            DispatchRequest(std::move(record), std::move(next->request), &actor.worker);
+        if (!sent.ok()) failed.emplace_back(next, sent);
+      }
+      actor.queue.pop_front();
+    }
+    if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed) {
+      actor.closed = close = true;
+    }
+  }
+  for (const auto& [task, error] : failed) FailTask(task, error);
+  if (close) pool_->CloseDedicatedWorker(actor.worker, /*kill=*/false);
+}
+
+void Runtime::ReleaseActor(ActorRecord& actor) {
+  {
+    absl::MutexLock lock(&actor.mu);
+    actor.released = true;
+  }
+  PumpActor(actor);  // closes it once its queue is empty
+}
+
+absl::Status Runtime::KillActor(ActorRecord& actor) {
+  {
+    absl::MutexLock lock(&actor.mu);
+    if (!actor.gone.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("actor ", actor.class_name, " is gone already: ", actor.gone.message()));
+    }
+  }
+  SetActorGone(actor, absl::CancelledError(absl::StrCat("actor ", actor.class_name,
+                                                        " was killed")));
+  pool_->CloseDedicatedWorker(actor.worker, /*kill=*/true);
+  return absl::OkStatus();
+}
+
+void Runtime::SetActorGone(ActorRecord& actor, absl::Status gone) {
+  std::deque<std::shared_ptr<PendingTask>> queued;
+  {
+    absl::MutexLock lock(&actor.mu);
+    if (!actor.gone.ok()) return;  // the first reason stays
+    actor.gone = gone;
+    queued.swap(actor.queue);
+  }
+  for (const std::shared_ptr<PendingTask>& task : queued) FailTask(task, gone);
+}
+
+void Runtime::OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status& status) {
+  std::shared_ptr<ActorRecord> actor;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = actors_by_slot_.find(worker.slot);
+    if (it == actors_by_slot_.end()) return;
+    actor = it->second.lock();
+    if (actor == nullptr || actor->worker.generation != worker.generation) return;
+    actors_by_slot_.erase(it);
+  }
+  SetActorGone(*actor, status.code() == absl::StatusCode::kUnavailable
+                           ? absl::UnavailableError(absl::StrCat(
+                                 "actor ", actor->class_name, " is gone: ", status.message()))
+                           : status);
 }
 
 void Runtime::FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error) {
@@ -184,7 +348,8 @@ void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
   if (!dispatched.ok()) FailTask(task, dispatched);
 }
 
-absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request) {
+absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,
+                                      const DedicatedWorkerId* target) {
   uint64_t task_id;
   {
     absl::MutexLock lock(&mu_);
@@ -192,7 +357,8 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
     dispatched_[task_id] = std::move(record);
   }
   request.set_task_id(task_id);
-  absl::Status dispatched = pool_->Dispatch(std::move(request));
+  absl::Status dispatched = target != nullptr ? pool_->DispatchTo(*target, std::move(request))
+                                              : pool_->Dispatch(std::move(request));
   if (dispatched.ok()) return absl::OkStatus();
   {
     absl::MutexLock lock(&mu_);

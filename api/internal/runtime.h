@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,47 @@ bool InWorkerProcess();
 // what happens (value, returned status, exception) into `result`.
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
 
+class Runtime;
+struct PendingTask;  // a submitted task on its way to a worker; see runtime.cc
+
+// An actor, as the runtime sees it: its worker process and the calls submitted to it that
+// have not been sent yet, in submission order. A call is sent once it reaches the head of
+// the queue with all its arguments complete, so calls run in the order they were made.
+struct ActorRecord {
+  std::string class_name;
+  DedicatedWorkerId worker;
+  absl::Mutex mu;
+  std::deque<std::shared_ptr<PendingTask>> queue ABSL_GUARDED_BY(mu);
+  // Why the actor can take no more calls (killed, or its process died); OK while alive.
+  absl::Status gone ABSL_GUARDED_BY(mu);
+  bool released ABSL_GUARDED_BY(mu) = false;  // the last Actor handle is gone
+  bool closed ABSL_GUARDED_BY(mu) = false;    // its worker was told to finish
+};
+
+// What Actor<T> handles share; the last one to go releases the actor.
+class ActorHandle {
+ public:
+  ActorHandle(std::shared_ptr<Runtime> runtime, std::shared_ptr<ActorRecord> actor,
+              RefHandle created)
+      : runtime_(std::move(runtime)), actor_(std::move(actor)), created_(std::move(created)) {}
+  // For an actor that could not be created: every call fails with `error`.
+  explicit ActorHandle(absl::Status error) : error_(std::move(error)) {}
+  ~ActorHandle();
+  ActorHandle(const ActorHandle&) = delete;
+  ActorHandle& operator=(const ActorHandle&) = delete;
+
+  Runtime* runtime() const { return runtime_.get(); }
+  const std::shared_ptr<ActorRecord>& actor() const { return actor_; }
+  const RefHandle& created() const { return created_; }
+  const absl::Status& error() const { return error_; }
+
+ private:
+  const std::shared_ptr<Runtime> runtime_;
+  const std::shared_ptr<ActorRecord> actor_;
+  const RefHandle created_;
+  const absl::Status error_;
+};
+
 class Runtime {
  public:
   // Starts `num_workers` worker processes exchanging messages of at most
@@ -75,20 +117,42 @@ class Runtime {
   // Fails every pending object with Cancelled and ends the worker pool.
   void Shutdown();
 
+  // Actors: StartActor starts the worker process of a new actor; its first call must be
+  // its constructor. Calls run in submission order. See ActorRecord.
+  absl::StatusOr<std::shared_ptr<ActorRecord>> StartActor(const std::string& class_name);
+  std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
+                                         const std::string& function,
+                                         std::vector<TaskArg> args, int num_returns);
+  // Ends the actor once the calls already submitted have run.
+  void ReleaseActor(ActorRecord& actor);
+  // Ends the actor at once; its pending calls fail with Cancelled.
+  absl::Status KillActor(ActorRecord& actor);
+
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
   Stats GetStats();
 
  private:
-  struct PendingTask;
-
   Runtime() : store_(std::make_shared<ObjectStore>()) {}
 
+  // A task with its result ids created; its arguments still to be resolved.
+  std::shared_ptr<PendingTask> NewTask(const std::string& function, int num_returns,
+                                       std::vector<RefHandle>* results);
+  // Fills in the arguments, waiting for ObjectRef ones; then dispatches (or queues on the
+  // actor) through OnArgumentComplete.
+  void ResolveArguments(const std::shared_ptr<PendingTask>& task, std::vector<TaskArg> args);
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
+  // Sends the calls at the head of the actor's queue whose arguments are complete.
+  void PumpActor(ActorRecord& actor);
+  // Makes the actor take no more calls, failing the queued ones with `gone`.
+  void SetActorGone(ActorRecord& actor, absl::Status gone);
+  void OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status& status);
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
   struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
-  // Hands `request` to the pool under a new task id recorded with `record`.
-  absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request);
+  // Hands `request` to the pool (or to the dedicated worker `target`) under a new task id
+  // recorded with `record`.
+  absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
+                               const DedicatedWorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
 
   const std::shared_ptr<ObjectStore> store_;
@@ -106,6 +170,8 @@ class Runtime {
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<size_t> tasks_waiting_{0};
+  // Live actors by the slot of their worker, to route on_dedicated_worker_lost.
+  absl::flat_hash_map<int, std::weak_ptr<ActorRecord>> actors_by_slot_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace unidist::api_internal

@@ -1,0 +1,287 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// Actors end to end: state, ordering, ObjectRef arguments, lifetime, kill, crashes and
+// constructor failures, on real processes.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/unidist.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/unidist_test.h"
+
+namespace actors {
+
+class Counter {
+ public:
+  explicit Counter(int start) : value_(start) {}
+  int Add(int x) { return value_ += x; }
+  int Value() const { return value_; }
+  int Pid() const { return static_cast<int>(getpid()); }
+  int Throw(int) { throw std::runtime_error("counter refuses"); }
+  absl::StatusOr<int> CheckedAdd(int x) {
+    if (x < 0) return absl::InvalidArgumentError("negative increment");
+    return value_ += x;
+  }
+  int Crash() {
+    raise(SIGSEGV);
+    return 0;
+  }
+  int Sleep(int ms) {
+    absl::SleepFor(absl::Milliseconds(ms));
+    return ms;
+  }
+
+ private:
+  int value_;
+};
+UNIDIST_ACTOR(Counter, int);
+UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw,
+               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep);
+
+// Records the calls it receives, to check their order.
+class Log {
+ public:
+  Log() = default;
+  int Append(int thread, int i) {
+    entries_.emplace_back(thread, i);
+    return static_cast<int>(entries_.size());
+  }
+  std::vector<std::pair<int, int>> Entries() const { return entries_; }
+
+ private:
+  std::vector<std::pair<int, int>> entries_;
+};
+UNIDIST_ACTOR(Log);
+UNIDIST_REMOTE(&Log::Append, &Log::Entries);
+
+class Fragile {
+ public:
+  explicit Fragile(std::string why) { throw std::invalid_argument(why); }
+  int Get() const { return 1; }
+};
+UNIDIST_ACTOR(Fragile, std::string);
+UNIDIST_REMOTE(&Fragile::Get);
+
+class Unregistered {
+ public:
+  int Get() const { return 2; }
+};
+UNIDIST_ACTOR(Unregistered);  // the class is registered, its method is not
+
+int SlowValue(int value) {
+  absl::SleepFor(absl::Milliseconds(100));
+  return value;
+}
+int Square(int x) { return x * x; }
+int PoolPid() { return static_cast<int>(getpid()); }
+
+}  // namespace actors
+
+UNIDIST_REMOTE(actors::SlowValue, actors::Square, actors::PoolPid);
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::StatusIs;
+using unidist::Actor;
+using unidist::CreateActor;
+using unidist::Get;
+using unidist::ObjectRef;
+using actors::Counter;
+
+class ActorTest : public unidist::testing::UnidistTest {};
+
+TEST_F(ActorTest, KeepsStateAcrossCalls) {
+  Actor<Counter> counter = CreateActor<Counter>(10);
+  EXPECT_THAT(Get(counter.Created()), IsOk());
+  EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 5)), 15);
+  EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 1)), 16);
+  EXPECT_EQ(*Get(counter.Submit(&Counter::Value)), 16);
+  // Its own process, not one of the pool's.
+  const int pid = *Get(counter.Submit(&Counter::Pid));
+  for (const unidist::WorkerInfo& worker : unidist::Workers()) EXPECT_NE(worker.pid, pid);
+  EXPECT_NE(pid, getpid());
+}
+
+TEST_F(ActorTest, CallsRunInSubmissionOrder) {
+  Actor<Counter> counter = CreateActor<Counter>(0);
+  std::vector<ObjectRef<int>> sums;
+  for (int i = 1; i <= 1000; ++i) sums.push_back(counter.Submit(&Counter::Add, i));
+  absl::StatusOr<std::vector<int>> values = Get(sums);
+  ASSERT_THAT(values, IsOk());
+  for (int i = 1; i <= 1000; ++i) ASSERT_EQ((*values)[i - 1], i * (i + 1) / 2);
+}
+
+TEST_F(ActorTest, OrderHoldsUnderConcurrentSubmissionsFromSeveralThreads) {
+  Actor<actors::Log> log = CreateActor<actors::Log>();
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 300;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&log, t] {
+      for (int i = 0; i < kCalls; ++i) log.Submit(&actors::Log::Append, t, i);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  absl::StatusOr<std::vector<std::pair<int, int>>> entries = Get(log.Submit(&actors::Log::Entries));
+  ASSERT_THAT(entries, IsOk());
+  ASSERT_EQ(entries->size(), static_cast<size_t>(kThreads * kCalls));
+  std::vector<int> next(kThreads, 0);
+  for (const auto& [thread, i] : *entries) ASSERT_EQ(i, next[thread]++) << "thread " << thread;
+}
+
+TEST_F(ActorTest, RefArgumentsWaitWithoutReordering) {
+  Actor<Counter> counter = CreateActor<Counter>(actors::Square(2) == 4 ? 1 : 0);
+  ObjectRef<int> slow = unidist::Submit(actors::SlowValue, 100);
+  ObjectRef<int> first = counter.Submit(&Counter::Add, slow);  // waits for `slow`
+  ObjectRef<int> second = counter.Submit(&Counter::Add, 5);    // ready, but runs second
+  EXPECT_EQ(*Get(second), 106);
+  EXPECT_EQ(*Get(first), 101);
+}
+
+TEST_F(ActorTest, ConstructorTakesRefsAndResultsFeedTasksAndOtherActors) {
+  Actor<Counter> a = CreateActor<Counter>(unidist::Submit(actors::SlowValue, 7));
+  Actor<Counter> b = CreateActor<Counter>(100);
+  ObjectRef<int> a_value = a.Submit(&Counter::Add, 3);          // 10
+  ObjectRef<int> squared = unidist::Submit(actors::Square, a_value);  // 100
+  ObjectRef<int> b_value = b.Submit(&Counter::Add, squared);    // 200
+  EXPECT_EQ(*Get(b_value), 200);
+  unidist::WaitResult<int> waited = unidist::Wait(std::vector<ObjectRef<int>>{a_value, b_value}, 2);
+  EXPECT_EQ(waited.ready.size(), 2u);
+}
+
+TEST_F(ActorTest, MethodErrorsFailOnlyThatCall) {
+  Actor<Counter> counter = CreateActor<Counter>(1);
+  EXPECT_THAT(Get(counter.Submit(&Counter::Throw, 0)),
+              StatusIs(absl::StatusCode::kUnknown,
+                       ::testing::AllOf(HasSubstr("Counter::Throw"), HasSubstr("counter refuses"))));
+  EXPECT_THAT(Get(counter.Submit(&Counter::CheckedAdd, -1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "negative increment"));
+  EXPECT_EQ(*Get(counter.Submit(&Counter::CheckedAdd, 2)), 3);  // state kept
+}
+
+TEST_F(ActorTest, ConstructorFailureFailsEveryCall) {
+  Actor<actors::Fragile> fragile = CreateActor<actors::Fragile>(std::string("bad config"));
+  EXPECT_THAT(Get(fragile.Created()),
+              StatusIs(absl::StatusCode::kUnknown,
+                       ::testing::AllOf(HasSubstr("std::invalid_argument"), HasSubstr("bad config"))));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(Get(fragile.Submit(&actors::Fragile::Get)),
+                StatusIs(absl::StatusCode::kUnknown, HasSubstr("bad config")));
+  }
+}
+
+TEST_F(ActorTest, KillCancelsPendingCalls) {
+  Actor<Counter> counter = CreateActor<Counter>(0);
+  const int pid = *Get(counter.Submit(&Counter::Pid));
+  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
+  ObjectRef<int> queued = counter.Submit(&Counter::Add, 1);
+  ObjectRef<int> waiting = counter.Submit(&Counter::Add, unidist::Submit(actors::SlowValue, 1));
+  ASSERT_THAT(counter.Kill(), IsOk());
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Get(queued), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("Counter was killed")));
+  EXPECT_THAT(counter.Kill(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+}
+
+TEST_F(ActorTest, LastHandleEndsTheProcessAfterItsCalls) {
+  ObjectRef<int> last;
+  int pid;
+  {
+    Actor<Counter> counter = CreateActor<Counter>(0);
+    Actor<Counter> copy = counter;
+    pid = *Get(copy.Submit(&Counter::Pid));
+    counter.Submit(&Counter::Sleep, 100);
+    last = copy.Submit(&Counter::Add, unidist::Submit(actors::SlowValue, 42));
+  }
+  EXPECT_EQ(*Get(last), 42);  // submitted calls still run
+  EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+}
+
+TEST_F(ActorTest, CrashFailsPendingAndLaterCallsWithUnavailable) {
+  Actor<Counter> counter = CreateActor<Counter>(0);
+  ObjectRef<int> crash = counter.Submit(&Counter::Crash);
+  ObjectRef<int> after = counter.Submit(&Counter::Add, 1);
+  EXPECT_THAT(Get(crash), StatusIs(absl::StatusCode::kUnavailable,
+                                   ::testing::AllOf(HasSubstr("Counter::Crash"),
+                                                    HasSubstr("signal 11"))));
+  EXPECT_THAT(Get(after), StatusIs(absl::StatusCode::kUnavailable));
+  absl::Status later = Get(counter.Submit(&Counter::Value)).status();
+  EXPECT_THAT(later, StatusIs(absl::StatusCode::kUnavailable,
+                              ::testing::AllOf(HasSubstr("actor Counter"),
+                                               HasSubstr("signal 11"))));
+  // The program and the pool carry on.
+  EXPECT_EQ(*Get(unidist::Submit(actors::Square, 9)), 81);
+  EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
+}
+
+TEST_F(ActorTest, ActorKilledFromOutside) {
+  Actor<Counter> counter = CreateActor<Counter>(0);
+  const int pid = *Get(counter.Submit(&Counter::Pid));
+  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("actor Counter is gone")));
+}
+
+TEST_F(ActorTest, FiftyLiveActorsOnTwoCores) {
+  std::vector<Actor<Counter>> counters;
+  for (int i = 0; i < 50; ++i) counters.push_back(CreateActor<Counter>(i));
+  ObjectRef<int> task = unidist::Submit(actors::Square, 12);
+  std::vector<ObjectRef<int>> results;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) results.push_back(counters[i].Submit(&Counter::Add, 1));
+  }
+  absl::StatusOr<std::vector<int>> values = Get(results);
+  ASSERT_THAT(values, IsOk());
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) EXPECT_EQ((*values)[round * 50 + i], i + round + 1);
+  }
+  EXPECT_EQ(*Get(task), 144);
+}
+
+TEST_F(ActorTest, TasksRunWhileAnActorIsBusy) {
+  Actor<Counter> counter = CreateActor<Counter>(0);
+  ObjectRef<int> busy = counter.Submit(&Counter::Sleep, 3000);
+  EXPECT_EQ(*Get(unidist::Submit(actors::Square, 5)), 25);
+  EXPECT_EQ(unidist::Wait(std::vector<ObjectRef<int>>{busy}, 1, absl::ZeroDuration()).ready.size(),
+            0u);
+  EXPECT_THAT(counter.Kill(), IsOk());
+}
+
+TEST_F(ActorTest, UnregisteredMethodAndEmptyHandle) {
+  Actor<actors::Unregistered> actor = CreateActor<actors::Unregistered>();
+  EXPECT_THAT(Get(actor.Submit(&actors::Unregistered::Get)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("UNIDIST_REMOTE")));
+  Actor<Counter> empty;
+  EXPECT_THAT(Get(empty.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(empty.Kill(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ActorLifecycleTest, BeforeInitAndAfterShutdown) {
+  Actor<Counter> early = CreateActor<Counter>(1);
+  EXPECT_THAT(Get(early.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  UNIDIST_ASSERT_OK(unidist::Init(unidist::Options{1, ""}));
+  Actor<Counter> counter = CreateActor<Counter>(1);
+  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
+  UNIDIST_ASSERT_OK(unidist::Shutdown());  // ends every actor
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), ::testing::IsEmpty());
+}
+
+}  // namespace
