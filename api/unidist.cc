@@ -265,6 +265,23 @@ ActorHandle::~ActorHandle() {
   if (runtime_ != nullptr) runtime_->ReleaseActor(*actor_);
 }
 
+absl::Status Cancel(const RefHandle& ref, bool force) {
+  if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
+  if (ref.token->store() == nullptr) {
+    return absl::FailedPreconditionError("the task never started: " +
+                                         std::string(ref.token->error().message()));
+  }
+  if (!ref.token->is_task_result()) {
+    return absl::InvalidArgumentError("the ObjectRef is not the result of a task (it was Put)");
+  }
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr || !ref.token->task().lock()) {
+    // Shutdown completed every task of its runtime; a task that is no longer tracked is done.
+    return absl::FailedPreconditionError("the task has finished already");
+  }
+  return runtime->Cancel(*ref.token, force);
+}
+
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {
   if (ref.token == nullptr) {
     return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");

@@ -230,6 +230,19 @@ absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs) {
   return values;
 }
 
+// Cancels the task whose result `ref` is (Ray's ray.cancel):
+//   * not started yet (waiting for arguments, queued in the driver or on a worker): it
+//     never runs, and its refs fail with Cancelled;
+//   * running: with force, its worker process is killed (and replaced) and its refs fail
+//     with Cancelled; without force, nothing happens.
+// Returns OK when the task is cancelled; FailedPrecondition if it has finished already,
+// or is running and !force; InvalidArgument for a ref that is not a task's result (from
+// Put, or empty), or for force on an actor's call (use Actor::Kill).
+template <typename T>
+absl::Status Cancel(const ObjectRef<T>& ref, bool force = false) {
+  return api_internal::Cancel(ref.handle(), force);
+}
+
 // The outcome of Wait: the refs that are complete and those that are not, each in the
 // caller's order.
 template <typename T>

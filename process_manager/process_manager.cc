@@ -186,7 +186,8 @@ ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
 void ProcessManager::DrainBacklogLocked() {
   Slot* slot;
   while (!backlog_.empty() && (slot = NextSlotWithRoomLocked()) != nullptr) {
-    slot->out.push_back(backlog_.front().frame);
+    slot->out.push_back({backlog_.front().frame, /*task=*/true});
+    ++slot->unsent_tasks;
     slot->in_flight.push_back(std::move(backlog_.front()));
     backlog_.pop_front();
   }
@@ -204,8 +205,8 @@ void ProcessManager::FlushLocked(Slot& slot) {
     int count = 0;
     for (auto it = slot.out.begin(); it != slot.out.end() && count < kMaxIovecs; ++it, ++count) {
       const size_t skip = count == 0 ? slot.out_offset : 0;
-      iov[count].iov_base = const_cast<char*>((*it)->data() + skip);
-      iov[count].iov_len = (*it)->size() - skip;
+      iov[count].iov_base = const_cast<char*>(it->bytes->data() + skip);
+      iov[count].iov_len = it->bytes->size() - skip;
     }
     msghdr message{};
     message.msg_iov = iov;
@@ -219,12 +220,13 @@ void ProcessManager::FlushLocked(Slot& slot) {
     }
     size_t left = static_cast<size_t>(sent);
     while (left > 0) {
-      const size_t front_left = slot.out.front()->size() - slot.out_offset;
+      const size_t front_left = slot.out.front().bytes->size() - slot.out_offset;
       if (left < front_left) {
         slot.out_offset += left;
         break;
       }
       left -= front_left;
+      if (slot.out.front().task) --slot.unsent_tasks;
       slot.out.pop_front();
       slot.out_offset = 0;
     }
@@ -319,13 +321,14 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
       absl::MutexLock lock(&mu_);
       if (slot.in_flight.empty() ||
           slot.in_flight.front().task_id != message.result().task_id() ||
-          slot.in_flight.size() == slot.out.size()) {  // the front task was not even sent
+          slot.in_flight.size() == slot.unsent_tasks) {  // the front task was not even sent
         return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
                                                 message.result().task_id(),
                                                 ", which it was not running"));
       }
+      const bool cancelled = slot.in_flight.front().cancelled;
       slot.in_flight.pop_front();
-      completed->push_back(std::move(*message.mutable_result()));
+      if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
       if (slot.closing) MaybeFinishClosingLocked(slot);
     }
   }
@@ -393,9 +396,10 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     slot.fd = -1;
     slot.alive = false;
     in_flight.swap(slot.in_flight);
-    not_sent = slot.out.size();
+    not_sent = slot.unsent_tasks;
     slot.out.clear();
     slot.out_offset = 0;
+    slot.unsent_tasks = 0;
     pid = slot.pid;
   }
   // A worker that broke the protocol is killed at once; one that closed its socket is
@@ -406,6 +410,16 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   const std::string how = wait_status.ok()
                               ? DescribeWaitStatus(*wait_status)
                               : absl::StrCat("could not be reaped: ", wait_status.status().message());
+  // Tasks cancelled earlier were reported then: the worker's death changes nothing for
+  // them (a forced cancellation is what killed it).
+  bool first_started = in_flight.size() > not_sent;
+  if (first_started && in_flight.front().cancelled) {
+    in_flight.pop_front();
+    first_started = false;
+  }
+  in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
+                                 [](const InFlight& task) { return task.cancelled; }),
+                  in_flight.end());
   // The worker is gone: what it wrote last (a crash's stack trace) is in its pipes.
   ForwardOutput(slot, 0, /*to_end=*/true);
   ForwardOutput(slot, 1, /*to_end=*/true);
@@ -416,7 +430,6 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   }
 
   if (slot.dedicated) {
-    const bool first_started = in_flight.size() > not_sent;
     LoseDedicatedWorker(slot, pid, how + stderr_tail, protocol_error, first_started,
                         std::move(in_flight), completed);
     return;
@@ -424,7 +437,7 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
 
   // The worker runs its tasks in order, so only the first task it was sent can have
   // started; the ones queued behind it are dispatched again.
-  const bool running = in_flight.size() > not_sent;
+  const bool running = first_started;
   if (running) {
     const InFlight& task = in_flight.front();
     const std::string message =
@@ -541,7 +554,8 @@ absl::Status ProcessManager::DispatchTo(DedicatedWorkerId worker, proto::TaskReq
   if (slot->closing || slot->killing) {
     return absl::FailedPreconditionError("the dedicated worker is closing");
   }
-  slot->out.push_back(entry.frame);
+  slot->out.push_back({entry.frame, /*task=*/true});
+  ++slot->unsent_tasks;
   slot->in_flight.push_back(std::move(entry));
   if (!slot->want_write) FlushLocked(*slot);
   return absl::OkStatus();
@@ -608,6 +622,80 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
   }
 }
 
+absl::Status ProcessManager::Cancel(uint64_t task_id, bool force) {
+  proto::TaskResult cancelled;
+  {
+    absl::MutexLock lock(&mu_);
+    auto queued = std::find_if(backlog_.begin(), backlog_.end(),
+                               [task_id](const InFlight& task) { return task.task_id == task_id; });
+    if (queued != backlog_.end()) {
+      cancelled = ErrorResult(*queued, absl::StatusCode::kCancelled,
+                              "the task was cancelled before it started");
+      backlog_.erase(queued);
+    } else {
+      absl::Status status = CancelInFlightLocked(task_id, force, &cancelled);
+      if (!status.ok()) return status;
+    }
+  }
+  options_.on_result(std::move(cancelled));
+  return absl::OkStatus();
+}
+
+absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
+                                                  proto::TaskResult* cancelled) {
+  for (int index = 0; index < slots_in_use_; ++index) {
+    Slot* slot = slots_[index].get();
+    if (slot == nullptr || !slot->alive) continue;
+    for (size_t i = 0; i < slot->in_flight.size(); ++i) {
+      InFlight& task = slot->in_flight[i];
+      if (task.task_id != task_id) continue;
+      if (task.cancelled) return absl::OkStatus();
+      // in_flight ends with the tasks whose frames are still (even partly) in `out`.
+      const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
+      const bool sent = i < first_unsent;
+      if (sent && i == 0) {  // it may be running
+        if (!force) {
+          return absl::FailedPreconditionError(
+              "the task is running; Cancel with force stops it by replacing its worker");
+        }
+        if (slot->dedicated) {
+          return absl::InvalidArgumentError(
+              "force would kill the actor running the call; use Actor::Kill for that");
+        }
+        task.cancelled = true;
+        *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
+                                 "the task was cancelled while running; its worker was stopped");
+        ::kill(slot->pid, SIGKILL);  // reaped, and replaced, by the event thread
+        return absl::OkStatus();
+      }
+      *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
+                               "the task was cancelled before it started");
+      auto unsent = std::find_if(slot->out.begin(), slot->out.end(),
+                                 [&task](const OutFrame& frame) { return frame.bytes == task.frame; });
+      if (!sent && unsent != slot->out.end() &&
+          (unsent != slot->out.begin() || slot->out_offset == 0)) {
+        // Not written at all yet: take it back.
+        slot->out.erase(unsent);
+        --slot->unsent_tasks;
+        slot->in_flight.erase(slot->in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+        DrainBacklogLocked();  // room on this worker
+        return absl::OkStatus();
+      }
+      // The worker has it (or part of it): tell it to skip the task; its answer is dropped.
+      task.cancelled = true;
+      proto::DriverMessage message;
+      message.mutable_cancel()->set_task_id(task_id);
+      auto frame = std::make_shared<std::string>();
+      if (AppendFrame(message, options_.max_frame_bytes, frame.get()).ok()) {
+        slot->out.push_back({std::move(frame), /*task=*/false});
+        if (!slot->want_write) FlushLocked(*slot);
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError("the worker pool has no such task (it may have finished)");
+}
+
 void ProcessManager::Shutdown() {
   absl::MutexLock shutdown_lock(&shutdown_mu_);
   if (shut_down_) return;
@@ -632,6 +720,7 @@ void ProcessManager::Shutdown() {
       for (InFlight& task : slot->in_flight) cancelled.push_back(std::move(task));
       slot->in_flight.clear();
       slot->out.clear();
+      slot->unsent_tasks = 0;
       if (slot->fd >= 0) close(slot->fd);
       slot->fd = -1;
       slot->alive = false;
@@ -666,6 +755,11 @@ std::vector<WorkerState> ProcessManager::Workers() const {
     workers.push_back({slot->index, slot->pid, slot->alive, slot->in_flight.size()});
   }
   return workers;
+}
+
+bool ProcessManager::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
 }
 
 size_t ProcessManager::workers_replaced() const {

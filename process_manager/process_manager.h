@@ -123,11 +123,22 @@ class ProcessManager {
   // Cancelled. on_dedicated_worker_lost is called in both cases. Idempotent.
   void CloseDedicatedWorker(DedicatedWorkerId worker, bool kill);
 
+  // Cancels task `task_id` (dispatched with Dispatch or DispatchTo). If it has not
+  // started, it will not run: it is dropped from the driver's queue, or the worker is told
+  // to skip it. If it may be running, `force` kills its worker (a pool worker is then
+  // replaced; see Kill for dedicated ones). Either way on_result reports it as Cancelled
+  // now, once. Returns OK then; FailedPrecondition if it may be running and !force;
+  // InvalidArgument for force on a dedicated worker's task; NotFound if the pool does not
+  // have the task (it finished, or was never dispatched).
+  absl::Status Cancel(uint64_t task_id, bool force);
+
   // Reports tasks in flight as Cancelled, ends every worker and the fork server, and
   // returns once all are reaped. Idempotent.
   void Shutdown();
 
   int num_workers() const { return pool_size_; }
+  // True once Shutdown has begun.
+  bool stopping() const;
   std::vector<WorkerState> Workers() const;
   // How many workers died and were replaced since Start.
   size_t workers_replaced() const;
@@ -137,6 +148,12 @@ class ProcessManager {
     uint64_t task_id = 0;
     std::string function;
     std::shared_ptr<const std::string> frame;
+    bool cancelled = false;  // reported as Cancelled already; its result is dropped
+  };
+  // A frame waiting to be written to a worker: a task's, or a control message.
+  struct OutFrame {
+    std::shared_ptr<const std::string> bytes;
+    bool task = false;
   };
   // A worker's stdout or stderr pipe, forwarded line by line to the driver's.
   struct OutputStream {
@@ -155,8 +172,9 @@ class ProcessManager {
     absl::Status lost;        // dedicated: why it is gone
     bool want_write = false;  // EPOLLOUT registered
     std::deque<InFlight> in_flight;  // sent or queued, in order
-    std::deque<std::shared_ptr<const std::string>> out;  // frames not yet fully written
-    size_t out_offset = 0;  // bytes of out.front() already written
+    std::deque<OutFrame> out;        // frames not yet fully written
+    size_t out_offset = 0;           // bytes of out.front() already written
+    size_t unsent_tasks = 0;         // task frames in `out`: the last ones of in_flight
     FrameDecoder decoder;   // used by the event thread only
     OutputStream output[2];  // stdout, stderr; event thread only
     std::deque<std::string> stderr_tail;  // the last lines of stderr; event thread only
@@ -187,6 +205,9 @@ class ProcessManager {
   // Sends end-of-stream to a closing dedicated worker once it has nothing left to run.
   void MaybeFinishClosingLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* FindDedicatedLocked(DedicatedWorkerId worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancel for a task a worker holds; fills `cancelled` with the report when it is OK.
+  absl::Status CancelInFlightLocked(uint64_t task_id, bool force, proto::TaskResult* cancelled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads what the worker wrote to stdout (stream 0) or stderr (stream 1) and forwards
   // complete lines; with `to_end`, reads until EOF (the worker is dead) and closes the pipe.
   void ForwardOutput(Slot& slot, int stream, bool to_end);

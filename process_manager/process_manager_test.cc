@@ -67,6 +67,10 @@ void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
     raise(SIGSEGV);
   } else if (task.function() == "exit") {
     _exit(number);
+  } else if (task.function() == "touch") {  // creates the file named by the argument
+    FILE* file = std::fopen(arg.c_str(), "w");
+    if (file != nullptr) std::fclose(file);
+    result->add_values("touched");
   } else if (task.function() == "print") {
     std::printf("to stdout: %s\n", arg.c_str());
     std::fflush(stdout);
@@ -394,6 +398,71 @@ TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
     EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
   }
   EXPECT_EQ(manager_->workers_replaced(), 4u);
+}
+
+std::string TempPath() {
+  char path[] = "/tmp/unidist_cancel_XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  unlink(path);
+  return path;
+}
+
+TEST_F(ProcessManagerTest, CancelATaskWaitingInTheDriver) {
+  Start(1, kDefaultMaxFrameBytes, /*max_tasks_per_worker=*/1);
+  const std::string marker = TempPath();
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "200")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "touch", marker)).ok());  // waits: window of 1
+  ASSERT_TRUE(manager_->Cancel(2, /*force=*/false).ok());
+  EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_FALSE(results_.Wait(1).has_error());
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "after")).ok());
+  EXPECT_EQ(results_.Wait(3).values(0), "after");
+  EXPECT_NE(access(marker.c_str(), F_OK), 0) << "the cancelled task ran";
+  EXPECT_EQ(manager_->Cancel(2, false).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ProcessManagerTest, CancelATaskAlreadySentToABusyWorker) {
+  Start(1);
+  const std::string marker = TempPath();
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "300")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "touch", marker)).ok());  // in the worker's queue
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "next")).ok());
+  absl::SleepFor(absl::Milliseconds(50));  // let the frames reach the worker
+  ASSERT_TRUE(manager_->Cancel(2, /*force=*/false).ok());
+  EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_FALSE(results_.Wait(1).has_error());
+  EXPECT_EQ(results_.Wait(3).values(0), "next");  // the worker skipped 2, ran 3
+  EXPECT_NE(access(marker.c_str(), F_OK), 0) << "the cancelled task ran";
+  EXPECT_EQ(manager_->workers_replaced(), 0u);
+}
+
+TEST_F(ProcessManagerTest, CancelARunningTaskNeedsForceAndReplacesItsWorker) {
+  Start(2);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "60000")).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(manager_->Cancel(1, /*force=*/false).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(manager_->Cancel(1, /*force=*/true).ok());
+  proto::TaskResult result = results_.Wait(1);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_FALSE(result.error().worker_died());
+  for (uint64_t id = 2; id < 6; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "ok")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "ok");
+  }
+  EXPECT_EQ(results_.size(), 5u);  // exactly one result for the cancelled task
+  EXPECT_EQ(manager_->Cancel(99, true).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ProcessManagerTest, ForceCancelOfAnActorCallIsRefused) {
+  Start(1);
+  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(manager_->Cancel(1, /*force=*/true).code(), absl::StatusCode::kInvalidArgument);
+  manager_->CloseDedicatedWorker(*worker, /*kill=*/true);
+  EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
 }
 
 TEST_F(ProcessManagerTest, IdleWorkerKilledFromOutsideIsReplaced) {

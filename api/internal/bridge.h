@@ -90,6 +90,9 @@ absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor);
 // A ref that completes when the actor's constructor has run (or failed).
 RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor);
 
+// unidist::Cancel.
+absl::Status Cancel(const RefHandle& ref, bool force);
+
 // The codec bytes of the object, blocking until it is complete or `deadline` passes.
 absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline);
 

@@ -115,6 +115,10 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
 // arguments complete.
 struct PendingTask {
+  // Serializes the decision to send the task with Cancel's decision to drop it.
+  absl::Mutex mu;
+  bool dispatched ABSL_GUARDED_BY(mu) = false;
+  uint64_t task_id ABSL_GUARDED_BY(mu) = 0;  // the pool's id, once dispatched
   proto::TaskRequest request;
   std::vector<DataID> result_ids;
   int max_retries = 0;
@@ -162,7 +166,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
     store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
     task->result_ids.push_back(id);
     task->request.add_result_ids(id.Binary());
-    results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_)});
+    results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_, task)});
   }
   task->request.set_function(function);
   return task;
@@ -267,10 +271,7 @@ void Runtime::PumpActor(ActorRecord& actor) {
       std::shared_ptr<PendingTask>& next = actor.queue.front();
       if (!next->failed.load(std::memory_order_acquire)) {
         if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
-        Dispatched record;
-        record.result_ids = next->result_ids;
-        absl::Status sent =
-            DispatchRequest(std::move(record), std::move(next->request), &actor.worker);
+        absl::Status sent = SendTask(next, &actor.worker);
         if (!sent.ok()) failed.emplace_back(next, sent);
       }
       actor.queue.pop_front();
@@ -334,28 +335,43 @@ void Runtime::OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status
 
 void Runtime::FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error) {
   if (task->failed.exchange(true, std::memory_order_acq_rel)) return;
-  for (const DataID& id : task->result_ids) store_->Fail(id, error);
+  FailResults(*task, error);
+}
+
+void Runtime::FailResults(const PendingTask& task, const absl::Status& error) {
+  for (const DataID& id : task.result_ids) store_->Fail(id, error);
 }
 
 void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
+  absl::Status dispatched = SendTask(task, /*target=*/nullptr);
+  if (!dispatched.ok()) FailTask(task, dispatched);
+}
+
+absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
+                               const DedicatedWorkerId* target) {
+  absl::MutexLock lock(&task->mu);
+  if (task->failed.load(std::memory_order_acquire)) return absl::OkStatus();  // cancelled
   Dispatched record;
+  record.task = task;
   record.result_ids = task->result_ids;
-  record.retries_left = task->max_retries;
+  record.retries_left = target == nullptr ? task->max_retries : 0;
   if (record.retries_left > 0) {
     record.request = std::make_unique<proto::TaskRequest>(task->request);
   }
-  absl::Status dispatched = DispatchRequest(std::move(record), std::move(task->request));
-  if (!dispatched.ok()) FailTask(task, dispatched);
+  task->dispatched = true;
+  return DispatchRequest(std::move(record), std::move(task->request), target);
 }
 
 absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,
                                       const DedicatedWorkerId* target) {
   uint64_t task_id;
+  std::shared_ptr<PendingTask> task = record.task;
   {
     absl::MutexLock lock(&mu_);
     task_id = next_task_id_++;
     dispatched_[task_id] = std::move(record);
   }
+  if (task != nullptr) task->task_id = task_id;  // the caller holds task->mu
   request.set_task_id(task_id);
   absl::Status dispatched = target != nullptr ? pool_->DispatchTo(*target, std::move(request))
                                               : pool_->Dispatch(std::move(request));
@@ -364,10 +380,43 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
     absl::MutexLock lock(&mu_);
     dispatched_.erase(task_id);
   }
-  if (dispatched.code() == absl::StatusCode::kFailedPrecondition) {
+  if (dispatched.code() == absl::StatusCode::kFailedPrecondition && pool_->stopping()) {
     return absl::CancelledError("unidist was shut down before the task could run");
   }
   return dispatched;
+}
+
+absl::Status Runtime::Cancel(const RefToken& token, bool force) {
+  std::shared_ptr<PendingTask> task = token.task().lock();
+  const bool complete = token.store() != nullptr && token.store()->IsComplete(token.id());
+  if (task == nullptr || complete) {
+    if (complete || token.is_task_result()) {
+      return absl::FailedPreconditionError("the task has finished already");
+    }
+    return absl::InvalidArgumentError("the ObjectRef is not the result of a task");
+  }
+  uint64_t task_id;
+  {
+    absl::MutexLock lock(&task->mu);
+    if (!task->dispatched) {
+      if (task->failed.exchange(true, std::memory_order_acq_rel)) {
+        return absl::FailedPreconditionError("the task has failed or been cancelled already");
+      }
+      task_id = 0;
+    } else {
+      task_id = task->task_id;
+    }
+  }
+  if (task_id == 0) {  // dropped before it was sent anywhere
+    FailResults(*task, absl::CancelledError("the task was cancelled before it started"));
+    if (task->actor != nullptr) PumpActor(*task->actor);
+    return absl::OkStatus();
+  }
+  absl::Status cancelled = pool_->Cancel(task_id, force);
+  if (cancelled.code() == absl::StatusCode::kNotFound) {
+    return absl::FailedPreconditionError("the task has finished already");
+  }
+  return cancelled;
 }
 
 void Runtime::OnResult(proto::TaskResult result) {
@@ -384,8 +433,13 @@ void Runtime::OnResult(proto::TaskResult result) {
     --record.retries_left;
     proto::TaskRequest request = *record.request;
     std::vector<DataID> ids = record.result_ids;
-    if (absl::Status retried = DispatchRequest(std::move(record), std::move(request));
-        !retried.ok()) {
+    std::shared_ptr<PendingTask> task = record.task;
+    absl::Status retried;
+    {
+      absl::MutexLock lock(&task->mu);  // Cancel must see the new task id
+      retried = DispatchRequest(std::move(record), std::move(request));
+    }
+    if (!retried.ok()) {
       for (const DataID& id : ids) store_->Fail(id, retried);
     }
     return;

@@ -30,12 +30,17 @@
 
 namespace unidist::api_internal {
 
+struct PendingTask;  // a submitted task on its way to a worker; see runtime.cc
+
 // Owns one object: erases it from its store when the last ObjectRef copy (and the last
 // pending task that needs it) lets go. A token without a store stands for an object that
 // never reached one; `error` says why.
 class RefToken {
  public:
   RefToken(DataID id, std::shared_ptr<ObjectStore> store) : id_(id), store_(std::move(store)) {}
+  // The result of `task` (which Cancel finds through it).
+  RefToken(DataID id, std::shared_ptr<ObjectStore> store, std::weak_ptr<PendingTask> task)
+      : id_(id), store_(std::move(store)), task_(std::move(task)), is_task_result_(true) {}
   RefToken(DataID id, absl::Status error) : id_(id), error_(std::move(error)) {}
   ~RefToken() {
     if (store_ != nullptr) store_->Erase(id_);
@@ -46,10 +51,14 @@ class RefToken {
   const DataID& id() const { return id_; }
   ObjectStore* store() const { return store_.get(); }
   const absl::Status& error() const { return error_; }
+  const std::weak_ptr<PendingTask>& task() const { return task_; }
+  bool is_task_result() const { return is_task_result_; }
 
  private:
   const DataID id_;
   const std::shared_ptr<ObjectStore> store_;
+  const std::weak_ptr<PendingTask> task_;
+  const bool is_task_result_ = false;
   const absl::Status error_;
 };
 
@@ -61,7 +70,6 @@ bool InWorkerProcess();
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
 
 class Runtime;
-struct PendingTask;  // a submitted task on its way to a worker; see runtime.cc
 
 // An actor, as the runtime sees it: its worker process and the calls submitted to it that
 // have not been sent yet, in submission order. A call is sent once it reaches the head of
@@ -114,6 +122,9 @@ class Runtime {
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
 
+  // unidist::Cancel for the task whose result `token` owns.
+  absl::Status Cancel(const RefToken& token, bool force);
+
   // Fails every pending object with Cancelled and ends the worker pool.
   void Shutdown();
 
@@ -146,7 +157,12 @@ class Runtime {
   // Makes the actor take no more calls, failing the queued ones with `gone`.
   void SetActorGone(ActorRecord& actor, absl::Status gone);
   void OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status& status);
+  // Marks the task failed (once) and fails its results with `error`.
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
+  void FailResults(const PendingTask& task, const absl::Status& error);
+  // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
+  absl::Status SendTask(const std::shared_ptr<PendingTask>& task,
+                        const DedicatedWorkerId* target);
   struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
   // Hands `request` to the pool (or to the dedicated worker `target`) under a new task id
@@ -162,6 +178,7 @@ class Runtime {
   uint64_t next_task_id_ ABSL_GUARDED_BY(mu_) = 1;
   // The tasks handed to the pool, by task id.
   struct Dispatched {
+    std::shared_ptr<PendingTask> task;  // kept until the result, for Cancel
     std::vector<DataID> result_ids;
     int retries_left = 0;
     // A copy of the request, kept only while the task may be retried.

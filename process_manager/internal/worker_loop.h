@@ -24,7 +24,9 @@ enum WorkerExitCode : int {
   kWorkerExitBadFrame = 71,       // the driver sent a frame that could not be decoded
 };
 
-// Serves tasks on `socket_fd` until the driver closes it.
+// Serves tasks on `socket_fd` until the driver closes it, then runs the tasks already
+// received and returns. A task the driver cancels before it starts is answered with a
+// Cancelled error instead of running.
 // Returns one of WorkerExitCode.
 int RunWorkerLoop(int worker_index, int socket_fd, size_t max_frame_bytes,
                   const TaskExecutor& execute);

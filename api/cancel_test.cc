@@ -1,0 +1,151 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// unidist::Cancel end to end: tasks waiting for arguments, queued in the driver or on a
+// worker, running (with and without force), finished; and actor calls.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "api/unidist.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/unidist_test.h"
+
+namespace cancel_test {
+
+int SleepMs(int ms) {
+  absl::SleepFor(absl::Milliseconds(ms));
+  return ms;
+}
+int Add(int a, int b) { return a + b; }
+// Creates `path`, so a test can tell whether the task ran.
+int Touch(std::string path) {
+  if (FILE* file = std::fopen(path.c_str(), "w")) std::fclose(file);
+  return 1;
+}
+
+class Sleeper {
+ public:
+  Sleeper() = default;
+  int Sleep(int ms) { return SleepMs(ms); }
+  int Count() { return ++calls_; }
+
+ private:
+  int calls_ = 0;
+};
+UNIDIST_ACTOR(Sleeper);
+UNIDIST_REMOTE(&Sleeper::Sleep, &Sleeper::Count);
+
+}  // namespace cancel_test
+
+UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::Add, cancel_test::Touch);
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::StatusIs;
+using unidist::Cancel;
+using unidist::Get;
+using unidist::ObjectRef;
+namespace fns = cancel_test;
+
+std::string TempPath() {
+  char path[] = "/tmp/unidist_cancel_XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  unlink(path);
+  return path;
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+class CancelTest : public unidist::testing::UnidistTest {};
+
+TEST_F(CancelTest, ATaskWaitingForItsArgumentsNeverRuns) {
+  const std::string marker = TempPath();
+  ObjectRef<int> slow = unidist::Submit(fns::SleepMs, 200);
+  ObjectRef<int> waiting = unidist::Submit(fns::Add, slow, 1);
+  ObjectRef<int> touch = unidist::Submit(fns::Touch, marker);  // runs: not cancelled
+  ASSERT_THAT(Cancel(waiting), IsOk());
+  EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(*Get(slow), 200);
+  EXPECT_EQ(*Get(touch), 1);
+  EXPECT_THAT(Cancel(waiting), StatusIs(absl::StatusCode::kFailedPrecondition));
+  unlink(marker.c_str());
+}
+
+TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
+  // Both workers are busy; the tasks behind them wait on the workers or in the driver.
+  ObjectRef<int> busy_a = unidist::Submit(fns::SleepMs, 300);
+  ObjectRef<int> busy_b = unidist::Submit(fns::SleepMs, 300);
+  std::vector<std::string> markers;
+  std::vector<ObjectRef<int>> queued;
+  for (int i = 0; i < 6; ++i) {
+    markers.push_back(TempPath());
+    queued.push_back(unidist::Submit(fns::Touch, markers.back()));
+  }
+  for (int i = 0; i < 6; i += 2) ASSERT_THAT(Cancel(queued[i]), IsOk()) << i;
+  EXPECT_EQ(*Get(busy_a), 300);
+  EXPECT_EQ(*Get(busy_b), 300);
+  for (int i = 0; i < 6; ++i) {
+    if (i % 2 == 0) {
+      EXPECT_THAT(Get(queued[i]), StatusIs(absl::StatusCode::kCancelled)) << i;
+      EXPECT_FALSE(Exists(markers[i])) << "cancelled task " << i << " ran";
+    } else {
+      EXPECT_EQ(*Get(queued[i]), 1) << i;
+      EXPECT_TRUE(Exists(markers[i]));
+    }
+    unlink(markers[i].c_str());
+  }
+  EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
+}
+
+TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
+  ObjectRef<int> running = unidist::Submit(unidist::TaskOptions{/*max_retries=*/3}, fns::SleepMs,
+                                           60000);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                        HasSubstr("running")));
+  ASSERT_THAT(Cancel(running, /*force=*/true), IsOk());
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(unidist::GetStats().tasks_retried, 0u);  // a cancelled task is not retried
+  // The pool was repaired and carries on.
+  EXPECT_EQ(*Get(unidist::Submit(fns::Add, 2, 3)), 5);
+  EXPECT_EQ(unidist::Workers().size(), 2u);
+}
+
+TEST_F(CancelTest, FinishedTasksAndOtherRefs) {
+  ObjectRef<int> done = unidist::Submit(fns::Add, 1, 1);
+  ASSERT_EQ(*Get(done), 2);
+  EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Cancel(unidist::Put(5)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Cancel(ObjectRef<int>()), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(CancelTest, ActorCalls) {
+  unidist::Actor<fns::Sleeper> sleeper = unidist::CreateActor<fns::Sleeper>();
+  ObjectRef<int> running = sleeper.Submit(&fns::Sleeper::Sleep, 300);
+  ObjectRef<int> first = sleeper.Submit(&fns::Sleeper::Count);
+  ObjectRef<int> dropped = sleeper.Submit(&fns::Sleeper::Count);
+  ObjectRef<int> third = sleeper.Submit(&fns::Sleeper::Count);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_THAT(Cancel(running, /*force=*/true), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_THAT(Cancel(dropped), IsOk());
+  EXPECT_EQ(*Get(first), 1);
+  EXPECT_THAT(Get(dropped), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(*Get(third), 2);  // the dropped call never ran; order is kept
+  EXPECT_EQ(*Get(running), 300);
+}
+
+TEST(CancelLifecycleTest, AfterShutdownEverythingHasFinished) {
+  UNIDIST_ASSERT_OK(unidist::Init(unidist::Options{1, ""}));
+  ObjectRef<int> running = unidist::Submit(fns::SleepMs, 60000);
+  UNIDIST_ASSERT_OK(unidist::Shutdown());
+  EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
