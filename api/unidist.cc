@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/runtime.h"
+#include "process_manager/internal/worker_loop.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 
@@ -53,11 +54,10 @@ void SetRuntime(std::shared_ptr<Runtime> runtime) {
 
 absl::Status NotInATask() {
   return absl::FailedPreconditionError(
-      "unidist's API cannot be used from inside a task (nested tasks are not supported yet)");
+      "Init and Shutdown cannot be called from inside a task");
 }
 
 absl::Status NotInitialized() {
-  if (api_internal::InWorkerProcess()) return NotInATask();
   return absl::FailedPreconditionError(
       "unidist is not initialized: call unidist::Init() first");
 }
@@ -122,6 +122,41 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
 RefHandle FailedHandle(absl::Status error) {
   const DataID id = DataID::Generate();
   return RefHandle{id, std::make_shared<const RefToken>(id, std::move(error))};
+}
+
+// Inside a task, the API runs in the driver: these send the call there and turn the reply
+// into handles to objects the driver holds for this worker (see Runtime::OnApiRequest).
+absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
+  absl::StatusOr<proto::ApiReply> reply = process_internal::CallDriver(std::move(request), deadline);
+  if (!reply.ok()) return reply.status();
+  if (reply->has_error()) {
+    absl::Status error(static_cast<absl::StatusCode>(reply->error().code()),
+                       reply->error().message());
+    for (const auto& [url, payload] : reply->error().payloads()) {
+      error.SetPayload(url, absl::Cord(payload));
+    }
+    return error.ok() ? absl::UnknownError(reply->error().message()) : error;
+  }
+  return reply;
+}
+
+std::vector<RefHandle> HandlesHeldByDriver(const proto::ApiReply& reply) {
+  std::vector<RefHandle> handles;
+  for (const std::string& id_bytes : reply.object_ids()) {
+    absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+    if (!id.ok()) {
+      handles.push_back(FailedHandle(id.status()));
+      continue;
+    }
+    handles.push_back(
+        RefHandle{*id, std::make_shared<const RefToken>(*id, RefToken::HeldByDriver())});
+  }
+  return handles;
+}
+
+absl::Status NotInThisTask(const RefHandle& ref) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "object ", ref.id.Hex(), " is not one this task made or received through the API"));
 }
 
 }  // namespace
@@ -196,6 +231,15 @@ absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout) {
 namespace api_internal {
 
 RefHandle Put(std::string bytes) {
+  if (InWorkerProcess()) {
+    proto::ApiRequest request;
+    *request.mutable_put()->mutable_value() = std::move(bytes);
+    absl::StatusOr<proto::ApiReply> reply =
+        CallDriver(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandle(reply.status());
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    return handles.size() == 1 ? handles[0] : FailedHandle(absl::InternalError("bad reply"));
+  }
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) return FailedHandle(NotInitialized());
   return runtime->Put(std::move(bytes));
@@ -210,8 +254,34 @@ std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries) {
   absl::Status error;
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
   absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
+  if (InWorkerProcess()) {  // a nested task
+    if (!name.ok()) return FailedHandles(name.status(), num_returns);
+    proto::ApiRequest request;
+    proto::SubmitRequest* submit = request.mutable_submit();
+    submit->set_function(*name);
+    submit->set_num_returns(num_returns);
+    submit->set_max_retries(max_retries);
+    for (TaskArg& arg : args) {
+      proto::TaskArgument* task_arg = submit->add_args();
+      if (!arg.is_ref) {
+        *task_arg->mutable_value() = std::move(arg.value);
+      } else if (arg.ref.token != nullptr && arg.ref.token->held_by_driver()) {
+        task_arg->set_object_id(arg.ref.id.Binary());
+      } else {
+        return FailedHandles(NotInThisTask(arg.ref), num_returns);
+      }
+    }
+    absl::StatusOr<proto::ApiReply> reply =
+        CallDriver(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    if (static_cast<int>(handles.size()) != num_returns) {
+      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
+    }
+    return handles;
+  }
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) {
     error = NotInitialized();
   } else if (!name.ok()) {
@@ -223,6 +293,10 @@ std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
 }
 
 std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
+  if (InWorkerProcess()) {
+    return std::make_shared<ActorHandle>(absl::UnimplementedError(
+        "actors cannot be created from inside a task (tasks can: use Submit)"));
+  }
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
   absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
@@ -267,6 +341,9 @@ ActorHandle::~ActorHandle() {
 
 absl::Status Cancel(const RefHandle& ref, bool force) {
   if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
+  if (ref.token->held_by_driver()) {
+    return absl::UnimplementedError("Cancel from inside a task is not supported");
+  }
   if (ref.token->store() == nullptr) {
     return absl::FailedPreconditionError("the task never started: " +
                                          std::string(ref.token->error().message()));
@@ -286,15 +363,26 @@ absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, abs
   if (ref.token == nullptr) {
     return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
   }
+  if (ref.token->held_by_driver()) {  // inside a task: ask the driver
+    proto::ApiRequest request;
+    request.mutable_get()->set_object_id(ref.id.Binary());
+    absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), deadline);
+    if (!reply.ok()) return reply.status();
+    return std::make_shared<const std::string>(std::move(*reply->mutable_value()));
+  }
   if (ref.token->store() == nullptr) return ref.token->error();
   return ref.token->store()->Get(ref.id, deadline);
 }
+
+std::vector<size_t> WaitInTask(const std::vector<const RefHandle*>& refs, size_t wanted,
+                               absl::Time deadline);
 
 std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
                          absl::Time deadline) {
   std::vector<size_t> ready;
   if (num_returns <= 0) return ready;
   const size_t wanted = std::min(static_cast<size_t>(num_returns), refs.size());
+  if (InWorkerProcess()) return WaitInTask(refs, wanted, deadline);
   auto is_complete = [](const RefHandle& ref) {
     const RefToken* token = ref.token.get();
     return token == nullptr || token->store() == nullptr || token->store()->IsComplete(ref.id);
@@ -319,6 +407,41 @@ std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_retu
   // while we waited.
   for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
     if (is_complete(*refs[i])) ready.push_back(i);
+  }
+  return ready;
+}
+
+std::vector<size_t> WaitInTask(const std::vector<const RefHandle*>& refs, size_t wanted,
+                               absl::Time deadline) {
+  // Refs the driver does not hold for this task (empty, failed before Init) are complete.
+  std::vector<size_t> ready;
+  std::vector<size_t> positions;  // of the refs sent to the driver
+  proto::ApiRequest request;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i]->token != nullptr && refs[i]->token->held_by_driver()) {
+      request.mutable_wait()->add_object_ids(refs[i]->id.Binary());
+      positions.push_back(i);
+    }
+  }
+  const size_t complete_here = refs.size() - positions.size();
+  const int needed = static_cast<int>(wanted > complete_here ? wanted - complete_here : 0);
+  request.mutable_wait()->set_num_returns(needed);
+  absl::StatusOr<proto::ApiReply> reply = CallDriver(request, deadline);
+  if (!reply.ok() && reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
+    request.mutable_wait()->set_num_returns(0);  // what is complete now, answered at once
+    reply = CallDriver(request, absl::InfiniteFuture());
+  }
+  std::vector<bool> complete(refs.size(), true);
+  for (size_t position : positions) complete[position] = false;
+  if (reply.ok()) {
+    for (int index : reply->ready()) {
+      if (index >= 0 && static_cast<size_t>(index) < positions.size()) {
+        complete[positions[index]] = true;
+      }
+    }
+  }
+  for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
+    if (complete[i]) ready.push_back(i);
   }
   return ready;
 }

@@ -64,14 +64,20 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
         "ProcessManagerOptions needs execute, on_result and max_tasks_per_worker >= 1");
   }
   std::unique_ptr<ProcessManager> manager(new ProcessManager(std::move(options)));
-  const size_t max_frame_bytes = manager->options_.max_frame_bytes;
-  process_internal::TaskExecutor execute = manager->options_.execute;
+  process_internal::WorkerLoopOptions loop_options;
+  loop_options.max_frame_bytes = manager->options_.max_frame_bytes;
+  loop_options.execute = manager->options_.execute;
+  const int pool_size = manager->options_.num_workers;
   UNIDIST_ASSIGN_OR_RETURN(
       manager->fork_server_,
-      process_internal::ForkServer::Start([execute, max_frame_bytes](int index, int fd) {
+      process_internal::ForkServer::Start([loop_options, pool_size](int index, int fd) mutable {
         // A crash prints its stack trace to stderr, which the driver reports.
         google::InstallFailureSignalHandler();
-        return process_internal::RunWorkerLoop(index, fd, max_frame_bytes, execute);
+        loop_options.worker_index = index;
+        // Pool workers run queued tasks while one of theirs waits in a nested call;
+        // dedicated (actor) workers must not interleave their calls.
+        loop_options.help_while_waiting = index < pool_size;
+        return process_internal::RunWorkerLoop(fd, loop_options);
       }));
 
   manager->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -140,6 +146,7 @@ absl::Status ProcessManager::StartWorker(Slot& slot) {
   slot.fd = worker.socket_fd;
   slot.alive = true;
   slot.want_write = false;
+  slot.waiting = 0;
   slot.decoder = FrameDecoder(options_.max_frame_bytes);
   return absl::OkStatus();
 }
@@ -176,7 +183,9 @@ ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
   for (int tried = 0; tried < pool_size_; ++tried) {
     Slot* candidate = slots_[next_slot_ % pool_size_].get();
     ++next_slot_;
-    if (candidate->alive && candidate->in_flight.size() < options_.max_tasks_per_worker) {
+    // Tasks waiting in nested calls do not count: the worker runs queued tasks meanwhile.
+    if (candidate->alive &&
+        candidate->in_flight.size() < options_.max_tasks_per_worker + candidate->waiting) {
       return candidate;
     }
   }
@@ -246,6 +255,7 @@ void ProcessManager::SetWantWriteLocked(Slot& slot, bool want) {
 void ProcessManager::EventLoop() {
   epoll_event events[64];
   std::vector<proto::TaskResult> completed;
+  std::vector<ApiCall> api_requests;
   for (;;) {
     const int ready = epoll_wait(epoll_fd_, events, 64, -1);
     if (ready < 0) {
@@ -279,7 +289,7 @@ void ProcessManager::EventLoop() {
         continue;
       }
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        absl::Status read = ReadFromWorker(slot, &completed);
+        absl::Status read = ReadFromWorker(slot, &completed, &api_requests);
         if (!read.ok()) {
           HandleWorkerFailure(slot, read, &completed);
         } else {
@@ -290,10 +300,13 @@ void ProcessManager::EventLoop() {
     }
     for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
     completed.clear();
+    for (ApiCall& call : api_requests) options_.on_api_request(call.worker, std::move(call.request));
+    api_requests.clear();
   }
 }
 
-absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed) {
+absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
+                                            std::vector<ApiCall>* api_requests) {
   int fd;
   {
     absl::MutexLock lock(&mu_);
@@ -315,21 +328,43 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
       if (!payload->has_value()) break;
       proto::WorkerMessage message;
       UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
-      if (!message.has_result()) {
-        return absl::DataLossError("the worker sent a message that is not a task result");
-      }
       absl::MutexLock lock(&mu_);
-      if (slot.in_flight.empty() ||
-          slot.in_flight.front().task_id != message.result().task_id() ||
-          slot.in_flight.size() == slot.unsent_tasks) {  // the front task was not even sent
-        return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
-                                                message.result().task_id(),
-                                                ", which it was not running"));
+      slot.waiting = message.waiting_tasks();
+      // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
+      const size_t sent = slot.in_flight.size() - slot.unsent_tasks;
+      auto find_sent = [&slot, sent](uint64_t task_id) {
+        auto end = slot.in_flight.begin() + static_cast<std::ptrdiff_t>(sent);
+        auto it = std::find_if(slot.in_flight.begin(), end,
+                               [task_id](const InFlight& task) { return task.task_id == task_id; });
+        return it == end ? slot.in_flight.end() : it;
+      };
+      if (message.has_result()) {
+        // Usually the oldest task; a task nested under a waiting one finishes first.
+        auto task = find_sent(message.result().task_id());
+        if (task == slot.in_flight.end()) {
+          return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
+                                                  message.result().task_id(),
+                                                  ", which it was not running"));
+        }
+        const bool cancelled = task->cancelled;
+        slot.in_flight.erase(task);
+        if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
+        if (slot.closing) MaybeFinishClosingLocked(slot);
+      } else if (message.has_started()) {
+        auto task = find_sent(message.started().task_id());
+        if (task == slot.in_flight.end()) {
+          return absl::DataLossError("the worker started a task it was not sent");
+        }
+        task->started = true;
+      } else if (message.has_api_request()) {
+        if (!options_.on_api_request) {
+          return absl::DataLossError("the worker made an API call this pool does not serve");
+        }
+        api_requests->push_back({WorkerId{slot.index, slot.generation},
+                                 std::move(*message.mutable_api_request())});
+      } else {
+        return absl::DataLossError("the worker sent a message of no known kind");
       }
-      const bool cancelled = slot.in_flight.front().cancelled;
-      slot.in_flight.pop_front();
-      if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
-      if (slot.closing) MaybeFinishClosingLocked(slot);
     }
   }
 }
@@ -412,14 +447,15 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
                               : absl::StrCat("could not be reaped: ", wait_status.status().message());
   // Tasks cancelled earlier were reported then: the worker's death changes nothing for
   // them (a forced cancellation is what killed it).
-  bool first_started = in_flight.size() > not_sent;
-  if (first_started && in_flight.front().cancelled) {
-    in_flight.pop_front();
-    first_started = false;
+  // The worker runs its tasks in order, so the first task it was sent may have started,
+  // and others only if it said so (nested under a waiting task); the rest never started.
+  if (in_flight.size() > not_sent) in_flight.front().started = true;
+  std::deque<InFlight> started;
+  std::deque<InFlight> not_started;
+  for (InFlight& task : in_flight) {
+    if (task.cancelled) continue;  // reported already (a forced cancel killed the worker)
+    (task.started ? started : not_started).push_back(std::move(task));
   }
-  in_flight.erase(std::remove_if(in_flight.begin(), in_flight.end(),
-                                 [](const InFlight& task) { return task.cancelled; }),
-                  in_flight.end());
   // The worker is gone: what it wrote last (a crash's stack trace) is in its pipes.
   ForwardOutput(slot, 0, /*to_end=*/true);
   ForwardOutput(slot, 1, /*to_end=*/true);
@@ -429,17 +465,17 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     stderr_tail = absl::StrCat("\nlast lines of the worker's stderr:", stderr_tail);
   }
 
+  if (options_.on_worker_gone) options_.on_worker_gone(WorkerId{slot.index, slot.generation});
   if (slot.dedicated) {
+    const bool first_started = !started.empty();
+    for (InFlight& task : not_started) started.push_back(std::move(task));
     LoseDedicatedWorker(slot, pid, how + stderr_tail, protocol_error, first_started,
-                        std::move(in_flight), completed);
+                        std::move(started), completed);
     return;
   }
 
-  // The worker runs its tasks in order, so only the first task it was sent can have
-  // started; the ones queued behind it are dispatched again.
-  const bool running = first_started;
-  if (running) {
-    const InFlight& task = in_flight.front();
+  // The started tasks fail; the others are dispatched again.
+  for (const InFlight& task : started) {
     const std::string message =
         protocol_error
             ? absl::StrFormat("worker %d (pid %d) running '%s' sent bytes that do not decode "
@@ -454,8 +490,8 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     result.mutable_error()->set_worker_pid(pid);
     result.mutable_error()->set_worker_died(!protocol_error);
     completed->push_back(std::move(result));
-    in_flight.pop_front();
   }
+  in_flight = std::move(not_started);
 
   bool stopping;
   {
@@ -497,7 +533,7 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   DrainBacklogLocked();
 }
 
-absl::StatusOr<DedicatedWorkerId> ProcessManager::StartDedicatedWorker() {
+absl::StatusOr<WorkerId> ProcessManager::StartDedicatedWorker() {
   Slot* slot;
   {
     absl::MutexLock lock(&mu_);
@@ -524,16 +560,16 @@ absl::StatusOr<DedicatedWorkerId> ProcessManager::StartDedicatedWorker() {
     return started;
   }
   absl::MutexLock lock(&mu_);
-  return DedicatedWorkerId{slot->index, slot->generation};
+  return WorkerId{slot->index, slot->generation};
 }
 
-ProcessManager::Slot* ProcessManager::FindDedicatedLocked(DedicatedWorkerId worker) {
+ProcessManager::Slot* ProcessManager::FindDedicatedLocked(WorkerId worker) {
   if (worker.slot < pool_size_ || worker.slot >= slots_in_use_) return nullptr;
   Slot* slot = slots_[worker.slot].get();
   return slot->generation == worker.generation ? slot : nullptr;
 }
 
-absl::Status ProcessManager::DispatchTo(DedicatedWorkerId worker, proto::TaskRequest task) {
+absl::Status ProcessManager::DispatchTo(WorkerId worker, proto::TaskRequest task) {
   InFlight entry;
   entry.task_id = task.task_id();
   entry.function = task.function();
@@ -561,7 +597,7 @@ absl::Status ProcessManager::DispatchTo(DedicatedWorkerId worker, proto::TaskReq
   return absl::OkStatus();
 }
 
-void ProcessManager::CloseDedicatedWorker(DedicatedWorkerId worker, bool kill) {
+void ProcessManager::CloseDedicatedWorker(WorkerId worker, bool kill) {
   absl::MutexLock lock(&mu_);
   Slot* slot = FindDedicatedLocked(worker);
   if (slot == nullptr || !slot->alive) return;
@@ -618,7 +654,7 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
     first = false;
   }
   if (options_.on_dedicated_worker_lost) {
-    options_.on_dedicated_worker_lost(DedicatedWorkerId{slot.index, slot.generation}, lost);
+    options_.on_dedicated_worker_lost(WorkerId{slot.index, slot.generation}, lost);
   }
 }
 
@@ -694,6 +730,22 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
     }
   }
   return absl::NotFoundError("the worker pool has no such task (it may have finished)");
+}
+
+absl::Status ProcessManager::ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) {
+  proto::DriverMessage message;
+  *message.mutable_api_reply() = reply;
+  auto frame = std::make_shared<std::string>();
+  UNIDIST_RETURN_IF_ERROR(AppendFrame(message, options_.max_frame_bytes, frame.get()));
+  absl::MutexLock lock(&mu_);
+  if (worker.slot < 0 || worker.slot >= slots_in_use_) return absl::NotFoundError("no such worker");
+  Slot& slot = *slots_[worker.slot];
+  if (!slot.alive || slot.generation != worker.generation) {
+    return absl::NotFoundError("the worker is gone");
+  }
+  slot.out.push_back({std::move(frame), /*task=*/false});
+  if (!slot.want_write) FlushLocked(slot);
+  return absl::OkStatus();
 }
 
 void ProcessManager::Shutdown() {

@@ -52,8 +52,9 @@
 
 namespace unidist {
 
-// Names a dedicated worker: its slot, and the generation of that slot (slots are reused).
-struct DedicatedWorkerId {
+// Names a worker: its slot, and the generation of that slot (a slot gets a new worker
+// when one dies or, for dedicated slots, when it is reused).
+struct WorkerId {
   int slot = -1;
   uint32_t generation = 0;
 };
@@ -70,7 +71,14 @@ struct ProcessManagerOptions {
   std::function<void(proto::TaskResult)> on_result;
   // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
   // status its later tasks would get. Optional.
-  std::function<void(DedicatedWorkerId worker, absl::Status status)> on_dedicated_worker_lost;
+  std::function<void(WorkerId worker, absl::Status status)> on_dedicated_worker_lost;
+  // Serves a unidist API call a task made from inside `worker` (see
+  // internal/worker_loop.h). Runs on the event thread with no lock held: it must not
+  // block; it answers, now or later, with ReplyToWorker. Optional: without it a worker
+  // that calls is treated as broken.
+  std::function<void(WorkerId worker, proto::ApiRequest request)> on_api_request;
+  // Called when a worker (pool or dedicated) is gone, before it is replaced. Optional.
+  std::function<void(WorkerId worker)> on_worker_gone;
   // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
   // busy worker does not hoard tasks another could run, and a worker that dies takes few
   // queued tasks with it. Must be at least 1.
@@ -112,16 +120,19 @@ class ProcessManager {
   // dies, its tasks fail with Unavailable, later DispatchTo calls return that error, and
   // on_dedicated_worker_lost is called. FailedPrecondition after Shutdown;
   // ResourceExhausted when 65535 slots are in use; Internal if the fork failed.
-  absl::StatusOr<DedicatedWorkerId> StartDedicatedWorker();
+  absl::StatusOr<WorkerId> StartDedicatedWorker();
 
   // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
   // plus the worker's own error once it is gone.
-  absl::Status DispatchTo(DedicatedWorkerId worker, proto::TaskRequest task);
+  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task);
 
   // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
   // then exits. At once (kill = true): SIGKILL; its unfinished tasks are reported as
   // Cancelled. on_dedicated_worker_lost is called in both cases. Idempotent.
-  void CloseDedicatedWorker(DedicatedWorkerId worker, bool kill);
+  void CloseDedicatedWorker(WorkerId worker, bool kill);
+
+  // Sends the answer to an on_api_request call. NotFound if the worker is gone.
+  absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply);
 
   // Cancels task `task_id` (dispatched with Dispatch or DispatchTo). If it has not
   // started, it will not run: it is dropped from the driver's queue, or the worker is told
@@ -149,6 +160,11 @@ class ProcessManager {
     std::string function;
     std::shared_ptr<const std::string> frame;
     bool cancelled = false;  // reported as Cancelled already; its result is dropped
+    bool started = false;    // the worker said it started it (nested under a waiting task)
+  };
+  struct ApiCall {
+    WorkerId worker;
+    proto::ApiRequest request;
   };
   // A frame waiting to be written to a worker: a task's, or a control message.
   struct OutFrame {
@@ -175,6 +191,7 @@ class ProcessManager {
     std::deque<OutFrame> out;        // frames not yet fully written
     size_t out_offset = 0;           // bytes of out.front() already written
     size_t unsent_tasks = 0;         // task frames in `out`: the last ones of in_flight
+    size_t waiting = 0;              // its tasks waiting in nested calls, as it last said
     FrameDecoder decoder;   // used by the event thread only
     OutputStream output[2];  // stdout, stderr; event thread only
     std::deque<std::string> stderr_tail;  // the last lines of stderr; event thread only
@@ -195,7 +212,8 @@ class ProcessManager {
   void EventLoop();
   // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
   // on bytes that do not decode or do not match the tasks in flight.
-  absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed);
+  absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
+                              std::vector<ApiCall>* api_requests);
   void HandleWorkerFailure(Slot& slot, const absl::Status& cause,
                            std::vector<proto::TaskResult>* completed);
   // The part of HandleWorkerFailure for dedicated workers, which are not replaced.
@@ -204,7 +222,7 @@ class ProcessManager {
                            std::vector<proto::TaskResult>* completed);
   // Sends end-of-stream to a closing dedicated worker once it has nothing left to run.
   void MaybeFinishClosingLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Slot* FindDedicatedLocked(DedicatedWorkerId worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Slot* FindDedicatedLocked(WorkerId worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancel for a task a worker holds; fills `cancelled` with the report when it is OK.
   absl::Status CancelInFlightLocked(uint64_t task_id, bool force, proto::TaskResult* cancelled)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

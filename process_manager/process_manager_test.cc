@@ -147,7 +147,7 @@ class ProcessManagerTest : public ::testing::Test {
     options.max_tasks_per_worker = max_tasks_per_worker;
     options.execute = &TestExecutor;
     options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
-    options.on_dedicated_worker_lost = [this](DedicatedWorkerId worker, absl::Status status) {
+    options.on_dedicated_worker_lost = [this](WorkerId worker, absl::Status status) {
       absl::MutexLock lock(&lost_mu_);
       lost_.emplace_back(worker.slot, status);
     };
@@ -189,7 +189,7 @@ class ProcessManagerTest : public ::testing::Test {
 
 TEST_F(ProcessManagerTest, DedicatedWorkerRunsItsTasksInOrderOutsideThePool) {
   Start(2);
-  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok()) << worker.status();
   EXPECT_GE(worker->slot, 2);
   for (uint64_t id = 0; id < 200; ++id) {
@@ -206,7 +206,7 @@ TEST_F(ProcessManagerTest, DedicatedWorkerRunsItsTasksInOrderOutsideThePool) {
 
 TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
   Start(1);
-  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "100")).ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "last")).ok());
@@ -217,7 +217,7 @@ TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
   EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(),
             absl::StatusCode::kCancelled);
   // The slot is used again, under a new generation; the old id stays dead.
-  absl::StatusOr<DedicatedWorkerId> next = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> next = manager_->StartDedicatedWorker();
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->slot, worker->slot);
   EXPECT_NE(next->generation, worker->generation);
@@ -229,7 +229,7 @@ TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
 
 TEST_F(ProcessManagerTest, KilledDedicatedWorkerCancelsItsTasks) {
   Start(1);
-  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "never")).ok());
@@ -241,7 +241,7 @@ TEST_F(ProcessManagerTest, KilledDedicatedWorkerCancelsItsTasks) {
 
 TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {
   Start(1);
-  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "segfault")).ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "queued")).ok());
@@ -456,7 +456,7 @@ TEST_F(ProcessManagerTest, CancelARunningTaskNeedsForceAndReplacesItsWorker) {
 
 TEST_F(ProcessManagerTest, ForceCancelOfAnActorCallIsRefused) {
   Start(1);
-  absl::StatusOr<DedicatedWorkerId> worker = manager_->StartDedicatedWorker();
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
   absl::SleepFor(absl::Milliseconds(50));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/internal/function_registry.h"
 #include "common/status_macros.h"
+#include "process_manager/internal/worker_loop.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -139,10 +140,14 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers,
   options.on_result = [raw = runtime.get()](proto::TaskResult result) {
     raw->OnResult(std::move(result));
   };
-  options.on_dedicated_worker_lost = [raw = runtime.get()](DedicatedWorkerId worker,
+  options.on_dedicated_worker_lost = [raw = runtime.get()](WorkerId worker,
                                                            absl::Status status) {
     raw->OnDedicatedWorkerLost(worker, status);
   };
+  options.on_api_request = [raw = runtime.get()](WorkerId worker, proto::ApiRequest request) {
+    raw->OnApiRequest(worker, std::move(request));
+  };
+  options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, ProcessManager::Start(std::move(options)));
   return runtime;
 }
@@ -231,7 +236,7 @@ void Runtime::OnArgumentComplete(const std::shared_ptr<PendingTask>& task) {
 }
 
 absl::StatusOr<std::shared_ptr<ActorRecord>> Runtime::StartActor(const std::string& class_name) {
-  UNIDIST_ASSIGN_OR_RETURN(DedicatedWorkerId worker, pool_->StartDedicatedWorker());
+  UNIDIST_ASSIGN_OR_RETURN(WorkerId worker, pool_->StartDedicatedWorker());
   auto actor = std::make_shared<ActorRecord>();
   actor->class_name = class_name;
   actor->worker = worker;
@@ -317,7 +322,7 @@ void Runtime::SetActorGone(ActorRecord& actor, absl::Status gone) {
   for (const std::shared_ptr<PendingTask>& task : queued) FailTask(task, gone);
 }
 
-void Runtime::OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status& status) {
+void Runtime::OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status) {
   std::shared_ptr<ActorRecord> actor;
   {
     absl::MutexLock lock(&mu_);
@@ -348,7 +353,7 @@ void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
 }
 
 absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
-                               const DedicatedWorkerId* target) {
+                               const WorkerId* target) {
   absl::MutexLock lock(&task->mu);
   if (task->failed.load(std::memory_order_acquire)) return absl::OkStatus();  // cancelled
   Dispatched record;
@@ -363,7 +368,7 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
 }
 
 absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,
-                                      const DedicatedWorkerId* target) {
+                                      const WorkerId* target) {
   uint64_t task_id;
   std::shared_ptr<PendingTask> task = record.task;
   {
@@ -482,6 +487,183 @@ Stats Runtime::GetStats() {
   stats.tasks_in_flight = dispatched_.size();
   stats.tasks_retried = tasks_retried_;
   return stats;
+}
+
+namespace {
+
+uint64_t WorkerKey(WorkerId worker) {
+  return (static_cast<uint64_t>(worker.slot) << 32) | worker.generation;
+}
+
+void SetReplyError(const absl::Status& status, proto::ApiReply* reply) {
+  proto::TaskError* error = reply->mutable_error();
+  error->set_code(static_cast<int>(status.code()));
+  error->set_message(std::string(status.message()));
+  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
+    (*error->mutable_payloads())[std::string(url)] = std::string(payload);
+  });
+}
+
+}  // namespace
+
+RefToken::~RefToken() {
+  if (store_ != nullptr) store_->Erase(id_);
+  if (held_by_driver_) {
+    proto::ApiRequest release;
+    release.mutable_release()->add_object_ids(id_.Binary());
+    process_internal::NotifyDriver(std::move(release));
+  }
+}
+
+absl::StatusOr<RefHandle> Runtime::HeldFor(WorkerId worker, const std::string& id_bytes) {
+  absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+  if (!id.ok()) return id.status();
+  absl::MutexLock lock(&mu_);
+  auto held = held_for_worker_.find(WorkerKey(worker));
+  if (held != held_for_worker_.end()) {
+    auto it = held->second.find(*id);
+    if (it != held->second.end()) return it->second;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("object ", id->Hex(), " is not held for this task; pass ObjectRefs the "
+                   "task itself made or received"));
+}
+
+void Runtime::Reply(WorkerId worker, proto::ApiReply reply) {
+  // A worker that died meanwhile needs no answer.
+  pool_->ReplyToWorker(worker, reply).IgnoreError();
+}
+
+void Runtime::OnApiRequest(WorkerId worker, proto::ApiRequest request) {
+  proto::ApiReply reply;
+  reply.set_request_id(request.request_id());
+  auto hold = [this, worker](std::vector<RefHandle> handles, proto::ApiReply* reply) {
+    absl::MutexLock lock(&mu_);
+    auto& held = held_for_worker_[WorkerKey(worker)];
+    for (RefHandle& handle : handles) {
+      reply->add_object_ids(handle.id.Binary());
+      held[handle.id] = std::move(handle);
+    }
+  };
+  switch (request.kind_case()) {
+    case proto::ApiRequest::kPut:
+      hold({Put(std::move(*request.mutable_put()->mutable_value()))}, &reply);
+      return Reply(worker, std::move(reply));
+    case proto::ApiRequest::kSubmit: {
+      proto::SubmitRequest& submit = *request.mutable_submit();
+      std::vector<TaskArg> args(submit.args_size());
+      for (int i = 0; i < submit.args_size(); ++i) {
+        proto::TaskArgument& arg = *submit.mutable_args(i);
+        if (arg.object_id().empty()) {
+          args[i].value = std::move(*arg.mutable_value());
+          continue;
+        }
+        absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
+        if (!held.ok()) {
+          SetReplyError(held.status(), &reply);
+          return Reply(worker, std::move(reply));
+        }
+        args[i].ref = *std::move(held);
+        args[i].is_ref = true;
+      }
+      if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
+        SetReplyError(absl::NotFoundError(absl::StrCat("function '", submit.function(),
+                                                       "' is not registered")),
+                      &reply);
+        return Reply(worker, std::move(reply));
+      }
+      hold(Submit(submit.function(), std::move(args), std::max(1, submit.num_returns()),
+                  submit.max_retries()),
+           &reply);
+      return Reply(worker, std::move(reply));
+    }
+    case proto::ApiRequest::kGet: {
+      absl::StatusOr<RefHandle> held = HeldFor(worker, request.get().object_id());
+      if (!held.ok()) {
+        SetReplyError(held.status(), &reply);
+        return Reply(worker, std::move(reply));
+      }
+      // Answered when the object completes; the callback keeps it alive until then.
+      held->token->store()->OnComplete(
+          held->id, [this, worker, reply = std::move(reply),
+                     token = held->token](const absl::StatusOr<ObjectStore::Value>& value) mutable {
+            if (value.ok()) {
+              reply.set_value(**value);
+            } else {
+              SetReplyError(value.status(), &reply);
+            }
+            Reply(worker, std::move(reply));
+          });
+      return;
+    }
+    case proto::ApiRequest::kWait: {
+      std::vector<RefHandle> refs;
+      for (const std::string& id : request.wait().object_ids()) {
+        absl::StatusOr<RefHandle> held = HeldFor(worker, id);
+        if (!held.ok()) {
+          SetReplyError(held.status(), &reply);
+          return Reply(worker, std::move(reply));
+        }
+        refs.push_back(*std::move(held));
+      }
+      struct WaitState {
+        absl::Mutex mu;
+        size_t complete ABSL_GUARDED_BY(mu) = 0;
+        bool answered ABSL_GUARDED_BY(mu) = false;
+      };
+      auto state = std::make_shared<WaitState>();
+      const size_t wanted = std::min<size_t>(std::max(0, request.wait().num_returns()), refs.size());
+      // Answers with every complete position (called once `wanted` are complete).
+      auto answer = [this, worker, refs, reply]() {
+        proto::ApiReply answer = reply;
+        for (size_t i = 0; i < refs.size(); ++i) {
+          if (refs[i].token->store()->IsComplete(refs[i].id)) answer.add_ready(static_cast<int>(i));
+        }
+        Reply(worker, std::move(answer));
+      };
+      if (wanted == 0) return answer();
+      for (const RefHandle& ref : refs) {
+        ref.token->store()->OnComplete(
+            ref.id, [state, wanted, answer](const absl::StatusOr<ObjectStore::Value>&) mutable {
+              {
+                absl::MutexLock lock(&state->mu);
+                if (state->answered || ++state->complete < wanted) return;
+                state->answered = true;
+              }
+              answer();
+            });
+      }
+      return;
+    }
+    case proto::ApiRequest::kRelease: {
+      std::vector<RefHandle> released;  // destroyed after the lock is released
+      absl::MutexLock lock(&mu_);
+      auto held = held_for_worker_.find(WorkerKey(worker));
+      if (held == held_for_worker_.end()) return;
+      for (const std::string& id_bytes : request.release().object_ids()) {
+        absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+        if (!id.ok()) continue;
+        auto it = held->second.find(*id);
+        if (it == held->second.end()) continue;
+        released.push_back(std::move(it->second));
+        held->second.erase(it);
+      }
+      return;
+    }
+    case proto::ApiRequest::KIND_NOT_SET:
+      break;
+  }
+  SetReplyError(absl::InvalidArgumentError("empty API request"), &reply);
+  Reply(worker, std::move(reply));
+}
+
+void Runtime::OnWorkerGone(WorkerId worker) {
+  absl::flat_hash_map<DataID, RefHandle> released;  // destroyed after the lock is released
+  absl::MutexLock lock(&mu_);
+  auto held = held_for_worker_.find(WorkerKey(worker));
+  if (held == held_for_worker_.end()) return;
+  released.swap(held->second);
+  held_for_worker_.erase(held);
 }
 
 void Runtime::Shutdown() {

@@ -42,9 +42,10 @@ class RefToken {
   RefToken(DataID id, std::shared_ptr<ObjectStore> store, std::weak_ptr<PendingTask> task)
       : id_(id), store_(std::move(store)), task_(std::move(task)), is_task_result_(true) {}
   RefToken(DataID id, absl::Status error) : id_(id), error_(std::move(error)) {}
-  ~RefToken() {
-    if (store_ != nullptr) store_->Erase(id_);
-  }
+  // In a worker process: an object the driver holds for this worker (nested tasks).
+  struct HeldByDriver {};
+  RefToken(DataID id, HeldByDriver) : id_(id), held_by_driver_(true) {}
+  ~RefToken();
   RefToken(const RefToken&) = delete;
   RefToken& operator=(const RefToken&) = delete;
 
@@ -53,12 +54,14 @@ class RefToken {
   const absl::Status& error() const { return error_; }
   const std::weak_ptr<PendingTask>& task() const { return task_; }
   bool is_task_result() const { return is_task_result_; }
+  bool held_by_driver() const { return held_by_driver_; }
 
  private:
   const DataID id_;
   const std::shared_ptr<ObjectStore> store_;
   const std::weak_ptr<PendingTask> task_;
   const bool is_task_result_ = false;
+  const bool held_by_driver_ = false;
   const absl::Status error_;
 };
 
@@ -76,7 +79,7 @@ class Runtime;
 // the queue with all its arguments complete, so calls run in the order they were made.
 struct ActorRecord {
   std::string class_name;
-  DedicatedWorkerId worker;
+  WorkerId worker;
   absl::Mutex mu;
   std::deque<std::shared_ptr<PendingTask>> queue ABSL_GUARDED_BY(mu);
   // Why the actor can take no more calls (killed, or its process died); OK while alive.
@@ -156,19 +159,27 @@ class Runtime {
   void PumpActor(ActorRecord& actor);
   // Makes the actor take no more calls, failing the queued ones with `gone`.
   void SetActorGone(ActorRecord& actor, absl::Status gone);
-  void OnDedicatedWorkerLost(DedicatedWorkerId worker, const absl::Status& status);
+  void OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status);
+
+  // Nested tasks: runs an API call a task made inside `worker`, holding the objects it
+  // creates or receives for that worker until it releases them or is gone.
+  void OnApiRequest(WorkerId worker, proto::ApiRequest request);
+  void OnWorkerGone(WorkerId worker);
+  void Reply(WorkerId worker, proto::ApiReply reply);
+  // The handle `worker` holds for `id_bytes`; NotFound if it holds none.
+  absl::StatusOr<RefHandle> HeldFor(WorkerId worker, const std::string& id_bytes);
   // Marks the task failed (once) and fails its results with `error`.
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
   void FailResults(const PendingTask& task, const absl::Status& error);
   // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
   absl::Status SendTask(const std::shared_ptr<PendingTask>& task,
-                        const DedicatedWorkerId* target);
+                        const WorkerId* target);
   struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
   // Hands `request` to the pool (or to the dedicated worker `target`) under a new task id
   // recorded with `record`.
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
-                               const DedicatedWorkerId* target = nullptr);
+                               const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
 
   const std::shared_ptr<ObjectStore> store_;
@@ -187,6 +198,9 @@ class Runtime {
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<size_t> tasks_waiting_{0};
+  // Objects held for workers (nested tasks), by worker (slot << 32 | generation).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_for_worker_
+      ABSL_GUARDED_BY(mu_);
   // Live actors by the slot of their worker, to route on_dedicated_worker_lost.
   absl::flat_hash_map<int, std::weak_ptr<ActorRecord>> actors_by_slot_ ABSL_GUARDED_BY(mu_);
 };

@@ -3,13 +3,16 @@
 #include "process_manager/internal/worker_loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <deque>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/time/clock.h"
 #include "common/framing.h"
 #include "process_manager/internal/os_util.h"
 
@@ -17,36 +20,125 @@ namespace unidist::process_internal {
 namespace {
 
 constexpr size_t kReadChunkBytes = 64 * 1024;
+// How deep a worker nests queued tasks while others wait; past it, a waiting task just
+// waits, which keeps the stack bounded.
+constexpr int kMaxNestedTasks = 200;
 
-// The worker's end of its socket: reads the driver's messages into a queue of tasks and
-// a set of cancelled task ids, and writes results.
-class DriverConnection {
+// The worker's side of its socket. A worker process has one thread, so one instance,
+// reached by CallDriver through g_worker.
+class Worker {
  public:
-  DriverConnection(int fd, size_t max_frame_bytes) : fd_(fd), decoder_(max_frame_bytes) {}
+  Worker(int fd, const WorkerLoopOptions& options)
+      : fd_(fd), options_(options), decoder_(options.max_frame_bytes), pid_(getpid()) {}
 
-  // Reads what has arrived; with `block`, first waits for something to arrive. Returns
-  // the exit code to use when the worker must stop reading (kWorkerExitOk at end of
-  // stream), or -1 to go on.
-  int Receive(bool block) {
+  int Run() {
+    for (;;) {
+      // Wait for work when there is none; otherwise only pick up what has arrived, so
+      // that a cancellation sent after a task is seen before the task starts.
+      Receive(/*block=*/tasks_.empty() && !end_of_stream_, absl::InfiniteFuture());
+      if (exit_code_ >= 0) return exit_code_;
+      if (tasks_.empty()) {
+        if (end_of_stream_) return kWorkerExitOk;  // everything received has run
+        continue;
+      }
+      RunTask(PopTask());
+      if (exit_code_ >= 0) return exit_code_;
+    }
+  }
+
+  absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline) {
+    if (exit_code_ >= 0) return absl::UnavailableError("the driver is gone");
+    const uint64_t id = next_request_id_++;
+    request.set_request_id(id);
+    proto::WorkerMessage message;
+    *message.mutable_api_request() = std::move(request);
+    ++waiting_;
+    Send(message).IgnoreError();  // a failure sets exit_code_, which AwaitReply reports
+    absl::StatusOr<proto::ApiReply> reply = AwaitReply(id, deadline);
+    --waiting_;
+    return reply;
+  }
+
+  void Notify(proto::ApiRequest request) {
+    if (exit_code_ >= 0) return;
+    proto::WorkerMessage message;
+    *message.mutable_api_request() = std::move(request);
+    Send(message).IgnoreError();  // nothing to do if the driver is gone
+  }
+
+  bool running_task() const { return depth_ > 0; }
+
+ private:
+  absl::StatusOr<proto::ApiReply> AwaitReply(uint64_t id, absl::Time deadline) {
+    for (;;) {
+      if (auto it = replies_.find(id); it != replies_.end()) {
+        proto::ApiReply reply = std::move(it->second);
+        replies_.erase(it);
+        return reply;
+      }
+      if (exit_code_ >= 0 || end_of_stream_) {
+        return absl::UnavailableError("the driver closed the connection");
+      }
+      if (options_.help_while_waiting && !tasks_.empty() && depth_ < kMaxNestedTasks) {
+        RunTask(PopTask());
+        continue;
+      }
+      if (absl::Now() >= deadline) {
+        return absl::DeadlineExceededError("no answer from the driver before the deadline");
+      }
+      Receive(/*block=*/true, deadline);
+    }
+  }
+
+  // Reads what has arrived (waiting until something does, or `deadline`, if `block`).
+  void Receive(bool block, absl::Time deadline) {
+    if (block && deadline != absl::InfiniteFuture()) {
+      const int64_t timeout_ms =
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()) + 1);
+      pollfd readable{fd_, POLLIN, 0};
+      if (poll(&readable, 1, static_cast<int>(std::min<int64_t>(timeout_ms, 1 << 30))) == 0) {
+        return;  // the deadline passed
+      }
+    }
     for (bool wait = block;; wait = false) {
       const ssize_t received = recv(fd_, decoder_.PrepareAppend(kReadChunkBytes),
                                     kReadChunkBytes, wait ? 0 : MSG_DONTWAIT);
       if (received == 0) {
         end_of_stream_ = true;
-        return -1;
+        return;
       }
       if (received < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
-        return kWorkerExitSocketError;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) exit_code_ = kWorkerExitSocketError;
+        return;
       }
       decoder_.Commit(static_cast<size_t>(received));
-      if (int code = ParseFrames(); code >= 0) return code;
+      if (!ParseFrames()) {
+        exit_code_ = kWorkerExitBadFrame;
+        return;
+      }
     }
   }
 
-  bool end_of_stream() const { return end_of_stream_; }
-  bool has_task() const { return !tasks_.empty(); }
+  bool ParseFrames() {
+    for (;;) {
+      absl::StatusOr<std::optional<absl::string_view>> payload = decoder_.Next();
+      if (!payload.ok()) return false;
+      if (!payload->has_value()) return true;
+      proto::DriverMessage message;
+      if (!ParseFramePayload(**payload, &message).ok()) return false;
+      if (message.has_task()) {
+        tasks_.push_back(std::move(*message.mutable_task()));
+      } else if (message.has_cancel()) {
+        cancelled_.insert(message.cancel().task_id());
+      } else if (message.has_api_reply()) {
+        const uint64_t id = message.api_reply().request_id();
+        replies_[id] = std::move(*message.mutable_api_reply());
+      } else {
+        return false;
+      }
+    }
+  }
 
   proto::TaskRequest PopTask() {
     proto::TaskRequest task = std::move(tasks_.front());
@@ -54,84 +146,94 @@ class DriverConnection {
     return task;
   }
 
-  // True (once) if the driver cancelled `task_id`.
-  bool TakeCancelled(uint64_t task_id) { return cancelled_.erase(task_id) > 0; }
-
- private:
-  int ParseFrames() {
-    for (;;) {
-      absl::StatusOr<std::optional<absl::string_view>> payload = decoder_.Next();
-      if (!payload.ok()) return kWorkerExitBadFrame;
-      if (!payload->has_value()) return -1;
-      proto::DriverMessage message;
-      if (!ParseFramePayload(**payload, &message).ok()) return kWorkerExitBadFrame;
-      if (message.has_task()) {
-        tasks_.push_back(std::move(*message.mutable_task()));
-      } else if (message.has_cancel()) {
-        cancelled_.insert(message.cancel().task_id());
-      } else {
-        return kWorkerExitBadFrame;
-      }
+  void RunTask(const proto::TaskRequest& task) {
+    ++depth_;
+    if (depth_ > 1) {  // nested under a waiting task: tell the driver it has started
+      proto::WorkerMessage started;
+      started.mutable_started()->set_task_id(task.task_id());
+      Send(started).IgnoreError();  // a failure sets exit_code_
     }
-  }
-
-  const int fd_;
-  FrameDecoder decoder_;
-  std::deque<proto::TaskRequest> tasks_;
-  absl::flat_hash_set<uint64_t> cancelled_;
-  bool end_of_stream_ = false;
-};
-
-}  // namespace
-
-int RunWorkerLoop(int worker_index, int socket_fd, size_t max_frame_bytes,
-                  const TaskExecutor& execute) {
-  DriverConnection driver(socket_fd, max_frame_bytes);
-  std::string out;
-  const int pid = static_cast<int>(getpid());
-  for (;;) {
-    // Wait for work when there is none; otherwise only pick up what has arrived, so that
-    // a cancellation sent after a task is seen before the task starts.
-    if (int code = driver.Receive(/*block=*/!driver.has_task() && !driver.end_of_stream());
-        code >= 0) {
-      return code;
-    }
-    if (!driver.has_task()) {
-      if (driver.end_of_stream()) return kWorkerExitOk;  // everything received has run
-      continue;
-    }
-    const proto::TaskRequest task = driver.PopTask();
     // Errors name the function and the worker that ran it.
     auto stamp = [&](proto::TaskError* error) {
       error->set_function(task.function());
-      error->set_worker_index(worker_index);
-      error->set_worker_pid(pid);
+      error->set_worker_index(options_.worker_index);
+      error->set_worker_pid(pid_);
     };
     proto::WorkerMessage reply;
     proto::TaskResult* result = reply.mutable_result();
-    if (driver.TakeCancelled(task.task_id())) {
+    if (cancelled_.erase(task.task_id()) > 0) {
       result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
       result->mutable_error()->set_message("the task was cancelled before it started");
     } else {
-      execute(task, result);
+      options_.execute(task, result);
     }
+    --depth_;
     result->set_task_id(task.task_id());
     if (result->has_error()) {
       result->clear_values();
       stamp(result->mutable_error());
     }
-    out.clear();
-    if (absl::Status framed = AppendFrame(reply, max_frame_bytes, &out); !framed.ok()) {
+    if (absl::Status sent = Send(reply); sent.code() == absl::StatusCode::kResourceExhausted) {
       // The result is too large to send: report that instead of the value.
       result->clear_values();
-      result->mutable_error()->set_code(static_cast<int>(framed.code()));
-      result->mutable_error()->set_message(std::string(framed.message()));
+      result->mutable_error()->set_code(static_cast<int>(sent.code()));
+      result->mutable_error()->set_message(std::string(sent.message()));
       stamp(result->mutable_error());
-      out.clear();
-      if (!AppendFrame(reply, max_frame_bytes, &out).ok()) return kWorkerExitSocketError;
+      Send(reply).IgnoreError();  // a failure sets exit_code_
     }
-    if (!SendAll(socket_fd, out).ok()) return kWorkerExitSocketError;
   }
+
+  // Writes one message; a failure to write ends the worker (exit_code_).
+  absl::Status Send(proto::WorkerMessage& message) {
+    message.set_waiting_tasks(static_cast<uint32_t>(waiting_));
+    out_.clear();
+    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_);
+        !framed.ok()) {
+      return framed;
+    }
+    if (!SendAll(fd_, out_).ok()) {
+      exit_code_ = kWorkerExitSocketError;
+      return absl::UnavailableError("the driver is gone");
+    }
+    return absl::OkStatus();
+  }
+
+  const int fd_;
+  const WorkerLoopOptions& options_;
+  FrameDecoder decoder_;
+  const int pid_;
+  std::string out_;
+  std::deque<proto::TaskRequest> tasks_;
+  absl::flat_hash_set<uint64_t> cancelled_;
+  absl::flat_hash_map<uint64_t, proto::ApiReply> replies_;
+  uint64_t next_request_id_ = 1;
+  int depth_ = 0;    // tasks on the stack
+  int waiting_ = 0;  // of those, waiting in Call
+  bool end_of_stream_ = false;
+  int exit_code_ = -1;
+};
+
+Worker* g_worker = nullptr;
+
+}  // namespace
+
+int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
+  Worker worker(socket_fd, options);
+  g_worker = &worker;
+  const int code = worker.Run();
+  g_worker = nullptr;
+  return code;
+}
+
+absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
+  if (g_worker == nullptr || !g_worker->running_task()) {
+    return absl::FailedPreconditionError("not inside a task of a worker process");
+  }
+  return g_worker->Call(std::move(request), deadline);
+}
+
+void NotifyDriver(proto::ApiRequest request) {
+  if (g_worker != nullptr) g_worker->Notify(std::move(request));
 }
 
 }  // namespace unidist::process_internal

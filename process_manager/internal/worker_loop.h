@@ -1,7 +1,13 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// The main loop of a worker process: read task frames from the driver's socket, run each
-// task, write its result frame back, in order, one task at a time.
+// The main loop of a worker process: read messages from the driver's socket, run each
+// task, write its result back.
+//
+// A task may itself call the unidist API (nested tasks): CallDriver sends the request to
+// the driver over the same socket and waits for the answer. While it waits, a pool worker
+// runs the tasks the driver keeps sending it (nested on its stack), so that workers that
+// all wait for results still in the queue cannot deadlock the pool; an actor's worker
+// only queues them, so an actor's calls never interleave.
 
 #ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
 #define UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
@@ -9,6 +15,8 @@
 #include <cstddef>
 #include <functional>
 
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/worker_protocol.pb.h"
 
 namespace unidist::process_internal {
@@ -24,12 +32,26 @@ enum WorkerExitCode : int {
   kWorkerExitBadFrame = 71,       // the driver sent a frame that could not be decoded
 };
 
+struct WorkerLoopOptions {
+  int worker_index = 0;
+  size_t max_frame_bytes = 0;
+  // Run queued tasks while a task waits in CallDriver (pool workers; not actors).
+  bool help_while_waiting = true;
+  TaskExecutor execute;
+};
+
 // Serves tasks on `socket_fd` until the driver closes it, then runs the tasks already
 // received and returns. A task the driver cancels before it starts is answered with a
-// Cancelled error instead of running.
-// Returns one of WorkerExitCode.
-int RunWorkerLoop(int worker_index, int socket_fd, size_t max_frame_bytes,
-                  const TaskExecutor& execute);
+// Cancelled error instead of running. Returns one of WorkerExitCode.
+int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options);
+
+// Inside a task in a worker process: sends `request` to the driver and waits for its
+// reply until `deadline`. FailedPrecondition outside a worker's task; Unavailable if the
+// driver is gone; DeadlineExceeded.
+absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline);
+
+// As CallDriver, for requests the driver does not answer (ReleaseRequest).
+void NotifyDriver(proto::ApiRequest request);
 
 }  // namespace unidist::process_internal
 

@@ -1,0 +1,144 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// Nested tasks: tasks and actor methods that call Submit, Put, Get and Wait themselves.
+
+#include <signal.h>
+
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "api/unidist.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/unidist_test.h"
+
+namespace nested {
+
+int64_t Fibonacci(int n) {
+  if (n < 2) return n;
+  unidist::ObjectRef<int64_t> a = unidist::Submit(Fibonacci, n - 1);
+  unidist::ObjectRef<int64_t> b = unidist::Submit(Fibonacci, n - 2);
+  absl::StatusOr<int64_t> x = unidist::Get(a);
+  absl::StatusOr<int64_t> y = unidist::Get(b);
+  if (!x.ok()) throw std::runtime_error(std::string(x.status().message()));
+  if (!y.ok()) throw std::runtime_error(std::string(y.status().message()));
+  return *x + *y;
+}
+
+int64_t Sum(std::vector<int> values) { return std::accumulate(values.begin(), values.end(), 0LL); }
+int Square(int x) { return x * x; }
+int SleepMs(int ms) {
+  absl::SleepFor(absl::Milliseconds(ms));
+  return ms;
+}
+int Fails(int) { throw std::invalid_argument("inner trouble"); }
+
+// Put, Submit with a ref, Wait and Get from inside a task.
+int64_t PutSubmitWaitGet(int n) {
+  std::vector<int> values(n);
+  std::iota(values.begin(), values.end(), 1);
+  unidist::ObjectRef<std::vector<int>> stored = unidist::Put(values);
+  std::vector<unidist::ObjectRef<int64_t>> sums = {unidist::Submit(Sum, stored),
+                                                   unidist::Submit(Sum, stored)};
+  unidist::WaitResult<int64_t> both = unidist::Wait(sums, 2);
+  if (both.ready.size() != 2) return -1;
+  absl::StatusOr<std::vector<int64_t>> got = unidist::Get(sums);
+  return got.ok() ? (*got)[0] + (*got)[1] : -2;
+}
+
+// What a nested Get with a timeout says.
+std::string NestedTimeout() {
+  unidist::ObjectRef<int> slow = unidist::Submit(SleepMs, 2000);
+  absl::StatusOr<int> value = unidist::Get(slow, absl::Milliseconds(50));
+  unidist::WaitResult<int> waited =
+      unidist::Wait(std::vector<unidist::ObjectRef<int>>{slow}, 1, absl::Milliseconds(50));
+  return value.status().ToString() + " | ready=" + std::to_string(waited.ready.size());
+}
+
+absl::Status PassesInnerError() {
+  absl::StatusOr<int> inner = unidist::Get(unidist::Submit(Fails, 1));
+  return inner.status();
+}
+
+int SubmitThenCrash(int) {
+  unidist::Submit(SleepMs, 10);
+  raise(SIGKILL);
+  return 0;
+}
+
+class Calculator {
+ public:
+  Calculator() = default;
+  int SquareRemotely(int x) {
+    absl::StatusOr<int> squared = unidist::Get(unidist::Submit(Square, x));
+    return squared.ok() ? (total_ += *squared) : -1;
+  }
+
+ private:
+  int total_ = 0;
+};
+UNIDIST_ACTOR(Calculator);
+UNIDIST_REMOTE(&Calculator::SquareRemotely);
+
+}  // namespace nested
+
+UNIDIST_REMOTE(nested::Fibonacci, nested::Sum, nested::Square, nested::SleepMs, nested::Fails,
+               nested::PutSubmitWaitGet, nested::NestedTimeout, nested::PassesInnerError,
+               nested::SubmitThenCrash);
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::StatusIs;
+
+class NestedTest : public unidist::testing::UnidistTest {};
+
+// Every Fibonacci task waits for two others: with 2 workers, waiting workers must keep
+// running queued tasks or the pool deadlocks.
+TEST_F(NestedTest, RecursiveFibonacciOnTwoWorkers) {
+  absl::StatusOr<int64_t> fib = unidist::Get(unidist::Submit(nested::Fibonacci, 15));
+  ASSERT_THAT(fib, IsOk());
+  EXPECT_EQ(*fib, 610);
+  EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
+}
+
+TEST_F(NestedTest, PutSubmitWaitAndGetInsideATask) {
+  EXPECT_EQ(*unidist::Get(unidist::Submit(nested::PutSubmitWaitGet, 100)), 2 * 5050);
+  // What the task held is released when its refs go.
+  for (int i = 0; i < 200 && unidist::GetStats().live_objects > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(unidist::GetStats().live_objects, 0u);
+}
+
+TEST_F(NestedTest, TimeoutsInsideATask) {
+  absl::StatusOr<std::string> said = unidist::Get(unidist::Submit(nested::NestedTimeout));
+  ASSERT_THAT(said, IsOk());
+  EXPECT_THAT(*said, HasSubstr("DEADLINE_EXCEEDED"));
+  EXPECT_THAT(*said, HasSubstr("ready=0"));
+}
+
+TEST_F(NestedTest, AnInnerErrorReachesTheCaller) {
+  EXPECT_THAT(unidist::Get(unidist::Submit(nested::PassesInnerError)),
+              StatusIs(absl::StatusCode::kUnknown, HasSubstr("inner trouble")));
+}
+
+TEST_F(NestedTest, ActorMethodsSubmitTasks) {
+  unidist::Actor<nested::Calculator> calculator = unidist::CreateActor<nested::Calculator>();
+  EXPECT_EQ(*unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 3)), 9);
+  EXPECT_EQ(*unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 4)), 25);
+}
+
+TEST_F(NestedTest, ACrashAfterANestedSubmitFailsOnlyTheCrashedTask) {
+  EXPECT_THAT(unidist::Get(unidist::Submit(nested::SubmitThenCrash, 0)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  EXPECT_EQ(*unidist::Get(unidist::Submit(nested::Square, 7)), 49);
+  for (int i = 0; i < 300 && unidist::GetStats().live_objects > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(unidist::GetStats().live_objects, 0u);  // the dead worker's objects are freed
+}
+
+}  // namespace
