@@ -2,29 +2,36 @@
 //
 // ProcessManager: the pool of worker processes of the multiprocessing backend.
 //
-// Start() forks N workers (through a fork server, see internal/fork_server.h); Dispatch()
-// hands each task to the next live worker in round-robin order and returns at once (a
-// worker holds at most max_tasks_per_worker tasks; further ones wait in the driver until
-// results make room, then go round-robin to the workers with room); one
-// event thread reads the results from all workers and reports each through
-// `on_result`. A worker runs the tasks it receives one at a time, in order.
+// Start() forks N pool workers (through a fork server, see internal/fork_server.h).
+// Dispatch() hands each task to the next live worker in round-robin order and returns at
+// once; a worker holds at most max_tasks_per_worker tasks (plus one per task of its
+// waiting in a nested call), and further ones wait in the driver until results make room.
+// One event thread reads results from all workers and reports each through `on_result`.
+// A worker runs its tasks one at a time, in order, except that a pool worker whose task
+// waits in a nested API call runs queued tasks meanwhile (see internal/worker_loop.h).
+//
+// Dedicated workers (StartDedicatedWorker, for actors) are outside the pool: they run
+// only what DispatchTo sends them, in order, and are not replaced when they die.
 //
 // Failures:
-// * A worker that dies (crash, signal, exit) fails the task it was running with
-//   Unavailable — the message names the function, the worker, its pid and how it ended,
-//   and ends with the last lines the worker wrote to stderr (on a crash, glog's failure
-//   signal handler has written the stack trace there) — and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
-//   that were queued on it but not started go back to the head of the driver's queue.
+// * A pool worker that dies (crash, signal, exit) fails the tasks it had started with
+//   Unavailable (the message names the function, the worker, its pid and how it ended,
+//   and ends with the last lines the worker wrote to stderr, where glog's failure signal
+//   handler has written the stack trace of a crash) and is replaced by a new worker in
+//   the same slot, so the pool keeps its size. Tasks queued on it that had not started go
+//   back to the head of the driver's queue.
 // * A worker that sends bytes that do not decode is killed and treated the same way, with
 //   DataLoss for its running task.
+// * Cancel() drops a task that has not started, or kills the worker running it.
 // * Shutdown() reports every task still in flight with Cancelled.
 // Every dispatched task gets exactly one on_result call.
 //
 // Worker output: each worker's stdout and stderr are pipes to the driver; every line is
 // written to the driver's own stdout or stderr with a "(worker N pid P) " prefix.
 //
-// Thread-safe. `on_result` runs on the event thread (or in Shutdown's caller) without any
-// lock of the manager held, so it may call Dispatch; it must not call Shutdown.
+// Thread-safe. The callbacks run on the event thread (on_result also in Cancel's and
+// Shutdown's callers) without any lock of the manager held, so they may call Dispatch
+// or ReplyToWorker; they must not call Shutdown.
 
 #ifndef UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
 #define UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
