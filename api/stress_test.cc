@@ -102,7 +102,14 @@ TEST_F(StressTest, PutSubmitGetDropCyclesKeepMemoryFlat) {
   const size_t before = ResidentBytes();
   cycles(150000);
   const size_t after = ResidentBytes();
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory in its quarantine, so resident memory grows regardless;
+  // LeakSanitizer checks this build for leaks instead.
+  (void)before;
+  (void)after;
+#else
   EXPECT_LT(after, before + (size_t{4} << 20)) << "before " << before << ", after " << after;
+#endif
   EXPECT_EQ(unidist::GetStats().live_objects, 0u);
   EXPECT_EQ(unidist::GetStats().bytes_held, 0u);
 }

@@ -76,7 +76,9 @@ char* FrameDecoder::PrepareAppend(size_t size) {
 void FrameDecoder::Commit(size_t size) { end_ += size; }
 
 void FrameDecoder::Append(absl::string_view bytes) {
-  std::memcpy(PrepareAppend(bytes.size()), bytes.data(), bytes.size());
+  char* space = PrepareAppend(bytes.size());
+  // An empty view may have a null data(), which memcpy must not be given.
+  if (!bytes.empty()) std::memcpy(space, bytes.data(), bytes.size());
   Commit(bytes.size());
 }
 

@@ -77,6 +77,17 @@ TEST(FramingTest, GarbagePayloadIsDataLoss) {
             absl::StatusCode::kDataLoss);
 }
 
+// Found by the frame fuzzer: an empty view may have a null data().
+TEST(FramingTest, AppendingNothingIsFine) {
+  FrameDecoder decoder;
+  decoder.Append(absl::string_view());
+  decoder.Append("");
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
+  absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+  ASSERT_TRUE(payload.ok());
+  EXPECT_FALSE(payload->has_value());
+}
+
 TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
   std::string wire;
   ASSERT_TRUE(AppendFrame(proto::DriverMessage(), 16, &wire).ok());
