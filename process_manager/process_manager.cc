@@ -151,7 +151,7 @@ absl::Status ProcessManager::StartWorker(Slot& slot) {
   return absl::OkStatus();
 }
 
-absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
+absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(proto::TaskRequest task) const {
   InFlight entry;
   entry.task_id = task.task_id();
   entry.function = task.function();
@@ -164,6 +164,11 @@ absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
         absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
   }
   entry.frame = std::move(frame);
+  return entry;
+}
+
+absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
+  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(std::move(task)));
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
   return EnqueueLocked(std::move(entry));
@@ -570,18 +575,7 @@ ProcessManager::Slot* ProcessManager::FindDedicatedLocked(WorkerId worker) {
 }
 
 absl::Status ProcessManager::DispatchTo(WorkerId worker, proto::TaskRequest task) {
-  InFlight entry;
-  entry.task_id = task.task_id();
-  entry.function = task.function();
-  proto::DriverMessage message;
-  *message.mutable_task() = std::move(task);
-  auto frame = std::make_shared<std::string>();
-  if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, frame.get());
-      !framed.ok()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
-  }
-  entry.frame = std::move(frame);
+  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(std::move(task)));
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
   Slot* slot = FindDedicatedLocked(worker);

@@ -206,6 +206,9 @@ class ProcessManager {
 
   explicit ProcessManager(ProcessManagerOptions options);
 
+  // Serializes `task` into the frame it is sent as; ResourceExhausted if too large.
+  absl::StatusOr<InFlight> Frame(proto::TaskRequest task) const;
+
   // Forks a worker for `slot` and installs it there.
   absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues `task` for the next worker with room; Unavailable if no worker is alive.
