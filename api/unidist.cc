@@ -129,14 +129,7 @@ RefHandle FailedHandle(absl::Status error) {
 absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
   absl::StatusOr<proto::ApiReply> reply = process_internal::CallDriver(std::move(request), deadline);
   if (!reply.ok()) return reply.status();
-  if (reply->has_error()) {
-    absl::Status error(static_cast<absl::StatusCode>(reply->error().code()),
-                       reply->error().message());
-    for (const auto& [url, payload] : reply->error().payloads()) {
-      error.SetPayload(url, absl::Cord(payload));
-    }
-    return error.ok() ? absl::UnknownError(reply->error().message()) : error;
-  }
+  if (reply->has_error()) return api_internal::TaskErrorToStatus(reply->error());
   return reply;
 }
 

@@ -12,9 +12,15 @@ local stand-in (see third_party/). The libraries come from Debian packages, inst
 ./bazelw. Every repository is skipped if the workspace already defines one of that name,
 so a consumer can bring its own.
 
+With `--define=unidist_absl=source` (the tsan config) Abseil is built from Debian's source
+package instead of linked from libabsl_*.so; see bazel/abseil_source.bzl. That repository
+is fetched (with apt-get) only in such a build.
+
 The repository rules locate our files through Label(), never through relative paths: a
 relative path would resolve against the consumer's workspace.
 """
+
+load("//bazel:abseil_source.bzl", "abseil_source_repositories")
 
 def _copy_build_file_impl(rctx):
     rctx.file("WORKSPACE", 'workspace(name = "%s")\n' % rctx.name)
@@ -79,3 +85,6 @@ def unidist_dependencies():
         build_file = Label("//third_party:system_libraries.BUILD"),
         symlinks = {"protoc": "/usr/bin/protoc"},
     )
+
+    # Abseil from Debian's source package, for --define=unidist_absl=source (the tsan build).
+    abseil_source_repositories()

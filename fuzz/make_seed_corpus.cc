@@ -88,7 +88,9 @@ proto::WorkerMessage Failure() {
   error->set_worker_index(0);
   error->set_worker_pid(-1);  // negative: a 10-byte varint on the wire
   error->set_worker_died(true);
-  (*error->mutable_payloads())["type.googleapis.com/a"] = "x";
+  proto::StatusPayload* payload = error->add_payloads();
+  payload->set_type_url("type.googleapis.com/a");
+  payload->set_value("x");
   (*error->mutable_payloads())["type.googleapis.com/b"] = std::string("\0\1", 2);
   return message;
 }

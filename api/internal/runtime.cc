@@ -30,12 +30,7 @@ std::string DemangledCurrentExceptionType() {
 
 void SetError(const absl::Status& status, proto::TaskResult* result) {
   result->clear_values();
-  proto::TaskError* error = result->mutable_error();
-  error->set_code(static_cast<int>(status.code()));
-  error->set_message(std::string(status.message()));
-  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
-    (*error->mutable_payloads())[std::string(url)] = std::string(payload);
-  });
+  StatusToTaskError(status, result->mutable_error());
 }
 
 // Set in a worker process once it runs its first task.
@@ -58,6 +53,28 @@ bool IsActorConstructor(const std::string& function) {
 }
 
 }  // namespace
+
+void StatusToTaskError(const absl::Status& status, proto::TaskError* error) {
+  error->set_code(static_cast<int>(status.code()));
+  error->set_message(std::string(status.message()));
+  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
+    proto::StatusPayload* added = error->add_payloads();
+    added->set_type_url(std::string(url));
+    added->set_value(std::string(payload));
+  });
+}
+
+absl::Status TaskErrorToStatus(const proto::TaskError& error) {
+  const int code = error.code();
+  // Bytes from a worker: a code out of range, or OK, still makes an error.
+  absl::Status status(code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code)
+                                             : absl::StatusCode::kUnknown,
+                      error.message());
+  for (const proto::StatusPayload& payload : error.payloads()) {
+    status.SetPayload(payload.type_url(), absl::Cord(payload.value()));
+  }
+  return status;
+}
 
 bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
 
@@ -454,14 +471,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     absl::Status error;
     if (result.has_error()) {
       const proto::TaskError& task_error = result.error();
-      const int code = task_error.code();
-      error = absl::Status(code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code)
-                                                  : absl::StatusCode::kUnknown,
-                           task_error.message());
-      if (error.ok()) error = absl::UnknownError(task_error.message());
-      for (const auto& [url, payload] : task_error.payloads()) {
-        error.SetPayload(url, absl::Cord(payload));
-      }
+      error = TaskErrorToStatus(task_error);
       proto::TaskError where = task_error;
       where.clear_payloads();
       error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
@@ -496,12 +506,7 @@ uint64_t WorkerKey(WorkerId worker) {
 }
 
 void SetReplyError(const absl::Status& status, proto::ApiReply* reply) {
-  proto::TaskError* error = reply->mutable_error();
-  error->set_code(static_cast<int>(status.code()));
-  error->set_message(std::string(status.message()));
-  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
-    (*error->mutable_payloads())[std::string(url)] = std::string(payload);
-  });
+  StatusToTaskError(status, reply->mutable_error());
 }
 
 }  // namespace

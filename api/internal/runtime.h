@@ -68,6 +68,11 @@ class RefToken {
 // True in a worker process (once it has started running tasks).
 bool InWorkerProcess();
 
+// A status as a TaskError (code, message, payloads) and back. TaskErrorToStatus never
+// returns OK: an OK or unknown code from the wire becomes Unknown.
+void StatusToTaskError(const absl::Status& status, proto::TaskError* error);
+absl::Status TaskErrorToStatus(const proto::TaskError& error);
+
 // Runs one task in a worker process: looks the function up by name, runs it, and turns
 // what happens (value, returned status, exception) into `result`.
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
