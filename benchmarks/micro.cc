@@ -1,0 +1,137 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// //benchmarks:micro — Google Benchmark of the building blocks every task goes through:
+// the value codec, DataID generation, the object store, and absl::Mutex (Debian's Abseil
+// is built without NDEBUG, so its deadlock detector runs on every lock unless turned off).
+//
+//   ./bazelw run //benchmarks:micro
+//   ./bazelw run //benchmarks:micro -- --benchmark_filter=Codec
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "benchmark/benchmark.h"
+#include "common/codec.h"
+#include "common/data_id.h"
+#include "object_store/object_store.h"
+
+namespace unidist {
+namespace {
+
+std::vector<double> Doubles(int64_t n) {
+  std::vector<double> values(static_cast<size_t>(n));
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.5 * static_cast<double>(i);
+  return values;
+}
+
+void BM_CodecEncodeDoubles(benchmark::State& state) {
+  const std::vector<double> values = Doubles(state.range(0));
+  for (auto _ : state) {
+    std::string bytes = Encode(values);
+    benchmark::DoNotOptimize(bytes.data());
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0) *
+                          static_cast<int64_t>(sizeof(double)));
+}
+BENCHMARK(BM_CodecEncodeDoubles)->Arg(1)->Arg(1 << 10)->Arg(1 << 20);
+
+void BM_CodecDecodeDoubles(benchmark::State& state) {
+  const std::string bytes = Encode(Doubles(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<std::vector<double>> values = Decode<std::vector<double>>(bytes);
+    if (!values.ok()) state.SkipWithError("decode failed");
+    benchmark::DoNotOptimize(values->data());
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0) *
+                          static_cast<int64_t>(sizeof(double)));
+}
+BENCHMARK(BM_CodecDecodeDoubles)->Arg(1)->Arg(1 << 10)->Arg(1 << 20);
+
+void BM_DataIdGenerate(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(DataID::Generate());
+}
+BENCHMARK(BM_DataIdGenerate)->ThreadRange(1, 2);
+
+// PutReady + Get + Erase of a small value: one object's whole life in the store.
+void BM_ObjectStorePutGetErase(benchmark::State& state) {
+  ObjectStore store;
+  const std::string value = Encode(42);
+  for (auto _ : state) {
+    const DataID id = DataID::Generate();
+    if (!store.PutReady(id, value).ok()) state.SkipWithError("PutReady failed");
+    absl::StatusOr<ObjectStore::Value> got = store.Get(id);
+    benchmark::DoNotOptimize(got);
+    store.Erase(id);
+  }
+}
+BENCHMARK(BM_ObjectStorePutGetErase);
+
+// The path of a task result: CreatePending, then Seal, then Get.
+void BM_ObjectStorePendingSealGet(benchmark::State& state) {
+  ObjectStore store;
+  const std::string value = Encode(42);
+  for (auto _ : state) {
+    const DataID id = DataID::Generate();
+    if (!store.CreatePending(id).ok()) state.SkipWithError("CreatePending failed");
+    store.Seal(id, value);
+    absl::StatusOr<ObjectStore::Value> got = store.Get(id);
+    benchmark::DoNotOptimize(got);
+    store.Erase(id);
+  }
+}
+BENCHMARK(BM_ObjectStorePendingSealGet);
+
+// Get of one object from a store holding state.range(0) objects.
+void BM_ObjectStoreGetFromLargeStore(benchmark::State& state) {
+  ObjectStore store;
+  const std::string value = Encode(42);
+  std::vector<DataID> ids;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    ids.push_back(DataID::Generate());
+    if (!store.PutReady(ids.back(), value).ok()) state.SkipWithError("PutReady failed");
+  }
+  size_t next = 0;
+  for (auto _ : state) {
+    absl::StatusOr<ObjectStore::Value> got = store.Get(ids[next]);
+    benchmark::DoNotOptimize(got);
+    next = next + 1 == ids.size() ? 0 : next + 1;
+  }
+}
+BENCHMARK(BM_ObjectStoreGetFromLargeStore)->Arg(1 << 10)->Arg(1 << 20);
+
+// Runs a benchmark with absl's deadlock detection as state.range(0) says: 0 = the library's
+// default (on in a debug build of Abseil, such as Debian's), 1 = turned off.
+class DeadlockDetection {
+ public:
+  explicit DeadlockDetection(const benchmark::State& state) {
+    if (state.range(0) == 1) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
+  ~DeadlockDetection() { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kAbort); }
+};
+
+void BM_AbslMutexLockUnlock(benchmark::State& state) {
+  DeadlockDetection mode(state);
+  absl::Mutex mu;
+  for (auto _ : state) {
+    absl::MutexLock lock(&mu);
+  }
+}
+BENCHMARK(BM_AbslMutexLockUnlock)->ArgName("detection_off")->Arg(0)->Arg(1);
+
+// A Mutex per object (e.g. per task) is created, locked once and destroyed.
+void BM_AbslMutexCreateLockDestroy(benchmark::State& state) {
+  DeadlockDetection mode(state);
+  for (auto _ : state) {
+    auto mu = std::make_unique<absl::Mutex>();
+    mu->Lock();
+    mu->Unlock();
+    benchmark::DoNotOptimize(mu.get());
+  }
+}
+BENCHMARK(BM_AbslMutexCreateLockDestroy)->ArgName("detection_off")->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace unidist

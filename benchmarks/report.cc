@@ -1,0 +1,345 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "benchmarks/report.h"
+
+#include <cmath>
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace unidist::bench {
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+std::string U(absl::string_view metric) { return absl::StrCat("unidist/", metric); }
+std::string P(absl::string_view metric) { return absl::StrCat("python/", metric); }
+
+std::optional<double> Median(const Measurements& m, const std::string& key) {
+  if (key.empty()) return std::nullopt;
+  auto it = m.find(key);
+  if (it == m.end() || it->second.empty()) return std::nullopt;
+  return Summarize(it->second).median;
+}
+
+Summary SummaryOf(const Measurements& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? Summary() : Summarize(it->second);
+}
+
+// unidist-cpp's median over the baseline's, if both exist and the baseline is not 0.
+std::optional<double> Ratio(const Measurements& m, const std::string& unidist,
+                            const std::string& baseline) {
+  std::optional<double> a = Median(m, unidist);
+  std::optional<double> b = Median(m, baseline);
+  if (!a || !b || *b == 0) return std::nullopt;
+  return *a / *b;
+}
+
+std::string FormatRatio(std::optional<double> ratio) {
+  return ratio ? absl::StrCat(FormatNumber(*ratio), "×") : "—";
+}
+
+// Integers with thousands separators: 1234567 -> "1,234,567".
+std::string GroupThousands(int64_t value) {
+  std::string digits = absl::StrCat(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return value < 0 ? "-" + out : out;
+}
+
+struct FloorRow {
+  std::string what;
+  std::string unit;
+  std::string key;
+};
+
+std::vector<FloorRow> FloorRows() {
+  return {
+      {"pipe round trip, 64 B, unpinned", "µs", "floor/pipe_rtt_us"},
+      {"pipe round trip, 64 B, both on one CPU", "µs", "floor/pipe_rtt_same_cpu_us"},
+      {"pipe round trip, 64 B, the better of the two above (the latency floor)", "µs",
+       "floor/pipe_rtt_best_us"},
+      {"pipe round trip, 64 B, on two different CPUs", "µs", "floor/pipe_rtt_other_cpus_us"},
+      {"pipe streaming, default 64 KiB pipe", "GB/s", "floor/pipe_stream_GBps"},
+      {"pipe streaming, 1 MiB pipe (F_SETPIPE_SZ)", "GB/s", "floor/large_pipe_stream_GBps"},
+      {"Unix stream socket streaming (unidist-cpp's transport)", "GB/s",
+       "floor/unix_socket_stream_GBps"},
+      {"memcpy between two 1 GiB buffers (64 MiB with --quick)", "GB/s", "floor/memcpy_GBps"},
+      {"first touch of fresh memory: mmap + memset + munmap of 256 MiB (16 MiB with --quick)",
+       "GB/s", "floor/fresh_memory_GBps"},
+      {"CPU-bound tasks on forked processes: speedup 1 → 2 (measured in the scaling group)", "×",
+       "floor/scaling_speedup_x"},
+  };
+}
+
+Value NumberValue(double x) {
+  Value v;
+  v.set_number_value(std::isfinite(x) ? x : 0);
+  return v;
+}
+
+Value StringValue(const std::string& s) {
+  Value v;
+  v.set_string_value(s);
+  return v;
+}
+
+Value SummaryValue(const Measurements& m, const std::string& key) {
+  Value v;
+  const Summary s = SummaryOf(m, key);
+  if (key.empty() || s.count == 0) {
+    v.set_null_value(google::protobuf::NULL_VALUE);
+    return v;
+  }
+  auto& fields = *v.mutable_struct_value()->mutable_fields();
+  fields["metric"] = StringValue(key);
+  fields["median"] = NumberValue(s.median);
+  fields["min"] = NumberValue(s.min);
+  fields["max"] = NumberValue(s.max);
+  fields["count"] = NumberValue(static_cast<double>(s.count));
+  return v;
+}
+
+Value OptionalNumber(std::optional<double> x) {
+  if (x) return NumberValue(*x);
+  Value v;
+  v.set_null_value(google::protobuf::NULL_VALUE);
+  return v;
+}
+
+}  // namespace
+
+std::string FormatNumber(double value) {
+  if (!std::isfinite(value)) return "—";
+  const double magnitude = std::fabs(value);
+  if (magnitude >= 1000) {
+    // Three significant digits, as an integer: 523,000.
+    const double scale = std::pow(10.0, std::floor(std::log10(magnitude)) - 2);
+    return GroupThousands(static_cast<int64_t>(std::round(value / scale) * scale));
+  }
+  if (magnitude >= 100) return absl::StrFormat("%.0f", value);
+  if (magnitude >= 10) return absl::StrFormat("%.1f", value);
+  if (magnitude >= 1) return absl::StrFormat("%.2f", value);
+  if (magnitude == 0) return "0";
+  return absl::StrFormat("%.3g", value);
+}
+
+std::string FormatSummary(const Summary& s) {
+  if (s.count == 0) return "—";
+  return absl::StrCat(FormatNumber(s.median), " (", FormatNumber(s.min), "–", FormatNumber(s.max),
+                      ")");
+}
+
+std::vector<Row> ComparisonRows(const Workloads& w) {
+  const std::string tasks_ms = absl::StrCat(w.scaling_tasks, " × ", FormatNumber(w.task_ms), " ms");
+  std::vector<Row> rows;
+  auto add = [&rows](Row row) { rows.push_back(std::move(row)); };
+  add({"a. latency: Submit + Get of a trivial task, one at a time", "µs", U("latency_us"),
+       "floor/pipe_rtt_best_us", "pipe round trip", P("latency_us"), "", "",
+       Goal{Goal::Of::kFloorRatio, true, 2, "≤ 2× pipe round trip"}});
+  add({absl::StrCat("b. throughput: ", GroupThousands(w.throughput_tasks),
+                    " trivial tasks, then gather all"),
+       "tasks/s", U("throughput_tasks_per_s"), "", "", P("throughput_tasks_per_s"),
+       P("map_tasks_per_s"), "", Goal{Goal::Of::kPythonRatio, false, 20, "≥ 20× apply_async"}});
+  add({"b. throughput, from two driver threads at once", "tasks/s",
+       U("throughput_2threads_tasks_per_s"), "", "", "", "", "not run (time budget)",
+       std::nullopt});
+  add({absl::StrCat("c. chain of ", GroupThousands(w.chain_length),
+                    " dependent tasks (each takes the previous ref)"),
+       "µs per task", U("chain_us_per_task"), "floor/pipe_rtt_best_us", "pipe round trip",
+       P("chain_us_per_task"), "", "", std::nullopt});
+  for (size_t bytes : w.put_bytes) {
+    Row row{absl::StrCat("d. Put ", SizeName(bytes), " byte vector → task reads every byte"),
+            "GB/s",
+            U(PutTaskMetric(bytes)),
+            "floor/memcpy_GBps",
+            "memcpy",
+            "",
+            "",
+            "",
+            std::nullopt};
+    for (size_t python_bytes : w.python_put_bytes) {
+      if (python_bytes == bytes) row.python = P(PutTaskMetric(bytes));
+    }
+    if (row.python.empty()) row.python_note = "not run (≈ 13 s a repetition)";
+    if (bytes == kOneGiB) row.goal = Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"};
+    add(std::move(row));
+  }
+  add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes), " task result"), "GB/s",
+       U(GetMetric(w.get_bytes)), "floor/memcpy_GBps", "memcpy", P(GetMetric(w.get_bytes)), "", "",
+       std::nullopt});
+  add({absl::StrCat("e. ", tasks_ms, " of computation, 1 worker"), "s", U("scaling_1w_s"),
+       "floor/scaling_1w_s", "forked processes", "", "", "", std::nullopt});
+  add({absl::StrCat("e. ", tasks_ms, " of computation, ", w.workers, " workers"), "s",
+       U("scaling_2w_s"), "floor/scaling_2w_s", "forked processes", "", "", "", std::nullopt});
+  add({absl::StrCat("e. speedup, 1 → ", w.workers, " workers"), "×", U("scaling_speedup_x"),
+       "floor/scaling_speedup_x", "forked processes", "", "", "",
+       Goal{Goal::Of::kValue, false, 1.9, "≥ 1.9×"}});
+  add({"f. Init → first result", "ms", U("init_first_result_ms"), "", "", P("init_first_result_ms"),
+       "", "", Goal{Goal::Of::kPythonRatio, true, 0.5, "≤ 0.5× Pool's"}});
+  add({"f. Shutdown", "ms", U("shutdown_ms"), "", "", P("shutdown_ms"), "", "", std::nullopt});
+  add({"g. driver RSS after Init", "MiB", U("driver_rss_MiB"), "", "", P("driver_rss_MiB"), "", "",
+       std::nullopt});
+  add({"g. per-worker RSS (VmRSS, largest worker)", "MiB", U("worker_rss_MiB"), "", "",
+       P("worker_rss_MiB"), "", "", Goal{Goal::Of::kValue, true, 10, "≤ 10 MiB"}});
+  add({"g. per-worker RSS after the large-object group (one reading, largest worker)", "MiB",
+       U("worker_rss_after_large_MiB"), "", "", "", "", "", std::nullopt});
+  add({"g. per-worker private memory (not shared with the driver)", "MiB", U("worker_private_MiB"),
+       "", "", P("worker_private_MiB"), "", "", std::nullopt});
+  add({absl::StrCat("g. store overhead per object, ", GroupThousands(w.small_objects),
+                    " ints held (RSS delta)"),
+       "B", U("object_overhead_rss_B"), "", "", "", "", "",
+       Goal{Goal::Of::kValue, true, 150, "≤ 150 B"}});
+  add({"g. the same, malloc'ed bytes (mallinfo2 delta)", "B", U("object_overhead_heap_B"), "", "",
+       "", "", "", std::nullopt});
+  add({"g. Put of one small object", "µs", U("put_small_us"), "", "", "", "", "", std::nullopt});
+  return rows;
+}
+
+std::optional<GoalOutcome> EvaluateGoal(const Row& row, const Measurements& m) {
+  if (!row.goal) return std::nullopt;
+  std::optional<double> value;
+  switch (row.goal->of) {
+    case Goal::Of::kFloorRatio:
+      value = Ratio(m, row.unidist, row.floor);
+      break;
+    case Goal::Of::kPythonRatio:
+      value = Ratio(m, row.unidist, row.python);
+      break;
+    case Goal::Of::kValue:
+      value = Median(m, row.unidist);
+      break;
+  }
+  if (!value) return std::nullopt;
+  GoalOutcome outcome;
+  outcome.value = *value;
+  outcome.met = row.goal->at_most ? *value <= row.goal->threshold : *value >= row.goal->threshold;
+  return outcome;
+}
+
+std::optional<bool> FloorMeetsGoal(const Row& row, const Measurements& m) {
+  if (!row.goal || row.goal->of != Goal::Of::kValue) return std::nullopt;
+  std::optional<double> floor = Median(m, row.floor);
+  if (!floor) return std::nullopt;
+  return row.goal->at_most ? *floor <= row.goal->threshold : *floor >= row.goal->threshold;
+}
+
+std::string MarkdownReport(const Workloads& w, const Measurements& m) {
+  std::string out;
+  absl::StrAppend(&out,
+                  "Each cell: median (min–max) of the repetitions. ÷: unidist-cpp's median "
+                  "divided by the baseline's (lower is better for µs, ms, s, MiB and B; higher "
+                  "for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: multiprocessing.Pool, "
+                  "fork start method, ",
+                  w.workers, " processes.\n\n");
+  absl::StrAppend(&out,
+                  "| Workload | Unit | unidist-cpp | C++ floor | ÷ floor | Python "
+                  "Pool.apply_async | ÷ apply_async | Python Pool.map | ÷ map | Goal |\n"
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+  for (const Row& row : ComparisonRows(w)) {
+    const std::string floor =
+        row.floor.empty()
+            ? "—"
+            : absl::StrCat(FormatSummary(SummaryOf(m, row.floor)), " ", row.floor_label);
+    const std::string python = !row.python.empty()        ? FormatSummary(SummaryOf(m, row.python))
+                               : !row.python_note.empty() ? row.python_note
+                                                          : "—";
+    std::string goal = "—";
+    if (row.goal) {
+      std::optional<GoalOutcome> outcome = EvaluateGoal(row, m);
+      goal = outcome ? absl::StrCat(row.goal->text, ": **", outcome->met ? "met" : "not met",
+                                    "** (", FormatNumber(outcome->value),
+                                    row.goal->of == Goal::Of::kValue ? "" : "×", ")")
+                     : absl::StrCat(row.goal->text, ": no data");
+      if (std::optional<bool> floor_met = FloorMeetsGoal(row, m); floor_met && !*floor_met) {
+        absl::StrAppend(&goal, "; the floor itself reached only ",
+                        FormatNumber(*Median(m, row.floor)), ": the machine was busy");
+      }
+    }
+    absl::StrAppend(
+        &out, "| ", row.workload, " | ", row.unit, " | ", FormatSummary(SummaryOf(m, row.unidist)),
+        " | ", floor, " | ",
+        row.floor.empty() ? "—" : FormatRatio(Ratio(m, row.unidist, row.floor)), " | ", python,
+        " | ", row.python.empty() ? "—" : FormatRatio(Ratio(m, row.unidist, row.python)), " | ",
+        row.python_map.empty() ? "—" : FormatSummary(SummaryOf(m, row.python_map)), " | ",
+        row.python_map.empty() ? "—" : FormatRatio(Ratio(m, row.unidist, row.python_map)), " | ",
+        goal, " |\n");
+  }
+  absl::StrAppend(
+      &out,
+      "\nThe C++ floor, measured in the same run:\n\n| Floor | Unit | Median (min–max) |\n"
+      "| --- | --- | ---: |\n");
+  for (const FloorRow& row : FloorRows()) {
+    absl::StrAppend(&out, "| ", row.what, " | ", row.unit, " | ",
+                    FormatSummary(SummaryOf(m, row.key)), " |\n");
+  }
+  return out;
+}
+
+std::string JsonReport(const Workloads& w, const Measurements& m, const RunInfo& info) {
+  Struct root;
+  auto& fields = *root.mutable_fields();
+  fields["started"] = StringValue(info.started);
+  fields["total_seconds"] = NumberValue(info.total_seconds);
+  fields["cpus"] = NumberValue(info.cpus);
+  fields["python_version"] = StringValue(info.python_version);
+  fields["quick"].set_bool_value(info.quick);
+  auto* errors = fields["errors"].mutable_list_value();
+  for (const std::string& error : info.errors) *errors->add_values() = StringValue(error);
+
+  auto* rows = fields["rows"].mutable_list_value();
+  for (const Row& row : ComparisonRows(w)) {
+    auto& r = *rows->add_values()->mutable_struct_value()->mutable_fields();
+    r["workload"] = StringValue(row.workload);
+    r["unit"] = StringValue(row.unit);
+    r["unidist"] = SummaryValue(m, row.unidist);
+    r["floor"] = SummaryValue(m, row.floor);
+    r["floor_label"] = StringValue(row.floor_label);
+    r["python_apply_async"] = SummaryValue(m, row.python);
+    r["python_map"] = SummaryValue(m, row.python_map);
+    r["ratio_to_floor"] = OptionalNumber(Ratio(m, row.unidist, row.floor));
+    r["ratio_to_python_apply_async"] = OptionalNumber(Ratio(m, row.unidist, row.python));
+    r["ratio_to_python_map"] = OptionalNumber(Ratio(m, row.unidist, row.python_map));
+    if (!row.python_note.empty()) r["python_note"] = StringValue(row.python_note);
+    if (row.goal) {
+      auto& g = *r["goal"].mutable_struct_value()->mutable_fields();
+      g["text"] = StringValue(row.goal->text);
+      std::optional<GoalOutcome> outcome = EvaluateGoal(row, m);
+      g["value"] = OptionalNumber(outcome ? std::optional<double>(outcome->value) : std::nullopt);
+      if (outcome) g["met"].set_bool_value(outcome->met);
+      if (std::optional<bool> floor_met = FloorMeetsGoal(row, m)) {
+        g["floor_meets_goal"].set_bool_value(*floor_met);
+      }
+    }
+  }
+  auto* floor = fields["floor"].mutable_list_value();
+  for (const FloorRow& row : FloorRows()) {
+    auto& f = *floor->add_values()->mutable_struct_value()->mutable_fields();
+    f["what"] = StringValue(row.what);
+    f["unit"] = StringValue(row.unit);
+    f["value"] = SummaryValue(m, row.key);
+  }
+  auto& samples = *fields["samples"].mutable_struct_value()->mutable_fields();
+  for (const auto& [key, values] : m) {
+    auto* list = samples[key].mutable_list_value();
+    for (double x : values) *list->add_values() = NumberValue(x);
+  }
+
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(root, &json, options).ok()) return "{}\n";
+  return json;
+}
+
+}  // namespace unidist::bench

@@ -1,0 +1,105 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "benchmarks/report.h"
+
+#include "gtest/gtest.h"
+
+namespace unidist::bench {
+namespace {
+
+TEST(FormatNumberTest, KeepsAboutThreeSignificantDigits) {
+  EXPECT_EQ(FormatNumber(0), "0");
+  EXPECT_EQ(FormatNumber(0.012345), "0.0123");
+  EXPECT_EQ(FormatNumber(1.2345), "1.23");
+  EXPECT_EQ(FormatNumber(12.345), "12.3");
+  EXPECT_EQ(FormatNumber(123.45), "123");
+  EXPECT_EQ(FormatNumber(4343887.3), "4,340,000");
+  EXPECT_EQ(FormatNumber(-1500), "-1,500");
+}
+
+TEST(FormatSummaryTest, MedianThenRange) {
+  EXPECT_EQ(FormatSummary(Summarize({3, 1, 2})), "2.00 (1.00–3.00)");
+  EXPECT_EQ(FormatSummary(Summary()), "—");
+}
+
+const Row* FindRow(const std::vector<Row>& rows, const std::string& unidist_key) {
+  for (const Row& row : rows) {
+    if (row.unidist == unidist_key) return &row;
+  }
+  return nullptr;
+}
+
+TEST(EvaluateGoalTest, LatencyIsHeldToTwiceThePipeRoundTrip) {
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* latency = FindRow(rows, "unidist/latency_us");
+  ASSERT_NE(latency, nullptr);
+  Measurements m;
+  m["floor/pipe_rtt_best_us"] = {10, 11, 9};
+  m["unidist/latency_us"] = {19, 25, 18};
+  std::optional<GoalOutcome> outcome = EvaluateGoal(*latency, m);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_DOUBLE_EQ(outcome->value, 1.9);
+  EXPECT_TRUE(outcome->met);
+  m["unidist/latency_us"] = {21};
+  EXPECT_FALSE(EvaluateGoal(*latency, m)->met);
+}
+
+TEST(EvaluateGoalTest, ThroughputIsHeldToTwentyTimesApplyAsync) {
+  const Row* row = FindRow(ComparisonRows(FullWorkloads()), "unidist/throughput_tasks_per_s");
+  ASSERT_NE(row, nullptr);
+  Measurements m;
+  m["python/throughput_tasks_per_s"] = {20000};
+  m["unidist/throughput_tasks_per_s"] = {300000};
+  EXPECT_FALSE(EvaluateGoal(*row, m)->met);
+  m["unidist/throughput_tasks_per_s"] = {400000};
+  EXPECT_TRUE(EvaluateGoal(*row, m)->met);
+}
+
+TEST(EvaluateGoalTest, MissingMeasurementGivesNoVerdict) {
+  const Row* row = FindRow(ComparisonRows(FullWorkloads()), "unidist/latency_us");
+  ASSERT_NE(row, nullptr);
+  Measurements m;
+  m["unidist/latency_us"] = {19};
+  EXPECT_FALSE(EvaluateGoal(*row, m).has_value());
+}
+
+TEST(MarkdownReportTest, SaysWhenTheMachineItselfMissedTheGoal) {
+  Measurements m;
+  m["unidist/scaling_speedup_x"] = {1.02};
+  m["floor/scaling_speedup_x"] = {1.04};
+  const std::string report = MarkdownReport(FullWorkloads(), m);
+  EXPECT_NE(report.find("≥ 1.9×: **not met** (1.02); the floor itself reached only 1.04: the "
+                        "machine was busy"),
+            std::string::npos)
+      << report;
+  m["floor/scaling_speedup_x"] = {1.98};
+  EXPECT_EQ(MarkdownReport(FullWorkloads(), m).find("machine was busy"), std::string::npos);
+}
+
+TEST(MarkdownReportTest, EveryRowIsATableLine) {
+  Measurements m;
+  m["floor/pipe_rtt_best_us"] = {10};
+  m["unidist/latency_us"] = {30};
+  const std::string report = MarkdownReport(FullWorkloads(), m);
+  EXPECT_NE(report.find("| a. latency: Submit + Get of a trivial task, one at a time | µs | "
+                        "30.0 (30.0–30.0) | 10.0 (10.0–10.0) pipe round trip | 3.00× |"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("≤ 2× pipe round trip: **not met** (3.00×)"), std::string::npos);
+  EXPECT_NE(report.find("| d. Put 1GiB byte vector → task reads every byte | GB/s | — |"),
+            std::string::npos);
+}
+
+TEST(JsonReportTest, HoldsRowsAndSamples) {
+  Measurements m;
+  m["unidist/latency_us"] = {30, 31};
+  RunInfo info;
+  info.errors = {"boom"};
+  const std::string json = JsonReport(FullWorkloads(), m, info);
+  EXPECT_NE(json.find("\"unidist/latency_us\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"boom\""), std::string::npos);
+  EXPECT_NE(json.find("\"rows\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace unidist::bench

@@ -1,0 +1,383 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "benchmarks/unidist_workloads.h"
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/unidist.h"
+#include "benchmarks/floor.h"
+#include "common/status_macros.h"
+
+namespace bench_tasks {
+
+int Noop(int x) { return x; }
+
+int Increment(int x) { return x + 1; }
+
+// Reads every byte: a wrapping sum of the 8-byte words, then of the bytes left over.
+uint64_t SumBytes(const uint8_t* data, size_t size) {
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, data + i, 8);
+    sum += word;
+  }
+  for (; i < size; ++i) sum += data[i];
+  return sum;
+}
+
+uint64_t Checksum(std::vector<uint8_t> data) { return SumBytes(data.data(), data.size()); }
+
+std::vector<uint8_t> MakeBytes(uint64_t size) { return std::vector<uint8_t>(size, 0x5a); }
+
+// Pure computation: `iterations` steps of a xorshift generator.
+uint64_t Spin(uint64_t iterations) {
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (uint64_t i = 0; i < iterations; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
+}  // namespace bench_tasks
+
+UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
+               bench_tasks::MakeBytes, bench_tasks::Spin);
+
+namespace unidist::bench {
+namespace {
+
+using bench_tasks::Checksum;
+using bench_tasks::Increment;
+using bench_tasks::MakeBytes;
+using bench_tasks::Noop;
+using bench_tasks::Spin;
+
+// What every group gets.
+struct Context {
+  const Workloads& w;
+  absl::Time deadline;  // large: no repetition is started that would end after it
+  Measurements* out;
+};
+
+// Ends the runtime when the group's scope ends, however it ends.
+class ScopedRuntime {
+ public:
+  ScopedRuntime() = default;
+  ~ScopedRuntime() { unidist::Shutdown().IgnoreError(); }
+  ScopedRuntime(const ScopedRuntime&) = delete;
+  ScopedRuntime& operator=(const ScopedRuntime&) = delete;
+
+  absl::Status Start(int workers, size_t max_message_bytes = 0) {
+    Options options;
+    options.num_workers = workers;
+    options.max_message_bytes = max_message_bytes;
+    return unidist::Init(options);
+  }
+};
+
+absl::Status Expect(bool condition, absl::string_view what) {
+  return condition ? absl::OkStatus() : absl::InternalError(absl::StrCat("wrong result: ", what));
+}
+
+void Log(const Measurements& out, const std::string& key) {
+  const Summary s = Summarize(out.at(key));
+  std::fprintf(stderr, "[unidist] %-36s %12.4g  (%.4g .. %.4g)\n", key.c_str(), s.median, s.min,
+               s.max);
+}
+
+void Add(Measurements* out, const std::string& metric, double value) {
+  (*out)["unidist/" + metric].push_back(value);
+}
+
+void LogAll(const Measurements& out, std::initializer_list<std::string> metrics) {
+  for (const std::string& metric : metrics) {
+    if (out.count("unidist/" + metric) > 0) Log(out, "unidist/" + metric);
+  }
+}
+
+// Submits `count` trivial tasks, then gets them all.
+absl::Status RunTrivialTasks(int count) {
+  std::vector<ObjectRef<int>> refs;
+  refs.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) refs.push_back(Submit(Noop, i));
+  UNIDIST_ASSIGN_OR_RETURN(std::vector<int> values, Get(refs));
+  return Expect(values.size() == refs.size() && values.back() == count - 1, "trivial tasks");
+}
+
+size_t HeapInUse() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+absl::Status MemoryGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  for (int rep = 0; rep < w.reps; ++rep) {
+    ScopedRuntime runtime;
+    UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));
+    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory driver, ReadProcessMemory(getpid()));
+    Add(out, "driver_rss_MiB", driver.rss / kMiB);
+    double worker_rss = 0;
+    double worker_private = 0;
+    for (const WorkerInfo& worker : Workers()) {
+      UNIDIST_ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory(worker.pid));
+      worker_rss = std::max(worker_rss, memory.rss / kMiB);
+      worker_private = std::max(worker_private, memory.private_bytes / kMiB);
+    }
+    Add(out, "worker_rss_MiB", worker_rss);
+    Add(out, "worker_private_MiB", worker_private);
+
+    // The refs live in a vector written before the baseline is taken, so their own 32
+    // bytes (the user's handles) are not counted; everything Put allocates is.
+    const size_t n = static_cast<size_t>(w.small_objects);
+    std::vector<ObjectRef<int>> refs(n);
+    malloc_trim(0);
+    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory before, ReadProcessMemory(getpid()));
+    const size_t heap_before = HeapInUse();
+    Stopwatch watch;
+    for (size_t i = 0; i < n; ++i) refs[i] = Put(static_cast<int>(i));
+    Add(out, "put_small_us", watch.Seconds() * 1e6 / static_cast<double>(n));
+    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory after, ReadProcessMemory(getpid()));
+    const size_t heap_after = HeapInUse();
+    UNIDIST_RETURN_IF_ERROR(Expect(GetStats().live_objects >= n, "objects in the store"));
+    const double payload = sizeof(int);
+    Add(out, "object_overhead_rss_B",
+        (static_cast<double>(after.rss) - static_cast<double>(before.rss)) / n - payload);
+    Add(out, "object_overhead_heap_B",
+        (static_cast<double>(heap_after) - static_cast<double>(heap_before)) / n - payload);
+    refs.clear();
+    refs.shrink_to_fit();
+    malloc_trim(0);
+  }
+  LogAll(*out, {"driver_rss_MiB", "worker_rss_MiB", "worker_private_MiB", "put_small_us",
+                "object_overhead_rss_B", "object_overhead_heap_B"});
+  return absl::OkStatus();
+}
+
+absl::Status StartupGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  for (int rep = 0; rep < w.short_reps; ++rep) {
+    ScopedRuntime runtime;
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+    UNIDIST_ASSIGN_OR_RETURN(int one, Get(Submit(Noop, 1)));
+    Add(out, "init_first_result_ms", watch.Seconds() * 1e3);
+    UNIDIST_RETURN_IF_ERROR(Expect(one == 1, "first result"));
+    watch.Restart();
+    UNIDIST_RETURN_IF_ERROR(unidist::Shutdown());
+    Add(out, "shutdown_ms", watch.Seconds() * 1e3);
+  }
+  LogAll(*out, {"init_first_result_ms", "shutdown_ms"});
+  return absl::OkStatus();
+}
+
+absl::Status TasksGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  ScopedRuntime runtime;
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+  UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
+
+  // a. latency
+  for (int i = 0; i < 200; ++i) UNIDIST_RETURN_IF_ERROR(Get(Submit(Noop, i)).status());
+  for (int rep = 0; rep < w.short_reps; ++rep) {
+    Stopwatch watch;
+    for (int i = 0; i < w.latency_round_trips; ++i) {
+      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
+      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
+    }
+    Add(out, "latency_us", watch.Seconds() * 1e6 / w.latency_round_trips);
+  }
+  LogAll(*out, {"latency_us"});
+
+  // b. throughput, from one driver thread and from two
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
+    Add(out, "throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
+  }
+  LogAll(*out, {"throughput_tasks_per_s"});
+  for (int rep = 0; rep < w.reps; ++rep) {
+    const int half = w.throughput_tasks / 2;
+    absl::Status first, second;
+    Stopwatch watch;
+    std::thread other([&] { second = RunTrivialTasks(w.throughput_tasks - half); });
+    first = RunTrivialTasks(half);
+    other.join();
+    const double seconds = watch.Seconds();
+    UNIDIST_RETURN_IF_ERROR(first);
+    UNIDIST_RETURN_IF_ERROR(second);
+    Add(out, "throughput_2threads_tasks_per_s", w.throughput_tasks / seconds);
+  }
+  LogAll(*out, {"throughput_2threads_tasks_per_s"});
+
+  // c. a chain of dependent tasks
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    ObjectRef<int> ref = Submit(Increment, 0);
+    for (int i = 1; i < w.chain_length; ++i) ref = Submit(Increment, ref);
+    UNIDIST_ASSIGN_OR_RETURN(int last, Get(ref));
+    Add(out, "chain_us_per_task", watch.Seconds() * 1e6 / w.chain_length);
+    UNIDIST_RETURN_IF_ERROR(Expect(last == w.chain_length, "end of the chain"));
+  }
+  LogAll(*out, {"chain_us_per_task"});
+  return absl::OkStatus();
+}
+
+absl::Status LargeGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  ScopedRuntime runtime;
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, (size_t{1} << 31) - 1));
+  UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_ASSIGN_OR_RETURN(std::vector<uint8_t> value,
+                             Get(Submit(MakeBytes, static_cast<uint64_t>(w.get_bytes))));
+    Add(out, GetMetric(w.get_bytes), static_cast<double>(w.get_bytes) / watch.Seconds() / 1e9);
+    UNIDIST_RETURN_IF_ERROR(
+        Expect(value.size() == w.get_bytes && value.back() == 0x5a, "large result"));
+  }
+  LogAll(*out, {GetMetric(w.get_bytes)});
+  for (size_t bytes : w.put_bytes) {
+    std::vector<uint8_t> data(bytes);
+    for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(i);
+    const uint64_t expected = bench_tasks::SumBytes(data.data(), data.size());
+    const int reps = bytes <= kOneMiB ? w.short_reps : w.reps;
+    absl::Duration slowest;
+    for (int rep = 0; rep < reps; ++rep) {
+      if (absl::Now() + slowest > context.deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("Put ", SizeName(bytes), ": stopped after ", rep, " of ", reps,
+                         " repetitions (each up to ", absl::FormatDuration(slowest),
+                         "), to stay within the time budget; the machine is busy"));
+      }
+      Stopwatch watch;
+      ObjectRef<std::vector<uint8_t>> ref = Put(data);
+      UNIDIST_ASSIGN_OR_RETURN(uint64_t sum, Get(Submit(Checksum, ref)));
+      const double seconds = watch.Seconds();
+      Add(out, PutTaskMetric(bytes), static_cast<double>(bytes) / seconds / 1e9);
+      slowest = std::max(slowest, absl::Seconds(seconds));
+      UNIDIST_RETURN_IF_ERROR(Expect(sum == expected, "checksum"));
+    }
+    LogAll(*out, {PutTaskMetric(bytes)});
+  }
+  // What the workers hold on to once the large objects are gone.
+  double worker_rss = 0;
+  for (const WorkerInfo& worker : Workers()) {
+    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory(worker.pid));
+    worker_rss = std::max(worker_rss, memory.rss / kMiB);
+  }
+  Add(out, "worker_rss_after_large_MiB", worker_rss);
+  LogAll(*out, {"worker_rss_after_large_MiB"});
+  return absl::OkStatus();
+}
+
+// Iterations of Spin that take `ms` here, from the fastest of a few trials.
+uint64_t CalibrateSpin(double ms) {
+  constexpr uint64_t kTrial = 2000000;
+  double fastest = 1e9;
+  for (int i = 0; i < 5; ++i) {
+    Stopwatch watch;
+    const uint64_t x = Spin(kTrial);
+    asm volatile("" : : "r"(x));
+    fastest = std::min(fastest, watch.Seconds());
+  }
+  return static_cast<uint64_t>(static_cast<double>(kTrial) * ms / 1e3 / fastest);
+}
+
+// Each repetition runs the tasks on plain forked processes (the floor: what the machine
+// offers right now, other users' load included), then on unidist-cpp, each with 1 and with
+// `workers` processes, so that the runs compared see about the same load.
+absl::Status ScalingGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  const uint64_t iterations = CalibrateSpin(w.task_ms);
+  const uint64_t expected = Spin(iterations);
+  const auto spin_task = [iterations] {
+    const uint64_t x = Spin(iterations);
+    asm volatile("" : : "r"(x));
+  };
+  for (int rep = 0; rep < w.reps; ++rep) {
+    double seconds[2];
+    const int worker_counts[2] = {1, w.workers};
+    for (int k = 0; k < 2; ++k) {
+      UNIDIST_ASSIGN_OR_RETURN(seconds[k],
+                               ForkedTasksSeconds(worker_counts[k], w.scaling_tasks, spin_task));
+    }
+    (*out)["floor/scaling_1w_s"].push_back(seconds[0]);
+    (*out)["floor/scaling_2w_s"].push_back(seconds[1]);
+    (*out)["floor/scaling_speedup_x"].push_back(seconds[0] / seconds[1]);
+    for (int k = 0; k < 2; ++k) {
+      ScopedRuntime runtime;
+      UNIDIST_RETURN_IF_ERROR(runtime.Start(worker_counts[k]));
+      UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(20));  // warm-up
+      Stopwatch watch;
+      std::vector<ObjectRef<uint64_t>> refs;
+      for (int i = 0; i < w.scaling_tasks; ++i) refs.push_back(Submit(Spin, iterations));
+      UNIDIST_ASSIGN_OR_RETURN(std::vector<uint64_t> values, Get(refs));
+      seconds[k] = watch.Seconds();
+      UNIDIST_RETURN_IF_ERROR(Expect(values.back() == expected, "spin result"));
+    }
+    Add(out, "scaling_1w_s", seconds[0]);
+    Add(out, "scaling_2w_s", seconds[1]);
+    Add(out, "scaling_speedup_x", seconds[0] / seconds[1]);
+  }
+  LogAll(*out, {"scaling_1w_s", "scaling_2w_s", "scaling_speedup_x"});
+  Log(*out, "floor/scaling_speedup_x");
+  return absl::OkStatus();
+}
+
+struct Group {
+  const char* name;
+  absl::Status (*run)(const Context&);
+};
+
+constexpr Group kGroups[] = {
+    {"memory", &MemoryGroup},   {"startup", &StartupGroup}, {"tasks", &TasksGroup},
+    {"scaling", &ScalingGroup}, {"large", &LargeGroup},
+};
+
+}  // namespace
+
+std::vector<std::string> UnidistGroups() {
+  std::vector<std::string> names;
+  for (const Group& group : kGroups) names.push_back(group.name);
+  return names;
+}
+
+void RunUnidistWorkloads(const Workloads& workloads, const std::vector<std::string>& groups,
+                         absl::Time deadline, Measurements* out, std::vector<std::string>* errors) {
+  const Context context{workloads, deadline, out};
+  for (const Group& group : kGroups) {
+    if (!groups.empty() && std::find(groups.begin(), groups.end(), group.name) == groups.end()) {
+      continue;
+    }
+    Stopwatch watch;
+    const absl::Status status = group.run(context);
+    std::fprintf(stderr, "[unidist] group %s: %.1f s%s%s\n", group.name, watch.Seconds(),
+                 status.ok() ? "" : ", FAILED: ", status.ok() ? "" : status.ToString().c_str());
+    if (!status.ok()) {
+      errors->push_back(absl::StrCat("unidist ", group.name, ": ", status.ToString()));
+    }
+  }
+}
+
+}  // namespace unidist::bench

@@ -1,0 +1,44 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The unidist-cpp side of //benchmarks:compare: runs every workload of workloads.h
+// through the public API, in this process, and files the samples under
+// "unidist/<metric>".
+//
+// Groups, each between its own unidist::Init and Shutdown (with the options it needs):
+//   memory   driver and per-worker RSS after Init; store overhead of small objects
+//   startup  Init -> first result, and Shutdown
+//   tasks    latency, throughput (one and two driver threads), a chain of dependent tasks
+//   scaling  CPU-bound tasks on 1 worker and on `workers` workers; also, interleaved with
+//            them, on plain forked processes ("floor/scaling_*": the machine's parallelism
+//            at that moment, other users' load included)
+//   large    Get of a large task result; Put -> task checksum of 1 MiB .. 1 GiB vectors
+//            (max_message_bytes = 2 GiB - 1, as a 1 GiB vector encodes to a bit more).
+//            Last, because its time depends most on the machine: a repetition that would
+//            end past the deadline is not started (and the shortfall is reported).
+//
+// Call it from the main thread while unidist is not initialized.
+
+#ifndef UNIDIST_BENCHMARKS_UNIDIST_WORKLOADS_H_
+#define UNIDIST_BENCHMARKS_UNIDIST_WORKLOADS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "benchmarks/measure.h"
+#include "benchmarks/workloads.h"
+
+namespace unidist::bench {
+
+// The group names above, in order.
+std::vector<std::string> UnidistGroups();
+
+// Runs the groups named in `groups` (all if empty), in the order above, adding their
+// samples to `out`. A group that fails (Init refused, a task failed, a wrong result) is
+// abandoned and its error is appended to `errors`; the other groups still run.
+void RunUnidistWorkloads(const Workloads& workloads, const std::vector<std::string>& groups,
+                         absl::Time deadline, Measurements* out, std::vector<std::string>* errors);
+
+}  // namespace unidist::bench
+
+#endif  // UNIDIST_BENCHMARKS_UNIDIST_WORKLOADS_H_

@@ -1,0 +1,37 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "benchmarks/workloads.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace unidist::bench {
+
+Workloads FullWorkloads() { return Workloads(); }
+
+Workloads QuickWorkloads() {
+  Workloads w;
+  w.latency_round_trips = 200;
+  w.throughput_tasks = 10000;
+  w.chain_length = 1000;
+  w.put_bytes = {kOneMiB, 16 * kOneMiB};
+  w.python_put_bytes = w.put_bytes;
+  w.get_bytes = 16 * kOneMiB;
+  w.scaling_tasks = 8;
+  w.task_ms = 5;
+  w.small_objects = 100000;
+  return w;
+}
+
+std::string SizeName(size_t bytes) {
+  if (bytes % kOneGiB == 0) return absl::StrCat(bytes / kOneGiB, "GiB");
+  if (bytes % kOneMiB == 0) return absl::StrCat(bytes / kOneMiB, "MiB");
+  return absl::StrCat(bytes, "B");
+}
+
+std::string PutTaskMetric(size_t bytes) {
+  return absl::StrCat("put_task_", SizeName(bytes), "_GBps");
+}
+
+std::string GetMetric(size_t bytes) { return absl::StrCat("get_", SizeName(bytes), "_GBps"); }
+
+}  // namespace unidist::bench

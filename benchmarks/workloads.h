@@ -1,0 +1,62 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The workloads of //benchmarks:compare: their sizes and repetition counts, shared by the
+// unidist-cpp runner (unidist_workloads.h) and the Python baseline (python_baseline.py gets
+// the same numbers as flags), and the names their measurements are filed under.
+//
+// Metric names end in their unit: _us, _ms, _s, _GBps (10^9 bytes/s), _tasks_per_s, _MiB,
+// _B, _x (a ratio).
+
+#ifndef UNIDIST_BENCHMARKS_WORKLOADS_H_
+#define UNIDIST_BENCHMARKS_WORKLOADS_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace unidist::bench {
+
+inline constexpr size_t kOneMiB = size_t{1} << 20;
+inline constexpr size_t kOneGiB = size_t{1} << 30;
+
+struct Workloads {
+  // Worker processes (Python: Pool processes) for every group but the scaling one, which
+  // compares 1 with `workers`.
+  int workers = 2;
+  // Repetitions of each workload; every one is at least 5.
+  int reps = 5;
+  int short_reps = 10;  // for the workloads that take milliseconds: latency, 1 MiB, Init
+
+  // a. Submit + Get of a trivial task, one at a time: round trips per repetition.
+  int latency_round_trips = 2000;
+  // b. Trivial tasks submitted, then gathered (also split over two driver threads).
+  int throughput_tasks = 100000;
+  // c. Dependent tasks, each taking the previous one's ref.
+  int chain_length = 10000;
+  // d. Put of a byte vector read by a task that returns its checksum; Get of a task result.
+  std::vector<size_t> put_bytes = {kOneMiB, 100 * kOneMiB, kOneGiB};
+  // Python's Pool moves 1 GiB at about 0.08 GB/s (13 s a repetition): left out to keep the
+  // whole comparison under 5 minutes.
+  std::vector<size_t> python_put_bytes = {kOneMiB, 100 * kOneMiB};
+  size_t get_bytes = 100 * kOneMiB;
+  // e. CPU-bound tasks of `task_ms` of computation each, on 1 and on `workers` workers.
+  int scaling_tasks = 64;
+  double task_ms = 20;
+  // g. Small objects (ints) held in the store at once.
+  int small_objects = 1000000;
+};
+
+// The full comparison, and a quick smoke-test version (small sizes, same code paths).
+Workloads FullWorkloads();
+Workloads QuickWorkloads();
+
+// "1MiB", "100MiB", "1GiB", or a byte count for other sizes.
+std::string SizeName(size_t bytes);
+
+// Names of the per-size metrics: "put_task_1MiB_GBps", "get_100MiB_GBps".
+std::string PutTaskMetric(size_t bytes);
+std::string GetMetric(size_t bytes);
+
+}  // namespace unidist::bench
+
+#endif  // UNIDIST_BENCHMARKS_WORKLOADS_H_
