@@ -1,5 +1,7 @@
 // Copyright 2026 The unidist-cpp Authors.
 
+#include <vector>
+
 #include "benchmarks/report.h"
 
 #include "gtest/gtest.h"
@@ -45,7 +47,8 @@ TEST(EvaluateGoalTest, LatencyIsHeldToTwiceThePipeRoundTrip) {
 }
 
 TEST(EvaluateGoalTest, ThroughputIsHeldToTwentyTimesApplyAsync) {
-  const Row* row = FindRow(ComparisonRows(FullWorkloads()), "unidist/throughput_tasks_per_s");
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* row = FindRow(rows, "unidist/throughput_tasks_per_s");
   ASSERT_NE(row, nullptr);
   Measurements m;
   m["python/throughput_tasks_per_s"] = {20000};
@@ -56,7 +59,8 @@ TEST(EvaluateGoalTest, ThroughputIsHeldToTwentyTimesApplyAsync) {
 }
 
 TEST(EvaluateGoalTest, MissingMeasurementGivesNoVerdict) {
-  const Row* row = FindRow(ComparisonRows(FullWorkloads()), "unidist/latency_us");
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* row = FindRow(rows, "unidist/latency_us");
   ASSERT_NE(row, nullptr);
   Measurements m;
   m["unidist/latency_us"] = {19};
