@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "api/internal/function_registry.h"
 #include "common/status_macros.h"
@@ -133,10 +134,12 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
 // arguments complete.
 struct PendingTask {
-  // Serializes the decision to send the task with Cancel's decision to drop it.
-  absl::Mutex mu;
-  bool dispatched ABSL_GUARDED_BY(mu) = false;
-  uint64_t task_id ABSL_GUARDED_BY(mu) = 0;  // the pool's id, once dispatched
+  // Where the task is. SendTask and Cancel race for the move out of kQueued with a
+  // compare-and-swap, so a task is either sent or dropped, never both. (An atomic rather
+  // than a mutex: every task pays for this.)
+  enum Stage : int { kQueued, kSending, kSent, kDropped };
+  std::atomic<int> stage{kQueued};
+  uint64_t task_id = 0;  // the pool's id for it, fixed at creation (retries keep it)
   proto::TaskRequest request;
   std::vector<DataID> result_ids;
   int max_retries = 0;
@@ -182,6 +185,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
                                                        int num_returns,
                                                        std::vector<RefHandle>* results) {
   auto task = std::make_shared<PendingTask>();
+  task->task_id = next_task_id_.fetch_add(1, std::memory_order_relaxed);
   tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
@@ -371,8 +375,12 @@ void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
 
 absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
                                const WorkerId* target) {
-  absl::MutexLock lock(&task->mu);
-  if (task->failed.load(std::memory_order_acquire)) return absl::OkStatus();  // cancelled
+  int queued = PendingTask::kQueued;
+  if (task->failed.load(std::memory_order_acquire) ||
+      !task->stage.compare_exchange_strong(queued, PendingTask::kSending,
+                                           std::memory_order_acq_rel)) {
+    return absl::OkStatus();  // failed or cancelled meanwhile: its results say so
+  }
   Dispatched record;
   record.task = task;
   record.result_ids = task->result_ids;
@@ -380,20 +388,18 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
   if (record.retries_left > 0) {
     record.request = std::make_unique<proto::TaskRequest>(task->request);
   }
-  task->dispatched = true;
-  return DispatchRequest(std::move(record), std::move(task->request), target);
+  absl::Status sent = DispatchRequest(std::move(record), std::move(task->request), target);
+  task->stage.store(PendingTask::kSent, std::memory_order_release);
+  return sent;
 }
 
 absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,
                                       const WorkerId* target) {
-  uint64_t task_id;
-  std::shared_ptr<PendingTask> task = record.task;
+  const uint64_t task_id = record.task->task_id;
   {
     absl::MutexLock lock(&mu_);
-    task_id = next_task_id_++;
     dispatched_[task_id] = std::move(record);
   }
-  if (task != nullptr) task->task_id = task_id;  // the caller holds task->mu
   request.set_task_id(task_id);
   absl::Status dispatched = target != nullptr ? pool_->DispatchTo(*target, std::move(request))
                                               : pool_->Dispatch(std::move(request));
@@ -417,24 +423,22 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
     }
     return absl::InvalidArgumentError("the ObjectRef is not the result of a task");
   }
-  uint64_t task_id;
-  {
-    absl::MutexLock lock(&task->mu);
-    if (!task->dispatched) {
-      if (task->failed.exchange(true, std::memory_order_acq_rel)) {
-        return absl::FailedPreconditionError("the task has failed or been cancelled already");
-      }
-      task_id = 0;
-    } else {
-      task_id = task->task_id;
+  int queued = PendingTask::kQueued;
+  if (task->stage.compare_exchange_strong(queued, PendingTask::kDropped,
+                                          std::memory_order_acq_rel)) {
+    // Not sent anywhere yet, and now it never will be.
+    if (task->failed.exchange(true, std::memory_order_acq_rel)) {
+      return absl::FailedPreconditionError("the task has failed or been cancelled already");
     }
-  }
-  if (task_id == 0) {  // dropped before it was sent anywhere
     FailResults(*task, absl::CancelledError("the task was cancelled before it started"));
     if (task->actor != nullptr) PumpActor(*task->actor);
     return absl::OkStatus();
   }
-  absl::Status cancelled = pool_->Cancel(task_id, force);
+  // Being handed to the pool right now: a non-blocking step, so wait it out.
+  while (task->stage.load(std::memory_order_acquire) == PendingTask::kSending) {
+    absl::SleepFor(absl::Microseconds(20));
+  }
+  absl::Status cancelled = pool_->Cancel(task->task_id, force);
   if (cancelled.code() == absl::StatusCode::kNotFound) {
     return absl::FailedPreconditionError("the task has finished already");
   }
@@ -456,11 +460,10 @@ void Runtime::OnResult(proto::TaskResult result) {
     proto::TaskRequest request = *record.request;
     std::vector<DataID> ids = record.result_ids;
     std::shared_ptr<PendingTask> task = record.task;
-    absl::Status retried;
-    {
-      absl::MutexLock lock(&task->mu);  // Cancel must see the new task id
-      retried = DispatchRequest(std::move(record), std::move(request));
-    }
+    // Between the pool's report and the new dispatch, Cancel waits (kSending).
+    task->stage.store(PendingTask::kSending, std::memory_order_release);
+    const absl::Status retried = DispatchRequest(std::move(record), std::move(request));
+    task->stage.store(PendingTask::kSent, std::memory_order_release);
     if (!retried.ok()) {
       for (const DataID& id : ids) store_->Fail(id, retried);
     }

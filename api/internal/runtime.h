@@ -181,8 +181,8 @@ class Runtime {
                         const WorkerId* target);
   struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
-  // Hands `request` to the pool (or to the dedicated worker `target`) under a new task id
-  // recorded with `record`.
+  // Hands `request` to the pool (or to the dedicated worker `target`) under the task's id,
+  // recording `record` until the result comes back.
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
@@ -191,7 +191,7 @@ class Runtime {
   std::unique_ptr<ProcessManager> pool_;
 
   absl::Mutex mu_;
-  uint64_t next_task_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::atomic<uint64_t> next_task_id_{1};
   // The tasks handed to the pool, by task id.
   struct Dispatched {
     std::shared_ptr<PendingTask> task;  // kept until the result, for Cancel
