@@ -27,7 +27,6 @@ using api_internal::RefHandle;
 using api_internal::RefToken;
 using api_internal::Runtime;
 
-constexpr char kMultiprocessing[] = "multiprocessing";
 constexpr int kMaxWorkers = 4096;
 
 // Serializes Init and Shutdown; held while processes start and stop.
@@ -107,9 +106,9 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
   std::string backend = requested;
   if (backend.empty()) {
     const char* env = getenv("UNIDIST_BACKEND");
-    backend = env != nullptr && *env != '\0' ? env : kMultiprocessing;
+    backend = env != nullptr && *env != '\0' ? env : api_internal::kBackendMultiprocessing;
   }
-  if (backend != kMultiprocessing) {
+  if (backend != api_internal::kBackendMultiprocessing) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown backend '", backend, "' (from ",
         requested.empty() ? "UNIDIST_BACKEND" : "Options::backend",
@@ -170,7 +169,8 @@ absl::Status Init(const Options& options) {
       !registered.ok()) {
     return registered;
   }
-  absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*num_workers, *max_message_bytes);
+  absl::StatusOr<std::unique_ptr<Runtime>> runtime =
+      Runtime::Start(*backend, *num_workers, *max_message_bytes);
   if (!runtime.ok()) return runtime.status();
   SetRuntime(std::move(*runtime));
   return absl::OkStatus();

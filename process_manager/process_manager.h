@@ -56,53 +56,14 @@
 #include "common/worker_protocol.pb.h"
 #include "process_manager/internal/fork_server.h"
 #include "process_manager/internal/worker_loop.h"
+#include "process_manager/worker_pool.h"
 
 namespace unidist {
 
-// Names a worker: its slot, and the generation of that slot (a slot gets a new worker
-// when one dies or, for dedicated slots, when it is reused).
-struct WorkerId {
-  int slot = -1;
-  uint32_t generation = 0;
-};
+// The multiprocessing backend's options are the shared ones (worker_pool.h).
+using ProcessManagerOptions = WorkerPoolOptions;
 
-struct ProcessManagerOptions {
-  // Number of worker processes. Must be at least 1.
-  int num_workers = 1;
-  // Largest frame either side accepts; larger tasks are refused by Dispatch and larger
-  // results come back as ResourceExhausted errors.
-  size_t max_frame_bytes = kDefaultMaxFrameBytes;
-  // Runs each task, in the worker process. Required.
-  process_internal::TaskExecutor execute;
-  // Receives the outcome of every dispatched task, in the driver. Required.
-  std::function<void(proto::TaskResult)> on_result;
-  // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
-  // status its later tasks would get. Optional.
-  std::function<void(WorkerId worker, absl::Status status)> on_dedicated_worker_lost;
-  // Serves a unidist API call a task made from inside `worker` (see
-  // internal/worker_loop.h). Runs on the event thread with no lock held: it must not
-  // block; it answers, now or later, with ReplyToWorker. Optional: without it a worker
-  // that calls is treated as broken.
-  std::function<void(WorkerId worker, proto::ApiRequest request)> on_api_request;
-  // Called when a worker (pool or dedicated) is gone, before it is replaced. Optional.
-  std::function<void(WorkerId worker)> on_worker_gone;
-  // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
-  // busy worker does not hoard tasks another could run, and a worker that dies takes few
-  // queued tasks with it. Must be at least 1.
-  size_t max_tasks_per_worker = 64;
-  // How long a worker whose socket closed may take to exit before it is killed.
-  absl::Duration reap_grace = absl::Seconds(1);
-};
-
-// A snapshot of one worker slot.
-struct WorkerState {
-  int index = 0;
-  pid_t pid = -1;
-  bool alive = false;
-  size_t tasks_in_flight = 0;
-};
-
-class ProcessManager {
+class ProcessManager final : public WorkerPool {
  public:
   // Starts the fork server and the workers, then the event thread. Call from a thread that
   // holds no lock another thread could need (see internal/fork_server.h).
@@ -111,7 +72,7 @@ class ProcessManager {
   static absl::StatusOr<std::unique_ptr<ProcessManager>> Start(ProcessManagerOptions options);
 
   // Shuts down.
-  ~ProcessManager();
+  ~ProcessManager() override;
 
   ProcessManager(const ProcessManager&) = delete;
   ProcessManager& operator=(const ProcessManager&) = delete;
@@ -120,26 +81,26 @@ class ProcessManager {
   // task is not dispatched and on_result is not called for it: FailedPrecondition after
   // Shutdown, ResourceExhausted if the task is larger than max_frame_bytes, Unavailable if
   // no worker is alive.
-  absl::Status Dispatch(proto::TaskRequest task);
+  absl::Status Dispatch(proto::TaskRequest task) override;
 
   // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
   // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
   // dies, its tasks fail with Unavailable, later DispatchTo calls return that error, and
   // on_dedicated_worker_lost is called. FailedPrecondition after Shutdown;
   // ResourceExhausted when 65535 slots are in use; Internal if the fork failed.
-  absl::StatusOr<WorkerId> StartDedicatedWorker();
+  absl::StatusOr<WorkerId> StartDedicatedWorker() override;
 
   // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
   // plus the worker's own error once it is gone.
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task);
+  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
 
   // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
   // then exits. At once (kill = true): SIGKILL; its unfinished tasks are reported as
   // Cancelled. on_dedicated_worker_lost is called in both cases. Idempotent.
-  void CloseDedicatedWorker(WorkerId worker, bool kill);
+  void CloseDedicatedWorker(WorkerId worker, bool kill) override;
 
   // Sends the answer to an on_api_request call. NotFound if the worker is gone.
-  absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply);
+  absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
 
   // Cancels task `task_id` (dispatched with Dispatch or DispatchTo). If it has not
   // started, it will not run: it is dropped from the driver's queue, or the worker is told
@@ -148,18 +109,18 @@ class ProcessManager {
   // now, once. Returns OK then; FailedPrecondition if it may be running and !force;
   // InvalidArgument for force on a dedicated worker's task; NotFound if the pool does not
   // have the task (it finished, or was never dispatched).
-  absl::Status Cancel(uint64_t task_id, bool force);
+  absl::Status Cancel(uint64_t task_id, bool force) override;
 
   // Reports tasks in flight as Cancelled, ends every worker and the fork server, and
   // returns once all are reaped. Idempotent.
-  void Shutdown();
+  void Shutdown() override;
 
-  int num_workers() const { return pool_size_; }
+  int num_workers() const override { return pool_size_; }
   // True once Shutdown has begun.
-  bool stopping() const;
-  std::vector<WorkerState> Workers() const;
+  bool stopping() const override;
+  std::vector<WorkerState> Workers() const override;
   // How many workers died and were replaced since Start.
-  size_t workers_replaced() const;
+  size_t workers_replaced() const override;
 
  private:
   struct InFlight {

@@ -15,6 +15,7 @@
 #include "api/internal/function_registry.h"
 #include "common/status_macros.h"
 #include "process_manager/internal/worker_loop.h"
+#include "process_manager/process_manager.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -150,10 +151,22 @@ struct PendingTask {
   std::atomic<bool> failed{false};
 };
 
-absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers,
+namespace {
+
+// The backend named `backend` (see ResolveBackend in api/unidist.cc), started.
+absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& backend,
+                                                            WorkerPoolOptions options) {
+  if (backend == kBackendMultiprocessing) return ProcessManager::Start(std::move(options));
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", backend, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backend,
+                                                        int num_workers,
                                                         size_t max_message_bytes) {
   std::unique_ptr<Runtime> runtime(new Runtime());
-  ProcessManagerOptions options;
+  WorkerPoolOptions options;
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
@@ -168,7 +181,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(int num_workers,
     raw->OnApiRequest(worker, std::move(request));
   };
   options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
-  UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, ProcessManager::Start(std::move(options)));
+  UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, StartWorkerPool(backend, std::move(options)));
   return runtime;
 }
 

@@ -26,7 +26,7 @@
 #include "api/unidist.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
-#include "process_manager/process_manager.h"
+#include "process_manager/worker_pool.h"
 
 namespace unidist::api_internal {
 
@@ -64,6 +64,10 @@ class RefToken {
   const bool held_by_driver_ = false;
   const absl::Status error_;
 };
+
+// The backends Runtime::Start knows, by the names Options::backend and UNIDIST_BACKEND
+// take.
+inline constexpr char kBackendMultiprocessing[] = "multiprocessing";
 
 // True in a worker process (once it has started running tasks).
 bool InWorkerProcess();
@@ -119,9 +123,10 @@ class ActorHandle {
 
 class Runtime {
  public:
-  // Starts `num_workers` worker processes exchanging messages of at most
-  // `max_message_bytes`.
-  static absl::StatusOr<std::unique_ptr<Runtime>> Start(int num_workers,
+  // Starts `num_workers` workers of `backend` (a name ResolveBackend accepted)
+  // exchanging messages of at most `max_message_bytes`.
+  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const std::string& backend,
+                                                        int num_workers,
                                                         size_t max_message_bytes);
 
   ~Runtime();
@@ -188,7 +193,7 @@ class Runtime {
   void OnResult(proto::TaskResult result);
 
   const std::shared_ptr<ObjectStore> store_;
-  std::unique_ptr<ProcessManager> pool_;
+  std::unique_ptr<WorkerPool> pool_;
 
   absl::Mutex mu_;
   std::atomic<uint64_t> next_task_id_{1};

@@ -18,12 +18,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/worker_protocol.pb.h"
+#include "process_manager/worker_pool.h"
 
 namespace unidist::process_internal {
 
-// Runs one task in the worker, filling `result` (values or error). The loop fills in
-// task_id and, on error, the function name and the worker's index and pid.
-using TaskExecutor = std::function<void(const proto::TaskRequest& task, proto::TaskResult* result)>;
+using ::unidist::TaskExecutor;  // process_manager/worker_pool.h
 
 // Exit codes of a worker process, as the driver reports them.
 enum WorkerExitCode : int {

@@ -1,0 +1,137 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// WorkerPool: what the runtime (api/internal/runtime.h) needs from an execution backend.
+//
+// The runtime resolves task dependencies, keeps the object store and the actors' call
+// queues; a WorkerPool runs the tasks it is handed and reports every outcome through
+// WorkerPoolOptions::on_result. Each backend implements it:
+//   * multiprocessing: ProcessManager (process_manager.h), forked worker processes on
+//     this machine, talking over Unix sockets;
+//   * sequential and mpi: see docs/backends.md.
+//
+// Contract shared by every implementation:
+// * Every task accepted by Dispatch or DispatchTo gets exactly one on_result call: its
+//   result, its error, or Cancelled (by Cancel or Shutdown).
+// * The callbacks run without any lock of the pool held, so they may call Dispatch,
+//   DispatchTo or ReplyToWorker; they must not call Shutdown.
+// * Tasks sent to one dedicated worker run one at a time, in the order sent.
+// Thread-safe.
+
+#ifndef UNIDIST_PROCESS_MANAGER_WORKER_POOL_H_
+#define UNIDIST_PROCESS_MANAGER_WORKER_POOL_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/framing.h"
+#include "common/worker_protocol.pb.h"
+
+namespace unidist {
+
+// Names a worker: its slot, and the generation of that slot (a slot gets a new worker
+// when one dies or, for dedicated slots, when it is reused).
+struct WorkerId {
+  int slot = -1;
+  uint32_t generation = 0;
+};
+
+// Runs one task where the backend runs tasks (a worker process, or the caller for the
+// sequential backend), filling `result` (values or error). The backend fills in task_id
+// and, on error, the function name and the worker's index and pid.
+using TaskExecutor = std::function<void(const proto::TaskRequest& task, proto::TaskResult* result)>;
+
+struct WorkerPoolOptions {
+  // Number of workers. Must be at least 1.
+  int num_workers = 1;
+  // Largest frame either side accepts; larger tasks are refused by Dispatch and larger
+  // results come back as ResourceExhausted errors.
+  size_t max_frame_bytes = kDefaultMaxFrameBytes;
+  // Runs each task, in the worker. Required.
+  TaskExecutor execute;
+  // Receives the outcome of every dispatched task, in the driver. Required.
+  std::function<void(proto::TaskResult)> on_result;
+  // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
+  // status its later tasks would get. Optional.
+  std::function<void(WorkerId worker, absl::Status status)> on_dedicated_worker_lost;
+  // Serves a unidist API call a task made from inside `worker` (see
+  // internal/worker_loop.h). Runs with no lock of the pool held: it must not block; it
+  // answers, now or later, with ReplyToWorker. Optional: without it a worker that calls
+  // is treated as broken.
+  std::function<void(WorkerId worker, proto::ApiRequest request)> on_api_request;
+  // Called when a worker (pool or dedicated) is gone, before it is replaced. Optional.
+  std::function<void(WorkerId worker)> on_worker_gone;
+  // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
+  // busy worker does not hoard tasks another could run, and a worker that dies takes few
+  // queued tasks with it. Must be at least 1.
+  size_t max_tasks_per_worker = 64;
+  // How long a worker whose socket closed may take to exit before it is killed.
+  absl::Duration reap_grace = absl::Seconds(1);
+};
+
+// A snapshot of one worker slot.
+struct WorkerState {
+  int index = 0;
+  pid_t pid = -1;
+  bool alive = false;
+  size_t tasks_in_flight = 0;
+};
+
+class WorkerPool {
+ public:
+  virtual ~WorkerPool() = default;
+
+  // Queues `task` on the next worker. Never blocks on a busy worker. On error the task is
+  // not dispatched and on_result is not called for it: FailedPrecondition after Shutdown,
+  // ResourceExhausted if the task is larger than max_frame_bytes, Unavailable if no
+  // worker is alive.
+  virtual absl::Status Dispatch(proto::TaskRequest task) = 0;
+
+  // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
+  // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
+  // dies, its tasks fail with Unavailable, later DispatchTo calls return that error, and
+  // on_dedicated_worker_lost is called. FailedPrecondition after Shutdown;
+  // ResourceExhausted when no more can be started; Internal if starting it failed.
+  virtual absl::StatusOr<WorkerId> StartDedicatedWorker() = 0;
+
+  // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
+  // plus the worker's own error once it is gone.
+  virtual absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) = 0;
+
+  // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
+  // then exits. At once (kill = true): its unfinished tasks are reported as Cancelled.
+  // on_dedicated_worker_lost is called in both cases. Idempotent.
+  virtual void CloseDedicatedWorker(WorkerId worker, bool kill) = 0;
+
+  // Sends the answer to an on_api_request call. NotFound if the worker is gone.
+  virtual absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) = 0;
+
+  // Cancels task `task_id` (dispatched with Dispatch or DispatchTo). If it has not
+  // started, it will not run. If it may be running, `force` stops its worker (a pool
+  // worker is then replaced). Either way on_result reports it as Cancelled now, once.
+  // Returns OK then; FailedPrecondition if it may be running and !force; InvalidArgument
+  // for force on a dedicated worker's task; NotFound if the pool does not have the task
+  // (it finished, or was never dispatched).
+  virtual absl::Status Cancel(uint64_t task_id, bool force) = 0;
+
+  // Reports tasks in flight as Cancelled, ends every worker, and returns once all are
+  // gone. Idempotent.
+  virtual void Shutdown() = 0;
+
+  virtual int num_workers() const = 0;
+  // True once Shutdown has begun.
+  virtual bool stopping() const = 0;
+  virtual std::vector<WorkerState> Workers() const = 0;
+  // How many workers died and were replaced since Start.
+  virtual size_t workers_replaced() const = 0;
+};
+
+}  // namespace unidist
+
+#endif  // UNIDIST_PROCESS_MANAGER_WORKER_POOL_H_
