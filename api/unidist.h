@@ -121,6 +121,7 @@ struct Stats {
   size_t workers_replaced = 0;     // workers that died and were replaced since Init
   size_t tasks_retried = 0;        // task runs repeated because their worker died
 };
+// The counters of the current runtime, as a Stats snapshot.
 Stats GetStats();
 
 // Where a task failed. Get returns a failed task's status with these details attached as
@@ -128,7 +129,7 @@ Stats GetStats();
 struct TaskFailure {
   std::string function;    // the name the function was registered under
   int worker_index = -1;   // the worker that ran it
-  int worker_pid = -1;
+  int worker_pid = -1;     // its process id
   bool worker_died = false;  // the worker process died (a crash or a signal)
 };
 
@@ -144,8 +145,9 @@ inline constexpr char kTaskFailurePayloadUrl[] = "type.unidist.dev/unidist.proto
 struct WorkerInfo {
   int index = 0;      // the worker's slot in the pool
   int pid = -1;       // its process id (a replaced worker's slot gets a new pid)
-  bool alive = false;
+  bool alive = false;  // false between the worker's death and its replacement
 };
+// One WorkerInfo per slot of the task pool, by index (actors' processes are not listed).
 std::vector<WorkerInfo> Workers();
 
 // A typed, copyable handle to an object in the store: a value Put there or the result of
@@ -165,6 +167,7 @@ class ObjectRef {
 
   // For the library's templates.
   const api_internal::RefHandle& handle() const { return handle_; }
+  // For the library's templates: the ref that owns `handle`.
   static ObjectRef FromHandle(api_internal::RefHandle handle) {
     ObjectRef ref;
     ref.handle_ = std::move(handle);
@@ -215,6 +218,7 @@ absl::StatusOr<T> Get(const ObjectRef<T>& ref, absl::Duration timeout) {
 
 // Waits for a task returning void or absl::Status: OK once it succeeded, else its error.
 absl::Status Get(const ObjectRef<void>& ref);
+// As Get(ref) for a void task, but gives up after `timeout` with DeadlineExceeded.
 absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout);
 
 // The values of all `refs`, in order; the first error among them if any failed.
@@ -247,8 +251,8 @@ absl::Status Cancel(const ObjectRef<T>& ref, bool force = false) {
 // caller's order.
 template <typename T>
 struct WaitResult {
-  std::vector<ObjectRef<T>> ready;
-  std::vector<ObjectRef<T>> not_ready;
+  std::vector<ObjectRef<T>> ready;      // complete (ready or failed), at most num_returns
+  std::vector<ObjectRef<T>> not_ready;  // all the others
 };
 
 // unidist's wait: blocks until `num_returns` of `refs` are complete (ready or failed) or
@@ -297,6 +301,8 @@ auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
                                      std::move(task_args), 1, options.max_retries)[0]));
 }
 
+// Submit with the default TaskOptions (no retries): the common form,
+// `unidist::Submit(Square, 7)`.
 template <typename F, typename... Args>
 auto Submit(F* fn, Args&&... args) {
   return Submit(TaskOptions(), fn, std::forward<Args>(args)...);
@@ -323,6 +329,7 @@ auto SubmitTuple(const TaskOptions& options, F* fn, Args&&... args) {
   return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
 }
 
+// SubmitTuple with the default TaskOptions (no retries).
 template <typename F, typename... Args>
 auto SubmitTuple(F* fn, Args&&... args) {
   return SubmitTuple(TaskOptions(), fn, std::forward<Args>(args)...);
@@ -390,6 +397,7 @@ class Actor {
     return ObjectRef<void>::FromHandle(api_internal::ActorCreated(handle_));
   }
 
+  // False for a default-constructed handle.
   bool valid() const { return handle_ != nullptr; }
 
   // For the library.
@@ -399,14 +407,14 @@ class Actor {
   std::shared_ptr<api_internal::ActorHandle> handle_;
 };
 
+// Found when T was not registered with UNIDIST_ACTOR (see CreateActor).
+void* UnidistActorConstructorArgs(...);
+
 // Starts an actor of class T (registered with UNIDIST_ACTOR) in a new worker process,
 // constructing it there from `args` (values or ObjectRefs of the constructor's parameter
 // types). Does not wait for the constructor: see Actor::Created. Before Init, or for an
 // unregistered class, every call on the returned actor fails with FailedPrecondition or
 // NotFound.
-// Found when T was not registered with UNIDIST_ACTOR (see CreateActor).
-void* UnidistActorConstructorArgs(...);
-
 template <typename T, typename... Args>
 Actor<T> CreateActor(Args&&... args) {
   using Registered = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));

@@ -205,6 +205,7 @@ class Encoder {
     WriteRaw(bytes.data(), bytes.size());
   }
 
+  // The longest varint: 10 bytes of 7 bits hold a 64-bit value.
   static constexpr size_t kMaxVarintBytes = 10;
 
  private:
@@ -714,11 +715,14 @@ struct Codec<T, std::enable_if_t<codec_internal::kIsPlainNumber<T>>> {
 // byte is not 0 or 1 is undefined behaviour.
 template <>
 struct Codec<bool> {
+  // Every bool takes exactly one byte.
   static constexpr size_t kMinEncodedSize = 1;
+  // Writes 1 for true, 0 for false.
   static void Encode(const bool& value, Encoder& out) {
     const uint8_t byte = value ? 1 : 0;
     out.WriteRaw(&byte, 1);
   }
+  // Reads the byte back; DataLoss if the input ends or the byte is neither 0 nor 1.
   static absl::Status Decode(Decoder& in, bool* value) {
     uint8_t byte = 0;
     absl::Status status = in.ReadRaw(&byte, 1);

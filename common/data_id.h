@@ -39,6 +39,7 @@
 
 namespace unidist {
 
+// The id of one object: 16 bytes, (origin, sequence); see the file comment for the layout.
 class DataID {
  public:
   // Length of Binary() in bytes.
@@ -61,11 +62,14 @@ class DataID {
     return id;
   }
 
+  // The all-zero id, which names no object (the same as DataID()).
   static constexpr DataID Nil() { return DataID(); }
+  // True for the Nil id.
   constexpr bool IsNil() const { return origin_ == 0 && sequence_ == 0; }
 
-  // The process that made the id, and its number within that process.
+  // The process that made the id: a random number drawn once per process.
   constexpr uint64_t origin() const { return origin_; }
+  // The id's number within that process, counting from 1.
   constexpr uint64_t sequence() const { return sequence_; }
 
   // The 16-byte wire form described in the file comment.
@@ -73,22 +77,31 @@ class DataID {
   // 32 lowercase hex digits: origin then sequence, most significant digit first.
   std::string Hex() const;
 
+  // Equal when both origin and sequence are.
   friend bool operator==(const DataID& a, const DataID& b) {
     return a.origin_ == b.origin_ && a.sequence_ == b.sequence_;
   }
+  // Not operator==.
   friend bool operator!=(const DataID& a, const DataID& b) { return !(a == b); }
+  // Ordered by origin, then sequence, so that ids one process made sort in the order it
+  // made them.
   friend bool operator<(const DataID& a, const DataID& b) {
     return std::tie(a.origin_, a.sequence_) < std::tie(b.origin_, b.sequence_);
   }
+  // The order of operator<, reversed.
   friend bool operator>(const DataID& a, const DataID& b) { return b < a; }
+  // operator< or equal.
   friend bool operator<=(const DataID& a, const DataID& b) { return !(b < a); }
+  // operator> or equal.
   friend bool operator>=(const DataID& a, const DataID& b) { return !(a < b); }
 
+  // Makes DataID a key of absl::flat_hash_map and friends (absl::Hash).
   template <typename H>
   friend H AbslHashValue(H state, const DataID& id) {
     return H::combine(std::move(state), id.origin_, id.sequence_);
   }
 
+  // Writes `DataID(<origin hex>:<sequence>)`, for logs and test failures.
   friend std::ostream& operator<<(std::ostream& os, const DataID& id);
 
  private:
@@ -98,6 +111,9 @@ class DataID {
 
 }  // namespace unidist
 
+// std::hash, for std::unordered_map keys. Hidden from doxygen, which cannot place a
+// specialization declared outside namespace std; the class comment mentions it.
+/// \cond
 template <>
 struct std::hash<unidist::DataID> {
   size_t operator()(const unidist::DataID& id) const noexcept {
@@ -105,5 +121,6 @@ struct std::hash<unidist::DataID> {
     return static_cast<size_t>(id.origin() ^ (id.sequence() * 0x9e3779b97f4a7c15ULL));
   }
 };
+/// \endcond
 
 #endif  // UNIDIST_COMMON_DATA_ID_H_

@@ -4,10 +4,13 @@ Like protoc (see //bazel:proto.bzl), doxygen is Debian's (/usr/bin/doxygen, inst
 ./bazelw) and is found on the fixed action PATH (--incompatible_strict_action_env).
 
 The checked-in Doxyfile holds the settings that never change. The settings that depend on
-where the files are (INPUT, STRIP_FROM_PATH, USE_MDFILE_AS_MAINPAGE, OUTPUT_DIRECTORY,
-FILTER_PATTERNS, WARN_LOGFILE) are computed here from File.path values and appended after
-it, so the rule works from this workspace and from a consumer's, where our files live
-under external/unidist/.
+where the files are (INPUT, EXAMPLE_PATH, STRIP_FROM_PATH, USE_MDFILE_AS_MAINPAGE,
+OUTPUT_DIRECTORY, FILTER_PATTERNS, WARN_LOGFILE) are computed here from File.path values
+and appended after it, so the rule works from this workspace and from a consumer's, where
+our files live under external/unidist/.
+
+Any doxygen warning fails the build, with the warnings printed: an undocumented public
+name, a broken \\ref, or a \\snippet whose marker was edited away in the example.
 """
 
 def _doxygen_html_impl(ctx):
@@ -32,6 +35,10 @@ def _doxygen_html_impl(ctx):
         "HTML_OUTPUT = .",
         'WARN_LOGFILE = "%s"' % warnings.path,
     ]
+    if ctx.files.examples:
+        # \include and \snippet find a file by its name or a path suffix of it
+        # (examples/quickstart.cc), among the files listed here.
+        overrides.append("EXAMPLE_PATH = " + " ".join(['"%s"' % f.path for f in ctx.files.examples]))
     if ctx.file.comment_filter:
         # Run by doxygen through the shell, on the action's PATH (python3 is in /usr/bin).
         filter_command = "python3 " + ctx.file.comment_filter.path
@@ -51,16 +58,21 @@ def _doxygen_html_impl(ctx):
 # Warnings name files by absolute path; keep them relative to the execroot, so the log
 # reads like compiler output and does not depend on the machine.
 sed -i "s|$PWD/||" "{warnings}"
+# Any warning fails the build, and all of them are printed (doxygen's WARN_AS_ERROR = YES
+# would stop at the first). The test is a non-empty log, not a count of "warning:" lines,
+# so that doxygen's "error:" lines fail it too.
 count=$(grep -c ': warning: ' "{warnings}" || true)
-if [ "$count" -gt 0 ]; then
-  echo "doxygen: $count warnings, listed in {warnings}" >&2
+if [ -s "{warnings}" ]; then
+  cat "{warnings}" >&2
+  echo "doxygen: $count warning(s); document the names above or fix the pages" >&2
+  exit 1
 fi
 """.format(doxyfile = ctx.file.doxyfile.path, warnings = warnings.path)
 
     ctx.actions.run_shell(
         command = command,
         arguments = overrides,
-        inputs = inputs + [ctx.file.doxyfile],
+        inputs = inputs + ctx.files.examples + [ctx.file.doxyfile],
         outputs = [html, warnings],
         mnemonic = "Doxygen",
         progress_message = "Generating HTML documentation %s" % html.short_path,
@@ -75,6 +87,10 @@ doxygen_html = rule(
         "srcs": attr.label_list(
             allow_files = [".h", ".md"],
             doc = "Headers and Markdown pages, in the order doxygen should read them.",
+        ),
+        "examples": attr.label_list(
+            allow_files = True,
+            doc = "Source files the pages quote with \\include or \\snippet (EXAMPLE_PATH).",
         ),
         "mainpage": attr.label(
             allow_single_file = [".md"],

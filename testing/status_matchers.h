@@ -21,18 +21,23 @@
 
 namespace unidist::testing {
 
+// The status of an absl::Status (itself) or of an absl::StatusOr<T>, so that the matchers
+// below accept both.
 inline const absl::Status& GetStatus(const absl::Status& status) { return status; }
+// The status of `status_or`: OK if it holds a value.
 template <typename T>
 const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
   return status_or.status();
 }
 
+// Matches an OK absl::Status, or an absl::StatusOr<T> that holds a value.
 MATCHER(IsOk, negation ? "is not OK" : "is OK") {
   const absl::Status& status = GetStatus(arg);
   if (!status.ok()) *result_listener << "whose status is " << status;
   return status.ok();
 }
 
+// Matches a Status or StatusOr whose code is `code` (an absl::StatusCode).
 MATCHER_P(StatusIs, code,
           std::string(negation ? "does not have" : "has") + " status code " +
               absl::StatusCodeToString(code)) {
@@ -41,6 +46,8 @@ MATCHER_P(StatusIs, code,
   return status.code() == code;
 }
 
+// Matches a Status or StatusOr whose code is `code` and whose message matches
+// `message_matcher` (a std::string matcher such as HasSubstr("boom")).
 MATCHER_P2(StatusIs, code, message_matcher,
            std::string(negation ? "does not have" : "has") + " status code " +
                absl::StatusCodeToString(code) + " and a matching message") {
@@ -52,7 +59,9 @@ MATCHER_P2(StatusIs, code, message_matcher,
 
 }  // namespace unidist::testing
 
+// EXPECT that `expr`, a Status or StatusOr, is OK; the failure message shows its status.
 #define UNIDIST_EXPECT_OK(expr) EXPECT_THAT((expr), ::unidist::testing::IsOk())
+// As UNIDIST_EXPECT_OK, but ends the test on failure (ASSERT_THAT).
 #define UNIDIST_ASSERT_OK(expr) ASSERT_THAT((expr), ::unidist::testing::IsOk())
 
 #endif  // UNIDIST_TESTING_STATUS_MATCHERS_H_

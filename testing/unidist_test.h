@@ -31,16 +31,21 @@
 
 namespace unidist::testing {
 
+// The fixture described in the file comment: derive a test class from it (TEST_F).
 class UnidistTest : public ::testing::Test {
  protected:
+  // Each test runs on `num_workers` worker processes; two by default, enough to run tasks
+  // in parallel on any machine.
   explicit UnidistTest(int num_workers = 2) : num_workers_(num_workers) {}
 
+  // Initializes unidist; the test stops if Init fails.
   void SetUp() override {
     Options options;
     options.num_workers = num_workers_;
     UNIDIST_ASSERT_OK(Init(options));
   }
 
+  // Shuts unidist down and fails the test if a child process of the test is left.
   void TearDown() override {
     UNIDIST_EXPECT_OK(Shutdown());
     EXPECT_FALSE(IsInitialized());
@@ -50,6 +55,7 @@ class UnidistTest : public ::testing::Test {
         << "child processes are left after unidist::Shutdown()";
   }
 
+  // The pool size this test runs with.
   int num_workers() const { return num_workers_; }
 
  private:
