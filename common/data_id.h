@@ -39,7 +39,7 @@
 
 namespace unidist {
 
-// The id of one object: 16 bytes, (origin, sequence); see the file comment for the layout.
+// The id of one object: 16 bytes, (origin, sequence); data_id.h gives the byte layout.
 class DataID {
  public:
   // Length of Binary() in bytes.
