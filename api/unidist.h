@@ -47,7 +47,7 @@
 // function's registered name and its encoded arguments to the next worker in round-robin
 // order; a task whose arguments include results of unfinished tasks is sent only when
 // they are ready, so a worker never blocks waiting for another. Results come back to the
-// driver's object store. See docs/overview.md.
+// driver's object store. See docs/concepts.md.
 
 #ifndef UNIDIST_API_UNIDIST_H_
 #define UNIDIST_API_UNIDIST_H_
