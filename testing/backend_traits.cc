@@ -1,0 +1,64 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "testing/backend_traits.h"
+
+#include <stdlib.h>
+
+#include <initializer_list>
+
+#include "absl/strings/str_cat.h"
+
+namespace unidist::testing {
+namespace {
+
+struct BackendRow {
+  const char* backend;
+  std::initializer_list<BackendTrait> traits;
+};
+
+// Every backend's traits: one row per backend (docs/backends.md explains the differences).
+const BackendRow kBackendTraits[] = {
+    {"multiprocessing",
+     {BackendTrait::kSurvivesWorkerCrash, BackendTrait::kConcurrentWithDriver,
+      BackendTrait::kWorkerProcesses}},
+    // Everything runs in the calling thread, in submission order (backend_sequential.md).
+    {"sequential", {}},
+};
+
+const char* TraitName(BackendTrait trait) {
+  switch (trait) {
+    case BackendTrait::kSurvivesWorkerCrash:
+      return "kSurvivesWorkerCrash (the driver survives a crashed worker)";
+    case BackendTrait::kConcurrentWithDriver:
+      return "kConcurrentWithDriver (tasks run while the driver goes on)";
+    case BackendTrait::kWorkerProcesses:
+      return "kWorkerProcesses (tasks run in worker processes of their own)";
+  }
+  return "an unknown trait";
+}
+
+}  // namespace
+
+std::string TestBackend() {
+  const char* env = getenv("UNIDIST_BACKEND");
+  return env != nullptr && *env != '\0' ? env : "multiprocessing";
+}
+
+bool BackendHas(BackendTrait trait) {
+  const std::string backend = TestBackend();
+  for (const BackendRow& row : kBackendTraits) {
+    if (backend != row.backend) continue;
+    for (BackendTrait has : row.traits) {
+      if (has == trait) return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+std::string SkipReason(BackendTrait trait) {
+  return absl::StrCat("the ", TestBackend(), " backend lacks ", TraitName(trait),
+                      "; see docs/backends.md");
+}
+
+}  // namespace unidist::testing
