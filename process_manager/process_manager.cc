@@ -185,6 +185,24 @@ absl::Status ProcessManager::EnqueueLocked(InFlight task) {
 }
 
 ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
+  if (options_.least_loaded) {
+    // The live worker with the most room left; scanning from the round-robin position
+    // spreads ties (an idle pool) the way round-robin would.
+    Slot* best = nullptr;
+    size_t best_room = 0;
+    for (int tried = 0; tried < pool_size_; ++tried) {
+      Slot* candidate = slots_[(next_slot_ + tried) % pool_size_].get();
+      const size_t window = options_.max_tasks_per_worker + candidate->waiting;
+      if (!candidate->alive || candidate->in_flight.size() >= window) continue;
+      const size_t room = window - candidate->in_flight.size();
+      if (best == nullptr || room > best_room) {
+        best = candidate;
+        best_room = room;
+      }
+    }
+    if (best != nullptr) next_slot_ = static_cast<size_t>(best->index) + 1;
+    return best;
+  }
   for (int tried = 0; tried < pool_size_; ++tried) {
     Slot* candidate = slots_[next_slot_ % pool_size_].get();
     ++next_slot_;

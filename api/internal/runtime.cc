@@ -50,6 +50,21 @@ WorkerActor& TheWorkerActor() {
   return *actor;
 }
 
+// Runs `invoker`, turning an exception it lets out into a status that names `function`.
+absl::Status Invoke(const Invoker& invoker, const std::string& function,
+                    const std::vector<absl::string_view>& args, int num_returns,
+                    std::vector<std::string>* values) {
+  try {
+    return invoker(args, num_returns, values);
+  } catch (const std::exception& e) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw ",
+                                           DemangledCurrentExceptionType(), ": ", e.what()));
+  } catch (...) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw an exception of type ",
+                                           DemangledCurrentExceptionType()));
+  }
+}
+
 bool IsActorConstructor(const std::string& function) {
   return absl::EndsWith(function, "::<constructor>");
 }
@@ -109,21 +124,32 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
              result);
     return;
   }
+  if (task.map_chunk()) {
+    // One call per argument; a failed call fails only its own result.
+    std::vector<absl::string_view> args(1);
+    std::vector<std::string> values;
+    for (int i = 0; i < task.args_size(); ++i) {
+      args[0] = task.args(i).value();
+      values.clear();
+      const absl::Status status = Invoke(*invoker, task.function(), args, 1, &values);
+      std::string* value = result->add_values();
+      if (status.ok() && values.size() == 1) {
+        *value = std::move(values[0]);
+        continue;
+      }
+      proto::ElementError* failed = result->add_element_errors();
+      failed->set_index(static_cast<uint32_t>(i));
+      StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
+                        failed->mutable_error());
+    }
+    return;
+  }
   std::vector<absl::string_view> args;
   args.reserve(task.args_size());
   for (const proto::TaskArgument& arg : task.args()) args.push_back(arg.value());
   std::vector<std::string> values;
-  absl::Status status;
-  try {
-    status = (*invoker)(args, std::max(1, task.result_ids_size()), &values);
-  } catch (const std::exception& e) {
-    status = absl::UnknownError(absl::StrCat("task '", task.function(), "' threw ",
-                                             DemangledCurrentExceptionType(), ": ", e.what()));
-  } catch (...) {
-    status = absl::UnknownError(absl::StrCat("task '", task.function(),
-                                             "' threw an exception of type ",
-                                             DemangledCurrentExceptionType()));
-  }
+  const absl::Status status =
+      Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) TheWorkerActor().construction_error = status;
     SetError(status, result);
@@ -164,9 +190,11 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& b
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backend,
                                                         int num_workers,
-                                                        size_t max_message_bytes) {
+                                                        size_t max_message_bytes,
+                                                        const RuntimeTuning& tuning) {
   std::unique_ptr<Runtime> runtime(new Runtime());
   WorkerPoolOptions options;
+  options.least_loaded = tuning.least_loaded;
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
@@ -255,6 +283,38 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
   std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
   task->max_retries = std::max(0, max_retries);
   ResolveArguments(task, std::move(args));
+  return results;
+}
+
+std::vector<RefHandle> Runtime::Map(const std::string& function,
+                                    std::vector<std::string> inputs, size_t chunk_size,
+                                    int max_retries) {
+  // Python's Pool.map heuristic: about four chunks per worker, so that a slow chunk
+  // still leaves the others work to share. A chunk also ends at kMapChunkBytes of
+  // inputs, which keeps its frame far from the message limit and lets workers start on
+  // the first chunks while the driver frames the next.
+  constexpr size_t kMapChunkBytes = size_t{4} << 20;
+  const size_t workers = static_cast<size_t>(std::max(1, pool_->num_workers()));
+  if (chunk_size == 0) chunk_size = std::max<size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
+  std::vector<RefHandle> results;
+  results.reserve(inputs.size());
+  for (size_t begin = 0; begin < inputs.size();) {
+    size_t end = begin;
+    size_t bytes = 0;
+    while (end < inputs.size() && end - begin < chunk_size &&
+           (end == begin || bytes + inputs[end].size() <= kMapChunkBytes)) {
+      bytes += inputs[end].size();
+      ++end;
+    }
+    std::shared_ptr<PendingTask> task =
+        NewTask(function, static_cast<int>(end - begin), &results);
+    task->request.set_map_chunk(true);
+    task->max_retries = std::max(0, max_retries);
+    std::vector<TaskArg> args(end - begin);
+    for (size_t i = begin; i < end; ++i) args[i - begin].value = std::move(inputs[i]);
+    ResolveArguments(task, std::move(args));
+    begin = end;
+  }
   return results;
 }
 
@@ -496,6 +556,22 @@ void Runtime::OnResult(proto::TaskResult result) {
                                                " values for ", ids.size(), " results"));
     }
     for (const DataID& id : ids) store_->Fail(id, error);
+    return;
+  }
+  if (result.element_errors_size() > 0) {  // a map chunk with some failed calls
+    std::vector<bool> failed(ids.size(), false);
+    for (const proto::ElementError& element : result.element_errors()) {
+      if (element.index() >= ids.size()) continue;  // bytes from a worker: not trusted
+      failed[element.index()] = true;
+      absl::Status error = TaskErrorToStatus(element.error());
+      proto::TaskError where = element.error();
+      where.clear_payloads();
+      error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
+      store_->Fail(ids[element.index()], error);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
+    }
     return;
   }
   for (size_t i = 0; i < ids.size(); ++i) {

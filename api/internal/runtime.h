@@ -121,19 +121,30 @@ class ActorHandle {
   const absl::Status error_;
 };
 
+// Performance settings from unidist::Options; the defaults keep the seed's behaviour.
+struct RuntimeTuning {
+  // WorkerPoolOptions::least_loaded.
+  bool least_loaded = false;
+};
+
 class Runtime {
  public:
   // Starts `num_workers` workers of `backend` (a name ResolveBackend accepted)
   // exchanging messages of at most `max_message_bytes`.
   static absl::StatusOr<std::unique_ptr<Runtime>> Start(const std::string& backend,
                                                         int num_workers,
-                                                        size_t max_message_bytes);
+                                                        size_t max_message_bytes,
+                                                        const RuntimeTuning& tuning = {});
 
   ~Runtime();
 
   RefHandle Put(std::string bytes);
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
+  // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one
+  // parameter), one handle per input, in order. `chunk_size` 0 picks one (see MapOptions).
+  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+                             size_t chunk_size, int max_retries);
 
   // unidist::Cancel for the task whose result `token` owns.
   absl::Status Cancel(const RefToken& token, bool force);
