@@ -28,6 +28,9 @@ using api_internal::RefToken;
 using api_internal::Runtime;
 
 constexpr int kMaxWorkers = 4096;
+// Options::shared_memory_min_bytes by default: below it, one copy through the socket
+// costs less than setting up a segment and its mapping.
+constexpr size_t kDefaultSharedMemoryMinBytes = size_t{1} << 20;
 
 // Serializes Init and Shutdown; held while processes start and stop.
 absl::Mutex g_lifecycle_mu(absl::kConstInit);
@@ -206,6 +209,9 @@ absl::Status Init(const Options& options) {
   }
   api_internal::RuntimeTuning tuning;
   tuning.least_loaded = options.scheduling == Options::Scheduling::kLeastLoaded;
+  tuning.shared_memory_min_bytes =
+      options.shared_memory_min_bytes == 0 ? kDefaultSharedMemoryMinBytes
+                                           : options.shared_memory_min_bytes;
   absl::StatusOr<std::unique_ptr<Runtime>> runtime =
       Runtime::Start(*backend, *num_workers, *max_message_bytes, tuning);
   if (!runtime.ok()) return runtime.status();

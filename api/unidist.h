@@ -66,6 +66,7 @@
 #include "absl/time/time.h"
 #include "api/internal/bridge.h"
 #include "api/internal/function_traits.h"
+#include "common/array_view.h"
 #include "common/codec.h"
 #include "common/data_id.h"
 
@@ -104,6 +105,15 @@ struct Options {
   // builds (NDEBUG defined) and left as Abseil set it in the others. kOn makes a lock-order
   // cycle abort the program with both stacks, for debugging.
   enum class DeadlockDetection { kDefault, kOff, kOn };
+
+  // Zero-copy for large objects: an object of at least this many bytes (its encoding)
+  // that a task takes as an ObjectRef argument is written once into shared memory (a
+  // memfd, on first use, kept with the object and freed with it or at Shutdown), and
+  // the worker maps it read-only instead of receiving it through its socket. A task
+  // parameter of type ArrayView<T> (common/array_view.h) then reads the mapping itself.
+  // 0: 1 MiB. SIZE_MAX: never. Used by the multiprocessing backend; if a segment cannot
+  // be created, the value goes through the socket as before.
+  size_t shared_memory_min_bytes = 0;
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;
 };
 
@@ -220,6 +230,7 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
 // decode as T.
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
+  static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
   absl::StatusOr<std::shared_ptr<const std::string>> bytes =
       api_internal::Get(ref.handle(), absl::InfiniteFuture());
   if (!bytes.ok()) return bytes.status();
@@ -229,6 +240,7 @@ absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
 // As Get(ref), but gives up after `timeout` with DeadlineExceeded.
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref, absl::Duration timeout) {
+  static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
   absl::StatusOr<std::shared_ptr<const std::string>> bytes =
       api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout));
   if (!bytes.ok()) return bytes.status();

@@ -104,15 +104,40 @@ size_t ObjectStore::FailAllPending(const absl::Status& error) {
 
 void ObjectStore::Erase(const DataID& id) {
   // Dropped callbacks may own reference tokens whose destructors call Erase again, so
-  // they are destroyed after the lock is released.
+  // they are destroyed after the lock is released; so is the attachment.
   std::vector<CompletionCallback> dropped;
+  std::shared_ptr<const void> attachment;
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   if (it->second.state == Entry::State::kPending) --pending_count_;
   if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
   dropped.swap(it->second.callbacks);
+  attachment.swap(it->second.attachment);
   entries_.erase(it);
+}
+
+std::shared_ptr<const void> ObjectStore::Attachment(const DataID& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : it->second.attachment;
+}
+
+std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
+                                                        std::shared_ptr<const void> attachment) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return nullptr;  // `attachment` is released after the lock
+  if (it->second.attachment == nullptr) it->second.attachment = std::move(attachment);
+  return it->second.attachment;
+}
+
+void ObjectStore::ClearAttachments() {
+  std::vector<std::shared_ptr<const void>> dropped;  // released after the lock
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, entry] : entries_) {
+    if (entry.attachment != nullptr) dropped.push_back(std::move(entry.attachment));
+  }
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {

@@ -86,6 +86,17 @@ class ObjectStore {
   // True if `id` is known and complete.
   bool IsComplete(const DataID& id) const;
 
+  // Attachments: something kept with the entry `id` until it is erased (e.g. the
+  // shared-memory copy of its value). Attachment returns it, or null if there is none or
+  // `id` is unknown. AttachIfAbsent stores `attachment` unless the entry has one already,
+  // and returns the one the entry keeps: `attachment`, the earlier one, or null if `id`
+  // is unknown.
+  std::shared_ptr<const void> Attachment(const DataID& id) const;
+  std::shared_ptr<const void> AttachIfAbsent(const DataID& id,
+                                             std::shared_ptr<const void> attachment);
+  // Drops every attachment (at shutdown); the entries stay.
+  void ClearAttachments();
+
   // Counts, for tests and stats.
   size_t size() const;
   size_t pending_count() const;
@@ -98,6 +109,7 @@ class ObjectStore {
     Value value;
     absl::Status error;
     std::vector<CompletionCallback> callbacks;
+    std::shared_ptr<const void> attachment;
   };
 
   // Completes the entry `id` with `result`; false if unknown or not pending.

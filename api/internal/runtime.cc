@@ -3,6 +3,7 @@
 #include "api/internal/runtime.h"
 
 #include <cxxabi.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <exception>
@@ -12,7 +13,9 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "api/internal/function_registry.h"
+#include "common/shared_memory.h"
 #include "common/status_macros.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
@@ -146,7 +149,30 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
   }
   std::vector<absl::string_view> args;
   args.reserve(task.args_size());
-  for (const proto::TaskArgument& arg : task.args()) args.push_back(arg.value());
+  // Large objects arrive in shared memory: the task reads the mapping itself.
+  std::vector<std::unique_ptr<MappedSegment>> mapped;
+  for (const proto::TaskArgument& arg : task.args()) {
+    if (!arg.has_shared()) {
+      args.push_back(arg.value());
+      continue;
+    }
+    SharedSegmentRef where;
+    where.pid = static_cast<pid_t>(arg.shared().pid());
+    where.fd = arg.shared().fd();
+    where.size = arg.shared().size();
+    where.inode = arg.shared().inode();
+    absl::StatusOr<std::unique_ptr<MappedSegment>> segment = MappedSegment::Open(where);
+    if (!segment.ok()) {
+      SetError(absl::Status(segment.status().code(),
+                            absl::StrCat("argument ", args.size() + 1, " of '", task.function(),
+                                         "' could not be read from shared memory: ",
+                                         segment.status().message())),
+               result);
+      return;
+    }
+    args.push_back((*segment)->bytes());
+    mapped.push_back(*std::move(segment));
+  }
   std::vector<std::string> values;
   const absl::Status status =
       Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
@@ -175,6 +201,10 @@ struct PendingTask {
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
+  // The shared-memory segments of its arguments (by position; null for the others): the
+  // worker opens them through the driver's descriptors, so they stay open until the
+  // result is back.
+  std::vector<std::shared_ptr<const SharedSegment>> segments;
 };
 
 namespace {
@@ -195,6 +225,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backe
   std::unique_ptr<Runtime> runtime(new Runtime());
   WorkerPoolOptions options;
   options.least_loaded = tuning.least_loaded;
+  // Other processes can map the driver's segments only on this machine.
+  runtime->shared_memory_min_bytes_ =
+      backend == kBackendMultiprocessing ? tuning.shared_memory_min_bytes : SIZE_MAX;
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
@@ -239,8 +272,29 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
   return task;
 }
 
+std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, const DataID& id,
+                                                        const std::string& bytes) {
+  if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
+    return std::static_pointer_cast<const SharedSegment>(kept);
+  }
+  // Written outside the store's lock: a large value takes a while. Two tasks that start
+  // at once may both write one; the store keeps the first, and the other is freed when
+  // its task is done.
+  absl::StatusOr<std::unique_ptr<SharedSegment>> created =
+      SharedSegment::Create(absl::StrCat("unidist-", getpid()), bytes);
+  if (!created.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: sending a large value through the socket: "
+                            << created.status();
+    return nullptr;
+  }
+  std::shared_ptr<const SharedSegment> segment = std::move(*created);
+  std::shared_ptr<const void> kept = store.AttachIfAbsent(id, segment);
+  return kept == nullptr ? segment : std::static_pointer_cast<const SharedSegment>(kept);
+}
+
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
+  task->segments.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
@@ -265,9 +319,23 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     // its value has been copied into the request. Each callback writes only its own
     // argument slot; the last one to finish dispatches.
     ref.token->store()->OnComplete(
-        ref.id, [this, task, arg, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
+        ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
           if (value.ok()) {
-            arg->set_value(**value);
+            std::shared_ptr<const SharedSegment> segment;
+            if ((*value)->size() >= shared_memory_min_bytes_) {
+              segment = SegmentFor(*token->store(), token->id(), **value);
+            }
+            if (segment != nullptr) {
+              const SharedSegmentRef& where = segment->ref();
+              proto::SharedValue* shared = arg->mutable_shared();
+              shared->set_pid(static_cast<uint32_t>(where.pid));
+              shared->set_fd(where.fd);
+              shared->set_size(where.size);
+              shared->set_inode(where.inode);
+              task->segments[i] = std::move(segment);
+            } else {
+              arg->set_value(**value);
+            }
           } else {
             FailTask(task, value.status());
           }
@@ -765,6 +833,8 @@ void Runtime::OnWorkerGone(WorkerId worker) {
 
 void Runtime::Shutdown() {
   if (pool_ != nullptr) pool_->Shutdown();  // reports every dispatched task as Cancelled
+  // No worker is left to read the shared-memory copies; the values stay in the store.
+  store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.
   store_->FailAllPending(
       absl::CancelledError("unidist was shut down before the object was ready"));

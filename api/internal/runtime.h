@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <deque>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
 #include "api/unidist.h"
+#include "common/shared_memory.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 #include "process_manager/worker_pool.h"
@@ -125,6 +127,9 @@ class ActorHandle {
 struct RuntimeTuning {
   // WorkerPoolOptions::least_loaded.
   bool least_loaded = false;
+  // Objects at least this large go to workers through shared memory (multiprocessing
+  // backend only; see Options::shared_memory_min_bytes). SIZE_MAX: never.
+  size_t shared_memory_min_bytes = SIZE_MAX;
 };
 
 class Runtime {
@@ -176,6 +181,11 @@ class Runtime {
   // actor) through OnArgumentComplete.
   void ResolveArguments(const std::shared_ptr<PendingTask>& task, std::vector<TaskArg> args);
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
+  // The shared-memory copy of object `id` of `store` (whose value is `bytes`), made on
+  // first use and kept with the object; null if one cannot be made (the value then goes
+  // through the socket).
+  std::shared_ptr<const SharedSegment> SegmentFor(ObjectStore& store, const DataID& id,
+                                                  const std::string& bytes);
   // Sends the calls at the head of the actor's queue whose arguments are complete.
   void PumpActor(ActorRecord& actor);
   // Makes the actor take no more calls, failing the queued ones with `gone`.
@@ -205,6 +215,7 @@ class Runtime {
 
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;
+  size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
 
   absl::Mutex mu_;
   std::atomic<uint64_t> next_task_id_{1};
