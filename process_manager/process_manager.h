@@ -175,8 +175,10 @@ class ProcessManager final : public WorkerPool {
   absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues `task` for the next worker with room; Unavailable if no worker is alive.
   absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves queued tasks to workers with room, round-robin, and writes them.
-  void DrainBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves queued tasks to workers with room, round-robin, and writes them. With
+  // `defer_to_busy` (Dispatch's callers), a worker with enough tasks to run is left for
+  // the event thread to write to, which it does after every event.
+  void DrainBacklogLocked(bool defer_to_busy = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

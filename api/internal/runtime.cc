@@ -610,6 +610,9 @@ void Runtime::OnResult(proto::TaskResult result) {
     }
     return;
   }
+  // The task is done with its arguments' shared-memory segments: let them go before
+  // its results wake anyone, so that a segment whose object is gone is freed by then.
+  record.task->segments.clear();
   const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
