@@ -104,7 +104,7 @@ TEST(MarkdownReportTest, MapIsHeldToPoolMap) {
   m["python/map_tasks_per_s"] = {4000000};
   m["python/throughput_tasks_per_s"] = {20000};
   const std::string report = MarkdownReport(FullWorkloads(), m);
-  EXPECT_NE(report.find("≥ Pool.map with its best chunksize: **not met** (0.500×)"),
+  EXPECT_NE(report.find("≥ Pool.map with its best chunksize: **not met** (0.5×)"),
             std::string::npos)
       << report;
 }

@@ -113,31 +113,34 @@ void ObjectStore::Erase(const DataID& id) {
   if (it->second.state == Entry::State::kPending) --pending_count_;
   if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
   dropped.swap(it->second.callbacks);
-  attachment.swap(it->second.attachment);
   entries_.erase(it);
+  if (!attachments_.empty()) {
+    if (auto found = attachments_.find(id); found != attachments_.end()) {
+      attachment = std::move(found->second);
+      attachments_.erase(found);
+    }
+  }
 }
 
 std::shared_ptr<const void> ObjectStore::Attachment(const DataID& id) const {
   absl::ReaderMutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  return it == entries_.end() ? nullptr : it->second.attachment;
+  auto it = attachments_.find(id);
+  return it == attachments_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
                                                         std::shared_ptr<const void> attachment) {
   absl::MutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return nullptr;  // `attachment` is released after the lock
-  if (it->second.attachment == nullptr) it->second.attachment = std::move(attachment);
-  return it->second.attachment;
+  if (!entries_.contains(id)) return nullptr;  // `attachment` is released after the lock
+  std::shared_ptr<const void>& kept = attachments_[id];
+  if (kept == nullptr) kept = std::move(attachment);
+  return kept;
 }
 
 void ObjectStore::ClearAttachments() {
-  std::vector<std::shared_ptr<const void>> dropped;  // released after the lock
+  absl::flat_hash_map<DataID, std::shared_ptr<const void>> dropped;  // released after the lock
   absl::MutexLock lock(&mu_);
-  for (auto& [id, entry] : entries_) {
-    if (entry.attachment != nullptr) dropped.push_back(std::move(entry.attachment));
-  }
+  dropped.swap(attachments_);
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {

@@ -109,7 +109,6 @@ class ObjectStore {
     Value value;
     absl::Status error;
     std::vector<CompletionCallback> callbacks;
-    std::shared_ptr<const void> attachment;
   };
 
   // Completes the entry `id` with `result`; false if unknown or not pending.
@@ -119,6 +118,10 @@ class ObjectStore {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Attachments, by entry. A table of their own: few entries have one, and a field in
+  // every Entry would cost every small object its size (about twice over, at the hash
+  // table's load factor).
+  absl::flat_hash_map<DataID, std::shared_ptr<const void>> attachments_ ABSL_GUARDED_BY(mu_);
   size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t bytes_held_ ABSL_GUARDED_BY(mu_) = 0;
 };
