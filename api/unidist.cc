@@ -28,6 +28,9 @@ using api_internal::RefToken;
 using api_internal::Runtime;
 
 constexpr int kMaxWorkers = 4096;
+// Options::shared_memory_min_bytes by default: below it, one copy through the socket
+// costs less than setting up a segment and its mapping.
+constexpr size_t kDefaultSharedMemoryMinBytes = size_t{1} << 20;
 
 // Serializes Init and Shutdown; held while processes start and stop.
 absl::Mutex g_lifecycle_mu(absl::kConstInit);
@@ -118,6 +121,32 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
   return backend;
 }
 
+// Applies Options::mutex_deadlock_detection (see there).
+absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
+  Options::DeadlockDetection mode = requested;
+  if (mode == Options::DeadlockDetection::kDefault) {
+    if (const char* env = getenv("UNIDIST_MUTEX_DEADLOCK_DETECTION");
+        env != nullptr && *env != '\0') {
+      const absl::string_view value(env);
+      if (value != "0" && value != "1") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "UNIDIST_MUTEX_DEADLOCK_DETECTION must be 0 or 1, got '", value, "'"));
+      }
+      mode = value == "1" ? Options::DeadlockDetection::kOn : Options::DeadlockDetection::kOff;
+    } else {
+#ifdef NDEBUG
+      mode = Options::DeadlockDetection::kOff;
+#else
+      return absl::OkStatus();  // Abseil's own default
+#endif
+    }
+  }
+  absl::SetMutexDeadlockDetectionMode(mode == Options::DeadlockDetection::kOn
+                                          ? absl::OnDeadlockCycle::kAbort
+                                          : absl::OnDeadlockCycle::kIgnore);
+  return absl::OkStatus();
+}
+
 // A handle whose object failed before it reached any store.
 RefHandle FailedHandle(absl::Status error) {
   const DataID id = DataID::Generate();
@@ -170,8 +199,22 @@ absl::Status Init(const Options& options) {
       !registered.ok()) {
     return registered;
   }
+  if (options.scheduling != Options::Scheduling::kRoundRobin &&
+      options.scheduling != Options::Scheduling::kLeastLoaded) {
+    return absl::InvalidArgumentError("Options::scheduling is not a Scheduling value");
+  }
+  // Before the workers are forked, so that they inherit the setting.
+  if (absl::Status detection = ApplyDeadlockDetection(options.mutex_deadlock_detection);
+      !detection.ok()) {
+    return detection;
+  }
+  api_internal::RuntimeTuning tuning;
+  tuning.least_loaded = options.scheduling == Options::Scheduling::kLeastLoaded;
+  tuning.shared_memory_min_bytes =
+      options.shared_memory_min_bytes == 0 ? kDefaultSharedMemoryMinBytes
+                                           : options.shared_memory_min_bytes;
   absl::StatusOr<std::unique_ptr<Runtime>> runtime =
-      Runtime::Start(*backend, *num_workers, *max_message_bytes);
+      Runtime::Start(*backend, *num_workers, *max_message_bytes, tuning);
   if (!runtime.ok()) return runtime.status();
   SetRuntime(std::move(*runtime));
   return absl::OkStatus();
@@ -284,6 +327,27 @@ std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
     return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
   return FailedHandles(error, num_returns);
+}
+
+std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
+                           std::vector<std::string> inputs, size_t chunk_size, int max_retries) {
+  const int count = static_cast<int>(inputs.size());
+  if (InWorkerProcess()) {  // nested: the driver serves Submit, one call per input
+    std::vector<RefHandle> handles;
+    handles.reserve(inputs.size());
+    for (std::string& input : inputs) {
+      std::vector<TaskArg> args(1);
+      args[0].value = std::move(input);
+      handles.push_back(
+          std::move(Submit(fn_key, fn_address, std::move(args), 1, max_retries).front()));
+    }
+    return handles;
+  }
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return FailedHandles(NotInitialized(), count);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
+  if (!name.ok()) return FailedHandles(name.status(), count);
+  return runtime->Map(*name, std::move(inputs), chunk_size, max_retries);
 }
 
 std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {

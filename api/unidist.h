@@ -66,6 +66,7 @@
 #include "absl/time/time.h"
 #include "api/internal/bridge.h"
 #include "api/internal/function_traits.h"
+#include "common/array_view.h"
 #include "common/codec.h"
 #include "common/data_id.h"
 
@@ -88,6 +89,37 @@ struct Options {
   // result. A larger task fails at Submit and a larger result fails its task, both with
   // ResourceExhausted. 0: $UNIDIST_MAX_MESSAGE_BYTES if set, else 1 GiB. At most 2 GiB - 1.
   size_t max_message_bytes = 0;
+
+  // How Submit picks a worker for a task whose arguments are ready.
+  enum class Scheduling {
+    // The next worker in turn that has room (each holds at most a window of tasks); the
+    // default, as in unidist.
+    kRoundRobin,
+    // The worker with the fewest tasks in flight (ties: the next in turn). Keeps uneven
+    // tasks from queuing behind a slow one; costs a scan of the workers per task.
+    kLeastLoaded,
+  };
+  Scheduling scheduling = Scheduling::kRoundRobin;
+
+  // absl::Mutex's deadlock detector. It is process-wide, so this setting applies to the
+  // whole program (the driver and its workers) from Init on, and Shutdown does not undo
+  // it. Debian's Abseil is built without NDEBUG, which leaves the detector on: it then
+  // runs on every lock (about 90 ns against 15 ns a lock/unlock pair, a sixth of the time
+  // of a small task). kDefault: $UNIDIST_MUTEX_DEADLOCK_DETECTION if set ("1" on, "0"
+  // off; anything else makes Init fail with InvalidArgument), else off in optimized
+  // builds (NDEBUG defined) and left as Abseil set it in the others. kOn makes a lock-order
+  // cycle abort the program with both stacks, for debugging.
+  enum class DeadlockDetection { kDefault, kOff, kOn };
+
+  // Zero-copy for large objects: an object of at least this many bytes (its encoding)
+  // that a task takes as an ObjectRef argument is written once into shared memory (a
+  // memfd, on first use, kept with the object and freed with it or at Shutdown), and
+  // the worker maps it read-only instead of receiving it through its socket. A task
+  // parameter of type ArrayView<T> (common/array_view.h) then reads the mapping itself.
+  // 0: 1 MiB. SIZE_MAX: never. Used by the multiprocessing backend; if a segment cannot
+  // be created, the value goes through the socket as before.
+  size_t shared_memory_min_bytes = 0;
+  DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;
 };
 
 // Per-task options, for the Submit overloads that take them:
@@ -206,6 +238,7 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
 // decode as T.
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
+  static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
   absl::StatusOr<std::shared_ptr<const std::string>> bytes =
       api_internal::Get(ref.handle(), absl::InfiniteFuture());
   if (!bytes.ok()) return bytes.status();
@@ -215,6 +248,7 @@ absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
 // As Get(ref), but gives up after `timeout` with DeadlineExceeded.
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref, absl::Duration timeout) {
+  static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
   absl::StatusOr<std::shared_ptr<const std::string>> bytes =
       api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout));
   if (!bytes.ok()) return bytes.status();
@@ -311,6 +345,59 @@ auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
 template <typename F, typename... Args>
 auto Submit(F* fn, Args&&... args) {
   return Submit(TaskOptions(), fn, std::forward<Args>(args)...);
+}
+
+// How unidist::Map ships its inputs.
+struct MapOptions {
+  // Inputs per task (a chunk): each chunk travels to a worker as one message and its
+  // results come back as one. 0: about four chunks per worker, as Python's Pool.map
+  // chooses (ceil(n / (4 × workers))). A chunk also ends early at 4 MiB of encoded
+  // inputs, so that large inputs do not make one huge message.
+  size_t chunk_size = 0;
+  // As TaskOptions::max_retries, for each chunk: a worker that dies while running a
+  // chunk fails (or, with retries, re-runs) the whole chunk.
+  int max_retries = 0;
+};
+
+// Calls `fn` on every element of `inputs` on the workers and returns one ref per input,
+// in the order of `inputs` (Python's Pool.map, with refs). `fn` is a plain function of one
+// parameter registered with UNIDIST_REMOTE; each input is a value convertible to that
+// parameter's type (not an ObjectRef: use Submit for those). The inputs go to the workers
+// in chunks (see MapOptions), which costs far less per call than one Submit each.
+// Outcomes, per ref: the call's value; the call's own error (a returned status or an
+// exception, as for Submit), which fails only that ref; Unavailable for every ref of a
+// chunk whose worker died running it; ResourceExhausted for every ref of a chunk larger
+// than Options::max_message_bytes. FailedPrecondition before Init, NotFound for an
+// unregistered `fn`: every ref fails with it. Inside a task it works too, as one nested
+// Submit per input. An empty `inputs` gives no refs.
+template <typename F, typename T>
+auto Map(F* fn, const std::vector<T>& inputs, const MapOptions& options = MapOptions()) {
+  using Traits = api_internal::FunctionTraits<F>;
+  static_assert(Traits::kArity == 1, "unidist::Map needs a function of exactly one parameter");
+  using Param = std::decay_t<std::tuple_element_t<0, typename Traits::Params>>;
+  static_assert(!api_internal::IsObjectRef<T>::value,
+                "unidist::Map takes values; pass ObjectRefs to Submit");
+  static_assert(std::is_constructible_v<Param, const T&>,
+                "unidist::Map: an input does not convert to the parameter's type");
+  static_assert(kIsEncodable<Param>, "unidist::Map: the parameter type has no codec");
+  using Result = api_internal::ResultType<typename Traits::Return>;
+  std::vector<std::string> encoded(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if constexpr (std::is_same_v<Param, T>) {
+      EncodeTo(inputs[i], &encoded[i]);
+    } else {
+      EncodeTo(Param(inputs[i]), &encoded[i]);
+    }
+  }
+  std::vector<api_internal::RefHandle> handles =
+      api_internal::Map(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                        std::move(encoded), options.chunk_size, options.max_retries);
+  std::vector<ObjectRef<Result>> refs;
+  refs.reserve(handles.size());
+  for (api_internal::RefHandle& handle : handles) {
+    refs.push_back(ObjectRef<Result>::FromHandle(std::move(handle)));
+  }
+  return refs;
 }
 
 // As Submit, for a function returning std::tuple<A, B, ...> (or a StatusOr of one): one

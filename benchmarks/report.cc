@@ -151,6 +151,14 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " trivial tasks, then gather all"),
        "tasks/s", U("throughput_tasks_per_s"), "", "", P("throughput_tasks_per_s"),
        P("map_tasks_per_s"), "", Goal{Goal::Of::kPythonRatio, false, 20, "≥ 20× apply_async"}});
+  add({absl::StrCat("b. unidist::Map over ", GroupThousands(w.throughput_tasks),
+                    " trivial inputs (one ref each), then gather all"),
+       "tasks/s", U("map_tasks_per_s"), "", "", P("throughput_tasks_per_s"),
+       P("map_tasks_per_s"), "",
+       Goal{Goal::Of::kPythonMapRatio, false, 1, "≥ Pool.map with its best chunksize"}});
+  add({"b. throughput, least-loaded scheduling (Options::scheduling)", "tasks/s",
+       U("throughput_least_loaded_tasks_per_s"), "", "", P("throughput_tasks_per_s"), "", "",
+       std::nullopt});
   add({"b. throughput, from two driver threads at once", "tasks/s",
        U("throughput_2threads_tasks_per_s"), "", "", "", "", "not run (time budget)",
        std::nullopt});
@@ -158,8 +166,17 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " dependent tasks (each takes the previous ref)"),
        "µs per task", U("chain_us_per_task"), "floor/pipe_rtt_best_us", "pipe round trip",
        P("chain_us_per_task"), "", "", std::nullopt});
+  add({absl::StrCat("a. latency, least-loaded scheduling"), "µs", U("latency_least_loaded_us"),
+       "floor/pipe_rtt_best_us", "pipe round trip", P("latency_us"), "", "", std::nullopt});
+  add({absl::StrCat("uneven tasks (1 × ", FormatNumber(w.uneven_long_ms), " ms, then ",
+                    w.uneven_short_tasks, " × ", FormatNumber(w.uneven_short_ms),
+                    " ms), round-robin"),
+       "ms", U("uneven_round_robin_ms"), "", "", "", "", "", std::nullopt});
+  add({"the same, least-loaded scheduling", "ms", U("uneven_least_loaded_ms"), "", "", "", "", "",
+       std::nullopt});
   for (size_t bytes : w.put_bytes) {
-    Row row{absl::StrCat("d. Put ", SizeName(bytes), " byte vector → task reads every byte"),
+    Row row{absl::StrCat("d. Put ", SizeName(bytes),
+                         " byte vector → task reads every byte (std::vector parameter)"),
             "GB/s",
             U(PutTaskMetric(bytes)),
             "floor/memcpy_GBps",
@@ -175,6 +192,21 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
     if (bytes == kOneGiB) row.goal = Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"};
     add(std::move(row));
   }
+  for (size_t bytes : w.put_bytes) {
+    Row row{absl::StrCat("d. the same, ArrayView<uint8_t> parameter (zero-copy read of the "
+                         "shared segment)"),
+            "GB/s", U(PutViewTaskMetric(bytes)), "floor/memcpy_GBps", "memcpy", "", "", "",
+            std::nullopt};
+    row.workload = absl::StrCat("d. Put ", SizeName(bytes),
+                                " → task reads every byte (ArrayView<uint8_t> parameter: "
+                                "zero-copy)");
+    if (bytes == kOneGiB) row.goal = Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"};
+    add(std::move(row));
+  }
+  add({absl::StrCat("d. task reads an already shared ", SizeName(w.put_bytes.back()),
+                    " object (ArrayView; Put and segment excluded)"),
+       "GB/s", U(absl::StrCat("read_view_", SizeName(w.put_bytes.back()), "_GBps")),
+       "floor/memcpy_GBps", "memcpy", "", "", "", std::nullopt});
   add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes), " task result"), "GB/s",
        U(GetMetric(w.get_bytes)), "floor/memcpy_GBps", "memcpy", P(GetMetric(w.get_bytes)), "", "",
        std::nullopt});
@@ -215,6 +247,9 @@ std::optional<GoalOutcome> EvaluateGoal(const Row& row, const Measurements& m) {
       break;
     case Goal::Of::kPythonRatio:
       value = Ratio(m, row.unidist, row.python);
+      break;
+    case Goal::Of::kPythonMapRatio:
+      value = Ratio(m, row.unidist, row.python_map);
       break;
     case Goal::Of::kValue:
       value = Median(m, row.unidist);

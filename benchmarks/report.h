@@ -22,7 +22,7 @@ namespace unidist::bench {
 // A target a row is held to: `value` <= or >= `threshold`, where `value` is the ratio of
 // unidist-cpp to one of the row's baselines, or unidist-cpp's own median.
 struct Goal {
-  enum class Of { kFloorRatio, kPythonRatio, kValue };
+  enum class Of { kFloorRatio, kPythonRatio, kPythonMapRatio, kValue };
   Of of = Of::kValue;
   bool at_most = true;  // value <= threshold (else >=)
   double threshold = 0;

@@ -90,8 +90,23 @@ TEST(MarkdownReportTest, EveryRowIsATableLine) {
             std::string::npos)
       << report;
   EXPECT_NE(report.find("≤ 2× pipe round trip: **not met** (3.00×)"), std::string::npos);
-  EXPECT_NE(report.find("| d. Put 1GiB byte vector → task reads every byte | GB/s | — |"),
+  EXPECT_NE(report.find("| d. Put 1GiB byte vector → task reads every byte (std::vector "
+                        "parameter) | GB/s | — |"),
             std::string::npos);
+  EXPECT_NE(report.find("| d. Put 1GiB → task reads every byte (ArrayView<uint8_t> parameter: "
+                        "zero-copy) | GB/s | — |"),
+            std::string::npos);
+}
+
+TEST(MarkdownReportTest, MapIsHeldToPoolMap) {
+  Measurements m;
+  m["unidist/map_tasks_per_s"] = {2000000};
+  m["python/map_tasks_per_s"] = {4000000};
+  m["python/throughput_tasks_per_s"] = {20000};
+  const std::string report = MarkdownReport(FullWorkloads(), m);
+  EXPECT_NE(report.find("≥ Pool.map with its best chunksize: **not met** (0.5×)"),
+            std::string::npos)
+      << report;
 }
 
 TEST(JsonReportTest, HoldsRowsAndSamples) {

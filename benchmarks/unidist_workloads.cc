@@ -40,6 +40,16 @@ uint64_t SumBytes(const uint8_t* data, size_t size) {
 
 uint64_t Checksum(std::vector<uint8_t> data) { return SumBytes(data.data(), data.size()); }
 
+// The same, reading the bytes where they arrived (the shared segment, for large objects).
+uint64_t ChecksumView(unidist::ArrayView<uint8_t> data) {
+  return data.empty() ? 0 : SumBytes(data.data(), data.size());
+}
+
+int SleepMs(double ms) {
+  absl::SleepFor(absl::Microseconds(ms * 1000));
+  return 0;
+}
+
 std::vector<uint8_t> MakeBytes(uint64_t size) { return std::vector<uint8_t>(size, 0x5a); }
 
 // Pure computation: `iterations` steps of a xorshift generator.
@@ -56,12 +66,15 @@ uint64_t Spin(uint64_t iterations) {
 }  // namespace bench_tasks
 
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
-               bench_tasks::MakeBytes, bench_tasks::Spin);
+               bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
+               bench_tasks::SleepMs);
 
 namespace unidist::bench {
 namespace {
 
 using bench_tasks::Checksum;
+using bench_tasks::ChecksumView;
+using bench_tasks::SleepMs;
 using bench_tasks::Increment;
 using bench_tasks::MakeBytes;
 using bench_tasks::Noop;
@@ -82,10 +95,12 @@ class ScopedRuntime {
   ScopedRuntime(const ScopedRuntime&) = delete;
   ScopedRuntime& operator=(const ScopedRuntime&) = delete;
 
-  absl::Status Start(int workers, size_t max_message_bytes = 0) {
+  absl::Status Start(int workers, size_t max_message_bytes = 0,
+               Options::Scheduling scheduling = Options::Scheduling::kRoundRobin) {
     Options options;
     options.num_workers = workers;
     options.max_message_bytes = max_message_bytes;
+    options.scheduling = scheduling;
     return unidist::Init(options);
   }
 };
@@ -108,6 +123,15 @@ void LogAll(const Measurements& out, std::initializer_list<std::string> metrics)
   for (const std::string& metric : metrics) {
     if (out.count("unidist/" + metric) > 0) Log(out, "unidist/" + metric);
   }
+}
+
+// unidist::Map over `count` trivial inputs, then gets them all.
+absl::Status RunTrivialMap(int count) {
+  std::vector<int> inputs(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) inputs[i] = i;
+  std::vector<ObjectRef<int>> refs = Map(Noop, inputs);
+  UNIDIST_ASSIGN_OR_RETURN(std::vector<int> values, Get(refs));
+  return Expect(values.size() == inputs.size() && values.back() == count - 1, "map");
 }
 
 // Submits `count` trivial tasks, then gets them all.
@@ -214,6 +238,13 @@ absl::Status TasksGroup(const Context& context) {
     Add(out, "throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
   }
   LogAll(*out, {"throughput_tasks_per_s"});
+  UNIDIST_RETURN_IF_ERROR(RunTrivialMap(1000));  // warm-up
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(RunTrivialMap(w.throughput_tasks));
+    Add(out, "map_tasks_per_s", w.throughput_tasks / watch.Seconds());
+  }
+  LogAll(*out, {"map_tasks_per_s"});
   for (int rep = 0; rep < w.reps; ++rep) {
     const int half = w.throughput_tasks / 2;
     absl::Status first, second;
@@ -241,6 +272,56 @@ absl::Status TasksGroup(const Context& context) {
   return absl::OkStatus();
 }
 
+// One long task, then short ones, all submitted at once; ms until all are done.
+absl::StatusOr<double> UnevenMs(const Workloads& w) {
+  Stopwatch watch;
+  std::vector<ObjectRef<int>> refs;
+  refs.push_back(Submit(SleepMs, w.uneven_long_ms));
+  for (int i = 0; i < w.uneven_short_tasks; ++i) refs.push_back(Submit(SleepMs, w.uneven_short_ms));
+  UNIDIST_RETURN_IF_ERROR(Get(refs).status());
+  return watch.Seconds() * 1e3;
+}
+
+// The two scheduling policies (Options::scheduling): latency and throughput with
+// least-loaded (round-robin is the tasks group), and uneven tasks with both.
+absl::Status SchedulingGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  {
+    ScopedRuntime runtime;
+    UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, 0, Options::Scheduling::kLeastLoaded));
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
+    for (int rep = 0; rep < w.short_reps; ++rep) {
+      Stopwatch watch;
+      for (int i = 0; i < w.latency_round_trips; ++i) {
+        UNIDIST_RETURN_IF_ERROR(Get(Submit(Noop, i)).status());
+      }
+      Add(out, "latency_least_loaded_us", watch.Seconds() * 1e6 / w.latency_round_trips);
+    }
+    for (int rep = 0; rep < w.reps; ++rep) {
+      Stopwatch watch;
+      UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
+      Add(out, "throughput_least_loaded_tasks_per_s", w.throughput_tasks / watch.Seconds());
+    }
+    for (int rep = 0; rep < w.reps; ++rep) {
+      UNIDIST_ASSIGN_OR_RETURN(double ms, UnevenMs(w));
+      Add(out, "uneven_least_loaded_ms", ms);
+    }
+  }
+  {
+    ScopedRuntime runtime;
+    UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
+    for (int rep = 0; rep < w.reps; ++rep) {
+      UNIDIST_ASSIGN_OR_RETURN(double ms, UnevenMs(w));
+      Add(out, "uneven_round_robin_ms", ms);
+    }
+  }
+  LogAll(*out, {"latency_least_loaded_us", "throughput_least_loaded_tasks_per_s",
+                "uneven_least_loaded_ms", "uneven_round_robin_ms"});
+  return absl::OkStatus();
+}
+
 absl::Status LargeGroup(const Context& context) {
   const Workloads& w = context.w;
   Measurements* out = context.out;
@@ -256,28 +337,45 @@ absl::Status LargeGroup(const Context& context) {
         Expect(value.size() == w.get_bytes && value.back() == 0x5a, "large result"));
   }
   LogAll(*out, {GetMetric(w.get_bytes)});
-  for (size_t bytes : w.put_bytes) {
-    std::vector<uint8_t> data(bytes);
-    for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(i);
-    const uint64_t expected = bench_tasks::SumBytes(data.data(), data.size());
-    const int reps = bytes <= kOneMiB ? w.short_reps : w.reps;
-    absl::Duration slowest;
-    for (int rep = 0; rep < reps; ++rep) {
-      if (absl::Now() + slowest > context.deadline) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("Put ", SizeName(bytes), ": stopped after ", rep, " of ", reps,
-                         " repetitions (each up to ", absl::FormatDuration(slowest),
-                         "), to stay within the time budget; the machine is busy"));
+  // The zero-copy path first (ArrayView parameter), then the std::vector one, which
+  // decodes a copy in the worker; the same sizes, the same deadline.
+  for (const bool view : {true, false}) {
+    for (size_t bytes : w.put_bytes) {
+      std::vector<uint8_t> data(bytes);
+      for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(i);
+      const uint64_t expected = bench_tasks::SumBytes(data.data(), data.size());
+      const int reps = bytes <= kOneMiB ? w.short_reps : w.reps;
+      const std::string metric = view ? PutViewTaskMetric(bytes) : PutTaskMetric(bytes);
+      absl::Duration slowest;
+      for (int rep = 0; rep < reps; ++rep) {
+        if (absl::Now() + slowest > context.deadline) {
+          return absl::DeadlineExceededError(
+              absl::StrCat(metric, ": stopped after ", rep, " of ", reps,
+                           " repetitions (each up to ", absl::FormatDuration(slowest),
+                           "), to stay within the time budget; the machine is busy"));
+        }
+        Stopwatch watch;
+        ObjectRef<std::vector<uint8_t>> ref = Put(data);
+        UNIDIST_ASSIGN_OR_RETURN(uint64_t sum,
+                                 view ? Get(Submit(ChecksumView, ref)) : Get(Submit(Checksum, ref)));
+        const double seconds = watch.Seconds();
+        Add(out, metric, static_cast<double>(bytes) / seconds / 1e9);
+        slowest = std::max(slowest, absl::Seconds(seconds));
+        UNIDIST_RETURN_IF_ERROR(Expect(sum == expected, "checksum"));
+        // The largest object once more, now that its segment exists: the task's read alone.
+        if (view && bytes == w.put_bytes.back()) {
+          watch.Restart();
+          UNIDIST_ASSIGN_OR_RETURN(sum, Get(Submit(ChecksumView, ref)));
+          Add(out, absl::StrCat("read_view_", SizeName(bytes), "_GBps"),
+              static_cast<double>(bytes) / watch.Seconds() / 1e9);
+          UNIDIST_RETURN_IF_ERROR(Expect(sum == expected, "checksum"));
+        }
       }
-      Stopwatch watch;
-      ObjectRef<std::vector<uint8_t>> ref = Put(data);
-      UNIDIST_ASSIGN_OR_RETURN(uint64_t sum, Get(Submit(Checksum, ref)));
-      const double seconds = watch.Seconds();
-      Add(out, PutTaskMetric(bytes), static_cast<double>(bytes) / seconds / 1e9);
-      slowest = std::max(slowest, absl::Seconds(seconds));
-      UNIDIST_RETURN_IF_ERROR(Expect(sum == expected, "checksum"));
+      LogAll(*out, {metric});
+      if (view && bytes == w.put_bytes.back()) {
+        LogAll(*out, {absl::StrCat("read_view_", SizeName(bytes), "_GBps")});
+      }
     }
-    LogAll(*out, {PutTaskMetric(bytes)});
   }
   // What the workers hold on to once the large objects are gone.
   double worker_rss = 0;
@@ -351,8 +449,8 @@ struct Group {
 };
 
 constexpr Group kGroups[] = {
-    {"memory", &MemoryGroup},   {"startup", &StartupGroup}, {"tasks", &TasksGroup},
-    {"scaling", &ScalingGroup}, {"large", &LargeGroup},
+    {"memory", &MemoryGroup},   {"startup", &StartupGroup},       {"tasks", &TasksGroup},
+    {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"large", &LargeGroup},
 };
 
 }  // namespace

@@ -7,11 +7,15 @@
 // Groups, each between its own unidist::Init and Shutdown (with the options it needs):
 //   memory   driver and per-worker RSS after Init; store overhead of small objects
 //   startup  Init -> first result, and Shutdown
-//   tasks    latency, throughput (one and two driver threads), a chain of dependent tasks
+//   tasks    latency, throughput (one and two driver threads, and unidist::Map), a chain
+//            of dependent tasks
 //   scaling  CPU-bound tasks on 1 worker and on `workers` workers; also, interleaved with
 //            them, on plain forked processes ("floor/scaling_*": the machine's parallelism
 //            at that moment, other users' load included)
-//   large    Get of a large task result; Put -> task checksum of 1 MiB .. 1 GiB vectors
+//   scheduling  least-loaded scheduling: latency and throughput; uneven tasks (one long,
+//            many short) under least-loaded and round-robin
+//   large    Get of a large task result; Put -> task checksum of 1 MiB .. 1 GiB vectors,
+//            through an ArrayView parameter (zero-copy) and a std::vector one
 //            (max_message_bytes = 2 GiB - 1, as a 1 GiB vector encodes to a bit more).
 //            Last, because its time depends most on the machine: a repetition that would
 //            end past the deadline is not started (and the shortfall is reported).

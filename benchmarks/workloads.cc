@@ -19,6 +19,8 @@ Workloads QuickWorkloads() {
   w.scaling_tasks = 8;
   w.task_ms = 5;
   w.small_objects = 100000;
+  w.uneven_long_ms = 20;
+  w.uneven_short_tasks = 8;
   return w;
 }
 
@@ -30,6 +32,10 @@ std::string SizeName(size_t bytes) {
 
 std::string PutTaskMetric(size_t bytes) {
   return absl::StrCat("put_task_", SizeName(bytes), "_GBps");
+}
+
+std::string PutViewTaskMetric(size_t bytes) {
+  return absl::StrCat("put_view_task_", SizeName(bytes), "_GBps");
 }
 
 std::string GetMetric(size_t bytes) { return absl::StrCat("get_", SizeName(bytes), "_GBps"); }

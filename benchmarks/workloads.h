@@ -42,6 +42,10 @@ struct Workloads {
   // e. CPU-bound tasks of `task_ms` of computation each, on 1 and on `workers` workers.
   int scaling_tasks = 64;
   double task_ms = 20;
+  // Scheduling policies: one long task, then short ones, submitted at once.
+  double uneven_long_ms = 100;
+  int uneven_short_tasks = 40;
+  double uneven_short_ms = 2.5;
   // g. Small objects (ints) held in the store at once.
   int small_objects = 1000000;
 };
@@ -55,6 +59,7 @@ std::string SizeName(size_t bytes);
 
 // Names of the per-size metrics: "put_task_1MiB_GBps", "get_100MiB_GBps".
 std::string PutTaskMetric(size_t bytes);
+std::string PutViewTaskMetric(size_t bytes);  // "put_view_task_1MiB_GBps"
 std::string GetMetric(size_t bytes);
 
 }  // namespace unidist::bench

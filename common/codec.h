@@ -415,9 +415,17 @@ constexpr uint64_t Fingerprint(absl::string_view s) {
   return h;
 }
 
+// The type whose tag an encoding of T carries: T itself, except for a view type that
+// reads (and writes) exactly the encoding of an owning type, such as ArrayView<T> for
+// std::vector<T> (common/array_view.h). Such a view decodes the owner's bytes.
+template <typename T>
+struct TagTypeOf {
+  using Type = T;
+};
+
 template <typename T>
 uint64_t TypeTag() {
-  static const uint64_t tag = Fingerprint(typeid(T).name());
+  static const uint64_t tag = Fingerprint(typeid(typename TagTypeOf<T>::Type).name());
   return tag;
 }
 

@@ -24,6 +24,10 @@ uint32_t GetLength(const char* in) {
   return length;
 }
 
+// Receive buffers up to this size are kept between frames (and grow by doubling); a
+// larger one is sized to its frame and released once that frame is consumed.
+constexpr size_t kKeptBufferBytes = size_t{4} << 20;
+
 }  // namespace
 
 absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t max_frame_bytes,
@@ -60,6 +64,8 @@ void FrameDecoder::Compact() {
   // long-lived stream; it is cheap because it happens only once half the buffer is consumed.
   if (begin_ == end_) {
     begin_ = end_ = 0;
+    // A buffer that grew for one large frame is not kept for the small ones after it.
+    if (buffer_.size() > kKeptBufferBytes) std::string().swap(buffer_);
   } else if (begin_ > buffer_.size() / 2) {
     std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
     end_ -= begin_;
@@ -69,7 +75,19 @@ void FrameDecoder::Compact() {
 
 char* FrameDecoder::PrepareAppend(size_t size) {
   Compact();
-  if (buffer_.size() < end_ + size) buffer_.resize(std::max(end_ + size, buffer_.size() * 2));
+  size_t needed = end_ + size;
+  if (end_ - begin_ >= kFrameHeaderBytes) {
+    // The next frame's length is known: room for all of it at once, so that a large frame
+    // costs one allocation of its own size rather than doublings up to twice that. (An
+    // oversized length is left for Next() to report.)
+    const uint32_t length = GetLength(buffer_.data() + begin_);
+    if (length <= max_frame_bytes_) {
+      needed = std::max(needed, begin_ + kFrameHeaderBytes + length);
+    }
+  }
+  if (buffer_.size() < needed) {
+    buffer_.resize(needed > kKeptBufferBytes ? needed : std::max(needed, buffer_.size() * 2));
+  }
   return buffer_.data() + end_;
 }
 

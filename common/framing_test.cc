@@ -2,7 +2,10 @@
 
 #include "common/framing.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/worker_protocol.pb.h"
 #include "gtest/gtest.h"
@@ -97,6 +100,39 @@ TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
   absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
   ASSERT_TRUE(payload.ok() && payload->has_value());
   EXPECT_TRUE((*payload)->empty());
+}
+
+
+TEST(FramingTest, ALargeFrameGetsOneBufferOfItsSizeWhichIsReleasedAfterwards) {
+  constexpr size_t kPayload = 9 << 20;
+  constexpr size_t kChunk = 64 * 1024;
+  std::string wire;
+  ASSERT_TRUE(AppendFrame(MakeTask(1, "big", kPayload), size_t{1} << 30, &wire).ok());
+  ASSERT_TRUE(AppendFrame(MakeTask(2, "small", 10), size_t{1} << 30, &wire).ok());
+  FrameDecoder decoder(size_t{1} << 30);
+  size_t offset = 0;
+  size_t largest_buffer = 0;
+  std::vector<uint64_t> received;
+  while (offset < wire.size()) {
+    const size_t chunk = std::min(kChunk, wire.size() - offset);
+    std::memcpy(decoder.PrepareAppend(kChunk), wire.data() + offset, chunk);
+    decoder.Commit(chunk);
+    offset += chunk;
+    largest_buffer = std::max(largest_buffer, decoder.buffer_bytes());
+    for (;;) {
+      absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+      ASSERT_TRUE(payload.ok()) << payload.status();
+      if (!payload->has_value()) break;
+      proto::DriverMessage message;
+      ASSERT_TRUE(ParseFramePayload(**payload, &message).ok());
+      received.push_back(message.task().task_id());
+    }
+  }
+  EXPECT_EQ(received, (std::vector<uint64_t>{1, 2}));
+  // Sized from the frame's header, not doubled past it.
+  EXPECT_LT(largest_buffer, wire.size() + 2 * kChunk);
+  decoder.PrepareAppend(kChunk);  // the large frame is consumed: its buffer goes
+  EXPECT_LE(decoder.buffer_bytes(), size_t{4} << 20);
 }
 
 }  // namespace

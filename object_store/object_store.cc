@@ -104,8 +104,9 @@ size_t ObjectStore::FailAllPending(const absl::Status& error) {
 
 void ObjectStore::Erase(const DataID& id) {
   // Dropped callbacks may own reference tokens whose destructors call Erase again, so
-  // they are destroyed after the lock is released.
+  // they are destroyed after the lock is released; so is the attachment.
   std::vector<CompletionCallback> dropped;
+  std::shared_ptr<const void> attachment;
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -113,6 +114,33 @@ void ObjectStore::Erase(const DataID& id) {
   if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
   dropped.swap(it->second.callbacks);
   entries_.erase(it);
+  if (!attachments_.empty()) {
+    if (auto found = attachments_.find(id); found != attachments_.end()) {
+      attachment = std::move(found->second);
+      attachments_.erase(found);
+    }
+  }
+}
+
+std::shared_ptr<const void> ObjectStore::Attachment(const DataID& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = attachments_.find(id);
+  return it == attachments_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
+                                                        std::shared_ptr<const void> attachment) {
+  absl::MutexLock lock(&mu_);
+  if (!entries_.contains(id)) return nullptr;  // `attachment` is released after the lock
+  std::shared_ptr<const void>& kept = attachments_[id];
+  if (kept == nullptr) kept = std::move(attachment);
+  return kept;
+}
+
+void ObjectStore::ClearAttachments() {
+  absl::flat_hash_map<DataID, std::shared_ptr<const void>> dropped;  // released after the lock
+  absl::MutexLock lock(&mu_);
+  dropped.swap(attachments_);
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {

@@ -86,6 +86,17 @@ class ObjectStore {
   // True if `id` is known and complete.
   bool IsComplete(const DataID& id) const;
 
+  // Attachments: something kept with the entry `id` until it is erased (e.g. the
+  // shared-memory copy of its value). Attachment returns it, or null if there is none or
+  // `id` is unknown. AttachIfAbsent stores `attachment` unless the entry has one already,
+  // and returns the one the entry keeps: `attachment`, the earlier one, or null if `id`
+  // is unknown.
+  std::shared_ptr<const void> Attachment(const DataID& id) const;
+  std::shared_ptr<const void> AttachIfAbsent(const DataID& id,
+                                             std::shared_ptr<const void> attachment);
+  // Drops every attachment (at shutdown); the entries stay.
+  void ClearAttachments();
+
   // Counts, for tests and stats.
   size_t size() const;
   size_t pending_count() const;
@@ -107,6 +118,10 @@ class ObjectStore {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Attachments, by entry. A table of their own: few entries have one, and a field in
+  // every Entry would cost every small object its size (about twice over, at the hash
+  // table's load factor).
+  absl::flat_hash_map<DataID, std::shared_ptr<const void>> attachments_ ABSL_GUARDED_BY(mu_);
   size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t bytes_held_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -200,3 +200,37 @@ TEST(ObjectStoreTest, LongCallbackChainsDoNotGrowTheStack) {
 
 }  // namespace
 }  // namespace unidist
+
+namespace unidist {
+namespace {
+
+TEST(ObjectStoreTest, AttachmentsLiveUntilTheEntryIsErased) {
+  ObjectStore store;
+  ASSERT_TRUE(store.PutReady(Id(1), "value").ok());
+  EXPECT_EQ(store.Attachment(Id(1)), nullptr);
+  EXPECT_EQ(store.AttachIfAbsent(Id(2), std::make_shared<int>(0)), nullptr);  // unknown id
+  auto first = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = first;
+  EXPECT_EQ(store.AttachIfAbsent(Id(1), first), first);
+  // A second attachment does not replace the first.
+  EXPECT_EQ(store.AttachIfAbsent(Id(1), std::make_shared<int>(2)), first);
+  EXPECT_EQ(store.Attachment(Id(1)), first);
+  first.reset();
+  EXPECT_FALSE(watch.expired());
+  store.Erase(Id(1));
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(ObjectStoreTest, ClearAttachmentsKeepsTheEntries) {
+  ObjectStore store;
+  ASSERT_TRUE(store.PutReady(Id(1), "value").ok());
+  auto attached = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = attached;
+  store.AttachIfAbsent(Id(1), std::move(attached));
+  store.ClearAttachments();
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(*store.Get(Id(1)).value(), "value");
+}
+
+}  // namespace
+}  // namespace unidist

@@ -3,9 +3,10 @@
 // ProcessManager: the pool of worker processes of the multiprocessing backend.
 //
 // Start() forks N pool workers (through a fork server, see internal/fork_server.h).
-// Dispatch() hands each task to the next live worker in round-robin order and returns at
-// once; a worker holds at most max_tasks_per_worker tasks (plus one per task of its
-// waiting in a nested call), and further ones wait in the driver until results make room.
+// Dispatch() hands each task to the next live worker in round-robin order (or, with
+// options.least_loaded, to the one with the fewest tasks in flight) and returns at once;
+// a worker holds at most max_tasks_per_worker tasks (plus one per task of its waiting in
+// a nested call), and further ones wait in the driver until results make room.
 // One event thread reads results from all workers and reports each through `on_result`.
 // A worker runs its tasks one at a time, in order, except that a pool worker whose task
 // waits in a nested API call runs queued tasks meanwhile (see internal/worker_loop.h).
@@ -174,8 +175,10 @@ class ProcessManager final : public WorkerPool {
   absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues `task` for the next worker with room; Unavailable if no worker is alive.
   absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves queued tasks to workers with room, round-robin, and writes them.
-  void DrainBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves queued tasks to workers with room, round-robin, and writes them. With
+  // `defer_to_busy` (Dispatch's callers), a worker with enough tasks to run is left for
+  // the event thread to write to, which it does after every event.
+  void DrainBacklogLocked(bool defer_to_busy = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -68,6 +68,12 @@ absl::Status SequentialPool::CheckSize(proto::TaskRequest& task) const {
 }
 
 proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index) const {
+  // Where an error happened, as a worker process stamps its errors (worker_loop.cc).
+  const auto stamp = [&](proto::TaskError* error) {
+    error->set_function(task.function());
+    error->set_worker_index(index);
+    error->set_worker_pid(static_cast<int>(getpid()));
+  };
   proto::TaskResult result;
   options_.execute(task, &result);
   result.set_task_id(task.task_id());
@@ -77,16 +83,20 @@ proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index)
     const size_t size = message.ByteSizeLong();
     message.mutable_result()->Swap(&result);
     const size_t limit = std::min(options_.max_frame_bytes, kMaxFrameBytesLimit);
-    if (size <= limit) return result;
+    if (size <= limit) {
+      // A Map chunk whose calls failed one by one.
+      for (proto::ElementError& element : *result.mutable_element_errors()) {
+        stamp(element.mutable_error());
+      }
+      return result;
+    }
     const absl::Status too_large = TooLarge(size, limit);
-    result.clear_values();
     result.mutable_error()->set_code(static_cast<int>(too_large.code()));
     result.mutable_error()->set_message(std::string(too_large.message()));
   }
   result.clear_values();
-  result.mutable_error()->set_function(task.function());
-  result.mutable_error()->set_worker_index(index);
-  result.mutable_error()->set_worker_pid(static_cast<int>(getpid()));
+  result.clear_element_errors();
+  stamp(result.mutable_error());
   return result;
 }
 

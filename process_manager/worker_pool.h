@@ -83,6 +83,9 @@ struct WorkerPoolOptions {
   // busy worker does not hoard tasks another could run, and a worker that dies takes few
   // queued tasks with it. Must be at least 1.
   size_t max_tasks_per_worker = 64;
+  // How Dispatch picks a pool worker: false, the next one in turn with room
+  // (round-robin); true, the one with the fewest tasks in flight, ties broken in turn.
+  bool least_loaded = false;
   // How long a worker whose socket closed may take to exit before it is killed.
   absl::Duration reap_grace = absl::Seconds(1);
 };

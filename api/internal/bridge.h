@@ -69,6 +69,12 @@ RefHandle Put(std::string bytes);
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries);
 
+// unidist::Map: calls the registered one-parameter function `fn` once per entry of
+// `inputs` (codec bytes of its parameter), shipping them in chunks of `chunk_size` (0:
+// chosen by the runtime); one handle per input, in order.
+std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
+                           std::vector<std::string> inputs, size_t chunk_size, int max_retries);
+
 // An actor, as the Actor<T> handles see it; defined in api/internal/runtime.h. The last
 // handle to go ends the actor after the calls submitted to it.
 class ActorHandle;

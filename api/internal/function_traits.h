@@ -93,9 +93,13 @@ TaskArg MakeTaskArg(Arg&& arg) {
   using Value = std::decay_t<P>;
   using Given = std::decay_t<Arg>;
   if constexpr (IsObjectRef<Given>::value) {
-    static_assert(std::is_same_v<typename IsObjectRef<Given>::ValueType, Value>,
+    // A view parameter (ArrayView<T>) reads the object its owning type (std::vector<T>)
+    // names.
+    static_assert(std::is_same_v<typename IsObjectRef<Given>::ValueType,
+                                 typename codec_internal::TagTypeOf<Value>::Type>,
                   "unidist::Submit: an ObjectRef<T> argument must have T equal to the "
-                  "parameter's type (without const and &)");
+                  "parameter's type (without const and &), or to std::vector<U> for an "
+                  "ArrayView<U> parameter");
     TaskArg task_arg;
     task_arg.ref = arg.handle();
     task_arg.is_ref = true;

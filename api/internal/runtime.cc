@@ -3,6 +3,7 @@
 #include "api/internal/runtime.h"
 
 #include <cxxabi.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <exception>
@@ -12,7 +13,9 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "api/internal/function_registry.h"
+#include "common/shared_memory.h"
 #include "common/status_macros.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
@@ -60,6 +63,21 @@ absl::flat_hash_map<uint64_t, WorkerActor>& Actors() ABSL_EXCLUSIVE_LOCKS_REQUIR
 
 // The actor the task this thread runs belongs to (TaskRequest.actor_key); 0 for none.
 thread_local uint64_t t_current_actor = 0;
+
+// Runs `invoker`, turning an exception it lets out into a status that names `function`.
+absl::Status Invoke(const Invoker& invoker, const std::string& function,
+                    const std::vector<absl::string_view>& args, int num_returns,
+                    std::vector<std::string>* values) {
+  try {
+    return invoker(args, num_returns, values);
+  } catch (const std::exception& e) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw ",
+                                           DemangledCurrentExceptionType(), ": ", e.what()));
+  } catch (...) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw an exception of type ",
+                                           DemangledCurrentExceptionType()));
+  }
+}
 
 bool IsActorConstructor(const std::string& function) {
   return absl::EndsWith(function, "::<constructor>");
@@ -129,14 +147,10 @@ void DropActorInstance(uint64_t actor_key) {
 
 namespace {
 
-// Runs `task` with the actor its actor_key names as the current one, restoring the outer
-// one after (a task the actor's method submits runs inside it on the sequential backend).
-void RunTask(const proto::TaskRequest& task, proto::TaskResult* result) {
-  const uint64_t outer_actor = t_current_actor;
-  t_current_actor = task.actor_key();
+// Runs `task`; the caller has made its actor (if any) the current one.
+void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* result) {
   std::shared_ptr<const Invoker> invoker = FunctionRegistry::Global().Find(task.function());
   if (invoker == nullptr) {
-    t_current_actor = outer_actor;
     SetError(absl::NotFoundError(absl::StrCat(
                  "function '", task.function(),
                  "' is not registered in the worker process; register it with "
@@ -144,32 +158,73 @@ void RunTask(const proto::TaskRequest& task, proto::TaskResult* result) {
              result);
     return;
   }
+  if (task.map_chunk()) {
+    // One call per argument; a failed call fails only its own result.
+    std::vector<absl::string_view> args(1);
+    std::vector<std::string> values;
+    for (int i = 0; i < task.args_size(); ++i) {
+      args[0] = task.args(i).value();
+      values.clear();
+      const absl::Status status = Invoke(*invoker, task.function(), args, 1, &values);
+      std::string* value = result->add_values();
+      if (status.ok() && values.size() == 1) {
+        *value = std::move(values[0]);
+        continue;
+      }
+      proto::ElementError* failed = result->add_element_errors();
+      failed->set_index(static_cast<uint32_t>(i));
+      StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
+                        failed->mutable_error());
+    }
+    return;
+  }
   std::vector<absl::string_view> args;
   args.reserve(task.args_size());
-  for (const proto::TaskArgument& arg : task.args()) args.push_back(arg.value());
-  std::vector<std::string> values;
-  absl::Status status;
-  try {
-    status = (*invoker)(args, std::max(1, task.result_ids_size()), &values);
-  } catch (const std::exception& e) {
-    status = absl::UnknownError(absl::StrCat("task '", task.function(), "' threw ",
-                                             DemangledCurrentExceptionType(), ": ", e.what()));
-  } catch (...) {
-    status = absl::UnknownError(absl::StrCat("task '", task.function(),
-                                             "' threw an exception of type ",
-                                             DemangledCurrentExceptionType()));
+  // Large objects arrive in shared memory: the task reads the mapping itself.
+  std::vector<std::unique_ptr<MappedSegment>> mapped;
+  for (const proto::TaskArgument& arg : task.args()) {
+    if (!arg.has_shared()) {
+      args.push_back(arg.value());
+      continue;
+    }
+    SharedSegmentRef where;
+    where.pid = static_cast<pid_t>(arg.shared().pid());
+    where.fd = arg.shared().fd();
+    where.size = arg.shared().size();
+    where.inode = arg.shared().inode();
+    absl::StatusOr<std::unique_ptr<MappedSegment>> segment = MappedSegment::Open(where);
+    if (!segment.ok()) {
+      SetError(absl::Status(segment.status().code(),
+                            absl::StrCat("argument ", args.size() + 1, " of '", task.function(),
+                                         "' could not be read from shared memory: ",
+                                         segment.status().message())),
+               result);
+      return;
+    }
+    args.push_back((*segment)->bytes());
+    mapped.push_back(*std::move(segment));
   }
+  std::vector<std::string> values;
+  const absl::Status status =
+      Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) {
       absl::MutexLock lock(&g_actors_mu);
       Actors()[t_current_actor].construction_error = status;
     }
-    t_current_actor = outer_actor;
     SetError(status, result);
     return;
   }
-  t_current_actor = outer_actor;
   for (std::string& value : values) result->add_values(std::move(value));
+}
+
+// Runs `task` with the actor its actor_key names as the current one, restoring the outer
+// one after (a task the actor's method submits runs inside it on the sequential backend).
+void RunTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  const uint64_t outer_actor = t_current_actor;
+  t_current_actor = task.actor_key();
+  RunTaskForCurrentActor(task, result);
+  t_current_actor = outer_actor;
 }
 
 }  // namespace
@@ -202,6 +257,10 @@ struct PendingTask {
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
+  // The shared-memory segments of its arguments (by position; null for the others): the
+  // worker opens them through the driver's descriptors, so they stay open until the
+  // result is back.
+  std::vector<std::shared_ptr<const SharedSegment>> segments;
 };
 
 namespace {
@@ -223,9 +282,14 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& b
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backend,
                                                         int num_workers,
-                                                        size_t max_message_bytes) {
+                                                        size_t max_message_bytes,
+                                                        const RuntimeTuning& tuning) {
   std::unique_ptr<Runtime> runtime(new Runtime());
   WorkerPoolOptions options;
+  options.least_loaded = tuning.least_loaded;
+  // Other processes can map the driver's segments only on this machine.
+  runtime->shared_memory_min_bytes_ =
+      backend == kBackendMultiprocessing ? tuning.shared_memory_min_bytes : SIZE_MAX;
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
@@ -271,8 +335,29 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
   return task;
 }
 
+std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, const DataID& id,
+                                                        const std::string& bytes) {
+  if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
+    return std::static_pointer_cast<const SharedSegment>(kept);
+  }
+  // Written outside the store's lock: a large value takes a while. Two tasks that start
+  // at once may both write one; the store keeps the first, and the other is freed when
+  // its task is done.
+  absl::StatusOr<std::unique_ptr<SharedSegment>> created =
+      SharedSegment::Create(absl::StrCat("unidist-", getpid()), bytes);
+  if (!created.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: sending a large value through the socket: "
+                            << created.status();
+    return nullptr;
+  }
+  std::shared_ptr<const SharedSegment> segment = std::move(*created);
+  std::shared_ptr<const void> kept = store.AttachIfAbsent(id, segment);
+  return kept == nullptr ? segment : std::static_pointer_cast<const SharedSegment>(kept);
+}
+
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
+  task->segments.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
@@ -297,9 +382,23 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     // its value has been copied into the request. Each callback writes only its own
     // argument slot; the last one to finish dispatches.
     ref.token->store()->OnComplete(
-        ref.id, [this, task, arg, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
+        ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
           if (value.ok()) {
-            arg->set_value(**value);
+            std::shared_ptr<const SharedSegment> segment;
+            if ((*value)->size() >= shared_memory_min_bytes_) {
+              segment = SegmentFor(*token->store(), token->id(), **value);
+            }
+            if (segment != nullptr) {
+              const SharedSegmentRef& where = segment->ref();
+              proto::SharedValue* shared = arg->mutable_shared();
+              shared->set_pid(static_cast<uint32_t>(where.pid));
+              shared->set_fd(where.fd);
+              shared->set_size(where.size);
+              shared->set_inode(where.inode);
+              task->segments[i] = std::move(segment);
+            } else {
+              arg->set_value(**value);
+            }
           } else {
             FailTask(task, value.status());
           }
@@ -315,6 +414,38 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
   std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
   task->max_retries = std::max(0, max_retries);
   ResolveArguments(task, std::move(args));
+  return results;
+}
+
+std::vector<RefHandle> Runtime::Map(const std::string& function,
+                                    std::vector<std::string> inputs, size_t chunk_size,
+                                    int max_retries) {
+  // Python's Pool.map heuristic: about four chunks per worker, so that a slow chunk
+  // still leaves the others work to share. A chunk also ends at kMapChunkBytes of
+  // inputs, which keeps its frame far from the message limit and lets workers start on
+  // the first chunks while the driver frames the next.
+  constexpr size_t kMapChunkBytes = size_t{4} << 20;
+  const size_t workers = static_cast<size_t>(std::max(1, pool_->num_workers()));
+  if (chunk_size == 0) chunk_size = std::max<size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
+  std::vector<RefHandle> results;
+  results.reserve(inputs.size());
+  for (size_t begin = 0; begin < inputs.size();) {
+    size_t end = begin;
+    size_t bytes = 0;
+    while (end < inputs.size() && end - begin < chunk_size &&
+           (end == begin || bytes + inputs[end].size() <= kMapChunkBytes)) {
+      bytes += inputs[end].size();
+      ++end;
+    }
+    std::shared_ptr<PendingTask> task =
+        NewTask(function, static_cast<int>(end - begin), &results);
+    task->request.set_map_chunk(true);
+    task->max_retries = std::max(0, max_retries);
+    std::vector<TaskArg> args(end - begin);
+    for (size_t i = begin; i < end; ++i) args[i - begin].value = std::move(inputs[i]);
+    ResolveArguments(task, std::move(args));
+    begin = end;
+  }
   return results;
 }
 
@@ -566,6 +697,9 @@ void Runtime::OnResult(proto::TaskResult result) {
     }
     return;
   }
+  // The task is done with its arguments' shared-memory segments: let them go before
+  // its results wake anyone, so that a segment whose object is gone is freed by then.
+  record.task->segments.clear();
   const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
@@ -580,6 +714,22 @@ void Runtime::OnResult(proto::TaskResult result) {
                                                " values for ", ids.size(), " results"));
     }
     for (const DataID& id : ids) store_->Fail(id, error);
+    return;
+  }
+  if (result.element_errors_size() > 0) {  // a map chunk with some failed calls
+    std::vector<bool> failed(ids.size(), false);
+    for (const proto::ElementError& element : result.element_errors()) {
+      if (element.index() >= ids.size()) continue;  // bytes from a worker: not trusted
+      failed[element.index()] = true;
+      absl::Status error = TaskErrorToStatus(element.error());
+      proto::TaskError where = element.error();
+      where.clear_payloads();
+      error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
+      store_->Fail(ids[element.index()], error);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
+    }
     return;
   }
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -773,6 +923,8 @@ void Runtime::OnWorkerGone(WorkerId worker) {
 
 void Runtime::Shutdown() {
   if (pool_ != nullptr) pool_->Shutdown();  // reports every dispatched task as Cancelled
+  // No worker is left to read the shared-memory copies; the values stay in the store.
+  store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.
   store_->FailAllPending(
       absl::CancelledError("unidist was shut down before the object was ready"));

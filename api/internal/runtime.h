@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <deque>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
 #include "api/unidist.h"
+#include "common/shared_memory.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 #include "process_manager/worker_pool.h"
@@ -134,19 +136,33 @@ class ActorHandle {
   const absl::Status error_;
 };
 
+// Performance settings from unidist::Options; the defaults keep the seed's behaviour.
+struct RuntimeTuning {
+  // WorkerPoolOptions::least_loaded.
+  bool least_loaded = false;
+  // Objects at least this large go to workers through shared memory (multiprocessing
+  // backend only; see Options::shared_memory_min_bytes). SIZE_MAX: never.
+  size_t shared_memory_min_bytes = SIZE_MAX;
+};
+
 class Runtime {
  public:
   // Starts `num_workers` workers of `backend` (a name ResolveBackend accepted)
   // exchanging messages of at most `max_message_bytes`.
   static absl::StatusOr<std::unique_ptr<Runtime>> Start(const std::string& backend,
                                                         int num_workers,
-                                                        size_t max_message_bytes);
+                                                        size_t max_message_bytes,
+                                                        const RuntimeTuning& tuning = {});
 
   ~Runtime();
 
   RefHandle Put(std::string bytes);
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
+  // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one
+  // parameter), one handle per input, in order. `chunk_size` 0 picks one (see MapOptions).
+  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+                             size_t chunk_size, int max_retries);
 
   // unidist::Cancel for the task whose result `token` owns.
   absl::Status Cancel(const RefToken& token, bool force);
@@ -178,6 +194,11 @@ class Runtime {
   // actor) through OnArgumentComplete.
   void ResolveArguments(const std::shared_ptr<PendingTask>& task, std::vector<TaskArg> args);
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
+  // The shared-memory copy of object `id` of `store` (whose value is `bytes`), made on
+  // first use and kept with the object; null if one cannot be made (the value then goes
+  // through the socket).
+  std::shared_ptr<const SharedSegment> SegmentFor(ObjectStore& store, const DataID& id,
+                                                  const std::string& bytes);
   // Sends the calls at the head of the actor's queue whose arguments are complete.
   void PumpActor(ActorRecord& actor);
   // Makes the actor take no more calls, failing the queued ones with `gone`.
@@ -207,6 +228,7 @@ class Runtime {
 
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;
+  size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
 
   absl::Mutex mu_;
   std::atomic<uint64_t> next_task_id_{1};

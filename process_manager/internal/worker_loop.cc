@@ -171,7 +171,11 @@ class Worker {
     result->set_task_id(task.task_id());
     if (result->has_error()) {
       result->clear_values();
+      result->clear_element_errors();
       stamp(result->mutable_error());
+    }
+    for (proto::ElementError& element : *result->mutable_element_errors()) {
+      stamp(element.mutable_error());
     }
     if (absl::Status sent = Send(reply); sent.code() == absl::StatusCode::kResourceExhausted) {
       // The result is too large to send: report that instead of the value.

@@ -1,0 +1,231 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// Large objects through shared memory (Options::shared_memory_min_bytes): what the worker
+// sees, and that the segments are freed with their objects, at Shutdown, and when the
+// driver dies.
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "api/unidist.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/unidist_test.h"
+
+namespace zero_copy_test {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// True if this process maps a segment of the driver `driver_pid`.
+bool MapsSegmentOf(int driver_pid) {
+  return absl::StrContains(ReadFile("/proc/self/maps"), absl::StrCat("memfd:unidist-", driver_pid));
+}
+
+uint64_t Sum(const uint8_t* data, size_t size) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < size; ++i) sum += data[i];
+  return sum;
+}
+
+// The sum of the bytes, and whether they are in a mapped segment while the task runs
+// (the driver's pid is the parent of the worker's fork server).
+std::pair<uint64_t, bool> SumView(unidist::ArrayView<uint8_t> data, int driver_pid) {
+  return {Sum(data.data(), data.size()), MapsSegmentOf(driver_pid)};
+}
+std::pair<uint64_t, bool> SumVector(std::vector<uint8_t> data, int driver_pid) {
+  return {Sum(data.data(), data.size()), MapsSegmentOf(driver_pid)};
+}
+double SumDoubles(unidist::ArrayView<double> data) {
+  double sum = 0;
+  for (size_t i = 0; i < data.size(); ++i) sum += data[i];
+  return sum;
+}
+// Creates `marker` once it holds the mapping, then sleeps.
+int HoldView(unidist::ArrayView<uint8_t> data, std::string marker) {
+  std::ofstream(marker) << data.size();
+  absl::SleepFor(absl::Seconds(60));
+  return 0;
+}
+
+}  // namespace zero_copy_test
+
+UNIDIST_REMOTE(zero_copy_test::SumView, zero_copy_test::SumVector, zero_copy_test::SumDoubles,
+               zero_copy_test::HoldView);
+
+namespace {
+
+using ::testing::IsEmpty;
+using ::testing::Pair;
+using unidist::Get;
+using unidist::ObjectRef;
+namespace fns = zero_copy_test;
+
+// The driver's descriptors that are segments of `pid`.
+int SegmentDescriptorsOf(int pid) {
+  int count = 0;
+  const std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  DIR* fds = opendir(dir.c_str());
+  if (fds == nullptr) return 0;
+  while (dirent* entry = readdir(fds)) {
+    char target[256];
+    const ssize_t n = readlink(absl::StrCat(dir, "/", entry->d_name).c_str(), target,
+                               sizeof(target) - 1);
+    if (n > 0 && absl::StrContains(absl::string_view(target, n), absl::StrCat("memfd:unidist-", pid))) {
+      ++count;
+    }
+  }
+  closedir(fds);
+  return count;
+}
+
+// Processes anywhere on the machine that map a segment of the driver `pid`.
+std::vector<int> ProcessesMappingSegmentsOf(int pid) {
+  std::vector<int> found;
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    const int other = atoi(entry->d_name);
+    if (other <= 0) continue;
+    if (absl::StrContains(fns::ReadFile(absl::StrCat("/proc/", other, "/maps")),
+                          absl::StrCat("memfd:unidist-", pid))) {
+      found.push_back(other);
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
+std::vector<uint8_t> Bytes(size_t size) {
+  std::vector<uint8_t> bytes(size);
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(i * 7);
+  return bytes;
+}
+
+// An OK StatusOr whose value matches `matcher`.
+MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that matches") {
+  if (!arg.ok()) {
+    *result_listener << "status " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
+}
+
+class ZeroCopyTest : public unidist::testing::UnidistTest {};
+
+TEST_F(ZeroCopyTest, LargeObjectsReachTheTaskThroughSharedMemory) {
+  const std::vector<uint8_t> bytes = Bytes(3 << 20);
+  const uint64_t sum = fns::Sum(bytes.data(), bytes.size());
+  ObjectRef<std::vector<uint8_t>> ref = unidist::Put(bytes);
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, ref, getpid())), IsOkAndHolds(Pair(sum, true)));
+  EXPECT_THAT(Get(unidist::Submit(fns::SumVector, ref, getpid())), IsOkAndHolds(Pair(sum, true)));
+  // One segment, kept with the object for the next task.
+  EXPECT_EQ(SegmentDescriptorsOf(getpid()), 1);
+  absl::StatusOr<std::vector<uint8_t>> value = Get(ref);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, bytes);
+  // Freed with the object.
+  ref = ObjectRef<std::vector<uint8_t>>();
+  EXPECT_EQ(SegmentDescriptorsOf(getpid()), 0);
+}
+
+TEST_F(ZeroCopyTest, SmallObjectsAndValuesGoThroughTheSocket) {
+  const std::vector<uint8_t> small = Bytes(1000);
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())), IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), false)));
+  // A large value passed by value (not a ref) is part of the task's message.
+  const std::vector<uint8_t> large = Bytes(2 << 20);
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, large, getpid())), IsOkAndHolds(Pair(fns::Sum(large.data(), large.size()), false)));
+  EXPECT_EQ(SegmentDescriptorsOf(getpid()), 0);
+}
+
+TEST_F(ZeroCopyTest, ViewsOfWiderElements) {
+  std::vector<double> values(300000);
+  double expected = 0;
+  for (size_t i = 0; i < values.size(); ++i) expected += values[i] = static_cast<double>(i % 10);
+  absl::StatusOr<double> got = Get(unidist::Submit(fns::SumDoubles, unidist::Put(values)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, expected);
+}
+
+TEST_F(ZeroCopyTest, SegmentsAreFreedAtShutdownWhileRefsLive) {
+  ObjectRef<std::vector<uint8_t>> ref = unidist::Put(Bytes(2 << 20));
+  ASSERT_TRUE(Get(unidist::Submit(fns::SumView, ref, getpid())).ok());
+  EXPECT_EQ(SegmentDescriptorsOf(getpid()), 1);
+  ASSERT_TRUE(unidist::Shutdown().ok());
+  EXPECT_EQ(SegmentDescriptorsOf(getpid()), 0);
+  // The object itself is still readable.
+  absl::StatusOr<std::vector<uint8_t>> value = Get(ref);
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(value->size(), size_t{2} << 20);
+  ASSERT_TRUE(unidist::Init(unidist::Options{2, ""}).ok());  // for TearDown
+}
+
+TEST_F(ZeroCopyTest, TheThresholdIsAnOption) {
+  ASSERT_TRUE(unidist::Shutdown().ok());
+  unidist::Options options;
+  options.num_workers = 1;
+  options.shared_memory_min_bytes = SIZE_MAX;
+  ASSERT_TRUE(unidist::Init(options).ok());
+  const std::vector<uint8_t> bytes = Bytes(2 << 20);
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(bytes), getpid())), IsOkAndHolds(Pair(fns::Sum(bytes.data(), bytes.size()), false)));
+  ASSERT_TRUE(unidist::Shutdown().ok());
+  options.shared_memory_min_bytes = 100;
+  ASSERT_TRUE(unidist::Init(options).ok());
+  const std::vector<uint8_t> small = Bytes(200);
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())), IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), true)));
+}
+
+// Tests that manage Init and Shutdown themselves.
+class ZeroCopyLifecycleTest : public ::testing::Test {};
+
+TEST_F(ZeroCopyLifecycleTest, SegmentsDieWithTheDriver) {
+  char marker[] = "/tmp/unidist_zero_copy_XXXXXX";
+  close(mkstemp(marker));
+  unlink(marker);
+  const pid_t driver = fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    // A driver whose task holds a mapping of its segment when the driver is killed.
+    if (!unidist::Init(unidist::Options{1, ""}).ok()) _exit(1);
+    ObjectRef<int> held =
+        unidist::Submit(fns::HoldView, unidist::Put(Bytes(2 << 20)), std::string(marker));
+    absl::SleepFor(absl::Seconds(120));
+    _exit(2);
+  }
+  bool started = false;
+  for (int i = 0; i < 3000 && !started; ++i) {
+    started = access(marker, F_OK) == 0;
+    if (!started) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(started) << "the task never ran";
+  if (started) {
+    EXPECT_THAT(ProcessesMappingSegmentsOf(driver), testing::Not(IsEmpty()));
+  }
+  kill(driver, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  unlink(marker);
+  // The workers follow their driver (PR_SET_PDEATHSIG), and their mappings with them.
+  std::vector<int> left = ProcessesMappingSegmentsOf(driver);
+  for (int i = 0; i < 1000 && !left.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    left = ProcessesMappingSegmentsOf(driver);
+  }
+  EXPECT_THAT(left, IsEmpty());
+}
+
+}  // namespace
