@@ -4,9 +4,9 @@
 # .proto files compiled by the system protoc into a library of their own (generated code is
 # built without our warning flags, as in Bazel); one test binary per *_test.cc.
 #
-#   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [EXCLUDE <file>...]
-#                           [TESTONLY] [NO_INSTALL] [OBJECT])
-#   unidist_package_tests([DEPS ...])
+#   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PROTO_DEPS ...]
+#                           [EXCLUDE <file>...] [TESTONLY] [NO_INSTALL] [OBJECT])
+#   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
 #   unidist_warnings(<target>)
 #
 # Library target: unidist_<name>, alias unidist::<name>, installed (unless NO_INSTALL) with
@@ -56,9 +56,10 @@ endfunction()
 
 # unidist_<name>_proto: the code protoc generates for the package's .proto files, written
 # to the build tree at the .proto's path from the project root (common/worker_protocol.pb.h),
-# like Bazel's unidist_cc_proto. Installed into <export_set> unless it is "". Sets <out_var>
-# to the target, or to "" when the package has no .proto file.
-function(_unidist_proto_library out_var name export_set)
+# like Bazel's unidist_cc_proto. <proto_deps> are the proto libraries of the .proto files
+# these import (e.g. unidist::common_proto). Installed into <export_set> unless it is "".
+# Sets <out_var> to the target, or to "" when the package has no .proto file.
+function(_unidist_proto_library out_var name export_set proto_deps)
   file(GLOB_RECURSE protos CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.proto")
   if(NOT protos)
     set(${out_var} "" PARENT_SCOPE)
@@ -84,7 +85,7 @@ function(_unidist_proto_library out_var name export_set)
       PRIVATE "${source}"
       PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_BINARY_DIR}" FILES "${header}")
   endforeach()
-  target_link_libraries(${target} PUBLIC protobuf::libprotobuf)
+  target_link_libraries(${target} PUBLIC ${proto_deps} protobuf::libprotobuf)
   target_compile_features(${target} PUBLIC cxx_std_17)
   if(export_set)
     _unidist_install(${target} ${export_set})
@@ -93,7 +94,7 @@ function(_unidist_proto_library out_var name export_set)
 endfunction()
 
 function(unidist_package_library name)
-  cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "" "PUBLIC_DEPS;PRIVATE_DEPS;EXCLUDE"
+  cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "" "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;EXCLUDE"
                         ${ARGN})
   if(ARG_TESTONLY)
     set(export_set unidistTestingTargets)
@@ -121,7 +122,7 @@ function(unidist_package_library name)
   if(ARG_NO_INSTALL)
     set(export_set "")
   endif()
-  _unidist_proto_library(proto ${name} "${export_set}")
+  _unidist_proto_library(proto ${name} "${export_set}" "${ARG_PROTO_DEPS}")
   if(proto)
     target_link_libraries(${target} PUBLIC ${proto})
   endif()
@@ -133,8 +134,9 @@ endfunction()
 # One test binary per *_test.cc of the package (subdirectories included), named like its
 # Bazel target: //process_manager:fork_server_test is the binary
 # process_manager/fork_server_test and the CTest test "//process_manager:fork_server_test".
+# EXCLUDE_DIRS: subdirectories that are not part of the package (examples/consumer/).
 function(unidist_package_tests)
-  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPS;EXCLUDE_DIRS" ${ARGN})
   if(NOT BUILD_TESTING)
     return()
   endif()
@@ -142,6 +144,9 @@ function(unidist_package_tests)
   string(REPLACE "/" "_" prefix "${package}")
   file(GLOB_RECURSE tests CONFIGURE_DEPENDS RELATIVE "${CMAKE_CURRENT_SOURCE_DIR}"
        "${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc")
+  foreach(dir IN LISTS ARG_EXCLUDE_DIRS)
+    list(FILTER tests EXCLUDE REGEX "^${dir}/")
+  endforeach()
   list(SORT tests)
   foreach(test IN LISTS tests)
     get_filename_component(test_name "${test}" NAME_WE)
