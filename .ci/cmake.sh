@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The CMake build, as CI runs it: configure and build unidist-cpp, run its tests through
+# CTest, install it into a temporary prefix, then build and run examples/consumer against
+# that install with find_package(unidist). See docs/cmake.md.
+#
+#   .ci/cmake.sh                                   # fresh temporary build directory
+#   UNIDIST_CMAKE_BUILD_DIR=/tmp/unidist-cmake .ci/cmake.sh   # keep and reuse one
+#
+# Build directories live outside the source tree, so neither git nor Bazel sees them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readonly SOURCE_DIR=$PWD
+
+step() { printf '\n=== [cmake.sh %4ds] %s\n' "${SECONDS}" "$*"; }
+
+# ./bazelw installs every Debian package the project needs (cmake included) and is quiet
+# when they are all there; `bazel --version` starts no server.
+step "Debian packages (through ./bazelw)"
+./bazelw --version >/dev/null
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/unidist-cmake.XXXXXX")
+trap 'rm -rf "${scratch}"' EXIT
+build_dir=${UNIDIST_CMAKE_BUILD_DIR:-${scratch}/build}
+prefix=${scratch}/prefix
+consumer_build_dir=${scratch}/consumer-build
+
+step "configure ${build_dir}"
+cmake -S "${SOURCE_DIR}" -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release
+
+step "build (-j2)"
+cmake --build "${build_dir}" -j2
+
+step "ctest (the same tests as ./bazelw test //...)"
+ctest --test-dir "${build_dir}" --output-on-failure -j2
+
+step "install into ${prefix}"
+cmake --install "${build_dir}" --prefix "${prefix}"
+
+step "examples/consumer: find_package(unidist) from the install"
+cmake -S examples/consumer -B "${consumer_build_dir}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="${prefix}"
+cmake --build "${consumer_build_dir}" -j2
+"${consumer_build_dir}/consumer"
+ctest --test-dir "${consumer_build_dir}" --output-on-failure
+
+step "done"

@@ -1,0 +1,162 @@
+# The functions every package's CMakeLists.txt uses. They mirror the Bazel build: one
+# library per package, built from every .cc in the package (subdirectories included) except
+# the tests, so that a new source file is picked up without editing any list; the package's
+# .proto files compiled by the system protoc into a library of their own (generated code is
+# built without our warning flags, as in Bazel); one test binary per *_test.cc.
+#
+#   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PROTO_DEPS ...]
+#                           [EXCLUDE <file>...] [TESTONLY] [NO_INSTALL] [OBJECT])
+#   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
+#   unidist_warnings(<target>)
+#
+# Library target: unidist_<name>, alias unidist::<name>, installed (unless NO_INSTALL) with
+# its headers under include/unidist/<package>/ so that `#include "api/unidist.h"` works as in
+# Bazel. TESTONLY libraries go to the export set unidistTestingTargets (needs GoogleTest),
+# the others to unidistTargets.
+
+include_guard(GLOBAL)
+
+# Warnings are errors in our own sources, as in .bazelrc's --per_file_copt.
+function(unidist_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(UNIDIST_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# Every source file of the current package, relative to it, minus tests and EXCLUDEs.
+function(_unidist_package_files out_var pattern)
+  cmake_parse_arguments(ARG "" "" "EXCLUDE" ${ARGN})
+  file(GLOB_RECURSE files CONFIGURE_DEPENDS RELATIVE "${CMAKE_CURRENT_SOURCE_DIR}"
+       "${CMAKE_CURRENT_SOURCE_DIR}/${pattern}")
+  list(FILTER files EXCLUDE REGEX "_test\\.cc$")
+  if(ARG_EXCLUDE)
+    list(REMOVE_ITEM files ${ARG_EXCLUDE})
+  endif()
+  list(SORT files)
+  set(${out_var} "${files}" PARENT_SCOPE)
+endfunction()
+
+# The package's path from the project root, e.g. "process_manager".
+function(_unidist_package_path out_var)
+  file(RELATIVE_PATH path "${PROJECT_SOURCE_DIR}" "${CMAKE_CURRENT_SOURCE_DIR}")
+  set(${out_var} "${path}" PARENT_SCOPE)
+endfunction()
+
+function(_unidist_install target export_set)
+  install(TARGETS ${target}
+    EXPORT ${export_set}
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
+    # For CMake < 3.23 in the consumer, which ignores the exported file sets.
+    INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist"
+    FILE_SET HEADERS DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist")
+endfunction()
+
+# unidist_<name>_proto: the code protoc generates for the package's .proto files, written
+# to the build tree at the .proto's path from the project root (common/worker_protocol.pb.h),
+# like Bazel's unidist_cc_proto. <proto_deps> are the proto libraries of the .proto files
+# these import (e.g. unidist::common_proto). Installed into <export_set> unless it is "".
+# Sets <out_var> to the target, or to "" when the package has no .proto file.
+function(_unidist_proto_library out_var name export_set proto_deps)
+  file(GLOB_RECURSE protos CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.proto")
+  if(NOT protos)
+    set(${out_var} "" PARENT_SCOPE)
+    return()
+  endif()
+  set(target unidist_${name}_proto)
+  add_library(${target})
+  add_library(unidist::${name}_proto ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name}_proto)
+  foreach(proto IN LISTS protos)
+    file(RELATIVE_PATH relative "${PROJECT_SOURCE_DIR}" "${proto}")
+    string(REGEX REPLACE "\\.proto$" "" base "${relative}")
+    set(header "${PROJECT_BINARY_DIR}/${base}.pb.h")
+    set(source "${PROJECT_BINARY_DIR}/${base}.pb.cc")
+    add_custom_command(
+      OUTPUT "${header}" "${source}"
+      COMMAND protobuf::protoc "--proto_path=${PROJECT_SOURCE_DIR}"
+              "--cpp_out=${PROJECT_BINARY_DIR}" "${proto}"
+      DEPENDS "${proto}" protobuf::protoc
+      COMMENT "protoc ${relative}"
+      VERBATIM)
+    target_sources(${target}
+      PRIVATE "${source}"
+      PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_BINARY_DIR}" FILES "${header}")
+  endforeach()
+  target_link_libraries(${target} PUBLIC ${proto_deps} protobuf::libprotobuf)
+  target_compile_features(${target} PUBLIC cxx_std_17)
+  if(export_set)
+    _unidist_install(${target} ${export_set})
+  endif()
+  set(${out_var} ${target} PARENT_SCOPE)
+endfunction()
+
+function(unidist_package_library name)
+  cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "" "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;EXCLUDE"
+                        ${ARGN})
+  if(ARG_TESTONLY)
+    set(export_set unidistTestingTargets)
+  else()
+    set(export_set unidistTargets)
+  endif()
+  set(target unidist_${name})
+  _unidist_package_files(sources "*.cc" EXCLUDE ${ARG_EXCLUDE})
+  _unidist_package_files(headers "*.h" EXCLUDE ${ARG_EXCLUDE})
+  if(ARG_OBJECT)
+    # For sources that register task functions in static initializers (Bazel's alwayslink):
+    # an archive member nobody references would be dropped by the linker.
+    add_library(${target} OBJECT)
+  else()
+    add_library(${target})
+  endif()
+  add_library(unidist::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  target_sources(${target}
+    PRIVATE ${sources}
+    PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_SOURCE_DIR}" FILES ${headers})
+  target_compile_features(${target} PUBLIC cxx_std_17)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  unidist_warnings(${target})
+  if(ARG_NO_INSTALL)
+    set(export_set "")
+  endif()
+  _unidist_proto_library(proto ${name} "${export_set}" "${ARG_PROTO_DEPS}")
+  if(proto)
+    target_link_libraries(${target} PUBLIC ${proto})
+  endif()
+  if(export_set)
+    _unidist_install(${target} ${export_set})
+  endif()
+endfunction()
+
+# One test binary per *_test.cc of the package (subdirectories included), named like its
+# Bazel target: //process_manager:fork_server_test is the binary
+# process_manager/fork_server_test and the CTest test "//process_manager:fork_server_test".
+# EXCLUDE_DIRS: subdirectories that are not part of the package (examples/consumer/).
+function(unidist_package_tests)
+  cmake_parse_arguments(ARG "" "" "DEPS;EXCLUDE_DIRS" ${ARGN})
+  if(NOT BUILD_TESTING)
+    return()
+  endif()
+  _unidist_package_path(package)
+  string(REPLACE "/" "_" prefix "${package}")
+  file(GLOB_RECURSE tests CONFIGURE_DEPENDS RELATIVE "${CMAKE_CURRENT_SOURCE_DIR}"
+       "${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc")
+  foreach(dir IN LISTS ARG_EXCLUDE_DIRS)
+    list(FILTER tests EXCLUDE REGEX "^${dir}/")
+  endforeach()
+  list(SORT tests)
+  foreach(test IN LISTS tests)
+    get_filename_component(test_name "${test}" NAME_WE)
+    set(target ${prefix}_${test_name})
+    add_executable(${target} "${test}")
+    set_target_properties(${target} PROPERTIES OUTPUT_NAME ${test_name})
+    target_link_libraries(${target} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+    unidist_warnings(${target})
+    add_test(NAME "//${package}:${test_name}" COMMAND ${target})
+    # Bazel's timeout for size = "large"; no test here comes close.
+    set_tests_properties("//${package}:${test_name}" PROPERTIES TIMEOUT 900 LABELS "${package}")
+  endforeach()
+endfunction()
