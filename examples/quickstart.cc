@@ -10,6 +10,8 @@
 //
 //   ./bazelw run //examples:quickstart            # one worker per CPU
 //   UNIDIST_CPUS=4 ./bazelw run //examples:quickstart
+//   UNIDIST_TIMELINE=/tmp/pi.json ./bazelw run //examples:quickstart  # a timeline of both
+//       runs; open it at https://ui.perfetto.dev (docs/observability.md)
 
 #include <cmath>
 #include <cstdint>

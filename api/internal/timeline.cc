@@ -250,7 +250,10 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
       records.size(), dropped_);
   // Metadata: the trace process, the driver's row, then the workers' rows in order.
   auto append_metadata = [&json, driver_pid](int tid, absl::string_view kind, const std::string& args) {
-    absl::StrAppendFormat(&json, "{\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":%s},\n",
+    // "cat" as Chrome writes it: some readers expect every event to have one.
+    absl::StrAppendFormat(&json,
+                          "{\"name\":\"%s\",\"cat\":\"__metadata\",\"ph\":\"M\",\"pid\":%d,"
+                          "\"tid\":%d,\"args\":%s},\n",
                           kind, driver_pid, tid, args);
   };
   append_metadata(driver_pid, "process_name",
