@@ -212,15 +212,23 @@ size_t Timeline::dropped() const {
 }
 
 absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
-  absl::MutexLock lock(&mu_);
-  if (!started_) {
-    return absl::FailedPreconditionError(
-        "no timeline was recorded: call unidist::StartTimeline() first");
+  // A copy, oldest first, so that recording (the event thread) waits only for the copy
+  // and not for the formatting.
+  std::vector<TaskRecord> copy;
+  size_t dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_) {
+      return absl::FailedPreconditionError(
+          "no timeline was recorded: call unidist::StartTimeline() first");
+    }
+    copy.reserve(ring_.size());
+    for (size_t i = 0; i < ring_.size(); ++i) copy.push_back(ring_[(next_ + i) % ring_.size()]);
+    dropped = dropped_;
   }
-  // Oldest first.
   std::vector<const TaskRecord*> records;
-  records.reserve(ring_.size());
-  for (size_t i = 0; i < ring_.size(); ++i) records.push_back(&ring_[(next_ + i) % ring_.size()]);
+  records.reserve(copy.size());
+  for (const TaskRecord& record : copy) records.push_back(&record);
 
   // One row per worker process that ran a task. Thread ids are the workers' pids where
   // they are unique in this trace (a pid may be reused by a later worker).
@@ -247,7 +255,7 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
   std::string json = absl::StrFormat(
       "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":\"unidist-cpp\","
       "\"clock\":\"CLOCK_MONOTONIC\",\"tasks\":%d,\"tasks_dropped\":%d},\n\"traceEvents\":[\n",
-      records.size(), dropped_);
+      records.size(), dropped);
   // Metadata: the trace process, the driver's row, then the workers' rows in order.
   auto append_metadata = [&json, driver_pid](int tid, absl::string_view kind, const std::string& args) {
     // "cat" as Chrome writes it: some readers expect every event to have one.
