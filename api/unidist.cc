@@ -15,7 +15,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "api/internal/function_registry.h"
+#include "api/internal/progress.h"
 #include "api/internal/runtime.h"
+#include "api/internal/timeline.h"
 #include "process_manager/internal/worker_loop.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
@@ -38,6 +40,9 @@ absl::Mutex g_lifecycle_mu(absl::kConstInit);
 // Shutdown on another thread never pulls a runtime out from under them.
 absl::Mutex g_runtime_mu(absl::kConstInit);
 std::shared_ptr<Runtime>* g_runtime ABSL_GUARDED_BY(g_runtime_mu) = nullptr;
+
+// Where Shutdown writes the timeline (Options::timeline or $UNIDIST_TIMELINE at Init).
+std::string* g_timeline_path ABSL_GUARDED_BY(g_lifecycle_mu) = nullptr;
 
 std::shared_ptr<Runtime> CurrentRuntime() {
   absl::ReaderMutexLock lock(&g_runtime_mu);
@@ -213,9 +218,19 @@ absl::Status Init(const Options& options) {
   tuning.shared_memory_min_bytes =
       options.shared_memory_min_bytes == 0 ? kDefaultSharedMemoryMinBytes
                                            : options.shared_memory_min_bytes;
+  std::string timeline_path = options.timeline;
+  if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
+    timeline_path = env;
+  }
   absl::StatusOr<std::unique_ptr<Runtime>> runtime =
       Runtime::Start(*backend, *num_workers, *max_message_bytes, tuning);
   if (!runtime.ok()) return runtime.status();
+  if (!timeline_path.empty()) {
+    // Before the first task; OK (and no change) if a timeline records already.
+    api_internal::Timeline::Global().Start(TimelineOptions().max_tasks).IgnoreError();
+    delete g_timeline_path;
+    g_timeline_path = new std::string(std::move(timeline_path));
+  }
   SetRuntime(std::move(*runtime));
   return absl::OkStatus();
 }
@@ -229,7 +244,30 @@ absl::Status Shutdown() {
   if (runtime == nullptr) return absl::OkStatus();
   SetRuntime(nullptr);  // new calls see "not initialized" from here on
   runtime->Shutdown();  // calls already under way finish against the stopped runtime
+  if (g_timeline_path != nullptr) {
+    // After the pool's Shutdown, which reported every task still in flight.
+    const std::string path = std::move(*g_timeline_path);
+    delete g_timeline_path;
+    g_timeline_path = nullptr;
+    return api_internal::Timeline::Global().Write(path);
+  }
   return absl::OkStatus();
+}
+
+absl::Status StartTimeline(const TimelineOptions& options) {
+  if (api_internal::InWorkerProcess()) {
+    return absl::FailedPreconditionError("the timeline cannot be started from inside a task");
+  }
+  return api_internal::Timeline::Global().Start(options.max_tasks);
+}
+
+void StopTimeline() { api_internal::Timeline::Global().Stop(); }
+
+absl::Status WriteTimeline(const std::string& path) {
+  if (api_internal::InWorkerProcess()) {
+    return absl::FailedPreconditionError("the timeline cannot be written from inside a task");
+  }
+  return api_internal::Timeline::Global().Write(path);
 }
 
 std::vector<WorkerInfo> Workers() {
@@ -502,6 +540,28 @@ std::vector<size_t> WaitInTask(const std::vector<const RefHandle*>& refs, size_t
     if (complete[i]) ready.push_back(i);
   }
   return ready;
+}
+
+std::vector<size_t> WaitWithProgress(const std::vector<const RefHandle*>& refs, int num_returns,
+                                     absl::Time deadline, const std::string& label, int fd,
+                                     absl::Duration refresh) {
+  const size_t wanted = std::min(static_cast<size_t>(std::max(num_returns, 0)), refs.size());
+  if (InWorkerProcess() || wanted == 0) return Wait(refs, num_returns, deadline);
+  // Every complete ref (Wait reports at most num_returns), without blocking.
+  auto count_complete = [&refs] {
+    return Wait(refs, static_cast<int>(refs.size()), absl::InfinitePast()).size();
+  };
+  ProgressBar bar(fd, label, refs.size(), count_complete());
+  if (!bar.active()) return Wait(refs, num_returns, deadline);
+  refresh = std::max(refresh, absl::Milliseconds(10));
+  for (;;) {
+    std::vector<size_t> ready = Wait(refs, num_returns, std::min(deadline, absl::Now() + refresh));
+    if (ready.size() >= wanted || absl::Now() >= deadline) {
+      bar.Finish(count_complete());
+      return ready;
+    }
+    bar.Update(ready.size());  // fewer than num_returns: every complete one
+  }
 }
 
 absl::Time DeadlineIn(absl::Duration timeout) {

@@ -120,6 +120,13 @@ struct Options {
   // be created, the value goes through the socket as before.
   size_t shared_memory_min_bytes = 0;
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;
+
+  // A file to write a timeline of the tasks to (see StartTimeline). "": $UNIDIST_TIMELINE
+  // if set, else none. When set, Init starts the timeline (if it is not recording yet) and
+  // every Shutdown writes everything recorded so far to this file, replacing it.
+  // (The initializer lets code that lists only the fields before this one still compile
+  // without -Wmissing-field-initializers warnings.)
+  std::string timeline{};
 };
 
 // Per-task options, for the Submit overloads that take them:
@@ -144,8 +151,52 @@ bool IsInitialized();
 
 // Stops the runtime: tasks still pending or running fail with Cancelled, every worker
 // process is ended and reaped, and Init may be called again. Objects already complete
-// stay readable through the ObjectRefs that name them. OK if not initialized.
+// stay readable through the ObjectRefs that name them. OK if not initialized. With
+// Options::timeline (or $UNIDIST_TIMELINE) set at Init, it then writes the timeline there
+// and returns WriteTimeline's error if that fails (the runtime is stopped all the same).
 absl::Status Shutdown();
+
+// How StartTimeline records.
+struct TimelineOptions {
+  // The most tasks kept. When more finish, the oldest are dropped (the trace's otherData
+  // says how many). Each takes about 100 bytes, plus up to 256 for a failed task's error
+  // message. Default 100000 (at most about 36 MB).
+  size_t max_tasks = 100'000;
+};
+
+// Starts recording a timeline of the tasks and actor calls submitted from now on, in
+// this process, whether or not unidist is initialized: for each, when it was submitted
+// and dispatched (handed to a worker once its arguments were ready) in the driver, and
+// when it started and ended on its worker. Recording goes on across Shutdown and Init,
+// so one timeline can show several runs, until StopTimeline. Write it with WriteTimeline.
+//
+// Calling it while recording returns OK and changes nothing; after StopTimeline it
+// starts a new, empty timeline. Returns InvalidArgument for max_tasks == 0, and
+// FailedPrecondition inside a task (the timeline lives in the driver).
+//
+// Cost: when no timeline records, one relaxed atomic load per task; when one does, a few
+// clock readings per task and the memory above.
+//
+// Times are CLOCK_MONOTONIC, in the driver for submit and dispatch and in the worker
+// process for start and end. On Linux that clock is one for the whole machine, so they
+// line up; a backend with workers on other machines gives worker times that do not
+// compare with the driver's.
+absl::Status StartTimeline(const TimelineOptions& options = {});
+
+// Stops recording; what was recorded stays, for WriteTimeline, until the next
+// StartTimeline. Does nothing if not recording.
+void StopTimeline();
+
+// Writes the tasks recorded so far (recording or stopped) to `path` as Chrome trace JSON
+// (the Trace Event Format): open it at https://ui.perfetto.dev ("Open trace file") or in
+// chrome://tracing. One row per worker process, plus one for the driver; each task that
+// ran is a slice on its worker's row, named after its function, with its task id, its
+// outcome and its wait times in its details. A task appears once its outcome is known,
+// so tasks still running are not in it. May be called any number of times; the file is
+// replaced whole (written aside, then renamed). Returns FailedPrecondition if no timeline
+// was started, or inside a task; the file system's error (NotFound, PermissionDenied, ...)
+// if the file cannot be written.
+absl::Status WriteTimeline(const std::string& path);
 
 // Counters of the current runtime (all zero when not initialized), for tests and
 // monitoring. A snapshot: each value is read at a slightly different moment.
@@ -294,19 +345,42 @@ struct WaitResult {
   std::vector<ObjectRef<T>> not_ready;  // all the others
 };
 
-// unidist's wait: blocks until `num_returns` of `refs` are complete (ready or failed) or
-// `timeout` passes, then returns at most `num_returns` complete refs in `ready` and all
-// the others in `not_ready`. num_returns is clamped to refs.size(); num_returns <= 0
-// returns at once with every ref in not_ready. Refs made before Init, empty refs and refs
-// of a runtime that was shut down count as complete.
+// A progress bar for a long Wait or Get: pass `unidist::ShowProgress()` (or, with a
+// label, `unidist::ShowProgress{"sampling"}`) as their last argument:
+//
+//   unidist::Get(refs, unidist::ShowProgress());
+//   unidist::Wait(refs, refs.size(), absl::Minutes(5), unidist::ShowProgress{"fit"});
+//
+// While the call blocks, one line on `fd` shows a bar, how many of the refs are complete
+// out of how many, the rate since the call began and an estimate of the time left:
+//
+//   fit [##########..........] 512/1024  210.4/s  eta 2s
+//
+// It is redrawn every `refresh` and ends with a newline when the call returns. Nothing
+// is written unless `fd` is a terminal, so logs and pipes stay clean; nothing either
+// inside a task.
+struct ShowProgress {
+  // Printed before the bar. Default: nothing.
+  std::string label;
+  // Where to draw, if it is a terminal. Default: standard error.
+  int fd = 2;
+  // How often the line is redrawn while waiting. Default: 200 ms (at least 10 ms).
+  absl::Duration refresh = absl::Milliseconds(200);
+};
+
+namespace api_internal {
 template <typename T>
-WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
-                   absl::Duration timeout = absl::InfiniteDuration()) {
+WaitResult<T> WaitRefs(const std::vector<ObjectRef<T>>& refs, int num_returns,
+                       absl::Duration timeout, const ShowProgress* progress) {
   std::vector<const api_internal::RefHandle*> handles;
   handles.reserve(refs.size());
   for (const ObjectRef<T>& ref : refs) handles.push_back(&ref.handle());
+  const absl::Time deadline = DeadlineIn(timeout);
   const std::vector<size_t> ready =
-      api_internal::Wait(handles, num_returns, api_internal::DeadlineIn(timeout));
+      progress == nullptr
+          ? Wait(handles, num_returns, deadline)
+          : WaitWithProgress(handles, num_returns, deadline, progress->label, progress->fd,
+                             progress->refresh);
   WaitResult<T> result;
   size_t next_ready = 0;
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -318,6 +392,33 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
     }
   }
   return result;
+}
+}  // namespace api_internal
+
+// unidist's wait: blocks until `num_returns` of `refs` are complete (ready or failed) or
+// `timeout` passes, then returns at most `num_returns` complete refs in `ready` and all
+// the others in `not_ready`. num_returns is clamped to refs.size(); num_returns <= 0
+// returns at once with every ref in not_ready. Refs made before Init, empty refs and refs
+// of a runtime that was shut down count as complete.
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
+                   absl::Duration timeout = absl::InfiniteDuration()) {
+  return api_internal::WaitRefs(refs, num_returns, timeout, nullptr);
+}
+
+// As Wait, drawing a progress bar while it blocks (see ShowProgress).
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns,
+                   absl::Duration timeout, const ShowProgress& progress) {
+  return api_internal::WaitRefs(refs, num_returns, timeout, &progress);
+}
+
+// As Get(refs), drawing a progress bar until all of them are complete (see ShowProgress).
+template <typename T>
+absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs,
+                                   const ShowProgress& progress) {
+  Wait(refs, static_cast<int>(refs.size()), absl::InfiniteDuration(), progress);
+  return Get(refs);
 }
 
 // Runs `fn(args...)` on a worker process and returns a ref to its result.

@@ -14,6 +14,9 @@
 //
 // The program is the same on every backend (docs/backends.md); on the sequential one every
 // task runs in this process, one after the other, so the speedup is about 1x.
+//
+//   UNIDIST_TIMELINE=/tmp/pi.json ./bazelw run //examples:quickstart  # a timeline of both
+//       runs; open it at https://ui.perfetto.dev (docs/observability.md)
 
 #include <cmath>
 #include <cstdint>

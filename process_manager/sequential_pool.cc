@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/framing.h"
+#include "common/monotonic_clock.h"
 #include "common/status_macros.h"
 
 namespace unidist {
@@ -75,7 +76,15 @@ proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index)
     error->set_worker_pid(static_cast<int>(getpid()));
   };
   proto::TaskResult result;
+  const int64_t start_ns = task.record_timing() ? MonotonicNanos() : 0;
   options_.execute(task, &result);
+  if (task.record_timing()) {  // for the timeline, as a worker process reports it
+    proto::TaskTiming* timing = result.mutable_timing();
+    timing->set_start_ns(start_ns);
+    timing->set_end_ns(MonotonicNanos());
+    timing->set_worker_index(index);
+    timing->set_worker_pid(static_cast<int>(getpid()));
+  }
   result.set_task_id(task.task_id());
   if (!result.has_error()) {
     proto::WorkerMessage message;  // the frame a worker process would send back

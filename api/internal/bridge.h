@@ -106,6 +106,12 @@ absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, abs
 std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
                          absl::Time deadline);
 
+// As Wait, drawing a progress bar on `fd` while it blocks if `fd` is a terminal (see
+// unidist::ShowProgress), redrawn every `refresh`.
+std::vector<size_t> WaitWithProgress(const std::vector<const RefHandle*>& refs, int num_returns,
+                                     absl::Time deadline, const std::string& label, int fd,
+                                     absl::Duration refresh);
+
 // The deadline `timeout` from now; InfiniteFuture for an infinite timeout.
 absl::Time DeadlineIn(absl::Duration timeout);
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "api/internal/function_registry.h"
+#include "common/monotonic_clock.h"
 #include "common/shared_memory.h"
 #include "common/status_macros.h"
 #include "process_manager/internal/worker_loop.h"
@@ -261,6 +262,7 @@ struct PendingTask {
   // worker opens them through the driver's descriptors, so they stay open until the
   // result is back.
   std::vector<std::shared_ptr<const SharedSegment>> segments;
+  TaskStamps stamps;  // for the timeline; see timeline.h
 };
 
 namespace {
@@ -332,6 +334,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
     results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_, task)});
   }
   task->request.set_function(function);
+  if (TimelineRecording()) task->stamps.Submitted(function);
   return task;
 }
 
@@ -608,6 +611,7 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
                                            std::memory_order_acq_rel)) {
     return absl::OkStatus();  // failed or cancelled meanwhile: its results say so
   }
+  if (task->stamps.submit_ns != 0) task->stamps.Dispatched(&task->request);
   Dispatched record;
   record.task = task;
   record.result_ids = task->result_ids;
@@ -683,6 +687,9 @@ void Runtime::OnResult(proto::TaskResult result) {
     dispatched_.erase(it);
     if (result.error().worker_died() && record.retries_left > 0) ++tasks_retried_;
   }
+  if (const PendingTask& task = *record.task; task.stamps.submit_ns != 0) {
+    RecordTaskOutcome(timeline_run_, task.stamps, task.actor ? task.actor->class_name : "", result);
+  }
   if (result.error().worker_died() && record.retries_left > 0) {
     --record.retries_left;
     proto::TaskRequest request = *record.request;
@@ -690,6 +697,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     std::shared_ptr<PendingTask> task = record.task;
     // Between the pool's report and the new dispatch, Cancel waits (kSending).
     task->stage.store(PendingTask::kSending, std::memory_order_release);
+    if (task->stamps.submit_ns != 0) task->stamps.dispatch_ns = MonotonicNanos();
     const absl::Status retried = DispatchRequest(std::move(record), std::move(request));
     task->stage.store(PendingTask::kSent, std::memory_order_release);
     if (!retried.ok()) {

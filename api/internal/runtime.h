@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
+#include "api/internal/timeline.h"
 #include "api/unidist.h"
 #include "common/shared_memory.h"
 #include "common/worker_protocol.pb.h"
@@ -229,6 +230,7 @@ class Runtime {
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
+  const int timeline_run_ = NextTimelineRun();  // this runtime's number in timelines
 
   absl::Mutex mu_;
   std::atomic<uint64_t> next_task_id_{1};

@@ -14,6 +14,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "common/framing.h"
+#include "common/monotonic_clock.h"
+#include "glog/logging.h"
 #include "process_manager/internal/os_util.h"
 
 namespace unidist::process_internal {
@@ -164,8 +166,16 @@ class Worker {
     if (cancelled_.erase(task.task_id()) > 0) {
       result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
       result->mutable_error()->set_message("the task was cancelled before it started");
-    } else {
+    } else if (!task.record_timing()) {
       options_.execute(task, result);
+    } else {  // the driver records a timeline (api/internal/timeline.h)
+      const int64_t start_ns = MonotonicNanos();
+      options_.execute(task, result);
+      proto::TaskTiming* timing = result->mutable_timing();
+      timing->set_start_ns(start_ns);
+      timing->set_end_ns(MonotonicNanos());
+      timing->set_worker_index(options_.worker_index);
+      timing->set_worker_pid(pid_);
     }
     --depth_;
     result->set_task_id(task.task_id());
@@ -222,6 +232,10 @@ Worker* g_worker = nullptr;
 }  // namespace
 
 int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
+  // Every glog message of the worker goes to its stderr, which the driver forwards line by
+  // line tagged "(worker N pid P) ". Without this, a driver that logs to files would leave
+  // the worker writing its own files (under the driver's name) and stderr only from ERROR.
+  FLAGS_logtostderr = true;
   Worker worker(socket_fd, options);
   g_worker = &worker;
   const int code = worker.Run();
