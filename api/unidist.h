@@ -99,6 +99,7 @@ struct Options {
     // tasks from queuing behind a slow one; costs a scan of the workers per task.
     kLeastLoaded,
   };
+  // The scheduling policy; see Scheduling. Default: kRoundRobin.
   Scheduling scheduling = Scheduling::kRoundRobin;
 
   // absl::Mutex's deadlock detector. It is process-wide, so this setting applies to the
@@ -119,6 +120,8 @@ struct Options {
   // 0: 1 MiB. SIZE_MAX: never. Used by the multiprocessing backend; if a segment cannot
   // be created, the value goes through the socket as before.
   size_t shared_memory_min_bytes = 0;
+  // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
+  // Default: kDefault.
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;
 
   // A file to write a timeline of the tasks to (see StartTimeline). "": $UNIDIST_TIMELINE

@@ -45,12 +45,14 @@
 
 namespace unidist {
 
+// A read-only view of the elements of a std::vector<T> encoding; see the file comment.
 template <typename T>
 class ArrayView {
   static_assert(codec_internal::kIsMemcpyable<T>,
                 "ArrayView<T> needs a T the codec copies as bytes (numbers, fixed enums)");
 
  public:
+  // The element type, as for the standard containers.
   using value_type = T;
 
   // An empty view.
@@ -62,7 +64,9 @@ class ArrayView {
   ArrayView(const std::vector<T>& vector)  // NOLINT: implicit, like std::span
       : ArrayView(vector.data(), vector.size()) {}
 
+  // The number of elements.
   size_t size() const { return bytes_.size() / sizeof(T); }
+  // True if there are no elements.
   bool empty() const { return bytes_.empty(); }
 
   // Element `i` (< size()), copied out, so alignment does not matter.
@@ -111,11 +115,15 @@ struct TagTypeOf<ArrayView<T>> {
 // The encoding of std::vector<T>: varint count, then the elements' bytes.
 template <typename T>
 struct Codec<ArrayView<T>> {
+  // The varint count of an empty array.
   static constexpr size_t kMinEncodedSize = 1;
+  // Writes the count and the elements' bytes, as Codec<std::vector<T>> does.
   static void Encode(const ArrayView<T>& value, Encoder& out) {
     out.WriteVarint(value.size());
     out.WriteRaw(value.bytes().data(), value.bytes().size());
   }
+  // Points `value` at the elements inside the decoder's bytes (no copy). DataLoss or
+  // InvalidArgument if the count does not fit the bytes left.
   static absl::Status Decode(Decoder& in, ArrayView<T>* value) {
     size_t count = 0;
     absl::Status status = codec_internal::ReadCount(in, sizeof(T), "unidist::ArrayView", &count);
