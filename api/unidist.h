@@ -76,8 +76,10 @@ struct Options {
   // Number of worker processes. 0: $UNIDIST_CPUS if set, else the number of CPUs this
   // process may run on.
   int num_workers = 0;
-  // Execution backend. "": $UNIDIST_BACKEND if set, else "multiprocessing" (the only
-  // backend in this release).
+  // Execution backend: "multiprocessing" or "mpi" (docs/backend_mpi.md). "":
+  // $UNIDIST_BACKEND if set, else "mpi" in a program mpirun started with several ranks,
+  // else "multiprocessing". With "mpi", Init on every rank but 0 never returns: that rank
+  // serves the workers until rank 0's process exits, then exits itself.
   std::string backend;
   // Largest message between the driver and a worker: a task with its arguments, or a
   // result. A larger task fails at Submit and a larger result fails its task, both with

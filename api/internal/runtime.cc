@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/internal/function_registry.h"
 #include "common/status_macros.h"
+#include "mpi/mpi_backend.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
 
@@ -157,6 +158,7 @@ namespace {
 absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& backend,
                                                             WorkerPoolOptions options) {
   if (backend == kBackendMultiprocessing) return ProcessManager::Start(std::move(options));
+  if (backend == mpi::kBackendName) return mpi::StartDriverPool(std::move(options));
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", backend, "'"));
 }
 

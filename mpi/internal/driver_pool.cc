@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "mpi/internal/wire_status.h"
 
 namespace unidist::mpi_internal {
@@ -157,10 +158,14 @@ bool MpiWorkerPool::stopping() const {
 }
 
 absl::Status MpiWorkerPool::CheckSize(const proto::TaskRequest& task) const {
-  const size_t bytes = task.ByteSizeLong();
+  // The size of the frame the worker's rank sends it in (a DriverMessage holding it), so
+  // that what the driver accepts, the rank accepts too.
+  const size_t task_bytes = task.ByteSizeLong();
+  const size_t bytes = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(task_bytes) +
+                       task_bytes;
   if (bytes > options_.max_frame_bytes || bytes > static_cast<size_t>(INT_MAX) - kEnvelopeBytes) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("the task '", task.function(), "' takes ", bytes,
+        absl::StrCat("task '", task.function(), "' is too large to send: it takes ", bytes,
                      " bytes, more than the largest message (", options_.max_frame_bytes,
                      " bytes)"));
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 
 namespace unidist::mpi_internal {
@@ -80,6 +81,7 @@ void Link::Run(Opener open) {
   if (!opened.ok()) return;
   std::unique_ptr<Transport> transport = *std::move(opened);
   absl::Duration idle_wait = kMinIdleWait;
+  absl::Time last_busy = absl::Now();
   bool receive_failed = false;
   for (;;) {
     std::deque<Item> items;
@@ -120,15 +122,17 @@ void Link::Run(Opener open) {
     }
     if (busy) {
       idle_wait = kMinIdleWait;
+      last_busy = absl::Now();
       continue;
     }
+    const bool hot = sending || absl::Now() - last_busy < kHotWindow;
     // Wait for a post, or poll again after the back-off.
     absl::MutexLock lock(&mu_);
     auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !outbox_.empty() || stop_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&has_work), sending ? kMinIdleWait : idle_wait);
-    idle_wait = sending ? kMinIdleWait : std::min(idle_wait * 2, kMaxIdleWait);
+    mu_.AwaitWithTimeout(absl::Condition(&has_work), hot ? kMinIdleWait : idle_wait);
+    idle_wait = hot ? kMinIdleWait : std::min(idle_wait * 2, kMaxIdleWait);
   }
   transport.reset();  // completes the sends; MPI_Finalize for MPI
 }

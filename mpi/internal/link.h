@@ -4,11 +4,13 @@
 // (for MPI: MPI_Init_thread, so this thread is the one MPI knows), sends what other threads
 // Post, and hands every message that arrives to the handler, on the link thread.
 //
-// MPI has no file descriptor to wait on, so the thread polls: after a round with nothing
-// to do it waits, for a time that doubles from kMinIdleWait up to kMaxIdleWait (or until
-// something is posted), so that an idle process does not burn a core while a busy one
-// reacts at once. While sends are in progress it polls at the shortest wait: MPI moves a
-// large message only while it is called.
+// MPI has no file descriptor to wait on, so the thread polls. After a round with nothing
+// to do it waits (or until something is posted): kMinIdleWait during the kHotWindow after
+// the last message, when an answer is likely soon (a task's result, the next task), then
+// for a time that doubles up to kMaxIdleWait, so that an idle process does not burn a
+// core. While sends are in progress it polls at the shortest wait: MPI moves a large
+// message only while it is called. (A blocking MPI call would not help: OpenMPI spins in
+// it.)
 //
 // The handler runs on the link thread and must not block on other ranks (it would stop
 // the link); it may Post. Thread-safe.
@@ -38,7 +40,8 @@ class Link {
   using Handler = std::function<void(Link& link, Received message)>;
 
   static constexpr absl::Duration kMinIdleWait = absl::Microseconds(20);
-  static constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(2);
+  static constexpr absl::Duration kHotWindow = absl::Milliseconds(5);
+  static constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(1);
 
   // Starts the link thread, which opens the transport with `open`; returns once it has.
   // The opener's error if it failed (then no thread is left running).
