@@ -115,11 +115,13 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
                                                 : api_internal::kBackendMultiprocessing;
     }
   }
-  if (backend != api_internal::kBackendMultiprocessing && backend != mpi::kBackendName) {
+  if (backend != api_internal::kBackendMultiprocessing &&
+      backend != api_internal::kBackendSequential && backend != mpi::kBackendName) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown backend '", backend, "' (from ",
-        requested.empty() ? "UNIDIST_BACKEND" : "Options::backend",
-        "); available: multiprocessing, mpi"));
+        requested.empty() ? "UNIDIST_BACKEND" : "Options::backend", "); available: ",
+        api_internal::kBackendMultiprocessing, ", ", api_internal::kBackendSequential, ", ",
+        mpi::kBackendName));
   }
   return backend;
 }
@@ -163,7 +165,7 @@ absl::Status NotInThisTask(const RefHandle& ref) {
 absl::Status Init(const Options& options) {
   // A worker is a fork of the driver taken while Init held the lock: checking first
   // keeps a task that calls Init from waiting on it forever.
-  if (api_internal::InWorkerProcess()) return NotInATask();
+  if (api_internal::InTask()) return NotInATask();
   // Under mpirun, every rank but 0 becomes a worker rank here, whatever the other options
   // say (the driver's decide): it serves the driver's sessions and exits with it.
   if (absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
@@ -192,7 +194,7 @@ absl::Status Init(const Options& options) {
 bool IsInitialized() { return CurrentRuntime() != nullptr; }
 
 absl::Status Shutdown() {
-  if (api_internal::InWorkerProcess()) return NotInATask();
+  if (api_internal::InTask()) return NotInATask();
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) return absl::OkStatus();
@@ -299,7 +301,7 @@ std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
 }
 
 std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
-  if (InWorkerProcess()) {
+  if (InTask()) {
     return std::make_shared<ActorHandle>(absl::UnimplementedError(
         "actors cannot be created from inside a task (tasks can: use Submit)"));
   }
@@ -347,7 +349,7 @@ ActorHandle::~ActorHandle() {
 
 absl::Status Cancel(const RefHandle& ref, bool force) {
   if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
-  if (ref.token->held_by_driver()) {
+  if (ref.token->held_by_driver() || InTask()) {
     return absl::UnimplementedError("Cancel from inside a task is not supported");
   }
   if (ref.token->store() == nullptr) {

@@ -42,6 +42,13 @@ struct WorkerId {
   uint32_t generation = 0;
 };
 
+// The key of the actor that lives in dedicated worker `worker`, never 0: the runtime sets
+// it as TaskRequest.actor_key on every task sent to the worker, and a process that holds
+// several actors (the sequential and mpi backends) keeps each instance under it.
+inline uint64_t ActorKey(WorkerId worker) {
+  return (static_cast<uint64_t>(worker.slot + 1) << 32) | worker.generation;
+}
+
 // Runs one task where the backend runs tasks (a worker process, or the caller for the
 // sequential backend), filling `result` (values or error). The backend fills in task_id
 // and, on error, the function name and the worker's index and pid.
@@ -65,6 +72,11 @@ struct WorkerPoolOptions {
   // answers, now or later, with ReplyToWorker. Optional: without it a worker that calls
   // is treated as broken.
   std::function<void(WorkerId worker, proto::ApiRequest request)> on_api_request;
+  // Destroys the actor instance kept under `actor_key` (see ActorKey), where tasks run.
+  // Called by backends that run several actors in one process, once a dedicated worker
+  // has been closed or killed and runs nothing; a worker process's own actor goes with
+  // its process instead. Optional.
+  std::function<void(uint64_t actor_key)> drop_actor;
   // Called when a worker (pool or dedicated) is gone, before it is replaced. Optional.
   std::function<void(WorkerId worker)> on_worker_gone;
   // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a

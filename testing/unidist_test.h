@@ -4,7 +4,8 @@
 // unidist initialized on `num_workers` worker processes and ends with Shutdown and a check
 // that no child process of the test is left behind — so a test that leaks workers, or a
 // bug that leaves zombies, fails where it happens. Cleanup runs even when the test body
-// fails an ASSERT.
+// fails an ASSERT. It runs on the backend UNIDIST_BACKEND names; a test that needs what only
+// some backends have says so with UNIDIST_SKIP_UNLESS (testing/backend_traits.h).
 //
 // Example:
 //   #include "testing/unidist_test.h"   // target @unidist//testing:unidist_test
@@ -26,6 +27,7 @@
 
 #include "api/unidist.h"
 #include "gtest/gtest.h"
+#include "testing/backend_traits.h"
 #include "testing/process_helpers.h"
 #include "testing/status_matchers.h"
 

@@ -17,6 +17,7 @@
 #include "mpi/mpi_backend.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
+#include "process_manager/sequential_pool.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -39,17 +40,27 @@ void SetError(const absl::Status& status, proto::TaskResult* result) {
 // Set in a worker process once it runs its first task.
 std::atomic<bool> g_in_worker_process{false};
 
-// The actor that lives in this worker process, if it is an actor's worker. Only the
-// worker's one thread touches it.
+// How many tasks this thread is running in the driver (the sequential backend runs them
+// in the thread that submits them; nested tasks nest).
+thread_local int t_tasks_in_driver = 0;
+
+// The actors that live in this process, by ActorKey (process_manager/worker_pool.h): one
+// in a multiprocessing worker, any number with the sequential backend. An actor's tasks
+// run one at a time, and its instance is dropped only once none runs, so a method may use
+// the instance without the lock.
 struct WorkerActor {
   std::shared_ptr<void> instance;
   const std::type_info* type = nullptr;
   absl::Status construction_error;
 };
-WorkerActor& TheWorkerActor() {
-  static WorkerActor* const actor = new WorkerActor();
-  return *actor;
+absl::Mutex g_actors_mu(absl::kConstInit);
+absl::flat_hash_map<uint64_t, WorkerActor>& Actors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_actors_mu) {
+  static auto* const actors = new absl::flat_hash_map<uint64_t, WorkerActor>();
+  return *actors;
 }
+
+// The actor the task this thread runs belongs to (TaskRequest.actor_key); 0 for none.
+thread_local uint64_t t_current_actor = 0;
 
 bool IsActorConstructor(const std::string& function) {
   return absl::EndsWith(function, "::<constructor>");
@@ -81,13 +92,22 @@ absl::Status TaskErrorToStatus(const proto::TaskError& error) {
 
 bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
 
+bool InTask() { return InWorkerProcess() || t_tasks_in_driver > 0; }
+
 void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type) {
-  TheWorkerActor().instance = std::move(instance);
-  TheWorkerActor().type = &type;
+  absl::MutexLock lock(&g_actors_mu);
+  WorkerActor& actor = Actors()[t_current_actor];
+  actor.instance = std::move(instance);
+  actor.type = &type;
 }
 
 absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
-  const WorkerActor& actor = TheWorkerActor();
+  absl::MutexLock lock(&g_actors_mu);
+  auto it = Actors().find(t_current_actor);
+  if (it == Actors().end()) {
+    return absl::FailedPreconditionError("no actor lives in this worker process");
+  }
+  const WorkerActor& actor = it->second;
   // A constructor that failed fails every call with its error.
   if (!actor.construction_error.ok()) return actor.construction_error;
   if (actor.instance == nullptr) {
@@ -99,10 +119,25 @@ absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
   return actor.instance.get();
 }
 
-void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
-  g_in_worker_process.store(true, std::memory_order_relaxed);
+void DropActorInstance(uint64_t actor_key) {
+  WorkerActor dropped;  // destroyed after the lock is released: its destructor is user code
+  absl::MutexLock lock(&g_actors_mu);
+  auto it = Actors().find(actor_key);
+  if (it == Actors().end()) return;
+  dropped = std::move(it->second);
+  Actors().erase(it);
+}
+
+namespace {
+
+// Runs `task` with the actor its actor_key names as the current one, restoring the outer
+// one after (a task the actor's method submits runs inside it on the sequential backend).
+void RunTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  const uint64_t outer_actor = t_current_actor;
+  t_current_actor = task.actor_key();
   std::shared_ptr<const Invoker> invoker = FunctionRegistry::Global().Find(task.function());
   if (invoker == nullptr) {
+    t_current_actor = outer_actor;
     SetError(absl::NotFoundError(absl::StrCat(
                  "function '", task.function(),
                  "' is not registered in the worker process; register it with "
@@ -126,11 +161,29 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
                                              DemangledCurrentExceptionType()));
   }
   if (!status.ok()) {
-    if (IsActorConstructor(task.function())) TheWorkerActor().construction_error = status;
+    if (IsActorConstructor(task.function())) {
+      absl::MutexLock lock(&g_actors_mu);
+      Actors()[t_current_actor].construction_error = status;
+    }
+    t_current_actor = outer_actor;
     SetError(status, result);
     return;
   }
+  t_current_actor = outer_actor;
   for (std::string& value : values) result->add_values(std::move(value));
+}
+
+}  // namespace
+
+void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  g_in_worker_process.store(true, std::memory_order_relaxed);
+  RunTask(task, result);
+}
+
+void ExecuteTaskInDriver(const proto::TaskRequest& task, proto::TaskResult* result) {
+  ++t_tasks_in_driver;
+  RunTask(task, result);
+  --t_tasks_in_driver;
 }
 
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
@@ -158,6 +211,12 @@ namespace {
 absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& backend,
                                                             WorkerPoolOptions options) {
   if (backend == kBackendMultiprocessing) return ProcessManager::Start(std::move(options));
+  if (backend == kBackendSequential) {
+    options.execute = &ExecuteTaskInDriver;
+    UNIDIST_ASSIGN_OR_RETURN(std::unique_ptr<SequentialPool> pool,
+                             SequentialPool::Start(std::move(options)));
+    return std::unique_ptr<WorkerPool>(std::move(pool));
+  }
   if (backend == mpi::kBackendName) return mpi::StartDriverPool(std::move(options));
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", backend, "'"));
 }
@@ -183,6 +242,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backe
     raw->OnApiRequest(worker, std::move(request));
   };
   options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
+  options.drop_actor = &DropActorInstance;
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, StartWorkerPool(backend, std::move(options)));
   return runtime;
 }
@@ -302,27 +362,50 @@ std::vector<RefHandle> Runtime::SubmitActorCall(const std::shared_ptr<ActorRecor
 }
 
 void Runtime::PumpActor(ActorRecord& actor) {
-  // Failing a task completes its results, which runs callbacks that may pump this very
-  // actor again: so failures are applied after the actor's lock is released.
-  std::vector<std::pair<std::shared_ptr<PendingTask>, absl::Status>> failed;
-  bool close = false;
+  // One thread at a time sends the actor's calls, in queue order, without holding the
+  // actor's lock: with the sequential backend sending a call runs it, and what it sets off
+  // (its results completing, the calls it submits) may pump this very actor again. Such
+  // a pump, or one from another thread, leaves the work to the thread already pumping.
   {
     absl::MutexLock lock(&actor.mu);
-    while (!actor.queue.empty()) {
-      std::shared_ptr<PendingTask>& next = actor.queue.front();
-      if (!next->failed.load(std::memory_order_acquire)) {
-        if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
-        absl::Status sent = SendTask(next, &actor.worker);
-        if (!sent.ok()) failed.emplace_back(next, sent);
+    if (actor.pumping) return;  // that thread looks at the queue again before it stops
+    actor.pumping = true;
+  }
+  for (;;) {
+    std::vector<std::shared_ptr<PendingTask>> ready;
+    bool close = false;
+    {
+      absl::MutexLock lock(&actor.mu);
+      while (!actor.queue.empty()) {
+        std::shared_ptr<PendingTask>& next = actor.queue.front();
+        if (!next->failed.load(std::memory_order_acquire)) {
+          if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
+          ready.push_back(std::move(next));
+        }
+        actor.queue.pop_front();
       }
-      actor.queue.pop_front();
+      if (ready.empty()) {
+        actor.pumping = false;
+        if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed) {
+          actor.closed = close = true;
+        }
+      }
     }
-    if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed) {
-      actor.closed = close = true;
+    if (ready.empty()) {
+      if (close) pool_->CloseDedicatedWorker(actor.worker, /*kill=*/false);
+      return;
+    }
+    for (const std::shared_ptr<PendingTask>& task : ready) {
+      absl::Status sent = SendTask(task, &actor.worker);
+      if (sent.ok()) continue;
+      {
+        // Refused because the actor was killed meanwhile: say that, as for its queued calls.
+        absl::MutexLock lock(&actor.mu);
+        if (!actor.gone.ok()) sent = actor.gone;
+      }
+      FailTask(task, sent);
     }
   }
-  for (const auto& [task, error] : failed) FailTask(task, error);
-  if (close) pool_->CloseDedicatedWorker(actor.worker, /*kill=*/false);
 }
 
 void Runtime::ReleaseActor(ActorRecord& actor) {
@@ -416,6 +499,7 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
     dispatched_[task_id] = std::move(record);
   }
   request.set_task_id(task_id);
+  if (target != nullptr) request.set_actor_key(ActorKey(*target));
   absl::Status dispatched = target != nullptr ? pool_->DispatchTo(*target, std::move(request))
                                               : pool_->Dispatch(std::move(request));
   if (dispatched.ok()) return absl::OkStatus();

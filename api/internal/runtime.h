@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// Runtime: one Init..Shutdown lifetime of the multiprocessing backend. It owns the object
+// Runtime: one Init..Shutdown lifetime of unidist, on any backend. It owns the object
 // store (shared with the ObjectRefs that outlive it) and the worker pool, and it resolves
 // task dependencies: a task is handed to the pool only once every ObjectRef argument is
 // complete, with those values filled in; if one failed, the task fails with that error.
@@ -68,9 +68,15 @@ class RefToken {
 // The backends Runtime::Start knows, by the names Options::backend and UNIDIST_BACKEND
 // take.
 inline constexpr char kBackendMultiprocessing[] = "multiprocessing";
+inline constexpr char kBackendSequential[] = "sequential";
 
 // True in a worker process (once it has started running tasks).
 bool InWorkerProcess();
+
+// True while this thread runs a task: in a worker process, or in the driver on the
+// sequential backend (where a task's API calls go straight to the runtime, but Init,
+// Shutdown, actors and Cancel are refused as inside any task).
+bool InTask();
 
 // A status as a TaskError (code, message, payloads) and back. TaskErrorToStatus never
 // returns OK: an OK or unknown code from the wire becomes Unknown.
@@ -80,6 +86,11 @@ absl::Status TaskErrorToStatus(const proto::TaskError& error);
 // Runs one task in a worker process: looks the function up by name, runs it, and turns
 // what happens (value, returned status, exception) into `result`.
 void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
+// The same, in the driver's calling thread (the sequential backend): InTask() holds while
+// it runs, InWorkerProcess() does not.
+void ExecuteTaskInDriver(const proto::TaskRequest& task, proto::TaskResult* result);
+// Destroys the actor instance kept under `actor_key` in this process, if any.
+void DropActorInstance(uint64_t actor_key);
 
 class Runtime;
 
@@ -95,6 +106,8 @@ struct ActorRecord {
   absl::Status gone ABSL_GUARDED_BY(mu);
   bool released ABSL_GUARDED_BY(mu) = false;  // the last Actor handle is gone
   bool closed ABSL_GUARDED_BY(mu) = false;    // its worker was told to finish
+  // A thread is sending the queue's calls (see Runtime::PumpActor).
+  bool pumping ABSL_GUARDED_BY(mu) = false;
 };
 
 // What Actor<T> handles share; the last one to go releases the actor.
