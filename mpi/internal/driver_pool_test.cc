@@ -84,7 +84,8 @@ class TestNode {
           mpi::proto::ToNode message;
           if (!message.ParseFromString(received.bytes)) return;
           if (!node_.Handle(std::move(message))) exited_.Notify();
-        });
+        },
+        [this] { return node_.Tick(); });
     if (!link.ok()) abort();  // a LocalHub link cannot fail to open
     link_holder_ = *std::move(link);
   }
@@ -233,6 +234,34 @@ TEST_F(MpiWorkerPoolTest, ACrashKillsOnlyALocalWorkerWhichIsReplaced) {
   ASSERT_THAT(pool_->Dispatch(Task(3, "pid")), IsOk());
   EXPECT_FALSE(reports_.WaitFor(2).has_error());
   EXPECT_FALSE(reports_.WaitFor(3).has_error());
+}
+
+TEST_F(MpiWorkerPoolTest, TasksWaitOnARankWhoseOnlyWorkerIsBeingReplaced) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));  // one worker per rank
+  // Each crash leaves its rank without a live worker for a moment; the tasks that arrive
+  // then wait for the replacement instead of failing.
+  // A stream of tasks spread over the time of the crashes and replacements.
+  uint64_t id = 1;
+  std::set<uint64_t> crashing;
+  for (int round = 0; round < 5; ++round) {
+    crashing.insert(id);
+    ASSERT_THAT(pool_->Dispatch(Task(id++, "segfault")), IsOk());
+    crashing.insert(id);
+    ASSERT_THAT(pool_->Dispatch(Task(id++, "segfault")), IsOk());
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_THAT(pool_->Dispatch(Task(id++, "echo", "ok")), IsOk());
+      absl::SleepFor(absl::Microseconds(200));
+    }
+  }
+  for (uint64_t task = 1; task < id; ++task) {
+    const proto::TaskResult result = reports_.WaitFor(task);
+    if (crashing.count(task) > 0) {
+      EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+    } else {
+      EXPECT_FALSE(result.has_error()) << "task " << task << ": " << result.error().message();
+    }
+  }
+  EXPECT_EQ(pool_->workers_replaced(), 10u);
 }
 
 TEST_F(MpiWorkerPoolTest, DedicatedWorkersRunInOrderAndReportTheirLoss) {
