@@ -117,8 +117,7 @@ void ServeAsWorkerRank(TaskExecutor execute) {
           return;
         }
         if (!node.Handle(std::move(message))) exit_requested.Notify();
-      },
-      [&node] { return node.Tick(); });
+      });
   if (!link.ok()) {
     fprintf(stderr, "unidist mpi: worker rank %d cannot start: %s\n",
             IntFromEnvironment("OMPI_COMM_WORLD_RANK"), link.status().ToString().c_str());

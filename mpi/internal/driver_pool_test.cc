@@ -84,8 +84,7 @@ class TestNode {
           mpi::proto::ToNode message;
           if (!message.ParseFromString(received.bytes)) return;
           if (!node_.Handle(std::move(message))) exited_.Notify();
-        },
-        [this] { return node_.Tick(); });
+        });
     if (!link.ok()) abort();  // a LocalHub link cannot fail to open
     link_holder_ = *std::move(link);
   }

@@ -10,8 +10,8 @@
 
 namespace unidist::mpi_internal {
 
-absl::StatusOr<std::unique_ptr<Link>> Link::Start(Opener open, Handler handler, Tick tick) {
-  std::unique_ptr<Link> link(new Link(std::move(handler), std::move(tick)));
+absl::StatusOr<std::unique_ptr<Link>> Link::Start(Opener open, Handler handler) {
+  std::unique_ptr<Link> link(new Link(std::move(handler)));
   link->thread_ = std::thread([raw = link.get(), open = std::move(open)] { raw->Run(open); });
   absl::Status opened;
   {
@@ -114,8 +114,7 @@ void Link::Run(Opener open) {
       busy = true;
       handler_(*this, std::move(**received));
     }
-    const bool ticking = tick_ && tick_();
-    const bool sending = transport->SendsPending() || ticking;
+    const bool sending = transport->SendsPending();
     if (stop) {
       absl::MutexLock lock(&mu_);
       if (outbox_.empty()) break;  // else send the rest first

@@ -38,10 +38,6 @@ class Link {
   using Opener = std::function<absl::StatusOr<std::unique_ptr<Transport>>()>;
   // Runs on the link thread with the link itself, for handlers that answer.
   using Handler = std::function<void(Link& link, Received message)>;
-  // Runs on the link thread once per round (for work that waits on something other than
-  // a message). Returns true while it has work left: the link then polls at the shortest
-  // wait.
-  using Tick = std::function<bool()>;
 
   static constexpr absl::Duration kMinIdleWait = absl::Microseconds(20);
   static constexpr absl::Duration kHotWindow = absl::Milliseconds(5);
@@ -49,8 +45,7 @@ class Link {
 
   // Starts the link thread, which opens the transport with `open`; returns once it has.
   // The opener's error if it failed (then no thread is left running).
-  static absl::StatusOr<std::unique_ptr<Link>> Start(Opener open, Handler handler,
-                                                     Tick tick = nullptr);
+  static absl::StatusOr<std::unique_ptr<Link>> Start(Opener open, Handler handler);
 
   // Stops (see Stop).
   ~Link();
@@ -84,11 +79,10 @@ class Link {
     std::function<void()> fn;  // set for Sync
   };
 
-  Link(Handler handler, Tick tick) : handler_(std::move(handler)), tick_(std::move(tick)) {}
+  explicit Link(Handler handler) : handler_(std::move(handler)) {}
   void Run(Opener open);
 
   const Handler handler_;
-  const Tick tick_;
   int rank_ = -1;
   int size_ = 0;
   std::thread thread_;

@@ -4,8 +4,6 @@
 
 #include <utility>
 
-#include "absl/time/clock.h"
-
 #include "mpi/internal/wire_status.h"
 
 namespace unidist::mpi_internal {
@@ -45,48 +43,7 @@ void Node::SendTaskError(uint64_t session, const proto::TaskRequest& task,
   Send(session, std::move(message));
 }
 
-bool Node::AnyWorkerAlive() const {
-  for (const WorkerState& worker : pool_->Workers()) {
-    if (worker.alive) return true;
-  }
-  return false;
-}
-
-void Node::DispatchLocally(proto::TaskRequest task) {
-  const uint64_t task_id = task.task_id();
-  const std::string function = task.function();
-  absl::Status sent = pool_->Dispatch(std::move(task));
-  if (!sent.ok()) {
-    proto::TaskRequest failed;
-    failed.set_task_id(task_id);
-    failed.set_function(function);
-    SendTaskError(session_, failed, sent);
-  }
-}
-
-bool Node::Tick() {
-  if (waiting_.empty()) return false;
-  if (pool_ != nullptr && AnyWorkerAlive()) {
-    std::deque<proto::TaskRequest> ready;
-    ready.swap(waiting_);
-    for (proto::TaskRequest& task : ready) DispatchLocally(std::move(task));
-    return false;
-  }
-  if (pool_ != nullptr && absl::Now() - waiting_since_ < kNoWorkerGrace) return true;
-  for (const proto::TaskRequest& task : waiting_) {
-    SendTaskError(session_, task,
-                  absl::UnavailableError("no worker process of the rank came back alive"));
-  }
-  waiting_.clear();
-  return false;
-}
-
 void Node::EndSession() {
-  for (const proto::TaskRequest& task : waiting_) {
-    SendTaskError(session_, task,
-                  absl::CancelledError("unidist was shut down before the task could run"));
-  }
-  waiting_.clear();
   if (pool_ == nullptr) return;
   pool_->Shutdown();  // reports tasks in flight as Cancelled through on_result
   pool_.reset();
@@ -168,14 +125,15 @@ bool Node::Handle(mpi::proto::ToNode message) {
   switch (message.kind_case()) {
     case ToNode::kRunTask: {
       proto::TaskRequest& task = *message.mutable_run_task()->mutable_task();
-      // Behind the tasks that wait already, in order; or waiting itself while the local
-      // workers are being replaced.
-      if (!waiting_.empty() || !AnyWorkerAlive()) {
-        if (waiting_.empty()) waiting_since_ = absl::Now();
-        waiting_.push_back(std::move(task));
-        break;
+      const uint64_t task_id = task.task_id();
+      const std::string function = task.function();
+      absl::Status sent = pool_->Dispatch(std::move(task));
+      if (!sent.ok()) {
+        proto::TaskRequest failed;
+        failed.set_task_id(task_id);
+        failed.set_function(function);
+        SendTaskError(session, failed, sent);
       }
-      DispatchLocally(std::move(task));
       break;
     }
     case ToNode::kRunTaskOn: {
@@ -193,19 +151,12 @@ bool Node::Handle(mpi::proto::ToNode message) {
       break;
     }
     case ToNode::kCancel: {
-      mpi::proto::FromNode reply;
-      reply.mutable_cancel_reply()->set_call_id(message.cancel().call_id());
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        if (it->task_id() != message.cancel().task_id()) continue;
-        SendTaskError(session, *it, absl::CancelledError("the task was cancelled before it started"));
-        waiting_.erase(it);
-        Send(session, std::move(reply));
-        return true;
-      }
       // A successful cancel has reported the task through on_result before the reply
       // goes out, and the two reach the driver in that order.
       const absl::Status cancelled =
           pool_->Cancel(message.cancel().task_id(), message.cancel().force());
+      mpi::proto::FromNode reply;
+      reply.mutable_cancel_reply()->set_call_id(message.cancel().call_id());
       if (!cancelled.ok()) StatusToWire(cancelled, reply.mutable_cancel_reply()->mutable_error());
       Send(session, std::move(reply));
       break;

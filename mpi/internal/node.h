@@ -9,25 +9,19 @@
 // A task that crashes kills only a local worker process, which the local pool replaces and
 // reports as Unavailable, exactly as under the multiprocessing backend; the rank lives on.
 //
-// A pool task that arrives while no local worker is alive (the only one crashed and is being
-// replaced) waits on the node until one is, instead of failing: a rank may well have a
-// single worker. It fails with Unavailable if none comes back within kNoWorkerGrace.
-//
-// Handle() and Tick() run on the node's link thread (link.h) and send through `send`; the
-// local pool's callbacks run on its event thread and send too.
+// Handle() runs on the node's link thread (link.h) and sends through `send`; the local
+// pool's callbacks run on its event thread and send too. Thread-safe.
 
 #ifndef UNIDIST_MPI_INTERNAL_NODE_H_
 #define UNIDIST_MPI_INTERNAL_NODE_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "mpi/internal/mpi_messages.pb.h"
 #include "process_manager/worker_pool.h"
 
@@ -53,14 +47,8 @@ class Node {
   // session is then ended).
   bool Handle(mpi::proto::ToNode message);
 
-  // Dispatches tasks that wait for a live local worker. Returns true while some still
-  // wait.
-  bool Tick();
-
   // Ends the current session's local pool, if any (tasks in flight are reported Cancelled).
   void EndSession();
-
-  static constexpr absl::Duration kNoWorkerGrace = absl::Seconds(10);
 
  private:
   void StartSession(uint64_t session, const mpi::proto::StartSession& start);
@@ -73,15 +61,9 @@ class Node {
   const std::function<void(const mpi::proto::FromNode&)> send_;
   const TaskExecutor execute_;
   const StartPool start_pool_;
-  bool AnyWorkerAlive() const;
-  // Hands `task` to the local pool, or reports why it could not.
-  void DispatchLocally(proto::TaskRequest task);
-
-  // Only the link thread (Handle, Tick) touches these.
+  // Only the link thread (Handle) changes these.
   uint64_t session_ = 0;
   std::unique_ptr<WorkerPool> pool_;
-  std::deque<proto::TaskRequest> waiting_;  // pool tasks waiting for a live worker
-  absl::Time waiting_since_;
 };
 
 }  // namespace unidist::mpi_internal
