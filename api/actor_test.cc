@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -75,6 +76,17 @@ class Unregistered {
 };
 UNIDIST_ACTOR(Unregistered);  // the class is registered, its method is not
 
+// Counts its destructions, for actors that live in the driver (sequential backend).
+std::atomic<int> g_tracked_destroyed{0};
+class Tracked {
+ public:
+  Tracked() = default;
+  ~Tracked() { ++g_tracked_destroyed; }
+  int Pid() const { return static_cast<int>(getpid()); }
+};
+UNIDIST_ACTOR(Tracked);
+UNIDIST_REMOTE(&Tracked::Pid);
+
 int SlowValue(int value) {
   absl::SleepFor(absl::Milliseconds(100));
   return value;
@@ -106,6 +118,7 @@ TEST_F(ActorTest, KeepsStateAcrossCalls) {
   EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 1)), 16);
   EXPECT_EQ(*Get(counter.Submit(&Counter::Value)), 16);
   // Its own process, not one of the pool's.
+  if (!unidist::testing::BackendHas(unidist::testing::BackendTrait::kWorkerProcesses)) return;
   const int pid = *Get(counter.Submit(&Counter::Pid));
   for (const unidist::WorkerInfo& worker : unidist::Workers()) EXPECT_NE(worker.pid, pid);
   EXPECT_NE(pid, getpid());
@@ -180,6 +193,7 @@ TEST_F(ActorTest, ConstructorFailureFailsEveryCall) {
 }
 
 TEST_F(ActorTest, KillCancelsPendingCalls) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   Actor<Counter> counter = CreateActor<Counter>(0);
   const int pid = *Get(counter.Submit(&Counter::Pid));
   ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
@@ -206,10 +220,13 @@ TEST_F(ActorTest, LastHandleEndsTheProcessAfterItsCalls) {
     last = copy.Submit(&Counter::Add, unidist::Submit(actors::SlowValue, 42));
   }
   EXPECT_EQ(*Get(last), 42);  // submitted calls still run
-  EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+  if (unidist::testing::BackendHas(unidist::testing::BackendTrait::kWorkerProcesses)) {
+    EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+  }
 }
 
 TEST_F(ActorTest, CrashFailsPendingAndLaterCallsWithUnavailable) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   Actor<Counter> counter = CreateActor<Counter>(0);
   ObjectRef<int> crash = counter.Submit(&Counter::Crash);
   ObjectRef<int> after = counter.Submit(&Counter::Add, 1);
@@ -227,6 +244,7 @@ TEST_F(ActorTest, CrashFailsPendingAndLaterCallsWithUnavailable) {
 }
 
 TEST_F(ActorTest, ActorKilledFromOutside) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   Actor<Counter> counter = CreateActor<Counter>(0);
   const int pid = *Get(counter.Submit(&Counter::Pid));
   ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
@@ -254,6 +272,7 @@ TEST_F(ActorTest, FiftyLiveActorsOnTwoCores) {
 }
 
 TEST_F(ActorTest, TasksRunWhileAnActorIsBusy) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   Actor<Counter> counter = CreateActor<Counter>(0);
   ObjectRef<int> busy = counter.Submit(&Counter::Sleep, 3000);
   EXPECT_EQ(*Get(unidist::Submit(actors::Square, 5)), 25);
@@ -271,15 +290,49 @@ TEST_F(ActorTest, UnregisteredMethodAndEmptyHandle) {
   EXPECT_THAT(empty.Kill(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Whatever UNIDIST_BACKEND says: several actors live in the driver, each with its own
+// state, and each is destroyed when it is killed or its last handle goes.
+TEST(ActorLifecycleTest, SequentialActorsLiveInTheDriverUntilKilledOrReleased) {
+  unidist::Options options;
+  options.num_workers = 1;
+  options.backend = "sequential";
+  UNIDIST_ASSERT_OK(unidist::Init(options));
+  actors::g_tracked_destroyed = 0;
+  {
+    Actor<actors::Tracked> a = CreateActor<actors::Tracked>();
+    Actor<actors::Tracked> b = CreateActor<actors::Tracked>();
+    EXPECT_EQ(*Get(a.Submit(&actors::Tracked::Pid)), getpid());
+    EXPECT_EQ(*Get(b.Submit(&actors::Tracked::Pid)), getpid());
+    EXPECT_EQ(actors::g_tracked_destroyed, 0);
+    ASSERT_THAT(a.Kill(), IsOk());
+    EXPECT_EQ(actors::g_tracked_destroyed, 1);
+    EXPECT_THAT(Get(a.Submit(&actors::Tracked::Pid)),
+                StatusIs(absl::StatusCode::kCancelled, HasSubstr("Tracked was killed")));
+    EXPECT_EQ(*Get(b.Submit(&actors::Tracked::Pid)), getpid());  // b is untouched
+    Actor<Counter> counter = CreateActor<Counter>(5);
+    EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 1)), 6);
+  }
+  EXPECT_EQ(actors::g_tracked_destroyed, 2);  // b's last handle closed it
+  UNIDIST_ASSERT_OK(unidist::Shutdown());
+}
+
 TEST(ActorLifecycleTest, BeforeInitAndAfterShutdown) {
   Actor<Counter> early = CreateActor<Counter>(1);
   EXPECT_THAT(Get(early.Submit(&Counter::Value)),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   UNIDIST_ASSERT_OK(unidist::Init(unidist::Options{1, ""}));
   Actor<Counter> counter = CreateActor<Counter>(1);
-  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
+  // Where calls run beside the driver, this one is still running at Shutdown; where
+  // Submit runs it (sequential), it has finished.
+  const bool concurrent = unidist::testing::BackendHas(
+      unidist::testing::BackendTrait::kConcurrentWithDriver);
+  ObjectRef<int> running = counter.Submit(&Counter::Sleep, concurrent ? 60000 : 1);
   UNIDIST_ASSERT_OK(unidist::Shutdown());  // ends every actor
-  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  if (concurrent) {
+    EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+  } else {
+    EXPECT_THAT(Get(running), IsOk());
+  }
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), ::testing::IsEmpty());
 }

@@ -61,6 +61,9 @@ absl::Status PassesInnerError() {
   return inner.status();
 }
 
+// What CreateActor and Cancel say inside a task.
+std::string ActorAndCancelInside();
+
 int SubmitThenCrash(int) {
   unidist::Submit(SleepMs, 10);
   raise(SIGKILL);
@@ -81,11 +84,18 @@ class Calculator {
 UNIDIST_ACTOR(Calculator);
 UNIDIST_REMOTE(&Calculator::SquareRemotely);
 
+std::string ActorAndCancelInside() {
+  unidist::Actor<Calculator> calculator = unidist::CreateActor<Calculator>();
+  absl::Status created = unidist::Get(calculator.Created());
+  absl::Status cancelled = unidist::Cancel(unidist::Submit(Square, 2));
+  return created.ToString() + " | " + cancelled.ToString();
+}
+
 }  // namespace nested
 
 UNIDIST_REMOTE(nested::Fibonacci, nested::Sum, nested::Square, nested::SleepMs, nested::Fails,
                nested::PutSubmitWaitGet, nested::NestedTimeout, nested::PassesInnerError,
-               nested::SubmitThenCrash);
+               nested::SubmitThenCrash, nested::ActorAndCancelInside);
 
 namespace {
 
@@ -114,6 +124,7 @@ TEST_F(NestedTest, PutSubmitWaitAndGetInsideATask) {
 }
 
 TEST_F(NestedTest, TimeoutsInsideATask) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   absl::StatusOr<std::string> said = unidist::Get(unidist::Submit(nested::NestedTimeout));
   ASSERT_THAT(said, IsOk());
   EXPECT_THAT(*said, HasSubstr("DEADLINE_EXCEEDED"));
@@ -131,7 +142,15 @@ TEST_F(NestedTest, ActorMethodsSubmitTasks) {
   EXPECT_EQ(*unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 4)), 25);
 }
 
+TEST_F(NestedTest, ActorsAndCancelAreRefusedInsideATask) {
+  absl::StatusOr<std::string> said = unidist::Get(unidist::Submit(nested::ActorAndCancelInside));
+  ASSERT_THAT(said, IsOk());
+  EXPECT_THAT(*said, HasSubstr("UNIMPLEMENTED: actors cannot be created from inside a task"));
+  EXPECT_THAT(*said, HasSubstr("| UNIMPLEMENTED: Cancel from inside a task"));
+}
+
 TEST_F(NestedTest, ACrashAfterANestedSubmitFailsOnlyTheCrashedTask) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   EXPECT_THAT(unidist::Get(unidist::Submit(nested::SubmitThenCrash, 0)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
   EXPECT_EQ(*unidist::Get(unidist::Submit(nested::Square, 7)), 49);

@@ -42,6 +42,7 @@ using ::unidist::testing::StatusIs;
 class StressTest : public unidist::testing::UnidistTest {};
 
 TEST_F(StressTest, HundredThousandTasksWithOnePercentCrashing) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   constexpr int kThreads = 4;
   constexpr int64_t kPerThread = 25000;
   std::atomic<int64_t> crashed{0};

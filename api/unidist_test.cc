@@ -191,6 +191,7 @@ TEST_F(UnidistTest, ThousandsOfTasksAllCorrect) {
 }
 
 TEST_F(UnidistTest, TasksRunRoundRobinOnWorkerProcesses) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   std::vector<WorkerInfo> workers = Workers();
   ASSERT_EQ(workers.size(), 2u);
   std::vector<ObjectRef<int>> refs;
@@ -225,6 +226,7 @@ TEST_F(UnidistTest, FanInOfPendingResults) {
 }
 
 TEST_F(UnidistTest, WaitReturnsReadyRefsInCallersOrder) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
   ObjectRef<int> fast_a = Submit(fns::Square, 2);
   ObjectRef<int> fast_b = Put(7);
@@ -260,6 +262,7 @@ TEST_F(UnidistTest, WaitCountsFailedRefsAsComplete) {
 }
 
 TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
   EXPECT_THAT(Get(slow, absl::Milliseconds(20)), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(Get(Put(1), absl::ZeroDuration()), IsOk());
@@ -310,6 +313,7 @@ TEST_F(UnidistTest, FailureOfAnArgumentFailsTheDependentTask) {
 }
 
 TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   const std::vector<WorkerInfo> before = Workers();
   ObjectRef<int> crashed = Submit(fns::Segfault, 0);
   EXPECT_THAT(Get(crashed),
@@ -330,6 +334,7 @@ TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
 }
 
 TEST_F(UnidistTest, WorkerKilledFromOutsideFailsItsTask) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
   absl::SleepFor(absl::Milliseconds(100));
   ASSERT_EQ(kill(Workers()[0].pid, SIGKILL), 0);
@@ -405,12 +410,17 @@ TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
   ObjectRef<int> ready = Put(11);
   ObjectRef<int> computed = Submit(fns::Square, 4);
   ASSERT_EQ(*Get(computed), 16);
-  ObjectRef<int> running = Submit(fns::SleepMs, 60000);
-  ObjectRef<int> waiting = Submit(fns::Add, running, 1);
-  absl::SleepFor(absl::Milliseconds(50));
+  // Only where tasks run beside the driver can one still be running at Shutdown.
+  const bool concurrent = unidist::testing::BackendHas(
+      unidist::testing::BackendTrait::kConcurrentWithDriver);
+  ObjectRef<int> running = concurrent ? Submit(fns::SleepMs, 60000) : ObjectRef<int>();
+  ObjectRef<int> waiting = concurrent ? Submit(fns::Add, running, 1) : ObjectRef<int>();
+  if (concurrent) absl::SleepFor(absl::Milliseconds(50));
   UNIDIST_ASSERT_OK(Shutdown());
-  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
+  if (concurrent) {
+    EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
+    EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
+  }
   EXPECT_EQ(*Get(ready), 11);
   EXPECT_EQ(*Get(computed), 16);
   // Use after Shutdown is use before Init.
@@ -426,6 +436,7 @@ std::string TempPath() {
 }
 
 TEST_F(UnidistTest, MaxRetriesRunsATaskAgainWhenItsWorkerDies) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   const std::string marker = TempPath();
   EXPECT_EQ(*Get(Submit(TaskOptions{/*max_retries=*/1}, fns::CrashOnce, marker)), 7);
   EXPECT_EQ(GetStats().tasks_retried, 1u);
@@ -440,6 +451,7 @@ TEST_F(UnidistTest, MaxRetriesRunsATaskAgainWhenItsWorkerDies) {
 }
 
 TEST_F(UnidistTest, RetriesStopAfterMaxRetries) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   EXPECT_THAT(Get(Submit(TaskOptions{2}, fns::Segfault, 0)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 11")));
   EXPECT_EQ(GetStats().tasks_retried, 2u);
@@ -503,9 +515,12 @@ class LifecycleTest : public ::testing::Test {
   void TearDown() override {
     UNIDIST_EXPECT_OK(Shutdown());
     unsetenv("UNIDIST_CPUS");
-    unsetenv("UNIDIST_BACKEND");
+    // Back to the backend the suite runs on, for the tests after this one.
+    setenv("UNIDIST_BACKEND", backend_.c_str(), 1);
     EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), IsEmpty());
   }
+
+  const std::string backend_ = unidist::testing::TestBackend();
 };
 
 TEST_F(LifecycleTest, ApiBeforeInitGivesFailedPrecondition) {
@@ -534,6 +549,9 @@ TEST_F(LifecycleTest, InitShutdownCyclesLeaveNoChildProcess) {
     UNIDIST_ASSERT_OK(Shutdown());
     EXPECT_FALSE(IsInitialized());
     EXPECT_THAT(unidist::testing::ChildProcesses(), IsEmpty()) << "cycle " << cycle;
+    if (!unidist::testing::BackendHas(unidist::testing::BackendTrait::kWorkerProcesses)) {
+      continue;  // the "workers" are this process
+    }
     for (int pid : pids) EXPECT_FALSE(unidist::testing::ProcessPresent(pid));
   }
 }
@@ -541,12 +559,14 @@ TEST_F(LifecycleTest, InitShutdownCyclesLeaveNoChildProcess) {
 TEST_F(LifecycleTest, OptionsAndEnvironment) {
   EXPECT_THAT(Init(Options{-1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
                                               HasSubstr("num_workers")));
-  EXPECT_THAT(Init(Options{1, "bogus"}), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                  HasSubstr("bogus")));
+  EXPECT_THAT(Init(Options{1, "bogus"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("bogus"),
+                                        HasSubstr("available: multiprocessing, sequential"))));
   setenv("UNIDIST_BACKEND", "nope", 1);
   EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
                                              HasSubstr("UNIDIST_BACKEND")));
-  setenv("UNIDIST_BACKEND", "multiprocessing", 1);
+  setenv("UNIDIST_BACKEND", backend_.c_str(), 1);
   setenv("UNIDIST_CPUS", "abc", 1);
   EXPECT_THAT(Init(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_CPUS")));
   EXPECT_FALSE(IsInitialized());
@@ -573,6 +593,27 @@ TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {
   EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
                                              HasSubstr("UNIDIST_MAX_MESSAGE_BYTES")));
   unsetenv("UNIDIST_MAX_MESSAGE_BYTES");
+}
+
+// Whatever UNIDIST_BACKEND says, Options::backend picks the sequential backend: tasks run
+// in this process, nested ones too, and the "workers" are this process.
+TEST_F(LifecycleTest, SequentialBackendRunsTasksInThisProcess) {
+  UNIDIST_ASSERT_OK(Init(Options{2, "sequential"}));
+  EXPECT_EQ(*Get(Submit(fns::WhoAmI)), getpid());
+  absl::StatusOr<std::string> said = Get(Submit(fns::UsesTheApiInside));
+  ASSERT_THAT(said, IsOk());
+  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init and Shutdown cannot be called"));
+  EXPECT_THAT(*said, HasSubstr("| OK"));
+  const std::vector<WorkerInfo> workers = Workers();
+  ASSERT_EQ(workers.size(), 2u);
+  for (const WorkerInfo& worker : workers) EXPECT_EQ(worker.pid, getpid());
+  ObjectRef<int> done = Submit(fns::Square, 3);  // finished when Submit returns
+  EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(*Get(done, absl::ZeroDuration()), 9);
+  std::optional<TaskFailure> failure = GetTaskFailure(Get(Submit(fns::Thrower, 1)).status());
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->worker_pid, getpid());
+  EXPECT_EQ(GetStats().tasks_in_flight, 0u);
 }
 
 TEST_F(LifecycleTest, StatsAreZeroWhenNotInitialized) {

@@ -10,10 +10,15 @@
 //
 //   ./bazelw run //examples:quickstart            # one worker per CPU
 //   UNIDIST_CPUS=4 ./bazelw run //examples:quickstart
+//   UNIDIST_BACKEND=sequential ./bazelw run //examples:quickstart
+//
+// The program is the same on every backend (docs/backends.md); on the sequential one every
+// task runs in this process, one after the other, so the speedup is about 1x.
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,8 +98,10 @@ absl::StatusOr<Run> EstimatePi(int num_workers, const quickstart::Sampling& samp
 
 int main() {
   const quickstart::Sampling sampling{/*points_per_task=*/2'000'000, /*seed=*/2026};
-  std::printf("Estimating pi with %d tasks of %llu points each\n", kTasks,
-              static_cast<unsigned long long>(sampling.points_per_task));
+  const char* backend = std::getenv("UNIDIST_BACKEND");
+  std::printf("Estimating pi with %d tasks of %llu points each (backend: %s)\n", kTasks,
+              static_cast<unsigned long long>(sampling.points_per_task),
+              backend != nullptr && *backend != '\0' ? backend : "multiprocessing");
   absl::StatusOr<Run> one = EstimatePi(1, sampling);
   absl::StatusOr<Run> all = one.ok() ? EstimatePi(0, sampling) : one;
   if (!all.ok()) {
