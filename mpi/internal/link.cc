@@ -38,6 +38,10 @@ void Link::Post(int dest, std::string bytes) {
 }
 
 void Link::Sync(std::function<void()> fn) {
+  if (OnLinkThread()) {  // nothing else runs on the link thread meanwhile
+    fn();
+    return;
+  }
   bool done = false;
   {
     absl::MutexLock lock(&mu_);

@@ -62,7 +62,7 @@ class Link {
   void Post(int dest, std::string bytes);
 
   // Runs `fn` on the link thread, after every message posted before it has been handed to
-  // the transport, and returns once it has run. Must not be called from the link thread.
+  // the transport, and returns once it has run. On the link thread, runs `fn` at once.
   void Sync(std::function<void()> fn);
 
   // Sends what was posted, waits until it has left, closes the transport (for MPI:
