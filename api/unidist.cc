@@ -21,6 +21,7 @@
 #include "process_manager/internal/worker_loop.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
+#include "mpi/mpi_backend.h"
 
 namespace unidist {
 namespace {
@@ -114,14 +115,21 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
   std::string backend = requested;
   if (backend.empty()) {
     const char* env = getenv("UNIDIST_BACKEND");
-    backend = env != nullptr && *env != '\0' ? env : api_internal::kBackendMultiprocessing;
+    if (env != nullptr && *env != '\0') {
+      backend = env;
+    } else {
+      // `mpirun -n 4 ./program` needs no setting to run on the MPI job.
+      backend = mpi::LaunchedWithSeveralRanks() ? mpi::kBackendName
+                                                : api_internal::kBackendMultiprocessing;
+    }
   }
   if (backend != api_internal::kBackendMultiprocessing &&
-      backend != api_internal::kBackendSequential) {
+      backend != api_internal::kBackendSequential && backend != mpi::kBackendName) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown backend '", backend, "' (from ",
         requested.empty() ? "UNIDIST_BACKEND" : "Options::backend", "); available: ",
-        api_internal::kBackendMultiprocessing, ", ", api_internal::kBackendSequential));
+        api_internal::kBackendMultiprocessing, ", ", api_internal::kBackendSequential, ", ",
+        mpi::kBackendName));
   }
   return backend;
 }
@@ -192,6 +200,12 @@ absl::Status Init(const Options& options) {
   // A worker is a fork of the driver taken while Init held the lock: checking first
   // keeps a task that calls Init from waiting on it forever.
   if (api_internal::InTask()) return NotInATask();
+  // Under mpirun, every rank but 0 becomes a worker rank here, whatever the other options
+  // say (the driver's decide): it serves the driver's sessions and exits with it.
+  if (absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
+      backend.ok() && *backend == mpi::kBackendName && mpi::IsWorkerRank()) {
+    mpi::ServeAsWorkerRank(&api_internal::ExecuteTask);
+  }
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   if (CurrentRuntime() != nullptr) return absl::OkStatus();
   absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);

@@ -77,12 +77,15 @@ struct Options {
   // Number of worker processes. 0: $UNIDIST_CPUS if set, else the number of CPUs this
   // process may run on.
   int num_workers = 0;
-  // Execution backend (docs/backends.md). "": $UNIDIST_BACKEND if set, else
-  // "multiprocessing". The backends:
+  // Execution backend (docs/backends.md). "": $UNIDIST_BACKEND if set, else "mpi" in a
+  // program mpirun started with several ranks, else "multiprocessing". The backends:
   //   "multiprocessing"  every task in a worker process of this machine (the default);
   //   "sequential"       every task in the calling thread, in submission order, through
   //                      the same codec and with the same errors: for debuggers and
   //                      deterministic tests. A crash in a task crashes the program.
+  //   "mpi"              worker processes on the ranks of an MPI job (docs/backend_mpi.md).
+  //                      Init on every rank but 0 never returns: that rank serves the
+  //                      workers until rank 0's process exits, then exits itself.
   // Init fails with InvalidArgument, listing the backends, for any other name.
   std::string backend;
   // Largest message between the driver and a worker: a task with its arguments, or a

@@ -83,7 +83,11 @@ def unidist_dependencies():
         _copy_build_file,
         "unidist_deps",
         build_file = Label("//third_party:system_libraries.BUILD"),
-        symlinks = {"protoc": "/usr/bin/protoc"},
+        symlinks = {
+            "protoc": "/usr/bin/protoc",
+            # libopenmpi-dev's headers (mpicc -showme), outside the compiler's search path.
+            "openmpi/include": "/usr/lib/x86_64-linux-gnu/openmpi/include",
+        },
     )
 
     # Abseil from Debian's source package, for --define=unidist_absl=source (the tsan build).

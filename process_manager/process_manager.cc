@@ -178,8 +178,11 @@ absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
 }
 
 absl::Status ProcessManager::EnqueueLocked(InFlight task) {
-  if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
-                   [](const auto& slot) { return slot->alive; })) {
+  // While a dead worker is being replaced (a pool of one, or every worker crashed at
+  // once), tasks wait in the backlog; if no replacement starts, HandleWorkerFailure fails
+  // them with this same error.
+  if (replacing_ == 0 && std::none_of(slots_.begin(), slots_.begin() + pool_size_,
+                                      [](const auto& slot) { return slot->alive; })) {
     return absl::UnavailableError("no worker process is alive");
   }
   backlog_.push_back(std::move(task));
@@ -467,6 +470,8 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
     close(slot.fd);
     slot.fd = -1;
     slot.alive = false;
+    // Until its replacement is up, Dispatch queues tasks instead of refusing them.
+    if (!slot.dedicated) ++replacing_;
     in_flight.swap(slot.in_flight);
     not_sent = slot.unsent_tasks;
     slot.out.clear();
@@ -534,6 +539,7 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   {
     absl::MutexLock lock(&mu_);
     stopping = stopping_;
+    if (stopping) --replacing_;
     if (!stopping) {
       // The tasks that never started go back to the head of the queue, in their order.
       backlog_.insert(backlog_.begin(), std::make_move_iterator(in_flight.begin()),
@@ -557,6 +563,7 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
                << " and could not be replaced: " << restarted;
   }
   absl::MutexLock lock(&mu_);
+  --replacing_;
   if (restarted.ok()) ++workers_replaced_;
   if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
                    [](const auto& each) { return each->alive; })) {

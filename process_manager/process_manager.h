@@ -225,6 +225,8 @@ class ProcessManager final : public WorkerPool {
   // Tasks waiting for a worker with room, in dispatch order.
   std::deque<InFlight> backlog_ ABSL_GUARDED_BY(mu_);
   size_t workers_replaced_ ABSL_GUARDED_BY(mu_) = 0;
+  // Pool workers that died and whose replacement has not started yet.
+  int replacing_ ABSL_GUARDED_BY(mu_) = 0;
   int slots_in_use_ ABSL_GUARDED_BY(mu_) = 0;  // one past the highest slot ever used
   std::vector<int> free_dedicated_slots_ ABSL_GUARDED_BY(mu_);
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 #include <cstdio>
@@ -366,6 +367,32 @@ TEST_F(ProcessManagerTest, TasksQueuedBehindACrashAreNotLost) {
     ASSERT_FALSE(result.has_error()) << result.error().message();
     EXPECT_EQ(result.values(0), std::to_string(id));
   }
+}
+
+// Tasks dispatched while the only worker is dead and being replaced wait for the
+// replacement instead of failing with "no worker process is alive".
+TEST_F(ProcessManagerTest, TasksDispatchedWhileTheOnlyWorkerIsReplacedWait) {
+  Start(1);
+  uint64_t id = 1;
+  std::vector<uint64_t> crashing;
+  for (int round = 0; round < 5; ++round) {
+    crashing.push_back(id);
+    ASSERT_TRUE(manager_->Dispatch(Task(id++, "segfault")).ok());
+    // A stream of tasks over the time of the crash and the replacement.
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+      absl::SleepFor(absl::Microseconds(200));
+    }
+  }
+  for (uint64_t task = 1; task < id; ++task) {
+    proto::TaskResult result = results_.Wait(task);
+    if (std::find(crashing.begin(), crashing.end(), task) != crashing.end()) {
+      EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+    } else {
+      EXPECT_FALSE(result.has_error()) << "task " << task << ": " << result.error().message();
+    }
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 5u);
 }
 
 TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {

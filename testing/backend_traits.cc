@@ -23,6 +23,11 @@ const BackendRow kBackendTraits[] = {
       BackendTrait::kWorkerProcesses}},
     // Everything runs in the calling thread, in submission order (backend_sequential.md).
     {"sequential", {}},
+    // Worker processes under each worker rank (backend_mpi.md). A crash kills a worker
+    // process, not its rank; tests run with every rank on one machine, so pids are local.
+    {"mpi",
+     {BackendTrait::kSurvivesWorkerCrash, BackendTrait::kConcurrentWithDriver,
+      BackendTrait::kWorkerProcesses}},
 };
 
 const char* TraitName(BackendTrait trait) {
@@ -41,7 +46,10 @@ const char* TraitName(BackendTrait trait) {
 
 std::string TestBackend() {
   const char* env = getenv("UNIDIST_BACKEND");
-  return env != nullptr && *env != '\0' ? env : "multiprocessing";
+  if (env != nullptr && *env != '\0') return env;
+  // As unidist::Init: under mpirun with several ranks the default is mpi.
+  const char* ranks = getenv("OMPI_COMM_WORLD_SIZE");
+  return ranks != nullptr && atoi(ranks) > 1 ? "mpi" : "multiprocessing";
 }
 
 bool BackendHas(BackendTrait trait) {

@@ -44,7 +44,8 @@ enum class BackendTrait {
 };
 
 // The backend the tests of this process run on: $UNIDIST_BACKEND, or "multiprocessing"
-// (the default backend) when it is unset or empty.
+// (the default backend) when it is unset or empty — or "mpi" under mpirun with several
+// ranks (OMPI_COMM_WORLD_SIZE > 1), as for unidist::Init.
 std::string TestBackend();
 
 // True if TestBackend() has `trait`. A backend missing from the table has none.

@@ -55,6 +55,14 @@ TEST_F(BackendTraitsTest, SequentialHasNone) {
               HasSubstr("the sequential backend lacks kWorkerProcesses"));
 }
 
+TEST_F(BackendTraitsTest, MpiHasEveryTrait) {
+  setenv("UNIDIST_BACKEND", "mpi", 1);
+  EXPECT_EQ(TestBackend(), "mpi");
+  EXPECT_TRUE(BackendHas(BackendTrait::kSurvivesWorkerCrash));
+  EXPECT_TRUE(BackendHas(BackendTrait::kConcurrentWithDriver));
+  EXPECT_TRUE(BackendHas(BackendTrait::kWorkerProcesses));
+}
+
 TEST_F(BackendTraitsTest, AnUnknownBackendHasNone) {
   setenv("UNIDIST_BACKEND", "no-such-backend", 1);
   EXPECT_FALSE(BackendHas(BackendTrait::kConcurrentWithDriver));

@@ -18,6 +18,7 @@
 #include "common/monotonic_clock.h"
 #include "common/shared_memory.h"
 #include "common/status_macros.h"
+#include "mpi/mpi_backend.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
 #include "process_manager/sequential_pool.h"
@@ -277,6 +278,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartWorkerPool(const std::string& b
                              SequentialPool::Start(std::move(options)));
     return std::unique_ptr<WorkerPool>(std::move(pool));
   }
+  if (backend == mpi::kBackendName) return mpi::StartDriverPool(std::move(options));
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", backend, "'"));
 }
 

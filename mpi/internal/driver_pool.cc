@@ -1,0 +1,526 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "mpi/internal/driver_pool.h"
+
+#include <algorithm>
+#include <climits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "mpi/internal/wire_status.h"
+
+namespace unidist::mpi_internal {
+namespace {
+
+using mpi::proto::FromNode;
+using mpi::proto::ToNode;
+
+// Room for the envelope around a task in an MPI message.
+constexpr size_t kEnvelopeBytes = 64;
+
+uint64_t LocalKey(int rank, int local_slot) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(rank)) << 32) |
+         static_cast<uint32_t>(local_slot);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- DriverLink
+
+absl::StatusOr<std::unique_ptr<DriverLink>> DriverLink::Start(Link::Opener open) {
+  std::unique_ptr<DriverLink> driver(new DriverLink());
+  absl::StatusOr<std::unique_ptr<Link>> link = Link::Start(
+      std::move(open),
+      [raw = driver.get()](Link&, Received message) { raw->Deliver(std::move(message)); });
+  if (!link.ok()) return link.status();
+  driver->link_ = *std::move(link);
+  if (driver->link_->rank() != 0 || driver->link_->size() < 2) {
+    const int rank = driver->link_->rank();
+    const int size = driver->link_->size();
+    driver->link_->Stop();
+    {
+      absl::MutexLock lock(&driver->mu_);
+      driver->exited_ = true;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the mpi driver must be rank 0 of a job of at least 2 ranks; this is rank ", rank,
+        " of ", size));
+  }
+  return driver;
+}
+
+DriverLink::~DriverLink() { Exit(); }
+
+uint64_t DriverLink::NewSession() {
+  absl::MutexLock lock(&mu_);
+  return ++last_session_;
+}
+
+void DriverLink::Route(uint64_t session, MpiWorkerPool* pool) {
+  link_->Sync([this, session, pool] {
+    session_ = session;
+    pool_ = pool;
+  });
+}
+
+void DriverLink::Exit() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (exited_) return;
+    exited_ = true;
+  }
+  ToNode exit;
+  exit.set_exit(true);
+  const std::string bytes = exit.SerializeAsString();
+  for (int rank = 1; rank < link_->size(); ++rank) link_->Post(rank, bytes);
+  link_->Stop();
+}
+
+void DriverLink::Deliver(Received received) {
+  FromNode message;
+  if (!message.ParseFromString(received.bytes)) {
+    LOG(ERROR) << "unidist mpi: rank " << received.source
+               << " sent a message that does not parse; dropped";
+    return;
+  }
+  // A late message of an ended session has nobody to go to.
+  if (pool_ == nullptr || message.session() != session_) return;
+  pool_->Handle(received.source, std::move(message));
+}
+
+// ------------------------------------------------------------------------- MpiWorkerPool
+
+MpiWorkerPool::MpiWorkerPool(WorkerPoolOptions options, DriverLink* link,
+                             MpiWorkerPoolOptions mpi_options, uint64_t session, int num_ranks)
+    : options_(std::move(options)),
+      link_(link),
+      mpi_options_(mpi_options),
+      session_(session),
+      num_ranks_(num_ranks) {}
+
+absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
+    WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options) {
+  if (options.num_workers < 1 || !options.execute || !options.on_result ||
+      options.max_tasks_per_worker < 1) {
+    return absl::InvalidArgumentError(
+        "WorkerPoolOptions needs num_workers >= 1, execute, on_result and "
+        "max_tasks_per_worker >= 1");
+  }
+  if (link->size() < 2) {
+    return absl::FailedPreconditionError("the mpi backend needs at least one worker rank");
+  }
+  const int num_ranks = std::min(link->size() - 1, options.num_workers);
+  std::unique_ptr<MpiWorkerPool> pool(new MpiWorkerPool(
+      std::move(options), link, mpi_options, link->NewSession(), num_ranks));
+  link->Route(pool->session_, pool.get());
+  for (int p = 0; p < num_ranks; ++p) {
+    ToNode start;
+    mpi::proto::StartSession* session = start.mutable_start_session();
+    // Global workers p, p + R, p + 2R, ... live on this rank.
+    session->set_num_workers((pool->options_.num_workers - p + num_ranks - 1) / num_ranks);
+    session->set_max_frame_bytes(pool->options_.max_frame_bytes);
+    session->set_max_tasks_per_worker(pool->options_.max_tasks_per_worker);
+    session->set_reap_grace_ms(absl::ToInt64Milliseconds(pool->options_.reap_grace));
+    pool->Send(1 + p, std::move(start));
+  }
+  absl::Status started;
+  {
+    absl::MutexLock lock(&pool->mu_);
+    auto all_answered = [raw = pool.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(raw->mu_) {
+      return raw->sessions_started_ == raw->num_ranks_;
+    };
+    if (!pool->mu_.AwaitWithTimeout(absl::Condition(&all_answered),
+                                    mpi_options.answer_timeout)) {
+      started = absl::UnavailableError("a worker rank did not answer the start of a session");
+    } else {
+      started = pool->start_error_;
+    }
+  }
+  if (!started.ok()) {
+    pool->Shutdown();
+    return started;
+  }
+  return pool;
+}
+
+MpiWorkerPool::~MpiWorkerPool() { Shutdown(); }
+
+void MpiWorkerPool::Send(int rank, ToNode message) {
+  message.set_session(session_);
+  link_->link().Post(rank, message.SerializeAsString());
+}
+
+bool MpiWorkerPool::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+absl::Status MpiWorkerPool::CheckSize(const proto::TaskRequest& task) const {
+  // The size of the frame the worker's rank sends it in (a DriverMessage holding it), so
+  // that what the driver accepts, the rank accepts too.
+  const size_t task_bytes = task.ByteSizeLong();
+  const size_t bytes = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(task_bytes) +
+                       task_bytes;
+  if (bytes > options_.max_frame_bytes || bytes > static_cast<size_t>(INT_MAX) - kEnvelopeBytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("task '", task.function(), "' is too large to send: it takes ", bytes,
+                     " bytes, more than the largest message (", options_.max_frame_bytes,
+                     " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MpiWorkerPool::SendTask(int rank, proto::TaskRequest task,
+                                     const mpi::proto::LocalWorker* to) {
+  ToNode message;
+  if (to != nullptr) {
+    *message.mutable_run_task_on()->mutable_worker() = *to;
+    message.mutable_run_task_on()->mutable_task()->Swap(&task);
+  } else {
+    message.mutable_run_task()->mutable_task()->Swap(&task);
+  }
+  Send(rank, std::move(message));
+  return absl::OkStatus();
+}
+
+absl::Status MpiWorkerPool::Dispatch(proto::TaskRequest task) {
+  if (absl::Status size = CheckSize(task); !size.ok()) return size;
+  int rank = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::FailedPreconditionError("the worker pool is shut down");
+    rank = RankOfPoolWorker(next_worker_);
+    next_worker_ = (next_worker_ + 1) % options_.num_workers;
+    in_flight_[task.task_id()] = InFlight{rank};
+  }
+  return SendTask(rank, std::move(task), nullptr);
+}
+
+uint64_t MpiWorkerPool::NewCallLocked() const {
+  const uint64_t id = next_call_id_++;
+  answers_[id] = Answer();
+  return id;
+}
+
+absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode message) const {
+  if (link_->link().OnLinkThread()) {
+    absl::MutexLock lock(&mu_);
+    answers_.erase(call_id);
+    return absl::FailedPreconditionError(
+        "a call that waits for a worker rank cannot be made from a pool callback");
+  }
+  message.set_session(session_);
+  link_->link().Post(rank, message.SerializeAsString());
+  absl::MutexLock lock(&mu_);
+  auto answered = [this, call_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return answers_[call_id].done;
+  };
+  const bool done = mu_.AwaitWithTimeout(absl::Condition(&answered), mpi_options_.answer_timeout);
+  FromNode answer = std::move(answers_[call_id].message);
+  answers_.erase(call_id);
+  if (!done) {
+    return absl::UnavailableError(absl::StrCat("worker rank ", rank, " did not answer within ",
+                                               absl::FormatDuration(mpi_options_.answer_timeout)));
+  }
+  return answer;
+}
+
+absl::StatusOr<WorkerId> MpiWorkerPool::StartDedicatedWorker() {
+  int rank = 0;
+  uint64_t call_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::FailedPreconditionError("the worker pool is shut down");
+    rank = 1 + next_dedicated_rank_;
+    next_dedicated_rank_ = (next_dedicated_rank_ + 1) % num_ranks_;
+    call_id = NewCallLocked();
+  }
+  ToNode request;
+  request.mutable_start_dedicated()->set_call_id(call_id);
+  absl::StatusOr<FromNode> answer = Call(rank, call_id, std::move(request));
+  if (!answer.ok()) return answer.status();
+  const mpi::proto::DedicatedStarted& started = answer->dedicated_started();
+  if (started.has_error()) return WireToStatus(started.error());
+  // Handle has mapped it already (so that no message of the worker can come unmapped).
+  absl::MutexLock lock(&mu_);
+  auto it = dedicated_by_local_.find(LocalKey(rank, started.worker().slot()));
+  if (it == dedicated_by_local_.end()) {
+    return absl::InternalError("the dedicated worker's rank answered out of order");
+  }
+  return WorkerId{it->second, started.worker().generation()};
+}
+
+absl::Status MpiWorkerPool::DispatchTo(WorkerId worker, proto::TaskRequest task) {
+  if (absl::Status size = CheckSize(task); !size.ok()) return size;
+  int rank = 0;
+  mpi::proto::LocalWorker local;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::FailedPreconditionError("the worker pool is shut down");
+    auto it = dedicated_.find(worker.slot);
+    if (it == dedicated_.end() || it->second.generation != worker.generation) {
+      return absl::NotFoundError(absl::StrCat("no dedicated worker ", worker.slot));
+    }
+    if (!it->second.lost.ok()) return it->second.lost;
+    rank = it->second.rank;
+    local = it->second.local;
+    in_flight_[task.task_id()] = InFlight{rank};
+  }
+  return SendTask(rank, std::move(task), &local);
+}
+
+void MpiWorkerPool::CloseDedicatedWorker(WorkerId worker, bool kill) {
+  ToNode message;
+  int rank = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = dedicated_.find(worker.slot);
+    if (it == dedicated_.end() || it->second.generation != worker.generation ||
+        !it->second.lost.ok()) {
+      return;  // gone already: its loss has been reported
+    }
+    rank = it->second.rank;
+    *message.mutable_close_dedicated()->mutable_worker() = it->second.local;
+  }
+  message.mutable_close_dedicated()->set_kill(kill);
+  Send(rank, std::move(message));
+}
+
+absl::Status MpiWorkerPool::ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) {
+  ToNode message;
+  int rank = 0;
+  mpi::proto::LocalWorker* local = message.mutable_reply_to_worker()->mutable_worker();
+  if (worker.slot >= 0 && worker.slot < options_.num_workers) {
+    rank = RankOfPoolWorker(worker.slot);
+    local->set_slot(worker.slot / num_ranks_);
+    local->set_generation(worker.generation);
+  } else {
+    absl::MutexLock lock(&mu_);
+    auto it = dedicated_.find(worker.slot);
+    if (it == dedicated_.end() || it->second.generation != worker.generation ||
+        !it->second.lost.ok()) {
+      return absl::NotFoundError(absl::StrCat("worker ", worker.slot, " is gone"));
+    }
+    rank = it->second.rank;
+    *local = it->second.local;
+  }
+  *message.mutable_reply_to_worker()->mutable_reply() = reply;
+  Send(rank, std::move(message));
+  return absl::OkStatus();
+}
+
+absl::Status MpiWorkerPool::Cancel(uint64_t task_id, bool force) {
+  int rank = 0;
+  uint64_t call_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = in_flight_.find(task_id);
+    if (it == in_flight_.end()) return absl::NotFoundError("the pool does not have the task");
+    rank = it->second.rank;
+    call_id = NewCallLocked();
+  }
+  ToNode request;
+  request.mutable_cancel()->set_call_id(call_id);
+  request.mutable_cancel()->set_task_id(task_id);
+  request.mutable_cancel()->set_force(force);
+  absl::StatusOr<FromNode> answer = Call(rank, call_id, std::move(request));
+  if (!answer.ok()) return answer.status();
+  // On success the rank reported the task Cancelled before it answered, and that report
+  // has been handled (on_result called) before this answer was.
+  if (answer->cancel_reply().has_error()) return WireToStatus(answer->cancel_reply().error());
+  return absl::OkStatus();
+}
+
+std::vector<WorkerState> MpiWorkerPool::Workers() const {
+  std::vector<WorkerState> workers(options_.num_workers);
+  for (int p = 0; p < num_ranks_; ++p) {
+    uint64_t call_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return {};
+      call_id = NewCallLocked();
+    }
+    ToNode request;
+    request.mutable_query_workers()->set_call_id(call_id);
+    absl::StatusOr<FromNode> answer = Call(1 + p, call_id, std::move(request));
+    if (!answer.ok()) return {};
+    for (const mpi::proto::WorkerReport& report : answer->workers().workers()) {
+      const int global = report.index() * num_ranks_ + p;
+      if (global < 0 || global >= options_.num_workers) continue;
+      workers[global] = WorkerState{global, report.pid(), report.alive(),
+                                    static_cast<size_t>(report.tasks_in_flight())};
+    }
+  }
+  return workers;
+}
+
+size_t MpiWorkerPool::workers_replaced() const {
+  size_t replaced = 0;
+  for (int p = 0; p < num_ranks_; ++p) {
+    uint64_t call_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return replaced;
+      call_id = NewCallLocked();
+    }
+    ToNode request;
+    request.mutable_query_workers()->set_call_id(call_id);
+    absl::StatusOr<FromNode> answer = Call(1 + p, call_id, std::move(request));
+    if (answer.ok()) replaced += answer->workers().workers_replaced();
+  }
+  return replaced;
+}
+
+std::optional<WorkerId> MpiWorkerPool::GlobalId(int rank, const mpi::proto::LocalWorker& local) {
+  const int p = rank - 1;
+  if (p < 0 || p >= num_ranks_) return std::nullopt;
+  auto it = dedicated_by_local_.find(LocalKey(rank, local.slot()));
+  if (it != dedicated_by_local_.end()) return WorkerId{it->second, local.generation()};
+  const int local_pool_size = (options_.num_workers - p + num_ranks_ - 1) / num_ranks_;
+  if (local.slot() < 0 || local.slot() >= local_pool_size) return std::nullopt;
+  const int global = local.slot() * num_ranks_ + p;
+  return WorkerId{global, local.generation()};
+}
+
+void MpiWorkerPool::Handle(int source, FromNode message) {
+  switch (message.kind_case()) {
+    case FromNode::kSessionStarted: {
+      absl::MutexLock lock(&mu_);
+      ++sessions_started_;
+      if (message.session_started().has_error() && start_error_.ok()) {
+        start_error_ = WireToStatus(message.session_started().error());
+      }
+      return;
+    }
+    case FromNode::kResult: {
+      proto::TaskResult& result = *message.mutable_result();
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = in_flight_.find(result.task_id());
+        if (it == in_flight_.end() || it->second.rank != source) return;  // not ours
+        in_flight_.erase(it);
+        if (result.has_error()) {
+          // The rank names its local worker; errors name the driver's.
+          mpi::proto::LocalWorker local;
+          local.set_slot(result.error().worker_index());
+          if (std::optional<WorkerId> global = GlobalId(source, local)) {
+            result.mutable_error()->set_worker_index(global->slot);
+          }
+        }
+      }
+      options_.on_result(std::move(result));
+      return;
+    }
+    case FromNode::kCancelReply:
+    case FromNode::kDedicatedStarted:
+    case FromNode::kWorkers: {
+      const uint64_t call_id = message.kind_case() == FromNode::kCancelReply
+                                   ? message.cancel_reply().call_id()
+                               : message.kind_case() == FromNode::kDedicatedStarted
+                                   ? message.dedicated_started().call_id()
+                                   : message.workers().call_id();
+      absl::MutexLock lock(&mu_);
+      if (message.has_dedicated_started() && !message.dedicated_started().has_error()) {
+        const mpi::proto::LocalWorker& local = message.dedicated_started().worker();
+        const int global = options_.num_workers + next_dedicated_slot_++;
+        Dedicated& dedicated = dedicated_[global];
+        dedicated.rank = source;
+        dedicated.local = local;
+        dedicated.generation = local.generation();
+        // A reused local slot now names this worker.
+        dedicated_by_local_[LocalKey(source, local.slot())] = global;
+      }
+      auto it = answers_.find(call_id);
+      if (it == answers_.end()) return;  // its caller gave up waiting
+      it->second.done = true;
+      it->second.message = std::move(message);
+      return;
+    }
+    case FromNode::kDedicatedLost: {
+      std::optional<WorkerId> global;
+      const absl::Status status = WireToStatus(message.dedicated_lost().status());
+      {
+        absl::MutexLock lock(&mu_);
+        global = GlobalId(source, message.dedicated_lost().worker());
+        if (!global.has_value()) return;
+        auto it = dedicated_.find(global->slot);
+        if (it == dedicated_.end() || it->second.generation != global->generation) return;
+        it->second.lost = status;
+      }
+      if (options_.on_dedicated_worker_lost) options_.on_dedicated_worker_lost(*global, status);
+      return;
+    }
+    case FromNode::kApiCall: {
+      std::optional<WorkerId> global;
+      {
+        absl::MutexLock lock(&mu_);
+        global = GlobalId(source, message.api_call().worker());
+      }
+      if (!global.has_value()) return;
+      if (options_.on_api_request) {
+        options_.on_api_request(*global, std::move(*message.mutable_api_call()->mutable_request()));
+      }
+      return;
+    }
+    case FromNode::kWorkerGone: {
+      std::optional<WorkerId> global;
+      {
+        absl::MutexLock lock(&mu_);
+        global = GlobalId(source, message.worker_gone());
+      }
+      if (global.has_value() && options_.on_worker_gone) options_.on_worker_gone(*global);
+      return;
+    }
+    case FromNode::kSessionEnded: {
+      absl::MutexLock lock(&mu_);
+      ++sessions_ended_;
+      return;
+    }
+    case FromNode::KIND_NOT_SET:
+      return;
+  }
+}
+
+void MpiWorkerPool::Shutdown() {
+  absl::MutexLock shutdown(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (int p = 0; p < num_ranks_; ++p) {
+    ToNode end;
+    end.set_end_session(true);
+    Send(1 + p, std::move(end));
+  }
+  // The ranks report their tasks in flight as Cancelled (handled as they arrive), then
+  // answer.
+  {
+    absl::MutexLock lock(&mu_);
+    auto all_ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return sessions_ended_ == num_ranks_;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&all_ended), mpi_options_.answer_timeout)) {
+      LOG(ERROR) << "unidist mpi: a worker rank did not answer the end of the session";
+    }
+  }
+  link_->Route(session_, nullptr);  // no handler of this pool runs from here on
+  std::vector<uint64_t> left;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [task_id, in_flight] : in_flight_) left.push_back(task_id);
+    in_flight_.clear();
+  }
+  for (uint64_t task_id : left) {
+    proto::TaskResult cancelled;
+    cancelled.set_task_id(task_id);
+    cancelled.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
+    cancelled.mutable_error()->set_message("unidist was shut down before the task finished");
+    options_.on_result(std::move(cancelled));
+  }
+}
+
+}  // namespace unidist::mpi_internal

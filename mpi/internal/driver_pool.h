@@ -1,0 +1,182 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The driver (rank 0) side of the mpi backend.
+//
+// DriverLink: the driver's Link (link.h) to the worker ranks, for the life of the process
+// (MPI is initialized once), routing what arrives to the pool of the current session.
+//
+// MpiWorkerPool: the WorkerPool of one session (Init..Shutdown). Pool workers are spread
+// over the worker ranks, each rank running its share in a local ProcessManager (node.h):
+// global worker g lives on rank 1 + g % R as that rank's local worker g / R, where R is the
+// number of worker ranks that take part (at most num_workers). Dispatch sends tasks to the
+// ranks round-robin, weighted by their share, and the rank's local pool picks the worker.
+// A dedicated worker (an actor) is started on the next rank round-robin and gets a global
+// slot above the pool's. Results, nested API calls and worker losses come back from the
+// ranks and are reported through the options' callbacks, on the link thread.
+//
+// The calls that need an answer from a rank (StartDedicatedWorker, Cancel, Workers,
+// workers_replaced) wait for it on the caller's thread; they must not be called from the
+// callbacks (they then fail with FailedPrecondition, or return nothing).
+//
+// Thread-safe.
+
+#ifndef UNIDIST_MPI_INTERNAL_DRIVER_POOL_H_
+#define UNIDIST_MPI_INTERNAL_DRIVER_POOL_H_
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "mpi/internal/link.h"
+#include "mpi/internal/mpi_messages.pb.h"
+#include "process_manager/worker_pool.h"
+
+namespace unidist::mpi_internal {
+
+class MpiWorkerPool;
+
+class DriverLink {
+ public:
+  // Opens the transport with `open` on a new link thread. Its error if that failed.
+  // InvalidArgument if the link is not rank 0 of at least two ranks.
+  static absl::StatusOr<std::unique_ptr<DriverLink>> Start(Link::Opener open);
+
+  // Exits the worker ranks (see Exit).
+  ~DriverLink();
+
+  // The number of ranks, the driver's included.
+  int size() const { return link_->size(); }
+  Link& link() { return *link_; }
+
+  // Routes what arrives for `session` to `pool` (nullptr: to nobody). After it returns,
+  // the link thread is no longer inside the previous pool's handler.
+  void Route(uint64_t session, MpiWorkerPool* pool);
+
+  // Tells every worker rank to exit, then stops the link (for MPI: MPI_Finalize).
+  // Idempotent.
+  void Exit();
+
+  // A session number no earlier session of this process used.
+  uint64_t NewSession();
+
+ private:
+  DriverLink() = default;
+  void Deliver(Received message);  // on the link thread
+
+  std::unique_ptr<Link> link_;
+  absl::Mutex mu_;
+  uint64_t last_session_ ABSL_GUARDED_BY(mu_) = 0;
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  // Touched on the link thread only (Route sets them there through Link::Sync).
+  uint64_t session_ = 0;
+  MpiWorkerPool* pool_ = nullptr;
+};
+
+struct MpiWorkerPoolOptions {
+  // How long a call that needs a rank's answer (starting the session, starting a dedicated
+  // worker, Cancel, Workers, Shutdown) waits for it before failing with Unavailable. A rank
+  // that dies ends the whole MPI job, so this only guards against a rank that hangs.
+  absl::Duration answer_timeout = absl::Seconds(60);
+};
+
+class MpiWorkerPool final : public WorkerPool {
+ public:
+  // Starts a session on the worker ranks of `link` (which must outlive the pool).
+  // InvalidArgument for bad options; FailedPrecondition without worker ranks; a rank's
+  // error (or Unavailable on no answer) if its local pool did not start.
+  static absl::StatusOr<std::unique_ptr<MpiWorkerPool>> Start(
+      WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options = {});
+
+  ~MpiWorkerPool() override;
+
+  MpiWorkerPool(const MpiWorkerPool&) = delete;
+  MpiWorkerPool& operator=(const MpiWorkerPool&) = delete;
+
+  absl::Status Dispatch(proto::TaskRequest task) override;
+  absl::StatusOr<WorkerId> StartDedicatedWorker() override;
+  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
+  void CloseDedicatedWorker(WorkerId worker, bool kill) override;
+  absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
+  absl::Status Cancel(uint64_t task_id, bool force) override;
+  void Shutdown() override;
+  int num_workers() const override { return options_.num_workers; }
+  bool stopping() const override;
+  std::vector<WorkerState> Workers() const override;
+  size_t workers_replaced() const override;
+
+  // The rank that pool worker `global_slot` lives on (for tests and Workers).
+  int RankOfPoolWorker(int global_slot) const { return 1 + global_slot % num_ranks_; }
+
+ private:
+  friend class DriverLink;
+
+  struct InFlight {
+    int rank = 0;
+  };
+  struct Dedicated {
+    int rank = 0;
+    mpi::proto::LocalWorker local;
+    uint32_t generation = 0;
+    absl::Status lost;  // why it is gone; OK while alive
+  };
+  // An answer a caller waits for, by call id.
+  struct Answer {
+    bool done = false;
+    mpi::proto::FromNode message;
+  };
+
+  MpiWorkerPool(WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options,
+                uint64_t session, int num_ranks);
+
+  // Handles a message of this session from rank `source`, on the link thread.
+  void Handle(int source, mpi::proto::FromNode message);
+  // The driver's id of a node's worker; nullopt if unknown.
+  std::optional<WorkerId> GlobalId(int rank, const mpi::proto::LocalWorker& local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Send(int rank, mpi::proto::ToNode message);
+  // Sends `message` (whose call id is `call_id`, registered with NewCallLocked) and waits
+  // for the answer. Unavailable if none comes in time; FailedPrecondition on the link
+  // thread.
+  uint64_t NewCallLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id,
+                                            mpi::proto::ToNode message) const;
+  // Sends a task, recording it in flight on `rank`.
+  absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckSize(const proto::TaskRequest& task) const;
+
+  const WorkerPoolOptions options_;
+  DriverLink* const link_;
+  const MpiWorkerPoolOptions mpi_options_;
+  const uint64_t session_;
+  const int num_ranks_;  // worker ranks taking part: 1..num_ranks_
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int next_worker_ ABSL_GUARDED_BY(mu_) = 0;     // round-robin over global pool workers
+  int next_dedicated_rank_ ABSL_GUARDED_BY(mu_) = 0;
+  int next_dedicated_slot_ ABSL_GUARDED_BY(mu_) = 0;  // above the pool's slots
+  absl::flat_hash_map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, Dedicated> dedicated_ ABSL_GUARDED_BY(mu_);  // by global slot
+  // (rank << 32 | local slot) -> global slot, for dedicated workers.
+  absl::flat_hash_map<uint64_t, int> dedicated_by_local_ ABSL_GUARDED_BY(mu_);
+  mutable uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
+  mutable absl::flat_hash_map<uint64_t, Answer> answers_ ABSL_GUARDED_BY(mu_);
+  int sessions_started_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status start_error_ ABSL_GUARDED_BY(mu_);
+  int sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex shutdown_mu_;  // serializes Shutdown calls
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace unidist::mpi_internal
+
+#endif  // UNIDIST_MPI_INTERNAL_DRIVER_POOL_H_

@@ -1,0 +1,136 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "mpi/mpi_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "mpi/internal/driver_pool.h"
+#include "mpi/internal/link.h"
+#include "mpi/internal/mpi_transport.h"
+#include "mpi/internal/node.h"
+#include "process_manager/process_manager.h"
+
+namespace unidist::mpi {
+namespace {
+
+using mpi_internal::DriverLink;
+using mpi_internal::Link;
+using mpi_internal::MpiWorkerPool;
+using mpi_internal::Node;
+using mpi_internal::Received;
+
+// -1 when the variable is unset or not a number.
+int IntFromEnvironment(const char* name) {
+  const char* value = getenv(name);
+  int parsed = 0;
+  if (value == nullptr || !absl::SimpleAtoi(value, &parsed)) return -1;
+  return parsed;
+}
+
+absl::Mutex g_driver_mu(absl::kConstInit);
+// The driver's link, for the rest of the process once opened (MPI initializes only once).
+DriverLink* g_driver ABSL_GUARDED_BY(g_driver_mu) = nullptr;
+absl::Status* g_driver_error ABSL_GUARDED_BY(g_driver_mu) = nullptr;
+
+// At exit of the driver process: the worker ranks exit, and MPI is finalized. (Not a
+// static destructor: the order of those is not ours to choose.)
+void ExitWorkerRanks() {
+  DriverLink* driver = nullptr;
+  {
+    absl::MutexLock lock(&g_driver_mu);
+    driver = g_driver;
+  }
+  if (driver != nullptr) driver->Exit();
+}
+
+absl::StatusOr<DriverLink*> TheDriverLink() {
+  absl::MutexLock lock(&g_driver_mu);
+  if (g_driver != nullptr) return g_driver;
+  if (g_driver_error != nullptr) return *g_driver_error;  // MPI cannot be initialized twice
+  absl::StatusOr<std::unique_ptr<DriverLink>> driver =
+      DriverLink::Start(&mpi_internal::OpenMpiTransport);
+  if (!driver.ok()) {
+    g_driver_error = new absl::Status(driver.status());
+    return driver.status();
+  }
+  g_driver = driver->release();
+  atexit(&ExitWorkerRanks);
+  return g_driver;
+}
+
+}  // namespace
+
+bool LaunchedWithSeveralRanks() { return IntFromEnvironment("OMPI_COMM_WORLD_SIZE") > 1; }
+
+bool IsWorkerRank() { return IntFromEnvironment("OMPI_COMM_WORLD_RANK") > 0; }
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> StartDriverPool(WorkerPoolOptions options) {
+  // MPI_Init outside mpirun would start a singleton job: refuse before touching MPI.
+  if (!LaunchedWithSeveralRanks()) {
+    return absl::FailedPreconditionError(
+        "the mpi backend runs under mpirun with at least 2 ranks, e.g. `mpirun -n 3 "
+        "./program` (rank 0 is the driver, the others run the workers)");
+  }
+  if (IsWorkerRank()) {
+    return absl::FailedPreconditionError("the mpi backend's driver is rank 0");
+  }
+  absl::StatusOr<DriverLink*> driver = TheDriverLink();
+  if (!driver.ok()) return driver.status();
+  absl::StatusOr<std::unique_ptr<MpiWorkerPool>> pool =
+      MpiWorkerPool::Start(std::move(options), *driver);
+  if (!pool.ok()) return pool.status();
+  return std::unique_ptr<WorkerPool>(std::move(*pool));
+}
+
+void ServeAsWorkerRank(TaskExecutor execute) {
+  std::atomic<Link*> link_for_node{nullptr};
+  absl::Notification exit_requested;
+  Node node(
+      [&link_for_node](const mpi::proto::FromNode& message) {
+        link_for_node.load(std::memory_order_acquire)->Post(0, message.SerializeAsString());
+      },
+      std::move(execute),
+      [](WorkerPoolOptions options) -> absl::StatusOr<std::unique_ptr<WorkerPool>> {
+        absl::StatusOr<std::unique_ptr<ProcessManager>> manager =
+            ProcessManager::Start(std::move(options));
+        if (!manager.ok()) return manager.status();
+        return std::unique_ptr<WorkerPool>(std::move(*manager));
+      });
+  absl::StatusOr<std::unique_ptr<Link>> link = Link::Start(
+      &mpi_internal::OpenMpiTransport,
+      [&](Link& self, Received received) {
+        link_for_node.store(&self, std::memory_order_release);
+        if (received.source != 0 || exit_requested.HasBeenNotified()) return;
+        mpi::proto::ToNode message;
+        if (!message.ParseFromString(received.bytes)) {
+          fprintf(stderr, "unidist mpi: the driver sent a message that does not parse\n");
+          return;
+        }
+        if (!node.Handle(std::move(message))) exit_requested.Notify();
+      });
+  if (!link.ok()) {
+    fprintf(stderr, "unidist mpi: worker rank %d cannot start: %s\n",
+            IntFromEnvironment("OMPI_COMM_WORLD_RANK"), link.status().ToString().c_str());
+    fflush(stderr);
+    _exit(1);
+  }
+  exit_requested.WaitForNotification();
+  (*link)->Stop();  // MPI_Finalize
+  fflush(stdout);
+  fflush(stderr);
+  // Not exit(): the rest of this process's program (static objects, atexit handlers) is
+  // the driver's business, not a worker rank's.
+  _exit(0);
+}
+
+}  // namespace unidist::mpi

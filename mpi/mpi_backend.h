@@ -1,0 +1,50 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The mpi backend: unidist over the ranks of an MPI job (OpenMPI), for the runtime
+// (api/internal/runtime.cc) and unidist::Init (api/unidist.cc). See docs/backend_mpi.md.
+//
+// Under `mpirun -n N ./program`, rank 0 is the driver: its Init starts a session whose
+// WorkerPool (StartDriverPool) spreads the workers over ranks 1..N-1. Every other rank
+// turns into a worker rank in Init (ServeAsWorkerRank): it serves the driver's sessions,
+// each with local worker processes, and exits when the driver process ends — so code after
+// Init runs on rank 0 only.
+//
+// Lifetime: MPI is initialized once per process, at the driver's first Init with this
+// backend, and finalized when the driver process exits (an atexit handler, which also
+// tells the worker ranks to exit). Thread-safe.
+
+#ifndef UNIDIST_MPI_MPI_BACKEND_H_
+#define UNIDIST_MPI_MPI_BACKEND_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "process_manager/worker_pool.h"
+
+namespace unidist::mpi {
+
+// The backend's name for Options::backend and UNIDIST_BACKEND.
+inline constexpr char kBackendName[] = "mpi";
+
+// True when this process was started by mpirun in a job of more than one rank (from
+// OMPI_COMM_WORLD_SIZE, read without initializing MPI). Then "mpi" is the default backend.
+bool LaunchedWithSeveralRanks();
+
+// True in a process mpirun started as a rank other than 0 (OMPI_COMM_WORLD_RANK).
+bool IsWorkerRank();
+
+// On rank 0: starts a session of `options.num_workers` workers over the worker ranks,
+// initializing MPI on first use. FailedPrecondition when the process was not started by
+// mpirun with at least 2 ranks, or is not rank 0; Unavailable if MPI could not be
+// initialized; a worker rank's error if its workers could not start.
+absl::StatusOr<std::unique_ptr<WorkerPool>> StartDriverPool(WorkerPoolOptions options);
+
+// On a worker rank: initializes MPI and serves the driver's sessions, running tasks with
+// `execute` in local worker processes, until the driver process ends; then finalizes MPI
+// and exits the process with status 0. If MPI cannot be initialized, prints why and exits
+// with status 1. Call from a thread that holds no lock (local workers are forked).
+[[noreturn]] void ServeAsWorkerRank(TaskExecutor execute);
+
+}  // namespace unidist::mpi
+
+#endif  // UNIDIST_MPI_MPI_BACKEND_H_
