@@ -286,6 +286,7 @@ std::string CaptureStderr(Body body) {
 }
 
 TEST(WorkerLoggingTest, AWorkersGlogLinesReachTheDriversStderrTaggedWithTheWorker) {
+  UNIDIST_SKIP_UNLESS(testing::BackendTrait::kWorkerProcesses);
   absl::StatusOr<int> pid;
   absl::Status shut_down;
   const std::string output = CaptureStderr([&] {

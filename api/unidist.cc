@@ -269,7 +269,7 @@ absl::Status Shutdown() {
 }
 
 absl::Status StartTimeline(const TimelineOptions& options) {
-  if (api_internal::InWorkerProcess()) {
+  if (api_internal::InTask()) {
     return absl::FailedPreconditionError("the timeline cannot be started from inside a task");
   }
   return api_internal::Timeline::Global().Start(options.max_tasks);
@@ -278,7 +278,7 @@ absl::Status StartTimeline(const TimelineOptions& options) {
 void StopTimeline() { api_internal::Timeline::Global().Stop(); }
 
 absl::Status WriteTimeline(const std::string& path) {
-  if (api_internal::InWorkerProcess()) {
+  if (api_internal::InTask()) {
     return absl::FailedPreconditionError("the timeline cannot be written from inside a task");
   }
   return api_internal::Timeline::Global().Write(path);

@@ -128,6 +128,8 @@ MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that matches") {
 class ZeroCopyTest : public unidist::testing::UnidistTest {};
 
 TEST_F(ZeroCopyTest, LargeObjectsReachTheTaskThroughSharedMemory) {
+  // Segments are shared between the driver and worker processes.
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   const std::vector<uint8_t> bytes = Bytes(3 << 20);
   const uint64_t sum = fns::Sum(bytes.data(), bytes.size());
   ObjectRef<std::vector<uint8_t>> ref = unidist::Put(bytes);
@@ -162,6 +164,8 @@ TEST_F(ZeroCopyTest, ViewsOfWiderElements) {
 }
 
 TEST_F(ZeroCopyTest, SegmentsAreFreedAtShutdownWhileRefsLive) {
+  // Segments are shared between the driver and worker processes.
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   ObjectRef<std::vector<uint8_t>> ref = unidist::Put(Bytes(2 << 20));
   ASSERT_TRUE(Get(unidist::Submit(fns::SumView, ref, getpid())).ok());
   EXPECT_EQ(SegmentDescriptorsOf(getpid()), 1);
@@ -175,6 +179,8 @@ TEST_F(ZeroCopyTest, SegmentsAreFreedAtShutdownWhileRefsLive) {
 }
 
 TEST_F(ZeroCopyTest, TheThresholdIsAnOption) {
+  // Segments are shared between the driver and worker processes.
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   ASSERT_TRUE(unidist::Shutdown().ok());
   unidist::Options options;
   options.num_workers = 1;
@@ -193,6 +199,8 @@ TEST_F(ZeroCopyTest, TheThresholdIsAnOption) {
 class ZeroCopyLifecycleTest : public ::testing::Test {};
 
 TEST_F(ZeroCopyLifecycleTest, SegmentsDieWithTheDriver) {
+  // Segments are shared between the driver and worker processes.
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   char marker[] = "/tmp/unidist_zero_copy_XXXXXX";
   close(mkstemp(marker));
   unlink(marker);

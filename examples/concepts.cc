@@ -112,7 +112,11 @@ void ExpectCode(const char* what, const absl::Status& got, absl::StatusCode want
 }  // namespace
 
 int main() {
-  if (absl::Status status = unidist::Init(); !status.ok()) {
+  // The cancellation below stops a running task by replacing its worker process: the
+  // multiprocessing backend's (docs/backends.md), whatever UNIDIST_BACKEND says.
+  unidist::Options options;
+  options.backend = "multiprocessing";
+  if (absl::Status status = unidist::Init(options); !status.ok()) {
     std::fprintf(stderr, "Init failed: %s\n", status.ToString().c_str());
     return 1;
   }

@@ -92,6 +92,9 @@ int main() {
 
   unidist::Options options;
   options.num_workers = 2;
+  // What this page shows of crashes needs worker processes: the sequential backend runs
+  // tasks in this process, where a crash is the program's (docs/backends.md).
+  options.backend = "multiprocessing";
   if (absl::Status status = unidist::Init(options); !status.ok()) {
     std::fprintf(stderr, "Init failed: %s\n", status.ToString().c_str());
     return 1;

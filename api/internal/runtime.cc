@@ -87,28 +87,6 @@ bool IsActorConstructor(const std::string& function) {
 
 }  // namespace
 
-void StatusToTaskError(const absl::Status& status, proto::TaskError* error) {
-  error->set_code(static_cast<int>(status.code()));
-  error->set_message(std::string(status.message()));
-  status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
-    proto::StatusPayload* added = error->add_payloads();
-    added->set_type_url(std::string(url));
-    added->set_value(std::string(payload));
-  });
-}
-
-absl::Status TaskErrorToStatus(const proto::TaskError& error) {
-  const int code = error.code();
-  // Bytes from a worker: a code out of range, or OK, still makes an error.
-  absl::Status status(code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code)
-                                             : absl::StatusCode::kUnknown,
-                      error.message());
-  for (const proto::StatusPayload& payload : error.payloads()) {
-    status.SetPayload(payload.type_url(), absl::Cord(payload.value()));
-  }
-  return status;
-}
-
 bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
 
 bool InTask() { return InWorkerProcess() || t_tasks_in_driver > 0; }

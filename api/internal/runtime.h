@@ -27,6 +27,7 @@
 #include "api/internal/timeline.h"
 #include "api/unidist.h"
 #include "common/shared_memory.h"
+#include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 #include "process_manager/worker_pool.h"
@@ -81,10 +82,9 @@ bool InWorkerProcess();
 // Shutdown, actors and Cancel are refused as inside any task).
 bool InTask();
 
-// A status as a TaskError (code, message, payloads) and back. TaskErrorToStatus never
-// returns OK: an OK or unknown code from the wire becomes Unknown.
-void StatusToTaskError(const absl::Status& status, proto::TaskError* error);
-absl::Status TaskErrorToStatus(const proto::TaskError& error);
+// A status as a TaskError and back: common/task_error.h.
+using ::unidist::StatusToTaskError;
+using ::unidist::TaskErrorToStatus;
 
 // Runs one task in a worker process: looks the function up by name, runs it, and turns
 // what happens (value, returned status, exception) into `result`.

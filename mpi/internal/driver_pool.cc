@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "mpi/internal/wire_status.h"
+#include "common/task_error.h"
 
 namespace unidist::mpi_internal {
 namespace {
@@ -242,7 +242,7 @@ absl::StatusOr<WorkerId> MpiWorkerPool::StartDedicatedWorker() {
   absl::StatusOr<FromNode> answer = Call(rank, call_id, std::move(request));
   if (!answer.ok()) return answer.status();
   const mpi::proto::DedicatedStarted& started = answer->dedicated_started();
-  if (started.has_error()) return WireToStatus(started.error());
+  if (started.has_error()) return TaskErrorToStatus(started.error());
   // Handle has mapped it already (so that no message of the worker can come unmapped).
   absl::MutexLock lock(&mu_);
   auto it = dedicated_by_local_.find(LocalKey(rank, started.worker().slot()));
@@ -329,7 +329,7 @@ absl::Status MpiWorkerPool::Cancel(uint64_t task_id, bool force) {
   if (!answer.ok()) return answer.status();
   // On success the rank reported the task Cancelled before it answered, and that report
   // has been handled (on_result called) before this answer was.
-  if (answer->cancel_reply().has_error()) return WireToStatus(answer->cancel_reply().error());
+  if (answer->cancel_reply().has_error()) return TaskErrorToStatus(answer->cancel_reply().error());
   return absl::OkStatus();
 }
 
@@ -390,7 +390,7 @@ void MpiWorkerPool::Handle(int source, FromNode message) {
       absl::MutexLock lock(&mu_);
       ++sessions_started_;
       if (message.session_started().has_error() && start_error_.ok()) {
-        start_error_ = WireToStatus(message.session_started().error());
+        start_error_ = TaskErrorToStatus(message.session_started().error());
       }
       return;
     }
@@ -440,7 +440,7 @@ void MpiWorkerPool::Handle(int source, FromNode message) {
     }
     case FromNode::kDedicatedLost: {
       std::optional<WorkerId> global;
-      const absl::Status status = WireToStatus(message.dedicated_lost().status());
+      const absl::Status status = TaskErrorToStatus(message.dedicated_lost().status());
       {
         absl::MutexLock lock(&mu_);
         global = GlobalId(source, message.dedicated_lost().worker());

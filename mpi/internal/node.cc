@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "mpi/internal/wire_status.h"
+#include "common/task_error.h"
 
 namespace unidist::mpi_internal {
 namespace {
@@ -38,7 +38,7 @@ void Node::SendTaskError(uint64_t session, const proto::TaskRequest& task,
   mpi::proto::FromNode message;
   proto::TaskResult* result = message.mutable_result();
   result->set_task_id(task.task_id());
-  StatusToWire(status, result->mutable_error());
+  StatusToTaskError(status, result->mutable_error());
   result->mutable_error()->set_function(task.function());
   Send(session, std::move(message));
 }
@@ -68,7 +68,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   options.on_dedicated_worker_lost = [this, session](WorkerId worker, absl::Status status) {
     mpi::proto::FromNode message;
     *message.mutable_dedicated_lost()->mutable_worker() = ToLocal(worker);
-    StatusToWire(status, message.mutable_dedicated_lost()->mutable_status());
+    StatusToTaskError(status, message.mutable_dedicated_lost()->mutable_status());
     Send(session, std::move(message));
   };
   options.on_api_request = [this, session](WorkerId worker, proto::ApiRequest request) {
@@ -88,7 +88,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   if (pool.ok()) {
     pool_ = *std::move(pool);
   } else {
-    StatusToWire(pool.status(), reply.mutable_session_started()->mutable_error());
+    StatusToTaskError(pool.status(), reply.mutable_session_started()->mutable_error());
   }
   Send(session, std::move(reply));
 }
@@ -157,7 +157,7 @@ bool Node::Handle(mpi::proto::ToNode message) {
           pool_->Cancel(message.cancel().task_id(), message.cancel().force());
       mpi::proto::FromNode reply;
       reply.mutable_cancel_reply()->set_call_id(message.cancel().call_id());
-      if (!cancelled.ok()) StatusToWire(cancelled, reply.mutable_cancel_reply()->mutable_error());
+      if (!cancelled.ok()) StatusToTaskError(cancelled, reply.mutable_cancel_reply()->mutable_error());
       Send(session, std::move(reply));
       break;
     }
@@ -175,7 +175,7 @@ bool Node::Handle(mpi::proto::ToNode message) {
       if (worker.ok()) {
         *started->mutable_worker() = ToLocal(*worker);
       } else {
-        StatusToWire(worker.status(), started->mutable_error());
+        StatusToTaskError(worker.status(), started->mutable_error());
       }
       Send(session, std::move(reply));
       break;

@@ -1,12 +1,11 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// A status as the TaskError of common/worker_protocol.proto (code, message, payloads) and
-// back, for the statuses the mpi backend carries between ranks. The same mapping as the
-// runtime's StatusToTaskError / TaskErrorToStatus (api/internal/runtime.h), which this
-// package cannot depend on (the runtime depends on it).
+// An absl::Status as the TaskError of common/worker_protocol.proto (code, message,
+// payloads) and back: how every status crosses a process boundary (a task's error from a
+// worker, an API call's answer, the mpi backend's messages between ranks).
 
-#ifndef UNIDIST_MPI_INTERNAL_WIRE_STATUS_H_
-#define UNIDIST_MPI_INTERNAL_WIRE_STATUS_H_
+#ifndef UNIDIST_COMMON_TASK_ERROR_H_
+#define UNIDIST_COMMON_TASK_ERROR_H_
 
 #include <string>
 
@@ -14,9 +13,10 @@
 #include "absl/strings/cord.h"
 #include "common/worker_protocol.pb.h"
 
-namespace unidist::mpi_internal {
+namespace unidist {
 
-inline void StatusToWire(const absl::Status& status, proto::TaskError* error) {
+// Writes `status` into `error`.
+inline void StatusToTaskError(const absl::Status& status, proto::TaskError* error) {
   error->set_code(static_cast<int>(status.code()));
   error->set_message(std::string(status.message()));
   status.ForEachPayload([error](absl::string_view url, const absl::Cord& payload) {
@@ -26,8 +26,9 @@ inline void StatusToWire(const absl::Status& status, proto::TaskError* error) {
   });
 }
 
-// Never OK: an OK or unknown code from the wire becomes Unknown.
-inline absl::Status WireToStatus(const proto::TaskError& error) {
+// The status `error` holds. Never OK: bytes from another process are untrusted, so an OK or
+// unknown code becomes Unknown.
+inline absl::Status TaskErrorToStatus(const proto::TaskError& error) {
   const int code = error.code();
   absl::Status status(code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code)
                                              : absl::StatusCode::kUnknown,
@@ -38,6 +39,6 @@ inline absl::Status WireToStatus(const proto::TaskError& error) {
   return status;
 }
 
-}  // namespace unidist::mpi_internal
+}  // namespace unidist
 
-#endif  // UNIDIST_MPI_INTERNAL_WIRE_STATUS_H_
+#endif  // UNIDIST_COMMON_TASK_ERROR_H_
