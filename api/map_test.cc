@@ -200,23 +200,45 @@ TEST_F(MapLifecycleTest, SchedulingOutOfRangeIsInvalidArgument) {
   EXPECT_FALSE(unidist::IsInitialized());
 }
 
-TEST_F(MapLifecycleTest, DeadlockDetectionSwitch) {
-  setenv("UNIDIST_MUTEX_DEADLOCK_DETECTION", "maybe", 1);
+TEST_F(MapLifecycleTest, DeadlockDetectionIsFixedByTheFirstInit) {
   unidist::Options options;
   options.num_workers = 1;
+  setenv("UNIDIST_MUTEX_DEADLOCK_DETECTION", "maybe", 1);
   EXPECT_THAT(unidist::Init(options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("UNIDIST_MUTEX_DEADLOCK_DETECTION")));
   EXPECT_FALSE(unidist::IsInitialized());
-  // The option wins over the environment.
-  options.mutex_deadlock_detection = unidist::Options::DeadlockDetection::kOn;
+  unsetenv("UNIDIST_MUTEX_DEADLOCK_DETECTION");
+  // Whichever Init of this binary came first asked for the default, which this one
+  // repeats: off in optimized builds, on in the others.
+  ASSERT_TRUE(unidist::Init(options).ok());
+  ASSERT_TRUE(unidist::Shutdown().ok());
+#ifdef NDEBUG
+  constexpr auto kFixed = unidist::Options::DeadlockDetection::kOff;
+  constexpr auto kOther = unidist::Options::DeadlockDetection::kOn;
+  const char* const fixed_env = "0";
+#else
+  constexpr auto kFixed = unidist::Options::DeadlockDetection::kOn;
+  constexpr auto kOther = unidist::Options::DeadlockDetection::kOff;
+  const char* const fixed_env = "1";
+#endif
+  // Switching it would abort the program at the next unlock of a lock some thread took
+  // before the switch (the mpi backend's link thread holds one across sessions).
+  options.mutex_deadlock_detection = kOther;
+  EXPECT_THAT(unidist::Init(options),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("first Init")));
+  EXPECT_FALSE(unidist::IsInitialized());
+  // Asking for the mode in force, by the option or by the variable, is fine.
+  options.mutex_deadlock_detection = kFixed;
   ASSERT_TRUE(unidist::Init(options).ok());
   EXPECT_THAT(Get(unidist::Submit(fns::Square, 5)), IsOkAndHolds(25));
   ASSERT_TRUE(unidist::Shutdown().ok());
-  setenv("UNIDIST_MUTEX_DEADLOCK_DETECTION", "0", 1);
+  setenv("UNIDIST_MUTEX_DEADLOCK_DETECTION", fixed_env, 1);
   options.mutex_deadlock_detection = unidist::Options::DeadlockDetection::kDefault;
   ASSERT_TRUE(unidist::Init(options).ok());
   EXPECT_THAT(Get(unidist::Submit(fns::Square, 6)), IsOkAndHolds(36));
+  ASSERT_TRUE(unidist::Shutdown().ok());
+  unsetenv("UNIDIST_MUTEX_DEADLOCK_DETECTION");
 }
 
 }  // namespace

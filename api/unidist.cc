@@ -134,7 +134,16 @@ absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
   return backend;
 }
 
-// Applies Options::mutex_deadlock_detection (see there).
+// The mode the first Init of the process applied; kDefault until then.
+ABSL_CONST_INIT absl::Mutex applied_deadlock_detection_mu(absl::kConstInit);
+Options::DeadlockDetection applied_deadlock_detection ABSL_GUARDED_BY(
+    applied_deadlock_detection_mu) = Options::DeadlockDetection::kDefault;
+
+// Applies Options::mutex_deadlock_detection (see there). Abseil keeps a per-thread list of
+// the locks each thread holds only while the detector is on, and a lock taken while it
+// was off and released while it is on aborts the program ("thread releasing lock it does
+// not hold"). Threads outlive a session (the mpi backend's link thread, the user's own),
+// so the first Init of the process fixes the mode, and a later one may not change it.
 absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
   Options::DeadlockDetection mode = requested;
   if (mode == Options::DeadlockDetection::kDefault) {
@@ -147,17 +156,32 @@ absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
       }
       mode = value == "1" ? Options::DeadlockDetection::kOn : Options::DeadlockDetection::kOff;
     } else {
+      // Debian's Abseil (built without NDEBUG) starts with the detector on.
 #ifdef NDEBUG
       mode = Options::DeadlockDetection::kOff;
 #else
-      return absl::OkStatus();  // Abseil's own default
+      mode = Options::DeadlockDetection::kOn;
 #endif
     }
   }
-  absl::SetMutexDeadlockDetectionMode(mode == Options::DeadlockDetection::kOn
-                                          ? absl::OnDeadlockCycle::kAbort
-                                          : absl::OnDeadlockCycle::kIgnore);
-  return absl::OkStatus();
+  absl::MutexLock lock(&applied_deadlock_detection_mu);
+  Options::DeadlockDetection& applied = applied_deadlock_detection;
+  if (applied == Options::DeadlockDetection::kDefault) {
+    absl::SetMutexDeadlockDetectionMode(mode == Options::DeadlockDetection::kOn
+                                            ? absl::OnDeadlockCycle::kAbort
+                                            : absl::OnDeadlockCycle::kIgnore);
+    applied = mode;
+    return absl::OkStatus();
+  }
+  if (mode == applied) return absl::OkStatus();
+  const auto name = [](Options::DeadlockDetection m) {
+    return m == Options::DeadlockDetection::kOn ? "on" : "off";
+  };
+  return absl::FailedPreconditionError(absl::StrCat(
+      "mutex deadlock detection is process-wide and the first Init turned it ", name(applied),
+      "; it cannot be turned ", name(mode),
+      " later, while other threads may hold locks (Options::mutex_deadlock_detection, "
+      "UNIDIST_MUTEX_DEADLOCK_DETECTION)"));
 }
 
 // A handle whose object failed before it reached any store.
