@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pty.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/json.h"
+#include "testing/pseudo_terminal.h"
 #include "testing/unidist_test.h"
 
 namespace obs_test {
@@ -317,22 +317,11 @@ TEST(WorkerLoggingTest, AWorkersGlogLinesReachTheDriversStderrTaggedWithTheWorke
 
 class ProgressTest : public testing::UnidistTest {};
 
-std::string ReadAvailable(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t got = read(fd, buffer, sizeof(buffer));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return text;
-    text.append(buffer, static_cast<size_t>(got));
-  }
-}
-
 TEST_F(ProgressTest, DrawsABarOnATerminal) {
-  int terminal = -1;
-  int program_side = -1;
-  ASSERT_EQ(openpty(&terminal, &program_side, nullptr, nullptr, nullptr), 0);
-  ASSERT_EQ(fcntl(terminal, F_SETFL, O_NONBLOCK), 0);
+  absl::StatusOr<std::unique_ptr<testing::PseudoTerminal>> terminal =
+      testing::PseudoTerminal::Open();
+  ASSERT_TRUE(terminal.ok()) << terminal.status();
+  const int program_side = (*terminal)->program_side();
   std::vector<ObjectRef<int>> refs;
   for (int i = 0; i < 3; ++i) refs.push_back(Submit(obs_test::Pid, i));
   WaitResult<int> waited = Wait(refs, 3, absl::InfiniteDuration(),
@@ -340,9 +329,7 @@ TEST_F(ProgressTest, DrawsABarOnATerminal) {
   EXPECT_EQ(waited.ready.size(), 3u);
   absl::StatusOr<std::vector<int>> values = Get(refs, ShowProgress{"again", program_side});
   EXPECT_TRUE(values.ok()) << values.status();
-  const std::string drawn = ReadAvailable(terminal);
-  close(terminal);
-  close(program_side);
+  const std::string drawn = (*terminal)->ReadAvailable();
   EXPECT_THAT(drawn, HasSubstr("\rpids ["));
   EXPECT_THAT(drawn, HasSubstr("] 3/3"));
   EXPECT_THAT(drawn, HasSubstr("\ragain [########################################] 3/3"));
@@ -358,7 +345,9 @@ TEST_F(ProgressTest, SilentWhenNotATerminal) {
       Wait(refs, 3, absl::InfiniteDuration(), ShowProgress{"pids", pipe_fds[1]});
   EXPECT_EQ(waited.ready.size(), 3u);
   EXPECT_TRUE(Get(refs, ShowProgress{"again", pipe_fds[1]}).ok());
-  EXPECT_EQ(ReadAvailable(pipe_fds[0]), "");
+  char drawn;
+  EXPECT_EQ(read(pipe_fds[0], &drawn, 1), -1);  // nothing written
+  EXPECT_EQ(errno, EAGAIN);
   close(pipe_fds[0]);
   close(pipe_fds[1]);
 }

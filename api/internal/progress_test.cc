@@ -4,13 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pty.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/pseudo_terminal.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -45,32 +45,19 @@ TEST(RenderProgressLineTest, FitsANarrowTerminal) {
   EXPECT_THAT(RenderProgressLine("x", 5, 10, 0, absl::Seconds(1), 5), HasSubstr("[#####.....]"));
 }
 
-std::string ReadAvailable(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t got = read(fd, buffer, sizeof(buffer));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return text;
-    text.append(buffer, static_cast<size_t>(got));
-  }
-}
-
 TEST(ProgressBarTest, DrawsOnATerminal) {
-  int terminal, program_side;
-  ASSERT_EQ(openpty(&terminal, &program_side, nullptr, nullptr, nullptr), 0);
-  ASSERT_EQ(fcntl(terminal, F_SETFL, O_NONBLOCK), 0);
+  absl::StatusOr<std::unique_ptr<unidist::testing::PseudoTerminal>> terminal =
+      unidist::testing::PseudoTerminal::Open();
+  ASSERT_TRUE(terminal.ok()) << terminal.status();
   {
-    ProgressBar bar(program_side, "job", 4, 1);
+    ProgressBar bar((*terminal)->program_side(), "job", 4, 1);
     EXPECT_TRUE(bar.active());
     bar.Update(2);
     bar.Finish(4);
     EXPECT_FALSE(bar.active());
     bar.Update(3);  // after Finish: nothing
   }
-  const std::string drawn = ReadAvailable(terminal);
-  close(terminal);
-  close(program_side);
+  const std::string drawn = (*terminal)->ReadAvailable();
   EXPECT_THAT(drawn, HasSubstr("\rjob ["));
   EXPECT_THAT(drawn, HasSubstr("] 1/4\x1b[K"));
   EXPECT_THAT(drawn, HasSubstr("] 2/4"));
@@ -88,7 +75,9 @@ TEST(ProgressBarTest, SilentOnAPipe) {
     bar.Update(2);
     bar.Finish(4);
   }
-  EXPECT_EQ(ReadAvailable(pipe_fds[0]), "");
+  char drawn;
+  EXPECT_EQ(read(pipe_fds[0], &drawn, 1), -1);  // nothing written
+  EXPECT_EQ(errno, EAGAIN);
   close(pipe_fds[0]);
   close(pipe_fds[1]);
 }
