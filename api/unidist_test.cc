@@ -34,6 +34,7 @@ int Square(int x) { return x * x; }
 int Add(int a, int b) { return a + b; }
 std::string Concat(const std::string& a, std::string b) { return a + b; }
 int WhoAmI() { return static_cast<int>(getpid()); }
+int ParentPid() { return static_cast<int>(getppid()); }
 long long Sum(const std::vector<int>& xs) {
   long long sum = 0;
   for (int x : xs) sum += x;
@@ -120,6 +121,7 @@ using Duration = google::protobuf::Duration;
 namespace fns = unidist_test_functions;
 
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
+UNIDIST_REMOTE(fns::ParentPid);
 UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
 UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length, fns::UsesTheApiInside);
@@ -339,6 +341,36 @@ TEST_F(UnidistTest, WorkerKilledFromOutsideFailsItsTask) {
   absl::SleepFor(absl::Milliseconds(100));
   ASSERT_EQ(kill(Workers()[0].pid, SIGKILL), 0);
   EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+}
+
+// Workers are forked by a fork server (process_manager/internal/fork_server.h) and die
+// with it. Without it no worker can be replaced: tasks must fail, not hang, and a new
+// session must start a new server.
+TEST_F(UnidistTest, ForkServerKilledFailsTasksUntilANewSession) {
+  if (unidist::testing::TestBackend() != "multiprocessing") {
+    GTEST_SKIP() << "one fork server serves every worker only on the multiprocessing backend";
+  }
+  absl::StatusOr<int> fork_server = Get(Submit(fns::ParentPid));
+  ASSERT_THAT(fork_server, IsOk());
+  ASSERT_NE(*fork_server, getpid());  // the worker's parent is not the driver
+  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
+  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(kill(*fork_server, SIGKILL), 0);
+  EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable));
+  // Every worker of the pool died with the server, and none could be replaced.
+  absl::Status later = absl::OkStatus();
+  for (int i = 0; i < 100 && later.ok(); ++i) {
+    later = Get(Submit(fns::Square, i)).status();
+    if (later.ok()) absl::SleepFor(absl::Milliseconds(50));  // a worker not yet reaped
+  }
+  EXPECT_THAT(later, StatusIs(absl::StatusCode::kUnavailable,
+                              HasSubstr("the fork server is gone")));
+  ASSERT_THAT(unidist::Shutdown(), IsOk());
+  ASSERT_THAT(unidist::Init(), IsOk());
+  EXPECT_EQ(Get(Submit(fns::Square, 7)).value_or(-1), 49);
+  absl::StatusOr<int> new_server = Get(Submit(fns::ParentPid));
+  ASSERT_THAT(new_server, IsOk());
+  EXPECT_NE(*new_server, *fork_server);
 }
 
 TEST_F(UnidistTest, UnregisteredFunctionGivesAClearError) {

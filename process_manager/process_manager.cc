@@ -183,11 +183,19 @@ absl::Status ProcessManager::EnqueueLocked(InFlight task) {
   // them with this same error.
   if (replacing_ == 0 && std::none_of(slots_.begin(), slots_.begin() + pool_size_,
                                       [](const auto& slot) { return slot->alive; })) {
-    return absl::UnavailableError("no worker process is alive");
+    return NoWorkerAliveLocked();
   }
   backlog_.push_back(std::move(task));
   DrainBacklogLocked(/*defer_to_busy=*/true);
   return absl::OkStatus();
+}
+
+absl::Status ProcessManager::NoWorkerAliveLocked() const {
+  if (replacement_error_.ok()) return absl::UnavailableError("no worker process is alive");
+  return absl::UnavailableError(
+      absl::StrCat("no worker process is alive: the last one that died could not be "
+                   "replaced (",
+                   replacement_error_.message(), "); Shutdown and Init start a new pool"));
 }
 
 ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
@@ -564,12 +572,17 @@ void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
   }
   absl::MutexLock lock(&mu_);
   --replacing_;
-  if (restarted.ok()) ++workers_replaced_;
+  if (restarted.ok()) {
+    ++workers_replaced_;
+  } else {
+    replacement_error_ = restarted;
+  }
   if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
                    [](const auto& each) { return each->alive; })) {
+    const absl::Status none_alive = NoWorkerAliveLocked();
     for (const InFlight& task : backlog_) {
-      completed->push_back(ErrorResult(task, absl::StatusCode::kUnavailable,
-                                       "no worker process is alive"));
+      completed->push_back(
+          ErrorResult(task, absl::StatusCode::kUnavailable, std::string(none_alive.message())));
     }
     backlog_.clear();
     return;

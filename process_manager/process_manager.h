@@ -179,6 +179,8 @@ class ProcessManager final : public WorkerPool {
   // `defer_to_busy` (Dispatch's callers), a worker with enough tasks to run is left for
   // the event thread to write to, which it does after every event.
   void DrainBacklogLocked(bool defer_to_busy = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unavailable: no pool worker is alive, with why the last one was not replaced.
+  absl::Status NoWorkerAliveLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -227,6 +229,9 @@ class ProcessManager final : public WorkerPool {
   size_t workers_replaced_ ABSL_GUARDED_BY(mu_) = 0;
   // Pool workers that died and whose replacement has not started yet.
   int replacing_ ABSL_GUARDED_BY(mu_) = 0;
+  // Why the last pool worker that died could not be replaced (e.g. the fork server is
+  // gone), for the error of tasks that find no worker alive; OK if none failed.
+  absl::Status replacement_error_ ABSL_GUARDED_BY(mu_);
   int slots_in_use_ ABSL_GUARDED_BY(mu_) = 0;  // one past the highest slot ever used
   std::vector<int> free_dedicated_slots_ ABSL_GUARDED_BY(mu_);
 

@@ -222,7 +222,11 @@ absl::StatusOr<std::string> ForkServer::Call(const std::string& request,
                                              std::vector<int>* received_fds) {
   if (stopped_) return absl::UnavailableError("the fork server has stopped");
   absl::Status sent = SendDatagram(control_fd_, request);
-  if (!sent.ok()) return absl::UnavailableError(absl::StrCat("fork server: ", sent.message()));
+  if (!sent.ok()) {
+    // Its end of the socket is closed: it exited or was killed, and its workers with it.
+    return absl::UnavailableError(
+        absl::StrCat("the fork server is gone (", sent.message(), ")"));
+  }
   absl::StatusOr<std::string> reply = ReceiveDatagram(control_fd_, kMaxDatagramBytes, received_fds);
   if (!reply.ok()) return reply.status();
   if (reply->empty()) return absl::UnavailableError("the fork server exited");
