@@ -98,8 +98,10 @@ struct Options {
     // The next worker in turn that has room (each holds at most a window of tasks); the
     // default, as in unidist.
     kRoundRobin,
-    // The worker with the fewest tasks in flight (ties: the next in turn). Keeps uneven
-    // tasks from queuing behind a slow one; costs a scan of the workers per task.
+    // The worker with the fewest tasks in flight (ties: the next in turn), and each
+    // worker holds at most two (one running, one queued) while the rest wait in the
+    // driver: tasks do not queue behind a slow one, at the cost of a scan of the workers
+    // per task and more round trips for many tiny tasks.
     kLeastLoaded,
   };
   // The scheduling policy; see Scheduling. Default: kRoundRobin.

@@ -198,6 +198,18 @@ absl::Status ProcessManager::NoWorkerAliveLocked() const {
                    replacement_error_.message(), "); Shutdown and Init start a new pool"));
 }
 
+size_t ProcessManager::WindowLocked(const Slot& slot) const {
+  // Tasks waiting in nested calls do not count: the worker runs queued tasks meanwhile.
+  // Least-loaded keeps the rest in the driver until a worker is nearly done (one task
+  // running, one queued so that it never waits a round trip for the next): a task that
+  // turns out to be long then holds back at most one other, and the idle workers take
+  // the queue. Round-robin fills the whole window, which costs fewer round trips.
+  const size_t window = options_.least_loaded
+                            ? std::min(options_.max_tasks_per_worker, kLeastLoadedWindow)
+                            : options_.max_tasks_per_worker;
+  return window + slot.waiting;
+}
+
 ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
   if (options_.least_loaded) {
     // The live worker with the most room left; scanning from the round-robin position
@@ -206,7 +218,7 @@ ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
     size_t best_room = 0;
     for (int tried = 0; tried < pool_size_; ++tried) {
       Slot* candidate = slots_[(next_slot_ + tried) % pool_size_].get();
-      const size_t window = options_.max_tasks_per_worker + candidate->waiting;
+      const size_t window = WindowLocked(*candidate);
       if (!candidate->alive || candidate->in_flight.size() >= window) continue;
       const size_t room = window - candidate->in_flight.size();
       if (best == nullptr || room > best_room) {
@@ -220,9 +232,7 @@ ProcessManager::Slot* ProcessManager::NextSlotWithRoomLocked() {
   for (int tried = 0; tried < pool_size_; ++tried) {
     Slot* candidate = slots_[next_slot_ % pool_size_].get();
     ++next_slot_;
-    // Tasks waiting in nested calls do not count: the worker runs queued tasks meanwhile.
-    if (candidate->alive &&
-        candidate->in_flight.size() < options_.max_tasks_per_worker + candidate->waiting) {
+    if (candidate->alive && candidate->in_flight.size() < WindowLocked(*candidate)) {
       return candidate;
     }
   }

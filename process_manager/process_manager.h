@@ -5,8 +5,9 @@
 // Start() forks N pool workers (through a fork server, see internal/fork_server.h).
 // Dispatch() hands each task to the next live worker in round-robin order (or, with
 // options.least_loaded, to the one with the fewest tasks in flight) and returns at once;
-// a worker holds at most max_tasks_per_worker tasks (plus one per task of its waiting in
-// a nested call), and further ones wait in the driver until results make room.
+// a worker holds at most max_tasks_per_worker tasks (2 under least_loaded; plus one per
+// task of its waiting in a nested call), and further ones wait in the driver until
+// results make room.
 // One event thread reads results from all workers and reports each through `on_result`.
 // A worker runs its tasks one at a time, in order, except that a pool worker whose task
 // waits in a nested API call runs queued tasks meanwhile (see internal/worker_loop.h).
@@ -181,6 +182,8 @@ class ProcessManager final : public WorkerPool {
   void DrainBacklogLocked(bool defer_to_busy = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unavailable: no pool worker is alive, with why the last one was not replaced.
   absl::Status NoWorkerAliveLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How many tasks `slot` may hold (see WorkerPoolOptions::least_loaded).
+  size_t WindowLocked(const Slot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -215,6 +218,8 @@ class ProcessManager final : public WorkerPool {
   // objects are created on first use and never destroyed before the manager, so the event
   // thread may hold a reference to one while other threads work on others.
   static constexpr int kMaxSlots = 1 << 16;
+  // The window of a worker under least-loaded scheduling; see WindowLocked.
+  static constexpr size_t kLeastLoadedWindow = 2;
   std::vector<std::unique_ptr<Slot>> slots_;
   int pool_size_ = 0;
   int epoll_fd_ = -1;

@@ -296,6 +296,29 @@ TEST_F(ProcessManagerTest, ABusyWorkerHoldsAtMostItsWindowAndOthersTakeTheRest) 
   EXPECT_FALSE(results_.Wait(0).has_error());
 }
 
+TEST_F(ProcessManagerTest, LeastLoadedSendsTheTasksBehindALongOneToTheFreeWorker) {
+  ProcessManagerOptions options;
+  options.num_workers = 2;
+  options.least_loaded = true;  // the window stays at its default of 64
+  options.execute = &TestExecutor;
+  options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
+  absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  manager_ = std::move(*manager);
+  const pid_t busy_worker = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(0, "sleep_ms", "1000")).ok());  // worker 0
+  for (uint64_t id = 1; id <= 20; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  for (const WorkerState& worker : manager_->Workers()) EXPECT_LE(worker.tasks_in_flight, 2u);
+  // One quick task may have been queued behind the sleep before the other worker was
+  // busy; every later one ran on the free worker.
+  int behind_the_sleep = 0;
+  for (uint64_t id = 1; id <= 20; ++id) {
+    if (results_.Wait(id).values(0) == std::to_string(busy_worker)) ++behind_the_sleep;
+  }
+  EXPECT_LE(behind_the_sleep, 1);
+  EXPECT_FALSE(results_.Wait(0).has_error());
+}
+
 TEST_F(ProcessManagerTest, ThousandsOfTasksFromSeveralThreads) {
   Start(2);
   constexpr uint64_t kPerThread = 2000;

@@ -84,7 +84,9 @@ struct WorkerPoolOptions {
   // queued tasks with it. Must be at least 1.
   size_t max_tasks_per_worker = 64;
   // How Dispatch picks a pool worker: false, the next one in turn with room
-  // (round-robin); true, the one with the fewest tasks in flight, ties broken in turn.
+  // (round-robin); true, the one with the fewest tasks in flight, ties broken in turn,
+  // and a worker then holds at most 2 tasks (one running, one queued; the multiprocessing
+  // backend), so that the tasks behind a long one go to the workers that are free.
   bool least_loaded = false;
   // How long a worker whose socket closed may take to exit before it is killed.
   absl::Duration reap_grace = absl::Seconds(1);
