@@ -24,8 +24,19 @@ build_dir=${UNIDIST_CMAKE_BUILD_DIR:-${scratch}/build}
 prefix=${scratch}/prefix
 consumer_build_dir=${scratch}/consumer-build
 
+# ccache (installed by ./bazelw) keeps compiled objects between runs under the same cache
+# directory as Bazel's disk cache, so that a rerun on this machine recompiles only what
+# changed; a cold cache costs nothing extra.
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${CCACHE_DIR:-${HOME}/.cache/unidist/ccache}"
+  # Paths relative to the build directory, so that a fresh scratch directory hits too.
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-/}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
 step "configure ${build_dir}"
-cmake -S "${SOURCE_DIR}" -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release
+cmake -S "${SOURCE_DIR}" -B "${build_dir}" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 
 step "build (-j2)"
 cmake --build "${build_dir}" -j2
@@ -38,7 +49,7 @@ cmake --install "${build_dir}" --prefix "${prefix}"
 
 step "examples/consumer: find_package(unidist) from the install"
 cmake -S examples/consumer -B "${consumer_build_dir}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="${prefix}"
+  -DCMAKE_PREFIX_PATH="${prefix}" "${launcher[@]}"
 cmake --build "${consumer_build_dir}" -j2
 "${consumer_build_dir}/consumer"
 ctest --test-dir "${consumer_build_dir}" --output-on-failure
