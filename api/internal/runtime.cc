@@ -241,6 +241,10 @@ struct PendingTask {
   // worker opens them through the driver's descriptors, so they stay open until the
   // result is back.
   std::vector<std::shared_ptr<const SharedSegment>> segments;
+  // The arguments sent as locations (kept on a worker rank, mpi backend): held until the
+  // result is back, so that their copies stay until the task's rank has fetched them.
+  // Only written by the argument callbacks, one slot each (by position; null for others).
+  std::vector<std::shared_ptr<const RefToken>> located_args;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 
@@ -288,6 +292,16 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backe
   options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
   options.drop_actor = &DropActorInstance;
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, StartWorkerPool(backend, std::move(options)));
+  // Objects the pool keeps elsewhere (mpi: on the worker rank that made them) are fetched
+  // and released through it. Shutdown removes the hooks before the pool goes.
+  WorkerPool* pool = runtime->pool_.get();
+  runtime->store_->SetRemoteHooks(RemoteHooks{
+      [pool](const DataID& id, const RemoteLocation& where) {
+        return pool->FetchObject(id, where.rank);
+      },
+      [pool](const DataID& id, const RemoteLocation& where) {
+        pool->ReleaseObject(id, where.rank);
+      }});
   return runtime;
 }
 
@@ -341,6 +355,7 @@ std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, con
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
   task->segments.resize(args.size());
+  task->located_args.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
@@ -366,7 +381,19 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     // argument slot; the last one to finish dispatches.
     ref.token->store()->OnComplete(
         ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
-          if (value.ok()) {
+          if (value.ok() && *value == nullptr) {
+            // Kept on a worker rank: the task's rank gets it from there.
+            if (std::optional<RemoteLocation> where = token->store()->Location(token->id())) {
+              proto::ObjectLocation* location = arg->mutable_location();
+              location->set_object_id(token->id().Binary());
+              location->set_rank(where->rank);
+              location->set_size(where->size);
+              task->located_args[i] = token;
+            } else {
+              FailTask(task, absl::NotFoundError(absl::StrCat(
+                                 "object ", token->id().Hex(), " is gone from the store")));
+            }
+          } else if (value.ok()) {
             std::shared_ptr<const SharedSegment> segment;
             if ((*value)->size() >= shared_memory_min_bytes_) {
               segment = SegmentFor(*token->store(), token->id(), **value);
@@ -688,6 +715,7 @@ void Runtime::OnResult(proto::TaskResult result) {
   // The task is done with its arguments' shared-memory segments: let them go before
   // its results wake anyone, so that a segment whose object is gone is freed by then.
   record.task->segments.clear();
+  record.task->located_args.clear();
   const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
@@ -715,10 +743,20 @@ void Runtime::OnResult(proto::TaskResult result) {
       error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
       store_->Fail(ids[element.index()], error);
     }
+    for (const proto::KeptValue& kept : result.kept_values()) {
+      if (kept.index() >= ids.size() || failed[kept.index()]) continue;
+      store_->SealRemote(ids[kept.index()],
+                         RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())});
+    }
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
     }
     return;
+  }
+  for (const proto::KeptValue& kept : result.kept_values()) {
+    if (kept.index() >= ids.size()) continue;  // bytes from a worker: not trusted
+    store_->SealRemote(ids[kept.index()],
+                       RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())});
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
@@ -830,7 +868,20 @@ void Runtime::OnApiRequest(WorkerId worker, proto::ApiRequest request) {
       held->token->store()->OnComplete(
           held->id, [this, worker, reply = std::move(reply),
                      token = held->token](const absl::StatusOr<ObjectStore::Value>& value) mutable {
-            if (value.ok()) {
+            if (value.ok() && *value == nullptr) {
+              // Kept on a worker rank: the worker's rank fetches it (or has it).
+              std::optional<RemoteLocation> where = token->store()->Location(token->id());
+              if (where.has_value()) {
+                proto::ObjectLocation* location = reply.mutable_location();
+                location->set_object_id(token->id().Binary());
+                location->set_rank(where->rank);
+                location->set_size(where->size);
+              } else {
+                SetReplyError(absl::NotFoundError(absl::StrCat(
+                                  "object ", token->id().Hex(), " is gone from the store")),
+                              &reply);
+              }
+            } else if (value.ok()) {
               reply.set_value(**value);
             } else {
               SetReplyError(value.status(), &reply);
@@ -911,6 +962,9 @@ void Runtime::OnWorkerGone(WorkerId worker) {
 
 void Runtime::Shutdown() {
   if (pool_ != nullptr) pool_->Shutdown();  // reports every dispatched task as Cancelled
+  // The objects kept by the pool's workers are gone with its session; the store's hooks
+  // must not call the pool any more (the store may outlive it).
+  store_->SetRemoteHooks({});
   // No worker is left to read the shared-memory copies; the values stay in the store.
   store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.

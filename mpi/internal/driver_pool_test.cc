@@ -67,8 +67,8 @@ class TestNode {
  public:
   TestNode(std::shared_ptr<LocalHub> hub, int rank)
       : node_(
-            [this](const mpi::proto::FromNode& message) {
-              link_.load()->Post(0, message.SerializeAsString());
+            [this](int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+              link_.load()->Post(dest, std::move(bytes), std::move(payload));
             },
             &TestExecutor,
             [](WorkerPoolOptions options) -> absl::StatusOr<std::unique_ptr<WorkerPool>> {
@@ -81,9 +81,7 @@ class TestNode {
         [hub, rank] { return hub->Open(rank); },
         [this](Link& self, Received received) {
           link_.store(&self);
-          mpi::proto::ToNode message;
-          if (!message.ParseFromString(received.bytes)) return;
-          if (!node_.Handle(std::move(message))) exited_.Notify();
+          if (!node_.HandleReceived(std::move(received))) exited_.Notify();
         });
     if (!link.ok()) abort();  // a LocalHub link cannot fail to open
     link_holder_ = *std::move(link);
