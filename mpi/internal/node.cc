@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/data_id.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
 
@@ -24,7 +25,11 @@ WorkerId FromLocal(const mpi::proto::LocalWorker& local) {
   return WorkerId{local.slot(), local.generation()};
 }
 
-std::string Hex(const std::string& id) { return absl::BytesToHexString(id); }
+// An object id as DataID::Hex writes it (as the driver's messages do).
+std::string Hex(const std::string& id) {
+  absl::StatusOr<DataID> parsed = DataID::FromBinary(id);
+  return parsed.ok() ? parsed->Hex() : absl::BytesToHexString(id);
+}
 
 // The located values of `parked`'s message: task arguments, or a Get's answer.
 template <typename Fn>
@@ -235,7 +240,7 @@ void Node::Resolve(Parked parked) {
                       error = absl::NotFoundError(
                           absl::StrCat("object ", Hex(id), " is not kept on rank ", rank_,
                                        " any more (released, or its session is over)"));
-                    } else if (rank < 1 || rank == rank_) {
+                    } else if (rank < 1) {
                       error = absl::InvalidArgumentError(
                           absl::StrCat("object ", Hex(id), " has no valid rank (", rank, ")"));
                     } else {
