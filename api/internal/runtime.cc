@@ -237,14 +237,12 @@ struct PendingTask {
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
-  // The shared-memory segments of its arguments (by position; null for the others): the
-  // worker opens them through the driver's descriptors, so they stay open until the
-  // result is back.
-  std::vector<std::shared_ptr<const SharedSegment>> segments;
-  // The arguments sent as locations (kept on a worker rank, mpi backend): held until the
-  // result is back, so that their copies stay until the task's rank has fetched them.
-  // Only written by the argument callbacks, one slot each (by position; null for others).
-  std::vector<std::shared_ptr<const RefToken>> located_args;
+  // What its arguments need kept until the result is back, by position (null for the
+  // others): the shared-memory segment of a large value (the worker opens it through the
+  // driver's descriptor), or the reference to an object sent as its location (kept on a
+  // worker rank, mpi backend), so that the copy stays until the task's rank has it.
+  // Each argument callback writes only its own slot.
+  std::vector<std::shared_ptr<const void>> segments;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 
@@ -355,7 +353,6 @@ std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, con
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
   task->segments.resize(args.size());
-  task->located_args.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
@@ -388,7 +385,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
               location->set_object_id(token->id().Binary());
               location->set_rank(where->rank);
               location->set_size(where->size);
-              task->located_args[i] = token;
+              task->segments[i] = token;
             } else {
               FailTask(task, absl::NotFoundError(absl::StrCat(
                                  "object ", token->id().Hex(), " is gone from the store")));
@@ -715,7 +712,6 @@ void Runtime::OnResult(proto::TaskResult result) {
   // The task is done with its arguments' shared-memory segments: let them go before
   // its results wake anyone, so that a segment whose object is gone is freed by then.
   record.task->segments.clear();
-  record.task->located_args.clear();
   const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;

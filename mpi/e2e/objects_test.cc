@@ -8,10 +8,12 @@
 // which way the value bytes went.
 
 #include <signal.h>
+#include <stdio.h>
 
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -168,6 +170,30 @@ TEST_F(ObjectsTest, AGetAfterShutdownOfAnObjectLeftOnARankFailsClearly) {
   const absl::Status status = unidist::Get(big).status();
   EXPECT_THAT(status, ::unidist::testing::StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("rank 1"));
+}
+
+// Not a test: the numbers in docs/backend_mpi.md. Run with
+//   mpirun -n 3 ... [-x UNIDIST_MPI_KEEP_MIN_BYTES=0] bazel-bin/mpi/objects_e2e_test
+//     --gtest_also_run_disabled_tests --gtest_filter='*Measure*'
+// (with the variable at 0 every result goes through the driver: the old behaviour).
+TEST_F(ObjectsTest, DISABLED_MeasureA100MiBValueMadeOnRank1AndUsedOnRank2) {
+  constexpr int64_t kValue = int64_t{100} << 20;
+  constexpr int kRounds = 5;
+  for (int round = 0; round < kRounds; ++round) {
+    const absl::Time start = absl::Now();
+    unidist::ObjectRef<std::string> big = unidist::Submit(Make, kValue);  // rank 1
+    unidist::Wait(std::vector<unidist::ObjectRef<std::string>>{big}, 1);
+    const absl::Time made = absl::Now();
+    EXPECT_THAT(unidist::Get(unidist::Submit(Length, big)), IsOkAndHolds(kValue));  // rank 2
+    const absl::Time used = absl::Now();
+    const absl::Time get_start = absl::Now();
+    absl::StatusOr<std::string> value = unidist::Get(big);
+    const absl::Time got = absl::Now();
+    EXPECT_TRUE(value.ok() && value->size() == static_cast<size_t>(kValue));
+    printf("round %d: make on rank 1 %.1f ms, use on rank 2 %.1f ms, Get in driver %.1f ms\n",
+           round, absl::ToDoubleMilliseconds(made - start),
+           absl::ToDoubleMilliseconds(used - made), absl::ToDoubleMilliseconds(got - get_start));
+  }
 }
 
 }  // namespace
