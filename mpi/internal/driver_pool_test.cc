@@ -145,6 +145,7 @@ struct Reports {
   absl::flat_hash_map<uint64_t, proto::TaskResult> results ABSL_GUARDED_BY(mu);
   std::vector<std::pair<WorkerId, absl::Status>> lost ABSL_GUARDED_BY(mu);
   int duplicate_results ABSL_GUARDED_BY(mu) = 0;
+  std::vector<uint64_t> order ABSL_GUARDED_BY(mu);  // task ids, as their results came
 
   proto::TaskResult WaitFor(uint64_t task_id) {
     absl::MutexLock lock(&mu);
@@ -191,6 +192,7 @@ class MpiWorkerPoolTest : public ::testing::Test {
     options.on_result = [this](proto::TaskResult result) {
       absl::MutexLock lock(&reports_.mu);
       if (reports_.results.contains(result.task_id())) ++reports_.duplicate_results;
+      reports_.order.push_back(result.task_id());
       reports_.results[result.task_id()] = std::move(result);
     };
     options.on_dedicated_worker_lost = [this](WorkerId worker, absl::Status status) {
@@ -543,6 +545,26 @@ TEST_F(MpiWorkerPoolTest, KeptObjectsSurviveAWorkerCrashAndGoWithTheSession) {
   absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
   ASSERT_THAT(traffic, IsOk());
   EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+}
+
+TEST_F(MpiWorkerPoolTest, AnActorsCallsKeepTheirOrderWhileOneWaitsForAFetch) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID object = DataID::FromParts(7, 1);
+  ASSERT_THAT(pool_->Dispatch(Task(1, "pid")), IsOk());  // rank 1
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(2, "make", std::to_string(kBig), object)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(2).kept_values(0).rank(), 2);
+  absl::StatusOr<WorkerId> actor = pool_->StartDedicatedWorker();  // on rank 1
+  ASSERT_THAT(actor, IsOk());
+  // The first call waits for a fetch from rank 2; the second needs nothing, yet runs after.
+  ASSERT_THAT(pool_->DispatchTo(*actor, TaskUsing(3, {{object, 2}}, kBig)), IsOk());
+  ASSERT_THAT(pool_->DispatchTo(*actor, Task(4, "echo", "second")), IsOk());
+  EXPECT_EQ(reports_.WaitFor(4).values(0), "second");
+  EXPECT_EQ(reports_.WaitFor(3).values(0), absl::StrCat(kBig, ";"));
+  absl::MutexLock lock(&reports_.mu);
+  const std::vector<uint64_t> order = reports_.order;
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order[2], 3u);
+  EXPECT_EQ(order[3], 4u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <climits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/data_id.h"
@@ -71,7 +72,7 @@ void Node::EndSession() {
     pool_.reset();
   }
   // What waits for fetches never reached the pool: report it as the pool would have.
-  absl::flat_hash_map<uint64_t, Parked> parked;
+  std::map<uint64_t, Parked> parked;
   parked.swap(parked_);
   for (auto& [key, waiting] : parked) {
     FailParked(waiting, absl::CancelledError("unidist was shut down before the task finished"));
@@ -248,7 +249,7 @@ void Node::Resolve(Parked parked) {
                     }
                   });
   if (!error.ok()) return FailParked(parked, error);
-  if (to_fetch.empty()) return Deliver(std::move(parked));
+  if (to_fetch.empty() && parked_.empty()) return Deliver(std::move(parked));
   const uint64_t key = next_parked_++;
   for (const auto& [id, rank] : to_fetch) {
     std::vector<uint64_t>& waiting = fetching_[id];
@@ -265,6 +266,25 @@ void Node::Resolve(Parked parked) {
     ++parked.missing;
   }
   parked_[key] = std::move(parked);
+  if (to_fetch.empty()) DeliverReady();  // it waited only for its turn
+}
+
+void Node::DeliverReady() {
+  absl::flat_hash_set<uint64_t> blocked;  // dedicated workers with a call still parked
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    const Parked& parked = it->second;
+    const bool in_order = parked.kind == Parked::Kind::kTaskOn;
+    const uint64_t worker = (static_cast<uint64_t>(static_cast<uint32_t>(parked.worker.slot())) << 32) |
+                            parked.worker.generation();
+    if (parked.missing > 0 || (in_order && blocked.contains(worker))) {
+      if (in_order) blocked.insert(worker);
+      ++it;
+      continue;
+    }
+    Parked ready = std::move(it->second);
+    it = parked_.erase(it);
+    Deliver(std::move(ready));  // never touches parked_
+  }
 }
 
 void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes) {
@@ -292,11 +312,9 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
       FailParked(failed, error);
       continue;
     }
-    if (--found->second.missing > 0) continue;
-    Parked ready = std::move(found->second);
-    parked_.erase(found);
-    Deliver(std::move(ready));
+    --found->second.missing;
   }
+  DeliverReady();
 }
 
 void Node::Deliver(Parked parked) {
@@ -417,6 +435,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
         Parked cancelled = std::move(it->second);
         parked_.erase(it);
         FailParked(cancelled, absl::CancelledError("the task was cancelled before it started"));
+        DeliverReady();  // calls to the same actor behind it may go now
         mpi::proto::FromNode reply;
         reply.mutable_cancel_reply()->set_call_id(message.cancel().call_id());
         Send(session, std::move(reply));

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -92,6 +93,10 @@ class Node {
   // Fills the located values in (all present now) and hands `parked` to the local pool or
   // the worker; or fails it with `error`.
   void Deliver(Parked parked);
+  // Hands on, in arrival order, what is parked and has all its values, except a call to a
+  // dedicated worker behind an earlier one still parked (an actor's calls run in the
+  // order sent).
+  void DeliverReady();
   void FailParked(const Parked& parked, const absl::Status& error);
   // Answers a FetchObject from `source`.
   void ServeFetch(int source, uint64_t session, const mpi::proto::FetchObject& fetch);
@@ -112,7 +117,7 @@ class Node {
   // flight, by object id, with who waits for each; the ObjectData header, by rank,
   // whose raw value is the next message from that rank.
   uint64_t next_parked_ = 1;
-  absl::flat_hash_map<uint64_t, Parked> parked_;
+  std::map<uint64_t, Parked> parked_;  // ordered: by arrival
   absl::flat_hash_map<std::string, std::vector<uint64_t>> fetching_;
   absl::flat_hash_map<int, mpi::proto::ToNode> awaiting_value_;
 
