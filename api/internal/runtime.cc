@@ -741,8 +741,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     }
     for (const proto::KeptValue& kept : result.kept_values()) {
       if (kept.index() >= ids.size() || failed[kept.index()]) continue;
-      store_->SealRemote(ids[kept.index()],
-                         RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())});
+      SealKept(ids[kept.index()], kept);
     }
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
@@ -751,12 +750,19 @@ void Runtime::OnResult(proto::TaskResult result) {
   }
   for (const proto::KeptValue& kept : result.kept_values()) {
     if (kept.index() >= ids.size()) continue;  // bytes from a worker: not trusted
-    store_->SealRemote(ids[kept.index()],
-                       RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())});
+    SealKept(ids[kept.index()], kept);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
   }
+}
+
+void Runtime::SealKept(const DataID& id, const proto::KeptValue& kept) {
+  if (store_->SealRemote(id, RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())})) {
+    return;
+  }
+  // Nobody holds the object any more (or it failed meanwhile): its rank may drop it now.
+  pool_->ReleaseObject(id, kept.rank());
 }
 
 Stats Runtime::GetStats() {

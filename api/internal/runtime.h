@@ -226,6 +226,9 @@ class Runtime {
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
+  // Completes `id` as kept on a worker rank (mpi backend), or has the rank drop it if
+  // nobody wants it.
+  void SealKept(const DataID& id, const proto::KeptValue& kept);
 
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;

@@ -133,6 +133,17 @@ TEST_F(ObjectsTest, ALargeResultGoesFromRank1ToRank2DirectlyAndNowhereOnRank1) {
   EXPECT_EQ(released.ranks[0].bytes_held, 0u);
 }
 
+TEST_F(ObjectsTest, AResultNobodyHoldsAnyMoreIsDroppedByItsRank) {
+  { unidist::Submit(Make, kBig); }  // rank 1; the ref goes at once
+  EXPECT_THAT(unidist::Get(unidist::Submit(Length, std::string("x"))), IsOkAndHolds(1));  // rank 2
+  // Rank 1 runs this after Make, so the driver has had Make's result (and told rank 1 to
+  // drop it) before this result comes, and the query after that.
+  EXPECT_THAT(unidist::Get(unidist::Submit(Length, std::string("y"))), IsOkAndHolds(1));
+  const ObjectTraffic traffic = Traffic();
+  EXPECT_EQ(traffic.ranks[0].objects_kept, 1u);
+  EXPECT_EQ(traffic.ranks[0].objects_held, 0u);
+}
+
 TEST_F(ObjectsTest, SmallResultsGoToTheDriver) {
   EXPECT_THAT(unidist::Get(unidist::Submit(Make, kSmall)),
               IsOkAndHolds(Make(kSmall)));

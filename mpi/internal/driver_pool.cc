@@ -244,6 +244,10 @@ absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode 
     return absl::UnavailableError(absl::StrCat("worker rank ", rank, " did not answer within ",
                                                absl::FormatDuration(mpi_options_.answer_timeout)));
   }
+  if (answer.kind_case() == FromNode::KIND_NOT_SET) {
+    return absl::UnavailableError(
+        absl::StrCat("the session ended before worker rank ", rank, " answered"));
+  }
   return answer;
 }
 
@@ -603,6 +607,12 @@ void MpiWorkerPool::Shutdown() {
     }
   }
   link_->Route(session_, nullptr);  // no handler of this pool runs from here on
+  {
+    // Every request sent before the end of the session has been answered; one sent after
+    // it (a call that raced with Shutdown) has no answer coming: wake it (see Call).
+    absl::MutexLock lock(&mu_);
+    for (auto& [call_id, answer] : answers_) answer.done = true;
+  }
   std::vector<uint64_t> left;
   {
     absl::MutexLock lock(&mu_);

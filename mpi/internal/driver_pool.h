@@ -183,8 +183,8 @@ class MpiWorkerPool final : public WorkerPool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Send(int rank, mpi::proto::ToNode message);
   // Sends `message` (whose call id is `call_id`, registered with NewCallLocked) and waits
-  // for the answer. Unavailable if none comes in time; FailedPrecondition on the link
-  // thread.
+  // for the answer (and the raw value after an ObjectData, into `value`). Unavailable if
+  // none comes in time or the session ended first; FailedPrecondition on the link thread.
   uint64_t NewCallLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id,
                                             mpi::proto::ToNode message,
