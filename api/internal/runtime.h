@@ -3,7 +3,8 @@
 // Runtime: one Init..Shutdown lifetime of unidist, on any backend. It owns the object
 // store (shared with the ObjectRefs that outlive it) and the worker pool, and it resolves
 // task dependencies: a task is handed to the pool only once every ObjectRef argument is
-// complete, with those values filled in; if one failed, the task fails with that error.
+// complete, with those values filled in (or, for an object the mpi backend keeps on a
+// worker rank, its location); if one failed, the task fails with that error.
 //
 // Thread-safe.
 
