@@ -86,18 +86,58 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartDriverPool(WorkerPoolOptions op
   }
   absl::StatusOr<DriverLink*> driver = TheDriverLink();
   if (!driver.ok()) return driver.status();
+  mpi_internal::MpiWorkerPoolOptions mpi_options;
+  if (const char* keep = getenv(kKeepMinBytesVariable); keep != nullptr) {
+    uint64_t bytes = 0;
+    if (!absl::SimpleAtoi(keep, &bytes)) {
+      return absl::InvalidArgumentError(absl::StrCat(kKeepMinBytesVariable, "='", keep,
+                                                     "' is not a number of bytes"));
+    }
+    mpi_options.keep_min_bytes = bytes;
+  }
   absl::StatusOr<std::unique_ptr<MpiWorkerPool>> pool =
-      MpiWorkerPool::Start(std::move(options), *driver);
+      MpiWorkerPool::Start(std::move(options), *driver, mpi_options);
   if (!pool.ok()) return pool.status();
   return std::unique_ptr<WorkerPool>(std::move(*pool));
+}
+
+absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
+  MpiWorkerPool* pool = nullptr;
+  {
+    absl::MutexLock lock(&g_driver_mu);
+    if (g_driver != nullptr) pool = g_driver->current_pool();
+  }
+  if (pool == nullptr) {
+    return absl::FailedPreconditionError("no session of the mpi backend is running");
+  }
+  absl::StatusOr<mpi_internal::ObjectTraffic> traffic = pool->QueryObjects();
+  if (!traffic.ok()) return traffic.status();
+  ObjectTraffic out;
+  out.result_bytes_to_driver = traffic->result_bytes_to_driver;
+  out.bytes_fetched_by_driver = traffic->bytes_fetched_by_driver;
+  for (size_t i = 0; i < traffic->ranks.size(); ++i) {
+    const mpi::proto::ObjectsReport& report = traffic->ranks[i];
+    RankObjectCounters rank;
+    rank.rank = static_cast<int>(i) + 1;
+    rank.objects_held = report.objects_held();
+    rank.bytes_held = report.bytes_held();
+    rank.objects_kept = report.objects_kept();
+    rank.bytes_sent_to_nodes = report.bytes_sent_to_nodes();
+    rank.bytes_sent_to_driver = report.bytes_sent_to_driver();
+    rank.bytes_fetched = report.bytes_fetched();
+    rank.fetches = report.fetches();
+    out.ranks.push_back(rank);
+  }
+  return out;
 }
 
 void ServeAsWorkerRank(TaskExecutor execute) {
   std::atomic<Link*> link_for_node{nullptr};
   absl::Notification exit_requested;
   Node node(
-      [&link_for_node](const mpi::proto::FromNode& message) {
-        link_for_node.load(std::memory_order_acquire)->Post(0, message.SerializeAsString());
+      [&link_for_node](int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+        link_for_node.load(std::memory_order_acquire)
+            ->Post(dest, std::move(bytes), std::move(payload));
       },
       std::move(execute),
       [](WorkerPoolOptions options) -> absl::StatusOr<std::unique_ptr<WorkerPool>> {
@@ -110,13 +150,8 @@ void ServeAsWorkerRank(TaskExecutor execute) {
       &mpi_internal::OpenMpiTransport,
       [&](Link& self, Received received) {
         link_for_node.store(&self, std::memory_order_release);
-        if (received.source != 0 || exit_requested.HasBeenNotified()) return;
-        mpi::proto::ToNode message;
-        if (!message.ParseFromString(received.bytes)) {
-          fprintf(stderr, "unidist mpi: the driver sent a message that does not parse\n");
-          return;
-        }
-        if (!node.Handle(std::move(message))) exit_requested.Notify();
+        if (exit_requested.HasBeenNotified()) return;
+        if (!node.HandleReceived(std::move(received))) exit_requested.Notify();
       });
   if (!link.ok()) {
     fprintf(stderr, "unidist mpi: worker rank %d cannot start: %s\n",

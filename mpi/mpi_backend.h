@@ -16,7 +16,9 @@
 #ifndef UNIDIST_MPI_MPI_BACKEND_H_
 #define UNIDIST_MPI_MPI_BACKEND_H_
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "process_manager/worker_pool.h"
@@ -38,6 +40,33 @@ bool IsWorkerRank();
 // mpirun with at least 2 ranks, or is not rank 0; Unavailable if MPI could not be
 // initialized; a worker rank's error if its workers could not start.
 absl::StatusOr<std::unique_ptr<WorkerPool>> StartDriverPool(WorkerPoolOptions options);
+
+// Environment variable: task results of at least this many codec bytes stay on the worker
+// rank that made them (default 65536; 0 sends every result to the driver). Read at each
+// Init.
+inline constexpr char kKeepMinBytesVariable[] = "UNIDIST_MPI_KEEP_MIN_BYTES";
+
+// Test-only: where the value bytes of the current session went, from the driver's counters
+// and each worker rank's (see ObjectsReport in internal/mpi_messages.proto).
+struct RankObjectCounters {
+  int rank = 0;
+  uint64_t objects_held = 0;  // kept results and fetched copies, now
+  uint64_t bytes_held = 0;
+  uint64_t objects_kept = 0;         // results kept instead of sent to the driver
+  uint64_t bytes_sent_to_nodes = 0;  // values other ranks fetched from this one
+  uint64_t bytes_sent_to_driver = 0; // values the driver fetched from this one
+  uint64_t bytes_fetched = 0;        // values this rank fetched from others
+  uint64_t fetches = 0;
+};
+struct ObjectTraffic {
+  uint64_t result_bytes_to_driver = 0;  // values that came with their results
+  uint64_t bytes_fetched_by_driver = 0;
+  std::vector<RankObjectCounters> ranks;  // rank 1 first
+};
+// Asks every worker rank of the current session (a round trip each). FailedPrecondition
+// without a session of this backend; Unavailable if a rank does not answer. Must not run
+// while the session is being shut down.
+absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting();
 
 // On a worker rank: initializes MPI and serves the driver's sessions, running tasks with
 // `execute` in local worker processes, until the driver process ends; then finalizes MPI

@@ -62,19 +62,41 @@ bool ObjectStore::Seal(const DataID& id, std::string bytes) {
   return Complete(id, std::make_shared<const std::string>(std::move(bytes)));
 }
 
+bool ObjectStore::SealRemote(const DataID& id, RemoteLocation where) {
+  return Complete(id, Value(), &where);
+}
+
+std::optional<RemoteLocation> ObjectStore::Location(const DataID& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = remote_.find(id);
+  if (it == remote_.end()) return std::nullopt;
+  return it->second.where;
+}
+
+void ObjectStore::SetRemoteHooks(RemoteHooks hooks) {
+  RemoteHooks old;  // destroyed after the lock is released
+  absl::MutexLock lock(&hooks_mu_);
+  old = std::move(hooks_);
+  hooks_ = std::move(hooks);
+}
+
 bool ObjectStore::Fail(const DataID& id, absl::Status error) {
   if (error.ok()) error = absl::InternalError("object failed with an OK status");
   return Complete(id, std::move(error));
 }
 
-bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result) {
+bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result,
+                           const RemoteLocation* where) {
   std::vector<CompletionCallback> callbacks;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end() || it->second.state != Entry::State::kPending) return false;
     Entry& entry = it->second;
-    if (result.ok()) {
+    if (where != nullptr) {
+      entry.state = Entry::State::kRemote;
+      remote_[id].where = *where;
+    } else if (result.ok()) {
       entry.state = Entry::State::kReady;
       bytes_held_ += (*result)->size();
       entry.value = *result;
@@ -107,18 +129,32 @@ void ObjectStore::Erase(const DataID& id) {
   // they are destroyed after the lock is released; so is the attachment.
   std::vector<CompletionCallback> dropped;
   std::shared_ptr<const void> attachment;
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return;
-  if (it->second.state == Entry::State::kPending) --pending_count_;
-  if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
-  dropped.swap(it->second.callbacks);
-  entries_.erase(it);
-  if (!attachments_.empty()) {
-    if (auto found = attachments_.find(id); found != attachments_.end()) {
-      attachment = std::move(found->second);
-      attachments_.erase(found);
+  std::optional<RemoteLocation> released;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    if (it->second.state == Entry::State::kPending) --pending_count_;
+    if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
+    dropped.swap(it->second.callbacks);
+    entries_.erase(it);
+    if (!attachments_.empty()) {
+      if (auto found = attachments_.find(id); found != attachments_.end()) {
+        attachment = std::move(found->second);
+        attachments_.erase(found);
+      }
     }
+    if (!remote_.empty()) {
+      if (auto found = remote_.find(id); found != remote_.end()) {
+        if (found->second.fetched != nullptr) bytes_held_ -= found->second.fetched->size();
+        released = found->second.where;
+        remote_.erase(found);
+      }
+    }
+  }
+  if (released.has_value()) {
+    absl::ReaderMutexLock lock(&hooks_mu_);
+    if (hooks_.release) hooks_.release(id, *released);
   }
 }
 
@@ -145,6 +181,7 @@ void ObjectStore::ClearAttachments() {
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {
   if (entry.state == Entry::State::kReady) return entry.value;
+  if (entry.state == Entry::State::kRemote) return Value();  // see Location
   return entry.error;
 }
 
@@ -164,7 +201,51 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time
   if (it == entries_.end()) {
     return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
   }
+  if (it->second.state == Entry::State::kRemote) return GetRemote(id, deadline);
   return ResultOf(it->second);
+}
+
+absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
+                                                          absl::Time deadline) const {
+  // One Get fetches; the others wait for its outcome.
+  auto settled = [this, &id]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    auto it = remote_.find(id);
+    return it == remote_.end() || it->second.fetched != nullptr || !it->second.fetching;
+  };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&settled), deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("object ", id.Hex(), " was not fetched before the deadline"));
+  }
+  auto it = remote_.find(id);
+  if (it == remote_.end()) {
+    return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+  }
+  if (it->second.fetched != nullptr) return it->second.fetched;
+  it->second.fetching = true;
+  const RemoteLocation where = it->second.where;
+  absl::StatusOr<std::string> bytes;
+  mu_.Unlock();  // a fetch takes a while, and the hook may call back into the store
+  {
+    absl::ReaderMutexLock lock(&hooks_mu_);
+    if (hooks_.fetch) {
+      bytes = hooks_.fetch(id, where);
+    } else {
+      bytes = absl::UnavailableError(
+          absl::StrCat("object ", id.Hex(), " was kept on rank ", where.rank,
+                       ", which cannot be reached any more (its session is over)"));
+    }
+  }
+  mu_.Lock();
+  it = remote_.find(id);
+  if (it == remote_.end()) {  // erased meanwhile
+    if (!bytes.ok()) return bytes.status();
+    return std::make_shared<const std::string>(*std::move(bytes));
+  }
+  it->second.fetching = false;
+  if (!bytes.ok()) return bytes.status();
+  bytes_held_ += bytes->size();
+  it->second.fetched = std::make_shared<const std::string>(*std::move(bytes));
+  return it->second.fetched;
 }
 
 std::vector<size_t> ObjectStore::Wait(const std::vector<DataID>& ids, size_t num_returns,

@@ -7,8 +7,18 @@
 //   pending  created for a task result that has not arrived yet;
 //   ready    holds the value's codec bytes (immutable from then on);
 //   failed   holds the error status the object resolved to.
-// Ready and failed are both "complete": an entry never leaves a complete state. Values are
-// shared as `std::shared_ptr<const std::string>`, so readers never copy under the lock.
+//   remote   ready, but its bytes are kept elsewhere (the mpi backend keeps large task
+//            results on the worker rank that made them): the entry holds only their
+//            location (RemoteLocation).
+// Ready, failed and remote are all "complete": an entry never leaves a complete state.
+// Values are shared as `std::shared_ptr<const std::string>`, so readers never copy under
+// the lock.
+//
+// Remote entries: completion callbacks get a null Value for them (a caller that can pass
+// the location on, such as the runtime filling a task's arguments, asks Location()); Get
+// fetches the bytes once through the RemoteHooks' fetch and keeps them with the entry;
+// Erase tells the holder through the hooks' release. Their bookkeeping is in a table of
+// its own, so that the other backends pay nothing for it.
 //
 // Lifetime: the owner of an id (the API's ObjectRef, through its reference token) calls
 // Erase when the last handle is gone; completing an erased or unknown id is a no-op, so a
@@ -29,6 +39,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +52,22 @@
 #include "common/data_id.h"
 
 namespace unidist {
+
+// Where a remote entry's bytes are: the (MPI) rank that keeps them, and their size.
+struct RemoteLocation {
+  int rank = -1;
+  size_t size = 0;
+};
+
+// How the store reaches remote bytes (installed by the runtime, from its worker pool).
+struct RemoteHooks {
+  // Returns the bytes of `id`, kept at `where`; blocks until they arrive. Its error is
+  // what Get returns.
+  std::function<absl::StatusOr<std::string>(const DataID& id, const RemoteLocation& where)>
+      fetch;
+  // The entry `id` is erased: its holder may drop the bytes. Must not block.
+  std::function<void(const DataID& id, const RemoteLocation& where)> release;
+};
 
 class ObjectStore {
  public:
@@ -62,6 +89,18 @@ class ObjectStore {
   bool Seal(const DataID& id, std::string bytes);
   bool Fail(const DataID& id, absl::Status error);
 
+  // Completes a pending entry as remote: ready, its bytes kept at `where`. Returns false,
+  // and does nothing, as Seal does. Callbacks get a null Value.
+  bool SealRemote(const DataID& id, RemoteLocation where);
+
+  // Where the bytes of remote entry `id` are; nullopt if `id` is unknown or not remote.
+  std::optional<RemoteLocation> Location(const DataID& id) const;
+
+  // Installs (or, with empty functions, removes) the hooks. Returns once no call of the
+  // previous hooks is running, so that what they use may then go away. Without a fetch
+  // hook, Get of a remote entry whose bytes were not fetched yet fails with Unavailable.
+  void SetRemoteHooks(RemoteHooks hooks);
+
   // Fails every pending entry with `error` (used at shutdown). Returns how many.
   size_t FailAllPending(const absl::Status& error);
 
@@ -69,7 +108,10 @@ class ObjectStore {
   void Erase(const DataID& id);
 
   // Blocks until `id` is complete or `deadline` passes. Returns the value, the entry's
-  // error, NotFound if `id` is not in the store, or DeadlineExceeded.
+  // error, NotFound if `id` is not in the store, or DeadlineExceeded. For a remote entry
+  // the first Get fetches the bytes (the others wait for it; a fetch, once started, is not
+  // cut short by `deadline`) and keeps them; a failed fetch returns the fetch's error and
+  // keeps nothing, so a later Get tries again.
   absl::StatusOr<Value> Get(const DataID& id, absl::Time deadline = absl::InfiniteFuture()) const;
 
   // unidist's wait: blocks until at least min(num_returns, ids.size()) of `ids` are
@@ -104,15 +146,20 @@ class ObjectStore {
 
  private:
   struct Entry {
-    enum class State { kPending, kReady, kFailed };
+    enum class State { kPending, kReady, kFailed, kRemote };
     State state = State::kPending;
     Value value;
     absl::Status error;
     std::vector<CompletionCallback> callbacks;
   };
 
-  // Completes the entry `id` with `result`; false if unknown or not pending.
-  bool Complete(const DataID& id, absl::StatusOr<Value> result);
+  // Completes the entry `id` with `result` (remote at `where`, if set); false if unknown
+  // or not pending.
+  bool Complete(const DataID& id, absl::StatusOr<Value> result,
+                const RemoteLocation* where = nullptr);
+  // Get's part for a remote entry, with mu_ held on entry and on return.
+  absl::StatusOr<Value> GetRemote(const DataID& id, absl::Time deadline) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static absl::StatusOr<Value> ResultOf(const Entry& entry);
   bool IsCompleteLocked(const DataID& id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
@@ -122,8 +169,18 @@ class ObjectStore {
   // every Entry would cost every small object its size (about twice over, at the hash
   // table's load factor).
   absl::flat_hash_map<DataID, std::shared_ptr<const void>> attachments_ ABSL_GUARDED_BY(mu_);
+  // Remote entries, by id: their location and, once fetched, their bytes.
+  struct Remote {
+    RemoteLocation where;
+    Value fetched;
+    bool fetching = false;  // a Get is fetching the bytes
+  };
+  mutable absl::flat_hash_map<DataID, Remote> remote_ ABSL_GUARDED_BY(mu_);
+  // Held shared while a hook runs, exclusively to replace the hooks.
+  mutable absl::Mutex hooks_mu_;  // never taken with mu_ held
+  RemoteHooks hooks_ ABSL_GUARDED_BY(hooks_mu_);
   size_t pending_count_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t bytes_held_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable size_t bytes_held_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace unidist

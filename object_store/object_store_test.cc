@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -230,6 +231,114 @@ TEST(ObjectStoreTest, ClearAttachmentsKeepsTheEntries) {
   store.ClearAttachments();
   EXPECT_TRUE(watch.expired());
   EXPECT_EQ(*store.Get(Id(1)).value(), "value");
+}
+
+// A remote entry: complete, with no bytes in the store; callbacks see a null value and
+// ask for the location.
+TEST(ObjectStoreTest, SealRemoteCompletesWithALocation) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ObjectStore::Value seen = std::make_shared<const std::string>("not called");
+  store.OnComplete(Id(1), [&seen](const absl::StatusOr<ObjectStore::Value>& value) {
+    ASSERT_TRUE(value.ok());
+    seen = *value;
+  });
+  EXPECT_FALSE(store.Location(Id(1)).has_value());
+  EXPECT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 1000}));
+  EXPECT_EQ(seen, nullptr);
+  EXPECT_TRUE(store.IsComplete(Id(1)));
+  EXPECT_EQ(store.pending_count(), 0u);
+  EXPECT_EQ(store.bytes_held(), 0u);  // the bytes are elsewhere
+  ASSERT_TRUE(store.Location(Id(1)).has_value());
+  EXPECT_EQ(store.Location(Id(1))->rank, 2);
+  EXPECT_EQ(store.Location(Id(1))->size, 1000u);
+  EXPECT_THAT(store.Wait({Id(1)}, 1), ElementsAre(0));
+  EXPECT_FALSE(store.SealRemote(Id(1), RemoteLocation{3, 1}));  // complete already
+  EXPECT_FALSE(store.Seal(Id(1), "late"));
+}
+
+TEST(ObjectStoreTest, GetOfARemoteEntryFetchesOnceAndKeepsTheBytes) {
+  ObjectStore store;
+  std::atomic<int> fetches{0};
+  store.SetRemoteHooks(RemoteHooks{
+      [&fetches](const DataID& id, const RemoteLocation& where) -> absl::StatusOr<std::string> {
+        ++fetches;
+        return absl::StrCat("bytes of ", id.Hex(), " from ", where.rank);
+      },
+      nullptr});
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 10}));
+  const std::string expected = absl::StrCat("bytes of ", Id(1).Hex(), " from 2");
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 4; ++i) {
+    readers.emplace_back([&store, &expected] {
+      absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
+      ASSERT_TRUE(value.ok()) << value.status();
+      EXPECT_EQ(**value, expected);
+    });
+  }
+  for (std::thread& reader : readers) reader.join();
+  EXPECT_EQ(fetches.load(), 1);
+  EXPECT_EQ(store.bytes_held(), expected.size());
+  // Callbacks still get the location, not the fetched copy.
+  store.OnComplete(Id(1), [](const absl::StatusOr<ObjectStore::Value>& value) {
+    EXPECT_EQ(*value, nullptr);
+  });
+  store.Erase(Id(1));
+  EXPECT_EQ(store.bytes_held(), 0u);
+}
+
+TEST(ObjectStoreTest, AFailedFetchIsReportedAndTriedAgain) {
+  ObjectStore store;
+  std::atomic<int> fetches{0};
+  store.SetRemoteHooks(RemoteHooks{
+      [&fetches](const DataID&, const RemoteLocation&) -> absl::StatusOr<std::string> {
+        if (++fetches == 1) return absl::NotFoundError("not on rank 2");
+        return std::string("bytes");
+      },
+      nullptr});
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 5}));
+  EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(**value, "bytes");
+  EXPECT_EQ(fetches.load(), 2);
+}
+
+TEST(ObjectStoreTest, WithoutHooksARemoteGetIsUnavailable) {
+  ObjectStore store;
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{3, 5}));
+  absl::Status status = store.Get(Id(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("rank 3"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(Id(1).Hex()));
+}
+
+TEST(ObjectStoreTest, EraseReleasesARemoteEntryOnce) {
+  ObjectStore store;
+  std::vector<std::pair<DataID, int>> released;
+  store.SetRemoteHooks(RemoteHooks{nullptr, [&released](const DataID& id, const RemoteLocation& where) {
+                                     released.emplace_back(id, where.rank);
+                                   }});
+  ASSERT_TRUE(store.CreatePending(Id(1)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{4, 5}));
+  ASSERT_TRUE(store.PutReady(Id(2), "local").ok());
+  store.Erase(Id(2));
+  EXPECT_TRUE(released.empty());
+  store.Erase(Id(1));
+  store.Erase(Id(1));
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].first, Id(1));
+  EXPECT_EQ(released[0].second, 4);
+  EXPECT_FALSE(store.Location(Id(1)).has_value());
+  // Hooks removed: nothing is called any more.
+  store.SetRemoteHooks({});
+  ASSERT_TRUE(store.CreatePending(Id(3)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(3), RemoteLocation{4, 5}));
+  store.Erase(Id(3));
+  EXPECT_EQ(released.size(), 1u);
 }
 
 }  // namespace

@@ -29,7 +29,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/data_id.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 
@@ -147,6 +149,22 @@ class WorkerPool {
   virtual std::vector<WorkerState> Workers() const = 0;
   // How many workers died and were replaced since Start.
   virtual size_t workers_replaced() const = 0;
+
+  // Objects kept where they were made (only the mpi backend keeps any: a result it
+  // reports in TaskResult.kept_values stays on the worker rank `rank`).
+  // FetchObject returns the bytes of object `id` kept on `rank`, blocking until they
+  // arrive: NotFound if the rank does not hold it, Unavailable once the pool is shut down
+  // or if the rank does not answer, FailedPrecondition from a pool callback.
+  virtual absl::StatusOr<std::string> FetchObject(const DataID& id, int rank) {
+    (void)rank;
+    return absl::UnimplementedError(
+        absl::StrCat("this backend keeps no objects outside the driver (object ", id.Hex(), ")"));
+  }
+  // The driver dropped object `id` kept on `rank`: every copy of it may go. Never blocks.
+  virtual void ReleaseObject(const DataID& id, int rank) {
+    (void)id;
+    (void)rank;
+  }
 };
 
 }  // namespace unidist

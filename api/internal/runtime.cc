@@ -237,10 +237,12 @@ struct PendingTask {
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
-  // The shared-memory segments of its arguments (by position; null for the others): the
-  // worker opens them through the driver's descriptors, so they stay open until the
-  // result is back.
-  std::vector<std::shared_ptr<const SharedSegment>> segments;
+  // What its arguments need kept until the result is back, by position (null for the
+  // others): the shared-memory segment of a large value (the worker opens it through the
+  // driver's descriptor), or the reference to an object sent as its location (kept on a
+  // worker rank, mpi backend), so that the copy stays until the task's rank has it.
+  // Each argument callback writes only its own slot.
+  std::vector<std::shared_ptr<const void>> segments;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 
@@ -288,6 +290,16 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const std::string& backe
   options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
   options.drop_actor = &DropActorInstance;
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, StartWorkerPool(backend, std::move(options)));
+  // Objects the pool keeps elsewhere (mpi: on the worker rank that made them) are fetched
+  // and released through it. Shutdown removes the hooks before the pool goes.
+  WorkerPool* pool = runtime->pool_.get();
+  runtime->store_->SetRemoteHooks(RemoteHooks{
+      [pool](const DataID& id, const RemoteLocation& where) {
+        return pool->FetchObject(id, where.rank);
+      },
+      [pool](const DataID& id, const RemoteLocation& where) {
+        pool->ReleaseObject(id, where.rank);
+      }});
   return runtime;
 }
 
@@ -366,7 +378,19 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     // argument slot; the last one to finish dispatches.
     ref.token->store()->OnComplete(
         ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
-          if (value.ok()) {
+          if (value.ok() && *value == nullptr) {
+            // Kept on a worker rank: the task's rank gets it from there.
+            if (std::optional<RemoteLocation> where = token->store()->Location(token->id())) {
+              proto::ObjectLocation* location = arg->mutable_location();
+              location->set_object_id(token->id().Binary());
+              location->set_rank(where->rank);
+              location->set_size(where->size);
+              task->segments[i] = token;
+            } else {
+              FailTask(task, absl::NotFoundError(absl::StrCat(
+                                 "object ", token->id().Hex(), " is gone from the store")));
+            }
+          } else if (value.ok()) {
             std::shared_ptr<const SharedSegment> segment;
             if ((*value)->size() >= shared_memory_min_bytes_) {
               segment = SegmentFor(*token->store(), token->id(), **value);
@@ -715,14 +739,30 @@ void Runtime::OnResult(proto::TaskResult result) {
       error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
       store_->Fail(ids[element.index()], error);
     }
+    for (const proto::KeptValue& kept : result.kept_values()) {
+      if (kept.index() >= ids.size() || failed[kept.index()]) continue;
+      SealKept(ids[kept.index()], kept);
+    }
     for (size_t i = 0; i < ids.size(); ++i) {
       if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
     }
     return;
   }
+  for (const proto::KeptValue& kept : result.kept_values()) {
+    if (kept.index() >= ids.size()) continue;  // bytes from a worker: not trusted
+    SealKept(ids[kept.index()], kept);
+  }
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
   }
+}
+
+void Runtime::SealKept(const DataID& id, const proto::KeptValue& kept) {
+  if (store_->SealRemote(id, RemoteLocation{kept.rank(), static_cast<size_t>(kept.size())})) {
+    return;
+  }
+  // Nobody holds the object any more (or it failed meanwhile): its rank may drop it now.
+  pool_->ReleaseObject(id, kept.rank());
 }
 
 Stats Runtime::GetStats() {
@@ -830,7 +870,20 @@ void Runtime::OnApiRequest(WorkerId worker, proto::ApiRequest request) {
       held->token->store()->OnComplete(
           held->id, [this, worker, reply = std::move(reply),
                      token = held->token](const absl::StatusOr<ObjectStore::Value>& value) mutable {
-            if (value.ok()) {
+            if (value.ok() && *value == nullptr) {
+              // Kept on a worker rank: the worker's rank fetches it (or has it).
+              std::optional<RemoteLocation> where = token->store()->Location(token->id());
+              if (where.has_value()) {
+                proto::ObjectLocation* location = reply.mutable_location();
+                location->set_object_id(token->id().Binary());
+                location->set_rank(where->rank);
+                location->set_size(where->size);
+              } else {
+                SetReplyError(absl::NotFoundError(absl::StrCat(
+                                  "object ", token->id().Hex(), " is gone from the store")),
+                              &reply);
+              }
+            } else if (value.ok()) {
               reply.set_value(**value);
             } else {
               SetReplyError(value.status(), &reply);
@@ -911,6 +964,9 @@ void Runtime::OnWorkerGone(WorkerId worker) {
 
 void Runtime::Shutdown() {
   if (pool_ != nullptr) pool_->Shutdown();  // reports every dispatched task as Cancelled
+  // The objects kept by the pool's workers are gone with its session; the store's hooks
+  // must not call the pool any more (the store may outlive it).
+  store_->SetRemoteHooks({});
   // No worker is left to read the shared-memory copies; the values stay in the store.
   store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.

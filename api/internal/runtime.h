@@ -3,7 +3,8 @@
 // Runtime: one Init..Shutdown lifetime of unidist, on any backend. It owns the object
 // store (shared with the ObjectRefs that outlive it) and the worker pool, and it resolves
 // task dependencies: a task is handed to the pool only once every ObjectRef argument is
-// complete, with those values filled in; if one failed, the task fails with that error.
+// complete, with those values filled in (or, for an object the mpi backend keeps on a
+// worker rank, its location); if one failed, the task fails with that error.
 //
 // Thread-safe.
 
@@ -226,6 +227,9 @@ class Runtime {
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
+  // Completes `id` as kept on a worker rank (mpi backend), or has the rank drop it if
+  // nobody wants it.
+  void SealKept(const DataID& id, const proto::KeptValue& kept);
 
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;

@@ -59,6 +59,10 @@ uint64_t DriverLink::NewSession() {
 }
 
 void DriverLink::Route(uint64_t session, MpiWorkerPool* pool) {
+  {
+    absl::MutexLock lock(&mu_);
+    current_pool_ = pool;
+  }
   link_->Sync([this, session, pool] {
     session_ = session;
     pool_ = pool;
@@ -79,10 +83,22 @@ void DriverLink::Exit() {
 }
 
 void DriverLink::Deliver(Received received) {
+  // The raw value after an ObjectData header from the same rank.
+  if (auto it = awaiting_value_.find(received.source); it != awaiting_value_.end()) {
+    FromNode header = std::move(it->second);
+    awaiting_value_.erase(it);
+    if (pool_ == nullptr || header.session() != session_) return;
+    pool_->Handle(received.source, std::move(header), std::move(received.bytes));
+    return;
+  }
   FromNode message;
   if (!message.ParseFromString(received.bytes)) {
     LOG(ERROR) << "unidist mpi: rank " << received.source
                << " sent a message that does not parse; dropped";
+    return;
+  }
+  if (message.has_object_data() && !message.object_data().has_error()) {
+    awaiting_value_[received.source] = std::move(message);  // the value comes next
     return;
   }
   // A late message of an ended session has nobody to go to.
@@ -123,6 +139,8 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     session->set_max_frame_bytes(pool->options_.max_frame_bytes);
     session->set_max_tasks_per_worker(pool->options_.max_tasks_per_worker);
     session->set_reap_grace_ms(absl::ToInt64Milliseconds(pool->options_.reap_grace));
+    session->set_rank(1 + p);
+    session->set_keep_min_bytes(mpi_options.keep_min_bytes);
     pool->Send(1 + p, std::move(start));
   }
   absl::Status started;
@@ -204,7 +222,8 @@ uint64_t MpiWorkerPool::NewCallLocked() const {
   return id;
 }
 
-absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode message) const {
+absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode message,
+                                             std::string* value) const {
   if (link_->link().OnLinkThread()) {
     absl::MutexLock lock(&mu_);
     answers_.erase(call_id);
@@ -219,10 +238,15 @@ absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode 
   };
   const bool done = mu_.AwaitWithTimeout(absl::Condition(&answered), mpi_options_.answer_timeout);
   FromNode answer = std::move(answers_[call_id].message);
+  if (value != nullptr) *value = std::move(answers_[call_id].value);
   answers_.erase(call_id);
   if (!done) {
     return absl::UnavailableError(absl::StrCat("worker rank ", rank, " did not answer within ",
                                                absl::FormatDuration(mpi_options_.answer_timeout)));
+  }
+  if (answer.kind_case() == FromNode::KIND_NOT_SET) {
+    return absl::UnavailableError(
+        absl::StrCat("the session ended before worker rank ", rank, " answered"));
   }
   return answer;
 }
@@ -373,6 +397,72 @@ size_t MpiWorkerPool::workers_replaced() const {
   return replaced;
 }
 
+absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, int rank) {
+  uint64_t call_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      return absl::UnavailableError(absl::StrCat("object ", id.Hex(), " on rank ", rank,
+                                                 " cannot be fetched: its session is over"));
+    }
+    if (rank < 1 || rank > num_ranks_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("object ", id.Hex(), ": no worker rank ", rank, " in this session"));
+    }
+    call_id = NewCallLocked();
+  }
+  ToNode request;
+  request.mutable_fetch_object()->set_call_id(call_id);
+  request.mutable_fetch_object()->set_object_id(id.Binary());
+  std::string value;
+  absl::StatusOr<FromNode> answer = Call(rank, call_id, std::move(request), &value);
+  if (!answer.ok()) {
+    return absl::Status(answer.status().code(),
+                        absl::StrCat("fetching object ", id.Hex(), " from rank ", rank, ": ",
+                                     answer.status().message()));
+  }
+  if (answer->object_data().has_error()) {
+    const absl::Status error = TaskErrorToStatus(answer->object_data().error());
+    return absl::Status(error.code(), absl::StrCat("fetching from rank ", rank, ": ",
+                                                   error.message()));
+  }
+  absl::MutexLock lock(&mu_);
+  fetched_bytes_ += value.size();
+  return value;
+}
+
+void MpiWorkerPool::ReleaseObject(const DataID& id, int rank) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // the session's end drops every copy
+  }
+  (void)rank;  // the copies fetched by other ranks go too: tell every rank
+  ToNode release;
+  release.mutable_release_objects()->add_object_ids(id.Binary());
+  for (int p = 0; p < num_ranks_; ++p) Send(1 + p, release);
+}
+
+absl::StatusOr<ObjectTraffic> MpiWorkerPool::QueryObjects() const {
+  ObjectTraffic traffic;
+  for (int p = 0; p < num_ranks_; ++p) {
+    uint64_t call_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::FailedPreconditionError("the worker pool is shut down");
+      call_id = NewCallLocked();
+    }
+    ToNode request;
+    request.mutable_query_objects()->set_call_id(call_id);
+    absl::StatusOr<FromNode> answer = Call(1 + p, call_id, std::move(request));
+    if (!answer.ok()) return answer.status();
+    traffic.ranks.push_back(answer->objects());
+  }
+  absl::MutexLock lock(&mu_);
+  traffic.result_bytes_to_driver = result_bytes_;
+  traffic.bytes_fetched_by_driver = fetched_bytes_;
+  return traffic;
+}
+
 std::optional<WorkerId> MpiWorkerPool::GlobalId(int rank, const mpi::proto::LocalWorker& local) {
   const int p = rank - 1;
   if (p < 0 || p >= num_ranks_) return std::nullopt;
@@ -384,7 +474,7 @@ std::optional<WorkerId> MpiWorkerPool::GlobalId(int rank, const mpi::proto::Loca
   return WorkerId{global, local.generation()};
 }
 
-void MpiWorkerPool::Handle(int source, FromNode message) {
+void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
   switch (message.kind_case()) {
     case FromNode::kSessionStarted: {
       absl::MutexLock lock(&mu_);
@@ -401,6 +491,9 @@ void MpiWorkerPool::Handle(int source, FromNode message) {
         auto it = in_flight_.find(result.task_id());
         if (it == in_flight_.end() || it->second.rank != source) return;  // not ours
         in_flight_.erase(it);
+        for (const std::string& bytes : result.values()) result_bytes_ += bytes.size();
+        // A rank keeps only what it made.
+        for (proto::KeptValue& kept : *result.mutable_kept_values()) kept.set_rank(source);
         if (result.has_error()) {
           // The rank names its local worker; errors name the driver's.
           mpi::proto::LocalWorker local;
@@ -415,12 +508,17 @@ void MpiWorkerPool::Handle(int source, FromNode message) {
     }
     case FromNode::kCancelReply:
     case FromNode::kDedicatedStarted:
-    case FromNode::kWorkers: {
-      const uint64_t call_id = message.kind_case() == FromNode::kCancelReply
-                                   ? message.cancel_reply().call_id()
-                               : message.kind_case() == FromNode::kDedicatedStarted
-                                   ? message.dedicated_started().call_id()
-                                   : message.workers().call_id();
+    case FromNode::kWorkers:
+    case FromNode::kObjectData:
+    case FromNode::kObjects: {
+      uint64_t call_id = 0;
+      switch (message.kind_case()) {
+        case FromNode::kCancelReply: call_id = message.cancel_reply().call_id(); break;
+        case FromNode::kDedicatedStarted: call_id = message.dedicated_started().call_id(); break;
+        case FromNode::kWorkers: call_id = message.workers().call_id(); break;
+        case FromNode::kObjectData: call_id = message.object_data().call_id(); break;
+        default: call_id = message.objects().call_id(); break;
+      }
       absl::MutexLock lock(&mu_);
       if (message.has_dedicated_started() && !message.dedicated_started().has_error()) {
         const mpi::proto::LocalWorker& local = message.dedicated_started().worker();
@@ -436,6 +534,7 @@ void MpiWorkerPool::Handle(int source, FromNode message) {
       if (it == answers_.end()) return;  // its caller gave up waiting
       it->second.done = true;
       it->second.message = std::move(message);
+      it->second.value = std::move(value);
       return;
     }
     case FromNode::kDedicatedLost: {
@@ -508,6 +607,12 @@ void MpiWorkerPool::Shutdown() {
     }
   }
   link_->Route(session_, nullptr);  // no handler of this pool runs from here on
+  {
+    // Every request sent before the end of the session has been answered; one sent after
+    // it (a call that raced with Shutdown) has no answer coming: wake it (see Call).
+    absl::MutexLock lock(&mu_);
+    for (auto& [call_id, answer] : answers_) answer.done = true;
+  }
   std::vector<uint64_t> left;
   {
     absl::MutexLock lock(&mu_);

@@ -14,8 +14,13 @@
 // slot above the pool's. Results, nested API calls and worker losses come back from the
 // ranks and are reported through the options' callbacks, on the link thread.
 //
+// Objects: a task result of at least MpiWorkerPoolOptions::keep_min_bytes stays on the rank
+// that made it (see node.h); the result names it in TaskResult.kept_values, and the runtime
+// records its location. FetchObject brings such an object to the driver (one MPI message,
+// received into its final buffer); ReleaseObject drops every rank's copy.
+//
 // The calls that need an answer from a rank (StartDedicatedWorker, Cancel, Workers,
-// workers_replaced) wait for it on the caller's thread; they must not be called from the
+// workers_replaced, FetchObject, QueryObjects) wait for it on the caller's thread; they must not be called from the
 // callbacks (they then fail with FailedPrecondition, or return nothing).
 //
 // Thread-safe.
@@ -59,6 +64,13 @@ class DriverLink {
   // the link thread is no longer inside the previous pool's handler.
   void Route(uint64_t session, MpiWorkerPool* pool);
 
+  // The pool of the current session, or null (for test-only queries, which must not
+  // race with its Shutdown).
+  MpiWorkerPool* current_pool() {
+    absl::MutexLock lock(&mu_);
+    return current_pool_;
+  }
+
   // Tells every worker rank to exit, then stops the link (for MPI: MPI_Finalize).
   // Idempotent.
   void Exit();
@@ -74,16 +86,37 @@ class DriverLink {
   absl::Mutex mu_;
   uint64_t last_session_ ABSL_GUARDED_BY(mu_) = 0;
   bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  MpiWorkerPool* current_pool_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Touched on the link thread only (Route sets them there through Link::Sync).
   uint64_t session_ = 0;
   MpiWorkerPool* pool_ = nullptr;
+  // An ObjectData header, by rank, whose raw value is the next message from that rank.
+  absl::flat_hash_map<int, mpi::proto::FromNode> awaiting_value_;
 };
+
+// The default of MpiWorkerPoolOptions::keep_min_bytes: 64 KiB. Below it a value goes to
+// the driver with its result, which costs less than a later fetch (a round trip).
+inline constexpr uint64_t kDefaultKeepMinBytes = uint64_t{64} << 10;
 
 struct MpiWorkerPoolOptions {
   // How long a call that needs a rank's answer (starting the session, starting a dedicated
   // worker, Cancel, Workers, Shutdown) waits for it before failing with Unavailable. A rank
   // that dies ends the whole MPI job, so this only guards against a rank that hangs.
   absl::Duration answer_timeout = absl::Seconds(60);
+  // Task results whose codec bytes are at least this many stay on the worker rank that
+  // made them, and go straight from there to whichever rank needs them. 0: every result
+  // goes to the driver (the behaviour before objects stayed on the ranks).
+  uint64_t keep_min_bytes = kDefaultKeepMinBytes;
+};
+
+// Where a session's value bytes went (test-only view; see MpiWorkerPool::QueryObjects).
+struct ObjectTraffic {
+  // Bytes of result values that reached the driver with their results, and bytes the
+  // driver fetched.
+  uint64_t result_bytes_to_driver = 0;
+  uint64_t bytes_fetched_by_driver = 0;
+  // Each worker rank's report, rank 1 first.
+  std::vector<mpi::proto::ObjectsReport> ranks;
 };
 
 class MpiWorkerPool final : public WorkerPool {
@@ -110,6 +143,12 @@ class MpiWorkerPool final : public WorkerPool {
   bool stopping() const override;
   std::vector<WorkerState> Workers() const override;
   size_t workers_replaced() const override;
+  absl::StatusOr<std::string> FetchObject(const DataID& id, int rank) override;
+  void ReleaseObject(const DataID& id, int rank) override;
+
+  // Asks every worker rank for its object counters (a round trip each). Unavailable if a
+  // rank does not answer; FailedPrecondition from a callback or after Shutdown.
+  absl::StatusOr<ObjectTraffic> QueryObjects() const;
 
   // The rank that pool worker `global_slot` lives on (for tests and Workers).
   int RankOfPoolWorker(int global_slot) const { return 1 + global_slot % num_ranks_; }
@@ -130,23 +169,26 @@ class MpiWorkerPool final : public WorkerPool {
   struct Answer {
     bool done = false;
     mpi::proto::FromNode message;
+    std::string value;  // ObjectData's raw value
   };
 
   MpiWorkerPool(WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options,
                 uint64_t session, int num_ranks);
 
-  // Handles a message of this session from rank `source`, on the link thread.
-  void Handle(int source, mpi::proto::FromNode message);
+  // Handles a message of this session from rank `source`, on the link thread; `value` is
+  // the raw value that followed an ObjectData.
+  void Handle(int source, mpi::proto::FromNode message, std::string value = std::string());
   // The driver's id of a node's worker; nullopt if unknown.
   std::optional<WorkerId> GlobalId(int rank, const mpi::proto::LocalWorker& local)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Send(int rank, mpi::proto::ToNode message);
   // Sends `message` (whose call id is `call_id`, registered with NewCallLocked) and waits
-  // for the answer. Unavailable if none comes in time; FailedPrecondition on the link
-  // thread.
+  // for the answer (and the raw value after an ObjectData, into `value`). Unavailable if
+  // none comes in time or the session ended first; FailedPrecondition on the link thread.
   uint64_t NewCallLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id,
-                                            mpi::proto::ToNode message) const;
+                                            mpi::proto::ToNode message,
+                                            std::string* value = nullptr) const;
   // Sends a task, recording it in flight on `rank`.
   absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -172,6 +214,8 @@ class MpiWorkerPool final : public WorkerPool {
   int sessions_started_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status start_error_ ABSL_GUARDED_BY(mu_);
   int sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t result_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t fetched_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown calls
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

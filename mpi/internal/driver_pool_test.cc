@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -46,6 +47,17 @@ void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
   } else if (task.function() == "sleep_ms") {
     absl::SleepFor(absl::Milliseconds(number));
     result->add_values(std::to_string(getpid()));
+  } else if (task.function() == "make") {
+    // A value of `number` bytes.
+    result->add_values(std::string(static_cast<size_t>(number), 'v'));
+  } else if (task.function() == "size") {
+    // The size of every argument, as the worker sees it.
+    std::string sizes;
+    for (const proto::TaskArgument& each : task.args()) {
+      if (each.has_location()) sizes += "location!";  // must have been filled in
+      sizes += std::to_string(each.value().size()) + ";";
+    }
+    result->add_values(sizes);
   } else if (task.function() == "segfault") {
     raise(SIGSEGV);
   } else {
@@ -62,13 +74,38 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, const std::str
   return task;
 }
 
+// A task whose one result is object `result` (so that a node keeps it under that id).
+proto::TaskRequest TaskMaking(uint64_t id, const std::string& function, const std::string& arg,
+                              const DataID& result) {
+  proto::TaskRequest task = Task(id, function, arg);
+  task.set_result_ids(0, result.Binary());
+  return task;
+}
+
+// A task whose arguments are the objects `args`, kept on the ranks given.
+proto::TaskRequest TaskUsing(uint64_t id, const std::vector<std::pair<DataID, int>>& args,
+                             uint64_t size) {
+  proto::TaskRequest task;
+  task.set_task_id(id);
+  task.set_function("size");
+  task.add_result_ids(DataID::FromParts(9, id).Binary());
+  for (const auto& [object, rank] : args) {
+    proto::TaskArgument* arg = task.add_args();
+    arg->set_object_id(object.Binary());
+    arg->mutable_location()->set_object_id(object.Binary());
+    arg->mutable_location()->set_rank(rank);
+    arg->mutable_location()->set_size(size);
+  }
+  return task;
+}
+
 // A worker rank in this process: a node behind its own link.
 class TestNode {
  public:
   TestNode(std::shared_ptr<LocalHub> hub, int rank)
       : node_(
-            [this](const mpi::proto::FromNode& message) {
-              link_.load()->Post(0, message.SerializeAsString());
+            [this](int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+              link_.load()->Post(dest, std::move(bytes), std::move(payload));
             },
             &TestExecutor,
             [](WorkerPoolOptions options) -> absl::StatusOr<std::unique_ptr<WorkerPool>> {
@@ -81,9 +118,7 @@ class TestNode {
         [hub, rank] { return hub->Open(rank); },
         [this](Link& self, Received received) {
           link_.store(&self);
-          mpi::proto::ToNode message;
-          if (!message.ParseFromString(received.bytes)) return;
-          if (!node_.Handle(std::move(message))) exited_.Notify();
+          if (!node_.HandleReceived(std::move(received))) exited_.Notify();
         });
     if (!link.ok()) abort();  // a LocalHub link cannot fail to open
     link_holder_ = *std::move(link);
@@ -110,6 +145,7 @@ struct Reports {
   absl::flat_hash_map<uint64_t, proto::TaskResult> results ABSL_GUARDED_BY(mu);
   std::vector<std::pair<WorkerId, absl::Status>> lost ABSL_GUARDED_BY(mu);
   int duplicate_results ABSL_GUARDED_BY(mu) = 0;
+  std::vector<uint64_t> order ABSL_GUARDED_BY(mu);  // task ids, as their results came
 
   proto::TaskResult WaitFor(uint64_t task_id) {
     absl::MutexLock lock(&mu);
@@ -156,6 +192,7 @@ class MpiWorkerPoolTest : public ::testing::Test {
     options.on_result = [this](proto::TaskResult result) {
       absl::MutexLock lock(&reports_.mu);
       if (reports_.results.contains(result.task_id())) ++reports_.duplicate_results;
+      reports_.order.push_back(result.task_id());
       reports_.results[result.task_id()] = std::move(result);
     };
     options.on_dedicated_worker_lost = [this](WorkerId worker, absl::Status status) {
@@ -165,9 +202,9 @@ class MpiWorkerPoolTest : public ::testing::Test {
     return options;
   }
 
-  void StartPool(int num_workers) {
+  void StartPool(int num_workers, MpiWorkerPoolOptions mpi_options = {}) {
     absl::StatusOr<std::unique_ptr<MpiWorkerPool>> pool =
-        MpiWorkerPool::Start(Options(num_workers), driver_.get());
+        MpiWorkerPool::Start(Options(num_workers), driver_.get(), mpi_options);
     ASSERT_THAT(pool, IsOk());
     pool_ = *std::move(pool);
   }
@@ -368,6 +405,166 @@ TEST(DriverLinkTest, MustBeRankZeroOfSeveral) {
   std::shared_ptr<LocalHub> hub2 = LocalHub::Create(2);
   EXPECT_THAT(DriverLink::Start([hub2] { return hub2->Open(1); }),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// ------------------------------------------------------------------------------ objects
+
+constexpr uint64_t kBig = uint64_t{1} << 20;  // far above the 64 KiB kept by default
+constexpr uint64_t kSmall = 16 << 10;         // far below
+
+// The value bytes that went from rank `from` to rank `to`, give or take the envelopes:
+// everything a test moves is either far above or far below this.
+constexpr uint64_t kEnvelopeSlack = 32 << 10;
+
+TEST_F(MpiWorkerPoolTest, ALargeResultStaysOnItsRankAndGoesStraightToTheRankThatNeedsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));  // tasks alternate: rank 1, rank 2, rank 1, ...
+  const DataID object = DataID::FromParts(7, 1);
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), object)), IsOk());
+  const proto::TaskResult made = reports_.WaitFor(1);
+  ASSERT_FALSE(made.has_error()) << made.error().message();
+  ASSERT_EQ(made.kept_values_size(), 1);
+  EXPECT_EQ(made.kept_values(0).index(), 0u);
+  EXPECT_EQ(made.kept_values(0).rank(), 1);
+  EXPECT_EQ(made.kept_values(0).size(), kBig);
+  EXPECT_EQ(made.values(0), "");  // the bytes stayed on rank 1
+  EXPECT_LT(hub_->bytes_sent(1, 0), kEnvelopeSlack);
+
+  // Used on rank 2: fetched from rank 1 directly, not through the driver.
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(2, {{object, 1}}, kBig)), IsOk());
+  const proto::TaskResult used = reports_.WaitFor(2);
+  ASSERT_FALSE(used.has_error()) << used.error().message();
+  EXPECT_EQ(used.values(0), absl::StrCat(kBig, ";"));
+  EXPECT_GE(hub_->bytes_sent(1, 2), kBig);
+  EXPECT_LT(hub_->bytes_sent(1, 2), kBig + kEnvelopeSlack);
+  EXPECT_LT(hub_->bytes_sent(1, 0), kEnvelopeSlack);
+  EXPECT_LT(hub_->bytes_sent(0, 2), kEnvelopeSlack);
+
+  // Used on rank 1, where it is: no value bytes move at all.
+  const uint64_t to_2 = hub_->bytes_sent(1, 2);
+  const uint64_t from_2 = hub_->bytes_sent(2, 1);
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(3, {{object, 1}}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(3).values(0), absl::StrCat(kBig, ";"));
+  EXPECT_EQ(hub_->bytes_sent(1, 2), to_2);
+  EXPECT_EQ(hub_->bytes_sent(2, 1), from_2);
+  EXPECT_LT(hub_->bytes_sent(1, 0), kEnvelopeSlack);
+  EXPECT_LT(hub_->bytes_sent(0, 1), kEnvelopeSlack);
+
+  // Used on rank 2 again, twice in one task: its copy serves, no second fetch.
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(4, {{object, 1}, {object, 1}}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(4).values(0), absl::StrCat(kBig, ";", kBig, ";"));
+  EXPECT_EQ(hub_->bytes_sent(1, 2), to_2);
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  ASSERT_EQ(traffic->ranks.size(), 2u);
+  EXPECT_EQ(traffic->ranks[0].objects_kept(), 1u);
+  EXPECT_EQ(traffic->ranks[0].bytes_sent_to_nodes(), kBig);
+  EXPECT_EQ(traffic->ranks[1].fetches(), 1u);
+  EXPECT_EQ(traffic->ranks[1].bytes_fetched(), kBig);
+  EXPECT_EQ(traffic->ranks[1].objects_held(), 1u);  // its copy
+  EXPECT_EQ(traffic->result_bytes_to_driver, 0u + 2 * std::to_string(kBig).size() + 2 +
+                                                  2 * std::to_string(kBig).size() + 2);
+
+  // The driver's own Get fetches it once, from rank 1.
+  absl::StatusOr<std::string> fetched = pool_->FetchObject(object, 1);
+  ASSERT_THAT(fetched, IsOk());
+  EXPECT_EQ(*fetched, std::string(kBig, 'v'));
+  EXPECT_GE(hub_->bytes_sent(1, 0), kBig);
+
+  // Released: every copy goes.
+  pool_->ReleaseObject(object, 1);
+  traffic = pool_->QueryObjects();  // sent after the release, so answered after it
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+  EXPECT_EQ(traffic->ranks[1].objects_held(), 0u);
+  EXPECT_EQ(traffic->ranks[0].bytes_held(), 0u);
+  const absl::Status gone = pool_->FetchObject(object, 1).status();
+  EXPECT_THAT(gone, StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr(object.Hex()));
+  EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr("rank 1"));
+}
+
+TEST_F(MpiWorkerPoolTest, SmallResultsAndAZeroThresholdGoToTheDriver) {
+  MpiWorkerPoolOptions keep_nothing;
+  keep_nothing.keep_min_bytes = 0;
+  ASSERT_NO_FATAL_FAILURE(StartPool(2, keep_nothing));
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), DataID::FromParts(7, 1))),
+              IsOk());
+  const proto::TaskResult big = reports_.WaitFor(1);
+  EXPECT_EQ(big.kept_values_size(), 0);
+  EXPECT_EQ(big.values(0).size(), kBig);
+  pool_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(2, "make", std::to_string(kSmall), DataID::FromParts(7, 2))),
+              IsOk());
+  const proto::TaskResult small = reports_.WaitFor(2);
+  EXPECT_EQ(small.kept_values_size(), 0);
+  EXPECT_EQ(small.values(0).size(), kSmall);
+}
+
+TEST_F(MpiWorkerPoolTest, FetchesOfMissingObjectsFailTheTaskOrTheGetWithTheIdAndRank) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID missing = DataID::FromParts(7, 99);
+  // On rank 1, which is said to hold it: NotFound at once.
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(1, {{missing, 1}}, kBig)), IsOk());
+  // On rank 2: its fetch from rank 1 is answered NotFound.
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(2, {{missing, 1}}, kBig)), IsOk());
+  for (uint64_t id : {1, 2}) {
+    const proto::TaskResult failed = reports_.WaitFor(id);
+    ASSERT_TRUE(failed.has_error()) << "task " << id;
+    EXPECT_EQ(failed.error().code(), static_cast<int>(absl::StatusCode::kNotFound));
+    EXPECT_THAT(failed.error().message(), ::testing::HasSubstr(missing.Hex()));
+    EXPECT_THAT(failed.error().message(), ::testing::HasSubstr("rank 1"));
+    EXPECT_EQ(failed.error().function(), "size");
+  }
+  EXPECT_THAT(pool_->FetchObject(missing, 2), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(pool_->FetchObject(missing, 3), StatusIs(absl::StatusCode::kInvalidArgument));
+  // The rank is fine afterwards.
+  ASSERT_THAT(pool_->Dispatch(Task(3, "echo", "after")), IsOk());
+  EXPECT_EQ(reports_.WaitFor(3).values(0), "after");
+}
+
+TEST_F(MpiWorkerPoolTest, KeptObjectsSurviveAWorkerCrashAndGoWithTheSession) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID object = DataID::FromParts(7, 1);
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), object)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(1).kept_values_size(), 1);
+  ASSERT_THAT(pool_->Dispatch(Task(2, "pid")), IsOk());        // rank 2
+  ASSERT_THAT(pool_->Dispatch(Task(3, "segfault")), IsOk());   // rank 1's only worker dies
+  EXPECT_TRUE(reports_.WaitFor(3).error().worker_died());
+  absl::StatusOr<std::string> fetched = pool_->FetchObject(object, 1);
+  ASSERT_THAT(fetched, IsOk());
+  EXPECT_EQ(fetched->size(), kBig);
+  pool_->Shutdown();
+  const absl::Status over = pool_->FetchObject(object, 1).status();
+  EXPECT_THAT(over, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(over.message()), ::testing::HasSubstr("rank 1"));
+  // A new session starts empty: the old session's objects are gone from the ranks.
+  pool_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  EXPECT_THAT(pool_->FetchObject(object, 1), StatusIs(absl::StatusCode::kNotFound));
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+}
+
+TEST_F(MpiWorkerPoolTest, AnActorsCallsKeepTheirOrderWhileOneWaitsForAFetch) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID object = DataID::FromParts(7, 1);
+  ASSERT_THAT(pool_->Dispatch(Task(1, "pid")), IsOk());  // rank 1
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(2, "make", std::to_string(kBig), object)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(2).kept_values(0).rank(), 2);
+  absl::StatusOr<WorkerId> actor = pool_->StartDedicatedWorker();  // on rank 1
+  ASSERT_THAT(actor, IsOk());
+  // The first call waits for a fetch from rank 2; the second needs nothing, yet runs after.
+  ASSERT_THAT(pool_->DispatchTo(*actor, TaskUsing(3, {{object, 2}}, kBig)), IsOk());
+  ASSERT_THAT(pool_->DispatchTo(*actor, Task(4, "echo", "second")), IsOk());
+  EXPECT_EQ(reports_.WaitFor(4).values(0), "second");
+  EXPECT_EQ(reports_.WaitFor(3).values(0), absl::StrCat(kBig, ";"));
+  absl::MutexLock lock(&reports_.mu);
+  const std::vector<uint64_t> order = reports_.order;
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order[2], 3u);
+  EXPECT_EQ(order[3], 4u);
 }
 
 }  // namespace

@@ -34,7 +34,12 @@ Link::~Link() { Stop(); }
 
 void Link::Post(int dest, std::string bytes) {
   absl::MutexLock lock(&mu_);
-  outbox_.push_back(Item{dest, std::move(bytes), nullptr});
+  outbox_.push_back(Item{dest, std::move(bytes), nullptr, nullptr});
+}
+
+void Link::Post(int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+  absl::MutexLock lock(&mu_);
+  outbox_.push_back(Item{dest, std::move(bytes), std::move(payload), nullptr});
 }
 
 void Link::Sync(std::function<void()> fn) {
@@ -49,7 +54,7 @@ void Link::Sync(std::function<void()> fn) {
       fn();  // no thread to run it on, and no handler running either
       return;
     }
-    outbox_.push_back(Item{-1, std::string(), [&fn, &done, this] {
+    outbox_.push_back(Item{-1, std::string(), nullptr, [&fn, &done, this] {
                              fn();
                              absl::MutexLock lock(&mu_);
                              done = true;
@@ -102,6 +107,9 @@ void Link::Run(Opener open) {
         continue;
       }
       absl::Status sent = transport->Send(item.dest, std::move(item.bytes));
+      if (sent.ok() && item.payload != nullptr) {
+        sent = transport->SendShared(item.dest, std::move(item.payload));
+      }
       LOG_IF(ERROR, !sent.ok()) << "unidist mpi: sending to rank " << item.dest
                                 << " failed: " << sent;
     }

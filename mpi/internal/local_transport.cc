@@ -19,10 +19,20 @@ class LocalTransport final : public Transport {
     if (dest < 0 || dest >= size()) {
       return absl::InvalidArgumentError(absl::StrCat("no rank ", dest));
     }
+    {
+      absl::MutexLock lock(&hub_->counts_mu_);
+      const size_t link = static_cast<size_t>(rank_ * size() + dest);
+      hub_->bytes_[link] += bytes.size();
+      ++hub_->messages_[link];
+    }
     LocalHub::Inbox& inbox = *hub_->inboxes_[dest];
     absl::MutexLock lock(&inbox.mu);
     inbox.messages.push_back(Received{rank_, std::move(bytes)});
     return absl::OkStatus();
+  }
+
+  absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) override {
+    return Send(dest, *bytes);  // in memory anyway: a copy stands for the transfer
   }
 
   absl::StatusOr<std::optional<Received>> TryReceive() override {
@@ -42,8 +52,19 @@ class LocalTransport final : public Transport {
   const int rank_;
 };
 
-LocalHub::LocalHub(int size) {
+LocalHub::LocalHub(int size)
+    : bytes_(static_cast<size_t>(size * size)), messages_(static_cast<size_t>(size * size)) {
   for (int i = 0; i < size; ++i) inboxes_.push_back(std::make_unique<Inbox>());
+}
+
+uint64_t LocalHub::bytes_sent(int from, int to) const {
+  absl::MutexLock lock(&counts_mu_);
+  return bytes_[static_cast<size_t>(from * size() + to)];
+}
+
+uint64_t LocalHub::messages_sent(int from, int to) const {
+  absl::MutexLock lock(&counts_mu_);
+  return messages_[static_cast<size_t>(from * size() + to)];
 }
 
 std::shared_ptr<LocalHub> LocalHub::Create(int size) {

@@ -10,6 +10,7 @@
 #ifndef UNIDIST_MPI_INTERNAL_LOCAL_TRANSPORT_H_
 #define UNIDIST_MPI_INTERNAL_LOCAL_TRANSPORT_H_
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -30,6 +31,11 @@ class LocalHub : public std::enable_shared_from_this<LocalHub> {
 
   int size() const { return static_cast<int>(inboxes_.size()); }
 
+  // Bytes and messages sent so far from rank `from` to rank `to` (for tests that check
+  // which way data went).
+  uint64_t bytes_sent(int from, int to) const;
+  uint64_t messages_sent(int from, int to) const;
+
  private:
   friend class LocalTransport;
   explicit LocalHub(int size);
@@ -39,6 +45,10 @@ class LocalHub : public std::enable_shared_from_this<LocalHub> {
     std::deque<Received> messages ABSL_GUARDED_BY(mu);
   };
   std::vector<std::unique_ptr<Inbox>> inboxes_;
+  mutable absl::Mutex counts_mu_;
+  // By from * size + to.
+  std::vector<uint64_t> bytes_ ABSL_GUARDED_BY(counts_mu_);
+  std::vector<uint64_t> messages_ ABSL_GUARDED_BY(counts_mu_);
 };
 
 }  // namespace unidist::mpi_internal

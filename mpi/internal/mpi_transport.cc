@@ -37,17 +37,29 @@ class MpiTransport final : public Transport {
   int size() const override { return size_; }
 
   absl::Status Send(int dest, std::string bytes) override {
+    return Start(dest, std::move(bytes), nullptr);
+  }
+
+  absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) override {
+    return Start(dest, std::string(), std::move(bytes));
+  }
+
+  // Sends `shared` if set, else `bytes`.
+  absl::Status Start(int dest, std::string bytes, std::shared_ptr<const std::string> shared) {
     if (dest < 0 || dest >= size_ || dest == rank_) {
       return absl::InvalidArgumentError(absl::StrCat("no rank ", dest, " to send to"));
     }
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    const std::string& data = shared != nullptr ? *shared : bytes;
+    if (data.size() > static_cast<size_t>(INT_MAX)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "a message of ", bytes.size(), " bytes is larger than an MPI message can be"));
+          "a message of ", data.size(), " bytes is larger than an MPI message can be"));
     }
     pending_.emplace_back();
     PendingSend& send = pending_.back();
     send.bytes = std::move(bytes);
-    const int code = MPI_Isend(send.bytes.data(), static_cast<int>(send.bytes.size()),
+    send.shared = std::move(shared);
+    const std::string& out = send.shared != nullptr ? *send.shared : send.bytes;
+    const int code = MPI_Isend(out.data(), static_cast<int>(out.size()),
                                MPI_BYTE, dest, kTag, MPI_COMM_WORLD, &send.request);
     if (code != MPI_SUCCESS) {
       pending_.pop_back();
@@ -93,7 +105,8 @@ class MpiTransport final : public Transport {
 
  private:
   struct PendingSend {
-    std::string bytes;  // MPI reads from here until the request completes
+    std::string bytes;  // MPI reads from here (or `shared`) until the request completes
+    std::shared_ptr<const std::string> shared;
     MPI_Request request = MPI_REQUEST_NULL;
   };
   const int rank_;

@@ -9,33 +9,48 @@
 // A task that crashes kills only a local worker process, which the local pool replaces and
 // reports as Unavailable, exactly as under the multiprocessing backend; the rank lives on.
 //
-// Handle() runs on the node's link thread (link.h) and sends through `send`; the local
-// pool's callbacks run on its event thread and send too. Thread-safe.
+// Objects: a task result of at least StartSession.keep_min_bytes stays in the node (not
+// in the worker, so a crashing worker loses nothing), keyed by its object id; the result
+// sent to the driver names it in TaskResult.kept_values instead of carrying it. A task
+// argument (or a nested Get's answer) that arrives as an ObjectLocation is filled in
+// before the task goes to the local pool: from the node's own copy, or fetched once
+// straight from the rank that keeps it (FetchObject / ObjectData + raw payload, between
+// the two nodes) and then kept as a copy. Copies go when the driver releases the object
+// (ReleaseObjects) or the session ends. The node answers fetches from the driver and from
+// other nodes, sending from the kept buffer.
+//
+// HandleReceived() runs on the node's link thread (link.h) and sends through `send`; the
+// local pool's callbacks run on its event thread and send too. Thread-safe.
 
 #ifndef UNIDIST_MPI_INTERNAL_NODE_H_
 #define UNIDIST_MPI_INTERNAL_NODE_H_
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "mpi/internal/mpi_messages.pb.h"
+#include "mpi/internal/transport.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist::mpi_internal {
 
 class Node {
  public:
-  // `send` delivers a message to the driver (thread-safe, never blocks). `execute` runs a
-  // task in a local worker process. `start_pool` starts the local pool for a session
-  // (ProcessManager::Start in production).
+  // `send` delivers `bytes` to rank `dest`, followed at once by `payload` if it is set
+  // (Link::Post: thread-safe, never blocks). `execute` runs a task in a local worker
+  // process. `start_pool` starts the local pool for a session (ProcessManager::Start in
+  // production).
+  using Sender = std::function<void(int dest, std::string bytes,
+                                    std::shared_ptr<const std::string> payload)>;
   using StartPool =
       std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)>;
-  Node(std::function<void(const mpi::proto::FromNode&)> send, TaskExecutor execute,
-       StartPool start_pool);
+  Node(Sender send, TaskExecutor execute, StartPool start_pool);
 
   // Ends the session, if any.
   ~Node();
@@ -43,27 +58,76 @@ class Node {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Handles one message from the driver. Returns false once the driver said exit (the
-  // session is then ended).
-  bool Handle(mpi::proto::ToNode message);
+  // Handles one message from rank `received.source`: the driver, or another node (which
+  // only fetches objects and answers fetches). Returns false once the driver said exit
+  // (the session is then ended). On the link thread only.
+  bool HandleReceived(Received received);
 
   // Ends the current session's local pool, if any (tasks in flight are reported Cancelled).
   void EndSession();
 
  private:
+  // Something waiting for objects from other ranks before it can go to the local pool.
+  struct Parked {
+    enum class Kind { kTask, kTaskOn, kReply };
+    Kind kind = Kind::kTask;
+    proto::TaskRequest task;              // kTask, kTaskOn
+    mpi::proto::LocalWorker worker;       // kTaskOn, kReply
+    proto::ApiReply reply;                // kReply
+    int missing = 0;                      // fetches not answered yet
+  };
+  using ObjectBytes = std::shared_ptr<const std::string>;
+
+  bool Handle(int source, mpi::proto::ToNode message);
   void StartSession(uint64_t session, const mpi::proto::StartSession& start);
-  // Sends `message` stamped with `session`.
+  // Sends `message` stamped with `session` to the driver.
   void Send(uint64_t session, mpi::proto::FromNode message) const;
   // Reports task `task_id` failed with `status` (a task the local pool did not accept).
   void SendTaskError(uint64_t session, const proto::TaskRequest& task,
                      const absl::Status& status) const;
+  // On a result from the local pool: keeps its large values, names them in kept_values.
+  void KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult* result);
+  // Fills in the located values `parked` needs that this node has, and asks their ranks
+  // for the others; hands it on (Deliver) once none is missing. Link thread.
+  void Resolve(Parked parked);
+  // Fills the located values in (all present now) and hands `parked` to the local pool or
+  // the worker; or fails it with `error`.
+  void Deliver(Parked parked);
+  // Hands on, in arrival order, what is parked and has all its values, except a call to a
+  // dedicated worker behind an earlier one still parked (an actor's calls run in the
+  // order sent).
+  void DeliverReady();
+  void FailParked(const Parked& parked, const absl::Status& error);
+  // Answers a FetchObject from `source`.
+  void ServeFetch(int source, uint64_t session, const mpi::proto::FetchObject& fetch);
+  // The answer to this node's FetchObject, from `source`, with the value's bytes.
+  void OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes);
+  // The kept copy of `id`, or null.
+  ObjectBytes Find(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  const std::function<void(const mpi::proto::FromNode&)> send_;
+  const Sender send_;
   const TaskExecutor execute_;
   const StartPool start_pool_;
   // Only the link thread (Handle) changes these.
   uint64_t session_ = 0;
+  int rank_ = -1;
+  uint64_t keep_min_bytes_ = 0;  // 0: keep nothing
   std::unique_ptr<WorkerPool> pool_;
+  // Link thread only: what waits for fetches, by a number of its own; the fetches in
+  // flight, by object id, with who waits for each; the ObjectData header, by rank,
+  // whose raw value is the next message from that rank.
+  uint64_t next_parked_ = 1;
+  std::map<uint64_t, Parked> parked_;  // ordered: by arrival
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> fetching_;
+  absl::flat_hash_map<int, mpi::proto::ToNode> awaiting_value_;
+
+  // Shared with the local pool's event thread (results).
+  mutable absl::Mutex mu_;
+  // The objects kept (results made here) and copied (fetched), by object id.
+  absl::flat_hash_map<std::string, ObjectBytes> objects_ ABSL_GUARDED_BY(mu_);
+  // The result ids of the tasks in the local pool, by task id (to key kept values).
+  absl::flat_hash_map<uint64_t, std::vector<std::string>> result_ids_ ABSL_GUARDED_BY(mu_);
+  mpi::proto::ObjectsReport counters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace unidist::mpi_internal

@@ -11,6 +11,7 @@
 #ifndef UNIDIST_MPI_INTERNAL_TRANSPORT_H_
 #define UNIDIST_MPI_INTERNAL_TRANSPORT_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,10 @@ class Transport {
   // order sent. InvalidArgument for a bad rank or a message too large for the transport;
   // Unavailable if the transport failed.
   virtual absl::Status Send(int dest, std::string bytes) = 0;
+
+  // The same, sending from a buffer shared with its owner (a kept object's bytes), which
+  // the transport holds until sent instead of copying it.
+  virtual absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) = 0;
 
   // The next message that has arrived, or nullopt if none has. Unavailable if the
   // transport failed.
