@@ -27,6 +27,8 @@ uint32_t GetLength(const char* in) {
 // Receive buffers up to this size are kept between frames (and grow by doubling); a
 // larger one is sized to its frame and released once that frame is consumed.
 constexpr size_t kKeptBufferBytes = size_t{4} << 20;
+// How much room a frame's length header alone earns (see PrepareAppend).
+constexpr size_t kUntrustedFrameBytes = size_t{1} << 20;
 
 }  // namespace
 
@@ -75,19 +77,22 @@ void FrameDecoder::Compact() {
 
 char* FrameDecoder::PrepareAppend(size_t size) {
   Compact();
-  size_t needed = end_ + size;
+  if (buffer_.size() >= end_ + size) return buffer_.data() + end_;
+  size_t room = end_ + size;
   if (end_ - begin_ >= kFrameHeaderBytes) {
-    // The next frame's length is known: room for all of it at once, so that a large frame
-    // costs one allocation of its own size rather than doublings up to twice that. (An
+    // The next frame's length is known, but it is only a claim: a broken or hostile peer
+    // could send a header alone. So the room grows with what has arrived (as much again,
+    // at least kUntrustedFrameBytes) up to the frame's size, never past it: a large frame
+    // costs a few doublings, and a header alone buys at most kUntrustedFrameBytes. (An
     // oversized length is left for Next() to report.)
     const uint32_t length = GetLength(buffer_.data() + begin_);
     if (length <= max_frame_bytes_) {
-      needed = std::max(needed, begin_ + kFrameHeaderBytes + length);
+      const size_t frame_end = begin_ + kFrameHeaderBytes + length;
+      const size_t arrived = end_ - begin_ - kFrameHeaderBytes;
+      room = std::max(room, std::min(frame_end, end_ + std::max(arrived, kUntrustedFrameBytes)));
     }
   }
-  if (buffer_.size() < needed) {
-    buffer_.resize(needed > kKeptBufferBytes ? needed : std::max(needed, buffer_.size() * 2));
-  }
+  buffer_.resize(room > kKeptBufferBytes ? room : std::max(room, buffer_.size() * 2));
   return buffer_.data() + end_;
 }
 

@@ -67,10 +67,12 @@ class FrameDecoder {
   // Bytes received but not yet returned by Next() (a partial frame at end of stream).
   size_t buffered_bytes() const { return end_ - begin_; }
 
-  // The memory the buffer holds. Once a frame's length has arrived, the buffer makes
-  // room for the whole frame at once; a buffer grown past 4 MiB for a large frame is
-  // released when that frame has been consumed, so a stream that carried one large frame
-  // does not keep its memory.
+  // The memory the buffer holds. Once a frame's length has arrived, the buffer grows
+  // with the frame's bytes (to twice what has arrived, at least 1 MiB) up to the frame's
+  // size and never past it, so a length header alone cannot make the reader allocate up
+  // to the maximum frame size. A buffer grown past 4 MiB for a large frame is released
+  // when that frame has been consumed, so a stream that carried one large frame does not
+  // keep its memory.
   size_t buffer_bytes() const { return buffer_.size(); }
 
  private:

@@ -103,7 +103,7 @@ TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
 }
 
 
-TEST(FramingTest, ALargeFrameGetsOneBufferOfItsSizeWhichIsReleasedAfterwards) {
+TEST(FramingTest, ALargeFrameGetsABufferOfItsSizeWhichIsReleasedAfterwards) {
   constexpr size_t kPayload = 9 << 20;
   constexpr size_t kChunk = 64 * 1024;
   std::string wire;
@@ -133,6 +133,48 @@ TEST(FramingTest, ALargeFrameGetsOneBufferOfItsSizeWhichIsReleasedAfterwards) {
   EXPECT_LT(largest_buffer, wire.size() + 2 * kChunk);
   decoder.PrepareAppend(kChunk);  // the large frame is consumed: its buffer goes
   EXPECT_LE(decoder.buffer_bytes(), size_t{4} << 20);
+}
+
+TEST(FramingTest, ALengthHeaderAloneDoesNotBuyAHugeBuffer) {
+  constexpr size_t kMaximum = (size_t{1} << 31) - 1;
+  FrameDecoder decoder(kMaximum);
+  const uint32_t claimed = static_cast<uint32_t>(kMaximum);  // and then 10 bytes of it
+  char header[kFrameHeaderBytes];
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i) header[i] = static_cast<char>(claimed >> (8 * i));
+  decoder.Append(absl::string_view(header, sizeof(header)));
+  decoder.Append(std::string(10, 'x'));
+  decoder.PrepareAppend(64 * 1024);
+  EXPECT_LE(decoder.buffer_bytes(), (size_t{1} << 20) + 128 * 1024);
+  absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+  ASSERT_TRUE(payload.ok());
+  EXPECT_FALSE(payload->has_value());
+}
+
+TEST(FramingTest, AFrameLargerThanTheUntrustedRoomStillArrivesWhole) {
+  constexpr size_t kPayload = 70 << 20;  // many times the 1 MiB a header alone earns
+  constexpr size_t kChunk = 1 << 20;
+  std::string wire;
+  ASSERT_TRUE(AppendFrame(MakeTask(7, "huge", kPayload), size_t{1} << 30, &wire).ok());
+  FrameDecoder decoder(size_t{1} << 30);
+  size_t largest_buffer = 0;
+  std::optional<uint64_t> received;
+  for (size_t offset = 0; offset < wire.size();) {
+    const size_t chunk = std::min(kChunk, wire.size() - offset);
+    std::memcpy(decoder.PrepareAppend(kChunk), wire.data() + offset, chunk);
+    decoder.Commit(chunk);
+    offset += chunk;
+    largest_buffer = std::max(largest_buffer, decoder.buffer_bytes());
+    absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+    ASSERT_TRUE(payload.ok()) << payload.status();
+    if (!payload->has_value()) continue;
+    proto::DriverMessage message;
+    ASSERT_TRUE(ParseFramePayload(**payload, &message).ok());
+    EXPECT_EQ(message.task().args(0).value().size(), kPayload);
+    received = message.task().task_id();
+  }
+  EXPECT_EQ(received, 7u);
+  // Grown with the bytes up to the frame's size, not doubled past it.
+  EXPECT_LT(largest_buffer, wire.size() + 2 * kChunk);
 }
 
 }  // namespace
