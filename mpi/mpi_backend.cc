@@ -132,6 +132,12 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
 }
 
 void ServeAsWorkerRank(TaskExecutor execute) {
+  // Several threads of the program may call Init at once, and MPI can be initialized only
+  // once: the first serves, and the others wait here until it ends the process.
+  static std::atomic<bool> serving{false};
+  if (serving.exchange(true, std::memory_order_acq_rel)) {
+    for (;;) pause();
+  }
   std::atomic<Link*> link_for_node{nullptr};
   absl::Notification exit_requested;
   Node node(

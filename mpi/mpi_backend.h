@@ -71,7 +71,9 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting();
 // On a worker rank: initializes MPI and serves the driver's sessions, running tasks with
 // `execute` in local worker processes, until the driver process ends; then finalizes MPI
 // and exits the process with status 0. If MPI cannot be initialized, prints why and exits
-// with status 1. Call from a thread that holds no lock (local workers are forked).
+// with status 1. Call from a thread that holds no lock (local workers are forked). Only
+// the first call serves; a call from another thread meanwhile blocks until the process
+// exits.
 [[noreturn]] void ServeAsWorkerRank(TaskExecutor execute);
 
 }  // namespace unidist::mpi
