@@ -665,7 +665,8 @@ TEST_F(LifecycleTest, InitAndShutdownFromSeveralThreadsAtOnce) {
         if (!value.ok()) {
           EXPECT_THAT(value.status().code(),
                       ::testing::AnyOf(absl::StatusCode::kCancelled,
-                                       absl::StatusCode::kFailedPrecondition));
+                                       absl::StatusCode::kFailedPrecondition))
+              << value.status();
         } else {
           EXPECT_EQ(*value, t + i);
         }

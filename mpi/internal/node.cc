@@ -107,6 +107,7 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
 void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start) {
   EndSession();
   session_ = session;
+  session_ended_ = false;
   rank_ = start.rank();
   keep_min_bytes_ = start.keep_min_bytes();
   {
@@ -396,16 +397,21 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
   if (session != session_) return true;
   if (message.kind_case() == ToNode::kEndSession) {
     EndSession();
+    session_ended_ = true;
     mpi::proto::FromNode ended;
     ended.set_session_ended(true);
     Send(session, std::move(ended));
     return true;
   }
   if (pool_ == nullptr) {
-    // The pool failed to start: the driver never got this far. Answer what waits.
+    // The session has ended (a task the driver sent while another of its threads shut
+    // it down) or its pool failed to start (the driver never got this far). Answer what
+    // waits, as the pool would have.
     if (message.has_run_task()) {
       SendTaskError(session, message.run_task().task(),
-                    absl::UnavailableError("the worker rank has no workers"));
+                    session_ended_
+                        ? absl::CancelledError("unidist was shut down before the task ran")
+                        : absl::UnavailableError("the worker rank has no workers"));
     }
     return true;
   }

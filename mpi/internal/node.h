@@ -110,6 +110,9 @@ class Node {
   const StartPool start_pool_;
   // Only the link thread (Handle) changes these.
   uint64_t session_ = 0;
+  // The driver ended session_ (end_session arrived): its pool is gone on purpose, not
+  // because it failed to start.
+  bool session_ended_ = false;
   int rank_ = -1;
   uint64_t keep_min_bytes_ = 0;  // 0: keep nothing
   std::unique_ptr<WorkerPool> pool_;
