@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -565,6 +566,84 @@ TEST_F(MpiWorkerPoolTest, AnActorsCallsKeepTheirOrderWhileOneWaitsForAFetch) {
   ASSERT_EQ(order.size(), 4u);
   EXPECT_EQ(order[2], 3u);
   EXPECT_EQ(order[3], 4u);
+}
+
+// A node on its own, fed messages directly: what it answers about the tasks of a session.
+class NodeSessionTest : public ::testing::Test {
+ protected:
+  NodeSessionTest()
+      : node_(
+            [this](int, std::string bytes, std::shared_ptr<const std::string>) {
+              mpi::proto::FromNode message;
+              ASSERT_TRUE(message.ParseFromString(bytes));
+              absl::MutexLock lock(&mu_);
+              sent_.push_back(std::move(message));
+            },
+            &TestExecutor,
+            [this](WorkerPoolOptions options) -> absl::StatusOr<std::unique_ptr<WorkerPool>> {
+              if (!start_pools_) return absl::InternalError("no pool in this test");
+              absl::StatusOr<std::unique_ptr<ProcessManager>> manager =
+                  ProcessManager::Start(std::move(options));
+              if (!manager.ok()) return manager.status();
+              return std::unique_ptr<WorkerPool>(std::move(*manager));
+            }) {}
+
+  ~NodeSessionTest() override { node_.EndSession(); }
+
+  void Deliver(const mpi::proto::ToNode& message) {
+    ASSERT_TRUE(node_.HandleReceived(Received{0, message.SerializeAsString()}));
+  }
+  void StartSession(uint64_t session) {
+    mpi::proto::ToNode start;
+    start.set_session(session);
+    start.mutable_start_session()->set_num_workers(1);
+    start.mutable_start_session()->set_max_frame_bytes(kDefaultMaxFrameBytes);
+    start.mutable_start_session()->set_max_tasks_per_worker(8);
+    start.mutable_start_session()->set_reap_grace_ms(1000);
+    Deliver(start);
+  }
+  void RunTask(uint64_t session, uint64_t task_id) {
+    mpi::proto::ToNode run;
+    run.set_session(session);
+    *run.mutable_run_task()->mutable_task() = Task(task_id, "echo", "x");
+    Deliver(run);
+  }
+  // The error the node sent for task `task_id`, once it has (a task error is sent from
+  // the handler itself, on this thread).
+  std::optional<absl::StatusCode> ErrorOf(uint64_t task_id) {
+    absl::MutexLock lock(&mu_);
+    for (const mpi::proto::FromNode& message : sent_) {
+      if (message.has_result() && message.result().task_id() == task_id) {
+        return static_cast<absl::StatusCode>(message.result().error().code());
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool start_pools_ = true;
+  absl::Mutex mu_;
+  std::vector<mpi::proto::FromNode> sent_ ABSL_GUARDED_BY(mu_);
+  Node node_;
+};
+
+// A task the driver sent while another of its threads ended the session arrives after
+// end_session: it is answered Cancelled, as the multiprocessing backend answers a task
+// that Shutdown overtook, not Unavailable.
+TEST_F(NodeSessionTest, ATaskThatArrivesAfterItsSessionEndedIsCancelled) {
+  StartSession(1);
+  mpi::proto::ToNode end;
+  end.set_session(1);
+  end.set_end_session(true);
+  Deliver(end);
+  RunTask(1, 7);
+  EXPECT_EQ(ErrorOf(7), absl::StatusCode::kCancelled);
+}
+
+TEST_F(NodeSessionTest, ATaskOfASessionWhosePoolFailedToStartIsUnavailable) {
+  start_pools_ = false;
+  StartSession(1);
+  RunTask(1, 8);
+  EXPECT_EQ(ErrorOf(8), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
