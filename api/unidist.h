@@ -108,10 +108,10 @@ struct Options {
   Scheduling scheduling = Scheduling::kRoundRobin;
 
   // absl::Mutex's deadlock detector. It is process-wide, so this setting applies to the
-  // whole program (the driver and its workers). The first successful Init of the process
-  // fixes it: Shutdown does not undo it, and a later Init that asks for the other mode
-  // fails with FailedPrecondition, because Abseil cannot switch it while threads hold
-  // locks. Debian's Abseil is built without NDEBUG, which leaves the detector on: it then
+  // whole program (the driver and its workers). The first Init of the process whose
+  // options are valid fixes it (even if starting the workers then fails): Shutdown does
+  // not undo it, and a later Init that asks for the other mode fails with
+  // FailedPrecondition, because Abseil cannot switch it while threads hold locks. Debian's Abseil is built without NDEBUG, which leaves the detector on: it then
   // runs on every lock (about 90 ns against 15 ns a lock/unlock pair, a sixth of the time
   // of a small task). kDefault: $UNIDIST_MUTEX_DEADLOCK_DETECTION if set ("1" on, "0"
   // off; anything else makes Init fail with InvalidArgument), else off in optimized

@@ -392,8 +392,9 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
     StartSession(session, message.start_session());
     return true;
   }
-  // Anything else belongs to the current session; a late message of an ended one, or of
-  // a session whose pool failed to start, has nothing left to act on.
+  // Anything else belongs to the current session; a message of an earlier session has
+  // nothing left to act on. (The current session may have ended, or its pool may have
+  // failed to start: see the pool_ == nullptr case below.)
   if (session != session_) return true;
   if (message.kind_case() == ToNode::kEndSession) {
     EndSession();
