@@ -7,6 +7,7 @@
 //   EXPECT_THAT(unidist::Get(ref), unidist::testing::IsOk());
 //   EXPECT_THAT(unidist::Get(ref), unidist::testing::StatusIs(absl::StatusCode::kUnknown,
 //                                                             HasSubstr("boom")));
+//   EXPECT_THAT(unidist::Get(square), unidist::testing::IsOkAndHolds(49));
 //   UNIDIST_ASSERT_OK(unidist::Init());
 
 #ifndef UNIDIST_TESTING_STATUS_MATCHERS_H_
@@ -55,6 +56,18 @@ MATCHER_P2(StatusIs, code, message_matcher,
   *result_listener << "whose status is " << status;
   return status.code() == code &&
          ::testing::Matches(message_matcher)(std::string(status.message()));
+}
+
+// Matches an absl::StatusOr<T> that holds a value matching `value_matcher` (a value, or a
+// matcher such as ElementsAre(1, 2)); on failure says the status, or the value held.
+MATCHER_P(IsOkAndHolds, value_matcher,
+          negation ? "is not OK, or holds a value that does not match"
+                   : "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "whose status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
 }
 
 }  // namespace unidist::testing
