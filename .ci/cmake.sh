@@ -52,6 +52,11 @@ cmake -S examples/consumer -B "${consumer_build_dir}" -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_PREFIX_PATH="${prefix}" "${launcher[@]}"
 cmake --build "${consumer_build_dir}" -j2
 "${consumer_build_dir}/consumer"
+# unidist::api alone brings the multiprocessing and sequential backends and no MPI.
+if ldd "${consumer_build_dir}/consumer" | grep -i 'libmpi'; then
+  echo "cmake.sh: the consumer, linked with unidist::api only, links MPI" >&2
+  exit 1
+fi
 ctest --test-dir "${consumer_build_dir}" --output-on-failure
 
 step "done"

@@ -14,14 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "api/internal/builtin_backends.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/progress.h"
 #include "api/internal/runtime.h"
 #include "api/internal/timeline.h"
+#include "backend/backend.h"
 #include "process_manager/internal/worker_loop.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
-#include "mpi/mpi_backend.h"
 
 namespace unidist {
 namespace {
@@ -111,25 +112,36 @@ absl::StatusOr<size_t> ResolveMaxMessageBytes(size_t requested) {
   return bytes;
 }
 
-absl::StatusOr<std::string> ResolveBackend(const std::string& requested) {
-  std::string backend = requested;
-  if (backend.empty()) {
-    const char* env = getenv("UNIDIST_BACKEND");
-    if (env != nullptr && *env != '\0') {
-      backend = env;
-    } else {
-      // `mpirun -n 4 ./program` needs no setting to run on the MPI job.
-      backend = mpi::LaunchedWithSeveralRanks() ? mpi::kBackendName
-                                                : api_internal::kBackendMultiprocessing;
-    }
+// The backend Init starts: the one Options::backend or $UNIDIST_BACKEND names, else the one
+// the launcher asked for (backend/backend.h), else multiprocessing.
+absl::StatusOr<const BackendDescription*> ResolveBackend(const std::string& requested) {
+  const bool from_options = !requested.empty();
+  std::string name = requested;
+  if (name.empty()) {
+    if (const char* env = getenv("UNIDIST_BACKEND"); env != nullptr && *env != '\0') name = env;
   }
-  if (backend != api_internal::kBackendMultiprocessing &&
-      backend != api_internal::kBackendSequential && backend != mpi::kBackendName) {
+  BackendRegistry& registry = BackendRegistry::Global();
+  if (name.empty()) {
+    if (const BackendDescription* wanted = registry.WantedByLauncher(); wanted != nullptr) {
+      return wanted;
+    }
+    // Without the mpi backend, each rank of `mpirun -n 4 ./program` would run a program of
+    // its own: almost certainly not what was meant.
+    if (const char* ranks = getenv("OMPI_COMM_WORLD_SIZE");
+        ranks != nullptr && atoi(ranks) > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "mpirun started this program with ", ranks,
+          " ranks, but the mpi backend is not linked in: depend on @unidist//mpi (Bazel) or "
+          "unidist::mpi (CMake), or set UNIDIST_BACKEND=multiprocessing to run every rank "
+          "on its own"));
+    }
+    name = api_internal::kBackendMultiprocessing;
+  }
+  absl::StatusOr<const BackendDescription*> backend = registry.Find(name);
+  if (!backend.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unknown backend '", backend, "' (from ",
-        requested.empty() ? "UNIDIST_BACKEND" : "Options::backend", "); available: ",
-        api_internal::kBackendMultiprocessing, ", ", api_internal::kBackendSequential, ", ",
-        mpi::kBackendName));
+        backend.status().message(), " (from ",
+        from_options ? "Options::backend" : "UNIDIST_BACKEND", ")"));
   }
   return backend;
 }
@@ -224,17 +236,19 @@ absl::Status Init(const Options& options) {
   // A worker is a fork of the driver taken while Init held the lock: checking first
   // keeps a task that calls Init from waiting on it forever.
   if (api_internal::InTask()) return NotInATask();
-  // Under mpirun, every rank but 0 becomes a worker rank here, whatever the other options
-  // say (the driver's decide): it serves the driver's sessions and exits with it.
-  if (absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
-      backend.ok() && *backend == mpi::kBackendName && mpi::IsWorkerRank()) {
-    mpi::ServeAsWorkerRank(&api_internal::ExecuteTask);
+  // A process that is not the driver (an mpi worker rank) serves the driver from here and
+  // never returns, whatever the other options say: the driver's decide.
+  // (The call also keeps the built-in backends' registrations in the link.)
+  static_cast<void>(api_internal::BuiltinBackendsRegistered());
+  if (absl::StatusOr<const BackendDescription*> backend = ResolveBackend(options.backend);
+      backend.ok() && (*backend)->serve_unless_driver) {
+    (*backend)->serve_unless_driver(&api_internal::ExecuteTask);
   }
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   if (CurrentRuntime() != nullptr) return absl::OkStatus();
   absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);
   if (!num_workers.ok()) return num_workers.status();
-  absl::StatusOr<std::string> backend = ResolveBackend(options.backend);
+  absl::StatusOr<const BackendDescription*> backend = ResolveBackend(options.backend);
   if (!backend.ok()) return backend.status();
   absl::StatusOr<size_t> max_message_bytes = ResolveMaxMessageBytes(options.max_message_bytes);
   if (!max_message_bytes.ok()) return max_message_bytes.status();
@@ -261,7 +275,7 @@ absl::Status Init(const Options& options) {
     timeline_path = env;
   }
   absl::StatusOr<std::unique_ptr<Runtime>> runtime =
-      Runtime::Start(*backend, *num_workers, *max_message_bytes, tuning);
+      Runtime::Start(**backend, *num_workers, *max_message_bytes, tuning);
   if (!runtime.ok()) return runtime.status();
   if (!timeline_path.empty()) {
     // Before the first task; OK (and no change) if a timeline records already.
@@ -274,6 +288,11 @@ absl::Status Init(const Options& options) {
 }
 
 bool IsInitialized() { return CurrentRuntime() != nullptr; }
+
+std::vector<std::string> AvailableBackends() {
+  static_cast<void>(api_internal::BuiltinBackendsRegistered());  // keeps them in the link
+  return BackendRegistry::Global().Names();
+}
 
 absl::Status Shutdown() {
   if (api_internal::InTask()) return NotInATask();

@@ -78,15 +78,19 @@ struct Options {
   // process may run on.
   int num_workers = 0;
   // Execution backend (docs/backends.md). "": $UNIDIST_BACKEND if set, else "mpi" in a
-  // program mpirun started with several ranks, else "multiprocessing". The backends:
+  // program mpirun started with several ranks (if the program links the mpi backend),
+  // else "multiprocessing". The backends:
   //   "multiprocessing"  every task in a worker process of this machine (the default);
   //   "sequential"       every task in the calling thread, in submission order, through
   //                      the same codec and with the same errors: for debuggers and
   //                      deterministic tests. A crash in a task crashes the program.
-  //   "mpi"              worker processes on the ranks of an MPI job (docs/backend_mpi.md).
+  //   "mpi"              worker processes on the ranks of an MPI job (docs/backend_mpi.md),
+  //                      in programs that depend on @unidist//mpi (CMake: unidist::mpi).
   //                      Init on every rank but 0 never returns: that rank serves the
   //                      workers until rank 0's process exits, then exits itself.
-  // Init fails with InvalidArgument, listing the backends, for any other name.
+  // Init fails with InvalidArgument, listing the backends linked in, for any other name,
+  // and with FailedPrecondition when mpirun started the program with several ranks, no
+  // backend is named, and the mpi backend is not linked in.
   std::string backend;
   // Largest message between the driver and a worker: a task with its arguments, or a
   // result. A larger task fails at Submit and a larger result fails its task, both with
@@ -158,6 +162,11 @@ absl::Status Init(const Options& options = {});
 
 // True between a successful Init and Shutdown.
 bool IsInitialized();
+
+// The names of the backends this program can run on (Options::backend), sorted: always
+// "multiprocessing" and "sequential"; "mpi" when the program links @unidist//mpi
+// (unidist::mpi); and any other a linked library registered.
+std::vector<std::string> AvailableBackends();
 
 // Stops the runtime: tasks still pending or running fail with Cancelled, every worker
 // process is ended and reaped, and Init may be called again. Objects already complete

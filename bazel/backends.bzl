@@ -12,7 +12,8 @@ A test that needs what a backend lacks skips itself: testing/backend_traits.h.
 """
 
 # The backends every e2e test also runs on, beside the default. A new backend adds its
-# name here (and its row to the trait table in testing/backend_traits.cc).
+# name here (its abilities, which tests ask through testing/backend_traits.h, are in its
+# registration: backend/backend.h).
 # (Not mpi: its tests need mpirun, so mpi/run_mpi_tests.sh runs the same binaries under it.)
 EXTRA_TEST_BACKENDS = ["sequential"]
 

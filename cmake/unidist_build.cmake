@@ -5,14 +5,16 @@
 # built without our warning flags, as in Bazel); one test binary per *_test.cc.
 #
 #   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PROTO_DEPS ...]
-#                           [EXCLUDE <file>...] [TESTONLY] [NO_INSTALL] [OBJECT])
+#                           [EXCLUDE <file>...] [TESTONLY] [NO_INSTALL] [OBJECT]
+#                           [EXPORT_SET <set>])
 #   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
 #   unidist_warnings(<target>)
 #
 # Library target: unidist_<name>, alias unidist::<name>, installed (unless NO_INSTALL) with
 # its headers under include/unidist/<package>/ so that `#include "api/unidist.h"` works as in
 # Bazel. TESTONLY libraries go to the export set unidistTestingTargets (needs GoogleTest),
-# the others to unidistTargets.
+# the others to unidistTargets unless EXPORT_SET names another (a package component, such as
+# unidistMpiTargets for `find_package(unidist COMPONENTS mpi)`).
 
 include_guard(GLOBAL)
 
@@ -49,6 +51,8 @@ function(_unidist_install target export_set)
     ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
+    # An OBJECT library's object files (unidist::mpi), linked into each consumer.
+    OBJECTS DESTINATION "${CMAKE_INSTALL_LIBDIR}/unidist-objects"
     # For CMake < 3.23 in the consumer, which ignores the exported file sets.
     INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist"
     FILE_SET HEADERS DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist")
@@ -94,10 +98,12 @@ function(_unidist_proto_library out_var name export_set proto_deps)
 endfunction()
 
 function(unidist_package_library name)
-  cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "" "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;EXCLUDE"
-                        ${ARGN})
+  cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "EXPORT_SET"
+                        "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;EXCLUDE" ${ARGN})
   if(ARG_TESTONLY)
     set(export_set unidistTestingTargets)
+  elseif(ARG_EXPORT_SET)
+    set(export_set ${ARG_EXPORT_SET})
   else()
     set(export_set unidistTargets)
   endif()

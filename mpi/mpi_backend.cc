@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "backend/backend.h"
 #include "mpi/internal/driver_pool.h"
 #include "mpi/internal/link.h"
 #include "mpi/internal/mpi_transport.h"
@@ -174,4 +175,32 @@ void ServeAsWorkerRank(TaskExecutor execute) {
   _exit(0);
 }
 
+namespace {
+
+BackendDescription MpiBackend() {
+  BackendDescription backend;
+  backend.name = kBackendName;
+  // Worker processes under each worker rank. A crash kills a worker process, not its
+  // rank. Ranks may sit on other machines: no shared memory with the driver.
+  backend.abilities.survives_worker_crash = true;
+  backend.abilities.concurrent_with_driver = true;
+  backend.abilities.worker_processes = true;
+  backend.start_pool = &StartDriverPool;
+  // `mpirun -n 4 ./program` needs no setting to run on the MPI job.
+  backend.wanted_by_launcher = &LaunchedWithSeveralRanks;
+  // The driver pool's holders are worker ranks.
+  backend.describe_holder = [](uint64_t holder) { return absl::StrCat("rank ", holder); };
+  // Every rank but 0 becomes a worker rank at Init, whatever the other options say (the
+  // driver's decide): it serves the driver's sessions and exits with it.
+  backend.serve_unless_driver = [](TaskExecutor execute) {
+    if (IsWorkerRank()) ServeAsWorkerRank(std::move(execute));
+  };
+  return backend;
+}
+
+// Linked in by every program that depends on //mpi (alwayslink) or unidist::mpi (an object
+// library): that dependency is what makes the backend available.
+UNIDIST_REGISTER_BACKEND(MpiBackend());
+
+}  // namespace
 }  // namespace unidist::mpi

@@ -1,7 +1,10 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// The mpi backend: unidist over the ranks of an MPI job (OpenMPI), for the runtime
-// (api/internal/runtime.cc) and unidist::Init (api/unidist.cc). See docs/backend_mpi.md.
+// The mpi backend: unidist over the ranks of an MPI job (OpenMPI). See docs/backend_mpi.md.
+//
+// A program gets it by depending on //mpi (Bazel: @unidist//mpi) or unidist::mpi (CMake):
+// linking the library registers the backend (backend/backend.h) under the name "mpi",
+// and unidist::Init then finds it. A program without that dependency links no MPI.
 //
 // Under `mpirun -n N ./program`, rank 0 is the driver: its Init starts a session whose
 // WorkerPool (StartDriverPool) spreads the workers over ranks 1..N-1. Every other rank

@@ -231,7 +231,9 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
       bytes = hooks_.fetch(id, where);
     } else {
       bytes = absl::UnavailableError(
-          absl::StrCat("object ", id.Hex(), " was kept on rank ", where.rank,
+          absl::StrCat("object ", id.Hex(), " was kept outside the driver, on ",
+                       hooks_.describe ? hooks_.describe(where.holder)
+                                       : absl::StrCat("holder ", where.holder),
                        ", which cannot be reached any more (its session is over)"));
     }
   }

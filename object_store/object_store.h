@@ -53,9 +53,11 @@
 
 namespace unidist {
 
-// Where a remote entry's bytes are: the (MPI) rank that keeps them, and their size.
+// Where a remote entry's bytes are: which place of the worker pool keeps them (opaque to
+// the store and the runtime: the pool that reported the object chose the number and
+// understands it; the mpi backend uses the worker rank), and their size.
 struct RemoteLocation {
-  int rank = -1;
+  uint64_t holder = 0;
   size_t size = 0;
 };
 
@@ -67,6 +69,9 @@ struct RemoteHooks {
       fetch;
   // The entry `id` is erased: its holder may drop the bytes. Must not block.
   std::function<void(const DataID& id, const RemoteLocation& where)> release;
+  // Names a holder in errors ("rank 3"); without it, "holder 3". Kept after the session,
+  // when fetch and release are gone, so that a late Get still says where the bytes were.
+  std::function<std::string(uint64_t holder)> describe;
 };
 
 class ObjectStore {

@@ -250,7 +250,7 @@ TEST(ObjectStoreTest, SealRemoteCompletesWithALocation) {
   EXPECT_EQ(store.pending_count(), 0u);
   EXPECT_EQ(store.bytes_held(), 0u);  // the bytes are elsewhere
   ASSERT_TRUE(store.Location(Id(1)).has_value());
-  EXPECT_EQ(store.Location(Id(1))->rank, 2);
+  EXPECT_EQ(store.Location(Id(1))->holder, 2u);
   EXPECT_EQ(store.Location(Id(1))->size, 1000u);
   EXPECT_THAT(store.Wait({Id(1)}, 1), ElementsAre(0));
   EXPECT_FALSE(store.SealRemote(Id(1), RemoteLocation{3, 1}));  // complete already
@@ -263,9 +263,9 @@ TEST(ObjectStoreTest, GetOfARemoteEntryFetchesOnceAndKeepsTheBytes) {
   store.SetRemoteHooks(RemoteHooks{
       [&fetches](const DataID& id, const RemoteLocation& where) -> absl::StatusOr<std::string> {
         ++fetches;
-        return absl::StrCat("bytes of ", id.Hex(), " from ", where.rank);
+        return absl::StrCat("bytes of ", id.Hex(), " from ", where.holder);
       },
-      nullptr});
+      nullptr, nullptr});
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 10}));
   const std::string expected = absl::StrCat("bytes of ", Id(1).Hex(), " from 2");
@@ -293,10 +293,10 @@ TEST(ObjectStoreTest, AFailedFetchIsReportedAndTriedAgain) {
   std::atomic<int> fetches{0};
   store.SetRemoteHooks(RemoteHooks{
       [&fetches](const DataID&, const RemoteLocation&) -> absl::StatusOr<std::string> {
-        if (++fetches == 1) return absl::NotFoundError("not on rank 2");
+        if (++fetches == 1) return absl::NotFoundError("not at holder 2");
         return std::string("bytes");
       },
-      nullptr});
+      nullptr, nullptr});
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 5}));
   EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kNotFound);
@@ -312,16 +312,23 @@ TEST(ObjectStoreTest, WithoutHooksARemoteGetIsUnavailable) {
   ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{3, 5}));
   absl::Status status = store.Get(Id(1)).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("rank 3"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("holder 3"));
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(Id(1).Hex()));
+  // A describer alone (the runtime leaves one after its session) names the holder.
+  store.SetRemoteHooks(RemoteHooks{nullptr, nullptr, [](uint64_t holder) {
+                                     return absl::StrCat("rank ", holder);
+                                   }});
+  EXPECT_THAT(std::string(store.Get(Id(1)).status().message()),
+              ::testing::HasSubstr("on rank 3, which cannot be reached"));
 }
 
 TEST(ObjectStoreTest, EraseReleasesARemoteEntryOnce) {
   ObjectStore store;
-  std::vector<std::pair<DataID, int>> released;
+  std::vector<std::pair<DataID, uint64_t>> released;
   store.SetRemoteHooks(RemoteHooks{nullptr, [&released](const DataID& id, const RemoteLocation& where) {
-                                     released.emplace_back(id, where.rank);
-                                   }});
+                                     released.emplace_back(id, where.holder);
+                                   },
+                                   nullptr});
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{4, 5}));
   ASSERT_TRUE(store.PutReady(Id(2), "local").ok());

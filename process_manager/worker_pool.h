@@ -150,20 +150,26 @@ class WorkerPool {
   // How many workers died and were replaced since Start.
   virtual size_t workers_replaced() const = 0;
 
-  // Objects kept where they were made (only the mpi backend keeps any: a result it
-  // reports in TaskResult.kept_values stays on the worker rank `rank`).
-  // FetchObject returns the bytes of object `id` kept on `rank`, blocking until they
-  // arrive: NotFound if the rank does not hold it, Unavailable once the pool is shut down
-  // or if the rank does not answer, FailedPrecondition from a pool callback.
-  virtual absl::StatusOr<std::string> FetchObject(const DataID& id, int rank) {
-    (void)rank;
+  // Objects kept where they were made, outside the driver: a result the pool reports in
+  // TaskResult.kept_values stays at `holder`, a number the pool chose (KeptValue.holder)
+  // and alone understands (the mpi backend: the worker rank). The runtime records it in
+  // the object store and sends it back in ObjectLocation, and the pool fills the value in
+  // wherever a task needs it.
+  // FetchObject returns the bytes of object `id` kept at `holder`, blocking until they
+  // arrive: NotFound if the holder does not have it, InvalidArgument for a holder the pool
+  // does not know, Unavailable once the pool is shut down or if the holder does not
+  // answer, FailedPrecondition from a pool callback. Pools that keep nothing answer
+  // Unimplemented.
+  virtual absl::StatusOr<std::string> FetchObject(const DataID& id, uint64_t holder) {
+    (void)holder;
     return absl::UnimplementedError(
         absl::StrCat("this backend keeps no objects outside the driver (object ", id.Hex(), ")"));
   }
-  // The driver dropped object `id` kept on `rank`: every copy of it may go. Never blocks.
-  virtual void ReleaseObject(const DataID& id, int rank) {
+  // The driver dropped object `id` kept at `holder`: every copy of it may go. Never
+  // blocks.
+  virtual void ReleaseObject(const DataID& id, uint64_t holder) {
     (void)id;
-    (void)rank;
+    (void)holder;
   }
 };
 

@@ -4,31 +4,21 @@
 
 #include <stdlib.h>
 
-#include <initializer_list>
-
 #include "absl/strings/str_cat.h"
+#include "api/unidist.h"
+#include "backend/backend.h"
 
 namespace unidist::testing {
 namespace {
 
-struct BackendRow {
-  const char* backend;
-  std::initializer_list<BackendTrait> traits;
-};
-
-// Every backend's traits: one row per backend (docs/backends.md explains the differences).
-const BackendRow kBackendTraits[] = {
-    {"multiprocessing",
-     {BackendTrait::kSurvivesWorkerCrash, BackendTrait::kConcurrentWithDriver,
-      BackendTrait::kWorkerProcesses}},
-    // Everything runs in the calling thread, in submission order (backend_sequential.md).
-    {"sequential", {}},
-    // Worker processes under each worker rank (backend_mpi.md). A crash kills a worker
-    // process, not its rank; tests run with every rank on one machine, so pids are local.
-    {"mpi",
-     {BackendTrait::kSurvivesWorkerCrash, BackendTrait::kConcurrentWithDriver,
-      BackendTrait::kWorkerProcesses}},
-};
+// The registered backend the tests run on; null if this program does not link it.
+const BackendDescription* TestBackendDescription() {
+  // AvailableBackends keeps the built-in backends in the link.
+  static_cast<void>(unidist::AvailableBackends());
+  absl::StatusOr<const BackendDescription*> backend =
+      BackendRegistry::Global().Find(TestBackend());
+  return backend.ok() ? *backend : nullptr;
+}
 
 const char* TraitName(BackendTrait trait) {
   switch (trait) {
@@ -47,24 +37,35 @@ const char* TraitName(BackendTrait trait) {
 std::string TestBackend() {
   const char* env = getenv("UNIDIST_BACKEND");
   if (env != nullptr && *env != '\0') return env;
-  // As unidist::Init: under mpirun with several ranks the default is mpi.
-  const char* ranks = getenv("OMPI_COMM_WORLD_SIZE");
-  return ranks != nullptr && atoi(ranks) > 1 ? "mpi" : "multiprocessing";
+  // As unidist::Init: the backend the launcher asked for (mpi under mpirun with several
+  // ranks, when linked), else multiprocessing.
+  static_cast<void>(unidist::AvailableBackends());
+  if (const BackendDescription* wanted = BackendRegistry::Global().WantedByLauncher();
+      wanted != nullptr) {
+    return wanted->name;
+  }
+  return "multiprocessing";
 }
 
 bool BackendHas(BackendTrait trait) {
-  const std::string backend = TestBackend();
-  for (const BackendRow& row : kBackendTraits) {
-    if (backend != row.backend) continue;
-    for (BackendTrait has : row.traits) {
-      if (has == trait) return true;
-    }
-    return false;
+  const BackendDescription* backend = TestBackendDescription();
+  if (backend == nullptr) return false;
+  const BackendAbilities& abilities = backend->abilities;
+  switch (trait) {
+    case BackendTrait::kSurvivesWorkerCrash:
+      return abilities.survives_worker_crash;
+    case BackendTrait::kConcurrentWithDriver:
+      return abilities.concurrent_with_driver;
+    case BackendTrait::kWorkerProcesses:
+      return abilities.worker_processes;
   }
   return false;
 }
 
 std::string SkipReason(BackendTrait trait) {
+  if (TestBackendDescription() == nullptr) {
+    return absl::StrCat("the ", TestBackend(), " backend is not linked into this test");
+  }
   return absl::StrCat("the ", TestBackend(), " backend lacks ", TraitName(trait),
                       "; see docs/backends.md");
 }

@@ -10,8 +10,8 @@
 // skipped, with the reason in the test log, on a backend without it. Prefer a test that
 // holds on every backend; a skip is for what a backend cannot do by design.
 //
-// The traits of each backend are in one table, kBackendTraits in backend_traits.cc: a new
-// backend adds one row there.
+// The traits come from the backend's registered abilities (BackendAbilities in
+// backend/backend.h): a new backend states them where it registers itself.
 //
 // Example:
 //   TEST_F(MyTest, CrashedWorkerIsReplaced) {
@@ -48,7 +48,7 @@ enum class BackendTrait {
 // ranks (OMPI_COMM_WORLD_SIZE > 1), as for unidist::Init.
 std::string TestBackend();
 
-// True if TestBackend() has `trait`. A backend missing from the table has none.
+// True if TestBackend() has `trait`. A backend this program does not link has none.
 bool BackendHas(BackendTrait trait);
 
 // Why a test needing `trait` is skipped on TestBackend(), for the test log.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
+#include "api/internal/executor.h"
 #include "api/internal/timeline.h"
 #include "api/unidist.h"
+#include "backend/backend.h"
 #include "common/shared_memory.h"
 #include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
@@ -70,31 +73,9 @@ class RefToken {
   const absl::Status error_;
 };
 
-// The backends Runtime::Start knows, by the names Options::backend and UNIDIST_BACKEND
-// take.
-inline constexpr char kBackendMultiprocessing[] = "multiprocessing";
-inline constexpr char kBackendSequential[] = "sequential";
-
-// True in a worker process (once it has started running tasks).
-bool InWorkerProcess();
-
-// True while this thread runs a task: in a worker process, or in the driver on the
-// sequential backend (where a task's API calls go straight to the runtime, but Init,
-// Shutdown, actors and Cancel are refused as inside any task).
-bool InTask();
-
 // A status as a TaskError and back: common/task_error.h.
 using ::unidist::StatusToTaskError;
 using ::unidist::TaskErrorToStatus;
-
-// Runs one task in a worker process: looks the function up by name, runs it, and turns
-// what happens (value, returned status, exception) into `result`.
-void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
-// The same, in the driver's calling thread (the sequential backend): InTask() holds while
-// it runs, InWorkerProcess() does not.
-void ExecuteTaskInDriver(const proto::TaskRequest& task, proto::TaskResult* result);
-// Destroys the actor instance kept under `actor_key` in this process, if any.
-void DropActorInstance(uint64_t actor_key);
 
 class Runtime;
 
@@ -142,16 +123,16 @@ class ActorHandle {
 struct RuntimeTuning {
   // WorkerPoolOptions::least_loaded.
   bool least_loaded = false;
-  // Objects at least this large go to workers through shared memory (multiprocessing
-  // backend only; see Options::shared_memory_min_bytes). SIZE_MAX: never.
+  // Objects at least this large go to workers through shared memory (backends with
+  // BackendAbilities::shared_memory; see Options::shared_memory_min_bytes). SIZE_MAX: never.
   size_t shared_memory_min_bytes = SIZE_MAX;
 };
 
 class Runtime {
  public:
-  // Starts `num_workers` workers of `backend` (a name ResolveBackend accepted)
-  // exchanging messages of at most `max_message_bytes`.
-  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const std::string& backend,
+  // Starts `num_workers` workers of `backend` exchanging messages of at most
+  // `max_message_bytes`; the backend's start_pool error if it could not.
+  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const BackendDescription& backend,
                                                         int num_workers,
                                                         size_t max_message_bytes,
                                                         const RuntimeTuning& tuning = {});
@@ -234,6 +215,8 @@ class Runtime {
   const std::shared_ptr<ObjectStore> store_;
   std::unique_ptr<WorkerPool> pool_;
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
+  // BackendDescription::describe_holder of the backend, for the store's errors.
+  std::function<std::string(uint64_t holder)> describe_holder_;  // set by Start
   const int timeline_run_ = NextTimelineRun();  // this runtime's number in timelines
 
   absl::Mutex mu_;

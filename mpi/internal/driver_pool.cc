@@ -397,7 +397,8 @@ size_t MpiWorkerPool::workers_replaced() const {
   return replaced;
 }
 
-absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, int rank) {
+absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, uint64_t holder) {
+  const int rank = holder > static_cast<uint64_t>(INT_MAX) ? -1 : static_cast<int>(holder);
   uint64_t call_id = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -407,7 +408,7 @@ absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, int ran
     }
     if (rank < 1 || rank > num_ranks_) {
       return absl::InvalidArgumentError(
-          absl::StrCat("object ", id.Hex(), ": no worker rank ", rank, " in this session"));
+          absl::StrCat("object ", id.Hex(), ": no worker rank ", holder, " in this session"));
     }
     call_id = NewCallLocked();
   }
@@ -431,12 +432,12 @@ absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, int ran
   return value;
 }
 
-void MpiWorkerPool::ReleaseObject(const DataID& id, int rank) {
+void MpiWorkerPool::ReleaseObject(const DataID& id, uint64_t holder) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;  // the session's end drops every copy
   }
-  (void)rank;  // the copies fetched by other ranks go too: tell every rank
+  (void)holder;  // the copies fetched by other ranks go too: tell every rank
   ToNode release;
   release.mutable_release_objects()->add_object_ids(id.Binary());
   for (int p = 0; p < num_ranks_; ++p) Send(1 + p, release);
@@ -493,7 +494,9 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
         in_flight_.erase(it);
         for (const std::string& bytes : result.values()) result_bytes_ += bytes.size();
         // A rank keeps only what it made.
-        for (proto::KeptValue& kept : *result.mutable_kept_values()) kept.set_rank(source);
+        for (proto::KeptValue& kept : *result.mutable_kept_values()) {
+          kept.set_holder(static_cast<uint64_t>(source));
+        }
         if (result.has_error()) {
           // The rank names its local worker; errors name the driver's.
           mpi::proto::LocalWorker local;

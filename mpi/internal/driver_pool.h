@@ -143,8 +143,9 @@ class MpiWorkerPool final : public WorkerPool {
   bool stopping() const override;
   std::vector<WorkerState> Workers() const override;
   size_t workers_replaced() const override;
-  absl::StatusOr<std::string> FetchObject(const DataID& id, int rank) override;
-  void ReleaseObject(const DataID& id, int rank) override;
+  // Holders (RemoteLocation::holder) are worker ranks.
+  absl::StatusOr<std::string> FetchObject(const DataID& id, uint64_t holder) override;
+  void ReleaseObject(const DataID& id, uint64_t holder) override;
 
   // Asks every worker rank for its object counters (a round trip each). Unavailable if a
   // rank does not answer; FailedPrecondition from a callback or after Shutdown.

@@ -94,7 +94,7 @@ proto::TaskRequest TaskUsing(uint64_t id, const std::vector<std::pair<DataID, in
     proto::TaskArgument* arg = task.add_args();
     arg->set_object_id(object.Binary());
     arg->mutable_location()->set_object_id(object.Binary());
-    arg->mutable_location()->set_rank(rank);
+    arg->mutable_location()->set_holder(rank);
     arg->mutable_location()->set_size(size);
   }
   return task;
@@ -425,7 +425,7 @@ TEST_F(MpiWorkerPoolTest, ALargeResultStaysOnItsRankAndGoesStraightToTheRankThat
   ASSERT_FALSE(made.has_error()) << made.error().message();
   ASSERT_EQ(made.kept_values_size(), 1);
   EXPECT_EQ(made.kept_values(0).index(), 0u);
-  EXPECT_EQ(made.kept_values(0).rank(), 1);
+  EXPECT_EQ(made.kept_values(0).holder(), 1u);
   EXPECT_EQ(made.kept_values(0).size(), kBig);
   EXPECT_EQ(made.values(0), "");  // the bytes stayed on rank 1
   EXPECT_LT(hub_->bytes_sent(1, 0), kEnvelopeSlack);
@@ -553,7 +553,7 @@ TEST_F(MpiWorkerPoolTest, AnActorsCallsKeepTheirOrderWhileOneWaitsForAFetch) {
   const DataID object = DataID::FromParts(7, 1);
   ASSERT_THAT(pool_->Dispatch(Task(1, "pid")), IsOk());  // rank 1
   ASSERT_THAT(pool_->Dispatch(TaskMaking(2, "make", std::to_string(kBig), object)), IsOk());
-  ASSERT_EQ(reports_.WaitFor(2).kept_values(0).rank(), 2);
+  ASSERT_EQ(reports_.WaitFor(2).kept_values(0).holder(), 2u);
   absl::StatusOr<WorkerId> actor = pool_->StartDedicatedWorker();  // on rank 1
   ASSERT_THAT(actor, IsOk());
   // The first call waits for a fetch from rank 2; the second needs nothing, yet runs after.

@@ -96,7 +96,7 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
     if (value.size() < keep_min_bytes || value.size() > static_cast<size_t>(INT_MAX)) continue;
     proto::KeptValue* kept = result->add_kept_values();
     kept->set_index(static_cast<uint32_t>(i));
-    kept->set_rank(rank);
+    kept->set_holder(static_cast<uint64_t>(rank));
     kept->set_size(value.size());
     counters_.set_objects_kept(counters_.objects_kept() + 1);
     objects_[ids[i]] = std::make_shared<const std::string>(std::move(value));
@@ -237,14 +237,16 @@ void Node::Resolve(Parked parked) {
                     if (!error.ok()) return;
                     const std::string& id = location->object_id();
                     if (Find(id) != nullptr) return;  // kept or copied here
-                    const int rank = location->rank();
+                    // The driver pool's holders are ranks (driver_pool.h).
+                    const uint64_t holder = location->holder();
+                    const int rank = holder > static_cast<uint64_t>(INT_MAX) ? -1 : static_cast<int>(holder);
                     if (rank == rank_) {
                       error = absl::NotFoundError(
                           absl::StrCat("object ", Hex(id), " is not kept on rank ", rank_,
                                        " any more (released, or its session is over)"));
                     } else if (rank < 1) {
                       error = absl::InvalidArgumentError(
-                          absl::StrCat("object ", Hex(id), " has no valid rank (", rank, ")"));
+                          absl::StrCat("object ", Hex(id), " has no valid rank (", holder, ")"));
                     } else {
                       to_fetch.emplace_back(id, rank);
                     }

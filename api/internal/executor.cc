@@ -1,0 +1,222 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "api/internal/executor.h"
+
+#include <cxxabi.h>
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <string>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "api/internal/bridge.h"
+#include "api/internal/function_registry.h"
+#include "common/shared_memory.h"
+#include "common/task_error.h"
+
+namespace unidist::api_internal {
+namespace {
+
+std::string DemangledCurrentExceptionType() {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  if (type == nullptr) return "an unknown type";
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : type->name();
+  free(demangled);
+  return name;
+}
+
+void SetError(const absl::Status& status, proto::TaskResult* result) {
+  result->clear_values();
+  StatusToTaskError(status, result->mutable_error());
+}
+
+// Set in a worker process once it runs its first task.
+std::atomic<bool> g_in_worker_process{false};
+
+// How many tasks this thread is running in the driver (the sequential backend runs them
+// in the thread that submits them; nested tasks nest).
+thread_local int t_tasks_in_driver = 0;
+
+// The actors that live in this process, by ActorKey (process_manager/worker_pool.h): one
+// in a multiprocessing worker, any number with the sequential backend. An actor's tasks
+// run one at a time, and its instance is dropped only once none runs, so a method may use
+// the instance without the lock.
+struct WorkerActor {
+  std::shared_ptr<void> instance;
+  const std::type_info* type = nullptr;
+  absl::Status construction_error;
+};
+absl::Mutex g_actors_mu(absl::kConstInit);
+absl::flat_hash_map<uint64_t, WorkerActor>& Actors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_actors_mu) {
+  static auto* const actors = new absl::flat_hash_map<uint64_t, WorkerActor>();
+  return *actors;
+}
+
+// The actor the task this thread runs belongs to (TaskRequest.actor_key); 0 for none.
+thread_local uint64_t t_current_actor = 0;
+
+// Runs `invoker`, turning an exception it lets out into a status that names `function`.
+absl::Status Invoke(const Invoker& invoker, const std::string& function,
+                    const std::vector<absl::string_view>& args, int num_returns,
+                    std::vector<std::string>* values) {
+  try {
+    return invoker(args, num_returns, values);
+  } catch (const std::exception& e) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw ",
+                                           DemangledCurrentExceptionType(), ": ", e.what()));
+  } catch (...) {
+    return absl::UnknownError(absl::StrCat("task '", function, "' threw an exception of type ",
+                                           DemangledCurrentExceptionType()));
+  }
+}
+
+bool IsActorConstructor(const std::string& function) {
+  return absl::EndsWith(function, "::<constructor>");
+}
+
+}  // namespace
+
+bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
+
+bool InTask() { return InWorkerProcess() || t_tasks_in_driver > 0; }
+
+void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type) {
+  absl::MutexLock lock(&g_actors_mu);
+  WorkerActor& actor = Actors()[t_current_actor];
+  actor.instance = std::move(instance);
+  actor.type = &type;
+}
+
+absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
+  absl::MutexLock lock(&g_actors_mu);
+  auto it = Actors().find(t_current_actor);
+  if (it == Actors().end()) {
+    return absl::FailedPreconditionError("no actor lives in this worker process");
+  }
+  const WorkerActor& actor = it->second;
+  // A constructor that failed fails every call with its error.
+  if (!actor.construction_error.ok()) return actor.construction_error;
+  if (actor.instance == nullptr) {
+    return absl::FailedPreconditionError("no actor lives in this worker process");
+  }
+  if (*actor.type != type) {
+    return absl::InvalidArgumentError("the method belongs to another class than the actor's");
+  }
+  return actor.instance.get();
+}
+
+void DropActorInstance(uint64_t actor_key) {
+  WorkerActor dropped;  // destroyed after the lock is released: its destructor is user code
+  absl::MutexLock lock(&g_actors_mu);
+  auto it = Actors().find(actor_key);
+  if (it == Actors().end()) return;
+  dropped = std::move(it->second);
+  Actors().erase(it);
+}
+
+namespace {
+
+// Runs `task`; the caller has made its actor (if any) the current one.
+void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* result) {
+  std::shared_ptr<const Invoker> invoker = FunctionRegistry::Global().Find(task.function());
+  if (invoker == nullptr) {
+    SetError(absl::NotFoundError(absl::StrCat(
+                 "function '", task.function(),
+                 "' is not registered in the worker process; register it with "
+                 "UNIDIST_REMOTE at namespace scope")),
+             result);
+    return;
+  }
+  if (task.map_chunk()) {
+    // One call per argument; a failed call fails only its own result.
+    std::vector<absl::string_view> args(1);
+    std::vector<std::string> values;
+    for (int i = 0; i < task.args_size(); ++i) {
+      args[0] = task.args(i).value();
+      values.clear();
+      const absl::Status status = Invoke(*invoker, task.function(), args, 1, &values);
+      std::string* value = result->add_values();
+      if (status.ok() && values.size() == 1) {
+        *value = std::move(values[0]);
+        continue;
+      }
+      proto::ElementError* failed = result->add_element_errors();
+      failed->set_index(static_cast<uint32_t>(i));
+      StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
+                        failed->mutable_error());
+    }
+    return;
+  }
+  std::vector<absl::string_view> args;
+  args.reserve(task.args_size());
+  // Large objects arrive in shared memory: the task reads the mapping itself.
+  std::vector<std::unique_ptr<MappedSegment>> mapped;
+  for (const proto::TaskArgument& arg : task.args()) {
+    if (!arg.has_shared()) {
+      args.push_back(arg.value());
+      continue;
+    }
+    SharedSegmentRef where;
+    where.pid = static_cast<pid_t>(arg.shared().pid());
+    where.fd = arg.shared().fd();
+    where.size = arg.shared().size();
+    where.inode = arg.shared().inode();
+    absl::StatusOr<std::unique_ptr<MappedSegment>> segment = MappedSegment::Open(where);
+    if (!segment.ok()) {
+      SetError(absl::Status(segment.status().code(),
+                            absl::StrCat("argument ", args.size() + 1, " of '", task.function(),
+                                         "' could not be read from shared memory: ",
+                                         segment.status().message())),
+               result);
+      return;
+    }
+    args.push_back((*segment)->bytes());
+    mapped.push_back(*std::move(segment));
+  }
+  std::vector<std::string> values;
+  const absl::Status status =
+      Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
+  if (!status.ok()) {
+    if (IsActorConstructor(task.function())) {
+      absl::MutexLock lock(&g_actors_mu);
+      Actors()[t_current_actor].construction_error = status;
+    }
+    SetError(status, result);
+    return;
+  }
+  for (std::string& value : values) result->add_values(std::move(value));
+}
+
+// Runs `task` with the actor its actor_key names as the current one, restoring the outer
+// one after (a task the actor's method submits runs inside it on the sequential backend).
+void RunTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  const uint64_t outer_actor = t_current_actor;
+  t_current_actor = task.actor_key();
+  RunTaskForCurrentActor(task, result);
+  t_current_actor = outer_actor;
+}
+
+}  // namespace
+
+void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result) {
+  g_in_worker_process.store(true, std::memory_order_relaxed);
+  RunTask(task, result);
+}
+
+void ExecuteTaskInDriver(const proto::TaskRequest& task, proto::TaskResult* result) {
+  ++t_tasks_in_driver;
+  RunTask(task, result);
+  --t_tasks_in_driver;
+}
+
+}  // namespace unidist::api_internal
