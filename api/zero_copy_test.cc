@@ -21,6 +21,7 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/unidist_test.h"
 
 namespace zero_copy_test {
@@ -72,6 +73,7 @@ namespace {
 
 using ::testing::IsEmpty;
 using ::testing::Pair;
+using ::unidist::testing::IsOkAndHolds;
 using unidist::Get;
 using unidist::ObjectRef;
 namespace fns = zero_copy_test;
@@ -114,15 +116,6 @@ std::vector<uint8_t> Bytes(size_t size) {
   std::vector<uint8_t> bytes(size);
   for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(i * 7);
   return bytes;
-}
-
-// An OK StatusOr whose value matches `matcher`.
-MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that matches") {
-  if (!arg.ok()) {
-    *result_listener << "status " << arg.status();
-    return false;
-  }
-  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
 }
 
 class ZeroCopyTest : public unidist::testing::UnidistTest {};
