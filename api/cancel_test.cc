@@ -12,6 +12,7 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/unidist_test.h"
 
 namespace cancel_test {
@@ -47,6 +48,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 using unidist::Cancel;
 using unidist::Get;
@@ -73,8 +75,8 @@ TEST_F(CancelTest, ATaskWaitingForItsArgumentsNeverRuns) {
   ObjectRef<int> touch = unidist::Submit(fns::Touch, marker);  // runs: not cancelled
   ASSERT_THAT(Cancel(waiting), IsOk());
   EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_EQ(*Get(slow), 200);
-  EXPECT_EQ(*Get(touch), 1);
+  EXPECT_THAT(Get(slow), IsOkAndHolds(200));
+  EXPECT_THAT(Get(touch), IsOkAndHolds(1));
   EXPECT_THAT(Cancel(waiting), StatusIs(absl::StatusCode::kFailedPrecondition));
   unlink(marker.c_str());
 }
@@ -91,14 +93,14 @@ TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
     queued.push_back(unidist::Submit(fns::Touch, markers.back()));
   }
   for (int i = 0; i < 6; i += 2) ASSERT_THAT(Cancel(queued[i]), IsOk()) << i;
-  EXPECT_EQ(*Get(busy_a), 300);
-  EXPECT_EQ(*Get(busy_b), 300);
+  EXPECT_THAT(Get(busy_a), IsOkAndHolds(300));
+  EXPECT_THAT(Get(busy_b), IsOkAndHolds(300));
   for (int i = 0; i < 6; ++i) {
     if (i % 2 == 0) {
       EXPECT_THAT(Get(queued[i]), StatusIs(absl::StatusCode::kCancelled)) << i;
       EXPECT_FALSE(Exists(markers[i])) << "cancelled task " << i << " ran";
     } else {
-      EXPECT_EQ(*Get(queued[i]), 1) << i;
+      EXPECT_THAT(Get(queued[i]), IsOkAndHolds(1)) << i;
       EXPECT_TRUE(Exists(markers[i]));
     }
     unlink(markers[i].c_str());
@@ -117,13 +119,13 @@ TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(unidist::GetStats().tasks_retried, 0u);  // a cancelled task is not retried
   // The pool was repaired and carries on.
-  EXPECT_EQ(*Get(unidist::Submit(fns::Add, 2, 3)), 5);
+  EXPECT_THAT(Get(unidist::Submit(fns::Add, 2, 3)), IsOkAndHolds(5));
   EXPECT_EQ(unidist::Workers().size(), 2u);
 }
 
 TEST_F(CancelTest, FinishedTasksAndOtherRefs) {
   ObjectRef<int> done = unidist::Submit(fns::Add, 1, 1);
-  ASSERT_EQ(*Get(done), 2);
+  ASSERT_THAT(Get(done), IsOkAndHolds(2));
   EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(Cancel(unidist::Put(5)), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Cancel(ObjectRef<int>()), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -139,10 +141,10 @@ TEST_F(CancelTest, ActorCalls) {
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_THAT(Cancel(running, /*force=*/true), StatusIs(absl::StatusCode::kInvalidArgument));
   ASSERT_THAT(Cancel(dropped), IsOk());
-  EXPECT_EQ(*Get(first), 1);
+  EXPECT_THAT(Get(first), IsOkAndHolds(1));
   EXPECT_THAT(Get(dropped), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_EQ(*Get(third), 2);  // the dropped call never ran; order is kept
-  EXPECT_EQ(*Get(running), 300);
+  EXPECT_THAT(Get(third), IsOkAndHolds(2));  // the dropped call never ran; order is kept
+  EXPECT_THAT(Get(running), IsOkAndHolds(300));
 }
 
 TEST(CancelLifecycleTest, AfterShutdownEverythingHasFinished) {
