@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace actors {
@@ -39,13 +40,18 @@ class Counter {
     absl::SleepFor(absl::Milliseconds(ms));
     return ms;
   }
+  // Sleep, once it has told the test it runs (unidist::testing::TaskSignal).
+  int NotifyThenSleep(std::string signal, int ms) {
+    unidist::testing::NotifyTaskSignal(signal);
+    return Sleep(ms);
+  }
 
  private:
   int value_;
 };
 UNIDIST_ACTOR(Counter, int);
 UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw,
-               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep);
+               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep);
 
 // Records the calls it receives, to check their order.
 class Log {
@@ -112,6 +118,9 @@ using unidist::ObjectRef;
 using actors::Counter;
 
 class ActorTest : public unidist::testing::UnidistTest {};
+
+// How long a test waits for a call to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 
 TEST_F(ActorTest, KeepsStateAcrossCalls) {
   Actor<Counter> counter = CreateActor<Counter>(10);
@@ -253,8 +262,9 @@ TEST_F(ActorTest, ActorKilledFromOutside) {
   Actor<Counter> counter = CreateActor<Counter>(0);
   const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
   ASSERT_THAT(pid, IsOk());
-  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
-  absl::SleepFor(absl::Milliseconds(50));
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = counter.Submit(&Counter::NotifyThenSleep, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());  // killed while it runs
   ASSERT_EQ(kill(*pid, SIGKILL), 0);
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)),

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace cancel_test {
@@ -20,6 +21,11 @@ namespace cancel_test {
 int SleepMs(int ms) {
   absl::SleepFor(absl::Milliseconds(ms));
   return ms;
+}
+// SleepMs, once it has told the test it runs (unidist::testing::TaskSignal).
+int NotifyThenSleepMs(std::string signal, int ms) {
+  unidist::testing::NotifyTaskSignal(signal);
+  return SleepMs(ms);
 }
 int Add(int a, int b) { return a + b; }
 // Creates `path`, so a test can tell whether the task ran.
@@ -32,17 +38,19 @@ class Sleeper {
  public:
   Sleeper() = default;
   int Sleep(int ms) { return SleepMs(ms); }
+  int NotifyThenSleep(std::string signal, int ms) { return NotifyThenSleepMs(signal, ms); }
   int Count() { return ++calls_; }
 
  private:
   int calls_ = 0;
 };
 UNIDIST_ACTOR(Sleeper);
-UNIDIST_REMOTE(&Sleeper::Sleep, &Sleeper::Count);
+UNIDIST_REMOTE(&Sleeper::Sleep, &Sleeper::NotifyThenSleep, &Sleeper::Count);
 
 }  // namespace cancel_test
 
-UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::Add, cancel_test::Touch);
+UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::NotifyThenSleepMs, cancel_test::Add,
+               cancel_test::Touch);
 
 namespace {
 
@@ -64,6 +72,9 @@ std::string TempPath() {
 }
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// How long a test waits for a task to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 
 class CancelTest : public unidist::testing::UnidistTest {};
 
@@ -110,9 +121,11 @@ TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
 
 TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
-  ObjectRef<int> running = unidist::Submit(unidist::TaskOptions{/*max_retries=*/3}, fns::SleepMs,
-                                           60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = unidist::Submit(unidist::TaskOptions{/*max_retries=*/3},
+                                           fns::NotifyThenSleepMs, started.path(), 60000);
+  // Running, not still on its way to the worker: only then is force needed.
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
   EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition,
                                         HasSubstr("running")));
   ASSERT_THAT(Cancel(running, /*force=*/true), IsOk());
@@ -134,11 +147,17 @@ TEST_F(CancelTest, FinishedTasksAndOtherRefs) {
 TEST_F(CancelTest, ActorCalls) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   unidist::Actor<fns::Sleeper> sleeper = unidist::CreateActor<fns::Sleeper>();
-  ObjectRef<int> running = sleeper.Submit(&fns::Sleeper::Sleep, 300);
+  // The driver has the constructor's result: the actor's oldest call in flight is then
+  // `running`, which is how the pool tells a running call from a queued one.
+  ASSERT_THAT(Get(sleeper.Created()), IsOk());
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = sleeper.Submit(&fns::Sleeper::NotifyThenSleep, started.path(), 300);
   ObjectRef<int> first = sleeper.Submit(&fns::Sleeper::Count);
   ObjectRef<int> dropped = sleeper.Submit(&fns::Sleeper::Count);
   ObjectRef<int> third = sleeper.Submit(&fns::Sleeper::Count);
-  absl::SleepFor(absl::Milliseconds(50));
+  // `running` runs on the actor (force is refused for it there); the calls behind it wait
+  // for its 300 ms.
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
   EXPECT_THAT(Cancel(running, /*force=*/true), StatusIs(absl::StatusCode::kInvalidArgument));
   ASSERT_THAT(Cancel(dropped), IsOk());
   EXPECT_THAT(Get(first), IsOkAndHolds(1));

@@ -27,6 +27,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace unidist_test_functions {
@@ -49,6 +50,11 @@ uint64_t Checksum(const std::vector<uint8_t>& bytes) {
 int SleepMs(int ms) {
   absl::SleepFor(absl::Milliseconds(ms));
   return ms;
+}
+// SleepMs, once it has told the test it runs (unidist::testing::TaskSignal).
+int NotifyThenSleepMs(std::string signal, int ms) {
+  unidist::testing::NotifyTaskSignal(signal);
+  return SleepMs(ms);
 }
 int Thrower(int) { throw std::runtime_error("boom"); }
 int ThrowsInt() { throw 42; }
@@ -123,7 +129,8 @@ namespace fns = unidist_test_functions;
 
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
 UNIDIST_REMOTE(fns::ParentPid);
-UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
+UNIDIST_REMOTE(fns::SleepMs, fns::NotifyThenSleepMs, fns::Thrower, fns::ThrowsInt,
+               fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
 UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length, fns::UsesTheApiInside);
 UNIDIST_REMOTE(fns::Echo<int>, fns::Echo<double>, fns::Echo<bool>, fns::Echo<std::string>,
@@ -143,6 +150,9 @@ using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 
 class UnidistTest : public testing::UnidistTest {};
+
+// How long a test waits for a task to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 
 // Put/Get and a task round trip for one value of each codec type.
 template <typename T>
@@ -339,8 +349,10 @@ TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
 
 TEST_F(UnidistTest, WorkerKilledFromOutsideFailsItsTask) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
-  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  testing::TaskSignal started;
+  ObjectRef<int> slow = Submit(fns::NotifyThenSleepMs, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
+  // The first task of a session goes to worker 0, and runs there now.
   ASSERT_EQ(kill(Workers()[0].pid, SIGKILL), 0);
   EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
 }
@@ -355,8 +367,9 @@ TEST_F(UnidistTest, ForkServerKilledFailsTasksUntilANewSession) {
   absl::StatusOr<int> fork_server = Get(Submit(fns::ParentPid));
   ASSERT_THAT(fork_server, IsOk());
   ASSERT_NE(*fork_server, getpid());  // the worker's parent is not the driver
-  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  testing::TaskSignal started;
+  ObjectRef<int> slow = Submit(fns::NotifyThenSleepMs, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());  // its worker runs it
   ASSERT_EQ(kill(*fork_server, SIGKILL), 0);
   EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable));
   // Every worker of the pool died with the server, and none could be replaced.
@@ -447,9 +460,14 @@ TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
   // Only where tasks run beside the driver can one still be running at Shutdown.
   const bool concurrent = unidist::testing::BackendHas(
       unidist::testing::BackendTrait::kConcurrentWithDriver);
-  ObjectRef<int> running = concurrent ? Submit(fns::SleepMs, 60000) : ObjectRef<int>();
+  testing::TaskSignal started;
+  ObjectRef<int> running =
+      concurrent ? Submit(fns::NotifyThenSleepMs, started.path(), 60000) : ObjectRef<int>();
   ObjectRef<int> waiting = concurrent ? Submit(fns::Add, running, 1) : ObjectRef<int>();
-  if (concurrent) absl::SleepFor(absl::Milliseconds(50));
+  // Shut down while `running` runs on its worker, not while it is on its way there.
+  if (concurrent) {
+    ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
+  }
   UNIDIST_ASSERT_OK(Shutdown());
   if (concurrent) {
     EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
