@@ -15,6 +15,8 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace actors {
@@ -38,13 +40,18 @@ class Counter {
     absl::SleepFor(absl::Milliseconds(ms));
     return ms;
   }
+  // Sleep, once it has told the test it runs (unidist::testing::TaskSignal).
+  int NotifyThenSleep(std::string signal, int ms) {
+    unidist::testing::NotifyTaskSignal(signal);
+    return Sleep(ms);
+  }
 
  private:
   int value_;
 };
 UNIDIST_ACTOR(Counter, int);
 UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw,
-               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep);
+               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep);
 
 // Records the calls it receives, to check their order.
 class Log {
@@ -102,6 +109,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 using unidist::Actor;
 using unidist::CreateActor;
@@ -111,17 +119,21 @@ using actors::Counter;
 
 class ActorTest : public unidist::testing::UnidistTest {};
 
+// How long a test waits for a call to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+
 TEST_F(ActorTest, KeepsStateAcrossCalls) {
   Actor<Counter> counter = CreateActor<Counter>(10);
   EXPECT_THAT(Get(counter.Created()), IsOk());
-  EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 5)), 15);
-  EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 1)), 16);
-  EXPECT_EQ(*Get(counter.Submit(&Counter::Value)), 16);
+  EXPECT_THAT(Get(counter.Submit(&Counter::Add, 5)), IsOkAndHolds(15));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Add, 1)), IsOkAndHolds(16));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)), IsOkAndHolds(16));
   // Its own process, not one of the pool's.
   if (!unidist::testing::BackendHas(unidist::testing::BackendTrait::kWorkerProcesses)) return;
-  const int pid = *Get(counter.Submit(&Counter::Pid));
-  for (const unidist::WorkerInfo& worker : unidist::Workers()) EXPECT_NE(worker.pid, pid);
-  EXPECT_NE(pid, getpid());
+  const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(pid, IsOk());
+  for (const unidist::WorkerInfo& worker : unidist::Workers()) EXPECT_NE(worker.pid, *pid);
+  EXPECT_NE(*pid, getpid());
 }
 
 TEST_F(ActorTest, CallsRunInSubmissionOrder) {
@@ -156,8 +168,8 @@ TEST_F(ActorTest, RefArgumentsWaitWithoutReordering) {
   ObjectRef<int> slow = unidist::Submit(actors::SlowValue, 100);
   ObjectRef<int> first = counter.Submit(&Counter::Add, slow);  // waits for `slow`
   ObjectRef<int> second = counter.Submit(&Counter::Add, 5);    // ready, but runs second
-  EXPECT_EQ(*Get(second), 106);
-  EXPECT_EQ(*Get(first), 101);
+  EXPECT_THAT(Get(second), IsOkAndHolds(106));
+  EXPECT_THAT(Get(first), IsOkAndHolds(101));
 }
 
 TEST_F(ActorTest, ConstructorTakesRefsAndResultsFeedTasksAndOtherActors) {
@@ -166,7 +178,7 @@ TEST_F(ActorTest, ConstructorTakesRefsAndResultsFeedTasksAndOtherActors) {
   ObjectRef<int> a_value = a.Submit(&Counter::Add, 3);          // 10
   ObjectRef<int> squared = unidist::Submit(actors::Square, a_value);  // 100
   ObjectRef<int> b_value = b.Submit(&Counter::Add, squared);    // 200
-  EXPECT_EQ(*Get(b_value), 200);
+  EXPECT_THAT(Get(b_value), IsOkAndHolds(200));
   unidist::WaitResult<int> waited = unidist::Wait(std::vector<ObjectRef<int>>{a_value, b_value}, 2);
   EXPECT_EQ(waited.ready.size(), 2u);
 }
@@ -178,7 +190,7 @@ TEST_F(ActorTest, MethodErrorsFailOnlyThatCall) {
                        ::testing::AllOf(HasSubstr("Counter::Throw"), HasSubstr("counter refuses"))));
   EXPECT_THAT(Get(counter.Submit(&Counter::CheckedAdd, -1)),
               StatusIs(absl::StatusCode::kInvalidArgument, "negative increment"));
-  EXPECT_EQ(*Get(counter.Submit(&Counter::CheckedAdd, 2)), 3);  // state kept
+  EXPECT_THAT(Get(counter.Submit(&Counter::CheckedAdd, 2)), IsOkAndHolds(3));  // state kept
 }
 
 TEST_F(ActorTest, ConstructorFailureFailsEveryCall) {
@@ -195,7 +207,8 @@ TEST_F(ActorTest, ConstructorFailureFailsEveryCall) {
 TEST_F(ActorTest, KillCancelsPendingCalls) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   Actor<Counter> counter = CreateActor<Counter>(0);
-  const int pid = *Get(counter.Submit(&Counter::Pid));
+  const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(pid, IsOk());
   ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
   ObjectRef<int> queued = counter.Submit(&Counter::Add, 1);
   ObjectRef<int> waiting = counter.Submit(&Counter::Add, unidist::Submit(actors::SlowValue, 1));
@@ -206,22 +219,23 @@ TEST_F(ActorTest, KillCancelsPendingCalls) {
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("Counter was killed")));
   EXPECT_THAT(counter.Kill(), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+  EXPECT_TRUE(unidist::testing::WaitForProcessGone(*pid, absl::Seconds(10)));
 }
 
 TEST_F(ActorTest, LastHandleEndsTheProcessAfterItsCalls) {
   ObjectRef<int> last;
-  int pid;
+  absl::StatusOr<int> pid;
   {
     Actor<Counter> counter = CreateActor<Counter>(0);
     Actor<Counter> copy = counter;
-    pid = *Get(copy.Submit(&Counter::Pid));
+    pid = Get(copy.Submit(&Counter::Pid));
+    ASSERT_THAT(pid, IsOk());
     counter.Submit(&Counter::Sleep, 100);
     last = copy.Submit(&Counter::Add, unidist::Submit(actors::SlowValue, 42));
   }
-  EXPECT_EQ(*Get(last), 42);  // submitted calls still run
+  EXPECT_THAT(Get(last), IsOkAndHolds(42));  // submitted calls still run
   if (unidist::testing::BackendHas(unidist::testing::BackendTrait::kWorkerProcesses)) {
-    EXPECT_TRUE(unidist::testing::WaitForProcessGone(pid, absl::Seconds(10)));
+    EXPECT_TRUE(unidist::testing::WaitForProcessGone(*pid, absl::Seconds(10)));
   }
 }
 
@@ -239,17 +253,19 @@ TEST_F(ActorTest, CrashFailsPendingAndLaterCallsWithUnavailable) {
                               ::testing::AllOf(HasSubstr("actor Counter"),
                                                HasSubstr("signal 11"))));
   // The program and the pool carry on.
-  EXPECT_EQ(*Get(unidist::Submit(actors::Square, 9)), 81);
+  EXPECT_THAT(Get(unidist::Submit(actors::Square, 9)), IsOkAndHolds(81));
   EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
 }
 
 TEST_F(ActorTest, ActorKilledFromOutside) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
   Actor<Counter> counter = CreateActor<Counter>(0);
-  const int pid = *Get(counter.Submit(&Counter::Pid));
-  ObjectRef<int> running = counter.Submit(&Counter::Sleep, 60000);
-  absl::SleepFor(absl::Milliseconds(50));
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(pid, IsOk());
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = counter.Submit(&Counter::NotifyThenSleep, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());  // killed while it runs
+  ASSERT_EQ(kill(*pid, SIGKILL), 0);
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("actor Counter is gone")));
@@ -268,14 +284,14 @@ TEST_F(ActorTest, FiftyLiveActorsOnTwoCores) {
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 50; ++i) EXPECT_EQ((*values)[round * 50 + i], i + round + 1);
   }
-  EXPECT_EQ(*Get(task), 144);
+  EXPECT_THAT(Get(task), IsOkAndHolds(144));
 }
 
 TEST_F(ActorTest, TasksRunWhileAnActorIsBusy) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   Actor<Counter> counter = CreateActor<Counter>(0);
   ObjectRef<int> busy = counter.Submit(&Counter::Sleep, 3000);
-  EXPECT_EQ(*Get(unidist::Submit(actors::Square, 5)), 25);
+  EXPECT_THAT(Get(unidist::Submit(actors::Square, 5)), IsOkAndHolds(25));
   EXPECT_EQ(unidist::Wait(std::vector<ObjectRef<int>>{busy}, 1, absl::ZeroDuration()).ready.size(),
             0u);
   EXPECT_THAT(counter.Kill(), IsOk());
@@ -301,16 +317,16 @@ TEST(ActorLifecycleTest, SequentialActorsLiveInTheDriverUntilKilledOrReleased) {
   {
     Actor<actors::Tracked> a = CreateActor<actors::Tracked>();
     Actor<actors::Tracked> b = CreateActor<actors::Tracked>();
-    EXPECT_EQ(*Get(a.Submit(&actors::Tracked::Pid)), getpid());
-    EXPECT_EQ(*Get(b.Submit(&actors::Tracked::Pid)), getpid());
+    EXPECT_THAT(Get(a.Submit(&actors::Tracked::Pid)), IsOkAndHolds(getpid()));
+    EXPECT_THAT(Get(b.Submit(&actors::Tracked::Pid)), IsOkAndHolds(getpid()));
     EXPECT_EQ(actors::g_tracked_destroyed, 0);
     ASSERT_THAT(a.Kill(), IsOk());
     EXPECT_EQ(actors::g_tracked_destroyed, 1);
     EXPECT_THAT(Get(a.Submit(&actors::Tracked::Pid)),
                 StatusIs(absl::StatusCode::kCancelled, HasSubstr("Tracked was killed")));
-    EXPECT_EQ(*Get(b.Submit(&actors::Tracked::Pid)), getpid());  // b is untouched
+    EXPECT_THAT(Get(b.Submit(&actors::Tracked::Pid)), IsOkAndHolds(getpid()));  // b is untouched
     Actor<Counter> counter = CreateActor<Counter>(5);
-    EXPECT_EQ(*Get(counter.Submit(&Counter::Add, 1)), 6);
+    EXPECT_THAT(Get(counter.Submit(&Counter::Add, 1)), IsOkAndHolds(6));
   }
   EXPECT_EQ(actors::g_tracked_destroyed, 2);  // b's last handle closed it
   UNIDIST_ASSERT_OK(unidist::Shutdown());

@@ -12,6 +12,8 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace cancel_test {
@@ -19,6 +21,11 @@ namespace cancel_test {
 int SleepMs(int ms) {
   absl::SleepFor(absl::Milliseconds(ms));
   return ms;
+}
+// SleepMs, once it has told the test it runs (unidist::testing::TaskSignal).
+int NotifyThenSleepMs(std::string signal, int ms) {
+  unidist::testing::NotifyTaskSignal(signal);
+  return SleepMs(ms);
 }
 int Add(int a, int b) { return a + b; }
 // Creates `path`, so a test can tell whether the task ran.
@@ -31,22 +38,25 @@ class Sleeper {
  public:
   Sleeper() = default;
   int Sleep(int ms) { return SleepMs(ms); }
+  int NotifyThenSleep(std::string signal, int ms) { return NotifyThenSleepMs(signal, ms); }
   int Count() { return ++calls_; }
 
  private:
   int calls_ = 0;
 };
 UNIDIST_ACTOR(Sleeper);
-UNIDIST_REMOTE(&Sleeper::Sleep, &Sleeper::Count);
+UNIDIST_REMOTE(&Sleeper::Sleep, &Sleeper::NotifyThenSleep, &Sleeper::Count);
 
 }  // namespace cancel_test
 
-UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::Add, cancel_test::Touch);
+UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::NotifyThenSleepMs, cancel_test::Add,
+               cancel_test::Touch);
 
 namespace {
 
 using ::testing::HasSubstr;
 using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 using unidist::Cancel;
 using unidist::Get;
@@ -63,6 +73,9 @@ std::string TempPath() {
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
+// How long a test waits for a task to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+
 class CancelTest : public unidist::testing::UnidistTest {};
 
 TEST_F(CancelTest, ATaskWaitingForItsArgumentsNeverRuns) {
@@ -73,8 +86,8 @@ TEST_F(CancelTest, ATaskWaitingForItsArgumentsNeverRuns) {
   ObjectRef<int> touch = unidist::Submit(fns::Touch, marker);  // runs: not cancelled
   ASSERT_THAT(Cancel(waiting), IsOk());
   EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_EQ(*Get(slow), 200);
-  EXPECT_EQ(*Get(touch), 1);
+  EXPECT_THAT(Get(slow), IsOkAndHolds(200));
+  EXPECT_THAT(Get(touch), IsOkAndHolds(1));
   EXPECT_THAT(Cancel(waiting), StatusIs(absl::StatusCode::kFailedPrecondition));
   unlink(marker.c_str());
 }
@@ -91,14 +104,14 @@ TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
     queued.push_back(unidist::Submit(fns::Touch, markers.back()));
   }
   for (int i = 0; i < 6; i += 2) ASSERT_THAT(Cancel(queued[i]), IsOk()) << i;
-  EXPECT_EQ(*Get(busy_a), 300);
-  EXPECT_EQ(*Get(busy_b), 300);
+  EXPECT_THAT(Get(busy_a), IsOkAndHolds(300));
+  EXPECT_THAT(Get(busy_b), IsOkAndHolds(300));
   for (int i = 0; i < 6; ++i) {
     if (i % 2 == 0) {
       EXPECT_THAT(Get(queued[i]), StatusIs(absl::StatusCode::kCancelled)) << i;
       EXPECT_FALSE(Exists(markers[i])) << "cancelled task " << i << " ran";
     } else {
-      EXPECT_EQ(*Get(queued[i]), 1) << i;
+      EXPECT_THAT(Get(queued[i]), IsOkAndHolds(1)) << i;
       EXPECT_TRUE(Exists(markers[i]));
     }
     unlink(markers[i].c_str());
@@ -108,22 +121,24 @@ TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
 
 TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
-  ObjectRef<int> running = unidist::Submit(unidist::TaskOptions{/*max_retries=*/3}, fns::SleepMs,
-                                           60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = unidist::Submit(unidist::TaskOptions{/*max_retries=*/3},
+                                           fns::NotifyThenSleepMs, started.path(), 60000);
+  // Running, not still on its way to the worker: only then is force needed.
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
   EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition,
                                         HasSubstr("running")));
   ASSERT_THAT(Cancel(running, /*force=*/true), IsOk());
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(unidist::GetStats().tasks_retried, 0u);  // a cancelled task is not retried
   // The pool was repaired and carries on.
-  EXPECT_EQ(*Get(unidist::Submit(fns::Add, 2, 3)), 5);
+  EXPECT_THAT(Get(unidist::Submit(fns::Add, 2, 3)), IsOkAndHolds(5));
   EXPECT_EQ(unidist::Workers().size(), 2u);
 }
 
 TEST_F(CancelTest, FinishedTasksAndOtherRefs) {
   ObjectRef<int> done = unidist::Submit(fns::Add, 1, 1);
-  ASSERT_EQ(*Get(done), 2);
+  ASSERT_THAT(Get(done), IsOkAndHolds(2));
   EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(Cancel(unidist::Put(5)), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Cancel(ObjectRef<int>()), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -132,17 +147,23 @@ TEST_F(CancelTest, FinishedTasksAndOtherRefs) {
 TEST_F(CancelTest, ActorCalls) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   unidist::Actor<fns::Sleeper> sleeper = unidist::CreateActor<fns::Sleeper>();
-  ObjectRef<int> running = sleeper.Submit(&fns::Sleeper::Sleep, 300);
+  // The driver has the constructor's result: the actor's oldest call in flight is then
+  // `running`, which is how the pool tells a running call from a queued one.
+  ASSERT_THAT(Get(sleeper.Created()), IsOk());
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = sleeper.Submit(&fns::Sleeper::NotifyThenSleep, started.path(), 300);
   ObjectRef<int> first = sleeper.Submit(&fns::Sleeper::Count);
   ObjectRef<int> dropped = sleeper.Submit(&fns::Sleeper::Count);
   ObjectRef<int> third = sleeper.Submit(&fns::Sleeper::Count);
-  absl::SleepFor(absl::Milliseconds(50));
+  // `running` runs on the actor (force is refused for it there); the calls behind it wait
+  // for its 300 ms.
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
   EXPECT_THAT(Cancel(running, /*force=*/true), StatusIs(absl::StatusCode::kInvalidArgument));
   ASSERT_THAT(Cancel(dropped), IsOk());
-  EXPECT_EQ(*Get(first), 1);
+  EXPECT_THAT(Get(first), IsOkAndHolds(1));
   EXPECT_THAT(Get(dropped), StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_EQ(*Get(third), 2);  // the dropped call never ran; order is kept
-  EXPECT_EQ(*Get(running), 300);
+  EXPECT_THAT(Get(third), IsOkAndHolds(2));  // the dropped call never ran; order is kept
+  EXPECT_THAT(Get(running), IsOkAndHolds(300));
 }
 
 TEST(CancelLifecycleTest, AfterShutdownEverythingHasFinished) {

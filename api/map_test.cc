@@ -13,6 +13,7 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/unidist_test.h"
 
 namespace map_test {
@@ -47,21 +48,13 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 using unidist::Get;
 using unidist::Map;
 using unidist::MapOptions;
 using unidist::ObjectRef;
 namespace fns = map_test;
-
-// An OK StatusOr whose value matches `matcher`.
-MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that matches") {
-  if (!arg.ok()) {
-    *result_listener << "status " << arg.status();
-    return false;
-  }
-  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
-}
 
 class MapTest : public unidist::testing::UnidistTest {};
 

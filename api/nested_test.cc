@@ -11,6 +11,7 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/unidist_test.h"
 
 namespace nested {
@@ -101,6 +102,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 
 class NestedTest : public unidist::testing::UnidistTest {};
@@ -115,7 +117,7 @@ TEST_F(NestedTest, RecursiveFibonacciOnTwoWorkers) {
 }
 
 TEST_F(NestedTest, PutSubmitWaitAndGetInsideATask) {
-  EXPECT_EQ(*unidist::Get(unidist::Submit(nested::PutSubmitWaitGet, 100)), 2 * 5050);
+  EXPECT_THAT(unidist::Get(unidist::Submit(nested::PutSubmitWaitGet, 100)), IsOkAndHolds(2 * 5050));
   // What the task held is released when its refs go.
   for (int i = 0; i < 200 && unidist::GetStats().live_objects > 0; ++i) {
     absl::SleepFor(absl::Milliseconds(10));
@@ -138,8 +140,10 @@ TEST_F(NestedTest, AnInnerErrorReachesTheCaller) {
 
 TEST_F(NestedTest, ActorMethodsSubmitTasks) {
   unidist::Actor<nested::Calculator> calculator = unidist::CreateActor<nested::Calculator>();
-  EXPECT_EQ(*unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 3)), 9);
-  EXPECT_EQ(*unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 4)), 25);
+  EXPECT_THAT(unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 3)),
+              IsOkAndHolds(9));
+  EXPECT_THAT(unidist::Get(calculator.Submit(&nested::Calculator::SquareRemotely, 4)),
+              IsOkAndHolds(25));
 }
 
 TEST_F(NestedTest, ActorsAndCancelAreRefusedInsideATask) {
@@ -153,7 +157,7 @@ TEST_F(NestedTest, ACrashAfterANestedSubmitFailsOnlyTheCrashedTask) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   EXPECT_THAT(unidist::Get(unidist::Submit(nested::SubmitThenCrash, 0)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
-  EXPECT_EQ(*unidist::Get(unidist::Submit(nested::Square, 7)), 49);
+  EXPECT_THAT(unidist::Get(unidist::Submit(nested::Square, 7)), IsOkAndHolds(49));
   for (int i = 0; i < 300 && unidist::GetStats().live_objects > 0; ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }

@@ -26,6 +26,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/duration.pb.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace unidist_test_functions {
@@ -48,6 +50,11 @@ uint64_t Checksum(const std::vector<uint8_t>& bytes) {
 int SleepMs(int ms) {
   absl::SleepFor(absl::Milliseconds(ms));
   return ms;
+}
+// SleepMs, once it has told the test it runs (unidist::testing::TaskSignal).
+int NotifyThenSleepMs(std::string signal, int ms) {
+  unidist::testing::NotifyTaskSignal(signal);
+  return SleepMs(ms);
 }
 int Thrower(int) { throw std::runtime_error("boom"); }
 int ThrowsInt() { throw 42; }
@@ -122,7 +129,8 @@ namespace fns = unidist_test_functions;
 
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
 UNIDIST_REMOTE(fns::ParentPid);
-UNIDIST_REMOTE(fns::SleepMs, fns::Thrower, fns::ThrowsInt, fns::ReturnsStatus);
+UNIDIST_REMOTE(fns::SleepMs, fns::NotifyThenSleepMs, fns::Thrower, fns::ThrowsInt,
+               fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
 UNIDIST_REMOTE(fns::CrashOnce, fns::Repeat, fns::Length, fns::UsesTheApiInside);
 UNIDIST_REMOTE(fns::Echo<int>, fns::Echo<double>, fns::Echo<bool>, fns::Echo<std::string>,
@@ -138,9 +146,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
 using ::unidist::testing::StatusIs;
 
 class UnidistTest : public testing::UnidistTest {};
+
+// How long a test waits for a task to start: a bound against hanging, not an expectation.
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 
 // Put/Get and a task round trip for one value of each codec type.
 template <typename T>
@@ -209,22 +221,22 @@ TEST_F(UnidistTest, TasksRunRoundRobinOnWorkerProcesses) {
 TEST_F(UnidistTest, ValueAndRefArgumentsMix) {
   ObjectRef<int> five = Put(5);
   EXPECT_THAT(Get(Submit(fns::Add, five, 3)), ::testing::Eq(absl::StatusOr<int>(8)));
-  EXPECT_EQ(*Get(Submit(fns::Concat, "ab", Put(std::string("cd")))), "abcd");
+  EXPECT_THAT(Get(Submit(fns::Concat, "ab", Put(std::string("cd")))), IsOkAndHolds("abcd"));
   std::vector<int> numbers(1000);
   for (int i = 0; i < 1000; ++i) numbers[i] = i;
-  EXPECT_EQ(*Get(Submit(fns::Sum, Put(numbers))), 499500);
+  EXPECT_THAT(Get(Submit(fns::Sum, Put(numbers))), IsOkAndHolds(499500));
 }
 
 TEST_F(UnidistTest, ChainOfDependentTasksSubmittedBeforeInputsAreReady) {
   ObjectRef<int> value = Submit(fns::SleepMs, 100);
   for (int i = 0; i < 300; ++i) value = Submit(fns::Add, value, 1);
-  EXPECT_EQ(*Get(value), 400);
+  EXPECT_THAT(Get(value), IsOkAndHolds(400));
 }
 
 TEST_F(UnidistTest, FanInOfPendingResults) {
   ObjectRef<int> slow = Submit(fns::SleepMs, 50);
   ObjectRef<int> fast = Submit(fns::Square, 3);
-  EXPECT_EQ(*Get(Submit(fns::Add, slow, fast)), 59);
+  EXPECT_THAT(Get(Submit(fns::Add, slow, fast)), IsOkAndHolds(59));
 }
 
 TEST_F(UnidistTest, WaitReturnsReadyRefsInCallersOrder) {
@@ -297,7 +309,7 @@ TEST_F(UnidistTest, ReturnedStatusPassesThroughUnchanged) {
   absl::StatusOr<int> negative = Get(Submit(fns::ReturnsStatusOr, -1));
   EXPECT_EQ(negative.status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(negative.status().message(), "negative: -1");
-  EXPECT_EQ(*Get(Submit(fns::ReturnsStatusOr, 4)), 40);
+  EXPECT_THAT(Get(Submit(fns::ReturnsStatusOr, 4)), IsOkAndHolds(40));
 }
 
 TEST_F(UnidistTest, InitInsideATaskIsRefusedButNestedTasksRun) {
@@ -337,8 +349,10 @@ TEST_F(UnidistTest, CrashingTaskFailsWithUnavailableAndThePoolRecovers) {
 
 TEST_F(UnidistTest, WorkerKilledFromOutsideFailsItsTask) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
-  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  testing::TaskSignal started;
+  ObjectRef<int> slow = Submit(fns::NotifyThenSleepMs, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
+  // The first task of a session goes to worker 0, and runs there now.
   ASSERT_EQ(kill(Workers()[0].pid, SIGKILL), 0);
   EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
 }
@@ -353,8 +367,9 @@ TEST_F(UnidistTest, ForkServerKilledFailsTasksUntilANewSession) {
   absl::StatusOr<int> fork_server = Get(Submit(fns::ParentPid));
   ASSERT_THAT(fork_server, IsOk());
   ASSERT_NE(*fork_server, getpid());  // the worker's parent is not the driver
-  ObjectRef<int> slow = Submit(fns::SleepMs, 60000);
-  absl::SleepFor(absl::Milliseconds(100));
+  testing::TaskSignal started;
+  ObjectRef<int> slow = Submit(fns::NotifyThenSleepMs, started.path(), 60000);
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());  // its worker runs it
   ASSERT_EQ(kill(*fork_server, SIGKILL), 0);
   EXPECT_THAT(Get(slow), StatusIs(absl::StatusCode::kUnavailable));
   // Every worker of the pool died with the server, and none could be replaced.
@@ -380,10 +395,10 @@ TEST_F(UnidistTest, UnregisteredFunctionGivesAClearError) {
 
 TEST_F(UnidistTest, SubmitTupleGivesOneRefPerElement) {
   auto [min, max, name] = SubmitTuple(fns::MinMaxName, std::vector<int>{3, -1, 8});
-  EXPECT_EQ(*Get(min), -1);
-  EXPECT_EQ(*Get(max), 8);
-  EXPECT_EQ(*Get(name), "minmax");
-  EXPECT_EQ(*Get(Submit(fns::Add, min, max)), 7);
+  EXPECT_THAT(Get(min), IsOkAndHolds(-1));
+  EXPECT_THAT(Get(max), IsOkAndHolds(8));
+  EXPECT_THAT(Get(name), IsOkAndHolds("minmax"));
+  EXPECT_THAT(Get(Submit(fns::Add, min, max)), IsOkAndHolds(7));
 }
 
 TEST_F(UnidistTest, VoidTasksRunForTheirEffect) {
@@ -405,7 +420,7 @@ TEST_F(UnidistTest, LargeObjectsCrossToWorkers) {
   std::vector<uint8_t> bytes(32 << 20);
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7);
   const uint64_t expected = fns::Checksum(bytes);
-  EXPECT_EQ(*Get(Submit(fns::Checksum, Put(bytes))), expected);
+  EXPECT_THAT(Get(Submit(fns::Checksum, Put(bytes))), IsOkAndHolds(expected));
 }
 
 TEST_F(UnidistTest, ConcurrentDriverThreads) {
@@ -441,20 +456,25 @@ TEST_F(UnidistTest, InitAgainWhileInitializedChangesNothing) {
 TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
   ObjectRef<int> ready = Put(11);
   ObjectRef<int> computed = Submit(fns::Square, 4);
-  ASSERT_EQ(*Get(computed), 16);
+  ASSERT_THAT(Get(computed), IsOkAndHolds(16));
   // Only where tasks run beside the driver can one still be running at Shutdown.
   const bool concurrent = unidist::testing::BackendHas(
       unidist::testing::BackendTrait::kConcurrentWithDriver);
-  ObjectRef<int> running = concurrent ? Submit(fns::SleepMs, 60000) : ObjectRef<int>();
+  testing::TaskSignal started;
+  ObjectRef<int> running =
+      concurrent ? Submit(fns::NotifyThenSleepMs, started.path(), 60000) : ObjectRef<int>();
   ObjectRef<int> waiting = concurrent ? Submit(fns::Add, running, 1) : ObjectRef<int>();
-  if (concurrent) absl::SleepFor(absl::Milliseconds(50));
+  // Shut down while `running` runs on its worker, not while it is on its way there.
+  if (concurrent) {
+    ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
+  }
   UNIDIST_ASSERT_OK(Shutdown());
   if (concurrent) {
     EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
     EXPECT_THAT(Get(waiting), StatusIs(absl::StatusCode::kCancelled));
   }
-  EXPECT_EQ(*Get(ready), 11);
-  EXPECT_EQ(*Get(computed), 16);
+  EXPECT_THAT(Get(ready), IsOkAndHolds(11));
+  EXPECT_THAT(Get(computed), IsOkAndHolds(16));
   // Use after Shutdown is use before Init.
   EXPECT_THAT(Get(Submit(fns::Square, 2)), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
@@ -470,7 +490,7 @@ std::string TempPath() {
 TEST_F(UnidistTest, MaxRetriesRunsATaskAgainWhenItsWorkerDies) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   const std::string marker = TempPath();
-  EXPECT_EQ(*Get(Submit(TaskOptions{/*max_retries=*/1}, fns::CrashOnce, marker)), 7);
+  EXPECT_THAT(Get(Submit(TaskOptions{/*max_retries=*/1}, fns::CrashOnce, marker)), IsOkAndHolds(7));
   EXPECT_EQ(GetStats().tasks_retried, 1u);
   EXPECT_EQ(GetStats().workers_replaced, 1u);
   unlink(marker.c_str());
@@ -500,7 +520,7 @@ TEST_F(UnidistTest, ErrorsTheTaskReportsAreNeverRetried) {
 
 TEST_F(UnidistTest, SubmitTupleTakesOptionsToo) {
   auto [min, max, name] = SubmitTuple(TaskOptions{1}, fns::MinMaxName, std::vector<int>{2, 9});
-  EXPECT_EQ(*Get(max), 9);
+  EXPECT_THAT(Get(max), IsOkAndHolds(9));
 }
 
 TEST_F(UnidistTest, ObjectsLeaveTheStoreWithTheirLastRef) {
@@ -521,7 +541,7 @@ TEST_F(UnidistTest, ObjectsLeaveTheStoreWithTheirLastRef) {
   ObjectRef<int> slow = Submit(fns::SleepMs, 100);
   ObjectRef<int> dependent = Submit(fns::Add, Put(1), slow);
   Submit(fns::Square, Put(3));  // result dropped at once
-  EXPECT_EQ(*Get(dependent), 101);
+  EXPECT_THAT(Get(dependent), IsOkAndHolds(101));
   slow = ObjectRef<int>();
   dependent = ObjectRef<int>();
   for (int i = 0; i < 500 && GetStats().live_objects > 0; ++i) {
@@ -535,7 +555,7 @@ TEST_F(UnidistTest, ObjectsLeaveTheStoreWithTheirLastRef) {
 TEST_F(UnidistTest, ManyPutSubmitGetDropCyclesKeepTheStoreEmpty) {
   for (int i = 0; i < 20000; ++i) {
     ObjectRef<int> value = Put(i);
-    ASSERT_EQ(*Get(Submit(fns::Add, value, 1)), i + 1);
+    ASSERT_THAT(Get(Submit(fns::Add, value, 1)), IsOkAndHolds(i + 1));
   }
   EXPECT_EQ(GetStats().live_objects, 0u);
   EXPECT_EQ(GetStats().bytes_held, 0u);
@@ -577,7 +597,7 @@ TEST_F(LifecycleTest, InitShutdownCyclesLeaveNoChildProcess) {
     EXPECT_TRUE(IsInitialized());
     std::vector<int> pids;
     for (const WorkerInfo& worker : Workers()) pids.push_back(worker.pid);
-    EXPECT_EQ(*Get(Submit(fns::Add, cycle, 100)), cycle + 100);
+    EXPECT_THAT(Get(Submit(fns::Add, cycle, 100)), IsOkAndHolds(cycle + 100));
     UNIDIST_ASSERT_OK(Shutdown());
     EXPECT_FALSE(IsInitialized());
     EXPECT_THAT(unidist::testing::ChildProcesses(), IsEmpty()) << "cycle " << cycle;
@@ -619,7 +639,8 @@ TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("too large")));
   EXPECT_THAT(Get(Submit(fns::Repeat, 100 * 1024)),
               StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_EQ(*Get(Submit(fns::Length, std::string(1000, 'a'))), 1000u);  // still serving
+  // Still serving.
+  EXPECT_THAT(Get(Submit(fns::Length, std::string(1000, 'a'))), IsOkAndHolds(1000u));
   UNIDIST_ASSERT_OK(Shutdown());
   setenv("UNIDIST_MAX_MESSAGE_BYTES", "lots", 1);
   EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -631,7 +652,7 @@ TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {
 // in this process, nested ones too, and the "workers" are this process.
 TEST_F(LifecycleTest, SequentialBackendRunsTasksInThisProcess) {
   UNIDIST_ASSERT_OK(Init(Options{2, "sequential"}));
-  EXPECT_EQ(*Get(Submit(fns::WhoAmI)), getpid());
+  EXPECT_THAT(Get(Submit(fns::WhoAmI)), IsOkAndHolds(getpid()));
   absl::StatusOr<std::string> said = Get(Submit(fns::UsesTheApiInside));
   ASSERT_THAT(said, IsOk());
   EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init and Shutdown cannot be called"));
@@ -641,7 +662,7 @@ TEST_F(LifecycleTest, SequentialBackendRunsTasksInThisProcess) {
   for (const WorkerInfo& worker : workers) EXPECT_EQ(worker.pid, getpid());
   ObjectRef<int> done = Submit(fns::Square, 3);  // finished when Submit returns
   EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(*Get(done, absl::ZeroDuration()), 9);
+  EXPECT_THAT(Get(done, absl::ZeroDuration()), IsOkAndHolds(9));
   std::optional<TaskFailure> failure = GetTaskFailure(Get(Submit(fns::Thrower, 1)).status());
   ASSERT_TRUE(failure.has_value());
   EXPECT_EQ(failure->worker_pid, getpid());

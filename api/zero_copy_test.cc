@@ -21,6 +21,8 @@
 #include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/task_signal.h"
 #include "testing/unidist_test.h"
 
 namespace zero_copy_test {
@@ -56,9 +58,10 @@ double SumDoubles(unidist::ArrayView<double> data) {
   for (size_t i = 0; i < data.size(); ++i) sum += data[i];
   return sum;
 }
-// Creates `marker` once it holds the mapping, then sleeps.
-int HoldView(unidist::ArrayView<uint8_t> data, std::string marker) {
-  std::ofstream(marker) << data.size();
+// Notifies `signal` (a unidist::testing::TaskSignal) once it holds the mapping of its
+// first argument, then sleeps.
+int HoldView(unidist::ArrayView<uint8_t> /*data*/, std::string signal) {
+  unidist::testing::NotifyTaskSignal(signal);
   absl::SleepFor(absl::Seconds(60));
   return 0;
 }
@@ -72,6 +75,7 @@ namespace {
 
 using ::testing::IsEmpty;
 using ::testing::Pair;
+using ::unidist::testing::IsOkAndHolds;
 using unidist::Get;
 using unidist::ObjectRef;
 namespace fns = zero_copy_test;
@@ -114,15 +118,6 @@ std::vector<uint8_t> Bytes(size_t size) {
   std::vector<uint8_t> bytes(size);
   for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(i * 7);
   return bytes;
-}
-
-// An OK StatusOr whose value matches `matcher`.
-MATCHER_P(IsOkAndHolds, matcher, "is OK and holds a value that matches") {
-  if (!arg.ok()) {
-    *result_listener << "status " << arg.status();
-    return false;
-  }
-  return ::testing::ExplainMatchResult(matcher, *arg, result_listener);
 }
 
 class ZeroCopyTest : public unidist::testing::UnidistTest {};
@@ -201,32 +196,25 @@ class ZeroCopyLifecycleTest : public ::testing::Test {};
 TEST_F(ZeroCopyLifecycleTest, SegmentsDieWithTheDriver) {
   // Segments are shared between the driver and worker processes.
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
-  char marker[] = "/tmp/unidist_zero_copy_XXXXXX";
-  close(mkstemp(marker));
-  unlink(marker);
+  unidist::testing::TaskSignal holding;
   const pid_t driver = fork();
   ASSERT_GE(driver, 0);
   if (driver == 0) {
     // A driver whose task holds a mapping of its segment when the driver is killed.
     if (!unidist::Init(unidist::Options{1, ""}).ok()) _exit(1);
     ObjectRef<int> held =
-        unidist::Submit(fns::HoldView, unidist::Put(Bytes(2 << 20)), std::string(marker));
-    absl::SleepFor(absl::Seconds(120));
+        unidist::Submit(fns::HoldView, unidist::Put(Bytes(2 << 20)), holding.path());
+    absl::SleepFor(absl::Seconds(120));  // alive until the test kills it
     _exit(2);
   }
-  bool started = false;
-  for (int i = 0; i < 3000 && !started; ++i) {
-    started = access(marker, F_OK) == 0;
-    if (!started) absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_TRUE(started) << "the task never ran";
-  if (started) {
+  const absl::Status started = holding.WaitForNotify(absl::Seconds(30));
+  EXPECT_TRUE(started.ok()) << "the task never ran: " << started;
+  if (started.ok()) {
     EXPECT_THAT(ProcessesMappingSegmentsOf(driver), testing::Not(IsEmpty()));
   }
   kill(driver, SIGKILL);
   int status = 0;
   ASSERT_EQ(waitpid(driver, &status, 0), driver);
-  unlink(marker);
   // The workers follow their driver (PR_SET_PDEATHSIG), and their mappings with them.
   std::vector<int> left = ProcessesMappingSegmentsOf(driver);
   for (int i = 0; i < 1000 && !left.empty(); ++i) {

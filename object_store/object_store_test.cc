@@ -45,6 +45,8 @@ TEST(ObjectStoreTest, GetBlocksUntilSealedFromAnotherThread) {
   ObjectStore store;
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   std::thread sealer([&store] {
+    // Only makes it likely that Get is blocked by the time the entry is sealed (the store
+    // does not show its waiters); the test holds whichever comes first.
     absl::SleepFor(absl::Milliseconds(20));
     EXPECT_TRUE(store.Seal(Id(1), "late"));
   });
@@ -90,6 +92,8 @@ TEST(ObjectStoreTest, WaitWakesWhenEnoughComplete) {
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.CreatePending(Id(2)).ok());
   std::thread sealer([&store] {
+    // The sleeps only make it likely that Wait is blocked before each Seal; the test holds
+    // in every interleaving.
     absl::SleepFor(absl::Milliseconds(10));
     store.Seal(Id(2), "b");
     absl::SleepFor(absl::Milliseconds(10));
@@ -127,7 +131,9 @@ TEST(ObjectStoreTest, CallbackMayReenterTheStore) {
     store.Erase(Id(1));
   });
   store.Seal(Id(1), "chained");
-  EXPECT_EQ(**store.Get(Id(2)), "chained!");
+  absl::StatusOr<ObjectStore::Value> chained = store.Get(Id(2));
+  ASSERT_TRUE(chained.ok()) << chained.status();
+  EXPECT_EQ(**chained, "chained!");
   EXPECT_EQ(store.size(), 1u);
 }
 
@@ -153,10 +159,14 @@ TEST(ObjectStoreTest, FailAllPendingWakesWaiters) {
   std::thread waiter([&store] {
     EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kCancelled);
   });
+  // Only makes it likely that the waiter is blocked in Get by now (the store does not show
+  // its waiters); if it is not, its Get finds the entry failed, and the test holds as well.
   absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(store.FailAllPending(absl::CancelledError("shutdown")), 1u);
   waiter.join();
-  EXPECT_EQ(**store.Get(Id(2)), "kept");
+  absl::StatusOr<ObjectStore::Value> kept = store.Get(Id(2));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(**kept, "kept");
 }
 
 TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
@@ -170,7 +180,11 @@ TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
       for (uint64_t i = t; i < kObjects; i += 2) store.Seal(Id(i), std::to_string(i));
     });
     threads.emplace_back([&store, &sum, t] {
-      for (uint64_t i = t; i < kObjects; i += 2) sum += std::stoull(**store.Get(Id(i)));
+      for (uint64_t i = t; i < kObjects; i += 2) {
+        absl::StatusOr<ObjectStore::Value> value = store.Get(Id(i));
+        ASSERT_TRUE(value.ok()) << value.status();
+        sum += std::stoull(**value);
+      }
     });
   }
   for (std::thread& thread : threads) thread.join();
@@ -230,7 +244,9 @@ TEST(ObjectStoreTest, ClearAttachmentsKeepsTheEntries) {
   store.AttachIfAbsent(Id(1), std::move(attached));
   store.ClearAttachments();
   EXPECT_TRUE(watch.expired());
-  EXPECT_EQ(*store.Get(Id(1)).value(), "value");
+  absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(**value, "value");
 }
 
 // A remote entry: complete, with no bytes in the store; callbacks see a null value and
@@ -282,6 +298,7 @@ TEST(ObjectStoreTest, GetOfARemoteEntryFetchesOnceAndKeepsTheBytes) {
   EXPECT_EQ(store.bytes_held(), expected.size());
   // Callbacks still get the location, not the fetched copy.
   store.OnComplete(Id(1), [](const absl::StatusOr<ObjectStore::Value>& value) {
+    ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_EQ(*value, nullptr);
   });
   store.Erase(Id(1));

@@ -42,23 +42,13 @@ UNIDIST_REMOTE(objects_e2e::Make, objects_e2e::Length, objects_e2e::Crash,
 
 namespace {
 
-// Matches an OK StatusOr holding `expected`.
-MATCHER_P(IsOkAndHolds, expected, "is OK and holds the expected value") {
-  if (!arg.ok()) {
-    *result_listener << "whose status is " << arg.status();
-    return false;
-  }
-  if (*arg == expected) return true;
-  *result_listener << "which holds another value";
-  return false;
-}
-
 using ::objects_e2e::Crash;
 using ::objects_e2e::Length;
 using ::objects_e2e::Make;
 using ::objects_e2e::MakeAndMeasureNested;
 using ::unidist::mpi::ObjectTraffic;
 using ::unidist::mpi::QueryObjectTrafficForTesting;
+using ::unidist::testing::IsOkAndHolds;
 
 constexpr int64_t kBig = int64_t{4} << 20;  // far above the 64 KiB kept by default
 constexpr int64_t kSmall = 1000;
