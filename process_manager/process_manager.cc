@@ -480,33 +480,6 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
   return absl::NotFoundError("the worker pool has no such task (it may have finished)");
 }
 
-absl::Status ProcessManager::CancelDyingLocked(uint64_t task_id, bool force,
-                                               proto::TaskResult* cancelled) {
-  for (auto& process : dying_) {
-    for (InFlight& task : process->tasks) {
-      if (task.task_id != task_id) continue;
-      if (task.cancelled) return absl::OkStatus();
-      // Its worker stopped talking to the driver, but may still be running it (a worker
-      // that closed its socket and goes on), so the rules for a running task apply.
-      if (!force) {
-        return absl::FailedPreconditionError(
-            "the task's worker is ending and may still run it; Cancel with force kills it");
-      }
-      if (process->dedicated) {
-        return absl::InvalidArgumentError(
-            "force would kill the actor running the call; use Actor::Kill for that");
-      }
-      task.cancelled = true;
-      *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
-                               "the task was cancelled while running; its worker was stopped");
-      // Through the pidfd: it names this process even if it has just been reaped.
-      syscall(SYS_pidfd_send_signal, process->pidfd, SIGKILL, nullptr, 0);
-      return absl::OkStatus();
-    }
-  }
-  return absl::NotFoundError("the worker pool has no such task (it may have finished)");
-}
-
 absl::Status ProcessManager::ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) {
   proto::DriverMessage message;
   *message.mutable_api_reply() = reply;

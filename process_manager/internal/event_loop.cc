@@ -508,6 +508,32 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
   }
 }
 
+absl::Status ProcessManager::CancelDyingLocked(uint64_t task_id, bool force,
+                                               proto::TaskResult* cancelled) {
+  for (auto& process : dying_) {
+    for (InFlight& task : process->tasks) {
+      if (task.task_id != task_id) continue;
+      if (task.cancelled) return absl::OkStatus();
+      // Its worker stopped talking to the driver, but may still be running it (a worker
+      // that closed its socket and goes on), so the rules for a running task apply.
+      if (!force) {
+        return absl::FailedPreconditionError(
+            "the task's worker is ending and may still run it; Cancel with force kills it");
+      }
+      if (process->dedicated) {
+        return absl::InvalidArgumentError(
+            "force would kill the actor running the call; use Actor::Kill for that");
+      }
+      task.cancelled = true;
+      *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
+                               "the task was cancelled while running; its worker was stopped");
+      KillByPidfd(process->pidfd);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError("the worker pool has no such task (it may have finished)");
+}
+
 proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::StatusCode code,
                                               const std::string& message) {
   proto::TaskResult result;
