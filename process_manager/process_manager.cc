@@ -7,50 +7,35 @@
 #include <sys/eventfd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <iterator>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "common/status_macros.h"
+#include "process_manager/internal/epoll_token.h"
 #include "process_manager/internal/os_util.h"
 
 namespace unidist {
 namespace {
 
-using process_internal::DescribeWaitStatus;
 using process_internal::ErrnoStatus;
+using process_internal::Stream;
+using process_internal::WorkerToken;
 
-// epoll data: the wake-up eventfd has its own token; a worker's descriptors use
-// (generation << 32 | stream << 16 | index), stream 0 for the socket, 1 for stdout and 2
-// for stderr.
-constexpr uint64_t kWakeToken = ~uint64_t{0};
-constexpr uint64_t kSocketStream = 0;
-constexpr size_t kStderrTailLines = 32;
-constexpr size_t kMaxLineBytes = 64 * 1024;
-constexpr size_t kReadChunkBytes = 256 * 1024;
 constexpr int kMaxIovecs = 64;
 constexpr int kMaxWorkers = 4096;
 // Dispatch leaves the write of a new task to the event thread when the worker has this
 // many tasks sent and not answered (see DrainBacklogLocked).
 constexpr size_t kDeferWritesAt = 8;
 
-uint64_t SlotToken(int index, uint32_t generation, uint64_t stream = kSocketStream) {
-  return (uint64_t{generation} << 32) | (stream << 16) | static_cast<uint32_t>(index);
-}
-
-void WriteAll(int fd, absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t written = write(fd, bytes.data(), bytes.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return;  // the driver's own output is gone: nothing to do
-    bytes.remove_prefix(static_cast<size_t>(written));
-  }
-}
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
 }  // namespace
 
@@ -92,8 +77,12 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   }
   epoll_event wake{};
   wake.events = EPOLLIN;
-  wake.data.u64 = kWakeToken;
-  epoll_ctl(manager->epoll_fd_, EPOLL_CTL_ADD, manager->wake_fd_, &wake);
+  wake.data.u64 = process_internal::kWakeToken;
+  if (epoll_ctl(manager->epoll_fd_, EPOLL_CTL_ADD, manager->wake_fd_, &wake) != 0) {
+    absl::Status status = ErrnoStatus("epoll_ctl adding the wake-up eventfd");
+    manager->Shutdown();
+    return status;
+  }
 
   // slots_ never changes size from here on; only the slots' contents change.
   manager->slots_.resize(kMaxSlots);
@@ -114,6 +103,8 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
     manager->Shutdown();
     return started;
   }
+  manager->async_fork_server_ = std::make_unique<process_internal::AsyncForkServer>(
+      manager->fork_server_.get(), manager->wake_fd_);
   manager->event_thread_ = std::thread([raw = manager.get()] { raw->EventLoop(); });
   return manager;
 }
@@ -124,27 +115,51 @@ absl::Status ProcessManager::StartWorker(Slot& slot) {
   // Forking takes a while; Dispatch callers need not wait for it.
   UNIDIST_ASSIGN_OR_RETURN(process_internal::ForkServer::Worker worker,
                            fork_server_->Spawn(slot.index));
-  absl::MutexLock lock(&mu_);
+  absl::Status installed;
+  {
+    absl::MutexLock lock(&mu_);
+    installed = InstallWorkerLocked(slot, worker);
+  }
+  if (!installed.ok()) fork_server_->Reap(worker.pid, absl::ZeroDuration()).IgnoreError();
+  return installed;
+}
+
+absl::Status ProcessManager::InstallWorkerLocked(Slot& slot,
+                                                 const process_internal::ForkServer::Worker& worker) {
   ++slot.generation;
-  const int fds[3] = {worker.socket_fd, worker.stdout_fd, worker.stderr_fd};
-  absl::Status status;
-  for (uint64_t stream = 0; stream < 3 && status.ok(); ++stream) {
-    status = process_internal::SetNonBlocking(fds[stream]);
+  // The pidfd tells the event thread that the worker exited even while something the
+  // worker started holds its socket open. The fork server reaps a worker only when the
+  // driver asks, so until then `pid` cannot name another process.
+  const int pidfd = PidfdOpen(worker.pid);
+  absl::Status status = pidfd < 0 ? ErrnoStatus("pidfd_open") : absl::OkStatus();
+  const int fds[4] = {worker.socket_fd, worker.stdout_fd, worker.stderr_fd, pidfd};
+  for (int stream = 0; stream < 4 && status.ok(); ++stream) {
+    if (stream != static_cast<int>(Stream::kPidfd)) {
+      status = process_internal::SetNonBlocking(fds[stream]);
+      if (!status.ok()) break;
+    }
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.u64 = SlotToken(slot.index, slot.generation, stream);
-    if (status.ok() && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fds[stream], &event) != 0) {
-      status = ErrnoStatus("epoll_ctl");
+    event.data.u64 = WorkerToken(slot.index, slot.generation, static_cast<Stream>(stream));
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fds[stream], &event) != 0) {
+      status = ErrnoStatus(absl::StrCat("epoll_ctl adding worker ", slot.index, "'s descriptors"));
     }
   }
   if (!status.ok()) {
-    for (int fd : fds) close(fd);  // closing also removes them from the epoll set
-    fork_server_->Reap(worker.pid, absl::ZeroDuration()).IgnoreError();
+    for (int fd : fds) {
+      if (fd >= 0) close(fd);  // closing also removes them from the epoll set
+    }
+    ::kill(worker.pid, SIGKILL);  // not reaped yet: the pid is still this worker's
     return status;
   }
-  slot.output[0] = OutputStream{worker.stdout_fd, ""};
-  slot.output[1] = OutputStream{worker.stderr_fd, ""};
-  slot.stderr_tail.clear();
+  auto process = std::make_unique<Process>();
+  process->index = slot.index;
+  process->generation = slot.generation;
+  process->pid = worker.pid;
+  process->pidfd = pidfd;
+  process->dedicated = slot.dedicated;
+  process->output.emplace(slot.index, worker.pid, worker.stdout_fd, worker.stderr_fd);
+  slot.process = std::move(process);
   slot.pid = worker.pid;
   slot.fd = worker.socket_fd;
   slot.alive = true;
@@ -301,303 +316,19 @@ void ProcessManager::SetWantWriteLocked(Slot& slot, bool want) {
   if (want == slot.want_write || slot.fd < 0) return;
   epoll_event event{};
   event.events = want ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
-  event.data.u64 = SlotToken(slot.index, slot.generation);
-  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, slot.fd, &event);
+  event.data.u64 = WorkerToken(slot.index, slot.generation, Stream::kSocket);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, slot.fd, &event) != 0) {
+    // Without it the rest of the tasks would never be written (or the event thread would
+    // spin on EPOLLOUT). This may be a Dispatch caller's thread: the event thread ends
+    // the worker, as a failed one.
+    broken_.emplace_back(WorkerId{slot.index, slot.generation},
+                         ErrnoStatus("epoll_ctl changing the events of the worker's socket"));
+    const uint64_t one = 1;
+    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+    return;
+  }
   slot.want_write = want;
-}
-
-void ProcessManager::EventLoop() {
-  epoll_event events[64];
-  std::vector<proto::TaskResult> completed;
-  std::vector<ApiCall> api_requests;
-  for (;;) {
-    const int ready = epoll_wait(epoll_fd_, events, 64, -1);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return;  // only a bad epoll descriptor gets here: a bug, not a runtime condition
-    }
-    for (int i = 0; i < ready; ++i) {
-      const uint64_t token = events[i].data.u64;
-      if (token == kWakeToken) {
-        uint64_t count;
-        while (read(wake_fd_, &count, sizeof(count)) > 0) {
-        }
-        absl::MutexLock lock(&mu_);
-        if (stopping_) return;
-        continue;
-      }
-      const uint64_t stream = (token >> 16) & 0xffffu;
-      Slot* found;
-      {
-        absl::MutexLock lock(&mu_);
-        found = slots_[token & 0xffffu].get();
-      }
-      Slot& slot = *found;  // an event names only slots that were set up
-      {
-        absl::MutexLock lock(&mu_);
-        if (!slot.alive || slot.generation != (token >> 32)) continue;  // stale event
-        if (stream == kSocketStream && (events[i].events & EPOLLOUT)) FlushLocked(slot);
-      }
-      if (stream != kSocketStream) {
-        ForwardOutput(slot, static_cast<int>(stream) - 1, /*to_end=*/false);
-        continue;
-      }
-      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        absl::Status read = ReadFromWorker(slot, &completed, &api_requests);
-        if (!read.ok()) {
-          HandleWorkerFailure(slot, read, &completed);
-        } else {
-          absl::MutexLock lock(&mu_);
-          DrainBacklogLocked();  // results made room on this worker
-        }
-      }
-    }
-    for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
-    completed.clear();
-    for (ApiCall& call : api_requests) options_.on_api_request(call.worker, std::move(call.request));
-    api_requests.clear();
-    // Whatever Dispatch left for this thread to write (see DrainBacklogLocked), and what
-    // the callbacks above dispatched.
-    absl::MutexLock lock(&mu_);
-    DrainBacklogLocked();
-  }
-}
-
-absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
-                                            std::vector<ApiCall>* api_requests) {
-  int fd;
-  {
-    absl::MutexLock lock(&mu_);
-    fd = slot.fd;
-  }
-  for (;;) {
-    const ssize_t received =
-        recv(fd, slot.decoder.PrepareAppend(kReadChunkBytes), kReadChunkBytes, MSG_DONTWAIT);
-    if (received == 0) return absl::UnavailableError("the worker closed its socket");
-    if (received < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
-      return ErrnoStatus("reading from the worker");
-    }
-    slot.decoder.Commit(static_cast<size_t>(received));
-    for (;;) {
-      absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
-      if (!payload.ok()) return absl::DataLossError(payload.status().message());
-      if (!payload->has_value()) break;
-      proto::WorkerMessage message;
-      UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
-      absl::MutexLock lock(&mu_);
-      slot.waiting = message.waiting_tasks();
-      // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
-      const size_t sent = slot.in_flight.size() - slot.unsent_tasks;
-      auto find_sent = [&slot, sent](uint64_t task_id) {
-        auto end = slot.in_flight.begin() + static_cast<std::ptrdiff_t>(sent);
-        auto it = std::find_if(slot.in_flight.begin(), end,
-                               [task_id](const InFlight& task) { return task.task_id == task_id; });
-        return it == end ? slot.in_flight.end() : it;
-      };
-      if (message.has_result()) {
-        // Usually the oldest task; a task nested under a waiting one finishes first.
-        auto task = find_sent(message.result().task_id());
-        if (task == slot.in_flight.end()) {
-          return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
-                                                  message.result().task_id(),
-                                                  ", which it was not running"));
-        }
-        const bool cancelled = task->cancelled;
-        slot.in_flight.erase(task);
-        if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
-        if (slot.closing) MaybeFinishClosingLocked(slot);
-      } else if (message.has_started()) {
-        auto task = find_sent(message.started().task_id());
-        if (task == slot.in_flight.end()) {
-          return absl::DataLossError("the worker started a task it was not sent");
-        }
-        task->started = true;
-      } else if (message.has_api_request()) {
-        if (!options_.on_api_request) {
-          return absl::DataLossError("the worker made an API call this pool does not serve");
-        }
-        api_requests->push_back({WorkerId{slot.index, slot.generation},
-                                 std::move(*message.mutable_api_request())});
-      } else {
-        return absl::DataLossError("the worker sent a message of no known kind");
-      }
-    }
-  }
-}
-
-void ProcessManager::ForwardOutput(Slot& slot, int stream, bool to_end) {
-  OutputStream& output = slot.output[stream];
-  char buffer[64 * 1024];
-  while (output.fd >= 0) {
-    const ssize_t received = read(output.fd, buffer, sizeof(buffer));
-    if (received < 0 && errno == EINTR) continue;
-    if (received > 0) {
-      absl::string_view bytes(buffer, static_cast<size_t>(received));
-      for (size_t newline; (newline = bytes.find('\n')) != absl::string_view::npos;) {
-        output.partial_line.append(bytes.data(), newline);
-        EmitLine(slot, stream, output.partial_line);
-        output.partial_line.clear();
-        bytes.remove_prefix(newline + 1);
-      }
-      output.partial_line.append(bytes.data(), bytes.size());
-      if (output.partial_line.size() >= kMaxLineBytes) {
-        EmitLine(slot, stream, output.partial_line);
-        output.partial_line.clear();
-      }
-      continue;
-    }
-    if (received < 0 && errno == EAGAIN && !to_end) return;  // all read for now
-    // EOF, an error, or (draining a dead worker) EAGAIN because some process the worker
-    // started still holds the pipe: this stream is done.
-    if (!output.partial_line.empty()) EmitLine(slot, stream, output.partial_line);
-    output.partial_line.clear();
-    close(output.fd);  // also removes it from the epoll set
-    output.fd = -1;
-  }
-}
-
-void ProcessManager::EmitLine(Slot& slot, int stream, absl::string_view line) {
-  WriteAll(stream == 0 ? STDOUT_FILENO : STDERR_FILENO,
-           absl::StrFormat("(worker %d pid %d) %s\n", slot.index, slot.pid, line));
-  if (stream == 1) {
-    slot.stderr_tail.emplace_back(line.substr(0, 1000));
-    if (slot.stderr_tail.size() > kStderrTailLines) slot.stderr_tail.pop_front();
-  }
-}
-
-proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::StatusCode code,
-                                              const std::string& message) {
-  proto::TaskResult result;
-  result.set_task_id(task.task_id);
-  result.mutable_error()->set_code(static_cast<int>(code));
-  result.mutable_error()->set_message(message);
-  result.mutable_error()->set_function(task.function);
-  return result;
-}
-
-void ProcessManager::HandleWorkerFailure(Slot& slot, const absl::Status& cause,
-                                         std::vector<proto::TaskResult>* completed) {
-  std::deque<InFlight> in_flight;
-  size_t not_sent;
-  pid_t pid;
-  {
-    absl::MutexLock lock(&mu_);
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, slot.fd, nullptr);
-    close(slot.fd);
-    slot.fd = -1;
-    slot.alive = false;
-    // Until its replacement is up, Dispatch queues tasks instead of refusing them.
-    if (!slot.dedicated) ++replacing_;
-    in_flight.swap(slot.in_flight);
-    not_sent = slot.unsent_tasks;
-    slot.out.clear();
-    slot.out_offset = 0;
-    slot.unsent_tasks = 0;
-    pid = slot.pid;
-  }
-  // A worker that broke the protocol is killed at once; one that closed its socket is
-  // dying, and gets a moment to finish so that its exit status is the real one.
-  const bool protocol_error = cause.code() == absl::StatusCode::kDataLoss;
-  absl::StatusOr<int> wait_status =
-      fork_server_->Reap(pid, protocol_error ? absl::ZeroDuration() : options_.reap_grace);
-  const std::string how = wait_status.ok()
-                              ? DescribeWaitStatus(*wait_status)
-                              : absl::StrCat("could not be reaped: ", wait_status.status().message());
-  // Tasks cancelled earlier were reported then: the worker's death changes nothing for
-  // them (a forced cancellation is what killed it).
-  // The worker runs its tasks in order, so the first task it was sent may have started,
-  // and others only if it said so (nested under a waiting task); the rest never started.
-  if (in_flight.size() > not_sent) in_flight.front().started = true;
-  std::deque<InFlight> started;
-  std::deque<InFlight> not_started;
-  for (InFlight& task : in_flight) {
-    if (task.cancelled) continue;  // reported already (a forced cancel killed the worker)
-    (task.started ? started : not_started).push_back(std::move(task));
-  }
-  // The worker is gone: what it wrote last (a crash's stack trace) is in its pipes.
-  ForwardOutput(slot, 0, /*to_end=*/true);
-  ForwardOutput(slot, 1, /*to_end=*/true);
-  std::string stderr_tail;
-  for (const std::string& line : slot.stderr_tail) absl::StrAppend(&stderr_tail, "\n  ", line);
-  if (!stderr_tail.empty()) {
-    stderr_tail = absl::StrCat("\nlast lines of the worker's stderr:", stderr_tail);
-  }
-
-  if (options_.on_worker_gone) options_.on_worker_gone(WorkerId{slot.index, slot.generation});
-  if (slot.dedicated) {
-    const bool first_started = !started.empty();
-    for (InFlight& task : not_started) started.push_back(std::move(task));
-    LoseDedicatedWorker(slot, pid, how + stderr_tail, protocol_error, first_started,
-                        std::move(started), completed);
-    return;
-  }
-
-  // The started tasks fail; the others are dispatched again.
-  for (const InFlight& task : started) {
-    const std::string message =
-        protocol_error
-            ? absl::StrFormat("worker %d (pid %d) running '%s' sent bytes that do not decode "
-                              "(%s) and was killed; it %s",
-                              slot.index, pid, task.function, cause.message(), how)
-            : absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s", slot.index,
-                              pid, task.function, how, stderr_tail);
-    proto::TaskResult result = ErrorResult(
-        task, protocol_error ? absl::StatusCode::kDataLoss : absl::StatusCode::kUnavailable,
-        message);
-    result.mutable_error()->set_worker_index(slot.index);
-    result.mutable_error()->set_worker_pid(pid);
-    result.mutable_error()->set_worker_died(!protocol_error);
-    completed->push_back(std::move(result));
-  }
-  in_flight = std::move(not_started);
-
-  bool stopping;
-  {
-    absl::MutexLock lock(&mu_);
-    stopping = stopping_;
-    if (stopping) --replacing_;
-    if (!stopping) {
-      // The tasks that never started go back to the head of the queue, in their order.
-      backlog_.insert(backlog_.begin(), std::make_move_iterator(in_flight.begin()),
-                      std::make_move_iterator(in_flight.end()));
-      in_flight.clear();
-    }
-  }
-  if (stopping) {
-    for (const InFlight& task : in_flight) {
-      completed->push_back(ErrorResult(task, absl::StatusCode::kCancelled,
-                                       "the worker pool shut down before the task ran"));
-    }
-    return;
-  }
-  const absl::Status restarted = StartWorker(slot);
-  if (restarted.ok()) {
-    LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
-                 << "; replaced by pid " << slot.pid;
-  } else {
-    LOG(ERROR) << "unidist: worker " << slot.index << " (pid " << pid << ") " << how
-               << " and could not be replaced: " << restarted;
-  }
-  absl::MutexLock lock(&mu_);
-  --replacing_;
-  if (restarted.ok()) {
-    ++workers_replaced_;
-  } else {
-    replacement_error_ = restarted;
-  }
-  if (std::none_of(slots_.begin(), slots_.begin() + pool_size_,
-                   [](const auto& each) { return each->alive; })) {
-    const absl::Status none_alive = NoWorkerAliveLocked();
-    for (const InFlight& task : backlog_) {
-      completed->push_back(
-          ErrorResult(task, absl::StatusCode::kUnavailable, std::string(none_alive.message())));
-    }
-    backlog_.clear();
-    return;
-  }
-  DrainBacklogLocked();
 }
 
 absl::StatusOr<WorkerId> ProcessManager::StartDedicatedWorker() {
@@ -674,46 +405,6 @@ void ProcessManager::MaybeFinishClosingLocked(Slot& slot) {
   shutdown(slot.fd, SHUT_WR);
 }
 
-void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how,
-                                         bool protocol_error, bool first_started,
-                                         std::deque<InFlight> in_flight,
-                                         std::vector<proto::TaskResult>* completed) {
-  absl::Status lost;
-  {
-    absl::MutexLock lock(&mu_);
-    if (slot.killing || stopping_) {
-      lost = absl::CancelledError("the worker was killed");
-    } else if (slot.closing && in_flight.empty() && !protocol_error) {
-      lost = absl::CancelledError("the worker was closed");
-    } else {
-      lost = absl::UnavailableError(
-          absl::StrFormat("dedicated worker %d (pid %d) %s", slot.index, pid, how));
-    }
-    slot.lost = lost;
-    free_dedicated_slots_.push_back(slot.index);
-  }
-  bool first = first_started;
-  for (const InFlight& task : in_flight) {
-    std::string message;
-    if (lost.code() == absl::StatusCode::kCancelled) {
-      message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
-    } else {
-      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index,
-                                pid, first ? "while running" : "before running",
-                                task.function, how);
-    }
-    proto::TaskResult result = ErrorResult(task, lost.code(), message);
-    result.mutable_error()->set_worker_index(slot.index);
-    result.mutable_error()->set_worker_pid(pid);
-    result.mutable_error()->set_worker_died(lost.code() == absl::StatusCode::kUnavailable);
-    completed->push_back(std::move(result));
-    first = false;
-  }
-  if (options_.on_dedicated_worker_lost) {
-    options_.on_dedicated_worker_lost(WorkerId{slot.index, slot.generation}, lost);
-  }
-}
-
 absl::Status ProcessManager::Cancel(uint64_t task_id, bool force) {
   proto::TaskResult cancelled;
   {
@@ -726,6 +417,7 @@ absl::Status ProcessManager::Cancel(uint64_t task_id, bool force) {
       backlog_.erase(queued);
     } else {
       absl::Status status = CancelInFlightLocked(task_id, force, &cancelled);
+      if (absl::IsNotFound(status)) status = CancelDyingLocked(task_id, force, &cancelled);
       if (!status.ok()) return status;
     }
   }
@@ -818,32 +510,48 @@ void ProcessManager::Shutdown() {
     }
     event_thread_.join();
   }
+  // A replacement being spawned finishes (a quick round trip); one spawned and never
+  // installed is closed here, and ended by the fork server below with the others.
+  if (async_fork_server_ != nullptr) async_fork_server_->Stop();
   std::vector<InFlight> cancelled;
+  std::vector<std::unique_ptr<Process>> processes;
   {
     absl::MutexLock lock(&mu_);
-    for (InFlight& task : backlog_) cancelled.push_back(std::move(task));
-    backlog_.clear();
+    auto take = [&cancelled](std::deque<InFlight>& tasks) {
+      for (InFlight& task : tasks) {
+        if (!task.cancelled) cancelled.push_back(std::move(task));  // else reported already
+      }
+      tasks.clear();
+    };
+    take(backlog_);
     for (auto& slot : slots_) {
       if (slot == nullptr) continue;
-      for (InFlight& task : slot->in_flight) cancelled.push_back(std::move(task));
-      slot->in_flight.clear();
+      take(slot->in_flight);
       slot->out.clear();
       slot->unsent_tasks = 0;
       if (slot->fd >= 0) close(slot->fd);
       slot->fd = -1;
       slot->alive = false;
+      if (slot->process != nullptr) processes.push_back(std::move(slot->process));
     }
+    // The tasks of workers that died and were not reaped yet: the pool stops before it
+    // learns how those ended.
+    for (auto& process : dying_) {
+      take(process->tasks);
+      processes.push_back(std::move(process));
+    }
+    dying_.clear();
   }
+  // Ends every worker, the ones that ignore SIGTERM or outlive their reap_grace included.
   if (fork_server_ != nullptr) {
     if (absl::Status stopped = fork_server_->Stop(); !stopped.ok()) {
       LOG(WARNING) << "unidist: " << stopped;
     }
   }
   // Every worker is gone now; pass on what they wrote last.
-  for (auto& slot : slots_) {
-    if (slot == nullptr) continue;
-    ForwardOutput(*slot, 0, /*to_end=*/true);
-    ForwardOutput(*slot, 1, /*to_end=*/true);
+  for (auto& process : processes) {
+    if (process->output.has_value()) process->output->Drain();
+    if (process->pidfd >= 0) close(process->pidfd);
   }
   if (epoll_fd_ >= 0) close(epoll_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);

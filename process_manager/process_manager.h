@@ -12,19 +12,35 @@
 // A worker runs its tasks one at a time, in order, except that a pool worker whose task
 // waits in a nested API call runs queued tasks meanwhile (see internal/worker_loop.h).
 //
+// The event thread never waits for a process or for the fork server, so one worker's
+// death never holds up another's results (internal/event_loop.cc has the steps):
+// * It watches each worker's socket, output pipes and pidfd in one epoll set. A worker
+//   stops counting as alive when its socket reports end of file, or when its pidfd says
+//   it exited even though its socket is still open (a process its task forked holds it).
+// * A worker that closed its socket but has not exited gets options.reap_grace; then it
+//   is killed with SIGKILL. The deadline is epoll_wait's timeout, not a wait.
+// * Once its pidfd fires the fork server reaps it, and the tasks it had started are
+//   reported with how it ended. Reaps and replacements are fork server round trips, made
+//   on a thread of their own (internal/async_fork_server.h); a replacement starts as soon
+//   as the worker stops talking, without waiting for the old process to end.
+//
 // Dedicated workers (StartDedicatedWorker, for actors) are outside the pool: they run
 // only what DispatchTo sends them, in order, and are not replaced when they die.
 //
 // Failures:
-// * A pool worker that dies (crash, signal, exit) fails the tasks it had started with
-//   Unavailable (the message names the function, the worker, its pid and how it ended,
-//   and ends with the last lines the worker wrote to stderr, where glog's failure signal
-//   handler has written the stack trace of a crash) and is replaced by a new worker in
-//   the same slot, so the pool keeps its size. Tasks queued on it that had not started go
-//   back to the head of the driver's queue.
+// * A pool worker that dies (crash, signal, exit, or a closed socket) fails the tasks it
+//   had started with Unavailable once it is reaped (the message names the function, the
+//   worker, its pid and how it ended, and ends with the last lines the worker wrote to
+//   stderr, where glog's failure signal handler has written the stack trace of a crash)
+//   and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
+//   queued on it that had not started go back to the head of the driver's queue at once.
 // * A worker that sends bytes that do not decode is killed and treated the same way, with
 //   DataLoss for its running task.
-// * Cancel() drops a task that has not started, or kills the worker running it.
+// * If the driver can no longer watch a worker (an epoll_ctl call failed), the worker is
+//   killed and treated as dead (Unavailable for its running task). While a worker is
+//   being started, Start and StartDedicatedWorker return that error instead.
+// * Cancel() drops a task that has not started, or kills the worker running it (also one
+//   that stopped talking to the driver and has not exited yet).
 // * Shutdown() reports every task still in flight with Cancelled.
 // Every dispatched task gets exactly one on_result call.
 //
@@ -45,8 +61,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -56,8 +74,10 @@
 #include "absl/time/time.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
+#include "process_manager/internal/async_fork_server.h"
 #include "process_manager/internal/fork_server.h"
 #include "process_manager/internal/worker_loop.h"
+#include "process_manager/internal/worker_output.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist {
@@ -141,14 +161,36 @@ class ProcessManager final : public WorkerPool {
     std::shared_ptr<const std::string> bytes;
     bool task = false;
   };
-  // A worker's stdout or stderr pipe, forwarded line by line to the driver's.
-  struct OutputStream {
-    int fd = -1;
-    std::string partial_line;
+  // Why the driver stopped talking to a worker.
+  enum class DeathCause {
+    kGone,           // its socket closed or its process exited
+    kProtocolError,  // it sent bytes that do not decode: it is killed at once
+    kDriverError,    // the driver could not watch it (epoll_ctl failed): killed at once
+  };
+  // A worker process, from its start until the fork server has reaped it. Its slot owns it
+  // while the driver talks to it. When its socket closes, or its pidfd says it exited, it
+  // moves to dying_ (and a replacement may start in the slot meanwhile); once its pidfd
+  // fires it is reaped, and the tasks it held are reported with how it ended.
+  struct Process {
+    int index = 0;
+    uint32_t generation = 0;
+    pid_t pid = -1;
+    int pidfd = -1;  // in the epoll set until it fires; closed when the record goes
+    bool dedicated = false;
+    std::optional<process_internal::WorkerOutput> output;  // set at start; event thread only
+    // Set when it starts dying, guarded by mu_ from then on:
+    DeathCause cause = DeathCause::kGone;
+    absl::Status why;            // what the driver saw (EOF, the decoding error, ...)
+    std::deque<InFlight> tasks;  // reported once it is reaped: pool, the started ones;
+                                 // dedicated, all of them
+    bool first_started = false;  // dedicated: tasks.front() may have run
+    // When to SIGKILL it unless it has exited: MonotonicNanos(); INT64_MAX for never.
+    int64_t kill_at = INT64_MAX;
+    bool exited = false;  // its pidfd fired; its reap is asked for
   };
   struct Slot {
     int index = 0;
-    pid_t pid = -1;
+    pid_t pid = -1;  // of the live worker, or of the last one
     int fd = -1;
     uint32_t generation = 0;  // tells events for a replaced worker from its successor's
     bool alive = false;
@@ -162,9 +204,8 @@ class ProcessManager final : public WorkerPool {
     size_t out_offset = 0;           // bytes of out.front() already written
     size_t unsent_tasks = 0;         // task frames in `out`: the last ones of in_flight
     size_t waiting = 0;              // its tasks waiting in nested calls, as it last said
-    FrameDecoder decoder;   // used by the event thread only
-    OutputStream output[2];  // stdout, stderr; event thread only
-    std::deque<std::string> stderr_tail;  // the last lines of stderr; event thread only
+    FrameDecoder decoder;             // used by the event thread only
+    std::unique_ptr<Process> process;  // the live worker; moved out by the event thread only
   };
 
   explicit ProcessManager(ProcessManagerOptions options);
@@ -172,8 +213,13 @@ class ProcessManager final : public WorkerPool {
   // Serializes `task` into the frame it is sent as; ResourceExhausted if too large.
   absl::StatusOr<InFlight> Frame(proto::TaskRequest task) const;
 
-  // Forks a worker for `slot` and installs it there.
+  // Forks a worker for `slot` and installs it there, waiting for the fork server: for
+  // Start and StartDedicatedWorker, never for the event thread.
   absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes `worker` the live worker of `slot`: opens its pidfd and adds its descriptors to
+  // the epoll set. On failure closes them and SIGKILLs the worker, which the caller reaps.
+  absl::Status InstallWorkerLocked(Slot& slot, const process_internal::ForkServer::Worker& worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues `task` for the next worker with room; Unavailable if no worker is alive.
   absl::Status EnqueueLocked(InFlight task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves queued tasks to workers with room, round-robin, and writes them. With
@@ -188,27 +234,58 @@ class ProcessManager final : public WorkerPool {
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The event thread, in internal/event_loop.cc. It never waits for a process or for the
+  // fork server: deaths are seen through pidfds, and AsyncForkServer spawns replacements
+  // and reaps.
   void EventLoop();
   // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
   // on bytes that do not decode or do not match the tasks in flight.
   absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
                               std::vector<ApiCall>* api_requests);
-  void HandleWorkerFailure(Slot& slot, const absl::Status& cause,
-                           std::vector<proto::TaskResult>* completed);
-  // The part of HandleWorkerFailure for dedicated workers, which are not replaced.
+  // The worker of `slot` stopped talking: closes its socket, puts the tasks it never
+  // started back in the backlog, keeps the others with the process in dying_, asks for a
+  // replacement (pool) and gives the process reap_grace to exit (none if it is killed at
+  // once). Returns the dying process.
+  Process* HandleWorkerFailure(Slot& slot, DeathCause cause, const absl::Status& why,
+                               std::vector<proto::TaskResult>* completed);
+  // The pidfd of dying `process` fired: passes on its last output and asks for the reap.
+  void HandleProcessExited(Process& process);
+  // The fork server reaped `pid`: reports its tasks with how it ended, and forgets it.
+  void HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_status,
+                    std::vector<proto::TaskResult>* completed);
+  // A replacement for pool slot `index` was spawned (or failed to be).
+  void HandleReplacement(int index,
+                         absl::StatusOr<process_internal::ForkServer::Worker> worker,
+                         std::vector<proto::TaskResult>* completed);
+  // SIGKILLs dying workers past their deadline; returns the epoll_wait timeout (ms, -1 for
+  // none) until the next deadline.
+  int KillOverdueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker, live or dying, that epoll token `token` names; nullptr if it is gone.
+  Process* FindProcessLocked(uint64_t token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails the tasks of a reaped pool worker.
+  void FailPoolTasks(const Process& process, const std::string& how,
+                     std::deque<InFlight> tasks, std::vector<proto::TaskResult>* completed);
+  // Why dedicated worker `slot` (pid `pid`) is gone, as its later DispatchTo calls and
+  // on_dedicated_worker_lost report it.
+  absl::Status DedicatedLossLocked(const Slot& slot, pid_t pid, bool protocol_error,
+                                   bool had_tasks, const std::string& how) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The part of HandleReaped for dedicated workers, which are not replaced.
   void LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how, bool protocol_error,
                            bool first_started, std::deque<InFlight> in_flight,
                            std::vector<proto::TaskResult>* completed);
+  // Fails every task of the backlog when no pool worker is alive and none is being started.
+  void FailBacklogIfNoWorkerLocked(std::vector<proto::TaskResult>* completed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends end-of-stream to a closing dedicated worker once it has nothing left to run.
   void MaybeFinishClosingLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Slot* FindDedicatedLocked(WorkerId worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancel for a task a worker holds; fills `cancelled` with the report when it is OK.
   absl::Status CancelInFlightLocked(uint64_t task_id, bool force, proto::TaskResult* cancelled)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Reads what the worker wrote to stdout (stream 0) or stderr (stream 1) and forwards
-  // complete lines; with `to_end`, reads until EOF (the worker is dead) and closes the pipe.
-  void ForwardOutput(Slot& slot, int stream, bool to_end);
-  void EmitLine(Slot& slot, int stream, absl::string_view line);
+  // The same for a task held by a dying worker; NotFound if none holds it.
+  absl::Status CancelDyingLocked(uint64_t task_id, bool force, proto::TaskResult* cancelled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static proto::TaskResult ErrorResult(const InFlight& task, absl::StatusCode code,
                                        const std::string& message);
 
@@ -224,6 +301,8 @@ class ProcessManager final : public WorkerPool {
   int pool_size_ = 0;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  // Spawns replacements and reaps for the event thread; set in Start.
+  std::unique_ptr<process_internal::AsyncForkServer> async_fork_server_;
   std::thread event_thread_;
 
   mutable absl::Mutex mu_;
@@ -237,6 +316,11 @@ class ProcessManager final : public WorkerPool {
   // Why the last pool worker that died could not be replaced (e.g. the fork server is
   // gone), for the error of tasks that find no worker alive; OK if none failed.
   absl::Status replacement_error_ ABSL_GUARDED_BY(mu_);
+  // Workers that stopped talking to the driver and have not been reaped yet.
+  std::vector<std::unique_ptr<Process>> dying_ ABSL_GUARDED_BY(mu_);
+  // Live workers the driver can no longer watch (an epoll_ctl failed where no error could
+  // be returned), for the event thread to treat as failed.
+  std::vector<std::pair<WorkerId, absl::Status>> broken_ ABSL_GUARDED_BY(mu_);
   int slots_in_use_ ABSL_GUARDED_BY(mu_) = 0;  // one past the highest slot ever used
   std::vector<int> free_dedicated_slots_ ABSL_GUARDED_BY(mu_);
 

@@ -5,6 +5,7 @@
 
 #include "process_manager/process_manager.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/framing.h"
@@ -94,6 +96,28 @@ void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
     std::string frame;
     (void)AppendFrame(message, 1 << 20, &frame);
     SendRawToDriver(frame);
+  } else if (task.function() == "close_socket_and_hang") {
+    // The driver sees EOF, but the process goes on and does not heed SIGTERM: only a
+    // SIGKILL ends it.
+    close(DriverSocket());
+    signal(SIGTERM, SIG_IGN);
+    for (;;) pause();
+  } else if (task.function() == "fork_holder_and_exit") {
+    // A child that inherits the worker's socket and pipes, and outlives the worker; its pid
+    // goes to the file named by the argument. The child ends itself after a minute in
+    // case the test cannot kill it.
+    const pid_t child = fork();
+    if (child == 0) {
+      absl::SleepFor(absl::Minutes(1));
+      _exit(0);
+    }
+    const int fd = open(arg.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const std::string text = std::to_string(child);
+    if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      _exit(98);
+    }
+    close(fd);
+    _exit(7);
   } else if (task.function() == "big") {
     result->add_values(std::string(number, 'b'));
   } else {
@@ -140,8 +164,8 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, const std::str
 
 class ProcessManagerTest : public ::testing::Test {
  protected:
-  void Start(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes,
-             size_t max_tasks_per_worker = 64) {
+  ProcessManagerOptions Options(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes,
+                                size_t max_tasks_per_worker = 64) {
     ProcessManagerOptions options;
     options.num_workers = num_workers;
     options.max_frame_bytes = max_frame_bytes;
@@ -152,6 +176,15 @@ class ProcessManagerTest : public ::testing::Test {
       absl::MutexLock lock(&lost_mu_);
       lost_.emplace_back(worker.slot, status);
     };
+    return options;
+  }
+
+  void Start(int num_workers, size_t max_frame_bytes = kDefaultMaxFrameBytes,
+             size_t max_tasks_per_worker = 64) {
+    StartWith(Options(num_workers, max_frame_bytes, max_tasks_per_worker));
+  }
+
+  void StartWith(const ProcessManagerOptions& options) {
     absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
     ASSERT_TRUE(manager.ok()) << manager.status();
     manager_ = std::move(*manager);
@@ -187,6 +220,14 @@ class ProcessManagerTest : public ::testing::Test {
   absl::Mutex lost_mu_;
   std::vector<std::pair<int, absl::Status>> lost_ ABSL_GUARDED_BY(lost_mu_);
 };
+
+std::string TempPath() {
+  char path[] = "/tmp/unidist_cancel_XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  unlink(path);
+  return path;
+}
 
 TEST_F(ProcessManagerTest, DedicatedWorkerRunsItsTasksInOrderOutsideThePool) {
   Start(2);
@@ -429,6 +470,114 @@ TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
   EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
 }
 
+// Worker 0 closes its socket and then neither exits nor heeds SIGTERM, with an hour of
+// reap_grace. The driver must not wait for it: the other tasks complete meanwhile (tasks
+// queued behind the hung one are sent elsewhere), and Shutdown still ends it.
+TEST_F(ProcessManagerTest, AWorkerSlowToDieDoesNotHoldUpOtherResults) {
+  ProcessManagerOptions options = Options(2);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  const pid_t hung = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "close_socket_and_hang")).ok());  // worker 0
+  for (uint64_t id = 2; id < 12; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  // Results::Wait gives up after a minute: a driver that waited out the grace fails here.
+  bool all_arrived = true;
+  for (uint64_t id = 2; id < 12; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    all_arrived = all_arrived && result.task_id() == id;
+    EXPECT_FALSE(result.has_error()) << id << ": " << result.error().message();
+  }
+  if (!all_arrived) kill(hung, SIGKILL);  // so that a failing run still ends
+  // It may still be running the task: only force may cancel it.
+  EXPECT_EQ(manager_->Cancel(1, /*force=*/false).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(testing::ProcessPresent(hung));
+
+  absl::Notification shut_down;
+  std::thread shutdown([this, &shut_down] {
+    manager_->Shutdown();
+    shut_down.Notify();
+  });
+  if (!shut_down.WaitForNotificationWithTimeout(absl::Minutes(1))) {
+    ADD_FAILURE() << "Shutdown did not end the hung worker";
+    kill(hung, SIGKILL);
+  }
+  shutdown.join();
+  EXPECT_FALSE(testing::ProcessPresent(hung));
+  EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+}
+
+// Cancel with force of the task a hung worker runs kills the worker at once instead of
+// after its reap_grace.
+TEST_F(ProcessManagerTest, ForceCancelKillsAWorkerSlowToDie) {
+  ProcessManagerOptions options = Options(2);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  const pid_t hung = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "close_socket_and_hang")).ok());  // worker 0
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "worker 1")).ok());
+  // Queued on worker 0 before its socket closed (then sent again), or after: either way it
+  // completes only once the driver has seen worker 0 stop talking.
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "behind the hung task")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "worker 1");
+  EXPECT_EQ(results_.Wait(3).values(0), "behind the hung task");
+  ASSERT_TRUE(manager_->Cancel(1, /*force=*/true).ok());
+  proto::TaskResult cancelled = results_.Wait(1);
+  EXPECT_EQ(cancelled.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  // Polls for at most a minute, only to fail instead of hanging.
+  EXPECT_TRUE(testing::WaitForProcessGone(hung, absl::Minutes(1)));
+  // The pool is whole again.
+  for (uint64_t id = 10; id < 14; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "ok")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "ok");
+  }
+  EXPECT_EQ(results_.size(), 7u);  // exactly one result for the cancelled task
+}
+
+// Kills the process named in a file when it goes out of scope.
+class KillOnExit {
+ public:
+  explicit KillOnExit(std::string pid_file) : pid_file_(std::move(pid_file)) {}
+  ~KillOnExit() {
+    if (const pid_t pid = Pid(); pid > 0) kill(pid, SIGKILL);
+    unlink(pid_file_.c_str());
+  }
+  pid_t Pid() const {
+    char text[32] = {};
+    const int fd = open(pid_file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    int pid = -1;
+    return n > 0 && absl::SimpleAtoi(absl::string_view(text, n), &pid) ? pid : -1;
+  }
+
+ private:
+  std::string pid_file_;
+};
+
+// A task forks a child that keeps the worker's socket open, and the worker exits. No EOF
+// comes; the worker's pidfd tells the driver it is gone.
+TEST_F(ProcessManagerTest, WorkerDeathIsSeenWhileAChildOfItsTaskHoldsItsSocket) {
+  Start(2);
+  const pid_t worker = WorkerPid(0);
+  const std::string pid_file = TempPath();
+  KillOnExit grandchild(pid_file);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "fork_holder_and_exit", pid_file)).ok());
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("'fork_holder_and_exit'"));
+  EXPECT_THAT(result.error().message(), HasSubstr("exited with code 7"));
+  EXPECT_EQ(result.error().worker_pid(), worker);
+  EXPECT_TRUE(result.error().worker_died());
+  EXPECT_GT(grandchild.Pid(), 0);
+  EXPECT_TRUE(testing::ProcessPresent(grandchild.Pid()));  // still holding the socket
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "after")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "after");
+}
+
 // A worker that sends bytes that are not a valid result is killed and replaced; the task
 // it was running fails with DataLoss, and nothing else is disturbed.
 TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
@@ -448,14 +597,6 @@ TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
     EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
   }
   EXPECT_EQ(manager_->workers_replaced(), 4u);
-}
-
-std::string TempPath() {
-  char path[] = "/tmp/unidist_cancel_XXXXXX";
-  const int fd = mkstemp(path);
-  close(fd);
-  unlink(path);
-  return path;
 }
 
 TEST_F(ProcessManagerTest, CancelATaskWaitingInTheDriver) {

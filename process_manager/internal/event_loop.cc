@@ -1,0 +1,547 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ProcessManager's event thread: reading results, and the life of a worker from the moment
+// it stops talking to the driver until it is reaped and replaced. None of it waits for a
+// process or for the fork server:
+//   1. a worker's socket reports EOF (or bytes that do not decode), or its pidfd reports
+//      that it exited: HandleWorkerFailure closes the socket, requeues the tasks it never
+//      started, moves the process to dying_ with the others, and asks AsyncForkServer for
+//      a replacement; a worker that has not exited gets reap_grace before a SIGKILL
+//      (KillOverdueLocked sets epoll_wait's timeout from the earliest deadline);
+//   2. its pidfd fires: HandleProcessExited passes on its last output and asks for the reap;
+//   3. the reap is done: HandleReaped reports the tasks it held with how it ended;
+//   4. the replacement is spawned: HandleReplacement installs it in the slot.
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/monotonic_clock.h"
+#include "common/status_macros.h"
+#include "glog/logging.h"
+#include "process_manager/internal/epoll_token.h"
+#include "process_manager/internal/os_util.h"
+#include "process_manager/process_manager.h"
+
+namespace unidist {
+namespace {
+
+using process_internal::AsyncForkServer;
+using process_internal::DescribeWaitStatus;
+using process_internal::ErrnoStatus;
+using process_internal::Stream;
+
+constexpr size_t kReadChunkBytes = 256 * 1024;
+constexpr int kMaxEvents = 64;
+
+void KillByPidfd(int pidfd) {
+  // A pidfd names its process even once it is reaped: the signal cannot hit a stranger.
+  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
+}  // namespace
+
+void ProcessManager::EventLoop() {
+  epoll_event events[kMaxEvents];
+  std::vector<proto::TaskResult> completed;
+  std::vector<ApiCall> api_requests;
+  std::vector<AsyncForkServer::Spawned> spawned;
+  std::vector<AsyncForkServer::Reaped> reaped;
+  std::vector<std::pair<WorkerId, absl::Status>> broken;
+  for (;;) {
+    int timeout_ms;
+    {
+      absl::MutexLock lock(&mu_);
+      timeout_ms = KillOverdueLocked();
+    }
+    const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      // Only a bad epoll descriptor gets here: a bug, not a runtime condition.
+      LOG(ERROR) << "unidist: " << ErrnoStatus("epoll_wait");
+      return;
+    }
+    for (int i = 0; i < ready; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == process_internal::kWakeToken) {
+        uint64_t count;
+        while (read(wake_fd_, &count, sizeof(count)) > 0) {
+        }
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+        continue;
+      }
+      const Stream stream = process_internal::TokenStream(token);
+      Slot* slot;
+      Process* process;
+      bool live;
+      {
+        absl::MutexLock lock(&mu_);
+        process = FindProcessLocked(token);
+        if (process == nullptr) continue;  // stale: the worker is gone
+        slot = slots_[process->index].get();
+        live = slot->alive && slot->process.get() == process;
+        if (stream == Stream::kSocket) {
+          if (!live) continue;
+          if (events[i].events & EPOLLOUT) FlushLocked(*slot);
+        }
+      }
+      switch (stream) {
+        case Stream::kStdout:
+        case Stream::kStderr:
+          process->output->Forward(static_cast<int>(stream) - 1);
+          break;
+        case Stream::kSocket:
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            const absl::Status read = ReadFromWorker(*slot, &completed, &api_requests);
+            if (!read.ok()) {
+              HandleWorkerFailure(*slot,
+                                  absl::IsDataLoss(read) ? DeathCause::kProtocolError
+                                                         : DeathCause::kGone,
+                                  read, &completed);
+            } else {
+              absl::MutexLock lock(&mu_);
+              DrainBacklogLocked();  // results made room on this worker
+            }
+          }
+          break;
+        case Stream::kPidfd:
+          if (live) {
+            // It exited while its socket is open: something it started may hold the
+            // socket. What it sent before it exited is all there; take it first.
+            absl::Status read = ReadFromWorker(*slot, &completed, &api_requests);
+            if (read.ok()) read = absl::UnavailableError("the worker process exited");
+            process = HandleWorkerFailure(
+                *slot, absl::IsDataLoss(read) ? DeathCause::kProtocolError : DeathCause::kGone,
+                read, &completed);
+          }
+          HandleProcessExited(*process);
+          break;
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      broken.swap(broken_);
+    }
+    for (const auto& [worker, status] : broken) {
+      Slot* slot;
+      {
+        absl::MutexLock lock(&mu_);
+        slot = slots_[worker.slot].get();
+        if (!slot->alive || slot->generation != worker.generation) continue;
+      }
+      HandleWorkerFailure(*slot, DeathCause::kDriverError, status, &completed);
+    }
+    broken.clear();
+    async_fork_server_->TakeFinished(&spawned, &reaped);
+    for (AsyncForkServer::Spawned& each : spawned) {
+      HandleReplacement(each.worker_index, std::move(each.worker), &completed);
+    }
+    for (const AsyncForkServer::Reaped& each : reaped) {
+      HandleReaped(each.pid, each.wait_status, &completed);
+    }
+    spawned.clear();
+    reaped.clear();
+    for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
+    completed.clear();
+    for (ApiCall& call : api_requests) options_.on_api_request(call.worker, std::move(call.request));
+    api_requests.clear();
+    // Whatever Dispatch left for this thread to write (see DrainBacklogLocked), and what
+    // the callbacks above dispatched.
+    absl::MutexLock lock(&mu_);
+    DrainBacklogLocked();
+  }
+}
+
+ProcessManager::Process* ProcessManager::FindProcessLocked(uint64_t token) {
+  const int index = process_internal::TokenIndex(token);
+  const uint32_t generation = process_internal::TokenGeneration(token);
+  if (index >= slots_in_use_ || slots_[index] == nullptr) return nullptr;
+  Process* live = slots_[index]->process.get();
+  if (live != nullptr && live->generation == generation) return live;
+  for (const auto& dying : dying_) {
+    if (dying->index == index && dying->generation == generation) return dying.get();
+  }
+  return nullptr;
+}
+
+int ProcessManager::KillOverdueLocked() {
+  const int64_t now = MonotonicNanos();
+  int64_t next = INT64_MAX;
+  for (const auto& process : dying_) {
+    if (process->exited || process->kill_at == INT64_MAX) continue;
+    if (process->kill_at <= now) {
+      LOG(WARNING) << "unidist: worker " << process->index << " (pid " << process->pid
+                   << ") did not exit within reap_grace of closing its socket; killing it";
+      KillByPidfd(process->pidfd);
+      process->kill_at = INT64_MAX;  // its pidfd fires once it is dead
+      continue;
+    }
+    next = std::min(next, process->kill_at);
+  }
+  if (next == INT64_MAX) return -1;
+  // Rounded up, so that the wake-up is not a moment early.
+  const int64_t ms = (next - now + 999'999) / 1'000'000;
+  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+}
+
+absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
+                                            std::vector<ApiCall>* api_requests) {
+  int fd;
+  {
+    absl::MutexLock lock(&mu_);
+    fd = slot.fd;
+  }
+  for (;;) {
+    const ssize_t received =
+        recv(fd, slot.decoder.PrepareAppend(kReadChunkBytes), kReadChunkBytes, MSG_DONTWAIT);
+    if (received == 0) return absl::UnavailableError("the worker closed its socket");
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return ErrnoStatus("reading from the worker");
+    }
+    slot.decoder.Commit(static_cast<size_t>(received));
+    for (;;) {
+      absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
+      if (!payload.ok()) return absl::DataLossError(payload.status().message());
+      if (!payload->has_value()) break;
+      proto::WorkerMessage message;
+      UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
+      absl::MutexLock lock(&mu_);
+      slot.waiting = message.waiting_tasks();
+      // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
+      const size_t sent = slot.in_flight.size() - slot.unsent_tasks;
+      auto find_sent = [&slot, sent](uint64_t task_id) {
+        auto end = slot.in_flight.begin() + static_cast<std::ptrdiff_t>(sent);
+        auto it = std::find_if(slot.in_flight.begin(), end,
+                               [task_id](const InFlight& task) { return task.task_id == task_id; });
+        return it == end ? slot.in_flight.end() : it;
+      };
+      if (message.has_result()) {
+        // Usually the oldest task; a task nested under a waiting one finishes first.
+        auto task = find_sent(message.result().task_id());
+        if (task == slot.in_flight.end()) {
+          return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
+                                                  message.result().task_id(),
+                                                  ", which it was not running"));
+        }
+        const bool cancelled = task->cancelled;
+        slot.in_flight.erase(task);
+        if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
+        if (slot.closing) MaybeFinishClosingLocked(slot);
+      } else if (message.has_started()) {
+        auto task = find_sent(message.started().task_id());
+        if (task == slot.in_flight.end()) {
+          return absl::DataLossError("the worker started a task it was not sent");
+        }
+        task->started = true;
+      } else if (message.has_api_request()) {
+        if (!options_.on_api_request) {
+          return absl::DataLossError("the worker made an API call this pool does not serve");
+        }
+        api_requests->push_back({WorkerId{slot.index, slot.generation},
+                                 std::move(*message.mutable_api_request())});
+      } else {
+        return absl::DataLossError("the worker sent a message of no known kind");
+      }
+    }
+  }
+}
+
+ProcessManager::Process* ProcessManager::HandleWorkerFailure(
+    Slot& slot, DeathCause cause, const absl::Status& why,
+    std::vector<proto::TaskResult>* completed) {
+  std::deque<InFlight> not_started;
+  Process* process;
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    // Closing also drops it from the epoll set; a failed EPOLL_CTL_DEL changes nothing.
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, slot.fd, nullptr) != 0) {
+      LOG(WARNING) << "unidist: " << ErrnoStatus("epoll_ctl removing a worker's socket");
+    }
+    close(slot.fd);
+    slot.fd = -1;
+    slot.alive = false;
+    std::deque<InFlight> in_flight;
+    in_flight.swap(slot.in_flight);
+    const size_t not_sent = slot.unsent_tasks;
+    slot.out.clear();
+    slot.out_offset = 0;
+    slot.unsent_tasks = 0;
+    std::unique_ptr<Process> owned = std::move(slot.process);
+    process = owned.get();
+    process->cause = cause;
+    process->why = why;
+    // The worker runs its tasks in order, so the first task it was sent may have started,
+    // and others only if it said so (nested under a waiting task); the rest never started.
+    // Tasks cancelled earlier were reported then (a forced cancellation is what killed it).
+    if (in_flight.size() > not_sent) in_flight.front().started = true;
+    for (InFlight& task : in_flight) {
+      if (task.cancelled) continue;
+      (task.started ? process->tasks : not_started).push_back(std::move(task));
+    }
+    stopping = stopping_;
+    if (slot.dedicated) {
+      // A dedicated worker is not replaced: all its tasks fail once how it ended is known.
+      process->first_started = !process->tasks.empty();
+      for (InFlight& task : not_started) process->tasks.push_back(std::move(task));
+      not_started.clear();
+      slot.lost = DedicatedLossLocked(slot, process->pid, cause == DeathCause::kProtocolError,
+                                      !process->tasks.empty(), "stopped talking to the driver");
+    } else if (!stopping) {
+      // The tasks that never started go back to the head of the queue, in their order,
+      // for the other workers and the replacement. Until it is up, Dispatch queues tasks
+      // instead of refusing them.
+      backlog_.insert(backlog_.begin(), std::make_move_iterator(not_started.begin()),
+                      std::make_move_iterator(not_started.end()));
+      not_started.clear();
+      ++replacing_;
+      async_fork_server_->Spawn(slot.index);
+    }
+    if (cause == DeathCause::kGone) {
+      // It is dying, and gets reap_grace to finish so that its exit status is the real one.
+      const int64_t grace = absl::ToInt64Nanoseconds(options_.reap_grace);
+      const int64_t now = MonotonicNanos();
+      process->kill_at = grace >= INT64_MAX - now ? INT64_MAX : now + std::max<int64_t>(grace, 0);
+    } else {
+      KillByPidfd(process->pidfd);  // broken, or unwatchable: no grace
+    }
+    dying_.push_back(std::move(owned));
+  }
+  for (const InFlight& task : not_started) {
+    completed->push_back(ErrorResult(task, absl::StatusCode::kCancelled,
+                                     "the worker pool shut down before the task ran"));
+  }
+  if (!slot.dedicated && !stopping) {
+    LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << process->pid
+                 << ") is gone (" << why.message() << "); starting a replacement";
+  }
+  if (options_.on_worker_gone) options_.on_worker_gone(WorkerId{slot.index, process->generation});
+  return process;
+}
+
+void ProcessManager::HandleProcessExited(Process& process) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (process.exited) return;
+    process.exited = true;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, process.pidfd, nullptr) != 0) {
+      // It would keep firing: close it instead (that drops it from the set too). It is no
+      // longer needed to signal the process, which is dead.
+      LOG(WARNING) << "unidist: " << ErrnoStatus("epoll_ctl removing a worker's pidfd");
+      close(process.pidfd);
+      process.pidfd = -1;
+    }
+  }
+  // The worker is gone: what it wrote last (a crash's stack trace) is in its pipes.
+  process.output->Drain();
+  // It has exited, so the fork server reaps it at once.
+  async_fork_server_->Reap(process.pid);
+}
+
+void ProcessManager::HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_status,
+                                  std::vector<proto::TaskResult>* completed) {
+  std::unique_ptr<Process> process;
+  std::deque<InFlight> tasks;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = std::find_if(dying_.begin(), dying_.end(), [pid](const auto& each) {
+      return each->pid == pid && each->exited;
+    });
+    // Not a dying worker: one killed because it could not be installed.
+    if (it == dying_.end()) return;
+    process = std::move(*it);
+    dying_.erase(it);
+    for (InFlight& task : process->tasks) {
+      if (!task.cancelled) tasks.push_back(std::move(task));  // else reported by Cancel
+    }
+  }
+  if (process->pidfd >= 0) close(process->pidfd);
+  const std::string how =
+      wait_status.ok() ? DescribeWaitStatus(*wait_status)
+                       : absl::StrCat("could not be reaped: ", wait_status.status().message());
+  if (process->dedicated) {
+    LoseDedicatedWorker(*slots_[process->index], process->pid,
+                        how + process->output->StderrTail(),
+                        process->cause == DeathCause::kProtocolError, process->first_started,
+                        std::move(tasks), completed);
+    return;
+  }
+  FailPoolTasks(*process, how, std::move(tasks), completed);
+}
+
+void ProcessManager::FailPoolTasks(const Process& process, const std::string& how,
+                                   std::deque<InFlight> tasks,
+                                   std::vector<proto::TaskResult>* completed) {
+  for (const InFlight& task : tasks) {
+    absl::StatusCode code = absl::StatusCode::kUnavailable;
+    std::string message;
+    switch (process.cause) {
+      case DeathCause::kGone:
+        message = absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s",
+                                  process.index, process.pid, task.function, how,
+                                  process.output->StderrTail());
+        break;
+      case DeathCause::kProtocolError:
+        code = absl::StatusCode::kDataLoss;
+        message = absl::StrFormat(
+            "worker %d (pid %d) running '%s' sent bytes that do not decode (%s) and was "
+            "killed; it %s",
+            process.index, process.pid, task.function, process.why.message(), how);
+        break;
+      case DeathCause::kDriverError:
+        message = absl::StrFormat(
+            "worker %d (pid %d) running '%s' was killed because the driver could not watch "
+            "it (%s); it %s",
+            process.index, process.pid, task.function, process.why.message(), how);
+        break;
+    }
+    proto::TaskResult result = ErrorResult(task, code, message);
+    result.mutable_error()->set_worker_index(process.index);
+    result.mutable_error()->set_worker_pid(process.pid);
+    // A broken worker is not retried as a crash would be.
+    result.mutable_error()->set_worker_died(process.cause != DeathCause::kProtocolError);
+    completed->push_back(std::move(result));
+  }
+}
+
+void ProcessManager::HandleReplacement(
+    int index, absl::StatusOr<process_internal::ForkServer::Worker> worker,
+    std::vector<proto::TaskResult>* completed) {
+  Slot& slot = *slots_[index];
+  absl::Status status = worker.status();
+  {
+    absl::MutexLock lock(&mu_);
+    --replacing_;
+    if (stopping_) {
+      // Shutdown ends it with the others through the fork server.
+      if (worker.ok()) {
+        for (int fd : {worker->socket_fd, worker->stdout_fd, worker->stderr_fd}) close(fd);
+      }
+      return;
+    }
+    if (status.ok()) {
+      status = InstallWorkerLocked(slot, *worker);
+      // It was killed: the fork server reaps it; HandleReaped finds no record and moves on.
+      if (!status.ok()) async_fork_server_->Reap(worker->pid);
+    }
+    if (status.ok()) {
+      ++workers_replaced_;
+    } else {
+      replacement_error_ = status;
+    }
+    FailBacklogIfNoWorkerLocked(completed);
+    DrainBacklogLocked();
+  }
+  if (status.ok()) {
+    LOG(WARNING) << "unidist: worker " << index << " replaced by pid " << worker->pid;
+  } else {
+    LOG(ERROR) << "unidist: worker " << index << " could not be replaced: " << status;
+  }
+}
+
+void ProcessManager::FailBacklogIfNoWorkerLocked(std::vector<proto::TaskResult>* completed) {
+  if (replacing_ > 0 || std::any_of(slots_.begin(), slots_.begin() + pool_size_,
+                                    [](const auto& each) { return each->alive; })) {
+    return;
+  }
+  const absl::Status none_alive = NoWorkerAliveLocked();
+  for (const InFlight& task : backlog_) {
+    completed->push_back(
+        ErrorResult(task, absl::StatusCode::kUnavailable, std::string(none_alive.message())));
+  }
+  backlog_.clear();
+}
+
+absl::Status ProcessManager::DedicatedLossLocked(const Slot& slot, pid_t pid, bool protocol_error,
+                                                 bool had_tasks, const std::string& how) const {
+  if (slot.killing || stopping_) return absl::CancelledError("the worker was killed");
+  if (slot.closing && !had_tasks && !protocol_error) {
+    return absl::CancelledError("the worker was closed");
+  }
+  return absl::UnavailableError(
+      absl::StrFormat("dedicated worker %d (pid %d) %s", slot.index, pid, how));
+}
+
+void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how,
+                                         bool protocol_error, bool first_started,
+                                         std::deque<InFlight> in_flight,
+                                         std::vector<proto::TaskResult>* completed) {
+  absl::Status lost;
+  {
+    absl::MutexLock lock(&mu_);
+    lost = DedicatedLossLocked(slot, pid, protocol_error, !in_flight.empty(), how);
+    slot.lost = lost;
+    free_dedicated_slots_.push_back(slot.index);
+  }
+  bool first = first_started;
+  for (const InFlight& task : in_flight) {
+    std::string message;
+    if (lost.code() == absl::StatusCode::kCancelled) {
+      message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
+    } else {
+      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index,
+                                pid, first ? "while running" : "before running",
+                                task.function, how);
+    }
+    proto::TaskResult result = ErrorResult(task, lost.code(), message);
+    result.mutable_error()->set_worker_index(slot.index);
+    result.mutable_error()->set_worker_pid(pid);
+    result.mutable_error()->set_worker_died(lost.code() == absl::StatusCode::kUnavailable);
+    completed->push_back(std::move(result));
+    first = false;
+  }
+  if (options_.on_dedicated_worker_lost) {
+    options_.on_dedicated_worker_lost(WorkerId{slot.index, slot.generation}, lost);
+  }
+}
+
+absl::Status ProcessManager::CancelDyingLocked(uint64_t task_id, bool force,
+                                               proto::TaskResult* cancelled) {
+  for (auto& process : dying_) {
+    for (InFlight& task : process->tasks) {
+      if (task.task_id != task_id) continue;
+      if (task.cancelled) return absl::OkStatus();
+      // Its worker stopped talking to the driver, but may still be running it (a worker
+      // that closed its socket and goes on), so the rules for a running task apply.
+      if (!force) {
+        return absl::FailedPreconditionError(
+            "the task's worker is ending and may still run it; Cancel with force kills it");
+      }
+      if (process->dedicated) {
+        return absl::InvalidArgumentError(
+            "force would kill the actor running the call; use Actor::Kill for that");
+      }
+      task.cancelled = true;
+      *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
+                               "the task was cancelled while running; its worker was stopped");
+      KillByPidfd(process->pidfd);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError("the worker pool has no such task (it may have finished)");
+}
+
+proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::StatusCode code,
+                                              const std::string& message) {
+  proto::TaskResult result;
+  result.set_task_id(task.task_id);
+  result.mutable_error()->set_code(static_cast<int>(code));
+  result.mutable_error()->set_message(message);
+  result.mutable_error()->set_function(task.function);
+  return result;
+}
+
+}  // namespace unidist
