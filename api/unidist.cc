@@ -1,6 +1,8 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// The process-wide runtime behind api/unidist.h.
+// Init, Shutdown and the other process-wide functions of api/unidist.h: options, the
+// backend, the session's Runtime, the timeline. The calls on objects, tasks and actors are
+// in internal/bridge.cc, through the process's Client (internal/client.h).
 
 #include "api/unidist.h"
 
@@ -15,20 +17,18 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "api/internal/builtin_backends.h"
+#include "api/internal/client.h"
+#include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
-#include "api/internal/progress.h"
 #include "api/internal/runtime.h"
 #include "api/internal/timeline.h"
 #include "backend/backend.h"
-#include "process_manager/internal/worker_loop.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 
 namespace unidist {
 namespace {
 
-using api_internal::RefHandle;
-using api_internal::RefToken;
 using api_internal::Runtime;
 
 constexpr int kMaxWorkers = 4096;
@@ -38,37 +38,12 @@ constexpr size_t kDefaultSharedMemoryMinBytes = size_t{1} << 20;
 
 // Serializes Init and Shutdown; held while processes start and stop.
 absl::Mutex g_lifecycle_mu(absl::kConstInit);
-// The current runtime. API calls copy the pointer and work without the lock, so a
-// Shutdown on another thread never pulls a runtime out from under them.
-absl::Mutex g_runtime_mu(absl::kConstInit);
-std::shared_ptr<Runtime>* g_runtime ABSL_GUARDED_BY(g_runtime_mu) = nullptr;
-
 // Where Shutdown writes the timeline (Options::timeline or $UNIDIST_TIMELINE at Init).
 std::string* g_timeline_path ABSL_GUARDED_BY(g_lifecycle_mu) = nullptr;
-
-std::shared_ptr<Runtime> CurrentRuntime() {
-  absl::ReaderMutexLock lock(&g_runtime_mu);
-  return g_runtime == nullptr ? nullptr : *g_runtime;
-}
-
-void SetRuntime(std::shared_ptr<Runtime> runtime) {
-  absl::MutexLock lock(&g_runtime_mu);
-  if (runtime == nullptr) {
-    delete g_runtime;
-    g_runtime = nullptr;
-  } else {
-    g_runtime = new std::shared_ptr<Runtime>(std::move(runtime));
-  }
-}
 
 absl::Status NotInATask() {
   return absl::FailedPreconditionError(
       "Init and Shutdown cannot be called from inside a task");
-}
-
-absl::Status NotInitialized() {
-  return absl::FailedPreconditionError(
-      "unidist is not initialized: call unidist::Init() first");
 }
 
 int AvailableCpus() {
@@ -196,40 +171,6 @@ absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
       "UNIDIST_MUTEX_DEADLOCK_DETECTION)"));
 }
 
-// A handle whose object failed before it reached any store.
-RefHandle FailedHandle(absl::Status error) {
-  const DataID id = DataID::Generate();
-  return RefHandle{id, std::make_shared<const RefToken>(id, std::move(error))};
-}
-
-// Inside a task, the API runs in the driver: these send the call there and turn the reply
-// into handles to objects the driver holds for this worker (see Runtime::OnApiRequest).
-absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
-  absl::StatusOr<proto::ApiReply> reply = process_internal::CallDriver(std::move(request), deadline);
-  if (!reply.ok()) return reply.status();
-  if (reply->has_error()) return api_internal::TaskErrorToStatus(reply->error());
-  return reply;
-}
-
-std::vector<RefHandle> HandlesHeldByDriver(const proto::ApiReply& reply) {
-  std::vector<RefHandle> handles;
-  for (const std::string& id_bytes : reply.object_ids()) {
-    absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
-    if (!id.ok()) {
-      handles.push_back(FailedHandle(id.status()));
-      continue;
-    }
-    handles.push_back(
-        RefHandle{*id, std::make_shared<const RefToken>(*id, RefToken::HeldByDriver())});
-  }
-  return handles;
-}
-
-absl::Status NotInThisTask(const RefHandle& ref) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "object ", ref.id.Hex(), " is not one this task made or received through the API"));
-}
-
 }  // namespace
 
 absl::Status Init(const Options& options) {
@@ -245,7 +186,7 @@ absl::Status Init(const Options& options) {
     (*backend)->serve_unless_driver(&api_internal::ExecuteTask);
   }
   absl::MutexLock lifecycle(&g_lifecycle_mu);
-  if (CurrentRuntime() != nullptr) return absl::OkStatus();
+  if (api_internal::CurrentRuntime() != nullptr) return absl::OkStatus();
   absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);
   if (!num_workers.ok()) return num_workers.status();
   absl::StatusOr<const BackendDescription*> backend = ResolveBackend(options.backend);
@@ -283,11 +224,11 @@ absl::Status Init(const Options& options) {
     delete g_timeline_path;
     g_timeline_path = new std::string(std::move(timeline_path));
   }
-  SetRuntime(std::move(*runtime));
+  api_internal::SetCurrentRuntime(std::move(*runtime));
   return absl::OkStatus();
 }
 
-bool IsInitialized() { return CurrentRuntime() != nullptr; }
+bool IsInitialized() { return api_internal::CurrentRuntime() != nullptr; }
 
 std::vector<std::string> AvailableBackends() {
   static_cast<void>(api_internal::BuiltinBackendsRegistered());  // keeps them in the link
@@ -297,9 +238,9 @@ std::vector<std::string> AvailableBackends() {
 absl::Status Shutdown() {
   if (api_internal::InTask()) return NotInATask();
   absl::MutexLock lifecycle(&g_lifecycle_mu);
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
   if (runtime == nullptr) return absl::OkStatus();
-  SetRuntime(nullptr);  // new calls see "not initialized" from here on
+  api_internal::SetCurrentRuntime(nullptr);  // new calls see "not initialized" from here on
   runtime->Shutdown();  // calls already under way finish against the stopped runtime
   if (g_timeline_path != nullptr) {
     // After the pool's Shutdown, which reported every task still in flight.
@@ -329,7 +270,7 @@ absl::Status WriteTimeline(const std::string& path) {
 
 std::vector<WorkerInfo> Workers() {
   std::vector<WorkerInfo> workers;
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
   if (runtime == nullptr) return workers;
   for (const WorkerState& state : runtime->Workers()) {
     workers.push_back({state.index, static_cast<int>(state.pid), state.alive});
@@ -348,7 +289,7 @@ std::optional<TaskFailure> GetTaskFailure(const absl::Status& status) {
 }
 
 Stats GetStats() {
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
   return runtime == nullptr ? Stats() : runtime->GetStats();
 }
 
@@ -360,271 +301,4 @@ absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout) {
   return api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout)).status();
 }
 
-namespace api_internal {
-
-RefHandle Put(std::string bytes) {
-  if (InWorkerProcess()) {
-    proto::ApiRequest request;
-    *request.mutable_put()->mutable_value() = std::move(bytes);
-    absl::StatusOr<proto::ApiReply> reply =
-        CallDriver(std::move(request), absl::InfiniteFuture());
-    if (!reply.ok()) return FailedHandle(reply.status());
-    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
-    return handles.size() == 1 ? handles[0] : FailedHandle(absl::InternalError("bad reply"));
-  }
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr) return FailedHandle(NotInitialized());
-  return runtime->Put(std::move(bytes));
-}
-
-std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
-  std::vector<RefHandle> handles;
-  for (int i = 0; i < count; ++i) handles.push_back(FailedHandle(error));
-  return handles;
-}
-
-std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
-                              std::vector<TaskArg> args, int num_returns, int max_retries) {
-  absl::Status error;
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
-  if (InWorkerProcess()) {  // a nested task
-    if (!name.ok()) return FailedHandles(name.status(), num_returns);
-    proto::ApiRequest request;
-    proto::SubmitRequest* submit = request.mutable_submit();
-    submit->set_function(*name);
-    submit->set_num_returns(num_returns);
-    submit->set_max_retries(max_retries);
-    for (TaskArg& arg : args) {
-      proto::TaskArgument* task_arg = submit->add_args();
-      if (!arg.is_ref) {
-        *task_arg->mutable_value() = std::move(arg.value);
-      } else if (arg.ref.token != nullptr && arg.ref.token->held_by_driver()) {
-        task_arg->set_object_id(arg.ref.id.Binary());
-      } else {
-        return FailedHandles(NotInThisTask(arg.ref), num_returns);
-      }
-    }
-    absl::StatusOr<proto::ApiReply> reply =
-        CallDriver(std::move(request), absl::InfiniteFuture());
-    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
-    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
-    if (static_cast<int>(handles.size()) != num_returns) {
-      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
-    }
-    return handles;
-  }
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr) {
-    error = NotInitialized();
-  } else if (!name.ok()) {
-    error = name.status();
-  } else {
-    return runtime->Submit(*name, std::move(args), num_returns, max_retries);
-  }
-  return FailedHandles(error, num_returns);
-}
-
-std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
-                           std::vector<std::string> inputs, size_t chunk_size, int max_retries) {
-  const int count = static_cast<int>(inputs.size());
-  if (InWorkerProcess()) {  // nested: the driver serves Submit, one call per input
-    std::vector<RefHandle> handles;
-    handles.reserve(inputs.size());
-    for (std::string& input : inputs) {
-      std::vector<TaskArg> args(1);
-      args[0].value = std::move(input);
-      handles.push_back(
-          std::move(Submit(fn_key, fn_address, std::move(args), 1, max_retries).front()));
-    }
-    return handles;
-  }
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr) return FailedHandles(NotInitialized(), count);
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
-  if (!name.ok()) return FailedHandles(name.status(), count);
-  return runtime->Map(*name, std::move(inputs), chunk_size, max_retries);
-}
-
-std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
-  if (InTask()) {
-    return std::make_shared<ActorHandle>(absl::UnimplementedError(
-        "actors cannot be created from inside a task (tasks can: use Submit)"));
-  }
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
-  absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
-  if (!class_name.ok()) return std::make_shared<ActorHandle>(class_name.status());
-  absl::StatusOr<std::shared_ptr<ActorRecord>> actor = runtime->StartActor(*class_name);
-  if (!actor.ok()) return std::make_shared<ActorHandle>(actor.status());
-  RefHandle created = std::move(
-      runtime->SubmitActorCall(*actor, ActorConstructorName(*class_name), std::move(args), 1)
-          .front());
-  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor),
-                                       std::move(created));
-}
-
-std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
-                                       const std::string& method_key,
-                                       std::vector<TaskArg> args, int num_returns) {
-  if (actor == nullptr) {
-    return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"),
-                         num_returns);
-  }
-  if (!actor->error().ok()) return FailedHandles(actor->error(), num_returns);
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
-  if (!name.ok()) return FailedHandles(name.status(), num_returns);
-  return actor->runtime()->SubmitActorCall(actor->actor(), *name, std::move(args), num_returns);
-}
-
-absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor) {
-  if (actor == nullptr) return absl::InvalidArgumentError("Kill on an empty Actor handle");
-  if (!actor->error().ok()) return actor->error();
-  return actor->runtime()->KillActor(*actor->actor());
-}
-
-RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor) {
-  if (actor == nullptr) return RefHandle{};
-  if (!actor->error().ok()) return FailedHandle(actor->error());
-  return actor->created();
-}
-
-ActorHandle::~ActorHandle() {
-  if (runtime_ != nullptr) runtime_->ReleaseActor(*actor_);
-}
-
-absl::Status Cancel(const RefHandle& ref, bool force) {
-  if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
-  if (ref.token->held_by_driver() || InTask()) {
-    return absl::UnimplementedError("Cancel from inside a task is not supported");
-  }
-  if (ref.token->store() == nullptr) {
-    return absl::FailedPreconditionError("the task never started: " +
-                                         std::string(ref.token->error().message()));
-  }
-  if (!ref.token->is_task_result()) {
-    return absl::InvalidArgumentError("the ObjectRef is not the result of a task (it was Put)");
-  }
-  std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr || !ref.token->task().lock()) {
-    // Shutdown completed every task of its runtime; a task that is no longer tracked is done.
-    return absl::FailedPreconditionError("the task has finished already");
-  }
-  return runtime->Cancel(*ref.token, force);
-}
-
-absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {
-  if (ref.token == nullptr) {
-    return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
-  }
-  if (ref.token->held_by_driver()) {  // inside a task: ask the driver
-    proto::ApiRequest request;
-    request.mutable_get()->set_object_id(ref.id.Binary());
-    absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), deadline);
-    if (!reply.ok()) return reply.status();
-    return std::make_shared<const std::string>(std::move(*reply->mutable_value()));
-  }
-  if (ref.token->store() == nullptr) return ref.token->error();
-  return ref.token->store()->Get(ref.id, deadline);
-}
-
-std::vector<size_t> WaitInTask(const std::vector<const RefHandle*>& refs, size_t wanted,
-                               absl::Time deadline);
-
-std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
-                         absl::Time deadline) {
-  std::vector<size_t> ready;
-  if (num_returns <= 0) return ready;
-  const size_t wanted = std::min(static_cast<size_t>(num_returns), refs.size());
-  if (InWorkerProcess()) return WaitInTask(refs, wanted, deadline);
-  auto is_complete = [](const RefHandle& ref) {
-    const RefToken* token = ref.token.get();
-    return token == nullptr || token->store() == nullptr || token->store()->IsComplete(ref.id);
-  };
-  // Only the current runtime's store can still have pending objects (Shutdown completes
-  // every other), so a single store does the blocking wait.
-  ObjectStore* pending_store = nullptr;
-  std::vector<DataID> pending_ids;
-  size_t complete = 0;
-  for (const RefHandle* ref : refs) {
-    if (is_complete(*ref)) {
-      ++complete;
-    } else if (pending_store == nullptr || ref->token->store() == pending_store) {
-      pending_store = ref->token->store();
-      pending_ids.push_back(ref->id);
-    }
-  }
-  if (complete < wanted && pending_store != nullptr) {
-    pending_store->Wait(pending_ids, wanted - complete, deadline);
-  }
-  // Report the first complete refs in the caller's order, including any that completed
-  // while we waited.
-  for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
-    if (is_complete(*refs[i])) ready.push_back(i);
-  }
-  return ready;
-}
-
-std::vector<size_t> WaitInTask(const std::vector<const RefHandle*>& refs, size_t wanted,
-                               absl::Time deadline) {
-  // Refs the driver does not hold for this task (empty, failed before Init) are complete.
-  std::vector<size_t> ready;
-  std::vector<size_t> positions;  // of the refs sent to the driver
-  proto::ApiRequest request;
-  for (size_t i = 0; i < refs.size(); ++i) {
-    if (refs[i]->token != nullptr && refs[i]->token->held_by_driver()) {
-      request.mutable_wait()->add_object_ids(refs[i]->id.Binary());
-      positions.push_back(i);
-    }
-  }
-  const size_t complete_here = refs.size() - positions.size();
-  const int needed = static_cast<int>(wanted > complete_here ? wanted - complete_here : 0);
-  request.mutable_wait()->set_num_returns(needed);
-  absl::StatusOr<proto::ApiReply> reply = CallDriver(request, deadline);
-  if (!reply.ok() && reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
-    request.mutable_wait()->set_num_returns(0);  // what is complete now, answered at once
-    reply = CallDriver(request, absl::InfiniteFuture());
-  }
-  std::vector<bool> complete(refs.size(), true);
-  for (size_t position : positions) complete[position] = false;
-  if (reply.ok()) {
-    for (int index : reply->ready()) {
-      if (index >= 0 && static_cast<size_t>(index) < positions.size()) {
-        complete[positions[index]] = true;
-      }
-    }
-  }
-  for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
-    if (complete[i]) ready.push_back(i);
-  }
-  return ready;
-}
-
-std::vector<size_t> WaitWithProgress(const std::vector<const RefHandle*>& refs, int num_returns,
-                                     absl::Time deadline, const std::string& label, int fd,
-                                     absl::Duration refresh) {
-  const size_t wanted = std::min(static_cast<size_t>(std::max(num_returns, 0)), refs.size());
-  if (InWorkerProcess() || wanted == 0) return Wait(refs, num_returns, deadline);
-  // Every complete ref (Wait reports at most num_returns), without blocking.
-  auto count_complete = [&refs] {
-    return Wait(refs, static_cast<int>(refs.size()), absl::InfinitePast()).size();
-  };
-  ProgressBar bar(fd, label, refs.size(), count_complete());
-  if (!bar.active()) return Wait(refs, num_returns, deadline);
-  refresh = std::max(refresh, absl::Milliseconds(10));
-  for (;;) {
-    std::vector<size_t> ready = Wait(refs, num_returns, std::min(deadline, absl::Now() + refresh));
-    if (ready.size() >= wanted || absl::Now() >= deadline) {
-      bar.Finish(count_complete());
-      return ready;
-    }
-    bar.Update(ready.size());  // fewer than num_returns: every complete one
-  }
-}
-
-absl::Time DeadlineIn(absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
-  return absl::Now() + timeout;
-}
-
-}  // namespace api_internal
 }  // namespace unidist

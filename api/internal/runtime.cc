@@ -11,39 +11,14 @@
 #include "absl/time/clock.h"
 #include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
+#include "api/internal/pending_task.h"
 #include "glog/logging.h"
 #include "common/monotonic_clock.h"
 #include "common/shared_memory.h"
 #include "common/status_macros.h"
-#include "process_manager/internal/worker_loop.h"
+#include "api/internal/client.h"
 
 namespace unidist::api_internal {
-
-// A submitted task on its way to the pool: its request, filled in as its ObjectRef
-// arguments complete.
-struct PendingTask {
-  // Where the task is. SendTask and Cancel race for the move out of kQueued with a
-  // compare-and-swap, so a task is either sent or dropped, never both. (An atomic rather
-  // than a mutex: every task pays for this.)
-  enum Stage : int { kQueued, kSending, kSent, kDropped };
-  std::atomic<int> stage{kQueued};
-  uint64_t task_id = 0;  // the pool's id for it, fixed at creation (retries keep it)
-  proto::TaskRequest request;
-  std::vector<DataID> result_ids;
-  int max_retries = 0;
-  // For an actor call: the actor, whose queue holds the task until it is sent.
-  std::shared_ptr<ActorRecord> actor;
-  // Arguments not yet complete, plus one held by Submit until it has registered them all.
-  std::atomic<int> waiting{1};
-  std::atomic<bool> failed{false};
-  // What its arguments need kept until the result is back, by position (null for the
-  // others): the shared-memory segment of a large value (the worker opens it through the
-  // driver's descriptor), or the reference to an object sent as its location (kept on a
-  // worker rank, mpi backend), so that the copy stays until the task's rank has it.
-  // Each argument callback writes only its own slot.
-  std::vector<std::shared_ptr<const void>> segments;
-  TaskStamps stamps;  // for the timeline; see timeline.h
-};
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription& backend,
                                                         int num_workers,
@@ -65,10 +40,24 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
                                                            absl::Status status) {
     raw->OnDedicatedWorkerLost(worker, status);
   };
-  options.on_api_request = [raw = runtime.get()](WorkerId worker, proto::ApiRequest request) {
-    raw->OnApiRequest(worker, std::move(request));
+  // Calls from inside tasks (nested tasks) are served by the ApiServer, against this
+  // runtime; no task, and so no call, can arrive before the pool is in place.
+  runtime->api_server_ = std::make_unique<ApiServer>(ApiServerCalls{
+      [raw = runtime.get()](std::string bytes) { return raw->Put(std::move(bytes)); },
+      [raw = runtime.get()](const std::string& function, std::vector<TaskArg> args,
+                            int num_returns, int max_retries) {
+        return raw->Submit(function, std::move(args), num_returns, max_retries);
+      },
+      [raw = runtime.get()](WorkerId worker, proto::ApiReply reply) {
+        raw->pool_->ReplyToWorker(worker, reply).IgnoreError();  // a dead worker needs none
+      }});
+  options.on_api_request = [server = runtime->api_server_.get()](WorkerId worker,
+                                                                 proto::ApiRequest request) {
+    server->OnRequest(worker, std::move(request));
   };
-  options.on_worker_gone = [raw = runtime.get()](WorkerId worker) { raw->OnWorkerGone(worker); };
+  options.on_worker_gone = [server = runtime->api_server_.get()](WorkerId worker) {
+    server->OnWorkerGone(worker);
+  };
   options.drop_actor = &DropActorInstance;
   UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, backend.start_pool(std::move(options)));
   // Objects the pool keeps elsewhere (mpi: on the worker rank that made them) are fetched
@@ -248,132 +237,6 @@ void Runtime::OnArgumentComplete(const std::shared_ptr<PendingTask>& task) {
   }
   if (task->failed.load(std::memory_order_acquire)) return;
   Dispatch(task);
-}
-
-absl::StatusOr<std::shared_ptr<ActorRecord>> Runtime::StartActor(const std::string& class_name) {
-  UNIDIST_ASSIGN_OR_RETURN(WorkerId worker, pool_->StartDedicatedWorker());
-  auto actor = std::make_shared<ActorRecord>();
-  actor->class_name = class_name;
-  actor->worker = worker;
-  absl::MutexLock lock(&mu_);
-  actors_by_slot_[worker.slot] = actor;
-  return actor;
-}
-
-std::vector<RefHandle> Runtime::SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
-                                                const std::string& function,
-                                                std::vector<TaskArg> args, int num_returns) {
-  std::vector<RefHandle> results;
-  std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
-  task->actor = actor;
-  {
-    absl::MutexLock lock(&actor->mu);
-    if (actor->gone.ok()) actor->queue.push_back(task);
-  }
-  ResolveArguments(task, std::move(args));
-  absl::Status gone;
-  {
-    absl::MutexLock lock(&actor->mu);
-    gone = actor->gone;
-  }
-  if (!gone.ok()) FailTask(task, gone);
-  return results;
-}
-
-void Runtime::PumpActor(ActorRecord& actor) {
-  // One thread at a time sends the actor's calls, in queue order, without holding the
-  // actor's lock: with the sequential backend sending a call runs it, and what it sets off
-  // (its results completing, the calls it submits) may pump this very actor again. Such
-  // a pump, or one from another thread, leaves the work to the thread already pumping.
-  {
-    absl::MutexLock lock(&actor.mu);
-    if (actor.pumping) return;  // that thread looks at the queue again before it stops
-    actor.pumping = true;
-  }
-  for (;;) {
-    std::vector<std::shared_ptr<PendingTask>> ready;
-    bool close = false;
-    {
-      absl::MutexLock lock(&actor.mu);
-      while (!actor.queue.empty()) {
-        std::shared_ptr<PendingTask>& next = actor.queue.front();
-        if (!next->failed.load(std::memory_order_acquire)) {
-          if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
-          ready.push_back(std::move(next));
-        }
-        actor.queue.pop_front();
-      }
-      if (ready.empty()) {
-        actor.pumping = false;
-        if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed) {
-          actor.closed = close = true;
-        }
-      }
-    }
-    if (ready.empty()) {
-      if (close) pool_->CloseDedicatedWorker(actor.worker, /*kill=*/false);
-      return;
-    }
-    for (const std::shared_ptr<PendingTask>& task : ready) {
-      absl::Status sent = SendTask(task, &actor.worker);
-      if (sent.ok()) continue;
-      {
-        // Refused because the actor was killed meanwhile: say that, as for its queued calls.
-        absl::MutexLock lock(&actor.mu);
-        if (!actor.gone.ok()) sent = actor.gone;
-      }
-      FailTask(task, sent);
-    }
-  }
-}
-
-void Runtime::ReleaseActor(ActorRecord& actor) {
-  {
-    absl::MutexLock lock(&actor.mu);
-    actor.released = true;
-  }
-  PumpActor(actor);  // closes it once its queue is empty
-}
-
-absl::Status Runtime::KillActor(ActorRecord& actor) {
-  {
-    absl::MutexLock lock(&actor.mu);
-    if (!actor.gone.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("actor ", actor.class_name, " is gone already: ", actor.gone.message()));
-    }
-  }
-  SetActorGone(actor, absl::CancelledError(absl::StrCat("actor ", actor.class_name,
-                                                        " was killed")));
-  pool_->CloseDedicatedWorker(actor.worker, /*kill=*/true);
-  return absl::OkStatus();
-}
-
-void Runtime::SetActorGone(ActorRecord& actor, absl::Status gone) {
-  std::deque<std::shared_ptr<PendingTask>> queued;
-  {
-    absl::MutexLock lock(&actor.mu);
-    if (!actor.gone.ok()) return;  // the first reason stays
-    actor.gone = gone;
-    queued.swap(actor.queue);
-  }
-  for (const std::shared_ptr<PendingTask>& task : queued) FailTask(task, gone);
-}
-
-void Runtime::OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status) {
-  std::shared_ptr<ActorRecord> actor;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = actors_by_slot_.find(worker.slot);
-    if (it == actors_by_slot_.end()) return;
-    actor = it->second.lock();
-    if (actor == nullptr || actor->worker.generation != worker.generation) return;
-    actors_by_slot_.erase(it);
-  }
-  SetActorGone(*actor, status.code() == absl::StatusCode::kUnavailable
-                           ? absl::UnavailableError(absl::StrCat(
-                                 "actor ", actor->class_name, " is gone: ", status.message()))
-                           : status);
 }
 
 void Runtime::FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error) {
@@ -558,191 +421,6 @@ Stats Runtime::GetStats() {
   stats.tasks_in_flight = dispatched_.size();
   stats.tasks_retried = tasks_retried_;
   return stats;
-}
-
-namespace {
-
-uint64_t WorkerKey(WorkerId worker) {
-  return (static_cast<uint64_t>(worker.slot) << 32) | worker.generation;
-}
-
-void SetReplyError(const absl::Status& status, proto::ApiReply* reply) {
-  StatusToTaskError(status, reply->mutable_error());
-}
-
-}  // namespace
-
-RefToken::~RefToken() {
-  if (store_ != nullptr) store_->Erase(id_);
-  if (held_by_driver_) {
-    proto::ApiRequest release;
-    release.mutable_release()->add_object_ids(id_.Binary());
-    process_internal::NotifyDriver(std::move(release));
-  }
-}
-
-absl::StatusOr<RefHandle> Runtime::HeldFor(WorkerId worker, const std::string& id_bytes) {
-  absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
-  if (!id.ok()) return id.status();
-  absl::MutexLock lock(&mu_);
-  auto held = held_for_worker_.find(WorkerKey(worker));
-  if (held != held_for_worker_.end()) {
-    auto it = held->second.find(*id);
-    if (it != held->second.end()) return it->second;
-  }
-  return absl::NotFoundError(
-      absl::StrCat("object ", id->Hex(), " is not held for this task; pass ObjectRefs the "
-                   "task itself made or received"));
-}
-
-void Runtime::Reply(WorkerId worker, proto::ApiReply reply) {
-  // A worker that died meanwhile needs no answer.
-  pool_->ReplyToWorker(worker, reply).IgnoreError();
-}
-
-void Runtime::OnApiRequest(WorkerId worker, proto::ApiRequest request) {
-  proto::ApiReply reply;
-  reply.set_request_id(request.request_id());
-  auto hold = [this, worker](std::vector<RefHandle> handles, proto::ApiReply* reply) {
-    absl::MutexLock lock(&mu_);
-    auto& held = held_for_worker_[WorkerKey(worker)];
-    for (RefHandle& handle : handles) {
-      reply->add_object_ids(handle.id.Binary());
-      held[handle.id] = std::move(handle);
-    }
-  };
-  switch (request.kind_case()) {
-    case proto::ApiRequest::kPut:
-      hold({Put(std::move(*request.mutable_put()->mutable_value()))}, &reply);
-      return Reply(worker, std::move(reply));
-    case proto::ApiRequest::kSubmit: {
-      proto::SubmitRequest& submit = *request.mutable_submit();
-      std::vector<TaskArg> args(submit.args_size());
-      for (int i = 0; i < submit.args_size(); ++i) {
-        proto::TaskArgument& arg = *submit.mutable_args(i);
-        if (arg.object_id().empty()) {
-          args[i].value = std::move(*arg.mutable_value());
-          continue;
-        }
-        absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
-        if (!held.ok()) {
-          SetReplyError(held.status(), &reply);
-          return Reply(worker, std::move(reply));
-        }
-        args[i].ref = *std::move(held);
-        args[i].is_ref = true;
-      }
-      if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
-        SetReplyError(absl::NotFoundError(absl::StrCat("function '", submit.function(),
-                                                       "' is not registered")),
-                      &reply);
-        return Reply(worker, std::move(reply));
-      }
-      hold(Submit(submit.function(), std::move(args), std::max(1, submit.num_returns()),
-                  submit.max_retries()),
-           &reply);
-      return Reply(worker, std::move(reply));
-    }
-    case proto::ApiRequest::kGet: {
-      absl::StatusOr<RefHandle> held = HeldFor(worker, request.get().object_id());
-      if (!held.ok()) {
-        SetReplyError(held.status(), &reply);
-        return Reply(worker, std::move(reply));
-      }
-      // Answered when the object completes; the callback keeps it alive until then.
-      held->token->store()->OnComplete(
-          held->id, [this, worker, reply = std::move(reply),
-                     token = held->token](const absl::StatusOr<ObjectStore::Value>& value) mutable {
-            if (value.ok() && *value == nullptr) {
-              // Kept on a worker rank: the worker's rank fetches it (or has it).
-              std::optional<RemoteLocation> where = token->store()->Location(token->id());
-              if (where.has_value()) {
-                proto::ObjectLocation* location = reply.mutable_location();
-                location->set_object_id(token->id().Binary());
-                location->set_holder(where->holder);
-                location->set_size(where->size);
-              } else {
-                SetReplyError(absl::NotFoundError(absl::StrCat(
-                                  "object ", token->id().Hex(), " is gone from the store")),
-                              &reply);
-              }
-            } else if (value.ok()) {
-              reply.set_value(**value);
-            } else {
-              SetReplyError(value.status(), &reply);
-            }
-            Reply(worker, std::move(reply));
-          });
-      return;
-    }
-    case proto::ApiRequest::kWait: {
-      std::vector<RefHandle> refs;
-      for (const std::string& id : request.wait().object_ids()) {
-        absl::StatusOr<RefHandle> held = HeldFor(worker, id);
-        if (!held.ok()) {
-          SetReplyError(held.status(), &reply);
-          return Reply(worker, std::move(reply));
-        }
-        refs.push_back(*std::move(held));
-      }
-      struct WaitState {
-        absl::Mutex mu;
-        size_t complete ABSL_GUARDED_BY(mu) = 0;
-        bool answered ABSL_GUARDED_BY(mu) = false;
-      };
-      auto state = std::make_shared<WaitState>();
-      const size_t wanted = std::min<size_t>(std::max(0, request.wait().num_returns()), refs.size());
-      // Answers with every complete position (called once `wanted` are complete).
-      auto answer = [this, worker, refs, reply]() {
-        proto::ApiReply answer = reply;
-        for (size_t i = 0; i < refs.size(); ++i) {
-          if (refs[i].token->store()->IsComplete(refs[i].id)) answer.add_ready(static_cast<int>(i));
-        }
-        Reply(worker, std::move(answer));
-      };
-      if (wanted == 0) return answer();
-      for (const RefHandle& ref : refs) {
-        ref.token->store()->OnComplete(
-            ref.id, [state, wanted, answer](const absl::StatusOr<ObjectStore::Value>&) mutable {
-              {
-                absl::MutexLock lock(&state->mu);
-                if (state->answered || ++state->complete < wanted) return;
-                state->answered = true;
-              }
-              answer();
-            });
-      }
-      return;
-    }
-    case proto::ApiRequest::kRelease: {
-      std::vector<RefHandle> released;  // destroyed after the lock is released
-      absl::MutexLock lock(&mu_);
-      auto held = held_for_worker_.find(WorkerKey(worker));
-      if (held == held_for_worker_.end()) return;
-      for (const std::string& id_bytes : request.release().object_ids()) {
-        absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
-        if (!id.ok()) continue;
-        auto it = held->second.find(*id);
-        if (it == held->second.end()) continue;
-        released.push_back(std::move(it->second));
-        held->second.erase(it);
-      }
-      return;
-    }
-    case proto::ApiRequest::KIND_NOT_SET:
-      break;
-  }
-  SetReplyError(absl::InvalidArgumentError("empty API request"), &reply);
-  Reply(worker, std::move(reply));
-}
-
-void Runtime::OnWorkerGone(WorkerId worker) {
-  absl::flat_hash_map<DataID, RefHandle> released;  // destroyed after the lock is released
-  absl::MutexLock lock(&mu_);
-  auto held = held_for_worker_.find(WorkerKey(worker));
-  if (held == held_for_worker_.end()) return;
-  released.swap(held->second);
-  held_for_worker_.erase(held);
 }
 
 void Runtime::Shutdown() {

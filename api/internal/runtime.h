@@ -1,10 +1,19 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// Runtime: one Init..Shutdown lifetime of unidist, on any backend. It owns the object
-// store (shared with the ObjectRefs that outlive it) and the worker pool, and it resolves
-// task dependencies: a task is handed to the pool only once every ObjectRef argument is
-// complete, with those values filled in (or, for an object the mpi backend keeps on a
-// worker rank, its location); if one failed, the task fails with that error.
+// Runtime: one Init..Shutdown session of unidist in the driver, on any backend: the
+// driver's scheduler. It owns the object store (shared with the ObjectRefs that outlive
+// it), the session's WorkerPool (started from the backend's BackendDescription) and the
+// ApiServer that serves tasks' own API calls, and it
+//   * resolves dependencies: a task is handed to the pool only once every ObjectRef
+//     argument is complete, with those values filled in (a large one as a shared-memory
+//     segment, one the pool keeps elsewhere as its location); if one failed, the task
+//     fails with that error (runtime.cc: ResolveArguments, OnArgumentComplete);
+//   * dispatches, retries a task whose worker died (max_retries), cancels, and completes
+//     results in the store (runtime.cc: SendTask, OnResult, Cancel);
+//   * keeps each actor's queue of calls, sent in order to its dedicated worker
+//     (actors.cc).
+// Running a task is the executor's job (executor.h); the public functions reach a Runtime
+// through the driver's Client (client.h).
 //
 // Thread-safe.
 
@@ -13,8 +22,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <limits>
 #include <deque>
+#include <limits>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,8 +34,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "api/internal/api_server.h"
 #include "api/internal/bridge.h"
 #include "api/internal/executor.h"
+#include "api/internal/ref_token.h"
 #include "api/internal/timeline.h"
 #include "api/unidist.h"
 #include "backend/backend.h"
@@ -37,41 +48,6 @@
 #include "process_manager/worker_pool.h"
 
 namespace unidist::api_internal {
-
-struct PendingTask;  // a submitted task on its way to a worker; see runtime.cc
-
-// Owns one object: erases it from its store when the last ObjectRef copy (and the last
-// pending task that needs it) lets go. A token without a store stands for an object that
-// never reached one; `error` says why.
-class RefToken {
- public:
-  RefToken(DataID id, std::shared_ptr<ObjectStore> store) : id_(id), store_(std::move(store)) {}
-  // The result of `task` (which Cancel finds through it).
-  RefToken(DataID id, std::shared_ptr<ObjectStore> store, std::weak_ptr<PendingTask> task)
-      : id_(id), store_(std::move(store)), task_(std::move(task)), is_task_result_(true) {}
-  RefToken(DataID id, absl::Status error) : id_(id), error_(std::move(error)) {}
-  // In a worker process: an object the driver holds for this worker (nested tasks).
-  struct HeldByDriver {};
-  RefToken(DataID id, HeldByDriver) : id_(id), held_by_driver_(true) {}
-  ~RefToken();
-  RefToken(const RefToken&) = delete;
-  RefToken& operator=(const RefToken&) = delete;
-
-  const DataID& id() const { return id_; }
-  ObjectStore* store() const { return store_.get(); }
-  const absl::Status& error() const { return error_; }
-  const std::weak_ptr<PendingTask>& task() const { return task_; }
-  bool is_task_result() const { return is_task_result_; }
-  bool held_by_driver() const { return held_by_driver_; }
-
- private:
-  const DataID id_;
-  const std::shared_ptr<ObjectStore> store_;
-  const std::weak_ptr<PendingTask> task_;
-  const bool is_task_result_ = false;
-  const bool held_by_driver_ = false;
-  const absl::Status error_;
-};
 
 // A status as a TaskError and back: common/task_error.h.
 using ::unidist::StatusToTaskError;
@@ -188,13 +164,6 @@ class Runtime {
   void SetActorGone(ActorRecord& actor, absl::Status gone);
   void OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status);
 
-  // Nested tasks: runs an API call a task made inside `worker`, holding the objects it
-  // creates or receives for that worker until it releases them or is gone.
-  void OnApiRequest(WorkerId worker, proto::ApiRequest request);
-  void OnWorkerGone(WorkerId worker);
-  void Reply(WorkerId worker, proto::ApiReply reply);
-  // The handle `worker` holds for `id_bytes`; NotFound if it holds none.
-  absl::StatusOr<RefHandle> HeldFor(WorkerId worker, const std::string& id_bytes);
   // Marks the task failed (once) and fails its results with `error`.
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
   void FailResults(const PendingTask& task, const absl::Status& error);
@@ -213,6 +182,8 @@ class Runtime {
   void SealKept(const DataID& id, const proto::KeptValue& kept);
 
   const std::shared_ptr<ObjectStore> store_;
+  // Serves the API calls of tasks (nested tasks); set by Start, before the pool.
+  std::unique_ptr<ApiServer> api_server_;
   std::unique_ptr<WorkerPool> pool_;
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
   // BackendDescription::describe_holder of the backend, for the store's errors.
@@ -232,9 +203,6 @@ class Runtime {
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<size_t> tasks_waiting_{0};
-  // Objects held for workers (nested tasks), by worker (slot << 32 | generation).
-  absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_for_worker_
-      ABSL_GUARDED_BY(mu_);
   // Live actors by the slot of their worker, to route on_dedicated_worker_lost.
   absl::flat_hash_map<int, std::weak_ptr<ActorRecord>> actors_by_slot_ ABSL_GUARDED_BY(mu_);
 };

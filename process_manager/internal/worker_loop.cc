@@ -16,6 +16,7 @@
 #include "common/framing.h"
 #include "common/monotonic_clock.h"
 #include "glog/logging.h"
+#include "process_manager/driver_channel.h"
 #include "process_manager/internal/os_util.h"
 
 namespace unidist::process_internal {
@@ -243,7 +244,13 @@ int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
   return code;
 }
 
+}  // namespace unidist::process_internal
+
+namespace unidist {
+
+// The driver channel (driver_channel.h) is this process's worker loop.
 absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
+  using process_internal::g_worker;
   if (g_worker == nullptr || !g_worker->running_task()) {
     return absl::FailedPreconditionError("not inside a task of a worker process");
   }
@@ -251,7 +258,8 @@ absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time
 }
 
 void NotifyDriver(proto::ApiRequest request) {
+  using process_internal::g_worker;
   if (g_worker != nullptr) g_worker->Notify(std::move(request));
 }
 
-}  // namespace unidist::process_internal
+}  // namespace unidist

@@ -44,14 +44,6 @@ struct WorkerLoopOptions {
 // Cancelled error instead of running. Returns one of WorkerExitCode.
 int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options);
 
-// Inside a task in a worker process: sends `request` to the driver and waits for its
-// reply until `deadline`. FailedPrecondition outside a worker's task; Unavailable if the
-// driver is gone; DeadlineExceeded.
-absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline);
-
-// As CallDriver, for requests the driver does not answer (ReleaseRequest).
-void NotifyDriver(proto::ApiRequest request);
-
 }  // namespace unidist::process_internal
 
 #endif  // UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_

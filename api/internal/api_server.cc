@@ -1,0 +1,206 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "api/internal/api_server.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/internal/function_registry.h"
+#include "api/internal/ref_token.h"
+#include "common/task_error.h"
+#include "object_store/object_store.h"
+
+namespace unidist::api_internal {
+namespace {
+
+uint64_t WorkerKey(WorkerId worker) {
+  return (static_cast<uint64_t>(worker.slot) << 32) | worker.generation;
+}
+
+void SetReplyError(const absl::Status& status, proto::ApiReply* reply) {
+  StatusToTaskError(status, reply->mutable_error());
+}
+
+}  // namespace
+
+absl::StatusOr<RefHandle> ApiServer::HeldFor(WorkerId worker, const std::string& id_bytes) const {
+  absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+  if (!id.ok()) return id.status();
+  absl::MutexLock lock(&mu_);
+  auto held = held_.find(WorkerKey(worker));
+  if (held != held_.end()) {
+    auto it = held->second.find(*id);
+    if (it != held->second.end()) return it->second;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("object ", id->Hex(), " is not held for this task; pass ObjectRefs the "
+                   "task itself made or received"));
+}
+
+void ApiServer::Hold(WorkerId worker, std::vector<RefHandle> handles, proto::ApiReply* reply) {
+  absl::MutexLock lock(&mu_);
+  auto& held = held_[WorkerKey(worker)];
+  for (RefHandle& handle : handles) {
+    reply->add_object_ids(handle.id.Binary());
+    held[handle.id] = std::move(handle);
+  }
+}
+
+void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
+  proto::ApiReply reply;
+  reply.set_request_id(request.request_id());
+  switch (request.kind_case()) {
+    case proto::ApiRequest::kPut:
+      Hold(worker, {calls_.put(std::move(*request.mutable_put()->mutable_value()))}, &reply);
+      return calls_.reply(worker, std::move(reply));
+    case proto::ApiRequest::kSubmit: {
+      proto::SubmitRequest& submit = *request.mutable_submit();
+      std::vector<TaskArg> args(submit.args_size());
+      for (int i = 0; i < submit.args_size(); ++i) {
+        proto::TaskArgument& arg = *submit.mutable_args(i);
+        if (arg.object_id().empty()) {
+          args[i].value = std::move(*arg.mutable_value());
+          continue;
+        }
+        absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
+        if (!held.ok()) {
+          SetReplyError(held.status(), &reply);
+          return calls_.reply(worker, std::move(reply));
+        }
+        args[i].ref = *std::move(held);
+        args[i].is_ref = true;
+      }
+      if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
+        SetReplyError(absl::NotFoundError(absl::StrCat("function '", submit.function(),
+                                                       "' is not registered")),
+                      &reply);
+        return calls_.reply(worker, std::move(reply));
+      }
+      Hold(worker,
+           calls_.submit(submit.function(), std::move(args), std::max(1, submit.num_returns()),
+                         submit.max_retries()),
+           &reply);
+      return calls_.reply(worker, std::move(reply));
+    }
+    case proto::ApiRequest::kGet: {
+      absl::StatusOr<RefHandle> held = HeldFor(worker, request.get().object_id());
+      if (!held.ok()) {
+        SetReplyError(held.status(), &reply);
+        return calls_.reply(worker, std::move(reply));
+      }
+      return ServeGet(worker, std::move(reply), *held);
+    }
+    case proto::ApiRequest::kWait: {
+      std::vector<RefHandle> refs;
+      for (const std::string& id : request.wait().object_ids()) {
+        absl::StatusOr<RefHandle> held = HeldFor(worker, id);
+        if (!held.ok()) {
+          SetReplyError(held.status(), &reply);
+          return calls_.reply(worker, std::move(reply));
+        }
+        refs.push_back(*std::move(held));
+      }
+      return ServeWait(worker, std::move(reply), std::move(refs), request.wait().num_returns());
+    }
+    case proto::ApiRequest::kRelease:
+      return Release(worker, request.release());
+    case proto::ApiRequest::KIND_NOT_SET:
+      break;
+  }
+  SetReplyError(absl::InvalidArgumentError("empty API request"), &reply);
+  calls_.reply(worker, std::move(reply));
+}
+
+void ApiServer::ServeGet(WorkerId worker, proto::ApiReply reply, const RefHandle& held) {
+  // Answered when the object completes; the callback keeps it alive until then.
+  held.token->store()->OnComplete(
+      held.id, [this, worker, reply = std::move(reply),
+                token = held.token](const absl::StatusOr<ObjectStore::Value>& value) mutable {
+        if (value.ok() && *value == nullptr) {
+          // Kept by the pool outside the driver: the pool fills the value in on its way.
+          std::optional<RemoteLocation> where = token->store()->Location(token->id());
+          if (where.has_value()) {
+            proto::ObjectLocation* location = reply.mutable_location();
+            location->set_object_id(token->id().Binary());
+            location->set_holder(where->holder);
+            location->set_size(where->size);
+          } else {
+            SetReplyError(absl::NotFoundError(absl::StrCat("object ", token->id().Hex(),
+                                                           " is gone from the store")),
+                          &reply);
+          }
+        } else if (value.ok()) {
+          reply.set_value(**value);
+        } else {
+          SetReplyError(value.status(), &reply);
+        }
+        calls_.reply(worker, std::move(reply));
+      });
+}
+
+void ApiServer::ServeWait(WorkerId worker, proto::ApiReply reply, std::vector<RefHandle> refs,
+                          int num_returns) {
+  struct WaitState {
+    absl::Mutex mu;
+    size_t complete ABSL_GUARDED_BY(mu) = 0;
+    bool answered ABSL_GUARDED_BY(mu) = false;
+  };
+  auto state = std::make_shared<WaitState>();
+  const size_t wanted = std::min<size_t>(std::max(0, num_returns), refs.size());
+  // Answers with every complete position (called once `wanted` are complete).
+  auto answer = [this, worker, refs, reply]() {
+    proto::ApiReply answer = reply;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (refs[i].token->store()->IsComplete(refs[i].id)) answer.add_ready(static_cast<int>(i));
+    }
+    calls_.reply(worker, std::move(answer));
+  };
+  if (wanted == 0) return answer();
+  for (const RefHandle& ref : refs) {
+    ref.token->store()->OnComplete(
+        ref.id, [state, wanted, answer](const absl::StatusOr<ObjectStore::Value>&) mutable {
+          {
+            absl::MutexLock lock(&state->mu);
+            if (state->answered || ++state->complete < wanted) return;
+            state->answered = true;
+          }
+          answer();
+        });
+  }
+}
+
+void ApiServer::Release(WorkerId worker, const proto::ReleaseRequest& release) {
+  std::vector<RefHandle> released;  // destroyed after the lock is released
+  absl::MutexLock lock(&mu_);
+  auto held = held_.find(WorkerKey(worker));
+  if (held == held_.end()) return;
+  for (const std::string& id_bytes : release.object_ids()) {
+    absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+    if (!id.ok()) continue;
+    auto it = held->second.find(*id);
+    if (it == held->second.end()) continue;
+    released.push_back(std::move(it->second));
+    held->second.erase(it);
+  }
+}
+
+void ApiServer::OnWorkerGone(WorkerId worker) {
+  absl::flat_hash_map<DataID, RefHandle> released;  // destroyed after the lock is released
+  absl::MutexLock lock(&mu_);
+  auto held = held_.find(WorkerKey(worker));
+  if (held == held_.end()) return;
+  released.swap(held->second);
+  held_.erase(held);
+}
+
+size_t ApiServer::objects_held() const {
+  absl::MutexLock lock(&mu_);
+  size_t count = 0;
+  for (const auto& [worker, held] : held_) count += held.size();
+  return count;
+}
+
+}  // namespace unidist::api_internal

@@ -1,0 +1,83 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ApiServer: the driver's side of the unidist calls that tasks make from inside worker
+// processes (the TaskClient of client.h sends them over the worker's socket; the pool hands
+// each to WorkerPoolOptions::on_api_request, which the runtime routes here).
+//
+// It runs each call against the session (through the `put` and `submit` functions it is
+// given, the Runtime's own) and answers through `reply`: at once for Put and Submit, when
+// the object completes for Get, when enough have for Wait. The objects a task makes or is
+// handed stay held for its worker (so that a task can pass them on, or Get them later)
+// until the task releases them (ReleaseRequest, when its last handle goes) or the worker is
+// gone (OnWorkerGone). A task can name only objects held for its own worker.
+//
+// Thread-safe. The functions it is given are called without its lock held.
+
+#ifndef UNIDIST_API_INTERNAL_API_SERVER_H_
+#define UNIDIST_API_INTERNAL_API_SERVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/internal/bridge.h"
+#include "common/data_id.h"
+#include "common/worker_protocol.pb.h"
+#include "process_manager/worker_pool.h"
+
+namespace unidist::api_internal {
+
+struct ApiServerCalls {
+  // unidist::Put in the driver.
+  std::function<RefHandle(std::string bytes)> put;
+  // unidist::Submit in the driver, of a registered function.
+  std::function<std::vector<RefHandle>(const std::string& function, std::vector<TaskArg> args,
+                                       int num_returns, int max_retries)>
+      submit;
+  // Sends an answer to `worker` (WorkerPool::ReplyToWorker); a worker that is gone needs
+  // none.
+  std::function<void(WorkerId worker, proto::ApiReply reply)> reply;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiServerCalls calls) : calls_(std::move(calls)) {}
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Serves one call of a task running in `worker`. Never blocks: Get and Wait are answered
+  // from the store's completion callbacks. A malformed request is answered with an error
+  // (InvalidArgument, or NotFound for an object not held for this worker).
+  void OnRequest(WorkerId worker, proto::ApiRequest request);
+
+  // `worker` is gone: what was held for it is released.
+  void OnWorkerGone(WorkerId worker);
+
+  // How many objects are held for tasks, over all workers (for tests and stats).
+  size_t objects_held() const;
+
+ private:
+  // The handle `worker` holds for `id_bytes`; NotFound if it holds none.
+  absl::StatusOr<RefHandle> HeldFor(WorkerId worker, const std::string& id_bytes) const;
+  // Holds `handles` for `worker` and lists their ids in `reply`.
+  void Hold(WorkerId worker, std::vector<RefHandle> handles, proto::ApiReply* reply);
+  void Release(WorkerId worker, const proto::ReleaseRequest& release);
+  void ServeGet(WorkerId worker, proto::ApiReply reply, const RefHandle& held);
+  void ServeWait(WorkerId worker, proto::ApiReply reply, std::vector<RefHandle> refs,
+                 int num_returns);
+
+  const ApiServerCalls calls_;
+  mutable absl::Mutex mu_;
+  // By worker (slot << 32 | generation).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace unidist::api_internal
+
+#endif  // UNIDIST_API_INTERNAL_API_SERVER_H_

@@ -1,0 +1,155 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The functions the templates of api/unidist.h call (bridge.h): they name the function or
+// class, then hand the call to the process's Client (client.h) — the driver's Runtime, or
+// the driver over the worker's socket inside a task. Actors and Cancel are driver-only.
+
+#include "api/internal/bridge.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/internal/client.h"
+#include "api/internal/executor.h"
+#include "api/internal/function_registry.h"
+#include "api/internal/progress.h"
+#include "api/internal/runtime.h"
+
+namespace unidist::api_internal {
+
+RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes)); }
+
+std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
+                              std::vector<TaskArg> args, int num_returns, int max_retries) {
+  Client& client = CurrentClient();
+  // Before the function's name: calls before Init say so, whatever the function.
+  if (absl::Status ready = client.Ready(); !ready.ok()) return FailedHandles(ready, num_returns);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
+  if (!name.ok()) return FailedHandles(name.status(), num_returns);
+  return client.Submit(*name, std::move(args), num_returns, max_retries);
+}
+
+std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
+                           std::vector<std::string> inputs, size_t chunk_size, int max_retries) {
+  const int count = static_cast<int>(inputs.size());
+  Client& client = CurrentClient();
+  if (absl::Status ready = client.Ready(); !ready.ok()) return FailedHandles(ready, count);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
+  if (!name.ok()) return FailedHandles(name.status(), count);
+  return client.Map(*name, std::move(inputs), chunk_size, max_retries);
+}
+
+std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
+  if (InTask()) {
+    return std::make_shared<ActorHandle>(absl::UnimplementedError(
+        "actors cannot be created from inside a task (tasks can: use Submit)"));
+  }
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
+  absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
+  if (!class_name.ok()) return std::make_shared<ActorHandle>(class_name.status());
+  absl::StatusOr<std::shared_ptr<ActorRecord>> actor = runtime->StartActor(*class_name);
+  if (!actor.ok()) return std::make_shared<ActorHandle>(actor.status());
+  RefHandle created = std::move(
+      runtime->SubmitActorCall(*actor, ActorConstructorName(*class_name), std::move(args), 1)
+          .front());
+  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor),
+                                       std::move(created));
+}
+
+std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
+                                       const std::string& method_key,
+                                       std::vector<TaskArg> args, int num_returns) {
+  if (actor == nullptr) {
+    return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"),
+                         num_returns);
+  }
+  if (!actor->error().ok()) return FailedHandles(actor->error(), num_returns);
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
+  if (!name.ok()) return FailedHandles(name.status(), num_returns);
+  return actor->runtime()->SubmitActorCall(actor->actor(), *name, std::move(args), num_returns);
+}
+
+absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor) {
+  if (actor == nullptr) return absl::InvalidArgumentError("Kill on an empty Actor handle");
+  if (!actor->error().ok()) return actor->error();
+  return actor->runtime()->KillActor(*actor->actor());
+}
+
+RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor) {
+  if (actor == nullptr) return RefHandle{};
+  if (!actor->error().ok()) return FailedHandle(actor->error());
+  return actor->created();
+}
+
+ActorHandle::~ActorHandle() {
+  if (runtime_ != nullptr) runtime_->ReleaseActor(*actor_);
+}
+
+absl::Status Cancel(const RefHandle& ref, bool force) {
+  if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
+  if (ref.token->held_by_driver() || InTask()) {
+    return absl::UnimplementedError("Cancel from inside a task is not supported");
+  }
+  if (ref.token->store() == nullptr) {
+    return absl::FailedPreconditionError("the task never started: " +
+                                         std::string(ref.token->error().message()));
+  }
+  if (!ref.token->is_task_result()) {
+    return absl::InvalidArgumentError("the ObjectRef is not the result of a task (it was Put)");
+  }
+  std::shared_ptr<Runtime> runtime = CurrentRuntime();
+  if (runtime == nullptr || !ref.token->task().lock()) {
+    // Shutdown completed every task of its runtime; a task that is no longer tracked is done.
+    return absl::FailedPreconditionError("the task has finished already");
+  }
+  return runtime->Cancel(*ref.token, force);
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {
+  if (ref.token == nullptr) {
+    return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
+  }
+  return CurrentClient().Get(ref, deadline);
+}
+
+std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
+                         absl::Time deadline) {
+  if (num_returns <= 0) return {};
+  const size_t wanted = std::min(static_cast<size_t>(num_returns), refs.size());
+  return CurrentClient().Wait(refs, wanted, deadline);
+}
+
+std::vector<size_t> WaitWithProgress(const std::vector<const RefHandle*>& refs, int num_returns,
+                                     absl::Time deadline, const std::string& label, int fd,
+                                     absl::Duration refresh) {
+  const size_t wanted = std::min(static_cast<size_t>(std::max(num_returns, 0)), refs.size());
+  if (InWorkerProcess() || wanted == 0) return Wait(refs, num_returns, deadline);
+  // Every complete ref (Wait reports at most num_returns), without blocking.
+  auto count_complete = [&refs] {
+    return Wait(refs, static_cast<int>(refs.size()), absl::InfinitePast()).size();
+  };
+  ProgressBar bar(fd, label, refs.size(), count_complete());
+  if (!bar.active()) return Wait(refs, num_returns, deadline);
+  refresh = std::max(refresh, absl::Milliseconds(10));
+  for (;;) {
+    std::vector<size_t> ready = Wait(refs, num_returns, std::min(deadline, absl::Now() + refresh));
+    if (ready.size() >= wanted || absl::Now() >= deadline) {
+      bar.Finish(count_complete());
+      return ready;
+    }
+    bar.Update(ready.size());  // fewer than num_returns: every complete one
+  }
+}
+
+absl::Time DeadlineIn(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
+  return absl::Now() + timeout;
+}
+
+}  // namespace unidist::api_internal

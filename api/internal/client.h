@@ -1,0 +1,85 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// Client: how the public functions of api/unidist.h reach a runtime. The same program runs
+// in two kinds of process, and a call means something different in each:
+//   * in the driver (the user's program), a call goes straight to the session's Runtime
+//     (runtime.h): DriverClient, driver_client.cc;
+//   * inside a task running in a worker process, the session lives in another process: a
+//     call becomes an ApiRequest over the worker's socket (process_manager/
+//     driver_channel.h), served by the driver's ApiServer (api_server.h), and the objects
+//     it makes are held by the driver for this task: TaskClient, task_client.cc.
+// CurrentClient() picks one. A process is the driver until it starts running tasks as a
+// worker (the executor, executor.h, notes that once), and never changes back, so the
+// choice is made in one place rather than in every public function. On the sequential
+// backend tasks run in the driver, and their calls take the driver's path.
+//
+// Thread-safe.
+
+#ifndef UNIDIST_API_INTERNAL_CLIENT_H_
+#define UNIDIST_API_INTERNAL_CLIENT_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "api/internal/bridge.h"
+
+namespace unidist::api_internal {
+
+class Runtime;
+
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // OK if calls can be served: FailedPrecondition (NotInitialized) in the driver outside
+  // a session. The calls below fail the same way by themselves; this lets a caller check
+  // before it does work of its own.
+  virtual absl::Status Ready() = 0;
+
+  // unidist::Put: a new object holding `bytes` (codec bytes).
+  virtual RefHandle Put(std::string bytes) = 0;
+  // unidist::Submit of the registered function `function` (its name).
+  virtual std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+                                        int num_returns, int max_retries) = 0;
+  // unidist::Map: one handle per input, in order (see Runtime::Map).
+  virtual std::vector<RefHandle> Map(const std::string& function,
+                                     std::vector<std::string> inputs, size_t chunk_size,
+                                     int max_retries) = 0;
+  // unidist::Get: the codec bytes of `ref` once complete, or its error; DeadlineExceeded
+  // at `deadline`.
+  virtual absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+                                                                 absl::Time deadline) = 0;
+  // unidist::Wait: the positions of the first `wanted` (at least 1, at most refs.size())
+  // complete refs, in the caller's order, or of every complete one at `deadline`.
+  virtual std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,
+                                   absl::Time deadline) = 0;
+};
+
+// The client of this process (see the file comment).
+Client& CurrentClient();
+// The two clients (driver_client.cc, task_client.cc).
+Client& DriverSideClient();
+Client& TaskSideClient();
+
+// The driver's current session: null before Init and after Shutdown. Calls copy the
+// pointer and work without a lock, so a Shutdown on another thread never pulls a runtime
+// out from under them.
+std::shared_ptr<Runtime> CurrentRuntime();
+// Init and Shutdown (api/unidist.cc) set it.
+void SetCurrentRuntime(std::shared_ptr<Runtime> runtime);
+
+// A handle whose object failed before it reached any store: every Get returns `error`.
+RefHandle FailedHandle(absl::Status error);
+// `count` such handles.
+std::vector<RefHandle> FailedHandles(const absl::Status& error, int count);
+// What every call before Init (or after Shutdown) returns.
+absl::Status NotInitialized();
+
+}  // namespace unidist::api_internal
+
+#endif  // UNIDIST_API_INTERNAL_CLIENT_H_

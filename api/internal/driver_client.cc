@@ -1,0 +1,132 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The driver's Client (client.h): calls go straight to the current session's Runtime, and
+// Get and Wait block on the object store.
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "api/internal/client.h"
+#include "api/internal/executor.h"
+#include "api/internal/runtime.h"
+#include "object_store/object_store.h"
+
+namespace unidist::api_internal {
+namespace {
+
+absl::Mutex g_runtime_mu(absl::kConstInit);
+std::shared_ptr<Runtime>* g_runtime ABSL_GUARDED_BY(g_runtime_mu) = nullptr;
+
+class DriverClient final : public Client {
+ public:
+  absl::Status Ready() override {
+    return CurrentRuntime() == nullptr ? NotInitialized() : absl::OkStatus();
+  }
+
+  RefHandle Put(std::string bytes) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return FailedHandle(NotInitialized());
+    return runtime->Put(std::move(bytes));
+  }
+
+  std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+                                int num_returns, int max_retries) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return FailedHandles(NotInitialized(), num_returns);
+    return runtime->Submit(function, std::move(args), num_returns, max_retries);
+  }
+
+  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+                             size_t chunk_size, int max_retries) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) {
+      return FailedHandles(NotInitialized(), static_cast<int>(inputs.size()));
+    }
+    return runtime->Map(function, std::move(inputs), chunk_size, max_retries);
+  }
+
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+                                                         absl::Time deadline) override {
+    if (ref.token->store() == nullptr) return ref.token->error();
+    return ref.token->store()->Get(ref.id, deadline);
+  }
+
+  std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,
+                           absl::Time deadline) override {
+    auto is_complete = [](const RefHandle& ref) {
+      const RefToken* token = ref.token.get();
+      return token == nullptr || token->store() == nullptr || token->store()->IsComplete(ref.id);
+    };
+    // Only the current runtime's store can still have pending objects (Shutdown completes
+    // every other), so a single store does the blocking wait.
+    ObjectStore* pending_store = nullptr;
+    std::vector<DataID> pending_ids;
+    size_t complete = 0;
+    for (const RefHandle* ref : refs) {
+      if (is_complete(*ref)) {
+        ++complete;
+      } else if (pending_store == nullptr || ref->token->store() == pending_store) {
+        pending_store = ref->token->store();
+        pending_ids.push_back(ref->id);
+      }
+    }
+    if (complete < wanted && pending_store != nullptr) {
+      pending_store->Wait(pending_ids, wanted - complete, deadline);
+    }
+    // Report the first complete refs in the caller's order, including any that completed
+    // while we waited.
+    std::vector<size_t> ready;
+    for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
+      if (is_complete(*refs[i])) ready.push_back(i);
+    }
+    return ready;
+  }
+};
+
+}  // namespace
+
+Client& DriverSideClient() {
+  static DriverClient* const client = new DriverClient();
+  return *client;
+}
+
+std::shared_ptr<Runtime> CurrentRuntime() {
+  absl::ReaderMutexLock lock(&g_runtime_mu);
+  return g_runtime == nullptr ? nullptr : *g_runtime;
+}
+
+void SetCurrentRuntime(std::shared_ptr<Runtime> runtime) {
+  absl::MutexLock lock(&g_runtime_mu);
+  if (runtime == nullptr) {
+    delete g_runtime;
+    g_runtime = nullptr;
+  } else {
+    g_runtime = new std::shared_ptr<Runtime>(std::move(runtime));
+  }
+}
+
+RefHandle FailedHandle(absl::Status error) {
+  const DataID id = DataID::Generate();
+  return RefHandle{id, std::make_shared<const RefToken>(id, std::move(error))};
+}
+
+std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
+  std::vector<RefHandle> handles;
+  for (int i = 0; i < count; ++i) handles.push_back(FailedHandle(error));
+  return handles;
+}
+
+absl::Status NotInitialized() {
+  return absl::FailedPreconditionError("unidist is not initialized: call unidist::Init() first");
+}
+
+Client& CurrentClient() {
+  return InWorkerProcess() ? TaskSideClient() : DriverSideClient();
+}
+
+}  // namespace unidist::api_internal

@@ -1,0 +1,51 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// PendingTask: a task the driver's scheduler (runtime.h) has accepted and not yet handed
+// to the pool for good: its request, filled in as its ObjectRef arguments complete, and
+// where it stands. Shared by the scheduler's files (runtime.cc, actors.cc).
+
+#ifndef UNIDIST_API_INTERNAL_PENDING_TASK_H_
+#define UNIDIST_API_INTERNAL_PENDING_TASK_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "api/internal/timeline.h"
+#include "common/data_id.h"
+#include "common/worker_protocol.pb.h"
+
+namespace unidist::api_internal {
+
+struct ActorRecord;
+
+// A submitted task on its way to the pool: its request, filled in as its ObjectRef
+// arguments complete.
+struct PendingTask {
+  // Where the task is. SendTask and Cancel race for the move out of kQueued with a
+  // compare-and-swap, so a task is either sent or dropped, never both. (An atomic rather
+  // than a mutex: every task pays for this.)
+  enum Stage : int { kQueued, kSending, kSent, kDropped };
+  std::atomic<int> stage{kQueued};
+  uint64_t task_id = 0;  // the pool's id for it, fixed at creation (retries keep it)
+  proto::TaskRequest request;
+  std::vector<DataID> result_ids;
+  int max_retries = 0;
+  // For an actor call: the actor, whose queue holds the task until it is sent.
+  std::shared_ptr<ActorRecord> actor;
+  // Arguments not yet complete, plus one held by Submit until it has registered them all.
+  std::atomic<int> waiting{1};
+  std::atomic<bool> failed{false};
+  // What its arguments need kept until the result is back, by position (null for the
+  // others): the shared-memory segment of a large value (the worker opens it through the
+  // driver's descriptor), or the reference to an object sent as its location (kept by the
+  // pool outside the driver), so that the object stays until the pool has filled it in.
+  // Each argument callback writes only its own slot.
+  std::vector<std::shared_ptr<const void>> segments;
+  TaskStamps stamps;  // for the timeline; see timeline.h
+};
+
+}  // namespace unidist::api_internal
+
+#endif  // UNIDIST_API_INTERNAL_PENDING_TASK_H_

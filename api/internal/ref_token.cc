@@ -1,0 +1,19 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "api/internal/ref_token.h"
+
+#include "common/worker_protocol.pb.h"
+#include "process_manager/driver_channel.h"
+
+namespace unidist::api_internal {
+
+RefToken::~RefToken() {
+  if (store_ != nullptr) store_->Erase(id_);
+  if (held_by_driver_) {
+    proto::ApiRequest release;
+    release.mutable_release()->add_object_ids(id_.Binary());
+    NotifyDriver(std::move(release));
+  }
+}
+
+}  // namespace unidist::api_internal

@@ -1,0 +1,167 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// The Client (client.h) of code running inside a task in a worker process: every call is
+// an ApiRequest to the driver (process_manager/driver_channel.h), which runs it against the
+// session and holds the objects it makes for this task (api_server.h); the task gets
+// handles whose tokens say "held by the driver".
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "api/internal/client.h"
+#include "api/internal/ref_token.h"
+#include "common/task_error.h"
+#include "common/worker_protocol.pb.h"
+#include "object_store/object_store.h"
+#include "process_manager/driver_channel.h"
+
+namespace unidist::api_internal {
+namespace {
+
+// Sends the call and turns an error in the reply into a status.
+absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline) {
+  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), deadline);
+  if (!reply.ok()) return reply.status();
+  if (reply->has_error()) return TaskErrorToStatus(reply->error());
+  return reply;
+}
+
+// Handles to the objects the reply names, which the driver holds for this task.
+std::vector<RefHandle> HandlesHeldByDriver(const proto::ApiReply& reply) {
+  std::vector<RefHandle> handles;
+  for (const std::string& id_bytes : reply.object_ids()) {
+    absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+    if (!id.ok()) {
+      handles.push_back(FailedHandle(id.status()));
+      continue;
+    }
+    handles.push_back(
+        RefHandle{*id, std::make_shared<const RefToken>(*id, RefToken::HeldByDriver())});
+  }
+  return handles;
+}
+
+absl::Status NotInThisTask(const RefHandle& ref) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "object ", ref.id.Hex(), " is not one this task made or received through the API"));
+}
+
+bool HeldByDriver(const RefHandle& ref) {
+  return ref.token != nullptr && ref.token->held_by_driver();
+}
+
+class TaskClient final : public Client {
+ public:
+  // The driver answers, or says why not.
+  absl::Status Ready() override { return absl::OkStatus(); }
+
+  RefHandle Put(std::string bytes) override {
+    proto::ApiRequest request;
+    *request.mutable_put()->mutable_value() = std::move(bytes);
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandle(reply.status());
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    return handles.size() == 1 ? handles[0]
+                               : FailedHandle(absl::InternalError("bad reply from the driver"));
+  }
+
+  std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+                                int num_returns, int max_retries) override {
+    proto::ApiRequest request;
+    proto::SubmitRequest* submit = request.mutable_submit();
+    submit->set_function(function);
+    submit->set_num_returns(num_returns);
+    submit->set_max_retries(max_retries);
+    for (TaskArg& arg : args) {
+      proto::TaskArgument* task_arg = submit->add_args();
+      if (!arg.is_ref) {
+        *task_arg->mutable_value() = std::move(arg.value);
+      } else if (HeldByDriver(arg.ref)) {
+        task_arg->set_object_id(arg.ref.id.Binary());
+      } else {
+        return FailedHandles(NotInThisTask(arg.ref), num_returns);
+      }
+    }
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    if (static_cast<int>(handles.size()) != num_returns) {
+      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
+    }
+    return handles;
+  }
+
+  // The driver serves Submit; one call per input.
+  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+                             size_t chunk_size, int max_retries) override {
+    (void)chunk_size;
+    std::vector<RefHandle> handles;
+    handles.reserve(inputs.size());
+    for (std::string& input : inputs) {
+      std::vector<TaskArg> args(1);
+      args[0].value = std::move(input);
+      handles.push_back(std::move(Submit(function, std::move(args), 1, max_retries).front()));
+    }
+    return handles;
+  }
+
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+                                                         absl::Time deadline) override {
+    if (!HeldByDriver(ref)) {  // failed before it reached the driver, or not the driver's
+      if (ref.token->store() == nullptr) return ref.token->error();
+      return ref.token->store()->Get(ref.id, deadline);
+    }
+    proto::ApiRequest request;
+    request.mutable_get()->set_object_id(ref.id.Binary());
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), deadline);
+    if (!reply.ok()) return reply.status();
+    return std::make_shared<const std::string>(std::move(*reply->mutable_value()));
+  }
+
+  std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,
+                           absl::Time deadline) override {
+    // Refs the driver does not hold for this task (empty, failed before Init) are complete.
+    std::vector<size_t> positions;  // of the refs sent to the driver
+    proto::ApiRequest request;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (HeldByDriver(*refs[i])) {
+        request.mutable_wait()->add_object_ids(refs[i]->id.Binary());
+        positions.push_back(i);
+      }
+    }
+    const size_t complete_here = refs.size() - positions.size();
+    const int needed = static_cast<int>(wanted > complete_here ? wanted - complete_here : 0);
+    request.mutable_wait()->set_num_returns(needed);
+    absl::StatusOr<proto::ApiReply> reply = Call(request, deadline);
+    if (!reply.ok() && reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      request.mutable_wait()->set_num_returns(0);  // what is complete now, answered at once
+      reply = Call(request, absl::InfiniteFuture());
+    }
+    std::vector<bool> complete(refs.size(), true);
+    for (size_t position : positions) complete[position] = false;
+    if (reply.ok()) {
+      for (int index : reply->ready()) {
+        if (index >= 0 && static_cast<size_t>(index) < positions.size()) {
+          complete[positions[index]] = true;
+        }
+      }
+    }
+    std::vector<size_t> ready;
+    for (size_t i = 0; i < refs.size() && ready.size() < wanted; ++i) {
+      if (complete[i]) ready.push_back(i);
+    }
+    return ready;
+  }
+};
+
+}  // namespace
+
+Client& TaskSideClient() {
+  static TaskClient* const client = new TaskClient();
+  return *client;
+}
+
+}  // namespace unidist::api_internal
