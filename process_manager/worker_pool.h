@@ -79,7 +79,9 @@ struct WorkerPoolOptions {
   // has been closed or killed and runs nothing; a worker process's own actor goes with
   // its process instead. Optional.
   std::function<void(uint64_t actor_key)> drop_actor;
-  // Called when a worker (pool or dedicated) is gone, before it is replaced. Optional.
+  // Called when a worker (pool or dedicated) stops talking (its socket closed, or its
+  // process exited), before it is replaced; possibly well before its tasks are reported
+  // (see reap_grace). Optional.
   std::function<void(WorkerId worker)> on_worker_gone;
   // Tasks sent to one worker ahead of its results. The rest wait in the driver, so that a
   // busy worker does not hoard tasks another could run, and a worker that dies takes few
@@ -90,7 +92,9 @@ struct WorkerPoolOptions {
   // and a worker then holds at most 2 tasks (one running, one queued; the multiprocessing
   // backend), so that the tasks behind a long one go to the workers that are free.
   bool least_loaded = false;
-  // How long a worker whose socket closed may take to exit before it is killed.
+  // How long a worker whose socket closed may take to exit before it is killed. The pool
+  // does not wait meanwhile: its other workers' results keep coming, and the task the
+  // worker was running is reported once it has exited.
   absl::Duration reap_grace = absl::Seconds(1);
 };
 
