@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "api/internal/timeline.h"
@@ -19,6 +20,7 @@
 namespace unidist::api_internal {
 
 struct ActorRecord;
+class RefToken;
 
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
 // arguments complete.
@@ -43,6 +45,13 @@ struct PendingTask {
   // pool outside the driver), so that the object stays until the pool has filled it in.
   // Each argument callback writes only its own slot.
   std::vector<std::shared_ptr<const void>> segments;
+  // The values of its ObjectRef arguments, by position, from their completion until the
+  // task is sent: the request's payload is built then (Runtime::BuildPayloads), not in the
+  // store's callbacks, which may run on the pool's event thread; a task that fails or is
+  // cancelled before it is sent never copies them. With each, the token of its object (for
+  // the shared-memory copy kept with it).
+  std::vector<std::shared_ptr<const std::string>> argument_values;
+  std::vector<std::shared_ptr<const RefToken>> argument_tokens;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 

@@ -125,6 +125,8 @@ std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, con
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
   task->segments.resize(args.size());
+  task->argument_values.resize(args.size());
+  task->argument_tokens.resize(args.size());
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
@@ -151,7 +153,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     ref.token->store()->OnComplete(
         ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
           if (value.ok() && *value == nullptr) {
-            // Kept on a worker rank: the task's rank gets it from there.
+            // Kept by the pool outside the driver: the pool fills it in on the task's way.
             if (std::optional<RemoteLocation> where = token->store()->Location(token->id())) {
               proto::ObjectLocation* location = arg->mutable_location();
               location->set_object_id(token->id().Binary());
@@ -163,21 +165,8 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                  "object ", token->id().Hex(), " is gone from the store")));
             }
           } else if (value.ok()) {
-            std::shared_ptr<const SharedSegment> segment;
-            if ((*value)->size() >= shared_memory_min_bytes_) {
-              segment = SegmentFor(*token->store(), token->id(), **value);
-            }
-            if (segment != nullptr) {
-              const SharedSegmentRef& where = segment->ref();
-              proto::SharedValue* shared = arg->mutable_shared();
-              shared->set_pid(static_cast<uint32_t>(where.pid));
-              shared->set_fd(where.fd);
-              shared->set_size(where.size);
-              shared->set_inode(where.inode);
-              task->segments[i] = std::move(segment);
-            } else {
-              arg->set_value(**value);
-            }
+            task->argument_values[i] = *value;  // no copy here: see BuildPayloads
+            task->argument_tokens[i] = token;
           } else {
             FailTask(task, value.status());
           }
@@ -261,6 +250,7 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
                                            std::memory_order_acq_rel)) {
     return absl::OkStatus();  // failed or cancelled meanwhile: its results say so
   }
+  BuildPayloads(*task);
   if (task->stamps.submit_ns != 0) task->stamps.Dispatched(&task->request);
   Dispatched record;
   record.task = task;
@@ -272,6 +262,30 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
   absl::Status sent = DispatchRequest(std::move(record), std::move(task->request), target);
   task->stage.store(PendingTask::kSent, std::memory_order_release);
   return sent;
+}
+
+void Runtime::BuildPayloads(PendingTask& task) {
+  for (size_t i = 0; i < task.argument_values.size(); ++i) {
+    std::shared_ptr<const std::string> value = std::move(task.argument_values[i]);
+    std::shared_ptr<const RefToken> token = std::move(task.argument_tokens[i]);
+    if (value == nullptr) continue;
+    proto::TaskArgument* arg = task.request.mutable_args(static_cast<int>(i));
+    std::shared_ptr<const SharedSegment> segment;
+    if (value->size() >= shared_memory_min_bytes_) {
+      segment = SegmentFor(*token->store(), token->id(), *value);
+    }
+    if (segment != nullptr) {
+      const SharedSegmentRef& where = segment->ref();
+      proto::SharedValue* shared = arg->mutable_shared();
+      shared->set_pid(static_cast<uint32_t>(where.pid));
+      shared->set_fd(where.fd);
+      shared->set_size(where.size);
+      shared->set_inode(where.inode);
+      task.segments[i] = std::move(segment);
+    } else {
+      arg->set_value(*value);
+    }
+  }
 }
 
 absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,

@@ -167,6 +167,9 @@ class Runtime {
   // Marks the task failed (once) and fails its results with `error`.
   void FailTask(const std::shared_ptr<PendingTask>& task, const absl::Status& error);
   void FailResults(const PendingTask& task, const absl::Status& error);
+  // Fills the request's ObjectRef arguments in from the values they completed with: a copy,
+  // or a shared-memory segment for a large one. Called once, as the task is sent.
+  void BuildPayloads(PendingTask& task);
   // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
   absl::Status SendTask(const std::shared_ptr<PendingTask>& task,
                         const WorkerId* target);
