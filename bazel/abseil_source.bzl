@@ -2,9 +2,10 @@
 
 The normal build links Debian's prebuilt libabsl_*.so. Those are not instrumented, so under
 ThreadSanitizer every absl::Mutex lock and unlock is invisible and TSan reports races that
-are not there. `--define=unidist_absl=source` (set by `build:tsan` in .bazelrc) makes
-@unidist_deps//:absl build Abseil from source instead, with the same flags as our code, from
-the Debian source package of exactly the version libabsl-dev installs:
+are not there. `--define=unidist_absl=source` (set by `build:tsan` in .bazelrc) makes the
+@unidist_deps//:absl_* targets (one per Abseil library, and the umbrella :absl) build Abseil
+from source instead, with the same flags as our code, from the Debian source package of
+exactly the version libabsl-dev installs:
 
   * the .orig tarball and the Debian patches are fetched with `apt-get source` from Debian's
     archive (the one host the machines reach) into the repository directory, with apt
