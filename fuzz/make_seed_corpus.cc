@@ -91,7 +91,9 @@ proto::WorkerMessage Failure() {
   proto::StatusPayload* payload = error->add_payloads();
   payload->set_type_url("type.googleapis.com/a");
   payload->set_value("x");
-  (*error->mutable_payloads())["type.googleapis.com/b"] = std::string("\0\1", 2);
+  payload = error->add_payloads();
+  payload->set_type_url("type.googleapis.com/b");
+  payload->set_value(std::string("\0\1", 2));
   return message;
 }
 
