@@ -11,6 +11,12 @@
 
 namespace unidist::testing {
 
+std::ostream& operator<<(std::ostream& out, const FakeTask& task) {
+  return out << "task " << task.task_id() << " '" << task.function() << "' on worker "
+             << task.worker.slot << "." << task.worker.generation
+             << (task.dedicated ? ", dedicated" : "");
+}
+
 absl::Status FakeWorkerPool::Start(WorkerPoolOptions options) {
   if (!options.on_result) return absl::InvalidArgumentError("on_result is required");
   if (options.num_workers < 1) {

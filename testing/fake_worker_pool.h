@@ -51,6 +51,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,9 @@ struct FakeTask {
   uint64_t task_id() const { return request.task_id(); }
   const std::string& function() const { return request.function(); }
 };
+
+// "task 3 'f' on worker 1.1" (", dedicated" for DispatchTo), for test failure messages.
+std::ostream& operator<<(std::ostream& out, const FakeTask& task);
 
 class FakeWorkerPool : public WorkerPool {
  public:
