@@ -431,6 +431,18 @@ size_t FakeWorkerPool::cancel_calls() const {
   return cancel_calls_;
 }
 
+bool FakeWorkerPool::WaitForCancelCalls(size_t count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  struct Enough {
+    const FakeWorkerPool* fake;
+    size_t count;
+    static bool Check(Enough* enough) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return enough->fake->cancel_calls_ >= enough->count;
+    }
+  } enough{this, count};  // non-const: absl::Condition takes a T*
+  return mu_.AwaitWithTimeout(absl::Condition(&Enough::Check, &enough), timeout);
+}
+
 size_t FakeWorkerPool::shutdown_calls() const {
   absl::MutexLock lock(&mu_);
   return shutdown_calls_;

@@ -168,6 +168,9 @@ class FakeWorkerPool : public WorkerPool {
   size_t dispatch_calls() const;     // Dispatch
   size_t dispatch_to_calls() const;  // DispatchTo
   size_t cancel_calls() const;
+  // Blocks until Cancel has been called at least `count` times (answered or not); false
+  // at `timeout`. For tests that act while a Cancel is under way.
+  bool WaitForCancelCalls(size_t count, absl::Duration timeout = kDefaultWait) const;
   size_t shutdown_calls() const;
   size_t close_calls() const;             // CloseDedicatedWorker
   size_t results_reported() const;        // on_result calls, DeliverStrayResult's included

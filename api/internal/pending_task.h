@@ -31,6 +31,9 @@ struct PendingTask {
   enum Stage : int { kQueued, kSending, kSent, kDropped };
   std::atomic<int> stage{kQueued};
   uint64_t task_id = 0;  // the pool's id for it, fixed at creation (retries keep it)
+  // How many times it has been handed to the pool (a retry hands it again, under the
+  // same task id); written under the runtime's lock.
+  std::atomic<uint32_t> attempts{0};
   proto::TaskRequest request;
   std::vector<DataID> result_ids;
   int max_retries = 0;

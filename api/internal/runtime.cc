@@ -293,6 +293,7 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
   const uint64_t task_id = record.task->task_id;
   {
     absl::MutexLock lock(&mu_);
+    record.attempt = record.task->attempts.fetch_add(1, std::memory_order_acq_rel) + 1;
     dispatched_[task_id] = std::move(record);
   }
   request.set_task_id(task_id);
@@ -309,6 +310,12 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
   }
   return dispatched;
 }
+
+namespace {
+// How long Cancel waits for the pool to report a task it has let go of: the report is
+// already on its way, so this only turns a broken pool's silence into an error.
+constexpr absl::Duration kReportTimeout = absl::Seconds(30);
+}  // namespace
 
 absl::Status Runtime::Cancel(const RefToken& token, bool force) {
   std::shared_ptr<PendingTask> task = token.task().lock();
@@ -330,15 +337,40 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
     if (task->actor != nullptr) PumpActor(*task->actor);
     return absl::OkStatus();
   }
-  // Being handed to the pool right now: a non-blocking step, so wait it out.
-  while (task->stage.load(std::memory_order_acquire) == PendingTask::kSending) {
-    absl::SleepFor(absl::Microseconds(20));
+  for (;;) {
+    // Being handed to the pool right now: a non-blocking step, so wait it out.
+    while (task->stage.load(std::memory_order_acquire) == PendingTask::kSending) {
+      absl::SleepFor(absl::Microseconds(20));
+    }
+    const uint32_t attempt = task->attempts.load(std::memory_order_acquire);
+    absl::Status cancelled = pool_->Cancel(task->task_id, force);
+    if (cancelled.code() != absl::StatusCode::kNotFound) return cancelled;
+    // The pool has let go of the task: its outcome is on its way to OnResult, which either
+    // completes the results or, for a worker that died with retries left, hands the task
+    // to the pool again. Which one decides the answer, so wait until OnResult has taken
+    // this attempt's record (it has been reported; never long).
+    bool retrying = false;
+    {
+      absl::MutexLock lock(&mu_);
+      struct Taken {
+        Runtime* runtime;
+        uint64_t task_id;
+        uint32_t attempt;
+        static bool Check(Taken* taken) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          auto it = taken->runtime->dispatched_.find(taken->task_id);
+          return it == taken->runtime->dispatched_.end() || it->second.attempt != taken->attempt;
+        }
+      } taken{this, task->task_id, attempt};
+      if (!mu_.AwaitWithTimeout(absl::Condition(&Taken::Check, &taken), kReportTimeout)) {
+        return absl::InternalError(absl::StrCat(
+            "the worker pool let go of task ", task->task_id, " without reporting it"));
+      }
+      retrying = task->stage.load(std::memory_order_acquire) == PendingTask::kSending ||
+                 task->attempts.load(std::memory_order_acquire) != attempt;
+    }
+    if (!retrying) return absl::FailedPreconditionError("the task has finished already");
+    // Its retry: cancel that one.
   }
-  absl::Status cancelled = pool_->Cancel(task->task_id, force);
-  if (cancelled.code() == absl::StatusCode::kNotFound) {
-    return absl::FailedPreconditionError("the task has finished already");
-  }
-  return cancelled;
 }
 
 void Runtime::OnResult(proto::TaskResult result) {
@@ -349,7 +381,12 @@ void Runtime::OnResult(proto::TaskResult result) {
     if (it == dispatched_.end()) return;  // not ours: the pool only reports tasks we sent
     record = std::move(it->second);
     dispatched_.erase(it);
-    if (result.error().worker_died() && record.retries_left > 0) ++tasks_retried_;
+    if (result.error().worker_died() && record.retries_left > 0) {
+      ++tasks_retried_;
+      // In the same step as taking the record, so that a Cancel waiting for it sees that
+      // the task is on its way to the pool again, not finished.
+      record.task->stage.store(PendingTask::kSending, std::memory_order_release);
+    }
   }
   if (const PendingTask& task = *record.task; task.stamps.submit_ns != 0) {
     RecordTaskOutcome(timeline_run_, task.stamps, task.actor ? task.actor->class_name : "", result);
@@ -359,8 +396,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     proto::TaskRequest request = *record.request;
     std::vector<DataID> ids = record.result_ids;
     std::shared_ptr<PendingTask> task = record.task;
-    // Between the pool's report and the new dispatch, Cancel waits (kSending).
-    task->stage.store(PendingTask::kSending, std::memory_order_release);
+    // Between the pool's report and the new dispatch (kSending, set above), Cancel waits.
     if (task->stamps.submit_ns != 0) task->stamps.dispatch_ns = MonotonicNanos();
     const absl::Status retried = DispatchRequest(std::move(record), std::move(request));
     task->stage.store(PendingTask::kSent, std::memory_order_release);

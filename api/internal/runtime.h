@@ -200,6 +200,7 @@ class Runtime {
     std::shared_ptr<PendingTask> task;  // kept until the result, for Cancel
     std::vector<DataID> result_ids;
     int retries_left = 0;
+    uint32_t attempt = 0;  // PendingTask::attempts when it was handed over
     // A copy of the request, kept only while the task may be retried.
     std::unique_ptr<proto::TaskRequest> request;
   };

@@ -260,32 +260,26 @@ TEST_F(RuntimeTest, ForcedCancelOfARunningRetryIgnoresTheAttemptsLateResult) {
 }
 
 // Cancel while the pool is reporting the dead worker of a task that has retries left:
-// the pool has let go of the task, and the runtime has not yet sent the retry.
-//
-// DISABLED: a bug in Runtime::Cancel (api/internal/runtime.cc). In that window the task's
-// stage is still kSent (OnResult moves it to kSending only once it has the record), so
-// Cancel asks the pool, which answers NotFound, and Cancel returns FailedPrecondition
-// "the task has finished already". Then OnResult sends the retry: the task runs again and
-// completes, although the caller was told it had finished and could not be cancelled.
-// The same window is open with the multiprocessing backend, whose event thread reports a
-// dead worker's tasks (on_result) while other threads may call Cancel. Expected: Cancel
-// returns OK and the task ends Cancelled without running again (or at least Cancel does
-// not claim that a task about to be retried has finished).
-TEST_F(RuntimeTest, DISABLED_CancelWhileTheWorkerDeathIsBeingReportedCancelsTheRetry) {
-  // Start again on a backend that stops in on_result, before the runtime sees the result.
+// the pool has let go of the task (its Cancel answers NotFound), and the runtime has not
+// yet seen the report. Cancel must not say "finished": it waits for the report, finds
+// the retry on its way, and cancels that. (Before the fix it answered FailedPrecondition
+// and the task then ran again.)
+TEST_F(RuntimeTest, CancelWhileTheWorkerDeathIsBeingReportedCancelsTheRetry) {
+  // Start again on a backend that holds the report in on_result, before the runtime sees
+  // it, until Cancel has asked the pool.
   runtime_.reset();
   fake_ = std::make_shared<FakeWorkerPool>();
   absl::Notification in_window;
-  absl::Notification cancel_returned;
   BackendDescription backend = FakeBackend(fake_);
   backend.start_pool = [start = backend.start_pool, &in_window,
-                        &cancel_returned](WorkerPoolOptions options) {
+                        fake = fake_](WorkerPoolOptions options) {
     options.on_result = [on_result = options.on_result, &in_window,
-                         &cancel_returned](proto::TaskResult result) {
+                         fake](proto::TaskResult result) {
       if (result.error().worker_died() && !in_window.HasBeenNotified()) {
         in_window.Notify();
-        // A deadline only as a safeguard, should Cancel ever wait for this result.
-        cancel_returned.WaitForNotificationWithTimeout(FakeWorkerPool::kDefaultWait);
+        // Until Cancel has asked the pool (and heard NotFound); the deadline only keeps a
+        // broken runtime from hanging the test.
+        EXPECT_TRUE(fake->WaitForCancelCalls(1));
       }
       on_result(std::move(result));
     };
@@ -298,12 +292,12 @@ TEST_F(RuntimeTest, DISABLED_CancelWhileTheWorkerDeathIsBeingReportedCancelsTheR
   std::thread reporter([&] { UNIDIST_EXPECT_OK(fake_->WorkerDied(first.task_id())); });
   in_window.WaitForNotification();
   const absl::Status cancelled = runtime_->Cancel(*result.token, /*force=*/false);
-  cancel_returned.Notify();
   reporter.join();
 
   EXPECT_THAT(cancelled, IsOk());
   EXPECT_THAT(Outcome(result), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_THAT(fake_->InFlight(), IsEmpty());  // no retry left running
+  EXPECT_EQ(fake_->cancel_calls(), 2u);       // the first attempt, then its retry
 }
 
 // --- Cancel ---
