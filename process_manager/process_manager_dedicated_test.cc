@@ -42,6 +42,8 @@ TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
   Start(1);
   absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
+  // Task 1's sleep makes it likely that the close comes while it runs; both tasks run to
+  // the end whichever way that goes.
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "100")).ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "last")).ok());
   manager_->CloseDedicatedWorker(*worker, /*kill=*/false);
@@ -65,6 +67,7 @@ TEST_F(ProcessManagerTest, KilledDedicatedWorkerCancelsItsTasks) {
   Start(1);
   absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
+  // Whether task 1 has started when the kill comes or not, both are Cancelled.
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
   ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "never")).ok());
   manager_->CloseDedicatedWorker(*worker, /*kill=*/true);
@@ -96,8 +99,12 @@ TEST_F(ProcessManagerTest, ForceCancelOfAnActorCallIsRefused) {
   Start(1);
   absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
   ASSERT_TRUE(worker.ok());
-  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "sleep_ms", "60000")).ok());
-  absl::SleepFor(absl::Milliseconds(50));
+  testing::TaskSignal started;
+  TaskGate gate;  // never opened: task 1 runs until the worker is killed
+  ASSERT_TRUE(
+      manager_->DispatchTo(*worker, NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  // Running, not merely queued (a queued call may be cancelled).
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
   EXPECT_EQ(manager_->Cancel(1, /*force=*/true).code(), absl::StatusCode::kInvalidArgument);
   manager_->CloseDedicatedWorker(*worker, /*kill=*/true);
   EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));

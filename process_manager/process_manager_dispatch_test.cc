@@ -51,13 +51,15 @@ TEST_F(ProcessManagerTest, DispatchesRoundRobin) {
 TEST_F(ProcessManagerTest, ABusyWorkerHoldsAtMostItsWindowAndOthersTakeTheRest) {
   Start(2, kDefaultMaxFrameBytes, /*max_tasks_per_worker=*/1);
   const pid_t free_worker = WorkerPid(1);
-  ASSERT_TRUE(manager_->Dispatch(Task(0, "sleep_ms", "1000")).ok());  // worker 0
+  TaskGate gate;  // holds task 0, and so worker 0, until every quick task is done
+  ASSERT_TRUE(manager_->Dispatch(Task(0, "wait_at_gate", gate.path())).ok());  // worker 0
   for (uint64_t id = 1; id <= 10; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
   for (const WorkerState& worker : manager_->Workers()) EXPECT_LE(worker.tasks_in_flight, 1u);
-  // While worker 0 sleeps, every quick task runs on worker 1.
+  // While worker 0 is busy, every quick task runs on worker 1.
   for (uint64_t id = 1; id <= 10; ++id) {
     EXPECT_EQ(results_.Wait(id).values(0), std::to_string(free_worker)) << id;
   }
+  gate.Open();
   EXPECT_FALSE(results_.Wait(0).has_error());
 }
 
@@ -67,20 +69,22 @@ TEST_F(ProcessManagerTest, LeastLoadedSendsTheTasksBehindALongOneToTheFreeWorker
   options.least_loaded = true;  // the window stays at its default of 64
   options.execute = &TestExecutor;
   options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
-  absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
-  ASSERT_TRUE(manager.ok()) << manager.status();
-  manager_ = std::move(*manager);
+  StartWith(options);
   const pid_t busy_worker = WorkerPid(0);
-  ASSERT_TRUE(manager_->Dispatch(Task(0, "sleep_ms", "1000")).ok());  // worker 0
+  TaskGate gate;  // holds task 0, and so worker 0, until the quick tasks are done
+  ASSERT_TRUE(manager_->Dispatch(Task(0, "wait_at_gate", gate.path())).ok());  // worker 0
   for (uint64_t id = 1; id <= 20; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
   for (const WorkerState& worker : manager_->Workers()) EXPECT_LE(worker.tasks_in_flight, 2u);
-  // One quick task may have been queued behind the sleep before the other worker was
-  // busy; every later one ran on the free worker.
-  int behind_the_sleep = 0;
+  // One quick task may have been queued behind the long one before the other worker was
+  // busy; every later one runs on the free worker, so 19 finish while task 0 is held.
+  // (With two or more behind it, they never would: the wait fails after a minute.)
+  ASSERT_TRUE(results_.WaitForCount(19));
+  gate.Open();
+  int behind_the_long_one = 0;
   for (uint64_t id = 1; id <= 20; ++id) {
-    if (results_.Wait(id).values(0) == std::to_string(busy_worker)) ++behind_the_sleep;
+    if (results_.Wait(id).values(0) == std::to_string(busy_worker)) ++behind_the_long_one;
   }
-  EXPECT_LE(behind_the_sleep, 1);
+  EXPECT_LE(behind_the_long_one, 1);
   EXPECT_FALSE(results_.Wait(0).has_error());
 }
 
@@ -129,10 +133,12 @@ TEST_F(ProcessManagerTest, OversizedTaskIsRefusedAndOversizedResultIsAnError) {
 TEST_F(ProcessManagerTest, CancelATaskWaitingInTheDriver) {
   Start(1, kDefaultMaxFrameBytes, /*max_tasks_per_worker=*/1);
   const std::string marker = TempPath();
-  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "200")).ok());
+  TaskGate gate;  // holds task 1, so that task 2 waits in the driver until the cancel
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "wait_at_gate", gate.path())).ok());
   ASSERT_TRUE(manager_->Dispatch(Task(2, "touch", marker)).ok());  // waits: window of 1
   ASSERT_TRUE(manager_->Cancel(2, /*force=*/false).ok());
   EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  gate.Open();
   EXPECT_FALSE(results_.Wait(1).has_error());
   ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "after")).ok());
   EXPECT_EQ(results_.Wait(3).values(0), "after");
@@ -143,12 +149,19 @@ TEST_F(ProcessManagerTest, CancelATaskWaitingInTheDriver) {
 TEST_F(ProcessManagerTest, CancelATaskAlreadySentToABusyWorker) {
   Start(1);
   const std::string marker = TempPath();
-  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "300")).ok());
-  ASSERT_TRUE(manager_->Dispatch(Task(2, "touch", marker)).ok());  // in the worker's queue
+  testing::TaskSignal started;
+  TaskGate gate;  // holds task 1 until the cancel is sent, so task 2 cannot start before
+  ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  // Dispatch itself writes the frame for a worker that has fewer than 8 tasks sent: tasks
+  // 2 and 3 are in the worker's socket when it returns, and the worker reads them, and
+  // the cancellation, once task 1 ends. (Were 2 not written yet, Cancel would take it
+  // back instead: the test holds either way.)
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "touch", marker)).ok());
   ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "next")).ok());
-  absl::SleepFor(absl::Milliseconds(50));  // let the frames reach the worker
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());  // the worker is busy
   ASSERT_TRUE(manager_->Cancel(2, /*force=*/false).ok());
   EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  gate.Open();
   EXPECT_FALSE(results_.Wait(1).has_error());
   EXPECT_EQ(results_.Wait(3).values(0), "next");  // the worker skipped 2, ran 3
   EXPECT_NE(access(marker.c_str(), F_OK), 0) << "the cancelled task ran";
@@ -157,8 +170,10 @@ TEST_F(ProcessManagerTest, CancelATaskAlreadySentToABusyWorker) {
 
 TEST_F(ProcessManagerTest, CancelARunningTaskNeedsForceAndReplacesItsWorker) {
   Start(2);
-  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "60000")).ok());
-  absl::SleepFor(absl::Milliseconds(50));
+  testing::TaskSignal started;
+  TaskGate gate;  // never opened: task 1 runs until its worker is killed
+  ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
   EXPECT_EQ(manager_->Cancel(1, /*force=*/false).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(manager_->Cancel(1, /*force=*/true).ok());
   proto::TaskResult result = results_.Wait(1);
@@ -174,12 +189,23 @@ TEST_F(ProcessManagerTest, CancelARunningTaskNeedsForceAndReplacesItsWorker) {
 
 TEST_F(ProcessManagerTest, ShutdownCancelsTasksInFlightPromptly) {
   Start(2);
+  // Never opened while the pool runs: the tasks cannot end by themselves, so Shutdown
+  // returns only if it ends their workers instead of waiting for them.
+  TaskGate gate;
   for (uint64_t id = 0; id < 6; ++id) {
-    ASSERT_TRUE(manager_->Dispatch(Task(id, "sleep_ms", "60000")).ok());
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "wait_at_gate", gate.path())).ok());
   }
-  const absl::Time start = absl::Now();
-  manager_->Shutdown();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(30));  // generous: only catches a hang
+  absl::Notification shut_down;
+  std::thread shutdown([this, &shut_down] {
+    manager_->Shutdown();
+    shut_down.Notify();
+  });
+  // Only so that a Shutdown that waits for the tasks fails the test instead of hanging it.
+  if (!shut_down.WaitForNotificationWithTimeout(absl::Minutes(1))) {
+    ADD_FAILURE() << "Shutdown waits for the running tasks";
+    for (int i = 0; i < 6; ++i) gate.Open();
+  }
+  shutdown.join();
   ASSERT_EQ(results_.size(), 6u);
   for (uint64_t id = 0; id < 6; ++id) {
     EXPECT_EQ(results_.Wait(id).error().code(), static_cast<int>(absl::StatusCode::kCancelled));

@@ -64,6 +64,9 @@ TEST_F(ProcessManagerTest, CrashFailsTheRunningTaskAndTheWorkerIsReplaced) {
 
 TEST_F(ProcessManagerTest, TasksQueuedBehindACrashAreNotLost) {
   Start(1);
+  // Task 1's sleep only makes it likelier that every task is queued (on the worker or in
+  // the driver) before the exit: the test holds either way, since tasks dispatched after
+  // the death wait for the replacement.
   ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "50")).ok());
   ASSERT_TRUE(manager_->Dispatch(Task(2, "exit", "3")).ok());
   for (uint64_t id = 3; id < 50; ++id) {
@@ -108,9 +111,11 @@ TEST_F(ProcessManagerTest, TasksDispatchedWhileTheOnlyWorkerIsReplacedWait) {
 
 TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
   Start(2);
-  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "60000")).ok());
-  const pid_t victim = WorkerPid(0);
-  absl::SleepFor(absl::Milliseconds(50));
+  testing::TaskSignal started;
+  TaskGate gate;  // never opened: task 1 runs until its worker is killed
+  ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  const pid_t victim = WorkerPid(0);  // round-robin: task 1 is there
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   proto::TaskResult result = results_.Wait(1);
   EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));

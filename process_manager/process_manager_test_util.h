@@ -1,8 +1,25 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // Test-only: what the ProcessManager tests (process_manager_*_test.cc) share. A test
-// executor whose "functions" echo, report their pid, sleep, crash, exit or send the
-// driver bad bytes; a collector of results; and the ProcessManagerTest fixture.
+// executor whose "functions" echo, report their pid, sleep, wait at a gate, crash, exit or
+// send the driver bad bytes; a collector of results; the ProcessManagerTest fixture; and
+// TaskGate, which holds a task until the test lets it go.
+//
+// Tests wait for events, never for time: a task started (a TaskSignal, see
+// testing/task_signal.h; every function notifies the one named by its second argument
+// when it starts, see NotifyingTask), a result arrived (Results::Wait), a worker is gone
+// (on_worker_gone), or a task may finish (TaskGate).
+//
+// Example:
+//   TEST_F(ProcessManagerTest, CancelsARunningTask) {
+//     Start(1);
+//     testing::TaskSignal started;
+//     TaskGate gate;
+//     ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(),
+//                                                  started)).ok());
+//     ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
+//     // Task 1 is running, and stays so until gate.Open().
+//   }
 //
 // Not part of the library: excluded from it in CMakeLists.txt, testonly in BUILD.
 
@@ -42,6 +59,75 @@
 
 namespace unidist::process_manager_testing {
 
+// Holds tasks ("wait_at_gate") until the test opens the gate: the test's way to keep a
+// task running for exactly as long as it needs to, instead of a sleep long enough to
+// hope so. A FIFO in a new temporary directory, like testing::TaskSignal, so that it
+// reaches worker processes. Each Open() lets one waiting task (or the next to arrive)
+// go; destroying the gate lets every task go.
+class TaskGate {
+ public:
+  // A failure here shows as tasks that are never held (and a failed EXPECT).
+  TaskGate() {
+    const char* tmp = getenv("TEST_TMPDIR");
+    std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                      "/unidist_gate_XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) {
+      ADD_FAILURE() << "TaskGate: mkdtemp: " << strerror(errno);
+      return;
+    }
+    dir_ = dir;
+    path_ = dir_ + "/fifo";
+    EXPECT_EQ(mkfifo(path_.c_str(), 0600), 0) << "TaskGate: mkfifo: " << strerror(errno);
+    // Read and write: the FIFO has a writer from now on, so that the tasks' reads block
+    // instead of seeing end of file, and opening it never blocks.
+    fd_ = open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    EXPECT_GE(fd_, 0) << "TaskGate: open: " << strerror(errno);
+  }
+  TaskGate(const TaskGate&) = delete;
+  TaskGate& operator=(const TaskGate&) = delete;
+
+  // The tasks see end of file and go.
+  ~TaskGate() {
+    if (fd_ >= 0) close(fd_);
+    if (!path_.empty()) unlink(path_.c_str());
+    if (!dir_.empty()) rmdir(dir_.c_str());
+  }
+
+  // What to pass to the task ("wait_at_gate"'s argument).
+  const std::string& path() const { return path_; }
+
+  // Lets one task through.
+  void Open() {
+    const char byte = 1;
+    ssize_t n;
+    while ((n = write(fd_, &byte, 1)) < 0 && errno == EINTR) {
+    }
+    EXPECT_EQ(n, 1) << "TaskGate: write: " << strerror(errno);
+  }
+
+ private:
+  std::string dir_;
+  std::string path_;
+  int fd_ = -1;
+};
+
+// In a task: blocks until the TaskGate at `path` is opened for it or destroyed. Returns
+// at once if there is no such gate.
+inline void WaitAtTaskGate(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  for (;;) {
+    char byte;
+    const ssize_t n = read(fd, &byte, 1);
+    if (n >= 0 || (errno != EAGAIN && errno != EINTR)) break;  // through, or gate gone
+    // A FIFO opened after the gate closed it but before it unlinked it never reports a
+    // hang-up; the timeout is only for that case, and the file check ends the wait.
+    pollfd readable = {fd, POLLIN, 0};
+    if (poll(&readable, 1, 1000) == 0 && access(path.c_str(), F_OK) != 0) break;
+  }
+  close(fd);
+}
+
 // The worker's socket to the driver: the one socket among its descriptors.
 inline int DriverSocket() {
   for (int fd = 3; fd < 64; ++fd) {
@@ -62,11 +148,13 @@ inline void SendRawToDriver(const std::string& bytes) {
   if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
     _exit(99);
   }
-  absl::SleepFor(absl::Seconds(60));
+  absl::SleepFor(absl::Seconds(60));  // the workload: "hang until killed"
 }
 
-// Runs each task, in the workers: the function it names, on its first argument.
+// Runs in the workers. The first argument is the function's; a second one, if any, names
+// a TaskSignal to notify when the task starts (see NotifyingTask).
 inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
+  if (task.args_size() > 1) testing::NotifyTaskSignal(task.args(1).value());
   const std::string arg = task.args_size() > 0 ? task.args(0).value() : "";
   int number = 0;
   (void)absl::SimpleAtoi(arg, &number);
@@ -76,6 +164,9 @@ inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* resu
     result->add_values(std::to_string(getpid()));
   } else if (task.function() == "sleep_ms") {
     absl::SleepFor(absl::Milliseconds(number));
+    result->add_values(std::to_string(getpid()));
+  } else if (task.function() == "wait_at_gate") {  // the argument is a TaskGate's path
+    WaitAtTaskGate(arg);
     result->add_values(std::to_string(getpid()));
   } else if (task.function() == "segfault") {
     raise(SIGSEGV);
@@ -155,6 +246,14 @@ class Results {
     }
     return results_[id];
   }
+  // Waits (at most a minute, as Wait) until there are results for `n` tasks in all.
+  bool WaitForCount(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return results_.size() >= n; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Minutes(1))) return true;
+    ADD_FAILURE() << "results for " << results_.size() << " tasks, not " << n;
+    return false;
+  }
   size_t size() {
     absl::MutexLock lock(&mu_);
     return results_.size();
@@ -171,6 +270,15 @@ inline proto::TaskRequest Task(uint64_t id, const std::string& function,
   task.set_task_id(id);
   task.set_function(function);
   task.add_args()->set_value(arg);
+  return task;
+}
+
+// Task(id, function, arg) that notifies `started` when it starts running.
+inline proto::TaskRequest NotifyingTask(uint64_t id, const std::string& function,
+                                        const std::string& arg,
+                                        const testing::TaskSignal& started) {
+  proto::TaskRequest task = Task(id, function, arg);
+  task.add_args()->set_value(started.path());
   return task;
 }
 
