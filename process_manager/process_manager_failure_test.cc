@@ -83,20 +83,77 @@ TEST_F(ProcessManagerTest, TasksQueuedBehindACrashAreNotLost) {
   }
 }
 
+// on_worker_gone for a test that needs the time between a worker's death and its
+// replacement: it holds the event thread, which installs replacements, until Release.
+// Its destructor releases it for good, so that a failing test cannot leave it held.
+class HoldWhenGone {
+ public:
+  HoldWhenGone() = default;
+  HoldWhenGone(const HoldWhenGone&) = delete;
+  HoldWhenGone& operator=(const HoldWhenGone&) = delete;
+  ~HoldWhenGone() {
+    absl::MutexLock lock(&state_->mu);
+    state_->open = true;
+  }
+
+  // For ProcessManagerOptions::on_worker_gone. (It may outlive this object: the manager
+  // is shut down after the test's body.)
+  std::function<void(WorkerId)> Callback() const {
+    return [state = state_](WorkerId) {
+      absl::MutexLock lock(&state->mu);
+      const int gone = ++state->gone;
+      auto released = [&state, gone]() ABSL_SHARED_LOCKS_REQUIRED(state->mu) {
+        return state->open || state->released >= gone;
+      };
+      // At most a minute: only so that a broken test ends.
+      state->mu.AwaitWithTimeout(absl::Condition(&released), absl::Minutes(1));
+    };
+  }
+
+  // Waits (at most a minute) until `n` workers in all are gone.
+  bool WaitGone(int n) {
+    absl::MutexLock lock(&state_->mu);
+    auto gone = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(state_->mu) { return state_->gone >= n; };
+    return state_->mu.AwaitWithTimeout(absl::Condition(&gone), absl::Minutes(1));
+  }
+
+  // Lets the event thread go on from the oldest death it is held at.
+  void Release() {
+    absl::MutexLock lock(&state_->mu);
+    ++state_->released;
+  }
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    int gone ABSL_GUARDED_BY(mu) = 0;
+    int released ABSL_GUARDED_BY(mu) = 0;
+    bool open ABSL_GUARDED_BY(mu) = false;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 // Tasks dispatched while the only worker is dead and being replaced wait for the
 // replacement instead of failing with "no worker process is alive".
 TEST_F(ProcessManagerTest, TasksDispatchedWhileTheOnlyWorkerIsReplacedWait) {
-  Start(1);
+  HoldWhenGone hold;
+  ProcessManagerOptions options = Options(1);
+  options.on_worker_gone = hold.Callback();
+  StartWith(options);
   uint64_t id = 1;
   std::vector<uint64_t> crashing;
   for (int round = 0; round < 5; ++round) {
     crashing.push_back(id);
     ASSERT_TRUE(manager_->Dispatch(Task(id++, "segfault")).ok());
-    // A stream of tasks over the time of the crash and the replacement.
-    for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
-      absl::SleepFor(absl::Microseconds(200));
-    }
+    // Sent to the worker behind the crash, or queued in the driver.
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+    // The worker is gone, and its replacement cannot be installed until Release.
+    ASSERT_TRUE(hold.WaitGone(round + 1));
+    EXPECT_FALSE(manager_->Workers()[0].alive);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+    hold.Release();
+    // While the replacement is installed, or after.
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
   }
   for (uint64_t task = 1; task < id; ++task) {
     proto::TaskResult result = results_.Wait(task);
