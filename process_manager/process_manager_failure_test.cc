@@ -345,8 +345,11 @@ TEST(ProcessManagerDriverDeathTest, WorkersExitWhenTheDriverIsKilled) {
   ASSERT_EQ(kill(driver, SIGKILL), 0);
   int status;
   ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  // The workers are ended, not left to finish: two are idle and would wait forever, and
+  // the busy one's task runs for a minute. The bound only turns a hang into a failure; it
+  // is no measure of promptness (a loaded machine may take seconds to reap them).
   for (pid_t pid : pids) {
-    EXPECT_TRUE(testing::WaitForProcessGone(pid, absl::Seconds(1))) << "worker " << pid;
+    EXPECT_TRUE(testing::WaitForProcessGone(pid, absl::Seconds(30))) << "worker " << pid;
   }
 }
 
