@@ -1,0 +1,357 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ProcessManager with real processes: pool workers that crash, exit, are killed, hang,
+// leave a child holding their socket or send bad bytes; their replacement; and workers
+// outliving a killed driver. See process_manager_dispatch_test.cc for the rest.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "process_manager/process_manager.h"
+#include "process_manager/process_manager_test_util.h"
+#include "testing/process_helpers.h"
+#include "testing/task_signal.h"
+
+namespace unidist::process_manager_testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST_F(ProcessManagerTest, CrashFailsTheRunningTaskAndTheWorkerIsReplaced) {
+  Start(2);
+  const pid_t crashed_pid = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "segfault")).ok());  // round-robin: worker 0
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("worker 0"));
+  EXPECT_THAT(result.error().message(), HasSubstr(std::to_string(crashed_pid)));
+  EXPECT_THAT(result.error().message(), HasSubstr("'segfault'"));
+  EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 11"));
+  // glog's failure signal handler wrote the stack trace to stderr; its tail is reported.
+  EXPECT_THAT(result.error().message(), HasSubstr("last lines of the worker's stderr"));
+  EXPECT_THAT(result.error().message(), HasSubstr("SIGSEGV"));
+  EXPECT_THAT(result.error().message(), HasSubstr("TestExecutor"));  // where it crashed
+  EXPECT_EQ(result.error().worker_pid(), crashed_pid);
+  EXPECT_EQ(manager_->workers_replaced(), 1u);
+  EXPECT_FALSE(testing::ProcessPresent(crashed_pid));
+  EXPECT_NE(WorkerPid(0), crashed_pid);
+  // The pool keeps its size and keeps working.
+  for (uint64_t id = 10; id < 20; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  std::set<std::string> pids;
+  for (uint64_t id = 10; id < 20; ++id) pids.insert(results_.Wait(id).values(0));
+  EXPECT_EQ(pids.size(), 2u);
+}
+
+TEST_F(ProcessManagerTest, TasksQueuedBehindACrashAreNotLost) {
+  Start(1);
+  // Task 1's sleep only makes it likelier that every task is queued (on the worker or in
+  // the driver) before the exit: the test holds either way, since tasks dispatched after
+  // the death wait for the replacement.
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "sleep_ms", "50")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "exit", "3")).ok());
+  for (uint64_t id = 3; id < 50; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  EXPECT_FALSE(results_.Wait(1).has_error());
+  proto::TaskResult died = results_.Wait(2);
+  EXPECT_EQ(died.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(died.error().message(), HasSubstr("exited with code 3"));
+  for (uint64_t id = 3; id < 50; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_FALSE(result.has_error()) << result.error().message();
+    EXPECT_EQ(result.values(0), std::to_string(id));
+  }
+}
+
+// on_worker_gone for a test that needs the time between a worker's death and its
+// replacement: it holds the event thread, which installs replacements, until Release.
+// Its destructor releases it for good, so that a failing test cannot leave it held.
+class HoldWhenGone {
+ public:
+  HoldWhenGone() = default;
+  HoldWhenGone(const HoldWhenGone&) = delete;
+  HoldWhenGone& operator=(const HoldWhenGone&) = delete;
+  ~HoldWhenGone() {
+    absl::MutexLock lock(&state_->mu);
+    state_->open = true;
+  }
+
+  // For ProcessManagerOptions::on_worker_gone. (It may outlive this object: the manager
+  // is shut down after the test's body.)
+  std::function<void(WorkerId)> Callback() const {
+    return [state = state_](WorkerId) {
+      absl::MutexLock lock(&state->mu);
+      const int gone = ++state->gone;
+      auto released = [&state, gone]() ABSL_SHARED_LOCKS_REQUIRED(state->mu) {
+        return state->open || state->released >= gone;
+      };
+      // At most a minute: only so that a broken test ends.
+      state->mu.AwaitWithTimeout(absl::Condition(&released), absl::Minutes(1));
+    };
+  }
+
+  // Waits (at most a minute) until `n` workers in all are gone.
+  bool WaitGone(int n) {
+    absl::MutexLock lock(&state_->mu);
+    auto gone = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(state_->mu) { return state_->gone >= n; };
+    return state_->mu.AwaitWithTimeout(absl::Condition(&gone), absl::Minutes(1));
+  }
+
+  // Lets the event thread go on from the oldest death it is held at.
+  void Release() {
+    absl::MutexLock lock(&state_->mu);
+    ++state_->released;
+  }
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    int gone ABSL_GUARDED_BY(mu) = 0;
+    int released ABSL_GUARDED_BY(mu) = 0;
+    bool open ABSL_GUARDED_BY(mu) = false;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+// Tasks dispatched while the only worker is dead and being replaced wait for the
+// replacement instead of failing with "no worker process is alive".
+TEST_F(ProcessManagerTest, TasksDispatchedWhileTheOnlyWorkerIsReplacedWait) {
+  HoldWhenGone hold;
+  ProcessManagerOptions options = Options(1);
+  options.on_worker_gone = hold.Callback();
+  StartWith(options);
+  uint64_t id = 1;
+  std::vector<uint64_t> crashing;
+  for (int round = 0; round < 5; ++round) {
+    crashing.push_back(id);
+    ASSERT_TRUE(manager_->Dispatch(Task(id++, "segfault")).ok());
+    // Sent to the worker behind the crash, or queued in the driver.
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+    // The worker is gone, and its replacement cannot be installed until Release.
+    ASSERT_TRUE(hold.WaitGone(round + 1));
+    EXPECT_FALSE(manager_->Workers()[0].alive);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+    hold.Release();
+    // While the replacement is installed, or after.
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(manager_->Dispatch(Task(id++, "echo", "ok")).ok());
+  }
+  for (uint64_t task = 1; task < id; ++task) {
+    proto::TaskResult result = results_.Wait(task);
+    if (std::find(crashing.begin(), crashing.end(), task) != crashing.end()) {
+      EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+    } else {
+      EXPECT_FALSE(result.has_error()) << "task " << task << ": " << result.error().message();
+    }
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 5u);
+}
+
+TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
+  Start(2);
+  testing::TaskSignal started;
+  TaskGate gate;  // never opened: task 1 runs until its worker is killed
+  ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  const pid_t victim = WorkerPid(0);  // round-robin: task 1 is there
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  proto::TaskResult result = results_.Wait(1);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
+}
+
+TEST_F(ProcessManagerTest, IdleWorkerKilledFromOutsideIsReplaced) {
+  Start(2);
+  const pid_t victim = WorkerPid(1);
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitForProcessGone(victim, absl::Seconds(10)));
+  for (uint64_t id = 0; id < 10; ++id) ASSERT_TRUE(manager_->Dispatch(Task(id, "pid")).ok());
+  for (uint64_t id = 0; id < 10; ++id) EXPECT_FALSE(results_.Wait(id).has_error());
+}
+
+// Worker 0 closes its socket and then neither exits nor heeds SIGTERM, with an hour of
+// reap_grace. The driver must not wait for it: the other tasks complete meanwhile (tasks
+// queued behind the hung one are sent elsewhere), and Shutdown still ends it.
+TEST_F(ProcessManagerTest, AWorkerSlowToDieDoesNotHoldUpOtherResults) {
+  ProcessManagerOptions options = Options(2);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  const pid_t hung = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "close_socket_and_hang")).ok());  // worker 0
+  for (uint64_t id = 2; id < 12; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  // Results::Wait gives up after a minute: a driver that waited out the grace fails here.
+  bool all_arrived = true;
+  for (uint64_t id = 2; id < 12; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    all_arrived = all_arrived && result.task_id() == id;
+    EXPECT_FALSE(result.has_error()) << id << ": " << result.error().message();
+  }
+  if (!all_arrived) kill(hung, SIGKILL);  // so that a failing run still ends
+  // It may still be running the task: only force may cancel it.
+  EXPECT_EQ(manager_->Cancel(1, /*force=*/false).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(testing::ProcessPresent(hung));
+
+  absl::Notification shut_down;
+  std::thread shutdown([this, &shut_down] {
+    manager_->Shutdown();
+    shut_down.Notify();
+  });
+  if (!shut_down.WaitForNotificationWithTimeout(absl::Minutes(1))) {
+    ADD_FAILURE() << "Shutdown did not end the hung worker";
+    kill(hung, SIGKILL);
+  }
+  shutdown.join();
+  EXPECT_FALSE(testing::ProcessPresent(hung));
+  EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+}
+
+// Cancel with force of the task a hung worker runs kills the worker at once instead of
+// after its reap_grace.
+TEST_F(ProcessManagerTest, ForceCancelKillsAWorkerSlowToDie) {
+  ProcessManagerOptions options = Options(2);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  const pid_t hung = WorkerPid(0);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "close_socket_and_hang")).ok());  // worker 0
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "worker 1")).ok());
+  // Queued on worker 0 before its socket closed (then sent again), or after: either way it
+  // completes only once the driver has seen worker 0 stop talking.
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "behind the hung task")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "worker 1");
+  EXPECT_EQ(results_.Wait(3).values(0), "behind the hung task");
+  ASSERT_TRUE(manager_->Cancel(1, /*force=*/true).ok());
+  proto::TaskResult cancelled = results_.Wait(1);
+  EXPECT_EQ(cancelled.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  // Polls for at most a minute, only to fail instead of hanging.
+  EXPECT_TRUE(testing::WaitForProcessGone(hung, absl::Minutes(1)));
+  // The pool is whole again.
+  for (uint64_t id = 10; id < 14; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "ok")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "ok");
+  }
+  EXPECT_EQ(results_.size(), 7u);  // exactly one result for the cancelled task
+}
+
+// Kills the process named in a file when it goes out of scope.
+class KillOnExit {
+ public:
+  explicit KillOnExit(std::string pid_file) : pid_file_(std::move(pid_file)) {}
+  ~KillOnExit() {
+    if (const pid_t pid = Pid(); pid > 0) kill(pid, SIGKILL);
+    unlink(pid_file_.c_str());
+  }
+  pid_t Pid() const {
+    char text[32] = {};
+    const int fd = open(pid_file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    int pid = -1;
+    return n > 0 && absl::SimpleAtoi(absl::string_view(text, n), &pid) ? pid : -1;
+  }
+
+ private:
+  std::string pid_file_;
+};
+
+// A task forks a child that keeps the worker's socket open, and the worker exits. No EOF
+// comes; the worker's pidfd tells the driver it is gone.
+TEST_F(ProcessManagerTest, WorkerDeathIsSeenWhileAChildOfItsTaskHoldsItsSocket) {
+  Start(2);
+  const pid_t worker = WorkerPid(0);
+  const std::string pid_file = TempPath();
+  KillOnExit grandchild(pid_file);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "fork_holder_and_exit", pid_file)).ok());
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_TRUE(result.has_error());
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(result.error().message(), HasSubstr("'fork_holder_and_exit'"));
+  EXPECT_THAT(result.error().message(), HasSubstr("exited with code 7"));
+  EXPECT_EQ(result.error().worker_pid(), worker);
+  EXPECT_TRUE(result.error().worker_died());
+  EXPECT_GT(grandchild.Pid(), 0);
+  EXPECT_TRUE(testing::ProcessPresent(grandchild.Pid()));  // still holding the socket
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "after")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "after");
+}
+
+// A worker that sends bytes that are not a valid result is killed and replaced; the task
+// it was running fails with DataLoss, and nothing else is disturbed.
+TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
+  Start(2);
+  uint64_t id = 0;
+  for (const char* function :
+       {"oversized_frame", "garbage_frame", "wrong_task_id", "wrong_message_type"}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(function));
+    EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
+    EXPECT_FALSE(result.error().worker_died());  // not retried as a crash would be
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 4u);
+}
+
+// A driver killed with SIGKILL cannot clean up; its workers must still go away.
+TEST(ProcessManagerDriverDeathTest, WorkersExitWhenTheDriverIsKilled) {
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  const pid_t driver = fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    close(report[0]);
+    ProcessManagerOptions options;
+    options.num_workers = 3;
+    options.execute = &TestExecutor;
+    options.on_result = [](proto::TaskResult) {};
+    absl::StatusOr<std::unique_ptr<ProcessManager>> manager = ProcessManager::Start(options);
+    if (!manager.ok()) _exit(1);
+    (*manager)->Dispatch(Task(1, "sleep_ms", "60000")).IgnoreError();  // one busy worker
+    std::vector<pid_t> pids = {(*manager)->Workers()[0].pid, (*manager)->Workers()[1].pid,
+                               (*manager)->Workers()[2].pid};
+    if (write(report[1], pids.data(), sizeof(pid_t) * pids.size()) < 0) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(report[1]);
+  pid_t pids[3];
+  ASSERT_EQ(read(report[0], pids, sizeof(pids)), static_cast<ssize_t>(sizeof(pids)));
+  close(report[0]);
+  ASSERT_EQ(kill(driver, SIGKILL), 0);
+  int status;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  // The workers are ended, not left to finish: two are idle and would wait forever, and
+  // the busy one's task runs for a minute. The bound only turns a hang into a failure; it
+  // is no measure of promptness (a loaded machine may take seconds to reap them).
+  for (pid_t pid : pids) {
+    EXPECT_TRUE(testing::WaitForProcessGone(pid, absl::Seconds(30))) << "worker " << pid;
+  }
+}
+
+}  // namespace
+}  // namespace unidist::process_manager_testing
