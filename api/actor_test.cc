@@ -50,8 +50,8 @@ class Counter {
   int value_;
 };
 UNIDIST_ACTOR(Counter, int);
-UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw,
-               &Counter::CheckedAdd, &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep);
+UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw, &Counter::CheckedAdd,
+               &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep);
 
 // Records the calls it receives, to check their order.
 class Log {
@@ -107,15 +107,15 @@ UNIDIST_REMOTE(actors::SlowValue, actors::Square, actors::PoolPid);
 
 namespace {
 
+using actors::Counter;
 using ::testing::HasSubstr;
-using ::unidist::testing::IsOk;
-using ::unidist::testing::IsOkAndHolds;
-using ::unidist::testing::StatusIs;
 using unidist::Actor;
 using unidist::CreateActor;
 using unidist::Get;
 using unidist::ObjectRef;
-using actors::Counter;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
+using ::unidist::testing::StatusIs;
 
 class ActorTest : public unidist::testing::UnidistTest {};
 
@@ -175,9 +175,9 @@ TEST_F(ActorTest, RefArgumentsWaitWithoutReordering) {
 TEST_F(ActorTest, ConstructorTakesRefsAndResultsFeedTasksAndOtherActors) {
   Actor<Counter> a = CreateActor<Counter>(unidist::Submit(actors::SlowValue, 7));
   Actor<Counter> b = CreateActor<Counter>(100);
-  ObjectRef<int> a_value = a.Submit(&Counter::Add, 3);          // 10
+  ObjectRef<int> a_value = a.Submit(&Counter::Add, 3);                // 10
   ObjectRef<int> squared = unidist::Submit(actors::Square, a_value);  // 100
-  ObjectRef<int> b_value = b.Submit(&Counter::Add, squared);    // 200
+  ObjectRef<int> b_value = b.Submit(&Counter::Add, squared);          // 200
   EXPECT_THAT(Get(b_value), IsOkAndHolds(200));
   unidist::WaitResult<int> waited = unidist::Wait(std::vector<ObjectRef<int>>{a_value, b_value}, 2);
   EXPECT_EQ(waited.ready.size(), 2u);
@@ -186,8 +186,8 @@ TEST_F(ActorTest, ConstructorTakesRefsAndResultsFeedTasksAndOtherActors) {
 TEST_F(ActorTest, MethodErrorsFailOnlyThatCall) {
   Actor<Counter> counter = CreateActor<Counter>(1);
   EXPECT_THAT(Get(counter.Submit(&Counter::Throw, 0)),
-              StatusIs(absl::StatusCode::kUnknown,
-                       ::testing::AllOf(HasSubstr("Counter::Throw"), HasSubstr("counter refuses"))));
+              StatusIs(absl::StatusCode::kUnknown, ::testing::AllOf(HasSubstr("Counter::Throw"),
+                                                                    HasSubstr("counter refuses"))));
   EXPECT_THAT(Get(counter.Submit(&Counter::CheckedAdd, -1)),
               StatusIs(absl::StatusCode::kInvalidArgument, "negative increment"));
   EXPECT_THAT(Get(counter.Submit(&Counter::CheckedAdd, 2)), IsOkAndHolds(3));  // state kept
@@ -195,9 +195,9 @@ TEST_F(ActorTest, MethodErrorsFailOnlyThatCall) {
 
 TEST_F(ActorTest, ConstructorFailureFailsEveryCall) {
   Actor<actors::Fragile> fragile = CreateActor<actors::Fragile>(std::string("bad config"));
-  EXPECT_THAT(Get(fragile.Created()),
-              StatusIs(absl::StatusCode::kUnknown,
-                       ::testing::AllOf(HasSubstr("std::invalid_argument"), HasSubstr("bad config"))));
+  EXPECT_THAT(Get(fragile.Created()), StatusIs(absl::StatusCode::kUnknown,
+                                               ::testing::AllOf(HasSubstr("std::invalid_argument"),
+                                                                HasSubstr("bad config"))));
   for (int i = 0; i < 3; ++i) {
     EXPECT_THAT(Get(fragile.Submit(&actors::Fragile::Get)),
                 StatusIs(absl::StatusCode::kUnknown, HasSubstr("bad config")));
@@ -244,14 +244,14 @@ TEST_F(ActorTest, CrashFailsPendingAndLaterCallsWithUnavailable) {
   Actor<Counter> counter = CreateActor<Counter>(0);
   ObjectRef<int> crash = counter.Submit(&Counter::Crash);
   ObjectRef<int> after = counter.Submit(&Counter::Add, 1);
-  EXPECT_THAT(Get(crash), StatusIs(absl::StatusCode::kUnavailable,
-                                   ::testing::AllOf(HasSubstr("Counter::Crash"),
-                                                    HasSubstr("signal 11"))));
+  EXPECT_THAT(Get(crash),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("Counter::Crash"), HasSubstr("signal 11"))));
   EXPECT_THAT(Get(after), StatusIs(absl::StatusCode::kUnavailable));
   absl::Status later = Get(counter.Submit(&Counter::Value)).status();
-  EXPECT_THAT(later, StatusIs(absl::StatusCode::kUnavailable,
-                              ::testing::AllOf(HasSubstr("actor Counter"),
-                                               HasSubstr("signal 11"))));
+  EXPECT_THAT(later,
+              StatusIs(absl::StatusCode::kUnavailable,
+                       ::testing::AllOf(HasSubstr("actor Counter"), HasSubstr("signal 11"))));
   // The program and the pool carry on.
   EXPECT_THAT(Get(unidist::Submit(actors::Square, 9)), IsOkAndHolds(81));
   EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
@@ -334,14 +334,13 @@ TEST(ActorLifecycleTest, SequentialActorsLiveInTheDriverUntilKilledOrReleased) {
 
 TEST(ActorLifecycleTest, BeforeInitAndAfterShutdown) {
   Actor<Counter> early = CreateActor<Counter>(1);
-  EXPECT_THAT(Get(early.Submit(&Counter::Value)),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Get(early.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kFailedPrecondition));
   UNIDIST_ASSERT_OK(unidist::Init(unidist::Options{1, ""}));
   Actor<Counter> counter = CreateActor<Counter>(1);
   // Where calls run beside the driver, this one is still running at Shutdown; where
   // Submit runs it (sequential), it has finished.
-  const bool concurrent = unidist::testing::BackendHas(
-      unidist::testing::BackendTrait::kConcurrentWithDriver);
+  const bool concurrent =
+      unidist::testing::BackendHas(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> running = counter.Submit(&Counter::Sleep, concurrent ? 60000 : 1);
   UNIDIST_ASSERT_OK(unidist::Shutdown());  // ends every actor
   if (concurrent) {

@@ -78,11 +78,11 @@ TEST_F(BackendSelectionTest, AskingForMpiSaysHowToLinkIt) {
   unidist::Options options;
   options.num_workers = 1;
   options.backend = "mpi";
-  EXPECT_THAT(unidist::Init(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(HasSubstr("unknown backend 'mpi'"),
-                                        HasSubstr("@unidist//mpi"), HasSubstr("unidist::mpi"),
-                                        HasSubstr("Options::backend"))));
+  EXPECT_THAT(
+      unidist::Init(options),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               ::testing::AllOf(HasSubstr("unknown backend 'mpi'"), HasSubstr("@unidist//mpi"),
+                                HasSubstr("unidist::mpi"), HasSubstr("Options::backend"))));
   Set("UNIDIST_BACKEND", "mpi");
   options.backend = "";
   EXPECT_THAT(unidist::Init(options),

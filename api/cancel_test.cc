@@ -55,12 +55,12 @@ UNIDIST_REMOTE(cancel_test::SleepMs, cancel_test::NotifyThenSleepMs, cancel_test
 namespace {
 
 using ::testing::HasSubstr;
-using ::unidist::testing::IsOk;
-using ::unidist::testing::IsOkAndHolds;
-using ::unidist::testing::StatusIs;
 using unidist::Cancel;
 using unidist::Get;
 using unidist::ObjectRef;
+using ::unidist::testing::IsOk;
+using ::unidist::testing::IsOkAndHolds;
+using ::unidist::testing::StatusIs;
 namespace fns = cancel_test;
 
 std::string TempPath() {
@@ -126,8 +126,8 @@ TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
                                            fns::NotifyThenSleepMs, started.path(), 60000);
   // Running, not still on its way to the worker: only then is force needed.
   ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
-  EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                        HasSubstr("running")));
+  EXPECT_THAT(Cancel(running),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("running")));
   ASSERT_THAT(Cancel(running, /*force=*/true), IsOk());
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(unidist::GetStats().tasks_retried, 0u);  // a cancelled task is not retried
@@ -170,8 +170,8 @@ TEST(CancelLifecycleTest, AfterShutdownEverythingHasFinished) {
   UNIDIST_ASSERT_OK(unidist::Init(unidist::Options{1, ""}));
   // Still running at Shutdown where tasks run beside the driver; finished already where
   // Submit runs them (sequential). Either way Cancel finds nothing left to cancel.
-  const bool concurrent = unidist::testing::BackendHas(
-      unidist::testing::BackendTrait::kConcurrentWithDriver);
+  const bool concurrent =
+      unidist::testing::BackendHas(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> running = unidist::Submit(fns::SleepMs, concurrent ? 60000 : 1);
   UNIDIST_ASSERT_OK(unidist::Shutdown());
   EXPECT_THAT(Cancel(running), StatusIs(absl::StatusCode::kFailedPrecondition));

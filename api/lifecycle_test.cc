@@ -95,15 +95,15 @@ TEST_F(LifecycleTest, InitShutdownCyclesLeaveNoChildProcess) {
 }
 
 TEST_F(LifecycleTest, OptionsAndEnvironment) {
-  EXPECT_THAT(Init(Options{-1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
-                                              HasSubstr("num_workers")));
+  EXPECT_THAT(Init(Options{-1, ""}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_workers")));
   EXPECT_THAT(Init(Options{1, "bogus"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        ::testing::AllOf(HasSubstr("bogus"), HasSubstr("available: "),
                                         HasSubstr("multiprocessing"), HasSubstr("sequential"))));
   setenv("UNIDIST_BACKEND", "nope", 1);
-  EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("UNIDIST_BACKEND")));
+  EXPECT_THAT(Init(Options{1, ""}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_BACKEND")));
   setenv("UNIDIST_BACKEND", backend_.c_str(), 1);
   setenv("UNIDIST_CPUS", "abc", 1);
   EXPECT_THAT(Init(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_CPUS")));
@@ -123,14 +123,13 @@ TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {
   UNIDIST_ASSERT_OK(Init(options));
   EXPECT_THAT(Get(Submit(fns::Length, std::string(100 * 1024, 'a'))),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("too large")));
-  EXPECT_THAT(Get(Submit(fns::Repeat, 100 * 1024)),
-              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(Get(Submit(fns::Repeat, 100 * 1024)), StatusIs(absl::StatusCode::kResourceExhausted));
   // Still serving.
   EXPECT_THAT(Get(Submit(fns::Length, std::string(1000, 'a'))), IsOkAndHolds(1000u));
   UNIDIST_ASSERT_OK(Shutdown());
   setenv("UNIDIST_MAX_MESSAGE_BYTES", "lots", 1);
-  EXPECT_THAT(Init(Options{1, ""}), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("UNIDIST_MAX_MESSAGE_BYTES")));
+  EXPECT_THAT(Init(Options{1, ""}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_MAX_MESSAGE_BYTES")));
   unsetenv("UNIDIST_MAX_MESSAGE_BYTES");
 }
 
@@ -170,9 +169,9 @@ TEST_F(LifecycleTest, InitAndShutdownFromSeveralThreadsAtOnce) {
         absl::StatusOr<int> value = Get(Submit(fns::Add, t, i));
         // Another thread may shut down in between: then the task is cancelled or refused.
         if (!value.ok()) {
-          EXPECT_THAT(value.status().code(),
-                      ::testing::AnyOf(absl::StatusCode::kCancelled,
-                                       absl::StatusCode::kFailedPrecondition))
+          EXPECT_THAT(
+              value.status().code(),
+              ::testing::AnyOf(absl::StatusCode::kCancelled, absl::StatusCode::kFailedPrecondition))
               << value.status();
         } else {
           EXPECT_EQ(*value, t + i);

@@ -48,12 +48,12 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using ::unidist::testing::IsOkAndHolds;
-using ::unidist::testing::StatusIs;
 using unidist::Get;
 using unidist::Map;
 using unidist::MapOptions;
 using unidist::ObjectRef;
+using ::unidist::testing::IsOkAndHolds;
+using ::unidist::testing::StatusIs;
 namespace fns = map_test;
 
 class MapTest : public unidist::testing::UnidistTest {};
@@ -197,9 +197,8 @@ TEST_F(MapLifecycleTest, DeadlockDetectionIsFixedByTheFirstInit) {
   unidist::Options options;
   options.num_workers = 1;
   setenv("UNIDIST_MUTEX_DEADLOCK_DETECTION", "maybe", 1);
-  EXPECT_THAT(unidist::Init(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("UNIDIST_MUTEX_DEADLOCK_DETECTION")));
+  EXPECT_THAT(unidist::Init(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("UNIDIST_MUTEX_DEADLOCK_DETECTION")));
   EXPECT_FALSE(unidist::IsInitialized());
   unsetenv("UNIDIST_MUTEX_DEADLOCK_DETECTION");
   // Whichever Init of this binary came first asked for the default, which this one

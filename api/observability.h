@@ -65,13 +65,13 @@ absl::Status WriteTimeline(const std::string& path);
 // Counters of the current runtime (all zero when not initialized), for tests and
 // monitoring. A snapshot: each value is read at a slightly different moment.
 struct Stats {
-  size_t live_objects = 0;         // objects in the store (ready, failed or pending)
-  size_t bytes_held = 0;           // bytes of the ready values in the store
-  size_t tasks_waiting = 0;        // submitted, waiting for ObjectRef arguments
-  size_t tasks_in_flight = 0;      // handed to the pool (sent to a worker or queued in the
-                                   // driver for one with room), result not back yet
-  size_t workers_replaced = 0;     // workers that died and were replaced since Init
-  size_t tasks_retried = 0;        // task runs repeated because their worker died
+  size_t live_objects = 0;      // objects in the store (ready, failed or pending)
+  size_t bytes_held = 0;        // bytes of the ready values in the store
+  size_t tasks_waiting = 0;     // submitted, waiting for ObjectRef arguments
+  size_t tasks_in_flight = 0;   // handed to the pool (sent to a worker or queued in the
+                                // driver for one with room), result not back yet
+  size_t workers_replaced = 0;  // workers that died and were replaced since Init
+  size_t tasks_retried = 0;     // task runs repeated because their worker died
 };
 // The counters of the current runtime, as a Stats snapshot.
 Stats GetStats();
@@ -79,9 +79,9 @@ Stats GetStats();
 // Where a task failed. Get returns a failed task's status with these details attached as
 // a payload; the status's code and message are the task's own.
 struct TaskFailure {
-  std::string function;    // the name the function was registered under
-  int worker_index = -1;   // the worker that ran it
-  int worker_pid = -1;     // its process id
+  std::string function;      // the name the function was registered under
+  int worker_index = -1;     // the worker that ran it
+  int worker_pid = -1;       // its process id
   bool worker_died = false;  // the worker process died (a crash or a signal)
 };
 
@@ -95,8 +95,8 @@ inline constexpr char kTaskFailurePayloadUrl[] = "type.unidist.dev/unidist.proto
 
 // A snapshot of the worker pool (empty when not initialized).
 struct WorkerInfo {
-  int index = 0;      // the worker's slot in the pool
-  int pid = -1;       // its process id (a replaced worker's slot gets a new pid)
+  int index = 0;       // the worker's slot in the pool
+  int pid = -1;        // its process id (a replaced worker's slot gets a new pid)
   bool alive = false;  // false between the worker's death and its replacement
 };
 // One WorkerInfo per slot of the task pool, by index (actors' processes are not listed).

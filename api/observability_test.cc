@@ -55,8 +55,8 @@ UNIDIST_ACTOR(PidActor);
 
 }  // namespace obs_test
 
-UNIDIST_REMOTE(obs_test::Pid, obs_test::Inner, obs_test::Outer, obs_test::Fails,
-               obs_test::LogLines, obs_test::TryStartTimeline);
+UNIDIST_REMOTE(obs_test::Pid, obs_test::Inner, obs_test::Outer, obs_test::Fails, obs_test::LogLines,
+               obs_test::TryStartTimeline);
 UNIDIST_REMOTE(&obs_test::PidActor::Pid);
 
 namespace unidist {
@@ -82,9 +82,9 @@ std::string ReadFile(const std::string& path) {
 
 // A written timeline, parsed.
 struct Trace {
-  std::map<int, std::string> rows;         // tid -> thread name
-  std::vector<const Json*> slices;         // "X" events
-  std::map<double, double> submitted_at;   // task id -> ts of its "submit" instant (last run)
+  std::map<int, std::string> rows;        // tid -> thread name
+  std::vector<const Json*> slices;        // "X" events
+  std::map<double, double> submitted_at;  // task id -> ts of its "submit" instant (last run)
   Json json;
 
   std::vector<const Json*> SlicesNamed(const std::string& name) const {
@@ -309,8 +309,8 @@ TEST(WorkerLoggingTest, AWorkersGlogLinesReachTheDriversStderrTaggedWithTheWorke
       found = found || (absl::StartsWith(line, tag + severity) && absl::EndsWith(line, message) &&
                         absl::StrContains(line, thread));
     }
-    EXPECT_TRUE(found) << tag << severity << "..." << thread << "..." << message
-                       << " not in:\n" << output;
+    EXPECT_TRUE(found) << tag << severity << "..." << thread << "..." << message << " not in:\n"
+                       << output;
   }
   EXPECT_THAT(testing::WaitForNoDescendants(absl::Seconds(5)), ::testing::IsEmpty());
 }
@@ -324,8 +324,8 @@ TEST_F(ProgressTest, DrawsABarOnATerminal) {
   const int program_side = (*terminal)->program_side();
   std::vector<ObjectRef<int>> refs;
   for (int i = 0; i < 3; ++i) refs.push_back(Submit(obs_test::Pid, i));
-  WaitResult<int> waited = Wait(refs, 3, absl::InfiniteDuration(),
-                                ShowProgress{"pids", program_side});
+  WaitResult<int> waited =
+      Wait(refs, 3, absl::InfiniteDuration(), ShowProgress{"pids", program_side});
   EXPECT_EQ(waited.ready.size(), 3u);
   absl::StatusOr<std::vector<int>> values = Get(refs, ShowProgress{"again", program_side});
   EXPECT_TRUE(values.ok()) << values.status();

@@ -5,7 +5,6 @@
 // Unavailable, and at the end no object, task or process may be left.
 
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <atomic>

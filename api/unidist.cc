@@ -42,8 +42,7 @@ absl::Mutex g_lifecycle_mu(absl::kConstInit);
 std::string* g_timeline_path ABSL_GUARDED_BY(g_lifecycle_mu) = nullptr;
 
 absl::Status NotInATask() {
-  return absl::FailedPreconditionError(
-      "Init and Shutdown cannot be called from inside a task");
+  return absl::FailedPreconditionError("Init and Shutdown cannot be called from inside a task");
 }
 
 int AvailableCpus() {
@@ -54,16 +53,15 @@ int AvailableCpus() {
 
 absl::StatusOr<int> ResolveNumWorkers(int requested) {
   if (requested < 0 || requested > kMaxWorkers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Options::num_workers must be between 0 and ", kMaxWorkers, ", got ", requested));
+    return absl::InvalidArgumentError(absl::StrCat("Options::num_workers must be between 0 and ",
+                                                   kMaxWorkers, ", got ", requested));
   }
   if (requested > 0) return requested;
   if (const char* env = getenv("UNIDIST_CPUS"); env != nullptr && *env != '\0') {
     int from_env = 0;
     if (!absl::SimpleAtoi(env, &from_env) || from_env < 1 || from_env > kMaxWorkers) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "UNIDIST_CPUS must be a whole number between 1 and ", kMaxWorkers, ", got '", env,
-          "'"));
+          "UNIDIST_CPUS must be a whole number between 1 and ", kMaxWorkers, ", got '", env, "'"));
     }
     return from_env;
   }
@@ -81,8 +79,8 @@ absl::StatusOr<size_t> ResolveMaxMessageBytes(size_t requested) {
     if (!absl::SimpleAtoi(env, &bytes)) bytes = 0;
   }
   if (bytes < kMinimum || bytes > kMaxFrameBytesLimit) {
-    return absl::InvalidArgumentError(absl::StrCat(source, " must be between ", kMinimum,
-                                                   " and ", kMaxFrameBytesLimit, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(source, " must be between ", kMinimum, " and ",
+                                                   kMaxFrameBytesLimit, " bytes"));
   }
   return bytes;
 }
@@ -102,8 +100,7 @@ absl::StatusOr<const BackendDescription*> ResolveBackend(const std::string& requ
     }
     // Without the mpi backend, each rank of `mpirun -n 4 ./program` would run a program of
     // its own: almost certainly not what was meant.
-    if (const char* ranks = getenv("OMPI_COMM_WORLD_SIZE");
-        ranks != nullptr && atoi(ranks) > 1) {
+    if (const char* ranks = getenv("OMPI_COMM_WORLD_SIZE"); ranks != nullptr && atoi(ranks) > 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "mpirun started this program with ", ranks,
           " ranks, but the mpi backend is not linked in: depend on @unidist//mpi (Bazel) or "
@@ -114,17 +111,17 @@ absl::StatusOr<const BackendDescription*> ResolveBackend(const std::string& requ
   }
   absl::StatusOr<const BackendDescription*> backend = registry.Find(name);
   if (!backend.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        backend.status().message(), " (from ",
-        from_options ? "Options::backend" : "UNIDIST_BACKEND", ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(backend.status().message(), " (from ",
+                     from_options ? "Options::backend" : "UNIDIST_BACKEND", ")"));
   }
   return backend;
 }
 
 // The mode the first Init of the process applied; kDefault until then.
 ABSL_CONST_INIT absl::Mutex applied_deadlock_detection_mu(absl::kConstInit);
-Options::DeadlockDetection applied_deadlock_detection ABSL_GUARDED_BY(
-    applied_deadlock_detection_mu) = Options::DeadlockDetection::kDefault;
+Options::DeadlockDetection applied_deadlock_detection
+    ABSL_GUARDED_BY(applied_deadlock_detection_mu) = Options::DeadlockDetection::kDefault;
 
 // Applies Options::mutex_deadlock_detection (see there). Abseil keeps a per-thread list of
 // the locks each thread holds only while the detector is on, and a lock taken while it
@@ -138,8 +135,8 @@ absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
         env != nullptr && *env != '\0') {
       const absl::string_view value(env);
       if (value != "0" && value != "1") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "UNIDIST_MUTEX_DEADLOCK_DETECTION must be 0 or 1, got '", value, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("UNIDIST_MUTEX_DEADLOCK_DETECTION must be 0 or 1, got '", value, "'"));
       }
       mode = value == "1" ? Options::DeadlockDetection::kOn : Options::DeadlockDetection::kOff;
     } else {
@@ -164,11 +161,11 @@ absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
   const auto name = [](Options::DeadlockDetection m) {
     return m == Options::DeadlockDetection::kOn ? "on" : "off";
   };
-  return absl::FailedPreconditionError(absl::StrCat(
-      "mutex deadlock detection is process-wide and the first Init turned it ", name(applied),
-      "; it cannot be turned ", name(mode),
-      " later, while other threads may hold locks (Options::mutex_deadlock_detection, "
-      "UNIDIST_MUTEX_DEADLOCK_DETECTION)"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("mutex deadlock detection is process-wide and the first Init turned it ",
+                   name(applied), "; it cannot be turned ", name(mode),
+                   " later, while other threads may hold locks (Options::mutex_deadlock_detection, "
+                   "UNIDIST_MUTEX_DEADLOCK_DETECTION)"));
 }
 
 }  // namespace
@@ -208,9 +205,9 @@ absl::Status Init(const Options& options) {
   }
   api_internal::RuntimeTuning tuning;
   tuning.least_loaded = options.scheduling == Options::Scheduling::kLeastLoaded;
-  tuning.shared_memory_min_bytes =
-      options.shared_memory_min_bytes == 0 ? kDefaultSharedMemoryMinBytes
-                                           : options.shared_memory_min_bytes;
+  tuning.shared_memory_min_bytes = options.shared_memory_min_bytes == 0
+                                       ? kDefaultSharedMemoryMinBytes
+                                       : options.shared_memory_min_bytes;
   std::string timeline_path = options.timeline;
   if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
     timeline_path = env;

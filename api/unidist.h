@@ -33,10 +33,10 @@
 // that throws fails its result with kUnknown and a message naming the function, the
 // exception type and what(); a task that returns a non-OK absl::Status/StatusOr fails its
 // result with exactly that status (code, message and payloads). GetTaskFailure tells
-// which function and worker a failure came from. A worker that dies fails the task it was running with
-// kUnavailable (naming the function, worker, pid and signal) and is replaced. Using the
-// API before Init gives kFailedPrecondition, reported where a status can be returned: by
-// Get on the ref (and Wait counts such refs as complete).
+// which function and worker a failure came from. A worker that dies fails the task it was running
+// with kUnavailable (naming the function, worker, pid and signal) and is replaced. Using the API
+// before Init gives kFailedPrecondition, reported where a status can be returned: by Get on the ref
+// (and Wait counts such refs as complete).
 //
 // Threads: every function here may be called from several driver threads at once.
 // Init and Shutdown may be repeated (Init, Shutdown, Init, ...). Worker processes never
@@ -116,12 +116,12 @@ struct Options {
   // whole program (the driver and its workers). The first Init of the process whose
   // options are valid fixes it (even if starting the workers then fails): Shutdown does
   // not undo it, and a later Init that asks for the other mode fails with
-  // FailedPrecondition, because Abseil cannot switch it while threads hold locks. Debian's Abseil is built without NDEBUG, which leaves the detector on: it then
-  // runs on every lock (about 90 ns against 15 ns a lock/unlock pair, a sixth of the time
-  // of a small task). kDefault: $UNIDIST_MUTEX_DEADLOCK_DETECTION if set ("1" on, "0"
-  // off; anything else makes Init fail with InvalidArgument), else off in optimized
-  // builds (NDEBUG defined) and on in the others. kOn makes a lock-order cycle abort the
-  // program with both stacks, for debugging.
+  // FailedPrecondition, because Abseil cannot switch it while threads hold locks. Debian's Abseil
+  // is built without NDEBUG, which leaves the detector on: it then runs on every lock (about 90 ns
+  // against 15 ns a lock/unlock pair, a sixth of the time of a small task). kDefault:
+  // $UNIDIST_MUTEX_DEADLOCK_DETECTION if set ("1" on, "0" off; anything else makes Init fail with
+  // InvalidArgument), else off in optimized builds (NDEBUG defined) and on in the others. kOn makes
+  // a lock-order cycle abort the program with both stacks, for debugging.
   enum class DeadlockDetection { kDefault, kOff, kOn };
 
   // Zero-copy for large objects: an object of at least this many bytes (its encoding)
@@ -315,10 +315,9 @@ WaitResult<T> WaitRefs(const std::vector<ObjectRef<T>>& refs, int num_returns,
   for (const ObjectRef<T>& ref : refs) handles.push_back(&ref.handle());
   const absl::Time deadline = DeadlineIn(timeout);
   const std::vector<size_t> ready =
-      progress == nullptr
-          ? Wait(handles, num_returns, deadline)
-          : WaitWithProgress(handles, num_returns, deadline, progress->label, progress->fd,
-                             progress->refresh);
+      progress == nullptr ? Wait(handles, num_returns, deadline)
+                          : WaitWithProgress(handles, num_returns, deadline, progress->label,
+                                             progress->fd, progress->refresh);
   WaitResult<T> result;
   size_t next_ready = 0;
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -346,8 +345,8 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns = 1,
 
 // As Wait, drawing a progress bar while it blocks (see ShowProgress).
 template <typename T>
-WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns,
-                   absl::Duration timeout, const ShowProgress& progress) {
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns, absl::Duration timeout,
+                   const ShowProgress& progress) {
   return api_internal::WaitRefs(refs, num_returns, timeout, &progress);
 }
 
@@ -374,9 +373,9 @@ auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
   using Result = api_internal::ResultType<typename Traits::Return>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  return ObjectRef<Result>::FromHandle(
-      std::move(api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
-                                     std::move(task_args), 1, options.max_retries)[0]));
+  return ObjectRef<Result>::FromHandle(std::move(
+      api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                           std::move(task_args), 1, options.max_retries)[0]));
 }
 
 // Submit with the default TaskOptions (no retries): the common form,
@@ -454,9 +453,9 @@ auto SubmitTuple(const TaskOptions& options, F* fn, Args&&... args) {
   constexpr size_t kSize = std::tuple_size_v<Result>;
   std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
       std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  std::vector<api_internal::RefHandle> handles = api_internal::Submit(
-      api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn), std::move(task_args),
-      static_cast<int>(kSize), options.max_retries);
+  std::vector<api_internal::RefHandle> handles =
+      api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                           std::move(task_args), static_cast<int>(kSize), options.max_retries);
   return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
 }
 
@@ -575,9 +574,9 @@ Actor<T> CreateActor(Args&&... args) {
 // Use it at namespace scope in a source file of the program (not in a function), once per
 // function. Every parameter type and the return type need a codec. Names must be unique
 // in the program; two different functions registered under one name make Init fail.
-#define UNIDIST_REMOTE(...)                                                          \
+#define UNIDIST_REMOTE(...)                                                              \
   [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_remote_registered_, \
-                                                             __COUNTER__) =          \
+                                                             __COUNTER__) =              \
       ::unidist::api_internal::RegisterFunctions(#__VA_ARGS__, __VA_ARGS__)
 
 // Registers class `Class` as an actor class whose constructor takes the listed types:
@@ -588,13 +587,13 @@ Actor<T> CreateActor(Args&&... args) {
 // Use it at namespace scope, in the namespace that declares the class, once per program;
 // register the methods with UNIDIST_REMOTE(&Class::Method, ...). Every constructor
 // argument type needs a codec.
-#define UNIDIST_ACTOR(Class, ...)                                                          \
-  [[maybe_unused]] inline std::tuple<__VA_ARGS__>* UnidistActorConstructorArgs(Class*) {   \
-    return nullptr;                                                                        \
-  }                                                                                        \
-  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_actor_registered_,    \
-                                                             __COUNTER__) =                \
-      ::unidist::api_internal::RegisterActor<Class>(                                       \
+#define UNIDIST_ACTOR(Class, ...)                                                        \
+  [[maybe_unused]] inline std::tuple<__VA_ARGS__>* UnidistActorConstructorArgs(Class*) { \
+    return nullptr;                                                                      \
+  }                                                                                      \
+  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_actor_registered_,  \
+                                                             __COUNTER__) =              \
+      ::unidist::api_internal::RegisterActor<Class>(                                     \
           #Class, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
 
 #endif  // UNIDIST_API_UNIDIST_H_

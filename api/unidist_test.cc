@@ -378,8 +378,8 @@ TEST_F(UnidistTest, ForkServerKilledFailsTasksUntilANewSession) {
     later = Get(Submit(fns::Square, i)).status();
     if (later.ok()) absl::SleepFor(absl::Milliseconds(50));  // a worker not yet reaped
   }
-  EXPECT_THAT(later, StatusIs(absl::StatusCode::kUnavailable,
-                              HasSubstr("the fork server is gone")));
+  EXPECT_THAT(later,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("the fork server is gone")));
   ASSERT_THAT(unidist::Shutdown(), IsOk());
   ASSERT_THAT(unidist::Init(), IsOk());
   EXPECT_EQ(Get(Submit(fns::Square, 7)).value_or(-1), 49);
@@ -458,8 +458,8 @@ TEST_F(UnidistTest, ShutdownCancelsTasksInFlightAndKeepsReadyObjects) {
   ObjectRef<int> computed = Submit(fns::Square, 4);
   ASSERT_THAT(Get(computed), IsOkAndHolds(16));
   // Only where tasks run beside the driver can one still be running at Shutdown.
-  const bool concurrent = unidist::testing::BackendHas(
-      unidist::testing::BackendTrait::kConcurrentWithDriver);
+  const bool concurrent =
+      unidist::testing::BackendHas(unidist::testing::BackendTrait::kConcurrentWithDriver);
   testing::TaskSignal started;
   ObjectRef<int> running =
       concurrent ? Submit(fns::NotifyThenSleepMs, started.path(), 60000) : ObjectRef<int>();
@@ -511,8 +511,7 @@ TEST_F(UnidistTest, RetriesStopAfterMaxRetries) {
 }
 
 TEST_F(UnidistTest, ErrorsTheTaskReportsAreNeverRetried) {
-  EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::Thrower, 0)),
-              StatusIs(absl::StatusCode::kUnknown));
+  EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::Thrower, 0)), StatusIs(absl::StatusCode::kUnknown));
   EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::ReturnsStatusOr, -1)),
               StatusIs(absl::StatusCode::kOutOfRange));
   EXPECT_EQ(GetStats().tasks_retried, 0u);

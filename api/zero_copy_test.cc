@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/unidist.h"
 #include "gmock/gmock.h"
@@ -75,9 +75,9 @@ namespace {
 
 using ::testing::IsEmpty;
 using ::testing::Pair;
-using ::unidist::testing::IsOkAndHolds;
 using unidist::Get;
 using unidist::ObjectRef;
+using ::unidist::testing::IsOkAndHolds;
 namespace fns = zero_copy_test;
 
 // The driver's descriptors that are segments of `pid`.
@@ -88,9 +88,10 @@ int SegmentDescriptorsOf(int pid) {
   if (fds == nullptr) return 0;
   while (dirent* entry = readdir(fds)) {
     char target[256];
-    const ssize_t n = readlink(absl::StrCat(dir, "/", entry->d_name).c_str(), target,
-                               sizeof(target) - 1);
-    if (n > 0 && absl::StrContains(absl::string_view(target, n), absl::StrCat("memfd:unidist-", pid))) {
+    const ssize_t n =
+        readlink(absl::StrCat(dir, "/", entry->d_name).c_str(), target, sizeof(target) - 1);
+    if (n > 0 &&
+        absl::StrContains(absl::string_view(target, n), absl::StrCat("memfd:unidist-", pid))) {
       ++count;
     }
   }
@@ -142,10 +143,12 @@ TEST_F(ZeroCopyTest, LargeObjectsReachTheTaskThroughSharedMemory) {
 
 TEST_F(ZeroCopyTest, SmallObjectsAndValuesGoThroughTheSocket) {
   const std::vector<uint8_t> small = Bytes(1000);
-  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())), IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), false)));
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())),
+              IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), false)));
   // A large value passed by value (not a ref) is part of the task's message.
   const std::vector<uint8_t> large = Bytes(2 << 20);
-  EXPECT_THAT(Get(unidist::Submit(fns::SumView, large, getpid())), IsOkAndHolds(Pair(fns::Sum(large.data(), large.size()), false)));
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, large, getpid())),
+              IsOkAndHolds(Pair(fns::Sum(large.data(), large.size()), false)));
   EXPECT_EQ(SegmentDescriptorsOf(getpid()), 0);
 }
 
@@ -182,12 +185,14 @@ TEST_F(ZeroCopyTest, TheThresholdIsAnOption) {
   options.shared_memory_min_bytes = SIZE_MAX;
   ASSERT_TRUE(unidist::Init(options).ok());
   const std::vector<uint8_t> bytes = Bytes(2 << 20);
-  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(bytes), getpid())), IsOkAndHolds(Pair(fns::Sum(bytes.data(), bytes.size()), false)));
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(bytes), getpid())),
+              IsOkAndHolds(Pair(fns::Sum(bytes.data(), bytes.size()), false)));
   ASSERT_TRUE(unidist::Shutdown().ok());
   options.shared_memory_min_bytes = 100;
   ASSERT_TRUE(unidist::Init(options).ok());
   const std::vector<uint8_t> small = Bytes(200);
-  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())), IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), true)));
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, unidist::Put(small), getpid())),
+              IsOkAndHolds(Pair(fns::Sum(small.data(), small.size()), true)));
 }
 
 // Tests that manage Init and Shutdown themselves.

@@ -62,8 +62,8 @@ absl::StatusOr<const BackendDescription*> BackendRegistry::Find(absl::string_vie
       if (backend.name == name) return &backend;
     }
   }
-  std::string message = absl::StrCat("unknown backend '", name, "'; available: ",
-                                     absl::StrJoin(Names(), ", "));
+  std::string message =
+      absl::StrCat("unknown backend '", name, "'; available: ", absl::StrJoin(Names(), ", "));
   if (name == "mpi") {
     absl::StrAppend(&message,
                     " (the mpi backend is linked in by depending on @unidist//mpi in Bazel, "

@@ -64,8 +64,7 @@ struct BackendDescription {
   // Starts the pool of one session. `options.execute` runs a task in a worker process;
   // a backend that runs tasks elsewhere (the sequential one: in the caller) replaces it.
   // Required.
-  std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)>
-      start_pool;
+  std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)> start_pool;
   // Optional: true when this process was started in a way that calls for this backend
   // (mpi: by mpirun, with several ranks). Init then picks it when neither
   // Options::backend nor UNIDIST_BACKEND names one.
@@ -119,13 +118,12 @@ bool RegisterOrDie(BackendDescription backend);
 // initialization. Use once per backend, at namespace scope in a .cc file of a library
 // built with alwayslink (Bazel) or as an object library (CMake), so that the linker keeps
 // it although nothing refers to it.
-#define UNIDIST_REGISTER_BACKEND(description)                                 \
-  UNIDIST_REGISTER_BACKEND_IMPL_(UNIDIST_BACKEND_CONCAT_(unidist_backend_, __LINE__), \
-                                 description)
+#define UNIDIST_REGISTER_BACKEND(description) \
+  UNIDIST_REGISTER_BACKEND_IMPL_(UNIDIST_BACKEND_CONCAT_(unidist_backend_, __LINE__), description)
 #define UNIDIST_BACKEND_CONCAT_INNER_(a, b) a##b
 #define UNIDIST_BACKEND_CONCAT_(a, b) UNIDIST_BACKEND_CONCAT_INNER_(a, b)
-#define UNIDIST_REGISTER_BACKEND_IMPL_(variable, description)             \
-  [[maybe_unused]] static const bool variable =                           \
+#define UNIDIST_REGISTER_BACKEND_IMPL_(variable, description) \
+  [[maybe_unused]] static const bool variable =               \
       ::unidist::backend_internal::RegisterOrDie(description)
 
 #endif  // UNIDIST_BACKEND_BACKEND_H_

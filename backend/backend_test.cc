@@ -60,9 +60,9 @@ TEST(BackendRegistryTest, RefusesADuplicateNameAndIncompleteDescriptions) {
 }
 
 TEST(BackendRegistryTest, AnUnknownNameListsTheRegisteredOnes) {
-  EXPECT_THAT(BackendRegistry::Global().Find("nonesuch"),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("unknown backend 'nonesuch'; available: ")));
+  EXPECT_THAT(
+      BackendRegistry::Global().Find("nonesuch"),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown backend 'nonesuch'; available: ")));
   EXPECT_THAT(BackendRegistry::Global().Find("nonesuch"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("static-test")));
 }

@@ -1,8 +1,8 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include <vector>
-
 #include "benchmarks/report.h"
+
+#include <vector>
 
 #include "gtest/gtest.h"
 

@@ -74,10 +74,10 @@ namespace {
 
 using bench_tasks::Checksum;
 using bench_tasks::ChecksumView;
-using bench_tasks::SleepMs;
 using bench_tasks::Increment;
 using bench_tasks::MakeBytes;
 using bench_tasks::Noop;
+using bench_tasks::SleepMs;
 using bench_tasks::Spin;
 
 // What every group gets.
@@ -96,7 +96,7 @@ class ScopedRuntime {
   ScopedRuntime& operator=(const ScopedRuntime&) = delete;
 
   absl::Status Start(int workers, size_t max_message_bytes = 0,
-               Options::Scheduling scheduling = Options::Scheduling::kRoundRobin) {
+                     Options::Scheduling scheduling = Options::Scheduling::kRoundRobin) {
     Options options;
     options.num_workers = workers;
     options.max_message_bytes = max_message_bytes;
@@ -356,8 +356,8 @@ absl::Status LargeGroup(const Context& context) {
         }
         Stopwatch watch;
         ObjectRef<std::vector<uint8_t>> ref = Put(data);
-        UNIDIST_ASSIGN_OR_RETURN(uint64_t sum,
-                                 view ? Get(Submit(ChecksumView, ref)) : Get(Submit(Checksum, ref)));
+        UNIDIST_ASSIGN_OR_RETURN(
+            uint64_t sum, view ? Get(Submit(ChecksumView, ref)) : Get(Submit(Checksum, ref)));
         const double seconds = watch.Seconds();
         Add(out, metric, static_cast<double>(bytes) / seconds / 1e9);
         slowest = std::max(slowest, absl::Seconds(seconds));

@@ -29,13 +29,15 @@ TEST(ArrayViewTest, DecodesTheBytesOfAVectorWithoutCopying) {
 TEST(ArrayViewTest, EncodesExactlyAsTheVector) {
   const std::vector<double> values = {1.5, 2.5};
   EXPECT_EQ(Encode(ArrayView<double>(values)), Encode(values));
-  absl::StatusOr<std::vector<double>> back = Decode<std::vector<double>>(Encode(ArrayView<double>(values)));
+  absl::StatusOr<std::vector<double>> back =
+      Decode<std::vector<double>>(Encode(ArrayView<double>(values)));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, values);
 }
 
 TEST(ArrayViewTest, EmptyAndByteViews) {
-  absl::StatusOr<ArrayView<uint8_t>> empty = Decode<ArrayView<uint8_t>>(Encode(std::vector<uint8_t>()));
+  absl::StatusOr<ArrayView<uint8_t>> empty =
+      Decode<ArrayView<uint8_t>>(Encode(std::vector<uint8_t>()));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
   EXPECT_EQ(empty->data(), nullptr);

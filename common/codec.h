@@ -232,8 +232,8 @@ class Decoder {
     uint64_t result = 0;
     for (size_t i = 0; i < Encoder::kMaxVarintBytes; ++i) {
       if (i >= in_.size()) {
-        return absl::DataLossError(absl::StrCat(
-            "truncated varint: input ended after ", i, " of its bytes"));
+        return absl::DataLossError(
+            absl::StrCat("truncated varint: input ended after ", i, " of its bytes"));
       }
       const uint8_t byte = static_cast<uint8_t>(in_[i]);
       // The 10th byte holds bit 63 only; anything more overflows.
@@ -305,14 +305,12 @@ class Decoder {
     uint64_t size = 0;
     absl::Status status = ReadVarint(&size);
     if (!status.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("length of byte string: ", status.message()));
+      return absl::DataLossError(absl::StrCat("length of byte string: ", status.message()));
     }
     if (size > in_.size()) {
       in_ = saved;
-      return absl::DataLossError(absl::StrCat("byte string length ", size,
-                                              " exceeds the ", in_.size(),
-                                              " bytes remaining"));
+      return absl::DataLossError(absl::StrCat("byte string length ", size, " exceeds the ",
+                                              in_.size(), " bytes remaining"));
     }
     return ReadView(static_cast<size_t>(size), bytes);
   }
@@ -322,9 +320,8 @@ class Decoder {
 
  private:
   absl::Status Truncated(absl::string_view what, size_t need) const {
-    return absl::DataLossError(absl::StrCat("truncated input reading ", what,
-                                            ": need ", need, " bytes, ",
-                                            in_.size(), " remain"));
+    return absl::DataLossError(absl::StrCat("truncated input reading ", what, ": need ", need,
+                                            " bytes, ", in_.size(), " remain"));
   }
 
   absl::string_view in_;
@@ -362,10 +359,8 @@ template <typename T, typename = void>
 struct HasCodec : std::false_type {};
 template <typename T>
 struct HasCodec<
-    T, std::void_t<decltype(Codec<T>::Encode(std::declval<const T&>(),
-                                             std::declval<Encoder&>())),
-                   decltype(Codec<T>::Decode(std::declval<Decoder&>(),
-                                             std::declval<T*>()))>>
+    T, std::void_t<decltype(Codec<T>::Encode(std::declval<const T&>(), std::declval<Encoder&>())),
+                   decltype(Codec<T>::Decode(std::declval<Decoder&>(), std::declval<T*>()))>>
     : std::true_type {};
 
 }  // namespace codec_internal
@@ -386,10 +381,8 @@ namespace codec_internal {
 
 // Returns `status` with "context: " prepended to its message. Called on error
 // paths only, so decoding a valid input builds no strings.
-inline absl::Status Annotate(const absl::Status& status,
-                             absl::string_view context) {
-  return absl::Status(status.code(),
-                      absl::StrCat(context, ": ", status.message()));
+inline absl::Status Annotate(const absl::Status& status, absl::string_view context) {
+  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
 }
 
 inline std::string Demangle(const char* mangled) {
@@ -397,11 +390,10 @@ inline std::string Demangle(const char* mangled) {
   char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &rc);
   std::string name = (rc == 0 && demangled != nullptr) ? demangled : mangled;
   std::free(demangled);
-  return absl::StrReplaceAll(
-      name, {{"std::__cxx11::basic_string<char, std::char_traits<char>, "
-              "std::allocator<char> >",
-              "std::string"},
-             {"std::__cxx11::", "std::"}});
+  return absl::StrReplaceAll(name, {{"std::__cxx11::basic_string<char, std::char_traits<char>, "
+                                     "std::allocator<char> >",
+                                     "std::string"},
+                                    {"std::__cxx11::", "std::"}});
 }
 
 // 64-bit FNV-1a. Deliberately not absl::Hash, which is seeded per process:
@@ -429,9 +421,7 @@ uint64_t TypeTag() {
   return tag;
 }
 
-constexpr size_t SatAdd(size_t a, size_t b) {
-  return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
+constexpr size_t SatAdd(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 constexpr size_t SatMul(size_t a, size_t b) {
   return (a != 0 && b > SIZE_MAX / a) ? SIZE_MAX : a * b;
 }
@@ -441,9 +431,8 @@ template <typename T, typename = void>
 struct MinSize : std::integral_constant<size_t, 1> {};
 template <typename T>
 struct MinSize<T, std::void_t<decltype(Codec<T>::kMinEncodedSize)>>
-    : std::integral_constant<size_t, (Codec<T>::kMinEncodedSize < 1
-                                          ? 1
-                                          : Codec<T>::kMinEncodedSize)> {};
+    : std::integral_constant<size_t,
+                             (Codec<T>::kMinEncodedSize < 1 ? 1 : Codec<T>::kMinEncodedSize)> {};
 template <typename T>
 inline constexpr size_t kMinSize = MinSize<T>::value;
 
@@ -456,8 +445,7 @@ inline constexpr bool kIsUnqualified =
 // padding bytes on x86-64, which would make encodings nondeterministic.
 template <typename T>
 inline constexpr bool kIsPlainNumber =
-    std::conjunction_v<std::is_arithmetic<T>,
-                       std::bool_constant<kIsUnqualified<T>>,
+    std::conjunction_v<std::is_arithmetic<T>, std::bool_constant<kIsUnqualified<T>>,
                        std::negation<std::is_same<T, bool>>,
                        std::negation<std::is_same<T, long double>>>;
 
@@ -469,8 +457,7 @@ inline constexpr bool kIsPlainNumber =
 template <typename E, typename = void>
 struct IsFixedEnumImpl : std::false_type {};
 template <typename E>
-struct IsFixedEnumImpl<
-    E, std::void_t<decltype(E{std::declval<std::underlying_type_t<E>>()})>>
+struct IsFixedEnumImpl<E, std::void_t<decltype(E{std::declval<std::underlying_type_t<E>>()})>>
     : std::true_type {};
 template <typename E>
 constexpr bool IsFixedEnum() {
@@ -508,8 +495,7 @@ inline constexpr bool kIsProto =
 template <typename T, typename = void>
 struct HasFieldsMember : std::false_type {};
 template <typename T>
-struct HasFieldsMember<
-    T, std::void_t<decltype(std::declval<T&>().UnidistFields())>>
+struct HasFieldsMember<T, std::void_t<decltype(std::declval<T&>().UnidistFields())>>
     : std::true_type {};
 
 template <typename T>
@@ -517,14 +503,13 @@ using FieldsTuple = decltype(std::declval<T&>().UnidistFields());
 
 // std::tuple of non-const lvalue references, i.e. what std::tie returns.
 template <typename T>
-inline constexpr bool kIsMutableRef = std::conjunction_v<
-    std::is_lvalue_reference<T>,
-    std::negation<std::is_const<std::remove_reference_t<T>>>>;
+inline constexpr bool kIsMutableRef =
+    std::conjunction_v<std::is_lvalue_reference<T>,
+                       std::negation<std::is_const<std::remove_reference_t<T>>>>;
 template <typename R>
 struct IsFieldTie : std::false_type {};
 template <typename... Ts>
-struct IsFieldTie<std::tuple<Ts...>>
-    : std::bool_constant<(kIsMutableRef<Ts> && ...)> {};
+struct IsFieldTie<std::tuple<Ts...>> : std::bool_constant<(kIsMutableRef<Ts> && ...)> {};
 
 template <typename R>
 struct FieldsEncodable : std::false_type {};
@@ -536,21 +521,17 @@ template <typename R>
 struct FieldsMinSize;
 template <typename... Ts>
 struct FieldsMinSize<std::tuple<Ts...>>
-    : std::integral_constant<size_t,
-                             std::max<size_t>(
-                                 1, (size_t{0} + ... +
-                                     kMinSize<std::remove_reference_t<Ts>>))> {
+    : std::integral_constant<size_t, std::max<size_t>(1, (size_t{0} + ... +
+                                                          kMinSize<std::remove_reference_t<Ts>>))> {
 };
 
 template <typename T>
 constexpr bool UsesFields() {
-  if constexpr (!kIsUnqualified<T> || kIsProto<T> ||
-                !HasFieldsMember<T>::value) {
+  if constexpr (!kIsUnqualified<T> || kIsProto<T> || !HasFieldsMember<T>::value) {
     return false;
   } else {
     using R = FieldsTuple<T>;
-    return IsFieldTie<R>::value && FieldsEncodable<R>::value &&
-           std::is_default_constructible_v<T>;
+    return IsFieldTie<R>::value && FieldsEncodable<R>::value && std::is_default_constructible_v<T>;
   }
 }
 template <typename T>
@@ -561,15 +542,15 @@ inline constexpr bool kUsesFields = UsesFields<T>();
 // Reads an element count and checks it against the bytes left, given that
 // each element takes at least `min_element_size` (>= 1) bytes. Called before
 // any allocation, so a forged count is rejected here.
-inline absl::Status ReadCount(Decoder& in, size_t min_element_size,
-                              absl::string_view what, size_t* count) {
+inline absl::Status ReadCount(Decoder& in, size_t min_element_size, absl::string_view what,
+                              size_t* count) {
   uint64_t n = 0;
   absl::Status status = in.ReadVarint(&n);
   if (!status.ok()) return Annotate(status, absl::StrCat(what, " count"));
   if (n > in.remaining() / min_element_size) {
-    return absl::DataLossError(absl::StrCat(
-        what, " count ", n, " is impossible: only ", in.remaining(),
-        " bytes remain and each element takes at least ", min_element_size));
+    return absl::DataLossError(
+        absl::StrCat(what, " count ", n, " is impossible: only ", in.remaining(),
+                     " bytes remain and each element takes at least ", min_element_size));
   }
   *count = static_cast<size_t>(n);
   return absl::OkStatus();
@@ -579,8 +560,7 @@ inline absl::Status ReadCount(Decoder& in, size_t min_element_size,
 // `count`: never more memory than max(remaining input, 64 KiB), because an
 // element's in-memory size can be far larger than its minimal encoding.
 // Containers still grow to any size the input actually fills.
-inline size_t ReserveCount(size_t count, size_t element_size,
-                           size_t remaining) {
+inline size_t ReserveCount(size_t count, size_t element_size, size_t remaining) {
   constexpr size_t kMinBudget = 64 << 10;
   return std::min(count, std::max(remaining, kMinBudget) / element_size);
 }
@@ -592,8 +572,8 @@ inline absl::Status DecodeEmpty(Decoder& in, absl::string_view what) {
   absl::Status status = in.ReadRaw(&byte, 1);
   if (!status.ok()) return Annotate(status, what);
   if (byte != 0) {
-    return absl::DataLossError(absl::StrCat(
-        what, ": marker byte must be 0, got ", static_cast<int>(byte)));
+    return absl::DataLossError(
+        absl::StrCat(what, ": marker byte must be 0, got ", static_cast<int>(byte)));
   }
   return absl::OkStatus();
 }
@@ -617,8 +597,7 @@ absl::Status DecodeEach(Decoder& in, absl::string_view what, Ts&... values) {
   } else {
     absl::Status status;
     size_t index = 0;
-    ((status.ok() ? (status = Codec<Ts>::Decode(in, &values), ++index) : 0),
-     ...);
+    ((status.ok() ? (status = Codec<Ts>::Decode(in, &values), ++index) : 0), ...);
     if (!status.ok()) {
       return Annotate(status, absl::StrCat(what, " ", index - 1));
     }
@@ -656,11 +635,9 @@ struct AssociativeCodec {
   static absl::Status Decode(Decoder& in, M* value) {
     value->clear();
     size_t count = 0;
-    UNIDIST_CODEC_RETURN_IF_ERROR_(
-        ReadCount(in, EntryMinSize(), kIsMap ? "map" : "set", &count));
+    UNIDIST_CODEC_RETURN_IF_ERROR_(ReadCount(in, EntryMinSize(), kIsMap ? "map" : "set", &count));
     if constexpr (HasReserve<M>::value) {
-      value->reserve(ReserveCount(count, sizeof(typename M::value_type) + 1,
-                                  in.remaining()));
+      value->reserve(ReserveCount(count, sizeof(typename M::value_type) + 1, in.remaining()));
     }
     for (size_t i = 0; i < count; ++i) {
       Key key{};
@@ -686,14 +663,13 @@ struct AssociativeCodec {
   template <typename C, typename = void>
   struct HasReserve : std::false_type {};
   template <typename C>
-  struct HasReserve<C, std::void_t<decltype(std::declval<C&>().reserve(1))>>
-      : std::true_type {};
+  struct HasReserve<C, std::void_t<decltype(std::declval<C&>().reserve(1))>> : std::true_type {};
 
   // A duplicate cannot come from Encode, and accepting it would silently
   // drop data, so it is corruption.
   static absl::Status Duplicate(size_t i) {
-    return absl::DataLossError(absl::StrCat(
-        "duplicate key at ", kIsMap ? "map" : "set", " entry ", i));
+    return absl::DataLossError(
+        absl::StrCat("duplicate key at ", kIsMap ? "map" : "set", " entry ", i));
   }
 };
 
@@ -707,9 +683,7 @@ struct AssociativeCodec {
 template <typename T>
 struct Codec<T, std::enable_if_t<codec_internal::kIsPlainNumber<T>>> {
   static constexpr size_t kMinEncodedSize = sizeof(T);
-  static void Encode(const T& value, Encoder& out) {
-    out.WriteRaw(&value, sizeof(T));
-  }
+  static void Encode(const T& value, Encoder& out) { out.WriteRaw(&value, sizeof(T)); }
   static absl::Status Decode(Decoder& in, T* value) {
     // Every bit pattern is a valid value of these types, so copying bytes is
     // enough; memcpy also sidesteps alignment.
@@ -736,8 +710,8 @@ struct Codec<bool> {
     absl::Status status = in.ReadRaw(&byte, 1);
     if (!status.ok()) return codec_internal::Annotate(status, "bool");
     if (byte > 1) {
-      return absl::DataLossError(absl::StrCat("bool byte must be 0 or 1, got ",
-                                              static_cast<int>(byte)));
+      return absl::DataLossError(
+          absl::StrCat("bool byte must be 0 or 1, got ", static_cast<int>(byte)));
     }
     *value = byte == 1;
     return absl::OkStatus();
@@ -749,9 +723,7 @@ template <typename E>
 struct Codec<E, std::enable_if_t<codec_internal::kIsFixedEnum<E>>> {
   using U = std::underlying_type_t<E>;
   static constexpr size_t kMinEncodedSize = codec_internal::kMinSize<U>;
-  static void Encode(const E& value, Encoder& out) {
-    Codec<U>::Encode(static_cast<U>(value), out);
-  }
+  static void Encode(const E& value, Encoder& out) { Codec<U>::Encode(static_cast<U>(value), out); }
   static absl::Status Decode(Decoder& in, E* value) {
     U u{};
     absl::Status status = Codec<U>::Decode(in, &u);
@@ -765,9 +737,7 @@ struct Codec<E, std::enable_if_t<codec_internal::kIsFixedEnum<E>>> {
 template <>
 struct Codec<std::string> {
   static constexpr size_t kMinEncodedSize = 1;
-  static void Encode(const std::string& value, Encoder& out) {
-    out.WriteBytes(value);
-  }
+  static void Encode(const std::string& value, Encoder& out) { out.WriteBytes(value); }
   static absl::Status Decode(Decoder& in, std::string* value) {
     absl::string_view bytes;
     absl::Status status = in.ReadBytes(&bytes);
@@ -780,8 +750,7 @@ struct Codec<std::string> {
 // std::vector<T> (T != bool): varint count + elements. Numbers and fixed
 // enums take a single memcpy each way.
 template <typename T, typename A>
-struct Codec<std::vector<T, A>,
-             std::enable_if_t<!std::is_same_v<T, bool> && kIsEncodable<T>>> {
+struct Codec<std::vector<T, A>, std::enable_if_t<!std::is_same_v<T, bool> && kIsEncodable<T>>> {
   static constexpr size_t kMinEncodedSize = 1;
   static void Encode(const std::vector<T, A>& value, Encoder& out) {
     out.WriteVarint(value.size());
@@ -794,21 +763,19 @@ struct Codec<std::vector<T, A>,
   static absl::Status Decode(Decoder& in, std::vector<T, A>* value) {
     value->clear();
     size_t count = 0;
-    UNIDIST_CODEC_RETURN_IF_ERROR_(codec_internal::ReadCount(
-        in, codec_internal::kMinSize<T>, "std::vector", &count));
+    UNIDIST_CODEC_RETURN_IF_ERROR_(
+        codec_internal::ReadCount(in, codec_internal::kMinSize<T>, "std::vector", &count));
     if constexpr (codec_internal::kIsMemcpyable<T>) {
       // ReadCount proved count * sizeof(T) <= remaining(): no overflow, and
       // the allocation is no larger than the input.
       value->resize(count);
       return in.ReadRaw(value->data(), count * sizeof(T));
     } else {
-      value->reserve(
-          codec_internal::ReserveCount(count, sizeof(T), in.remaining()));
+      value->reserve(codec_internal::ReserveCount(count, sizeof(T), in.remaining()));
       for (size_t i = 0; i < count; ++i) {
         absl::Status status = Codec<T>::Decode(in, &value->emplace_back());
         if (!status.ok()) {
-          return codec_internal::Annotate(
-              status, absl::StrCat("std::vector element ", i));
+          return codec_internal::Annotate(status, absl::StrCat("std::vector element ", i));
         }
       }
       return absl::OkStatus();
@@ -830,8 +797,7 @@ struct Codec<std::vector<bool, A>> {
   static absl::Status Decode(Decoder& in, std::vector<bool, A>* value) {
     value->clear();
     size_t count = 0;
-    UNIDIST_CODEC_RETURN_IF_ERROR_(
-        codec_internal::ReadCount(in, 1, "std::vector<bool>", &count));
+    UNIDIST_CODEC_RETURN_IF_ERROR_(codec_internal::ReadCount(in, 1, "std::vector<bool>", &count));
     absl::string_view bytes;
     UNIDIST_CODEC_RETURN_IF_ERROR_(in.ReadView(count, &bytes));
     value->resize(count);
@@ -874,8 +840,7 @@ struct Codec<std::array<T, N>, std::enable_if_t<kIsEncodable<T>>> {
       for (size_t i = 0; i < N; ++i) {
         absl::Status status = Codec<T>::Decode(in, &(*value)[i]);
         if (!status.ok()) {
-          return codec_internal::Annotate(
-              status, absl::StrCat("std::array element ", i));
+          return codec_internal::Annotate(status, absl::StrCat("std::array element ", i));
         }
       }
       return absl::OkStatus();
@@ -886,8 +851,7 @@ struct Codec<std::array<T, N>, std::enable_if_t<kIsEncodable<T>>> {
 // Maps: varint count + (key, value) pairs. Sets: varint count + keys.
 // Duplicate keys are kDataLoss.
 template <typename K, typename V, typename C, typename A>
-struct Codec<std::map<K, V, C, A>,
-             std::enable_if_t<kIsEncodable<K> && kIsEncodable<V>>>
+struct Codec<std::map<K, V, C, A>, std::enable_if_t<kIsEncodable<K> && kIsEncodable<V>>>
     : codec_internal::AssociativeCodec<std::map<K, V, C, A>> {};
 template <typename K, typename V, typename H, typename E, typename A>
 struct Codec<std::unordered_map<K, V, H, E, A>,
@@ -909,16 +873,14 @@ struct Codec<absl::flat_hash_set<K, H, E, A>, std::enable_if_t<kIsEncodable<K>>>
 
 // std::pair: first, then second.
 template <typename T1, typename T2>
-struct Codec<std::pair<T1, T2>,
-             std::enable_if_t<kIsEncodable<T1> && kIsEncodable<T2>>> {
-  static constexpr size_t kMinEncodedSize = codec_internal::SatAdd(
-      codec_internal::kMinSize<T1>, codec_internal::kMinSize<T2>);
+struct Codec<std::pair<T1, T2>, std::enable_if_t<kIsEncodable<T1> && kIsEncodable<T2>>> {
+  static constexpr size_t kMinEncodedSize =
+      codec_internal::SatAdd(codec_internal::kMinSize<T1>, codec_internal::kMinSize<T2>);
   static void Encode(const std::pair<T1, T2>& value, Encoder& out) {
     codec_internal::EncodeEach(out, value.first, value.second);
   }
   static absl::Status Decode(Decoder& in, std::pair<T1, T2>* value) {
-    return codec_internal::DecodeEach(in, "std::pair member", value->first,
-                                      value->second);
+    return codec_internal::DecodeEach(in, "std::pair member", value->first, value->second);
   }
 };
 
@@ -928,17 +890,13 @@ struct Codec<std::tuple<Ts...>, std::enable_if_t<(kIsEncodable<Ts> && ...)>> {
   static constexpr size_t kMinEncodedSize =
       std::max<size_t>(1, (size_t{0} + ... + codec_internal::kMinSize<Ts>));
   static void Encode(const std::tuple<Ts...>& value, Encoder& out) {
-    std::apply(
-        [&out](const Ts&... elements) {
-          codec_internal::EncodeEach(out, elements...);
-        },
-        value);
+    std::apply([&out](const Ts&... elements) { codec_internal::EncodeEach(out, elements...); },
+               value);
   }
   static absl::Status Decode(Decoder& in, std::tuple<Ts...>* value) {
     return std::apply(
         [&in](Ts&... elements) {
-          return codec_internal::DecodeEach(in, "std::tuple element",
-                                            elements...);
+          return codec_internal::DecodeEach(in, "std::tuple element", elements...);
         },
         *value);
   }
@@ -993,26 +951,20 @@ struct Codec<T, std::enable_if_t<codec_internal::kIsProto<T>>> {
     uint64_t size = 0;
     absl::Status status = in.ReadVarint(&size);
     if (!status.ok()) {
-      return codec_internal::Annotate(
-          status, absl::StrCat("length of ", TypeName<T>()));
+      return codec_internal::Annotate(status, absl::StrCat("length of ", TypeName<T>()));
     }
     if (size == kUnserializable) {
-      return absl::DataLossError(
-          absl::StrCat("the sender could not serialize its ", TypeName<T>(),
-                       " (protobuf messages must be under 2 GiB)"));
+      return absl::DataLossError(absl::StrCat("the sender could not serialize its ", TypeName<T>(),
+                                              " (protobuf messages must be under 2 GiB)"));
     }
     if (size > in.remaining() || size > static_cast<uint64_t>(INT_MAX)) {
-      return absl::DataLossError(absl::StrCat(TypeName<T>(), " length ", size,
-                                              " exceeds the ", in.remaining(),
-                                              " bytes remaining"));
+      return absl::DataLossError(absl::StrCat(TypeName<T>(), " length ", size, " exceeds the ",
+                                              in.remaining(), " bytes remaining"));
     }
     absl::string_view bytes;
-    UNIDIST_CODEC_RETURN_IF_ERROR_(
-        in.ReadView(static_cast<size_t>(size), &bytes));
-    if (!value->ParsePartialFromArray(bytes.data(),
-                                      static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(
-          absl::StrCat("malformed ", TypeName<T>(), " protobuf bytes"));
+    UNIDIST_CODEC_RETURN_IF_ERROR_(in.ReadView(static_cast<size_t>(size), &bytes));
+    if (!value->ParsePartialFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("malformed ", TypeName<T>(), " protobuf bytes"));
     }
     return absl::OkStatus();
   }
@@ -1027,17 +979,12 @@ struct Codec<T, std::enable_if_t<codec_internal::kUsesFields<T>>> {
   static void Encode(const T& value, Encoder& out) {
     // UnidistFields() is non-const so that decoding can write through the
     // references; the documented contract is that it does not modify.
-    std::apply(
-        [&out](const auto&... fields) {
-          codec_internal::EncodeEach(out, fields...);
-        },
-        const_cast<T&>(value).UnidistFields());
+    std::apply([&out](const auto&... fields) { codec_internal::EncodeEach(out, fields...); },
+               const_cast<T&>(value).UnidistFields());
   }
   static absl::Status Decode(Decoder& in, T* value) {
     absl::Status status = std::apply(
-        [&in](auto&... fields) {
-          return codec_internal::DecodeEach(in, "field", fields...);
-        },
+        [&in](auto&... fields) { return codec_internal::DecodeEach(in, "field", fields...); },
         value->UnidistFields());
     if (!status.ok()) return codec_internal::Annotate(status, TypeName<T>());
     return status;
@@ -1056,8 +1003,7 @@ template <typename T>
 constexpr bool CheckEncodable() {
   if constexpr (kIsEncodable<T>) {
     return true;
-  } else if constexpr (kIsUnqualified<T> && !kIsProto<T> &&
-                       HasFieldsMember<T>::value) {
+  } else if constexpr (kIsUnqualified<T> && !kIsProto<T> && HasFieldsMember<T>::value) {
     static_assert(IsFieldTie<FieldsTuple<T>>::value,
                   "unidist: UnidistFields() must return std::tie(field, ...): "
                   "a std::tuple of non-const lvalue references to the fields "
@@ -1071,17 +1017,16 @@ constexpr bool CheckEncodable() {
                   "first and then fills in the fields");
     return false;
   } else {
-    static_assert(
-        kIsEncodable<T>,
-        "unidist: this type is not encodable. Make it encodable by either "
-        "(1) adding a member `auto UnidistFields() { return std::tie(f1, f2, "
-        "...); }` listing every field to send (the type must be "
-        "default-constructible), or (2) specializing `template <> struct "
-        "unidist::Codec<YourType>` with static Encode/Decode (see "
-        "common/codec.h). Containers, pairs, tuples and optionals are "
-        "encodable only if their elements are; unscoped enums need a fixed "
-        "underlying type (`enum E : int`); long double, pointers and "
-        "cv-qualified types are not supported.");
+    static_assert(kIsEncodable<T>,
+                  "unidist: this type is not encodable. Make it encodable by either "
+                  "(1) adding a member `auto UnidistFields() { return std::tie(f1, f2, "
+                  "...); }` listing every field to send (the type must be "
+                  "default-constructible), or (2) specializing `template <> struct "
+                  "unidist::Codec<YourType>` with static Encode/Decode (see "
+                  "common/codec.h). Containers, pairs, tuples and optionals are "
+                  "encodable only if their elements are; unscoped enums need a fixed "
+                  "underlying type (`enum E : int`); long double, pointers and "
+                  "cv-qualified types are not supported.");
     return false;
   }
 }
@@ -1143,15 +1088,14 @@ absl::StatusOr<T> DecodeEnvelope(absl::string_view bytes) {
   Decoder in(bytes);
   uint64_t tag = 0;
   if (!in.ReadFixed64(&tag).ok()) {
-    return absl::DataLossError(
-        absl::StrCat("decoding ", TypeName<T>(), ": input is ", bytes.size(),
-                     " bytes, too short for the 8-byte type tag"));
+    return absl::DataLossError(absl::StrCat("decoding ", TypeName<T>(), ": input is ", bytes.size(),
+                                            " bytes, too short for the 8-byte type tag"));
   }
   if (tag != TypeTag<T>()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "cannot decode as %s: the bytes hold a value of a different type "
-        "(type tag %016x, %s has %016x)",
-        TypeName<T>(), tag, TypeName<T>(), TypeTag<T>()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot decode as %s: the bytes hold a value of a different type "
+                        "(type tag %016x, %s has %016x)",
+                        TypeName<T>(), tag, TypeName<T>(), TypeTag<T>()));
   }
   T value{};
   absl::Status status = Codec<T>::Decode(in, &value);
@@ -1159,8 +1103,7 @@ absl::StatusOr<T> DecodeEnvelope(absl::string_view bytes) {
     return Annotate(status, absl::StrCat("decoding ", TypeName<T>()));
   }
   if (in.remaining() != 0) {
-    return absl::DataLossError(absl::StrCat("decoding ", TypeName<T>(), ": ",
-                                            in.remaining(),
+    return absl::DataLossError(absl::StrCat("decoding ", TypeName<T>(), ": ", in.remaining(),
                                             " trailing bytes after the value"));
   }
   return value;

@@ -29,8 +29,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/api.pb.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
@@ -44,9 +44,7 @@ struct Point {
   double x = 0, y = 0;
   std::string label;
   auto UnidistFields() { return std::tie(x, y, label); }
-  bool operator==(const Point& o) const {
-    return x == o.x && y == o.y && label == o.label;
-  }
+  bool operator==(const Point& o) const { return x == o.x && y == o.y && label == o.label; }
 };
 
 enum class Color : uint8_t { kRed, kGreen, kBlue = 200 };
@@ -63,8 +61,8 @@ struct Scene {
   std::array<Flag, 3> flags{};
   auto UnidistFields() { return std::tie(points, focus, color, names, flags); }
   bool operator==(const Scene& o) const {
-    return points == o.points && focus == o.focus && color == o.color &&
-           names == o.names && flags == o.flags;
+    return points == o.points && focus == o.focus && color == o.color && names == o.names &&
+           flags == o.flags;
   }
 };
 
@@ -143,13 +141,11 @@ struct TrackingAllocator {
 template <typename T>
 using TrackedVector = std::vector<T, TrackingAllocator<T>>;
 template <typename K, typename V>
-using TrackedMap =
-    std::map<K, V, std::less<K>, TrackingAllocator<std::pair<const K, V>>>;
+using TrackedMap = std::map<K, V, std::less<K>, TrackingAllocator<std::pair<const K, V>>>;
 template <typename K, typename V>
-using TrackedFlatMap =
-    absl::flat_hash_map<K, V, absl::container_internal::hash_default_hash<K>,
-                        absl::container_internal::hash_default_eq<K>,
-                        TrackingAllocator<std::pair<const K, V>>>;
+using TrackedFlatMap = absl::flat_hash_map<K, V, absl::container_internal::hash_default_hash<K>,
+                                           absl::container_internal::hash_default_eq<K>,
+                                           TrackingAllocator<std::pair<const K, V>>>;
 template <typename K>
 using TrackedSet = std::set<K, std::less<K>, TrackingAllocator<K>>;
 template <typename K>
@@ -191,27 +187,20 @@ using ::testing::StartsWith;
 // Compile-time: which types are encodable.
 // -----------------------------------------------------------------------------
 
-static_assert(kIsEncodable<bool> && kIsEncodable<char> &&
-              kIsEncodable<signed char> && kIsEncodable<unsigned char> &&
-              kIsEncodable<wchar_t> && kIsEncodable<char16_t> &&
-              kIsEncodable<char32_t> && kIsEncodable<int8_t> &&
-              kIsEncodable<uint64_t> && kIsEncodable<long long> &&
-              kIsEncodable<float> && kIsEncodable<double>);
+static_assert(kIsEncodable<bool> && kIsEncodable<char> && kIsEncodable<signed char> &&
+              kIsEncodable<unsigned char> && kIsEncodable<wchar_t> && kIsEncodable<char16_t> &&
+              kIsEncodable<char32_t> && kIsEncodable<int8_t> && kIsEncodable<uint64_t> &&
+              kIsEncodable<long long> && kIsEncodable<float> && kIsEncodable<double>);
 static_assert(kIsEncodable<Color> && kIsEncodable<codec_test::Wide> &&
-              kIsEncodable<codec_test::Flag> &&
-              kIsEncodable<codec_test::FixedLegacy>);
+              kIsEncodable<codec_test::Flag> && kIsEncodable<codec_test::FixedLegacy>);
 static_assert(kIsEncodable<std::string> && kIsEncodable<std::vector<bool>> &&
-              kIsEncodable<std::array<std::string, 2>> &&
-              kIsEncodable<std::set<int>> &&
+              kIsEncodable<std::array<std::string, 2>> && kIsEncodable<std::set<int>> &&
               kIsEncodable<std::unordered_set<std::string>> &&
-              kIsEncodable<absl::flat_hash_set<int>> &&
-              kIsEncodable<std::tuple<>> &&
+              kIsEncodable<absl::flat_hash_set<int>> && kIsEncodable<std::tuple<>> &&
               kIsEncodable<google::protobuf::Duration> && kIsEncodable<Point> &&
-              kIsEncodable<Scene> && kIsEncodable<codec_test::NoFields> &&
-              kIsEncodable<Celsius>);
+              kIsEncodable<Scene> && kIsEncodable<codec_test::NoFields> && kIsEncodable<Celsius>);
 static_assert(
-    kIsEncodable<std::map<std::string,
-                          std::vector<std::optional<std::pair<int, Point>>>>>);
+    kIsEncodable<std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>>);
 // Not encodable: each of these would hit a static_assert in Encode/Decode.
 static_assert(!kIsEncodable<codec_test::UnfixedLegacy>);
 static_assert(!kIsEncodable<long double>);
@@ -278,8 +267,7 @@ void ExpectRobust(const T& value) {
         // Whatever decoded must itself encode and decode again.
         EXPECT_TRUE(Decode<T>(Encode(*decoded)).ok());
       } else if (i >= 8) {
-        EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss)
-            << decoded.status();
+        EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
       }
     }
   }
@@ -325,8 +313,7 @@ TEST(DecoderTest, ReadsWhatEncoderWrites) {
   std::mt19937_64 rng(7);
   std::string buffer;
   Encoder encoder(&buffer);
-  std::vector<uint64_t> values = {
-      0, 1, 127, 128, 16383, 16384, ~uint64_t{0}, uint64_t{1} << 63};
+  std::vector<uint64_t> values = {0, 1, 127, 128, 16383, 16384, ~uint64_t{0}, uint64_t{1} << 63};
   for (int i = 0; i < 1000; ++i) values.push_back(rng() >> (rng() % 64));
   for (uint64_t v : values) {
     encoder.WriteVarint(v);
@@ -411,16 +398,13 @@ TEST(CodecLayoutTest, Pinned) {
   EXPECT_EQ(Body(std::string("ab")),
             "\x02"
             "ab");
-  EXPECT_EQ(Body(std::vector<uint16_t>{1, 2}),
-            std::string("\x02\x01\x00\x02\x00", 5));
-  EXPECT_EQ(Body(std::vector<bool>{true, false}),
-            std::string("\x02\x01\x00", 3));
+  EXPECT_EQ(Body(std::vector<uint16_t>{1, 2}), std::string("\x02\x01\x00\x02\x00", 5));
+  EXPECT_EQ(Body(std::vector<bool>{true, false}), std::string("\x02\x01\x00", 3));
   EXPECT_EQ(Body(std::array<uint8_t, 2>{7, 8}), "\x07\x08");
   EXPECT_EQ(Body(std::optional<int8_t>()), std::string("\x00", 1));
   EXPECT_EQ(Body(std::optional<int8_t>(5)), "\x01\x05");
   EXPECT_EQ(Body(std::pair<int8_t, std::string>(1, "z")), "\x01\x01z");
-  EXPECT_EQ(Body(std::map<int8_t, int8_t>{{1, 2}, {3, 4}}),
-            "\x02\x01\x02\x03\x04");
+  EXPECT_EQ(Body(std::map<int8_t, int8_t>{{1, 2}, {3, 4}}), "\x02\x01\x02\x03\x04");
   EXPECT_EQ(Body(std::tuple<>()), std::string("\x00", 1));
   EXPECT_EQ(Body(std::array<int, 0>()), std::string("\x00", 1));
   EXPECT_EQ(Body(codec_test::NoFields()), std::string("\x00", 1));
@@ -434,10 +418,9 @@ TEST(CodecLayoutTest, Pinned) {
 template <typename T>
 class ArithmeticTest : public ::testing::Test {};
 using ArithmeticTypes =
-    ::testing::Types<bool, char, signed char, unsigned char, wchar_t, char16_t,
-                     char32_t, int8_t, uint8_t, int16_t, uint16_t, int32_t,
-                     uint32_t, int64_t, uint64_t, long, unsigned long,
-                     long long, unsigned long long, float, double>;
+    ::testing::Types<bool, char, signed char, unsigned char, wchar_t, char16_t, char32_t, int8_t,
+                     uint8_t, int16_t, uint16_t, int32_t, uint32_t, int64_t, uint64_t, long,
+                     unsigned long, long long, unsigned long long, float, double>;
 TYPED_TEST_SUITE(ArithmeticTest, ArithmeticTypes);
 
 TYPED_TEST(ArithmeticTest, RoundTripsLimits) {
@@ -451,9 +434,9 @@ TYPED_TEST(ArithmeticTest, RoundTripsLimits) {
 }
 
 TEST(CodecTest, FloatingPointBitsSurvive) {
-  for (double v : {-0.0, std::numeric_limits<double>::infinity(),
-                   std::numeric_limits<double>::quiet_NaN(),
-                   std::numeric_limits<double>::denorm_min()}) {
+  for (double v :
+       {-0.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN(),
+        std::numeric_limits<double>::denorm_min()}) {
     absl::StatusOr<double> d = Decode<double>(Encode(v));
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(std::memcmp(&*d, &v, sizeof v), 0);
@@ -503,8 +486,8 @@ TEST(CodecTest, VectorBool) {
     ExpectRoundTrip(v);
   }
   ExpectRobust(std::vector<bool>{true, false, true});
-  auto bad = Decode<std::vector<bool>>(Header<std::vector<bool>>() +
-                                       std::string("\x02\x01\x02", 3));
+  auto bad =
+      Decode<std::vector<bool>>(Header<std::vector<bool>>() + std::string("\x02\x01\x02", 3));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(bad.status().message(), HasSubstr("element 1"));
 }
@@ -514,14 +497,11 @@ TEST(CodecTest, LargeVectorOfDouble) {
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i) * 0.5;
   const std::string bytes = Encode(v);
   EXPECT_EQ(bytes.size(), 8 + 3 + 8 * v.size());  // One memcpy, no per-item.
-  absl::StatusOr<std::vector<double>> decoded =
-      Decode<std::vector<double>>(bytes);
+  absl::StatusOr<std::vector<double>> decoded = Decode<std::vector<double>>(bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(*decoded, v);
   // Truncating a large vector anywhere in the payload is still an error.
-  EXPECT_EQ(Decode<std::vector<double>>(bytes.substr(0, bytes.size() - 1))
-                .status()
-                .code(),
+  EXPECT_EQ(Decode<std::vector<double>>(bytes.substr(0, bytes.size() - 1)).status().code(),
             absl::StatusCode::kDataLoss);
 }
 
@@ -540,8 +520,7 @@ TEST(CodecTest, MapsAndSets) {
   ExpectRoundTrip(std::unordered_map<int, std::string>());
   ExpectRoundTrip(std::unordered_map<int, std::string>{{1, "a"}, {2, "b"}});
   ExpectRoundTrip(absl::flat_hash_map<std::string, std::vector<int>>());
-  ExpectRoundTrip(absl::flat_hash_map<std::string, std::vector<int>>{
-      {"a", {1}}, {"b", {}}});
+  ExpectRoundTrip(absl::flat_hash_map<std::string, std::vector<int>>{{"a", {1}}, {"b", {}}});
   ExpectRoundTrip(std::set<int>());
   ExpectRoundTrip(std::set<int>{3, 1, 2});
   ExpectRoundTrip(std::unordered_set<std::string>{"x", "y"});
@@ -617,8 +596,7 @@ TEST(CodecTest, UserStructs) {
   scene.focus = Point{5, 6, "f"};
   scene.color = Color::kGreen;
   scene.names = {{1, "one"}, {2, "two"}};
-  scene.flags = {codec_test::Flag::kOn, codec_test::Flag::kOff,
-                 codec_test::Flag::kOn};
+  scene.flags = {codec_test::Flag::kOn, codec_test::Flag::kOff, codec_test::Flag::kOn};
   ExpectRoundTrip(scene);
   ExpectRoundTrip(Scene());
   ExpectRobust(scene);
@@ -633,8 +611,7 @@ TEST(CodecTest, UserStructs) {
 }
 
 TEST(CodecTest, DeepNesting) {
-  using Deep =
-      std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>;
+  using Deep = std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>;
   Deep deep = {
       {"", {}},
       {"a", {std::nullopt, std::make_pair(1, Point{1, 2, "x"})}},
@@ -680,8 +657,7 @@ TEST(CodecTest, TypeName) {
   EXPECT_EQ(TypeName<std::string>(), "std::string");
   EXPECT_EQ(TypeName<int>(), "int");
   EXPECT_EQ(TypeName<Point>(), "codec_test::Point");
-  EXPECT_THAT(TypeName<std::vector<std::string>>(),
-              StartsWith("std::vector<std::string"));
+  EXPECT_THAT(TypeName<std::vector<std::string>>(), StartsWith("std::vector<std::string"));
 }
 
 // -----------------------------------------------------------------------------
@@ -696,8 +672,7 @@ TEST(CodecErrorTest, WrongTypeIsInvalidArgument) {
   // Same size, different type: still caught by the tag.
   EXPECT_EQ(Decode<uint32_t>(Encode(int32_t{1})).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Decode<Color>(Encode(uint8_t{1})).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Decode<Color>(Encode(uint8_t{1})).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CodecErrorTest, TooShortForTag) {
@@ -716,8 +691,7 @@ TEST(CodecErrorTest, BoolAndPresenceBytesMustBe0Or1) {
   auto b = Decode<bool>(Header<bool>() + "\x02");
   EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(b.status().message(), HasSubstr("bool byte must be 0 or 1"));
-  auto o = Decode<std::optional<int8_t>>(Header<std::optional<int8_t>>() +
-                                         "\x02\x05");
+  auto o = Decode<std::optional<int8_t>>(Header<std::optional<int8_t>>() + "\x02\x05");
   EXPECT_EQ(o.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(o.status().message(), HasSubstr("presence flag"));
   auto t = Decode<std::tuple<>>(Header<std::tuple<>>() + "\x01");
@@ -731,17 +705,15 @@ TEST(CodecErrorTest, DuplicateKeysAreDataLoss) {
   using Unordered = std::unordered_map<int, int>;
   using Flat = absl::flat_hash_map<int, int>;
   const std::string pairs = Body(Pairs{{1, 2}, {1, 3}});
-  EXPECT_EQ(Decode<Map>(Header<Map>() + pairs).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Decode<Map>(Header<Map>() + pairs).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(Decode<Unordered>(Header<Unordered>() + pairs).status().code(),
             absl::StatusCode::kDataLoss);
   auto flat = Decode<Flat>(Header<Flat>() + pairs);
   EXPECT_EQ(flat.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(flat.status().message(), HasSubstr("duplicate key"));
   const std::string keys = Body(std::vector<int>{4, 4});
-  EXPECT_EQ(
-      Decode<std::set<int>>(Header<std::set<int>>() + keys).status().code(),
-      absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Decode<std::set<int>>(Header<std::set<int>>() + keys).status().code(),
+            absl::StatusCode::kDataLoss);
   // Sanity: the same bytes without the duplicate decode.
   EXPECT_TRUE(Decode<Map>(Header<Map>() + Body(Pairs{{1, 2}, {2, 3}})).ok());
 }
@@ -762,8 +734,7 @@ void ExpectHugeCountRejected(uint64_t count, absl::string_view payload) {
 }
 
 TEST(CodecErrorTest, HugeCountsAreRejectedWithoutAllocating) {
-  for (uint64_t count :
-       {uint64_t{100'000'000}, uint64_t{1} << 62, ~uint64_t{0}}) {
+  for (uint64_t count : {uint64_t{100'000'000}, uint64_t{1} << 62, ~uint64_t{0}}) {
     ExpectHugeCountRejected<TrackedVector<int64_t>>(count, "12345678");
     ExpectHugeCountRejected<TrackedVector<bool>>(count, "\x01");
     ExpectHugeCountRejected<TrackedVector<std::string>>(count, "\x00\x00");
@@ -780,9 +751,7 @@ TEST(CodecErrorTest, HugeCountsAreRejectedWithoutAllocating) {
 
   // Control: the tracker does see real allocations.
   codec_test::g_largest_allocation = 0;
-  ASSERT_TRUE(
-      Decode<TrackedVector<int64_t>>(Encode(TrackedVector<int64_t>(100'000)))
-          .ok());
+  ASSERT_TRUE(Decode<TrackedVector<int64_t>>(Encode(TrackedVector<int64_t>(100'000))).ok());
   EXPECT_GE(codec_test::g_largest_allocation, 800'000u);
 
   // A forged string length too.
@@ -825,12 +794,9 @@ void FuzzDecode(std::mt19937& rng, int iterations) {
 TEST(CodecErrorTest, RandomInputNeverCrashes) {
   std::mt19937 rng(12345);
   FuzzDecode<Scene>(rng, 20000);
-  FuzzDecode<
-      std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>>(
-      rng, 20000);
+  FuzzDecode<std::map<std::string, std::vector<std::optional<std::pair<int, Point>>>>>(rng, 20000);
   FuzzDecode<std::vector<bool>>(rng, 5000);
-  FuzzDecode<std::tuple<bool, Color, std::set<int8_t>, std::array<bool, 2>>>(
-      rng, 20000);
+  FuzzDecode<std::tuple<bool, Color, std::set<int8_t>, std::array<bool, 2>>>(rng, 20000);
   FuzzDecode<google::protobuf::Api>(rng, 5000);
   FuzzDecode<absl::flat_hash_map<int8_t, std::vector<std::tuple<>>>>(rng, 5000);
 }

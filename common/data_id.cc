@@ -27,8 +27,7 @@ uint64_t DrawOrigin() {
     if (getrandom(&origin, sizeof(origin), 0) != sizeof(origin)) {
       // getrandom cannot fail for 8 bytes once the pool is initialized; fall back to
       // something process-unique rather than aborting.
-      origin = (static_cast<uint64_t>(getpid()) << 32) ^
-               reinterpret_cast<uintptr_t>(&origin);
+      origin = (static_cast<uint64_t>(getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&origin);
     }
   }
   return origin;
@@ -69,8 +68,8 @@ DataID DataID::Generate() {
 
 absl::StatusOr<DataID> DataID::FromBinary(absl::string_view bytes) {
   if (bytes.size() != kSize) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "a DataID is %d bytes, got %d", kSize, bytes.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a DataID is %d bytes, got %d", kSize, bytes.size()));
   }
   return FromParts(GetLittleEndian64(bytes.data()), GetLittleEndian64(bytes.data() + 8));
 }
@@ -82,9 +81,7 @@ std::string DataID::Binary() const {
   return bytes;
 }
 
-std::string DataID::Hex() const {
-  return absl::StrFormat("%016x%016x", origin_, sequence_);
-}
+std::string DataID::Hex() const { return absl::StrFormat("%016x%016x", origin_, sequence_); }
 
 std::ostream& operator<<(std::ostream& os, const DataID& id) {
   return os << absl::StrFormat("DataID(%016x:%d)", id.origin_, id.sequence_);

@@ -48,8 +48,7 @@ absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t ma
   return absl::OkStatus();
 }
 
-absl::Status ParseFramePayload(absl::string_view payload,
-                               google::protobuf::MessageLite* message) {
+absl::Status ParseFramePayload(absl::string_view payload, google::protobuf::MessageLite* message) {
   if (payload.size() > kMaxFrameBytesLimit ||
       !message->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::DataLossError(absl::StrFormat("a frame of %d bytes is not a valid %s",
@@ -110,9 +109,9 @@ absl::StatusOr<std::optional<absl::string_view>> FrameDecoder::Next() {
   if (end_ - begin_ < kFrameHeaderBytes) return std::nullopt;
   const uint32_t length = GetLength(buffer_.data() + begin_);
   if (length > max_frame_bytes_) {
-    error_ = absl::ResourceExhaustedError(absl::StrFormat(
-        "frame of %d bytes is larger than the maximum frame size of %d bytes", length,
-        max_frame_bytes_));
+    error_ = absl::ResourceExhaustedError(
+        absl::StrFormat("frame of %d bytes is larger than the maximum frame size of %d bytes",
+                        length, max_frame_bytes_));
     return error_;
   }
   if (end_ - begin_ - kFrameHeaderBytes < length) return std::nullopt;

@@ -102,7 +102,6 @@ TEST(FramingTest, EmptyMessageIsAZeroLengthFrame) {
   EXPECT_TRUE((*payload)->empty());
 }
 
-
 TEST(FramingTest, ALargeFrameGetsABufferOfItsSizeWhichIsReleasedAfterwards) {
   constexpr size_t kPayload = 9 << 20;
   constexpr size_t kChunk = 64 * 1024;

@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<MappedSegment>> MappedSegment::Open(const SharedS
       return absl::NotFoundError(absl::StrCat("shared-memory segment ", path, " is gone"));
     }
     if (error == EACCES || error == EPERM) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ",
-                                                      std::strerror(error)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot open ", path, ": ", std::strerror(error)));
     }
     return ErrnoError(absl::StrCat("opening ", path), error);
   }
@@ -85,8 +85,8 @@ absl::StatusOr<std::unique_ptr<MappedSegment>> MappedSegment::Open(const SharedS
   }
   if (static_cast<uint64_t>(info.st_size) != ref.size) {
     close(fd);
-    return absl::DataLossError(absl::StrCat("shared-memory segment ", path, " holds ",
-                                            info.st_size, " bytes, expected ", ref.size));
+    return absl::DataLossError(absl::StrCat("shared-memory segment ", path, " holds ", info.st_size,
+                                            " bytes, expected ", ref.size));
   }
   if (ref.size == 0) {
     close(fd);

@@ -16,10 +16,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define UNIDIST_RETURN_IF_ERROR(expr)                          \
-  do {                                                         \
-    ::absl::Status unidist_status_ = (expr);                   \
-    if (!unidist_status_.ok()) return unidist_status_;         \
+#define UNIDIST_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status unidist_status_ = (expr);           \
+    if (!unidist_status_.ok()) return unidist_status_; \
   } while (0)
 
 #define UNIDIST_STATUS_CONCAT_INNER_(a, b) a##b

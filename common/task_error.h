@@ -30,9 +30,9 @@ inline void StatusToTaskError(const absl::Status& status, proto::TaskError* erro
 // unknown code becomes Unknown.
 inline absl::Status TaskErrorToStatus(const proto::TaskError& error) {
   const int code = error.code();
-  absl::Status status(code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code)
-                                             : absl::StatusCode::kUnknown,
-                      error.message());
+  absl::Status status(
+      code > 0 && code <= 16 ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown,
+      error.message());
   for (const proto::StatusPayload& payload : error.payloads()) {
     status.SetPayload(payload.type_url(), absl::Cord(payload.value()));
   }

@@ -122,10 +122,10 @@ int main() {
   }
 
   // [refs]
-  unidist::ObjectRef<int> seven = unidist::Put(7);                     // into the store
-  unidist::ObjectRef<int> square = unidist::Submit(Square, seven);     // a ref as argument
+  unidist::ObjectRef<int> seven = unidist::Put(7);                       // into the store
+  unidist::ObjectRef<int> square = unidist::Submit(Square, seven);       // a ref as argument
   unidist::ObjectRef<double> area = unidist::Submit(geo::Area, 3.0, 4);  // 4 becomes 4.0
-  absl::StatusOr<int> value = unidist::Get(square);                    // blocks: 49
+  absl::StatusOr<int> value = unidist::Get(square);                      // blocks: 49
   unidist::DataID id = square.id();  // the object's id, e.g. for logs
   // [refs]
   Expect("Get(Submit(Square, Put(7))) is 49", value, 49);
@@ -141,8 +141,8 @@ int main() {
   // [wait]
   Expect("Wait(refs, 2) returns 2 ready refs", absl::StatusOr<size_t>(first.ready.size()),
          size_t{2});
-  Expect("Wait(refs, 2) returns 6 others",
-         absl::StatusOr<size_t>(first.not_ready.size()), size_t{6});
+  Expect("Wait(refs, 2) returns 6 others", absl::StatusOr<size_t>(first.not_ready.size()),
+         size_t{6});
   Expect("Get(refs) returns the squares in order", all,
          std::vector<int>{0, 1, 4, 9, 16, 25, 36, 49});
 
@@ -179,18 +179,16 @@ int main() {
   Expect("then Value() is 64", unidist::Get(now), 64);
 
   // [cancel]
-  unidist::ObjectRef<int> nap = unidist::Submit(Nap, 60);             // running, for a minute
-  unidist::ObjectRef<int> after = unidist::Submit(Square, nap);       // waits for `nap`
-  absl::Status dropped = unidist::Cancel(after);                      // OK: it never runs
-  absl::Status stopped = unidist::Cancel(nap, /*force=*/true);        // kills its worker
+  unidist::ObjectRef<int> nap = unidist::Submit(Nap, 60);        // running, for a minute
+  unidist::ObjectRef<int> after = unidist::Submit(Square, nap);  // waits for `nap`
+  absl::Status dropped = unidist::Cancel(after);                 // OK: it never runs
+  absl::Status stopped = unidist::Cancel(nap, /*force=*/true);   // kills its worker
   // Get(after) and Get(nap) now fail with kCancelled; the pool replaces the worker.
   // [cancel]
   ExpectCode("Cancel of a task waiting for its argument", dropped, absl::StatusCode::kOk);
   ExpectCode("Cancel(force) of a running task", stopped, absl::StatusCode::kOk);
-  ExpectCode("Get of the dropped task", unidist::Get(after).status(),
-             absl::StatusCode::kCancelled);
-  ExpectCode("Get of the stopped task", unidist::Get(nap).status(),
-             absl::StatusCode::kCancelled);
+  ExpectCode("Get of the dropped task", unidist::Get(after).status(), absl::StatusCode::kCancelled);
+  ExpectCode("Get of the stopped task", unidist::Get(nap).status(), absl::StatusCode::kCancelled);
 
   if (absl::Status status = unidist::Shutdown(); !status.ok()) {
     std::fprintf(stderr, "Shutdown failed: %s\n", status.ToString().c_str());

@@ -49,13 +49,13 @@ int main() {
 
   // [options]
   unidist::Options options;
-  options.num_workers = 2;                // not $UNIDIST_CPUS, not the number of CPUs
-  options.max_message_bytes = 64 << 10;   // 64 KiB: a task or result larger fails
+  options.num_workers = 2;               // not $UNIDIST_CPUS, not the number of CPUs
+  options.max_message_bytes = 64 << 10;  // 64 KiB: a task or result larger fails
   // options.backend stays "": $UNIDIST_BACKEND, else "multiprocessing"
   if (absl::Status status = unidist::Init(options); !status.ok()) return 1;
   // [options]
-  Expect("Init with two workers starts two",
-         unidist::Workers().size() == 2, std::to_string(unidist::Workers().size()));
+  Expect("Init with two workers starts two", unidist::Workers().size() == 2,
+         std::to_string(unidist::Workers().size()));
 
   // [message_limit]
   absl::StatusOr<size_t> small = unidist::Get(unidist::Submit(Length, std::string(1000, 'x')));
@@ -66,8 +66,7 @@ int main() {
   Expect("a task under max_message_bytes runs", small.ok() && *small == 1000,
          small.ok() ? std::to_string(*small) : small.status().ToString());
   Expect("a task over max_message_bytes fails",
-         large.status().code() == absl::StatusCode::kResourceExhausted,
-         large.status().ToString());
+         large.status().code() == absl::StatusCode::kResourceExhausted, large.status().ToString());
 
   if (absl::Status status = unidist::Shutdown(); !status.ok()) return 1;
   if (failures > 0) {

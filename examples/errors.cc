@@ -109,8 +109,7 @@ int main() {
   // where->function == "Area", where->worker_index and where->worker_pid: which worker
   // [get_errors]
   ExpectCode("a task that throws", area.status(), absl::StatusCode::kUnknown);
-  ExpectCode("a task that returns an error", port.status(),
-             absl::StatusCode::kInvalidArgument);
+  ExpectCode("a task that returns an error", port.status(), absl::StatusCode::kInvalidArgument);
   Expect("GetTaskFailure names the function and the worker",
          where.has_value() && where->function == "Area" && where->worker_index >= 0 &&
              where->worker_pid > 0 && !where->worker_died);

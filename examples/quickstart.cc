@@ -89,8 +89,8 @@ absl::StatusOr<Run> EstimatePi(int num_workers, const quickstart::Sampling& samp
   }
   Run run;
   run.elapsed = absl::Now() - start;
-  run.pi = 4.0 * static_cast<double>(inside) /
-           static_cast<double>(sampling.points_per_task * kTasks);
+  run.pi =
+      4.0 * static_cast<double>(inside) / static_cast<double>(sampling.points_per_task * kTasks);
   std::printf("  %2d worker(s): pi ~ %.6f from %d tasks in %.0f ms\n", workers, run.pi, done,
               absl::ToDoubleMilliseconds(run.elapsed));
   if (absl::Status status = unidist::Shutdown(); !status.ok()) return status;

@@ -3,7 +3,11 @@
 #include "api/unidist.h"
 
 int Square(int x) { return x * x; }
-long Sum(std::vector<int> xs) { long s = 0; for (int x : xs) s += x; return s; }
+long Sum(std::vector<int> xs) {
+  long s = 0;
+  for (int x : xs) s += x;
+  return s;
+}
 UNIDIST_REMOTE(Square, Sum);  // at namespace scope: makes them remote functions
 
 int main() {

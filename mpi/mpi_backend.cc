@@ -91,8 +91,8 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> StartDriverPool(WorkerPoolOptions op
   if (const char* keep = getenv(kKeepMinBytesVariable); keep != nullptr) {
     uint64_t bytes = 0;
     if (!absl::SimpleAtoi(keep, &bytes)) {
-      return absl::InvalidArgumentError(absl::StrCat(kKeepMinBytesVariable, "='", keep,
-                                                     "' is not a number of bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(kKeepMinBytesVariable, "='", keep, "' is not a number of bytes"));
     }
     mpi_options.keep_min_bytes = bytes;
   }
@@ -153,9 +153,8 @@ void ServeAsWorkerRank(TaskExecutor execute) {
         if (!manager.ok()) return manager.status();
         return std::unique_ptr<WorkerPool>(std::move(*manager));
       });
-  absl::StatusOr<std::unique_ptr<Link>> link = Link::Start(
-      &mpi_internal::OpenMpiTransport,
-      [&](Link& self, Received received) {
+  absl::StatusOr<std::unique_ptr<Link>> link =
+      Link::Start(&mpi_internal::OpenMpiTransport, [&](Link& self, Received received) {
         link_for_node.store(&self, std::memory_order_release);
         if (exit_requested.HasBeenNotified()) return;
         if (!node.HandleReceived(std::move(received))) exit_requested.Notify();

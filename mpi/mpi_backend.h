@@ -55,10 +55,10 @@ struct RankObjectCounters {
   int rank = 0;
   uint64_t objects_held = 0;  // kept results and fetched copies, now
   uint64_t bytes_held = 0;
-  uint64_t objects_kept = 0;         // results kept instead of sent to the driver
-  uint64_t bytes_sent_to_nodes = 0;  // values other ranks fetched from this one
-  uint64_t bytes_sent_to_driver = 0; // values the driver fetched from this one
-  uint64_t bytes_fetched = 0;        // values this rank fetched from others
+  uint64_t objects_kept = 0;          // results kept instead of sent to the driver
+  uint64_t bytes_sent_to_nodes = 0;   // values other ranks fetched from this one
+  uint64_t bytes_sent_to_driver = 0;  // values the driver fetched from this one
+  uint64_t bytes_fetched = 0;         // values this rank fetched from others
   uint64_t fetches = 0;
 };
 struct ObjectTraffic {

@@ -230,11 +230,10 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
     if (hooks_.fetch) {
       bytes = hooks_.fetch(id, where);
     } else {
-      bytes = absl::UnavailableError(
-          absl::StrCat("object ", id.Hex(), " was kept outside the driver, on ",
-                       hooks_.describe ? hooks_.describe(where.holder)
-                                       : absl::StrCat("holder ", where.holder),
-                       ", which cannot be reached any more (its session is over)"));
+      bytes = absl::UnavailableError(absl::StrCat(
+          "object ", id.Hex(), " was kept outside the driver, on ",
+          hooks_.describe ? hooks_.describe(where.holder) : absl::StrCat("holder ", where.holder),
+          ", which cannot be reached any more (its session is over)"));
     }
   }
   mu_.Lock();

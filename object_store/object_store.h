@@ -65,8 +65,7 @@ struct RemoteLocation {
 struct RemoteHooks {
   // Returns the bytes of `id`, kept at `where`; blocks until they arrive. Its error is
   // what Get returns.
-  std::function<absl::StatusOr<std::string>(const DataID& id, const RemoteLocation& where)>
-      fetch;
+  std::function<absl::StatusOr<std::string>(const DataID& id, const RemoteLocation& where)> fetch;
   // The entry `id` is erased: its holder may drop the bytes. Must not block.
   std::function<void(const DataID& id, const RemoteLocation& where)> release;
   // Names a holder in errors ("rank 3"); without it, "holder 3". Kept after the session,

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -156,9 +156,8 @@ TEST(ObjectStoreTest, FailAllPendingWakesWaiters) {
   ObjectStore store;
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.PutReady(Id(2), "kept").ok());
-  std::thread waiter([&store] {
-    EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kCancelled);
-  });
+  std::thread waiter(
+      [&store] { EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kCancelled); });
   // Only makes it likely that the waiter is blocked in Get by now (the store does not show
   // its waiters); if it is not, its Get finds the entry failed, and the test holds as well.
   absl::SleepFor(absl::Milliseconds(10));
@@ -308,12 +307,12 @@ TEST(ObjectStoreTest, GetOfARemoteEntryFetchesOnceAndKeepsTheBytes) {
 TEST(ObjectStoreTest, AFailedFetchIsReportedAndTriedAgain) {
   ObjectStore store;
   std::atomic<int> fetches{0};
-  store.SetRemoteHooks(RemoteHooks{
-      [&fetches](const DataID&, const RemoteLocation&) -> absl::StatusOr<std::string> {
-        if (++fetches == 1) return absl::NotFoundError("not at holder 2");
-        return std::string("bytes");
-      },
-      nullptr, nullptr});
+  store.SetRemoteHooks(
+      RemoteHooks{[&fetches](const DataID&, const RemoteLocation&) -> absl::StatusOr<std::string> {
+                    if (++fetches == 1) return absl::NotFoundError("not at holder 2");
+                    return std::string("bytes");
+                  },
+                  nullptr, nullptr});
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   ASSERT_TRUE(store.SealRemote(Id(1), RemoteLocation{2, 5}));
   EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kNotFound);
@@ -332,9 +331,8 @@ TEST(ObjectStoreTest, WithoutHooksARemoteGetIsUnavailable) {
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("holder 3"));
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(Id(1).Hex()));
   // A describer alone (the runtime leaves one after its session) names the holder.
-  store.SetRemoteHooks(RemoteHooks{nullptr, nullptr, [](uint64_t holder) {
-                                     return absl::StrCat("rank ", holder);
-                                   }});
+  store.SetRemoteHooks(
+      RemoteHooks{nullptr, nullptr, [](uint64_t holder) { return absl::StrCat("rank ", holder); }});
   EXPECT_THAT(std::string(store.Get(Id(1)).status().message()),
               ::testing::HasSubstr("on rank 3, which cannot be reached"));
 }
@@ -342,7 +340,8 @@ TEST(ObjectStoreTest, WithoutHooksARemoteGetIsUnavailable) {
 TEST(ObjectStoreTest, EraseReleasesARemoteEntryOnce) {
   ObjectStore store;
   std::vector<std::pair<DataID, uint64_t>> released;
-  store.SetRemoteHooks(RemoteHooks{nullptr, [&released](const DataID& id, const RemoteLocation& where) {
+  store.SetRemoteHooks(RemoteHooks{nullptr,
+                                   [&released](const DataID& id, const RemoteLocation& where) {
                                      released.emplace_back(id, where.holder);
                                    },
                                    nullptr});

@@ -3,9 +3,9 @@
 #include "process_manager/process_manager.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "glog/logging.h"
 #include "common/status_macros.h"
+#include "glog/logging.h"
 #include "process_manager/internal/epoll_token.h"
 #include "process_manager/internal/os_util.h"
 
@@ -124,8 +124,8 @@ absl::Status ProcessManager::StartWorker(Slot& slot) {
   return installed;
 }
 
-absl::Status ProcessManager::InstallWorkerLocked(Slot& slot,
-                                                 const process_internal::ForkServer::Worker& worker) {
+absl::Status ProcessManager::InstallWorkerLocked(
+    Slot& slot, const process_internal::ForkServer::Worker& worker) {
   ++slot.generation;
   // The pidfd tells the event thread that the worker exited even while something the
   // worker started holds its socket open. The fork server reaps a worker only when the
@@ -454,8 +454,9 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       }
       *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
                                "the task was cancelled before it started");
-      auto unsent = std::find_if(slot->out.begin(), slot->out.end(),
-                                 [&task](const OutFrame& frame) { return frame.bytes == task.frame; });
+      auto unsent =
+          std::find_if(slot->out.begin(), slot->out.end(),
+                       [&task](const OutFrame& frame) { return frame.bytes == task.frame; });
       if (!sent && unsent != slot->out.end() &&
           (unsent != slot->out.begin() || slot->out_offset == 0)) {
         // Not written at all yet: take it back.

@@ -194,17 +194,17 @@ class ProcessManager final : public WorkerPool {
     int fd = -1;
     uint32_t generation = 0;  // tells events for a replaced worker from its successor's
     bool alive = false;
-    bool dedicated = false;   // outside the pool: not replaced, no round-robin
-    bool closing = false;     // dedicated: ends once its tasks are done
-    bool killing = false;     // dedicated: being killed; its tasks are Cancelled
-    absl::Status lost;        // dedicated: why it is gone
-    bool want_write = false;  // EPOLLOUT registered
-    std::deque<InFlight> in_flight;  // sent or queued, in order
-    std::deque<OutFrame> out;        // frames not yet fully written
-    size_t out_offset = 0;           // bytes of out.front() already written
-    size_t unsent_tasks = 0;         // task frames in `out`: the last ones of in_flight
-    size_t waiting = 0;              // its tasks waiting in nested calls, as it last said
-    FrameDecoder decoder;             // used by the event thread only
+    bool dedicated = false;            // outside the pool: not replaced, no round-robin
+    bool closing = false;              // dedicated: ends once its tasks are done
+    bool killing = false;              // dedicated: being killed; its tasks are Cancelled
+    absl::Status lost;                 // dedicated: why it is gone
+    bool want_write = false;           // EPOLLOUT registered
+    std::deque<InFlight> in_flight;    // sent or queued, in order
+    std::deque<OutFrame> out;          // frames not yet fully written
+    size_t out_offset = 0;             // bytes of out.front() already written
+    size_t unsent_tasks = 0;           // task frames in `out`: the last ones of in_flight
+    size_t waiting = 0;                // its tasks waiting in nested calls, as it last said
+    FrameDecoder decoder;              // used by the event thread only
     std::unique_ptr<Process> process;  // the live worker; moved out by the event thread only
   };
 
@@ -254,8 +254,7 @@ class ProcessManager final : public WorkerPool {
   void HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_status,
                     std::vector<proto::TaskResult>* completed);
   // A replacement for pool slot `index` was spawned (or failed to be).
-  void HandleReplacement(int index,
-                         absl::StatusOr<process_internal::ForkServer::Worker> worker,
+  void HandleReplacement(int index, absl::StatusOr<process_internal::ForkServer::Worker> worker,
                          std::vector<proto::TaskResult>* completed);
   // SIGKILLs dying workers past their deadline; returns the epoll_wait timeout (ms, -1 for
   // none) until the next deadline.
@@ -263,13 +262,12 @@ class ProcessManager final : public WorkerPool {
   // The worker, live or dying, that epoll token `token` names; nullptr if it is gone.
   Process* FindProcessLocked(uint64_t token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails the tasks of a reaped pool worker.
-  void FailPoolTasks(const Process& process, const std::string& how,
-                     std::deque<InFlight> tasks, std::vector<proto::TaskResult>* completed);
+  void FailPoolTasks(const Process& process, const std::string& how, std::deque<InFlight> tasks,
+                     std::vector<proto::TaskResult>* completed);
   // Why dedicated worker `slot` (pid `pid`) is gone, as its later DispatchTo calls and
   // on_dedicated_worker_lost report it.
-  absl::Status DedicatedLossLocked(const Slot& slot, pid_t pid, bool protocol_error,
-                                   bool had_tasks, const std::string& how) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DedicatedLossLocked(const Slot& slot, pid_t pid, bool protocol_error, bool had_tasks,
+                                   const std::string& how) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The part of HandleReaped for dedicated workers, which are not replaced.
   void LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how, bool protocol_error,
                            bool first_started, std::deque<InFlight> in_flight,

@@ -50,8 +50,7 @@ TEST_F(ProcessManagerTest, ClosedDedicatedWorkerFinishesItsTasksFirst) {
   EXPECT_FALSE(results_.Wait(1).has_error());
   EXPECT_EQ(results_.Wait(2).values(0), "last");
   EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(), absl::StatusCode::kCancelled);
   // The slot is used again, under a new generation; the old id stays dead.
   absl::StatusOr<WorkerId> next = manager_->StartDedicatedWorker();
   ASSERT_TRUE(next.ok());
@@ -90,8 +89,7 @@ TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {
   EXPECT_THAT(queued.error().message(), HasSubstr("died before running 'echo'"));
   absl::Status lost = WaitLost(worker->slot);
   EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(manager_->workers_replaced(), 0u);
 }
 

@@ -69,8 +69,8 @@ class TaskGate {
   // A failure here shows as tasks that are never held (and a failed EXPECT).
   TaskGate() {
     const char* tmp = getenv("TEST_TMPDIR");
-    std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                      "/unidist_gate_XXXXXX";
+    std::string dir =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/unidist_gate_XXXXXX";
     if (mkdtemp(dir.data()) == nullptr) {
       ADD_FAILURE() << "TaskGate: mkdtemp: " << strerror(errno);
       return;

@@ -63,9 +63,8 @@ absl::Status SequentialPool::CheckSize(proto::TaskRequest& task) const {
   message.mutable_task()->Swap(&task);
   const size_t limit = std::min(options_.max_frame_bytes, kMaxFrameBytesLimit);
   if (size <= limit) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat("task '", task.function(),
-                                                   "' is too large to send: ",
-                                                   TooLarge(size, limit).message()));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "task '", task.function(), "' is too large to send: ", TooLarge(size, limit).message()));
 }
 
 proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index) const {
@@ -228,17 +227,15 @@ void SequentialPool::CloseDedicatedWorker(WorkerId worker, bool kill) {
     if (kill) {
       dedicated.killed = true;
       if (dedicated.running && dedicated.running_task_id != 0) {
-        cancelled.push_back(ErrorResult(
-            dedicated.running_task_id, dedicated.running_function, worker.slot,
-            absl::StatusCode::kCancelled,
-            absl::StrCat("task '", dedicated.running_function,
-                         "' was cancelled: the worker was killed")));
+        cancelled.push_back(ErrorResult(dedicated.running_task_id, dedicated.running_function,
+                                        worker.slot, absl::StatusCode::kCancelled,
+                                        absl::StrCat("task '", dedicated.running_function,
+                                                     "' was cancelled: the worker was killed")));
       }
       for (const proto::TaskRequest& task : dedicated.queue) {
-        cancelled.push_back(ErrorResult(task.task_id(), task.function(), worker.slot,
-                                        absl::StatusCode::kCancelled,
-                                        absl::StrCat("task '", task.function(),
-                                                     "' was cancelled: the worker was killed")));
+        cancelled.push_back(ErrorResult(
+            task.task_id(), task.function(), worker.slot, absl::StatusCode::kCancelled,
+            absl::StrCat("task '", task.function(), "' was cancelled: the worker was killed")));
       }
       dedicated.queue.clear();
       lost = absl::CancelledError("the worker was killed");
@@ -305,9 +302,9 @@ void SequentialPool::Shutdown() {
     if (stopping_) return;
     stopping_ = true;
     auto shut_down = [&cancelled](uint64_t task_id, const std::string& function, int index) {
-      cancelled.push_back(ErrorResult(
-          task_id, function, index, absl::StatusCode::kCancelled,
-          absl::StrCat("unidist was shut down before task '", function, "' finished")));
+      cancelled.push_back(
+          ErrorResult(task_id, function, index, absl::StatusCode::kCancelled,
+                      absl::StrCat("unidist was shut down before task '", function, "' finished")));
     };
     // Tasks running in other threads go on; what they return is dropped.
     for (const auto& [task_id, function] : running_) {

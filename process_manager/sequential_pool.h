@@ -77,9 +77,9 @@ class SequentialPool : public WorkerPool {
   struct Dedicated {
     uint32_t generation = 0;
     std::deque<proto::TaskRequest> queue;
-    bool running = false;  // a thread is running its tasks (see Drain)
-    bool closing = false;  // graceful close: ends once its queue is empty
-    bool killed = false;   // ended; the running task's result, if any, is dropped
+    bool running = false;          // a thread is running its tasks (see Drain)
+    bool closing = false;          // graceful close: ends once its queue is empty
+    bool killed = false;           // ended; the running task's result, if any, is dropped
     uint64_t running_task_id = 0;  // 0 between tasks
     std::string running_function;
   };

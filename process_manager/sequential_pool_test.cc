@@ -167,8 +167,8 @@ TEST_F(SequentialPoolTest, ClosingAnIdleWorkerDropsItsActorAtOnce) {
   UNIDIST_ASSERT_OK(pool_->DispatchTo(*worker, Task(1, "echo")));
   pool_->CloseDedicatedWorker(*worker, /*kill=*/false);
   pool_->CloseDedicatedWorker(*worker, /*kill=*/false);  // idempotent
-  EXPECT_THAT(events_, ElementsAre("run echo", "result 1", "drop",
-                                   absl::StrCat("lost ", worker->slot)));
+  EXPECT_THAT(events_,
+              ElementsAre("run echo", "result 1", "drop", absl::StrCat("lost ", worker->slot)));
   EXPECT_THAT(dropped_, ElementsAre(ActorKey(*worker)));
   EXPECT_THAT(lost_, ElementsAre(StatusIs(absl::StatusCode::kCancelled, HasSubstr("closed"))));
   EXPECT_THAT(pool_->DispatchTo(*worker, Task(2, "echo")),
@@ -192,8 +192,7 @@ TEST_F(SequentialPoolTest, KillFromInsideARunningTaskCancelsItAndTheQueueOnce) {
       // A queued task can be cancelled; the running one cannot.
       EXPECT_THAT(pool_->Cancel(1, /*force=*/false),
                   StatusIs(absl::StatusCode::kFailedPrecondition));
-      EXPECT_THAT(pool_->Cancel(1, /*force=*/true),
-                  StatusIs(absl::StatusCode::kInvalidArgument));
+      EXPECT_THAT(pool_->Cancel(1, /*force=*/true), StatusIs(absl::StatusCode::kInvalidArgument));
       EXPECT_THAT(pool_->DispatchTo(*worker, Task(3, "queued")), IsOk());
       UNIDIST_EXPECT_OK(pool_->Cancel(3, /*force=*/false));
       pool_->CloseDedicatedWorker(*worker, /*kill=*/true);
@@ -204,9 +203,8 @@ TEST_F(SequentialPoolTest, KillFromInsideARunningTaskCancelsItAndTheQueueOnce) {
   UNIDIST_ASSERT_OK(pool_->DispatchTo(*worker, Task(1, "first")));
   // 3 cancelled, then 1 (running) and 2 (queued) cancelled by the kill; the actor is
   // dropped only once the running task has returned, and its own result is not reported.
-  EXPECT_THAT(events_, ElementsAre("run first", "result 3", "result 1", "result 2",
-                                   "first returns", "drop",
-                                   absl::StrCat("lost ", worker->slot)));
+  EXPECT_THAT(events_, ElementsAre("run first", "result 3", "result 1", "result 2", "first returns",
+                                   "drop", absl::StrCat("lost ", worker->slot)));
   for (const proto::TaskResult& result : results_) {
     EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
   }

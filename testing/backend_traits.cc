@@ -15,8 +15,7 @@ namespace {
 const BackendDescription* TestBackendDescription() {
   // AvailableBackends keeps the built-in backends in the link.
   static_cast<void>(unidist::AvailableBackends());
-  absl::StatusOr<const BackendDescription*> backend =
-      BackendRegistry::Global().Find(TestBackend());
+  absl::StatusOr<const BackendDescription*> backend = BackendRegistry::Global().Find(TestBackend());
   return backend.ok() ? *backend : nullptr;
 }
 

@@ -58,11 +58,11 @@ std::string SkipReason(BackendTrait trait);
 
 // Skips the current test (GTEST_SKIP, from the test body or a fixture's SetUp) unless the
 // backend it runs on has `trait`.
-#define UNIDIST_SKIP_UNLESS(trait)                                    \
-  do {                                                                \
-    if (!::unidist::testing::BackendHas(trait)) {                     \
-      GTEST_SKIP() << ::unidist::testing::SkipReason(trait);          \
-    }                                                                 \
+#define UNIDIST_SKIP_UNLESS(trait)                           \
+  do {                                                       \
+    if (!::unidist::testing::BackendHas(trait)) {            \
+      GTEST_SKIP() << ::unidist::testing::SkipReason(trait); \
+    }                                                        \
   } while (false)
 
 #endif  // UNIDIST_TESTING_BACKEND_TRAITS_H_

@@ -25,9 +25,9 @@ TEST(JsonTest, ParsesEveryKind) {
 }
 
 TEST(JsonTest, RejectsWhatViewersMayReject) {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"a\nb\"", "\"\\x\"",
-                          "\"\\ud800\"", "\"\xff\"", "\"\xc3\"", "{} {}", "{a:1}", "'a'",
-                          "[1 2]", "nul"}) {
+  for (const char* bad :
+       {"", "{", "[1,]", "{\"a\":1,}", "01", "1.", "\"a\nb\"", "\"\\x\"", "\"\\ud800\"", "\"\xff\"",
+        "\"\xc3\"", "{} {}", "{a:1}", "'a'", "[1 2]", "nul"}) {
     EXPECT_FALSE(ParseJson(bad).ok()) << bad;
   }
 }

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <string>
 
-#include "absl/time/clock.h"
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 
 namespace unidist::testing {
 namespace {

@@ -77,8 +77,8 @@ class TaskSignal {
   // WaitForNotify.
   TaskSignal() {
     const char* tmp = getenv("TEST_TMPDIR");
-    std::string dir = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                   "/unidist_signal_XXXXXX");
+    std::string dir =
+        absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/unidist_signal_XXXXXX");
     if (mkdtemp(dir.data()) == nullptr) {
       error_ = Errno("mkdtemp");
       return;
@@ -127,14 +127,12 @@ class TaskSignal {
       if (n < 0 && errno != EAGAIN && errno != EINTR) return Errno("read");
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("no NotifyTaskSignal(\"", path_, "\") within ",
-                         absl::FormatDuration(timeout)));
+        return absl::DeadlineExceededError(absl::StrCat(
+            "no NotifyTaskSignal(\"", path_, "\") within ", absl::FormatDuration(timeout)));
       }
       pollfd readable = {read_fd_, POLLIN, 0};
-      const int ms = static_cast<int>(
-          std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
-                            1 << 30));
+      const int ms = static_cast<int>(std::min<int64_t>(
+          absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
       if (poll(&readable, 1, ms) < 0 && errno != EINTR) return Errno("poll");
     }
   }

@@ -27,8 +27,7 @@ TEST(TaskSignalTest, EachNotificationWakesOneWait) {
   NotifyTaskSignal(signal.path());
   EXPECT_TRUE(signal.WaitForNotify(absl::Seconds(10)).ok());
   EXPECT_TRUE(signal.WaitForNotify(absl::Seconds(10)).ok());
-  EXPECT_EQ(signal.WaitForNotify(absl::ZeroDuration()).code(),
-            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(signal.WaitForNotify(absl::ZeroDuration()).code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST(TaskSignalTest, WithoutANotificationTheWaitTimesOut) {

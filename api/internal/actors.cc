@@ -110,8 +110,8 @@ absl::Status Runtime::KillActor(ActorRecord& actor) {
           absl::StrCat("actor ", actor.class_name, " is gone already: ", actor.gone.message()));
     }
   }
-  SetActorGone(actor, absl::CancelledError(absl::StrCat("actor ", actor.class_name,
-                                                        " was killed")));
+  SetActorGone(actor,
+               absl::CancelledError(absl::StrCat("actor ", actor.class_name, " was killed")));
   pool_->CloseDedicatedWorker(actor.worker, /*kill=*/true);
   return absl::OkStatus();
 }
@@ -138,8 +138,8 @@ void Runtime::OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status)
     actors_by_slot_.erase(it);
   }
   SetActorGone(*actor, status.code() == absl::StatusCode::kUnavailable
-                           ? absl::UnavailableError(absl::StrCat(
-                                 "actor ", actor->class_name, " is gone: ", status.message()))
+                           ? absl::UnavailableError(absl::StrCat("actor ", actor->class_name,
+                                                                 " is gone: ", status.message()))
                            : status);
 }
 

@@ -35,9 +35,9 @@ absl::StatusOr<RefHandle> ApiServer::HeldFor(WorkerId worker, const std::string&
     auto it = held->second.find(*id);
     if (it != held->second.end()) return it->second;
   }
-  return absl::NotFoundError(
-      absl::StrCat("object ", id->Hex(), " is not held for this task; pass ObjectRefs the "
-                   "task itself made or received"));
+  return absl::NotFoundError(absl::StrCat("object ", id->Hex(),
+                                          " is not held for this task; pass ObjectRefs the "
+                                          "task itself made or received"));
 }
 
 void ApiServer::Hold(WorkerId worker, std::vector<RefHandle> handles, proto::ApiReply* reply) {
@@ -74,8 +74,8 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
         args[i].is_ref = true;
       }
       if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
-        SetReplyError(absl::NotFoundError(absl::StrCat("function '", submit.function(),
-                                                       "' is not registered")),
+        SetReplyError(absl::NotFoundError(
+                          absl::StrCat("function '", submit.function(), "' is not registered")),
                       &reply);
         return calls_.reply(worker, std::move(reply));
       }

@@ -74,8 +74,7 @@ class ApiServer {
   const ApiServerCalls calls_;
   mutable absl::Mutex mu_;
   // By worker (slot << 32 | generation).
-  absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace unidist::api_internal

@@ -58,16 +58,14 @@ std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vecto
   RefHandle created = std::move(
       runtime->SubmitActorCall(*actor, ActorConstructorName(*class_name), std::move(args), 1)
           .front());
-  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor),
-                                       std::move(created));
+  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor), std::move(created));
 }
 
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
-                                       const std::string& method_key,
-                                       std::vector<TaskArg> args, int num_returns) {
+                                       const std::string& method_key, std::vector<TaskArg> args,
+                                       int num_returns) {
   if (actor == nullptr) {
-    return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"),
-                         num_returns);
+    return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"), num_returns);
   }
   if (!actor->error().ok()) return FailedHandles(actor->error(), num_returns);
   absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);

@@ -86,8 +86,8 @@ std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vecto
 
 // Submits a call of the method whose FunctionKey is `method_key` on `actor`.
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
-                                       const std::string& method_key,
-                                       std::vector<TaskArg> args, int num_returns);
+                                       const std::string& method_key, std::vector<TaskArg> args,
+                                       int num_returns);
 
 // Ends the actor at once: its pending calls fail with Cancelled. OK, or
 // FailedPrecondition if it is gone already.

@@ -125,8 +125,6 @@ absl::Status NotInitialized() {
   return absl::FailedPreconditionError("unidist is not initialized: call unidist::Init() first");
 }
 
-Client& CurrentClient() {
-  return InWorkerProcess() ? TaskSideClient() : DriverSideClient();
-}
+Client& CurrentClient() { return InWorkerProcess() ? TaskSideClient() : DriverSideClient(); }
 
 }  // namespace unidist::api_internal

@@ -130,10 +130,10 @@ namespace {
 void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* result) {
   std::shared_ptr<const Invoker> invoker = FunctionRegistry::Global().Find(task.function());
   if (invoker == nullptr) {
-    SetError(absl::NotFoundError(absl::StrCat(
-                 "function '", task.function(),
-                 "' is not registered in the worker process; register it with "
-                 "UNIDIST_REMOTE at namespace scope")),
+    SetError(absl::NotFoundError(
+                 absl::StrCat("function '", task.function(),
+                              "' is not registered in the worker process; register it with "
+                              "UNIDIST_REMOTE at namespace scope")),
              result);
     return;
   }

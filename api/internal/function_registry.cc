@@ -65,9 +65,10 @@ absl::StatusOr<std::string> FunctionRegistry::NameOf(const std::string& key,
   } else {
     which = "the member function";
   }
-  return absl::NotFoundError(absl::StrCat(
-      which, " is not registered as a remote function; add UNIDIST_REMOTE(<function>) at "
-             "namespace scope in one source file"));
+  return absl::NotFoundError(
+      absl::StrCat(which,
+                   " is not registered as a remote function; add UNIDIST_REMOTE(<function>) at "
+                   "namespace scope in one source file"));
 }
 
 absl::StatusOr<std::string> FunctionRegistry::ActorClassName(const std::string& type_key) const {

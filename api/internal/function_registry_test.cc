@@ -14,7 +14,9 @@ using ::testing::HasSubstr;
 int One(int) { return 1; }
 int Two(int) { return 2; }
 
-std::string Key(int (*fn)(int)) { return std::string(reinterpret_cast<const char*>(&fn), sizeof(fn)); }
+std::string Key(int (*fn)(int)) {
+  return std::string(reinterpret_cast<const char*>(&fn), sizeof(fn));
+}
 
 Invoker NoOp() {
   return [](const std::vector<absl::string_view>&, int, std::vector<std::string>*) {
@@ -40,7 +42,8 @@ TEST(FunctionRegistryTest, FindsByNameAndByAddress) {
 
 TEST(FunctionRegistryTest, UnregisteredAddressIsNotFoundWithAHint) {
   FunctionRegistry registry;
-  absl::StatusOr<std::string> name = registry.NameOf(Key(&Two), reinterpret_cast<const void*>(&Two));
+  absl::StatusOr<std::string> name =
+      registry.NameOf(Key(&Two), reinterpret_cast<const void*>(&Two));
   EXPECT_EQ(name.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(name.status().message(), HasSubstr("UNIDIST_REMOTE"));
 }

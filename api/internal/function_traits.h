@@ -7,11 +7,11 @@
 #ifndef UNIDIST_API_INTERNAL_FUNCTION_TRAITS_H_
 #define UNIDIST_API_INTERNAL_FUNCTION_TRAITS_H_
 
-#include <string>
 #include <memory>
+#include <string>
 #include <tuple>
-#include <typeinfo>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -142,9 +142,8 @@ absl::Status EncodeResult(X&& value, int num_returns, std::vector<std::string>* 
       return absl::OkStatus();
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("the task was asked for ", num_returns, " results but returns ",
-                   TypeName<Value>()));
+  return absl::InvalidArgumentError(absl::StrCat("the task was asked for ", num_returns,
+                                                 " results but returns ", TypeName<Value>()));
 }
 
 // Runs a task in a worker for a callable with result type R and parameters P...: decodes
@@ -156,8 +155,8 @@ struct Invocation {
                           const std::vector<absl::string_view>& args, int num_returns,
                           std::vector<std::string>* results) {
     if (args.size() != sizeof...(P)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the function takes ", sizeof...(P), " arguments, the task has ", args.size()));
+      return absl::InvalidArgumentError(absl::StrCat("the function takes ", sizeof...(P),
+                                                     " arguments, the task has ", args.size()));
     }
     std::tuple<std::decay_t<P>...> values;
     absl::Status decoded;
@@ -168,10 +167,9 @@ struct Invocation {
       if (result.ok()) {
         *value = std::move(*result);
       } else {
-        decoded = absl::Status(
-            result.status().code(),
-            absl::StrCat("argument ", decltype(index)::value + 1, " (", TypeName<Value>(),
-                         "): ", result.status().message()));
+        decoded = absl::Status(result.status().code(),
+                               absl::StrCat("argument ", decltype(index)::value + 1, " (",
+                                            TypeName<Value>(), "): ", result.status().message()));
       }
     };
     (decode_one(std::integral_constant<size_t, I>(), &std::get<I>(values)), ...);

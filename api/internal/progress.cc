@@ -23,8 +23,9 @@ constexpr int kMaxBarWidth = 40;
 
 std::string FormatSeconds(double seconds) {
   if (seconds < 60) return absl::StrFormat("%.0fs", std::ceil(seconds));
-  if (seconds < 3600) return absl::StrFormat("%dm%02ds", static_cast<int>(seconds) / 60,
-                                             static_cast<int>(seconds) % 60);
+  if (seconds < 3600)
+    return absl::StrFormat("%dm%02ds", static_cast<int>(seconds) / 60,
+                           static_cast<int>(seconds) % 60);
   return absl::StrFormat("%dh%02dm", static_cast<int>(seconds) / 3600,
                          static_cast<int>(seconds) / 60 % 60);
 }
@@ -53,10 +54,10 @@ std::string RenderProgressLine(absl::string_view label, size_t done, size_t tota
   const int prefix = label.empty() ? 0 : static_cast<int>(label.size()) + 1;
   const int room = width - prefix - static_cast<int>(counts.size()) - 2;  // 2 brackets
   const int bar_width = std::clamp(room, kMinBarWidth, kMaxBarWidth);
-  const int filled =
-      total == 0 ? bar_width
-                 : static_cast<int>(static_cast<double>(bar_width) * static_cast<double>(done) /
-                                    static_cast<double>(total));
+  const int filled = total == 0
+                         ? bar_width
+                         : static_cast<int>(static_cast<double>(bar_width) *
+                                            static_cast<double>(done) / static_cast<double>(total));
   std::string line;
   if (!label.empty()) absl::StrAppend(&line, label, " ");
   absl::StrAppend(&line, "[", std::string(filled, '#'), std::string(bar_width - filled, '.'), "]",
@@ -84,11 +85,10 @@ void ProgressBar::Finish(size_t done) {
 void ProgressBar::Draw(size_t done, bool last) {
   if (!active_) return;
   // "\r" back to the start of the line, "\x1b[K" clears what a longer line left there.
-  std::string out = absl::StrCat(
-      "\r",
-      RenderProgressLine(label_, done, total_, done_at_start_, absl::Now() - start_,
-                         TerminalWidth(fd_) - 1),
-      "\x1b[K", last ? "\n" : "");
+  std::string out = absl::StrCat("\r",
+                                 RenderProgressLine(label_, done, total_, done_at_start_,
+                                                    absl::Now() - start_, TerminalWidth(fd_) - 1),
+                                 "\x1b[K", last ? "\n" : "");
   absl::string_view left = out;
   while (!left.empty()) {
     const ssize_t written = write(fd_, left.data(), left.size());

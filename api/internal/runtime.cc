@@ -9,20 +9,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "api/internal/client.h"
 #include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
-#include "glog/logging.h"
 #include "common/monotonic_clock.h"
 #include "common/shared_memory.h"
 #include "common/status_macros.h"
-#include "api/internal/client.h"
+#include "glog/logging.h"
 
 namespace unidist::api_internal {
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription& backend,
-                                                        int num_workers,
-                                                        size_t max_message_bytes,
+                                                        int num_workers, size_t max_message_bytes,
                                                         const RuntimeTuning& tuning) {
   std::unique_ptr<Runtime> runtime(new Runtime());
   WorkerPoolOptions options;
@@ -36,16 +35,15 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   options.on_result = [raw = runtime.get()](proto::TaskResult result) {
     raw->OnResult(std::move(result));
   };
-  options.on_dedicated_worker_lost = [raw = runtime.get()](WorkerId worker,
-                                                           absl::Status status) {
+  options.on_dedicated_worker_lost = [raw = runtime.get()](WorkerId worker, absl::Status status) {
     raw->OnDedicatedWorkerLost(worker, status);
   };
   // Calls from inside tasks (nested tasks) are served by the ApiServer, against this
   // runtime; no task, and so no call, can arrive before the pool is in place.
   runtime->api_server_ = std::make_unique<ApiServer>(ApiServerCalls{
       [raw = runtime.get()](std::string bytes) { return raw->Put(std::move(bytes)); },
-      [raw = runtime.get()](const std::string& function, std::vector<TaskArg> args,
-                            int num_returns, int max_retries) {
+      [raw = runtime.get()](const std::string& function, std::vector<TaskArg> args, int num_returns,
+                            int max_retries) {
         return raw->Submit(function, std::move(args), num_returns, max_retries);
       },
       [raw = runtime.get()](WorkerId worker, proto::ApiReply reply) {
@@ -64,14 +62,14 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   // and released through it. Shutdown removes the hooks before the pool goes.
   WorkerPool* pool = runtime->pool_.get();
   runtime->describe_holder_ = backend.describe_holder;
-  runtime->store_->SetRemoteHooks(RemoteHooks{
-      [pool](const DataID& id, const RemoteLocation& where) {
-        return pool->FetchObject(id, where.holder);
-      },
-      [pool](const DataID& id, const RemoteLocation& where) {
-        pool->ReleaseObject(id, where.holder);
-      },
-      runtime->describe_holder_});
+  runtime->store_->SetRemoteHooks(
+      RemoteHooks{[pool](const DataID& id, const RemoteLocation& where) {
+                    return pool->FetchObject(id, where.holder);
+                  },
+                  [pool](const DataID& id, const RemoteLocation& where) {
+                    pool->ReleaseObject(id, where.holder);
+                  },
+                  runtime->describe_holder_});
   return runtime;
 }
 
@@ -84,9 +82,8 @@ RefHandle Runtime::Put(std::string bytes) {
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
-std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
-                                                       int num_returns,
-                                                       std::vector<RefHandle>* results) {
+std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int num_returns,
+                                              std::vector<RefHandle>* results) {
   auto task = std::make_shared<PendingTask>();
   task->task_id = next_task_id_.fetch_add(1, std::memory_order_relaxed);
   tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
@@ -103,7 +100,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function,
 }
 
 std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, const DataID& id,
-                                                        const std::string& bytes) {
+                                                         const std::string& bytes) {
   if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
     return std::static_pointer_cast<const SharedSegment>(kept);
   }
@@ -137,9 +134,9 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     const RefHandle& ref = args[i].ref;
     arg->set_object_id(ref.id.Binary());
     if (ref.token == nullptr) {
-      FailTask(task, absl::InvalidArgumentError(
-                         absl::StrCat("argument ", i + 1, " of '", task->request.function(),
-                                      "' is an empty ObjectRef")));
+      FailTask(task, absl::InvalidArgumentError(absl::StrCat("argument ", i + 1, " of '",
+                                                             task->request.function(),
+                                                             "' is an empty ObjectRef")));
       break;
     }
     if (ref.token->store() == nullptr) {
@@ -150,28 +147,28 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     // The callback keeps the argument's token, so the object stays in its store until
     // its value has been copied into the request. Each callback writes only its own
     // argument slot; the last one to finish dispatches.
-    ref.token->store()->OnComplete(
-        ref.id, [this, task, arg, i, token = ref.token](const absl::StatusOr<ObjectStore::Value>& value) {
-          if (value.ok() && *value == nullptr) {
-            // Kept by the pool outside the driver: the pool fills it in on the task's way.
-            if (std::optional<RemoteLocation> where = token->store()->Location(token->id())) {
-              proto::ObjectLocation* location = arg->mutable_location();
-              location->set_object_id(token->id().Binary());
-              location->set_holder(where->holder);
-              location->set_size(where->size);
-              task->segments[i] = token;
-            } else {
-              FailTask(task, absl::NotFoundError(absl::StrCat(
-                                 "object ", token->id().Hex(), " is gone from the store")));
-            }
-          } else if (value.ok()) {
-            task->argument_values[i] = *value;  // no copy here: see BuildPayloads
-            task->argument_tokens[i] = token;
-          } else {
-            FailTask(task, value.status());
-          }
-          OnArgumentComplete(task);
-        });
+    ref.token->store()->OnComplete(ref.id, [this, task, arg, i, token = ref.token](
+                                               const absl::StatusOr<ObjectStore::Value>& value) {
+      if (value.ok() && *value == nullptr) {
+        // Kept by the pool outside the driver: the pool fills it in on the task's way.
+        if (std::optional<RemoteLocation> where = token->store()->Location(token->id())) {
+          proto::ObjectLocation* location = arg->mutable_location();
+          location->set_object_id(token->id().Binary());
+          location->set_holder(where->holder);
+          location->set_size(where->size);
+          task->segments[i] = token;
+        } else {
+          FailTask(task, absl::NotFoundError(absl::StrCat("object ", token->id().Hex(),
+                                                          " is gone from the store")));
+        }
+      } else if (value.ok()) {
+        task->argument_values[i] = *value;  // no copy here: see BuildPayloads
+        task->argument_tokens[i] = token;
+      } else {
+        FailTask(task, value.status());
+      }
+      OnArgumentComplete(task);
+    });
   }
   OnArgumentComplete(task);  // releases the submitter's own hold
 }
@@ -185,16 +182,16 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
   return results;
 }
 
-std::vector<RefHandle> Runtime::Map(const std::string& function,
-                                    std::vector<std::string> inputs, size_t chunk_size,
-                                    int max_retries) {
+std::vector<RefHandle> Runtime::Map(const std::string& function, std::vector<std::string> inputs,
+                                    size_t chunk_size, int max_retries) {
   // Python's Pool.map heuristic: about four chunks per worker, so that a slow chunk
   // still leaves the others work to share. A chunk also ends at kMapChunkBytes of
   // inputs, which keeps its frame far from the message limit and lets workers start on
   // the first chunks while the driver frames the next.
   constexpr size_t kMapChunkBytes = size_t{4} << 20;
   const size_t workers = static_cast<size_t>(std::max(1, pool_->num_workers()));
-  if (chunk_size == 0) chunk_size = std::max<size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
+  if (chunk_size == 0)
+    chunk_size = std::max<size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
   std::vector<RefHandle> results;
   results.reserve(inputs.size());
   for (size_t begin = 0; begin < inputs.size();) {
@@ -205,8 +202,7 @@ std::vector<RefHandle> Runtime::Map(const std::string& function,
       bytes += inputs[end].size();
       ++end;
     }
-    std::shared_ptr<PendingTask> task =
-        NewTask(function, static_cast<int>(end - begin), &results);
+    std::shared_ptr<PendingTask> task = NewTask(function, static_cast<int>(end - begin), &results);
     task->request.set_map_chunk(true);
     task->max_retries = std::max(0, max_retries);
     std::vector<TaskArg> args(end - begin);
@@ -242,8 +238,7 @@ void Runtime::Dispatch(const std::shared_ptr<PendingTask>& task) {
   if (!dispatched.ok()) FailTask(task, dispatched);
 }
 
-absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task,
-                               const WorkerId* target) {
+absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const WorkerId* target) {
   int queued = PendingTask::kQueued;
   if (task->failed.load(std::memory_order_acquire) ||
       !task->stage.compare_exchange_strong(queued, PendingTask::kSending,
@@ -362,8 +357,8 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
         }
       } taken{this, task->task_id, attempt};
       if (!mu_.AwaitWithTimeout(absl::Condition(&Taken::Check, &taken), kReportTimeout)) {
-        return absl::InternalError(absl::StrCat(
-            "the worker pool let go of task ", task->task_id, " without reporting it"));
+        return absl::InternalError(absl::StrCat("the worker pool let go of task ", task->task_id,
+                                                " without reporting it"));
       }
       retrying = task->stage.load(std::memory_order_acquire) == PendingTask::kSending ||
                  task->attempts.load(std::memory_order_acquire) != attempt;
@@ -482,8 +477,7 @@ void Runtime::Shutdown() {
   // No worker is left to read the shared-memory copies; the values stay in the store.
   store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.
-  store_->FailAllPending(
-      absl::CancelledError("unidist was shut down before the object was ready"));
+  store_->FailAllPending(absl::CancelledError("unidist was shut down before the object was ready"));
 }
 
 }  // namespace unidist::api_internal

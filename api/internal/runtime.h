@@ -23,8 +23,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
-#include <limits>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,8 +109,7 @@ class Runtime {
   // Starts `num_workers` workers of `backend` exchanging messages of at most
   // `max_message_bytes`; the backend's start_pool error if it could not.
   static absl::StatusOr<std::unique_ptr<Runtime>> Start(const BackendDescription& backend,
-                                                        int num_workers,
-                                                        size_t max_message_bytes,
+                                                        int num_workers, size_t max_message_bytes,
                                                         const RuntimeTuning& tuning = {});
 
   ~Runtime();
@@ -133,8 +132,8 @@ class Runtime {
   // its constructor. Calls run in submission order. See ActorRecord.
   absl::StatusOr<std::shared_ptr<ActorRecord>> StartActor(const std::string& class_name);
   std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
-                                         const std::string& function,
-                                         std::vector<TaskArg> args, int num_returns);
+                                         const std::string& function, std::vector<TaskArg> args,
+                                         int num_returns);
   // Ends the actor once the calls already submitted have run.
   void ReleaseActor(ActorRecord& actor);
   // Ends the actor at once; its pending calls fail with Cancelled.
@@ -171,8 +170,7 @@ class Runtime {
   // or a shared-memory segment for a large one. Called once, as the task is sent.
   void BuildPayloads(PendingTask& task);
   // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
-  absl::Status SendTask(const std::shared_ptr<PendingTask>& task,
-                        const WorkerId* target);
+  absl::Status SendTask(const std::shared_ptr<PendingTask>& task, const WorkerId* target);
   struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
   // Hands `request` to the pool (or to the dedicated worker `target`) under the task's id,

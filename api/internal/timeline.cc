@@ -142,11 +142,21 @@ std::string JsonEscape(absl::string_view text) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           absl::StrAppendFormat(&out, "\\u%04x", c);
@@ -257,7 +267,8 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
       "\"clock\":\"CLOCK_MONOTONIC\",\"tasks\":%d,\"tasks_dropped\":%d},\n\"traceEvents\":[\n",
       records.size(), dropped);
   // Metadata: the trace process, the driver's row, then the workers' rows in order.
-  auto append_metadata = [&json, driver_pid](int tid, absl::string_view kind, const std::string& args) {
+  auto append_metadata = [&json, driver_pid](int tid, absl::string_view kind,
+                                             const std::string& args) {
     // "cat" as Chrome writes it: some readers expect every event to have one.
     absl::StrAppendFormat(&json,
                           "{\"name\":\"%s\",\"cat\":\"__metadata\",\"ph\":\"M\",\"pid\":%d,"
@@ -276,8 +287,10 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
       row.name = absl::StrFormat("worker %d (pid %d)", key.worker_index, key.worker_pid);
     }
     if (several_runs) row.name = absl::StrCat("run ", key.run, ": ", row.name);
-    append_metadata(row.tid, "thread_name", absl::StrCat("{\"name\":\"", JsonEscape(row.name), "\"}"));
-    append_metadata(row.tid, "thread_sort_index", absl::StrFormat("{\"sort_index\":%d}", sort_index++));
+    append_metadata(row.tid, "thread_name",
+                    absl::StrCat("{\"name\":\"", JsonEscape(row.name), "\"}"));
+    append_metadata(row.tid, "thread_sort_index",
+                    absl::StrFormat("{\"sort_index\":%d}", sort_index++));
   }
 
   bool first_event = true;
@@ -288,7 +301,8 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
   };
   for (const TaskRecord* record : records) {
     const std::string function = JsonEscape(record->function);
-    const std::string ids = absl::StrFormat("\"task_id\":%d,\"run\":%d", record->task_id, record->run);
+    const std::string ids =
+        absl::StrFormat("\"task_id\":%d,\"run\":%d", record->task_id, record->run);
     auto instant = [&](absl::string_view what, int64_t ns, const std::string& extra_args) {
       return absl::StrFormat(
           "{\"name\":\"%s %s\",\"cat\":\"driver\",\"ph\":\"i\",\"s\":\"t\",\"ts\":%s,"
@@ -299,15 +313,15 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
     if (record->dispatch_ns != 0) append_event(instant("dispatch", record->dispatch_ns, ""));
     const std::string outcome = JsonEscape(Outcome(*record));
     if (!record->ran) {
-      append_event(instant(absl::StrCat("not run (", absl::StatusCodeToString(
-                                                          static_cast<absl::StatusCode>(record->code)),
-                                        "):"),
-                           record->finish_ns, absl::StrCat(",\"outcome\":\"", outcome, "\"")));
+      append_event(instant(
+          absl::StrCat("not run (",
+                       absl::StatusCodeToString(static_cast<absl::StatusCode>(record->code)), "):"),
+          record->finish_ns, absl::StrCat(",\"outcome\":\"", outcome, "\"")));
       continue;
     }
-    const int tid = rows[{record->run, !record->actor_class.empty(), record->worker_index,
-                          record->worker_pid}]
-                        .tid;
+    const int tid =
+        rows[{record->run, !record->actor_class.empty(), record->worker_index, record->worker_pid}]
+            .tid;
     const int64_t dispatch_ns = record->dispatch_ns != 0 ? record->dispatch_ns : record->submit_ns;
     append_event(absl::StrFormat(
         "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%s,\"dur\":%s,\"pid\":%d,"

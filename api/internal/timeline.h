@@ -83,10 +83,10 @@ struct TaskStamps {
 
 // What the runtime knows about one task outcome.
 struct TaskRecord {
-  int run = 0;               // NextTimelineRun() of the runtime that ran it
+  int run = 0;  // NextTimelineRun() of the runtime that ran it
   uint64_t task_id = 0;
-  std::string function;      // the registered name
-  std::string actor_class;   // for an actor's call: the actor's class; else empty
+  std::string function;     // the registered name
+  std::string actor_class;  // for an actor's call: the actor's class; else empty
   // Driver's clock: Submit (or the actor call) was made; the arguments were complete and
   // the task was handed to the worker pool; the driver received this outcome.
   int64_t submit_ns = 0;

@@ -41,8 +41,8 @@ TaskRecord Ran(uint64_t task_id, const std::string& function, int worker_index, 
 // The trace, parsed, with its events by kind.
 struct Trace {
   Json json;
-  std::vector<const Json*> complete;  // "X"
-  std::vector<const Json*> instant;   // "i"
+  std::vector<const Json*> complete;        // "X"
+  std::vector<const Json*> instant;         // "i"
   std::map<int, std::string> thread_names;  // tid -> name
 };
 
@@ -101,11 +101,12 @@ TEST(TimelineTest, OneSlicePerTaskOnItsWorkersRow) {
   EXPECT_EQ(trace.thread_names[202], "actor Counter (worker 2, pid 202)");
   ASSERT_EQ(trace.complete.size(), 4u);
   std::map<double, const Json*> by_task;
-  for (const Json* event : trace.complete) by_task[event->Find("args")->Find("task_id")->number] = event;
+  for (const Json* event : trace.complete)
+    by_task[event->Find("args")->Find("task_id")->number] = event;
   ASSERT_EQ(by_task.size(), 4u);
   EXPECT_EQ(by_task[1]->Find("name")->string, "ns::Square");
   EXPECT_EQ(by_task[1]->Find("tid")->number, 200);
-  EXPECT_EQ(by_task[1]->Find("ts")->number, 10.0);   // microseconds
+  EXPECT_EQ(by_task[1]->Find("ts")->number, 10.0);  // microseconds
   EXPECT_EQ(by_task[1]->Find("dur")->number, 15.5);
   EXPECT_EQ(by_task[1]->Find("args")->Find("outcome")->string, "OK");
   EXPECT_EQ(by_task[1]->Find("args")->Find("waited_for_arguments_us")->number, 1.0);
@@ -151,7 +152,8 @@ TEST(TimelineTest, KeepsTheLatestRecordsAndCountsTheDropped) {
   std::atomic<bool> recording{false};
   Timeline timeline(&recording);
   ASSERT_TRUE(timeline.Start(2).ok());
-  for (uint64_t id = 1; id <= 5; ++id) timeline.Record(Ran(id, "f", 0, 200, id * 10'000, id * 10'000 + 1));
+  for (uint64_t id = 1; id <= 5; ++id)
+    timeline.Record(Ran(id, "f", 0, 200, id * 10'000, id * 10'000 + 1));
   EXPECT_EQ(timeline.size(), 2u);
   EXPECT_EQ(timeline.dropped(), 3u);
   Trace trace = Parse(timeline);
@@ -174,7 +176,7 @@ TEST(TimelineTest, StartWhileRecordingChangesNothingAndStartAfterStopBeginsAgain
   timeline.Stop();
   EXPECT_FALSE(recording.load());
   timeline.Record(Ran(3, "f", 0, 200, 5000, 6000));  // stopped: ignored
-  EXPECT_EQ(Parse(timeline).complete.size(), 1u);   // what was recorded stays
+  EXPECT_EQ(Parse(timeline).complete.size(), 1u);    // what was recorded stays
 
   ASSERT_TRUE(timeline.Start(100).ok());
   EXPECT_EQ(timeline.size(), 0u);
@@ -205,8 +207,9 @@ TEST(TimelineTest, EscapesAnyTextIntoValidJson) {
   const std::string nasty("q\"b\\s/\x01\x1f\x7f\n\t\xc3\xa9\xed\xa0\x80\xf0\x9f\x98", 19);
   absl::StatusOr<Json> parsed = ParseJson("\"" + JsonEscape(nasty) + "\"");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->string, "q\"b\\s/\x01\x1f\x7f\n\t\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-                            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(parsed->string,
+            "q\"b\\s/\x01\x1f\x7f\n\t\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 }  // namespace

@@ -135,8 +135,7 @@ TEST_F(ObjectsTest, AResultNobodyHoldsAnyMoreIsDroppedByItsRank) {
 }
 
 TEST_F(ObjectsTest, SmallResultsGoToTheDriver) {
-  EXPECT_THAT(unidist::Get(unidist::Submit(Make, kSmall)),
-              IsOkAndHolds(Make(kSmall)));
+  EXPECT_THAT(unidist::Get(unidist::Submit(Make, kSmall)), IsOkAndHolds(Make(kSmall)));
   const ObjectTraffic traffic = Traffic();
   EXPECT_EQ(traffic.ranks[0].objects_kept, 0u);
   EXPECT_GE(traffic.result_bytes_to_driver, static_cast<uint64_t>(kSmall));
@@ -144,8 +143,7 @@ TEST_F(ObjectsTest, SmallResultsGoToTheDriver) {
 
 TEST_F(ObjectsTest, ANestedGetFetchesStraightFromTheRankThatMadeTheValue) {
   // The outer task runs on rank 1; the value it makes inside, on rank 2.
-  EXPECT_THAT(unidist::Get(unidist::Submit(MakeAndMeasureNested, kBig)),
-              IsOkAndHolds(kBig));
+  EXPECT_THAT(unidist::Get(unidist::Submit(MakeAndMeasureNested, kBig)), IsOkAndHolds(kBig));
   const ObjectTraffic traffic = Traffic();
   EXPECT_GE(traffic.ranks[1].bytes_sent_to_nodes, static_cast<uint64_t>(kBig));
   EXPECT_EQ(traffic.ranks[0].bytes_fetched, traffic.ranks[1].bytes_sent_to_nodes);
@@ -154,11 +152,11 @@ TEST_F(ObjectsTest, ANestedGetFetchesStraightFromTheRankThatMadeTheValue) {
 }
 
 TEST_F(ObjectsTest, KeptObjectsSurviveAWorkerCrashOnTheirRank) {
-  unidist::ObjectRef<std::string> big = unidist::Submit(Make, kBig);      // rank 1
+  unidist::ObjectRef<std::string> big = unidist::Submit(Make, kBig);  // rank 1
   unidist::Wait(std::vector<unidist::ObjectRef<std::string>>{big}, 1);
-  EXPECT_THAT(unidist::Get(unidist::Submit(Length, std::string("x"))),   // rank 2
+  EXPECT_THAT(unidist::Get(unidist::Submit(Length, std::string("x"))),  // rank 2
               IsOkAndHolds(1));
-  EXPECT_THAT(unidist::Get(unidist::Submit(Crash, 0)).status(),          // rank 1's worker dies
+  EXPECT_THAT(unidist::Get(unidist::Submit(Crash, 0)).status(),  // rank 1's worker dies
               ::unidist::testing::StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(unidist::Get(unidist::Submit(Length, big)), IsOkAndHolds(kBig));
   EXPECT_THAT(unidist::Get(big), IsOkAndHolds(Make(kBig)));
@@ -192,8 +190,8 @@ TEST_F(ObjectsTest, DISABLED_MeasureA100MiBValueMadeOnRank1AndUsedOnRank2) {
     const absl::Time got = absl::Now();
     EXPECT_TRUE(value.ok() && value->size() == static_cast<size_t>(kValue));
     printf("round %d: make on rank 1 %.1f ms, use on rank 2 %.1f ms, Get in driver %.1f ms\n",
-           round, absl::ToDoubleMilliseconds(made - start),
-           absl::ToDoubleMilliseconds(used - made), absl::ToDoubleMilliseconds(got - get_start));
+           round, absl::ToDoubleMilliseconds(made - start), absl::ToDoubleMilliseconds(used - made),
+           absl::ToDoubleMilliseconds(got - get_start));
   }
 }
 

@@ -7,9 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/task_error.h"
 #include "glog/logging.h"
 #include "google/protobuf/io/coded_stream.h"
-#include "common/task_error.h"
 
 namespace unidist::mpi_internal {
 namespace {
@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<DriverLink>> DriverLink::Start(Link::Opener open)
       absl::MutexLock lock(&driver->mu_);
       driver->exited_ = true;
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the mpi driver must be rank 0 of a job of at least 2 ranks; this is rank ", rank,
-        " of ", size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the mpi driver must be rank 0 of a job of at least 2 ranks; this is rank ",
+                     rank, " of ", size));
   }
   return driver;
 }
@@ -128,8 +128,8 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     return absl::FailedPreconditionError("the mpi backend needs at least one worker rank");
   }
   const int num_ranks = std::min(link->size() - 1, options.num_workers);
-  std::unique_ptr<MpiWorkerPool> pool(new MpiWorkerPool(
-      std::move(options), link, mpi_options, link->NewSession(), num_ranks));
+  std::unique_ptr<MpiWorkerPool> pool(
+      new MpiWorkerPool(std::move(options), link, mpi_options, link->NewSession(), num_ranks));
   link->Route(pool->session_, pool.get());
   for (int p = 0; p < num_ranks; ++p) {
     ToNode start;
@@ -149,8 +149,7 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     auto all_answered = [raw = pool.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(raw->mu_) {
       return raw->sessions_started_ == raw->num_ranks_;
     };
-    if (!pool->mu_.AwaitWithTimeout(absl::Condition(&all_answered),
-                                    mpi_options.answer_timeout)) {
+    if (!pool->mu_.AwaitWithTimeout(absl::Condition(&all_answered), mpi_options.answer_timeout)) {
       started = absl::UnavailableError("a worker rank did not answer the start of a session");
     } else {
       started = pool->start_error_;
@@ -179,13 +178,12 @@ absl::Status MpiWorkerPool::CheckSize(const proto::TaskRequest& task) const {
   // The size of the frame the worker's rank sends it in (a DriverMessage holding it), so
   // that what the driver accepts, the rank accepts too.
   const size_t task_bytes = task.ByteSizeLong();
-  const size_t bytes = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(task_bytes) +
-                       task_bytes;
+  const size_t bytes =
+      1 + google::protobuf::io::CodedOutputStream::VarintSize64(task_bytes) + task_bytes;
   if (bytes > options_.max_frame_bytes || bytes > static_cast<size_t>(INT_MAX) - kEnvelopeBytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("task '", task.function(), "' is too large to send: it takes ", bytes,
-                     " bytes, more than the largest message (", options_.max_frame_bytes,
-                     " bytes)"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "task '", task.function(), "' is too large to send: it takes ", bytes,
+        " bytes, more than the largest message (", options_.max_frame_bytes, " bytes)"));
   }
   return absl::OkStatus();
 }
@@ -233,9 +231,8 @@ absl::StatusOr<FromNode> MpiWorkerPool::Call(int rank, uint64_t call_id, ToNode 
   message.set_session(session_);
   link_->link().Post(rank, message.SerializeAsString());
   absl::MutexLock lock(&mu_);
-  auto answered = [this, call_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return answers_[call_id].done;
-  };
+  auto answered = [this, call_id]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return answers_[call_id].done; };
   const bool done = mu_.AwaitWithTimeout(absl::Condition(&answered), mpi_options_.answer_timeout);
   FromNode answer = std::move(answers_[call_id].message);
   if (value != nullptr) *value = std::move(answers_[call_id].value);
@@ -424,8 +421,8 @@ absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, uint64_
   }
   if (answer->object_data().has_error()) {
     const absl::Status error = TaskErrorToStatus(answer->object_data().error());
-    return absl::Status(error.code(), absl::StrCat("fetching from rank ", rank, ": ",
-                                                   error.message()));
+    return absl::Status(error.code(),
+                        absl::StrCat("fetching from rank ", rank, ": ", error.message()));
   }
   absl::MutexLock lock(&mu_);
   fetched_bytes_ += value.size();
@@ -516,11 +513,21 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
     case FromNode::kObjects: {
       uint64_t call_id = 0;
       switch (message.kind_case()) {
-        case FromNode::kCancelReply: call_id = message.cancel_reply().call_id(); break;
-        case FromNode::kDedicatedStarted: call_id = message.dedicated_started().call_id(); break;
-        case FromNode::kWorkers: call_id = message.workers().call_id(); break;
-        case FromNode::kObjectData: call_id = message.object_data().call_id(); break;
-        default: call_id = message.objects().call_id(); break;
+        case FromNode::kCancelReply:
+          call_id = message.cancel_reply().call_id();
+          break;
+        case FromNode::kDedicatedStarted:
+          call_id = message.dedicated_started().call_id();
+          break;
+        case FromNode::kWorkers:
+          call_id = message.workers().call_id();
+          break;
+        case FromNode::kObjectData:
+          call_id = message.object_data().call_id();
+          break;
+        default:
+          call_id = message.objects().call_id();
+          break;
       }
       absl::MutexLock lock(&mu_);
       if (message.has_dedicated_started() && !message.dedicated_started().has_error()) {

@@ -20,8 +20,8 @@
 // received into its final buffer); ReleaseObject drops every rank's copy.
 //
 // The calls that need an answer from a rank (StartDedicatedWorker, Cancel, Workers,
-// workers_replaced, FetchObject, QueryObjects) wait for it on the caller's thread; they must not be called from the
-// callbacks (they then fail with FailedPrecondition, or return nothing).
+// workers_replaced, FetchObject, QueryObjects) wait for it on the caller's thread; they must not be
+// called from the callbacks (they then fail with FailedPrecondition, or return nothing).
 //
 // Thread-safe.
 
@@ -187,8 +187,7 @@ class MpiWorkerPool final : public WorkerPool {
   // for the answer (and the raw value after an ObjectData, into `value`). Unavailable if
   // none comes in time or the session ended first; FailedPrecondition on the link thread.
   uint64_t NewCallLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id,
-                                            mpi::proto::ToNode message,
+  absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id, mpi::proto::ToNode message,
                                             std::string* value = nullptr) const;
   // Sends a task, recording it in flight on `rank`.
   absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
@@ -203,7 +202,7 @@ class MpiWorkerPool final : public WorkerPool {
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int next_worker_ ABSL_GUARDED_BY(mu_) = 0;     // round-robin over global pool workers
+  int next_worker_ ABSL_GUARDED_BY(mu_) = 0;  // round-robin over global pool workers
   int next_dedicated_rank_ ABSL_GUARDED_BY(mu_) = 0;
   int next_dedicated_slot_ ABSL_GUARDED_BY(mu_) = 0;  // above the pool's slots
   absl::flat_hash_map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);

@@ -115,12 +115,12 @@ class TestNode {
               if (!manager.ok()) return manager.status();
               return std::unique_ptr<WorkerPool>(std::move(*manager));
             }) {
-    absl::StatusOr<std::unique_ptr<Link>> link = Link::Start(
-        [hub, rank] { return hub->Open(rank); },
-        [this](Link& self, Received received) {
-          link_.store(&self);
-          if (!node_.HandleReceived(std::move(received))) exited_.Notify();
-        });
+    absl::StatusOr<std::unique_ptr<Link>> link =
+        Link::Start([hub, rank] { return hub->Open(rank); },
+                    [this](Link& self, Received received) {
+                      link_.store(&self);
+                      if (!node_.HandleReceived(std::move(received))) exited_.Notify();
+                    });
     if (!link.ok()) abort();  // a LocalHub link cannot fail to open
     link_holder_ = *std::move(link);
   }
@@ -150,9 +150,8 @@ struct Reports {
 
   proto::TaskResult WaitFor(uint64_t task_id) {
     absl::MutexLock lock(&mu);
-    auto has = [this, task_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return results.contains(task_id);
-    };
+    auto has = [this, task_id]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return results.contains(task_id); };
     mu.Await(absl::Condition(&has));
     return results[task_id];
   }
@@ -314,15 +313,15 @@ TEST_F(MpiWorkerPoolTest, DedicatedWorkersRunInOrderAndReportTheirLoss) {
   }
   ASSERT_THAT(pool_->DispatchTo(*second, Task(6, "pid")), IsOk());
   ASSERT_THAT(pool_->DispatchTo(*first, Task(7, "pid")), IsOk());
-  for (uint64_t id = 1; id <= 5; ++id) EXPECT_EQ(reports_.WaitFor(id).values(0), std::to_string(id));
+  for (uint64_t id = 1; id <= 5; ++id)
+    EXPECT_EQ(reports_.WaitFor(id).values(0), std::to_string(id));
   // Round-robin over the ranks: two actors, two different processes (and ranks).
   EXPECT_NE(reports_.WaitFor(6).values(0), reports_.WaitFor(7).values(0));
   pool_->CloseDedicatedWorker(*first, /*kill=*/false);
   {
     absl::MutexLock lock(&reports_.mu);
-    auto lost = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(reports_.mu) {
-      return !reports_.lost.empty();
-    };
+    auto lost = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(reports_.mu) { return !reports_.lost.empty(); };
     reports_.mu.Await(absl::Condition(&lost));
     EXPECT_EQ(reports_.lost[0].first.slot, first->slot);
     EXPECT_EQ(reports_.lost[0].first.generation, first->generation);
@@ -462,8 +461,8 @@ TEST_F(MpiWorkerPoolTest, ALargeResultStaysOnItsRankAndGoesStraightToTheRankThat
   EXPECT_EQ(traffic->ranks[1].fetches(), 1u);
   EXPECT_EQ(traffic->ranks[1].bytes_fetched(), kBig);
   EXPECT_EQ(traffic->ranks[1].objects_held(), 1u);  // its copy
-  EXPECT_EQ(traffic->result_bytes_to_driver, 0u + 2 * std::to_string(kBig).size() + 2 +
-                                                  2 * std::to_string(kBig).size() + 2);
+  EXPECT_EQ(traffic->result_bytes_to_driver,
+            0u + 2 * std::to_string(kBig).size() + 2 + 2 * std::to_string(kBig).size() + 2);
 
   // The driver's own Get fetches it once, from rank 1.
   absl::StatusOr<std::string> fetched = pool_->FetchObject(object, 1);
@@ -495,8 +494,9 @@ TEST_F(MpiWorkerPoolTest, SmallResultsAndAZeroThresholdGoToTheDriver) {
   EXPECT_EQ(big.values(0).size(), kBig);
   pool_.reset();
   ASSERT_NO_FATAL_FAILURE(StartPool(2));
-  ASSERT_THAT(pool_->Dispatch(TaskMaking(2, "make", std::to_string(kSmall), DataID::FromParts(7, 2))),
-              IsOk());
+  ASSERT_THAT(
+      pool_->Dispatch(TaskMaking(2, "make", std::to_string(kSmall), DataID::FromParts(7, 2))),
+      IsOk());
   const proto::TaskResult small = reports_.WaitFor(2);
   EXPECT_EQ(small.kept_values_size(), 0);
   EXPECT_EQ(small.values(0).size(), kSmall);
@@ -529,8 +529,8 @@ TEST_F(MpiWorkerPoolTest, KeptObjectsSurviveAWorkerCrashAndGoWithTheSession) {
   const DataID object = DataID::FromParts(7, 1);
   ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), object)), IsOk());
   ASSERT_EQ(reports_.WaitFor(1).kept_values_size(), 1);
-  ASSERT_THAT(pool_->Dispatch(Task(2, "pid")), IsOk());        // rank 2
-  ASSERT_THAT(pool_->Dispatch(Task(3, "segfault")), IsOk());   // rank 1's only worker dies
+  ASSERT_THAT(pool_->Dispatch(Task(2, "pid")), IsOk());       // rank 2
+  ASSERT_THAT(pool_->Dispatch(Task(3, "segfault")), IsOk());  // rank 1's only worker dies
   EXPECT_TRUE(reports_.WaitFor(3).error().worker_died());
   absl::StatusOr<std::string> fetched = pool_->FetchObject(object, 1);
   ASSERT_THAT(fetched, IsOk());

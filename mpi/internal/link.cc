@@ -140,9 +140,8 @@ void Link::Run(Opener open) {
     const bool hot = sending || absl::Now() - last_busy < kHotWindow;
     // Wait for a post, or poll again after the back-off.
     absl::MutexLock lock(&mu_);
-    auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !outbox_.empty() || stop_;
-    };
+    auto has_work = [this]()
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !outbox_.empty() || stop_; };
     mu_.AwaitWithTimeout(absl::Condition(&has_work), hot ? kMinIdleWait : idle_wait);
     idle_wait = hot ? kMinIdleWait : std::min(idle_wait * 2, kMaxIdleWait);
   }

@@ -80,7 +80,7 @@ class Link {
     int dest = -1;
     std::string bytes;
     std::shared_ptr<const std::string> payload;  // sent after `bytes`, if set
-    std::function<void()> fn;  // set for Sync
+    std::function<void()> fn;                    // set for Sync
   };
 
   explicit Link(Handler handler) : handler_(std::move(handler)) {}

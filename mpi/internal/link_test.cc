@@ -32,9 +32,8 @@ struct Inbox {
   }
   void WaitForCount(size_t count) {
     absl::MutexLock lock(&mu);
-    auto enough = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return messages.size() >= count;
-    };
+    auto enough = [this, count]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return messages.size() >= count; };
     mu.Await(absl::Condition(&enough));
   }
 };
@@ -42,10 +41,10 @@ struct Inbox {
 TEST(LinkTest, DeliversInOrderWithTheSender) {
   std::shared_ptr<LocalHub> hub = LocalHub::Create(2);
   Inbox zero, one;
-  absl::StatusOr<std::unique_ptr<Link>> a = Link::Start([hub] { return hub->Open(0); },
-                                                        zero.Handler());
-  absl::StatusOr<std::unique_ptr<Link>> b = Link::Start([hub] { return hub->Open(1); },
-                                                        one.Handler());
+  absl::StatusOr<std::unique_ptr<Link>> a =
+      Link::Start([hub] { return hub->Open(0); }, zero.Handler());
+  absl::StatusOr<std::unique_ptr<Link>> b =
+      Link::Start([hub] { return hub->Open(1); }, one.Handler());
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ((*a)->rank(), 0);
   EXPECT_EQ((*b)->rank(), 1);
@@ -65,8 +64,8 @@ TEST(LinkTest, DeliversInOrderWithTheSender) {
 TEST(LinkTest, SyncRunsOnTheLinkThreadAfterEarlierPosts) {
   std::shared_ptr<LocalHub> hub = LocalHub::Create(2);
   Inbox zero, one;
-  absl::StatusOr<std::unique_ptr<Link>> a = Link::Start([hub] { return hub->Open(0); },
-                                                        zero.Handler());
+  absl::StatusOr<std::unique_ptr<Link>> a =
+      Link::Start([hub] { return hub->Open(0); }, zero.Handler());
   ASSERT_TRUE(a.ok());
   (*a)->Post(1, "first");
   bool on_link_thread = false;
@@ -86,8 +85,8 @@ TEST(LinkTest, SyncRunsOnTheLinkThreadAfterEarlierPosts) {
 TEST(LinkTest, StopSendsWhatWasPostedAndIsIdempotent) {
   std::shared_ptr<LocalHub> hub = LocalHub::Create(2);
   Inbox zero, one;
-  absl::StatusOr<std::unique_ptr<Link>> a = Link::Start([hub] { return hub->Open(0); },
-                                                        zero.Handler());
+  absl::StatusOr<std::unique_ptr<Link>> a =
+      Link::Start([hub] { return hub->Open(0); }, zero.Handler());
   ASSERT_TRUE(a.ok());
   for (int i = 0; i < 10; ++i) (*a)->Post(1, "x");
   (*a)->Stop();
@@ -106,10 +105,11 @@ TEST(LinkTest, StopSendsWhatWasPostedAndIsIdempotent) {
 }
 
 TEST(LinkTest, FailedOpenIsReturned) {
-  absl::StatusOr<std::unique_ptr<Link>> link =
-      Link::Start([]() -> absl::StatusOr<std::unique_ptr<Transport>> {
+  absl::StatusOr<std::unique_ptr<Link>> link = Link::Start(
+      []() -> absl::StatusOr<std::unique_ptr<Transport>> {
         return absl::UnavailableError("no MPI here");
-      }, [](Link&, Received) {});
+      },
+      [](Link&, Received) {});
   EXPECT_EQ(link.status(), absl::UnavailableError("no MPI here"));
 }
 

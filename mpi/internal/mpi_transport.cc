@@ -59,8 +59,8 @@ class MpiTransport final : public Transport {
     send.bytes = std::move(bytes);
     send.shared = std::move(shared);
     const std::string& out = send.shared != nullptr ? *send.shared : send.bytes;
-    const int code = MPI_Isend(out.data(), static_cast<int>(out.size()),
-                               MPI_BYTE, dest, kTag, MPI_COMM_WORLD, &send.request);
+    const int code = MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_BYTE, dest, kTag,
+                               MPI_COMM_WORLD, &send.request);
     if (code != MPI_SUCCESS) {
       pending_.pop_back();
       return MpiError("MPI_Isend", code);

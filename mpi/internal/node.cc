@@ -199,9 +199,9 @@ void Node::ServeFetch(int source, uint64_t session, const mpi::proto::FetchObjec
     error = absl::UnavailableError(absl::StrCat("object ", Hex(fetch.object_id()), " on rank ",
                                                 rank_, ": its session is over"));
   } else if (bytes = Find(fetch.object_id()); bytes == nullptr) {
-    error = absl::NotFoundError(absl::StrCat("object ", Hex(fetch.object_id()),
-                                             " is not kept on rank ", rank_,
-                                             " (released, or never made there)"));
+    error =
+        absl::NotFoundError(absl::StrCat("object ", Hex(fetch.object_id()), " is not kept on rank ",
+                                         rank_, " (released, or never made there)"));
   }
   if (!error.ok()) StatusToTaskError(error, data.mutable_error());
   if (bytes != nullptr) {
@@ -232,25 +232,25 @@ void Node::Resolve(Parked parked) {
   const bool is_reply = parked.kind == Parked::Kind::kReply;
   absl::Status error;
   std::vector<std::pair<std::string, int>> to_fetch;  // id, rank
-  ForEachLocation(&parked.task, &parked.reply, is_reply,
-                  [&](proto::ObjectLocation* location, std::string*) {
-                    if (!error.ok()) return;
-                    const std::string& id = location->object_id();
-                    if (Find(id) != nullptr) return;  // kept or copied here
-                    // The driver pool's holders are ranks (driver_pool.h).
-                    const uint64_t holder = location->holder();
-                    const int rank = holder > static_cast<uint64_t>(INT_MAX) ? -1 : static_cast<int>(holder);
-                    if (rank == rank_) {
-                      error = absl::NotFoundError(
-                          absl::StrCat("object ", Hex(id), " is not kept on rank ", rank_,
-                                       " any more (released, or its session is over)"));
-                    } else if (rank < 1) {
-                      error = absl::InvalidArgumentError(
-                          absl::StrCat("object ", Hex(id), " has no valid rank (", holder, ")"));
-                    } else {
-                      to_fetch.emplace_back(id, rank);
-                    }
-                  });
+  ForEachLocation(
+      &parked.task, &parked.reply, is_reply, [&](proto::ObjectLocation* location, std::string*) {
+        if (!error.ok()) return;
+        const std::string& id = location->object_id();
+        if (Find(id) != nullptr) return;  // kept or copied here
+        // The driver pool's holders are ranks (driver_pool.h).
+        const uint64_t holder = location->holder();
+        const int rank = holder > static_cast<uint64_t>(INT_MAX) ? -1 : static_cast<int>(holder);
+        if (rank == rank_) {
+          error =
+              absl::NotFoundError(absl::StrCat("object ", Hex(id), " is not kept on rank ", rank_,
+                                               " any more (released, or its session is over)"));
+        } else if (rank < 1) {
+          error = absl::InvalidArgumentError(
+              absl::StrCat("object ", Hex(id), " has no valid rank (", holder, ")"));
+        } else {
+          to_fetch.emplace_back(id, rank);
+        }
+      });
   if (!error.ok()) return FailParked(parked, error);
   if (to_fetch.empty() && parked_.empty()) return Deliver(std::move(parked));
   const uint64_t key = next_parked_++;
@@ -277,8 +277,9 @@ void Node::DeliverReady() {
   for (auto it = parked_.begin(); it != parked_.end();) {
     const Parked& parked = it->second;
     const bool in_order = parked.kind == Parked::Kind::kTaskOn;
-    const uint64_t worker = (static_cast<uint64_t>(static_cast<uint32_t>(parked.worker.slot())) << 32) |
-                            parked.worker.generation();
+    const uint64_t worker =
+        (static_cast<uint64_t>(static_cast<uint32_t>(parked.worker.slot())) << 32) |
+        parked.worker.generation();
     if (parked.missing > 0 || (in_order && blocked.contains(worker))) {
       if (in_order) blocked.insert(worker);
       ++it;
@@ -298,8 +299,8 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
   absl::Status error;
   if (data.has_error()) {
     error = TaskErrorToStatus(data.error());
-    error = absl::Status(error.code(), absl::StrCat("fetching from rank ", source, ": ",
-                                                    error.message()));
+    error = absl::Status(error.code(),
+                         absl::StrCat("fetching from rank ", source, ": ", error.message()));
   } else {
     absl::MutexLock lock(&mu_);
     counters_.set_bytes_fetched(counters_.bytes_fetched() + bytes.size());
@@ -328,9 +329,9 @@ void Node::Deliver(Parked parked) {
                     if (!error.ok()) return;
                     ObjectBytes bytes = Find(location->object_id());
                     if (bytes == nullptr) {  // released while the others were fetched
-                      error = absl::NotFoundError(absl::StrCat(
-                          "object ", Hex(location->object_id()), " is not on rank ", rank_,
-                          " any more"));
+                      error =
+                          absl::NotFoundError(absl::StrCat("object ", Hex(location->object_id()),
+                                                           " is not on rank ", rank_, " any more"));
                       return;
                     }
                     *value = *bytes;  // the worker's frame is built from the message
@@ -456,7 +457,8 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
           pool_->Cancel(message.cancel().task_id(), message.cancel().force());
       mpi::proto::FromNode reply;
       reply.mutable_cancel_reply()->set_call_id(message.cancel().call_id());
-      if (!cancelled.ok()) StatusToTaskError(cancelled, reply.mutable_cancel_reply()->mutable_error());
+      if (!cancelled.ok())
+        StatusToTaskError(cancelled, reply.mutable_cancel_reply()->mutable_error());
       Send(session, std::move(reply));
       break;
     }
@@ -470,8 +472,9 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
         break;
       }
       // A worker that is gone needs no answer.
-      pool_->ReplyToWorker(FromLocal(message.reply_to_worker().worker()),
-                           message.reply_to_worker().reply())
+      pool_
+          ->ReplyToWorker(FromLocal(message.reply_to_worker().worker()),
+                          message.reply_to_worker().reply())
           .IgnoreError();
       break;
     case ToNode::kStartDedicated: {

@@ -46,8 +46,8 @@ class Node {
   // (Link::Post: thread-safe, never blocks). `execute` runs a task in a local worker
   // process. `start_pool` starts the local pool for a session (ProcessManager::Start in
   // production).
-  using Sender = std::function<void(int dest, std::string bytes,
-                                    std::shared_ptr<const std::string> payload)>;
+  using Sender =
+      std::function<void(int dest, std::string bytes, std::shared_ptr<const std::string> payload)>;
   using StartPool =
       std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)>;
   Node(Sender send, TaskExecutor execute, StartPool start_pool);
@@ -71,10 +71,10 @@ class Node {
   struct Parked {
     enum class Kind { kTask, kTaskOn, kReply };
     Kind kind = Kind::kTask;
-    proto::TaskRequest task;              // kTask, kTaskOn
-    mpi::proto::LocalWorker worker;       // kTaskOn, kReply
-    proto::ApiReply reply;                // kReply
-    int missing = 0;                      // fetches not answered yet
+    proto::TaskRequest task;         // kTask, kTaskOn
+    mpi::proto::LocalWorker worker;  // kTaskOn, kReply
+    proto::ApiReply reply;           // kReply
+    int missing = 0;                 // fetches not answered yet
   };
   using ObjectBytes = std::shared_ptr<const std::string>;
 

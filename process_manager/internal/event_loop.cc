@@ -105,10 +105,9 @@ void ProcessManager::EventLoop() {
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
             const absl::Status read = ReadFromWorker(*slot, &completed, &api_requests);
             if (!read.ok()) {
-              HandleWorkerFailure(*slot,
-                                  absl::IsDataLoss(read) ? DeathCause::kProtocolError
-                                                         : DeathCause::kGone,
-                                  read, &completed);
+              HandleWorkerFailure(
+                  *slot, absl::IsDataLoss(read) ? DeathCause::kProtocolError : DeathCause::kGone,
+                  read, &completed);
             } else {
               absl::MutexLock lock(&mu_);
               DrainBacklogLocked();  // results made room on this worker
@@ -154,7 +153,8 @@ void ProcessManager::EventLoop() {
     reaped.clear();
     for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
     completed.clear();
-    for (ApiCall& call : api_requests) options_.on_api_request(call.worker, std::move(call.request));
+    for (ApiCall& call : api_requests)
+      options_.on_api_request(call.worker, std::move(call.request));
     api_requests.clear();
     // Whatever Dispatch left for this thread to write (see DrainBacklogLocked), and what
     // the callbacks above dispatched.
@@ -250,8 +250,8 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
         if (!options_.on_api_request) {
           return absl::DataLossError("the worker made an API call this pool does not serve");
         }
-        api_requests->push_back({WorkerId{slot.index, slot.generation},
-                                 std::move(*message.mutable_api_request())});
+        api_requests->push_back(
+            {WorkerId{slot.index, slot.generation}, std::move(*message.mutable_api_request())});
       } else {
         return absl::DataLossError("the worker sent a message of no known kind");
       }
@@ -325,8 +325,8 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
                                      "the worker pool shut down before the task ran"));
   }
   if (!slot.dedicated && !stopping) {
-    LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << process->pid
-                 << ") is gone (" << why.message() << "); starting a replacement";
+    LOG(WARNING) << "unidist: worker " << slot.index << " (pid " << process->pid << ") is gone ("
+                 << why.message() << "); starting a replacement";
   }
   if (options_.on_worker_gone) options_.on_worker_gone(WorkerId{slot.index, process->generation});
   return process;
@@ -357,9 +357,8 @@ void ProcessManager::HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_sta
   std::deque<InFlight> tasks;
   {
     absl::MutexLock lock(&mu_);
-    auto it = std::find_if(dying_.begin(), dying_.end(), [pid](const auto& each) {
-      return each->pid == pid && each->exited;
-    });
+    auto it = std::find_if(dying_.begin(), dying_.end(),
+                           [pid](const auto& each) { return each->pid == pid && each->exited; });
     // Not a dying worker: one killed because it could not be installed.
     if (it == dying_.end()) return;
     process = std::move(*it);
@@ -373,8 +372,7 @@ void ProcessManager::HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_sta
       wait_status.ok() ? DescribeWaitStatus(*wait_status)
                        : absl::StrCat("could not be reaped: ", wait_status.status().message());
   if (process->dedicated) {
-    LoseDedicatedWorker(*slots_[process->index], process->pid,
-                        how + process->output->StderrTail(),
+    LoseDedicatedWorker(*slots_[process->index], process->pid, how + process->output->StderrTail(),
                         process->cause == DeathCause::kProtocolError, process->first_started,
                         std::move(tasks), completed);
     return;
@@ -390,9 +388,8 @@ void ProcessManager::FailPoolTasks(const Process& process, const std::string& ho
     std::string message;
     switch (process.cause) {
       case DeathCause::kGone:
-        message = absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s",
-                                  process.index, process.pid, task.function, how,
-                                  process.output->StderrTail());
+        message = absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s", process.index,
+                                  process.pid, task.function, how, process.output->StderrTail());
         break;
       case DeathCause::kProtocolError:
         code = absl::StatusCode::kDataLoss;
@@ -417,9 +414,9 @@ void ProcessManager::FailPoolTasks(const Process& process, const std::string& ho
   }
 }
 
-void ProcessManager::HandleReplacement(
-    int index, absl::StatusOr<process_internal::ForkServer::Worker> worker,
-    std::vector<proto::TaskResult>* completed) {
+void ProcessManager::HandleReplacement(int index,
+                                       absl::StatusOr<process_internal::ForkServer::Worker> worker,
+                                       std::vector<proto::TaskResult>* completed) {
   Slot& slot = *slots_[index];
   absl::Status status = worker.status();
   {
@@ -492,9 +489,8 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
     if (lost.code() == absl::StatusCode::kCancelled) {
       message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
     } else {
-      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index,
-                                pid, first ? "while running" : "before running",
-                                task.function, how);
+      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index, pid,
+                                first ? "while running" : "before running", task.function, how);
     }
     proto::TaskResult result = ErrorResult(task, lost.code(), message);
     result.mutable_error()->set_worker_index(slot.index);

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "process_manager/internal/fork_server.pb.h"
 #include "process_manager/internal/os_util.h"
 
@@ -224,8 +224,7 @@ absl::StatusOr<std::string> ForkServer::Call(const std::string& request,
   absl::Status sent = SendDatagram(control_fd_, request);
   if (!sent.ok()) {
     // Its end of the socket is closed: it exited or was killed, and its workers with it.
-    return absl::UnavailableError(
-        absl::StrCat("the fork server is gone (", sent.message(), ")"));
+    return absl::UnavailableError(absl::StrCat("the fork server is gone (", sent.message(), ")"));
   }
   absl::StatusOr<std::string> reply = ReceiveDatagram(control_fd_, kMaxDatagramBytes, received_fds);
   if (!reply.ok()) return reply.status();

@@ -116,8 +116,7 @@ TEST(ForkServerTest, WorkersDoNotInheritTheDriversDescriptors) {
     // Report whether the driver's pipe is open in the worker (its descriptor number may
     // have been reused for something else).
     struct stat now;
-    const bool inherited =
-        fstat(pipe_fds[1], &now) == 0 && now.st_ino == pipe_stat.st_ino;
+    const bool inherited = fstat(pipe_fds[1], &now) == 0 && now.st_ino == pipe_stat.st_ino;
     return SendAll(fd, inherited ? "inherited" : "clean").ok() ? 0 : 1;
   });
   ASSERT_TRUE(server.ok());

@@ -104,8 +104,8 @@ class Worker {
       }
     }
     for (bool wait = block;; wait = false) {
-      const ssize_t received = recv(fd_, decoder_.PrepareAppend(kReadChunkBytes),
-                                    kReadChunkBytes, wait ? 0 : MSG_DONTWAIT);
+      const ssize_t received = recv(fd_, decoder_.PrepareAppend(kReadChunkBytes), kReadChunkBytes,
+                                    wait ? 0 : MSG_DONTWAIT);
       if (received == 0) {
         end_of_stream_ = true;
         return;
@@ -202,8 +202,7 @@ class Worker {
   absl::Status Send(proto::WorkerMessage& message) {
     message.set_waiting_tasks(static_cast<uint32_t>(waiting_));
     out_.clear();
-    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_);
-        !framed.ok()) {
+    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_); !framed.ok()) {
       return framed;
     }
     if (!SendAll(fd_, out_).ok()) {

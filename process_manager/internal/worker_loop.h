@@ -26,9 +26,9 @@ using ::unidist::TaskExecutor;  // process_manager/worker_pool.h
 
 // Exit codes of a worker process, as the driver reports them.
 enum WorkerExitCode : int {
-  kWorkerExitOk = 0,              // the driver closed the socket
-  kWorkerExitSocketError = 70,    // reading from or writing to the driver failed
-  kWorkerExitBadFrame = 71,       // the driver sent a frame that could not be decoded
+  kWorkerExitOk = 0,            // the driver closed the socket
+  kWorkerExitSocketError = 70,  // reading from or writing to the driver failed
+  kWorkerExitBadFrame = 71,     // the driver sent a frame that could not be decoded
 };
 
 struct WorkerLoopOptions {
