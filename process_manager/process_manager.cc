@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <memory>
 #include <utility>
@@ -35,7 +36,15 @@ constexpr int kMaxWorkers = 4096;
 // many tasks sent and not answered (see DrainBacklogLocked).
 constexpr size_t kDeferWritesAt = 8;
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+std::atomic<bool> g_pidfds_disabled_for_testing{false};
+
+int PidfdOpen(pid_t pid) {
+  if (g_pidfds_disabled_for_testing.load(std::memory_order_relaxed)) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 }  // namespace
 
@@ -124,16 +133,36 @@ absl::Status ProcessManager::StartWorker(Slot& slot) {
   return installed;
 }
 
+void ProcessManager::DisablePidfdsForTesting(bool disabled) {
+  g_pidfds_disabled_for_testing.store(disabled, std::memory_order_relaxed);
+}
+
 absl::Status ProcessManager::InstallWorkerLocked(
     Slot& slot, const process_internal::ForkServer::Worker& worker) {
   ++slot.generation;
   // The pidfd tells the event thread that the worker exited even while something the
   // worker started holds its socket open. The fork server reaps a worker only when the
   // driver asks, so until then `pid` cannot name another process.
-  const int pidfd = PidfdOpen(worker.pid);
-  absl::Status status = pidfd < 0 ? ErrnoStatus("pidfd_open") : absl::OkStatus();
+  // Where pidfd_open does not exist (valgrind 3.19 does not know the system call; kernels
+  // before 5.3) or is not allowed (a seccomp filter), the worker is watched without one:
+  // its death is seen when its socket closes, and its exit by looking at /proc
+  // (KillOverdueLocked). What that loses: a worker whose socket something else holds open
+  // is not seen to die.
+  int pidfd = PidfdOpen(worker.pid);
+  absl::Status status = absl::OkStatus();
+  if (pidfd < 0) {
+    if (errno == ENOSYS || errno == EPERM) {
+      LOG_FIRST_N(WARNING, 1) << "unidist: " << ErrnoStatus("pidfd_open")
+                              << "; watching workers without pidfds (a worker whose socket "
+                                 "another process holds open is not seen to die)";
+      pidfd = -1;
+    } else {
+      status = ErrnoStatus("pidfd_open");
+    }
+  }
   const int fds[4] = {worker.socket_fd, worker.stdout_fd, worker.stderr_fd, pidfd};
   for (int stream = 0; stream < 4 && status.ok(); ++stream) {
+    if (fds[stream] < 0) continue;  // no pidfd (above)
     if (stream != static_cast<int>(Stream::kPidfd)) {
       status = process_internal::SetNonBlocking(fds[stream]);
       if (!status.ok()) break;

@@ -93,6 +93,10 @@ class ProcessManager final : public WorkerPool {
   // started (then nothing is left running).
   static absl::StatusOr<std::unique_ptr<ProcessManager>> Start(ProcessManagerOptions options);
 
+  // Test-only: workers started from now on are watched as where pidfd_open does not exist
+  // (under valgrind, say): see InstallWorkerLocked.
+  static void DisablePidfdsForTesting(bool disabled);
+
   // Shuts down.
   ~ProcessManager() override;
 
@@ -258,7 +262,7 @@ class ProcessManager final : public WorkerPool {
                          std::vector<proto::TaskResult>* completed);
   // SIGKILLs dying workers past their deadline; returns the epoll_wait timeout (ms, -1 for
   // none) until the next deadline.
-  int KillOverdueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int KillOverdueLocked(std::vector<Process*>* exited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker, live or dying, that epoll token `token` names; nullptr if it is gone.
   Process* FindProcessLocked(uint64_t token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails the tasks of a reaped pool worker.
@@ -284,6 +288,12 @@ class ProcessManager final : public WorkerPool {
   // The same for a task held by a dying worker; NotFound if none holds it.
   absl::Status CancelDyingLocked(uint64_t task_id, bool force, proto::TaskResult* cancelled)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SIGKILL through its pidfd, or its pid where it has none.
+  static void KillProcess(const Process& process);
+  // For a process watched without a pidfd: whether it has exited (is a zombie, or gone).
+  static bool ExitedWithoutPidfd(pid_t pid);
+  // How often a dying process without a pidfd is looked at.
+  static constexpr int64_t kExitPollNanos = 10'000'000;
   static proto::TaskResult ErrorResult(const InFlight& task, absl::StatusCode code,
                                        const std::string& message);
 

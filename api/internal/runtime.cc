@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -122,8 +123,12 @@ std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, con
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
   task->segments.resize(args.size());
-  task->argument_values.resize(args.size());
-  task->argument_tokens.resize(args.size());
+  // Slots for the values of ObjectRef arguments, only if there are any: most tasks take
+  // values alone, and every allocation counts on the per-task path.
+  if (std::any_of(args.begin(), args.end(), [](const TaskArg& arg) { return arg.is_ref; })) {
+    task->argument_values.resize(args.size());
+    task->argument_tokens.resize(args.size());
+  }
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));

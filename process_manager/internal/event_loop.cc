@@ -13,6 +13,7 @@
 //   4. the replacement is spawned: HandleReplacement installs it in the slot.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <climits>
 #include <iterator>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -44,12 +46,34 @@ using process_internal::Stream;
 constexpr size_t kReadChunkBytes = 256 * 1024;
 constexpr int kMaxEvents = 64;
 
-void KillByPidfd(int pidfd) {
-  // A pidfd names its process even once it is reaped: the signal cannot hit a stranger.
-  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}  // namespace
+
+void ProcessManager::KillProcess(const Process& process) {
+  if (process.pidfd >= 0) {
+    // A pidfd names its process even once it is reaped: the signal cannot hit a stranger.
+    syscall(SYS_pidfd_send_signal, process.pidfd, SIGKILL, nullptr, 0);
+  } else {
+    // Without a pidfd: the fork server reaps the process only once the driver has seen it
+    // exit (below), so until then its pid cannot name another process.
+    ::kill(process.pid, SIGKILL);
+  }
 }
 
-}  // namespace
+bool ProcessManager::ExitedWithoutPidfd(pid_t pid) {
+  // The fork server does not reap it before the driver asks, so an exited worker is a
+  // zombie: state Z (or X) in /proc/<pid>/stat, after the command's closing parenthesis.
+  const int fd = open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;  // no such process any more
+  char buffer[512];
+  const ssize_t got = read(fd, buffer, sizeof(buffer));
+  close(fd);
+  if (got <= 0) return false;
+  const std::string stat(buffer, static_cast<size_t>(got));
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  const char state = stat[paren + 2];
+  return state == 'Z' || state == 'X';
+}
 
 void ProcessManager::EventLoop() {
   epoll_event events[kMaxEvents];
@@ -58,12 +82,17 @@ void ProcessManager::EventLoop() {
   std::vector<AsyncForkServer::Spawned> spawned;
   std::vector<AsyncForkServer::Reaped> reaped;
   std::vector<std::pair<WorkerId, absl::Status>> broken;
+  std::vector<Process*> exited;
   for (;;) {
     int timeout_ms;
     {
       absl::MutexLock lock(&mu_);
-      timeout_ms = KillOverdueLocked();
+      timeout_ms = KillOverdueLocked(&exited);
     }
+    // Processes without a pidfd whose exit KillOverdueLocked noticed: as if it had fired.
+    for (Process* process : exited) HandleProcessExited(*process);
+    if (!exited.empty()) timeout_ms = 0;
+    exited.clear();
     const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -175,16 +204,25 @@ ProcessManager::Process* ProcessManager::FindProcessLocked(uint64_t token) {
   return nullptr;
 }
 
-int ProcessManager::KillOverdueLocked() {
+int ProcessManager::KillOverdueLocked(std::vector<Process*>* exited) {
   const int64_t now = MonotonicNanos();
   int64_t next = INT64_MAX;
   for (const auto& process : dying_) {
-    if (process->exited || process->kill_at == INT64_MAX) continue;
+    if (process->exited) continue;
+    if (process->pidfd < 0) {
+      // No pidfd to tell us (see InstallWorkerLocked): look, and look again soon.
+      if (ExitedWithoutPidfd(process->pid)) {
+        exited->push_back(process.get());
+        continue;
+      }
+      next = std::min(next, now + kExitPollNanos);
+    }
+    if (process->kill_at == INT64_MAX) continue;
     if (process->kill_at <= now) {
       LOG(WARNING) << "unidist: worker " << process->index << " (pid " << process->pid
                    << ") did not exit within reap_grace of closing its socket; killing it";
-      KillByPidfd(process->pidfd);
-      process->kill_at = INT64_MAX;  // its pidfd fires once it is dead
+      KillProcess(*process);
+      process->kill_at = INT64_MAX;  // its exit is seen once it is dead
       continue;
     }
     next = std::min(next, process->kill_at);
@@ -316,7 +354,7 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
       const int64_t now = MonotonicNanos();
       process->kill_at = grace >= INT64_MAX - now ? INT64_MAX : now + std::max<int64_t>(grace, 0);
     } else {
-      KillByPidfd(process->pidfd);  // broken, or unwatchable: no grace
+      KillProcess(*process);  // broken, or unwatchable: no grace
     }
     dying_.push_back(std::move(owned));
   }
@@ -337,7 +375,7 @@ void ProcessManager::HandleProcessExited(Process& process) {
     absl::MutexLock lock(&mu_);
     if (process.exited) return;
     process.exited = true;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, process.pidfd, nullptr) != 0) {
+    if (process.pidfd >= 0 && epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, process.pidfd, nullptr) != 0) {
       // It would keep firing: close it instead (that drops it from the set too). It is no
       // longer needed to signal the process, which is dead.
       LOG(WARNING) << "unidist: " << ErrnoStatus("epoll_ctl removing a worker's pidfd");
@@ -523,7 +561,7 @@ absl::Status ProcessManager::CancelDyingLocked(uint64_t task_id, bool force,
       task.cancelled = true;
       *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
                                "the task was cancelled while running; its worker was stopped");
-      KillByPidfd(process->pidfd);
+      KillProcess(*process);
       return absl::OkStatus();
     }
   }
