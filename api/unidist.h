@@ -126,11 +126,12 @@ struct Options {
 
   // Zero-copy for large objects: an object of at least this many bytes (its encoding)
   // that a task takes as an ObjectRef argument is written once into shared memory (a
-  // memfd, on first use, kept with the object and freed with it or at Shutdown), and
-  // the worker maps it read-only instead of receiving it through its socket. A task
-  // parameter of type ArrayView<T> (common/array_view.h) then reads the mapping itself.
-  // 0: 1 MiB. SIZE_MAX: never. Used by the multiprocessing backend; if a segment cannot
-  // be created, the value goes through the socket as before.
+  // memfd, on first use, sealed so that no process can change it, kept with the object
+  // and freed with it or at Shutdown), and the worker maps it read-only instead of
+  // receiving it through its socket. A task parameter of type ArrayView<T>
+  // (common/array_view.h) then reads the mapping itself. 0: 1 MiB. SIZE_MAX: never. Used
+  // by the multiprocessing backend; if a segment cannot be created, the value goes
+  // through the socket as before.
   size_t shared_memory_min_bytes = 0;
   // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
   // Default: kDefault.
