@@ -48,7 +48,7 @@ struct TimelineOptions {
 absl::Status StartTimeline(const TimelineOptions& options = {});
 
 // Stops recording; what was recorded stays, for WriteTimeline, until the next
-// StartTimeline. Does nothing if not recording.
+// StartTimeline. Does nothing if not recording, or inside a task.
 void StopTimeline();
 
 // Writes the tasks recorded so far (recording or stopped) to `path` as Chrome trace JSON

@@ -256,7 +256,10 @@ absl::Status StartTimeline(const TimelineOptions& options) {
   return api_internal::Timeline::Global().Start(options.max_tasks);
 }
 
-void StopTimeline() { api_internal::Timeline::Global().Stop(); }
+void StopTimeline() {
+  if (api_internal::InTask()) return;  // driver-only, and it returns no status to refuse with
+  api_internal::Timeline::Global().Stop();
+}
 
 absl::Status WriteTimeline(const std::string& path) {
   if (api_internal::InTask()) {
