@@ -36,7 +36,8 @@ struct TimelineOptions {
 //
 // Calling it while recording returns OK and changes nothing; after StopTimeline it
 // starts a new, empty timeline. Returns InvalidArgument for max_tasks == 0, and
-// FailedPrecondition inside a task (the timeline lives in the driver).
+// FailedPrecondition inside a task (the timeline lives in the driver; see "Calls a task
+// may not make" in api/unidist.h).
 //
 // Cost: when no timeline records, one relaxed atomic load per task; when one does, a few
 // clock readings per task and the memory above.
