@@ -140,7 +140,7 @@ TEST_F(LifecycleTest, SequentialBackendRunsTasksInThisProcess) {
   EXPECT_THAT(Get(Submit(fns::WhoAmI)), IsOkAndHolds(getpid()));
   absl::StatusOr<std::string> said = Get(Submit(fns::UsesTheApiInside));
   ASSERT_THAT(said, IsOk());
-  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init and Shutdown cannot be called"));
+  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init cannot be called from inside a task"));
   EXPECT_THAT(*said, HasSubstr("| OK"));
   const std::vector<WorkerInfo> workers = Workers();
   ASSERT_EQ(workers.size(), 2u);

@@ -36,7 +36,8 @@ struct TimelineOptions {
 //
 // Calling it while recording returns OK and changes nothing; after StopTimeline it
 // starts a new, empty timeline. Returns InvalidArgument for max_tasks == 0, and
-// FailedPrecondition inside a task (the timeline lives in the driver).
+// FailedPrecondition inside a task (the timeline lives in the driver; see "Calls a task
+// may not make" in api/unidist.h).
 //
 // Cost: when no timeline records, one relaxed atomic load per task; when one does, a few
 // clock readings per task and the memory above.
@@ -48,7 +49,7 @@ struct TimelineOptions {
 absl::Status StartTimeline(const TimelineOptions& options = {});
 
 // Stops recording; what was recorded stays, for WriteTimeline, until the next
-// StartTimeline. Does nothing if not recording.
+// StartTimeline. Does nothing if not recording, or inside a task.
 void StopTimeline();
 
 // Writes the tasks recorded so far (recording or stopped) to `path` as Chrome trace JSON

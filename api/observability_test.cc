@@ -46,6 +46,11 @@ int LogLines(int marker) {
   return static_cast<int>(getpid());
 }
 int TryStartTimeline() { return static_cast<int>(unidist::StartTimeline().code()); }
+// StopTimeline returns no status: inside a task it must do nothing.
+int TryStopTimeline() {
+  unidist::StopTimeline();
+  return 0;
+}
 
 class PidActor {
  public:
@@ -56,7 +61,7 @@ UNIDIST_ACTOR(PidActor);
 }  // namespace obs_test
 
 UNIDIST_REMOTE(obs_test::Pid, obs_test::Inner, obs_test::Outer, obs_test::Fails, obs_test::LogLines,
-               obs_test::TryStartTimeline);
+               obs_test::TryStartTimeline, obs_test::TryStopTimeline);
 UNIDIST_REMOTE(&obs_test::PidActor::Pid);
 
 namespace unidist {
@@ -235,6 +240,19 @@ TEST_F(TimelineTest, CannotBeStartedInsideATask) {
   absl::StatusOr<int> code = Get(Submit(obs_test::TryStartTimeline));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, static_cast<int>(absl::StatusCode::kFailedPrecondition));
+}
+
+// On the sequential backend the task runs in the driver's thread, where it could stop the
+// driver's timeline: it must not.
+TEST_F(TimelineTest, StopTimelineDoesNothingInsideATask) {
+  UNIDIST_ASSERT_OK(StartTimeline());
+  ASSERT_TRUE(Get(Submit(obs_test::TryStopTimeline)).ok());
+  ASSERT_TRUE(Get(Submit(obs_test::Pid, 1)).ok());  // still recorded
+  const std::string path = TempPath("stop_inside_a_task.json");
+  UNIDIST_ASSERT_OK(WriteTimeline(path));
+  Trace trace;
+  ASSERT_NO_FATAL_FAILURE(LoadTrace(path, &trace));
+  EXPECT_EQ(trace.SlicesNamed("obs_test::Pid").size(), 1u);
 }
 
 TEST_F(TimelineTest, WriteReportsAFileThatCannotBeWritten) {

@@ -41,10 +41,6 @@ absl::Mutex g_lifecycle_mu(absl::kConstInit);
 // Where Shutdown writes the timeline (Options::timeline or $UNIDIST_TIMELINE at Init).
 std::string* g_timeline_path ABSL_GUARDED_BY(g_lifecycle_mu) = nullptr;
 
-absl::Status NotInATask() {
-  return absl::FailedPreconditionError("Init and Shutdown cannot be called from inside a task");
-}
-
 int AvailableCpus() {
   cpu_set_t cpus;
   if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return CPU_COUNT(&cpus);
@@ -173,7 +169,7 @@ absl::Status ApplyDeadlockDetection(Options::DeadlockDetection requested) {
 absl::Status Init(const Options& options) {
   // A worker is a fork of the driver taken while Init held the lock: checking first
   // keeps a task that calls Init from waiting on it forever.
-  if (api_internal::InTask()) return NotInATask();
+  if (api_internal::InTask()) return api_internal::CalledInsideATask("Init");
   // A process that is not the driver (an mpi worker rank) serves the driver from here and
   // never returns, whatever the other options say: the driver's decide.
   // (The call also keeps the built-in backends' registrations in the link.)
@@ -233,7 +229,7 @@ std::vector<std::string> AvailableBackends() {
 }
 
 absl::Status Shutdown() {
-  if (api_internal::InTask()) return NotInATask();
+  if (api_internal::InTask()) return api_internal::CalledInsideATask("Shutdown");
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
   if (runtime == nullptr) return absl::OkStatus();
@@ -250,18 +246,17 @@ absl::Status Shutdown() {
 }
 
 absl::Status StartTimeline(const TimelineOptions& options) {
-  if (api_internal::InTask()) {
-    return absl::FailedPreconditionError("the timeline cannot be started from inside a task");
-  }
+  if (api_internal::InTask()) return api_internal::CalledInsideATask("StartTimeline");
   return api_internal::Timeline::Global().Start(options.max_tasks);
 }
 
-void StopTimeline() { api_internal::Timeline::Global().Stop(); }
+void StopTimeline() {
+  if (api_internal::InTask()) return;  // driver-only, and it returns no status to refuse with
+  api_internal::Timeline::Global().Stop();
+}
 
 absl::Status WriteTimeline(const std::string& path) {
-  if (api_internal::InTask()) {
-    return absl::FailedPreconditionError("the timeline cannot be written from inside a task");
-  }
+  if (api_internal::InTask()) return api_internal::CalledInsideATask("WriteTimeline");
   return api_internal::Timeline::Global().Write(path);
 }
 

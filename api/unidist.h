@@ -38,6 +38,14 @@
 // before Init gives kFailedPrecondition, reported where a status can be returned: by Get on the ref
 // (and Wait counts such refs as complete).
 //
+// Calls a task may not make: a task may Put, Submit, Map, Get and Wait (nested tasks), but
+// these calls belong to the driver, and inside a task (on every backend, the sequential
+// one included) each answers kFailedPrecondition with the message
+// "<call> cannot be called from inside a task", and does nothing else:
+//   Init, Shutdown, CreateActor (every call on the returned Actor fails so),
+//   Cancel (whatever the ref), StartTimeline, WriteTimeline.
+// StopTimeline, which returns no status, does nothing inside a task.
+//
 // Threads: every function here may be called from several driver threads at once.
 // Init and Shutdown may be repeated (Init, Shutdown, Init, ...). Worker processes never
 // outlive the driver.
@@ -126,11 +134,12 @@ struct Options {
 
   // Zero-copy for large objects: an object of at least this many bytes (its encoding)
   // that a task takes as an ObjectRef argument is written once into shared memory (a
-  // memfd, on first use, kept with the object and freed with it or at Shutdown), and
-  // the worker maps it read-only instead of receiving it through its socket. A task
-  // parameter of type ArrayView<T> (common/array_view.h) then reads the mapping itself.
-  // 0: 1 MiB. SIZE_MAX: never. Used by the multiprocessing backend; if a segment cannot
-  // be created, the value goes through the socket as before.
+  // memfd, on first use, sealed so that no process can change it, kept with the object
+  // and freed with it or at Shutdown), and the worker maps it read-only instead of
+  // receiving it through its socket. A task parameter of type ArrayView<T>
+  // (common/array_view.h) then reads the mapping itself. 0: 1 MiB. SIZE_MAX: never. Used
+  // by the multiprocessing backend; if a segment cannot be created, the value goes
+  // through the socket as before.
   size_t shared_memory_min_bytes = 0;
   // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
   // Default: kDefault.
@@ -158,7 +167,8 @@ struct TaskOptions {
 // driver (the top of main, a GoogleTest TEST). Returns:
 //   InvalidArgument     a bad option or environment variable (named in the message);
 //   AlreadyExists       two different functions were registered under one name;
-//   Internal / ResourceExhausted  the processes could not be started.
+//   Internal / ResourceExhausted  the processes could not be started;
+//   FailedPrecondition  called inside a task (see "Calls a task may not make" above).
 absl::Status Init(const Options& options = {});
 
 // True between a successful Init and Shutdown.
@@ -174,6 +184,7 @@ std::vector<std::string> AvailableBackends();
 // stay readable through the ObjectRefs that name them. OK if not initialized. With
 // Options::timeline (or $UNIDIST_TIMELINE) set at Init, it then writes the timeline there
 // and returns WriteTimeline's error if that fails (the runtime is stopped all the same).
+// FailedPrecondition inside a task (see "Calls a task may not make" above).
 absl::Status Shutdown();
 
 // A typed, copyable handle to an object in the store: a value Put there or the result of
@@ -268,8 +279,9 @@ absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs) {
 //   * running: with force, its worker process is killed (and replaced) and its refs fail
 //     with Cancelled; without force, nothing happens.
 // Returns OK when the task is cancelled; FailedPrecondition if it has finished already,
-// or is running and !force; InvalidArgument for a ref that is not a task's result (from
-// Put, or empty), or for force on an actor's call (use Actor::Kill).
+// or is running and !force, or when called inside a task (see "Calls a task may not
+// make" above); InvalidArgument for a ref that is not a task's result (from Put, or
+// empty), or for force on an actor's call (use Actor::Kill).
 template <typename T>
 absl::Status Cancel(const ObjectRef<T>& ref, bool force = false) {
   return api_internal::Cancel(ref.handle(), force);
@@ -542,9 +554,9 @@ void* UnidistActorConstructorArgs(...);
 
 // Starts an actor of class T (registered with UNIDIST_ACTOR) in a new worker process,
 // constructing it there from `args` (values or ObjectRefs of the constructor's parameter
-// types). Does not wait for the constructor: see Actor::Created. Before Init, or for an
-// unregistered class, every call on the returned actor fails with FailedPrecondition or
-// NotFound.
+// types). Does not wait for the constructor: see Actor::Created. Before Init, inside a
+// task (see "Calls a task may not make" above), or for an unregistered class, every call
+// on the returned actor fails with FailedPrecondition or NotFound.
 template <typename T, typename... Args>
 Actor<T> CreateActor(Args&&... args) {
   using Registered = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));

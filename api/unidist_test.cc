@@ -315,7 +315,7 @@ TEST_F(UnidistTest, ReturnedStatusPassesThroughUnchanged) {
 TEST_F(UnidistTest, InitInsideATaskIsRefusedButNestedTasksRun) {
   absl::StatusOr<std::string> said = Get(Submit(fns::UsesTheApiInside));
   ASSERT_THAT(said, IsOk());
-  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init and Shutdown cannot be called"));
+  EXPECT_THAT(*said, HasSubstr("FAILED_PRECONDITION: Init cannot be called from inside a task"));
   EXPECT_THAT(*said, HasSubstr("| OK"));  // the nested Submit and Get worked
   EXPECT_EQ(GetStats().workers_replaced, 0u);
 }

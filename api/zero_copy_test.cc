@@ -5,18 +5,26 @@
 // driver dies.
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api/unidist.h"
 #include "gmock/gmock.h"
@@ -66,14 +74,83 @@ int HoldView(unidist::ArrayView<uint8_t> /*data*/, std::string signal) {
   return 0;
 }
 
+// "ok", or the name of errno ("EPERM").
+std::string Outcome(bool ok) { return ok ? "ok" : strerrorname_np(errno); }
+
+// Opens `path` read-write and tries to change the file through it: a write at `offset`,
+// a truncation and a writable shared mapping (through which it writes, if it gets one).
+// Returns what each attempt did: "open ok, write EPERM, mmap EPERM, truncate EPERM".
+std::string TryToChangeThrough(const std::string& path, off_t offset) {
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return "open " + Outcome(false);
+  std::string said = "open ok";
+  const char changed = '\xee';
+  absl::StrAppend(&said, ", write ", Outcome(pwrite(fd, &changed, 1, offset) == 1));
+  void* writable = mmap(nullptr, offset + 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  absl::StrAppend(&said, ", mmap ", Outcome(writable != MAP_FAILED));
+  if (writable != MAP_FAILED) {
+    static_cast<char*>(writable)[offset] = changed;
+    munmap(writable, offset + 1);
+  }
+  absl::StrAppend(&said, ", truncate ", Outcome(ftruncate(fd, 0) == 0));
+  close(fd);
+  return said;
+}
+
+// Tries to change the object `data` views, by every route a task has to its segment
+// besides its own read-only mapping: the driver's descriptor (/proc/<driver>/fd/N) and
+// this process's /proc/self/map_files entry, each opened read-write. Returns what
+// happened, "fd: <TryToChangeThrough> | map_files: <...>", with "none" for a route that
+// was not found.
+std::string TryToChange(unidist::ArrayView<uint8_t> data, int driver_pid) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(data.data());
+  // The mapping that holds the data: "start-end perms offset dev inode path".
+  std::string range;
+  uint64_t start = 0;
+  uint64_t inode = 0;
+  for (absl::string_view line : absl::StrSplit(ReadFile("/proc/self/maps"), '\n')) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() < 6 || !absl::StrContains(line, absl::StrCat("memfd:unidist-", driver_pid))) {
+      continue;
+    }
+    std::vector<absl::string_view> bounds = absl::StrSplit(fields[0], '-');
+    uint64_t end = 0;
+    if (bounds.size() != 2 || !absl::SimpleHexAtoi(bounds[0], &start) ||
+        !absl::SimpleHexAtoi(bounds[1], &end) || address < start || address >= end ||
+        !absl::SimpleAtoi(fields[4], &inode)) {
+      continue;
+    }
+    range = std::string(fields[0]);
+    break;
+  }
+  if (range.empty()) return "the view is not in a segment";
+  const off_t offset = static_cast<off_t>(address - start);
+  std::string fd_path;
+  const std::string dir = absl::StrCat("/proc/", driver_pid, "/fd");
+  if (DIR* fds = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(fds)) {
+      struct stat info;
+      const std::string path = absl::StrCat(dir, "/", entry->d_name);
+      if (stat(path.c_str(), &info) == 0 && info.st_ino == inode) fd_path = path;
+    }
+    closedir(fds);
+  }
+  return absl::StrCat(
+      "fd: ", fd_path.empty() ? "none" : TryToChangeThrough(fd_path, offset),
+      " | map_files: ", TryToChangeThrough("/proc/self/map_files/" + range, offset));
+}
+
 }  // namespace zero_copy_test
 
 UNIDIST_REMOTE(zero_copy_test::SumView, zero_copy_test::SumVector, zero_copy_test::SumDoubles,
-               zero_copy_test::HoldView);
+               zero_copy_test::HoldView, zero_copy_test::TryToChange);
 
 namespace {
 
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Pair;
 using unidist::Get;
 using unidist::ObjectRef;
@@ -139,6 +216,23 @@ TEST_F(ZeroCopyTest, LargeObjectsReachTheTaskThroughSharedMemory) {
   // Freed with the object.
   ref = ObjectRef<std::vector<uint8_t>>();
   EXPECT_EQ(SegmentDescriptorsOf(getpid()), 0);
+}
+
+TEST_F(ZeroCopyTest, ATaskCannotChangeAnObjectThroughItsSegment) {
+  // Segments are shared between the driver and worker processes.
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  const std::vector<uint8_t> bytes = Bytes(3 << 20);
+  const uint64_t sum = fns::Sum(bytes.data(), bytes.size());
+  ObjectRef<std::vector<uint8_t>> ref = unidist::Put(bytes);
+  absl::StatusOr<std::string> said = Get(unidist::Submit(fns::TryToChange, ref, getpid()));
+  ASSERT_TRUE(said.ok()) << said.status();
+  // The driver's descriptor can be opened read-write (same user), but the segment is
+  // sealed: every change fails with EPERM. (map_files may refuse the open itself.)
+  EXPECT_THAT(*said, HasSubstr("fd: open ok, write EPERM, mmap EPERM, truncate EPERM"));
+  EXPECT_THAT(*said, AllOf(Not(HasSubstr("write ok")), Not(HasSubstr("mmap ok")),
+                           Not(HasSubstr("truncate ok"))));
+  // The next task reads the original bytes.
+  EXPECT_THAT(Get(unidist::Submit(fns::SumView, ref, getpid())), IsOkAndHolds(Pair(sum, true)));
 }
 
 TEST_F(ZeroCopyTest, SmallObjectsAndValuesGoThroughTheSocket) {

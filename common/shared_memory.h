@@ -4,6 +4,12 @@
 // anonymous memory file (memfd_create), and a worker maps it read-only, so the value
 // never travels through a socket and is never parsed into a copy.
 //
+// Immutable: Create seals the file once the value is in it (memfd seals F_SEAL_WRITE,
+// F_SEAL_GROW, F_SEAL_SHRINK and F_SEAL_SEAL), so no process can change the value
+// afterwards, not even through a read-write open of /proc/<pid>/fd/<fd> or
+// /proc/<pid>/map_files: write() and ftruncate() fail with EPERM, and so does a writable
+// shared mapping. Open refuses a segment that is not sealed that way (DataLoss).
+//
 // A segment is named by a SharedSegmentRef: the creating process's pid, its descriptor
 // number and the file's inode. Another process of the same user opens it through
 // /proc/<pid>/fd/<fd> and checks the inode, so a descriptor number that was closed and
@@ -44,8 +50,9 @@ struct SharedSegmentRef {
 class SharedSegment {
  public:
   // A new segment named `name` (shown in /proc/<pid>/fd as "/memfd:<name>") holding a
-  // copy of `bytes`. ResourceExhausted if the system has no memory or descriptors left;
-  // Internal for other failures.
+  // copy of `bytes`, sealed against any change. ResourceExhausted if the system has no
+  // memory or descriptors left; Internal for other failures (among them a kernel without
+  // memfd seals).
   static absl::StatusOr<std::unique_ptr<SharedSegment>> Create(const std::string& name,
                                                                absl::string_view bytes);
   ~SharedSegment();
@@ -64,7 +71,8 @@ class MappedSegment {
  public:
   // Maps the segment `ref` names. NotFound if it is gone (the creator closed it, or the
   // descriptor now names something else); PermissionDenied if this process may not open
-  // the creator's descriptors; DataLoss if its size differs from ref.size; Internal or
+  // the creator's descriptors; DataLoss if its size differs from ref.size or it is not
+  // sealed as Create seals it (its bytes could change while mapped); Internal or
   // ResourceExhausted if mapping failed.
   static absl::StatusOr<std::unique_ptr<MappedSegment>> Open(const SharedSegmentRef& ref);
   ~MappedSegment();

@@ -2,7 +2,8 @@
 //
 // The functions the templates of api/unidist.h call (bridge.h): they name the function or
 // class, then hand the call to the process's Client (client.h) — the driver's Runtime, or
-// the driver over the worker's socket inside a task. Actors and Cancel are driver-only.
+// the driver over the worker's socket inside a task. CreateActor and Cancel are
+// driver-only (CalledInsideATask; the list is in api/unidist.h).
 
 #include "api/internal/bridge.h"
 
@@ -45,10 +46,7 @@ std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
 }
 
 std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
-  if (InTask()) {
-    return std::make_shared<ActorHandle>(absl::UnimplementedError(
-        "actors cannot be created from inside a task (tasks can: use Submit)"));
-  }
+  if (InTask()) return std::make_shared<ActorHandle>(CalledInsideATask("CreateActor"));
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
   if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
   absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
@@ -90,10 +88,12 @@ ActorHandle::~ActorHandle() {
 }
 
 absl::Status Cancel(const RefHandle& ref, bool force) {
-  if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
-  if (ref.token->held_by_driver() || InTask()) {
-    return absl::UnimplementedError("Cancel from inside a task is not supported");
+  // First: inside a task the answer is the same whatever the ref. (A ref the driver holds
+  // for a worker exists only in a worker process.)
+  if (InTask() || (ref.token != nullptr && ref.token->held_by_driver())) {
+    return CalledInsideATask("Cancel");
   }
+  if (ref.token == nullptr) return absl::InvalidArgumentError("Cancel on an empty ObjectRef");
   if (ref.token->store() == nullptr) {
     return absl::FailedPreconditionError("the task never started: " +
                                          std::string(ref.token->error().message()));

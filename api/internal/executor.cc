@@ -90,6 +90,10 @@ bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relax
 
 bool InTask() { return InWorkerProcess() || t_tasks_in_driver > 0; }
 
+absl::Status CalledInsideATask(absl::string_view call) {
+  return absl::FailedPreconditionError(absl::StrCat(call, " cannot be called from inside a task"));
+}
+
 void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type) {
   absl::MutexLock lock(&g_actors_mu);
   WorkerActor& actor = Actors()[t_current_actor];

@@ -20,6 +20,8 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "common/worker_protocol.pb.h"
 
 namespace unidist::api_internal {
@@ -28,9 +30,14 @@ namespace unidist::api_internal {
 bool InWorkerProcess();
 
 // True while this thread runs a task: in a worker process, or in the driver on the
-// sequential backend (where a task's API calls go straight to the runtime, but Init,
-// Shutdown, actors and Cancel are refused as inside any task).
+// sequential backend (where a task's API calls go straight to the runtime, but the calls
+// api/unidist.h lists as driver-only are refused as inside any task).
 bool InTask();
+
+// The one answer of a driver-only call made inside a task (see "Calls a task may not
+// make" in api/unidist.h): FailedPrecondition, "<call> cannot be called from inside a
+// task".
+absl::Status CalledInsideATask(absl::string_view call);
 
 // Runs one task in a worker process: looks the function up by name, runs it, and turns
 // what happens (value, returned status, exception) into `result`.
