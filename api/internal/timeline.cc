@@ -266,14 +266,21 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
       "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":\"unidist-cpp\","
       "\"clock\":\"CLOCK_MONOTONIC\",\"tasks\":%d,\"tasks_dropped\":%d},\n\"traceEvents\":[\n",
       records.size(), dropped);
+  // Every event, metadata included, goes through here: a comma between two, none after
+  // the last (a trace of no task is still valid JSON).
+  bool first_event = true;
+  auto append_event = [&json, &first_event](std::string event) {
+    if (!first_event) json += ",\n";
+    first_event = false;
+    json += event;
+  };
   // Metadata: the trace process, the driver's row, then the workers' rows in order.
-  auto append_metadata = [&json, driver_pid](int tid, absl::string_view kind,
-                                             const std::string& args) {
+  auto append_metadata = [&append_event, driver_pid](int tid, absl::string_view kind,
+                                                     const std::string& args) {
     // "cat" as Chrome writes it: some readers expect every event to have one.
-    absl::StrAppendFormat(&json,
-                          "{\"name\":\"%s\",\"cat\":\"__metadata\",\"ph\":\"M\",\"pid\":%d,"
-                          "\"tid\":%d,\"args\":%s},\n",
-                          kind, driver_pid, tid, args);
+    append_event(absl::StrFormat(
+        "{\"name\":\"%s\",\"cat\":\"__metadata\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":%s}",
+        kind, driver_pid, tid, args));
   };
   append_metadata(driver_pid, "process_name",
                   absl::StrFormat("{\"name\":\"unidist (driver pid %d)\"}", driver_pid));
@@ -293,12 +300,6 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
                     absl::StrFormat("{\"sort_index\":%d}", sort_index++));
   }
 
-  bool first_event = true;
-  auto append_event = [&json, &first_event](std::string event) {
-    if (!first_event) json += ",\n";
-    first_event = false;
-    json += event;
-  };
   for (const TaskRecord* record : records) {
     const std::string function = JsonEscape(record->function);
     const std::string ids =

@@ -81,6 +81,18 @@ TEST(TimelineTest, NothingToWriteBeforeStart) {
   EXPECT_FALSE(recording.load());
 }
 
+// A timeline started with no task recorded is still a valid trace: the driver's row and
+// nothing else (its last metadata event used to leave a trailing comma).
+TEST(TimelineTest, AnEmptyTimelineIsValidJson) {
+  std::atomic<bool> recording{false};
+  Timeline timeline(&recording);
+  ASSERT_TRUE(timeline.Start(10).ok());
+  Trace trace = Parse(timeline);
+  EXPECT_EQ(trace.thread_names[kDriverPid], "driver");
+  EXPECT_TRUE(trace.complete.empty());
+  EXPECT_TRUE(trace.instant.empty());
+}
+
 TEST(TimelineTest, OneSlicePerTaskOnItsWorkersRow) {
   std::atomic<bool> recording{false};
   Timeline timeline(&recording);
