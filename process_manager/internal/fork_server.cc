@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,18 +96,22 @@ bool Descendants(pid_t root, std::vector<pid_t>* found) {
 // The fork server's side. Runs in the forked server process; never returns.
 class Server {
  public:
+  // Ignores kTerminalSignals from now on, keeping the driver's dispositions for the
+  // workers. Start blocks them around the fork, so that none arriving before this can
+  // kill the server.
   Server(int control_fd, WorkerMain worker_main)
-      : control_fd_(control_fd), worker_main_(std::move(worker_main)) {}
-
-  [[noreturn]] void Run() {
-    // Orphans of every process below the server (a task's daemon whose parent exited)
-    // become the server's children, so that it can reap them and end them at the end.
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+      : control_fd_(control_fd), worker_main_(std::move(worker_main)) {
     struct sigaction ignore = {};
     ignore.sa_handler = SIG_IGN;
     for (size_t i = 0; i < kNumTerminalSignals; ++i) {
       sigaction(kTerminalSignals[i], &ignore, &driver_dispositions_[i]);
     }
+  }
+
+  [[noreturn]] void Run() {
+    // Orphans of every process below the server (a task's daemon whose parent exited)
+    // become the server's children, so that it can reap them and end them at the end.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     // SIGCHLD, for the deaths of workers and of adopted orphans, is read from a signalfd
     // in the loop below. Without one (signalfd failed), orphans are reaped after each
     // request and at the end.
@@ -358,7 +363,14 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
   // Output the driver buffered but did not write yet would otherwise be written again by
   // every worker that flushes its copy.
   fflush(nullptr);
+  // A terminal's signals are blocked until the server ignores them (see Server).
+  sigset_t terminal_signals;
+  sigset_t previous_mask;
+  sigemptyset(&terminal_signals);
+  for (int signal : kTerminalSignals) sigaddset(&terminal_signals, signal);
+  pthread_sigmask(SIG_BLOCK, &terminal_signals, &previous_mask);
   const pid_t pid = fork();
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
   if (pid < 0) {
     const absl::Status status = ErrnoStatus("fork of the fork server");
     close(sockets[0]);
@@ -369,11 +381,12 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
     // The server: a fresh signal state, so that waitpid works even if the driver ignores
     // SIGCHLD and so that no signal blocked in the forking thread stays blocked.
     signal(SIGCHLD, SIG_DFL);
+    Server server(sockets[1], std::move(worker_main));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     CloseInheritedDescriptors(sockets[1]);
-    Server(sockets[1], std::move(worker_main)).Run();
+    server.Run();
   }
   close(sockets[1]);
   return std::unique_ptr<ForkServer>(new ForkServer(pid, sockets[0]));

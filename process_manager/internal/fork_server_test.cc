@@ -301,6 +301,28 @@ TEST(ForkServerTest, AnAdoptedOrphanThatExitsIsReaped) {
   CloseAll(*worker);
 }
 
+// A terminal's SIGINT reaches the whole foreground group: the server survives it, to end
+// what the tasks started, while its workers keep the driver's disposition (the default
+// here) and an empty signal mask.
+TEST(ForkServerTest, TheServerOutlivesATerminalsSignalsAndWorkersKeepTheDrivers) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int, int fd) {
+    struct sigaction interrupt = {};
+    sigaction(SIGINT, nullptr, &interrupt);
+    sigset_t blocked;
+    sigprocmask(SIG_BLOCK, nullptr, &blocked);
+    const bool as_driver = interrupt.sa_handler == SIG_DFL && !sigismember(&blocked, SIGCHLD);
+    return SendAll(fd, as_driver ? "as the driver" : "changed").ok() ? 0 : 1;
+  });
+  ASSERT_TRUE(server.ok());
+  for (int signal : {SIGINT, SIGQUIT, SIGHUP}) ASSERT_EQ(kill((*server)->pid(), signal), 0);
+  // Pending before the server can answer: had they killed it, Spawn would fail.
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_EQ(ReadHello(worker->socket_fd), "as the driver");
+  CloseAll(*worker);
+  EXPECT_TRUE((*server)->Stop().ok());
+}
+
 TEST(ForkServerTest, WorkerOutputGoesToItsPipes) {
   absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int index, int) {
     std::printf("out %d\n", index);
