@@ -44,6 +44,16 @@
 // * Shutdown() reports every task still in flight with Cancelled.
 // Every dispatched task gets exactly one on_result call.
 //
+// What tasks start (see internal/fork_server.h): each worker leads its own process group,
+// and the fork server kills that group when the worker ends for any reason — a crash, a
+// kill from outside, a replacement, Cancel with force, CloseDedicatedWorker (also the
+// graceful one) — as soon as it sees the worker die. A process that left the group
+// (setsid(), a daemon's double fork) is adopted by the fork server, a child subreaper,
+// and ended at Shutdown (or when the driver dies). Every such process is reaped: none is
+// left a zombie. Limits: a process the fork server may not signal (a setuid program's),
+// one started outside the process tree, and what is below the workers if the fork server
+// itself is killed with SIGKILL.
+//
 // Worker output: each worker's stdout and stderr are pipes to the driver; every line is
 // written to the driver's own stdout or stderr with a "(worker N pid P) " prefix.
 //

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "process_manager/process_manager.h"
 #include "process_manager/process_manager_test_util.h"
+#include "testing/process_helpers.h"
 #include "testing/task_signal.h"
 
 namespace unidist::process_manager_testing {
@@ -73,6 +74,25 @@ TEST_F(ProcessManagerTest, KilledDedicatedWorkerCancelsItsTasks) {
   EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
   EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
   EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kCancelled);
+}
+
+// What an actor's call forked ends when the actor is closed, gracefully too.
+TEST_F(ProcessManagerTest, ClosingADedicatedWorkerEndsWhatItsTasksForked) {
+  Start(1);
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  const std::string pid_file = TempPath();
+  KillOnExit child_guard(pid_file);  // only if the test fails
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "fork_sleeper", pid_file)).ok());
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  const pid_t child = child_guard.Pid();
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(result.values(0), std::to_string(child));
+  manager_->CloseDedicatedWorker(*worker, /*kill=*/false);
+  EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kCancelled);
+  // Gone and reaped; the bound only turns a hang into a failure.
+  EXPECT_TRUE(testing::WaitForProcessGone(child, absl::Seconds(30)));
 }
 
 TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {

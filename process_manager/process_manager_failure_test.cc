@@ -253,35 +253,14 @@ TEST_F(ProcessManagerTest, ForceCancelKillsAWorkerSlowToDie) {
   EXPECT_EQ(results_.size(), 7u);  // exactly one result for the cancelled task
 }
 
-// Kills the process named in a file when it goes out of scope.
-class KillOnExit {
- public:
-  explicit KillOnExit(std::string pid_file) : pid_file_(std::move(pid_file)) {}
-  ~KillOnExit() {
-    if (const pid_t pid = Pid(); pid > 0) kill(pid, SIGKILL);
-    unlink(pid_file_.c_str());
-  }
-  pid_t Pid() const {
-    char text[32] = {};
-    const int fd = open(pid_file_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    const ssize_t n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    int pid = -1;
-    return n > 0 && absl::SimpleAtoi(absl::string_view(text, n), &pid) ? pid : -1;
-  }
-
- private:
-  std::string pid_file_;
-};
-
 // A task forks a child that keeps the worker's socket open, and the worker exits. No EOF
-// comes; the worker's pidfd tells the driver it is gone.
+// comes while the child lives; the worker's pidfd tells the driver it is gone. The child
+// stayed in the worker's process group, so it ends with the worker.
 TEST_F(ProcessManagerTest, WorkerDeathIsSeenWhileAChildOfItsTaskHoldsItsSocket) {
   Start(2);
   const pid_t worker = WorkerPid(0);
   const std::string pid_file = TempPath();
-  KillOnExit grandchild(pid_file);
+  KillOnExit grandchild(pid_file);  // only if the test fails
   ASSERT_TRUE(manager_->Dispatch(Task(1, "fork_holder_and_exit", pid_file)).ok());
   proto::TaskResult result = results_.Wait(1);
   ASSERT_TRUE(result.has_error());
@@ -291,9 +270,78 @@ TEST_F(ProcessManagerTest, WorkerDeathIsSeenWhileAChildOfItsTaskHoldsItsSocket) 
   EXPECT_EQ(result.error().worker_pid(), worker);
   EXPECT_TRUE(result.error().worker_died());
   EXPECT_GT(grandchild.Pid(), 0);
-  EXPECT_TRUE(testing::ProcessPresent(grandchild.Pid()));  // still holding the socket
+  // Gone, and reaped (a zombie would count as present). The bound only turns a hang into
+  // a failure.
+  EXPECT_TRUE(testing::WaitForProcessGone(grandchild.Pid(), absl::Seconds(30)));
   ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "after")).ok());
   EXPECT_EQ(results_.Wait(2).values(0), "after");
+}
+
+// A child a task forked, still running when its worker is killed, ends with the worker.
+TEST_F(ProcessManagerTest, ChildOfATaskEndsWhenItsWorkerIsKilled) {
+  Start(2);
+  const pid_t worker = WorkerPid(0);
+  const std::string pid_file = TempPath();
+  KillOnExit child_guard(pid_file);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "fork_sleeper", pid_file)).ok());  // worker 0
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  int child = -1;
+  ASSERT_TRUE(absl::SimpleAtoi(result.values(0), &child) && child > 0) << result.values(0);
+  EXPECT_TRUE(testing::ProcessPresent(child));  // it outlives its task, as a task may want
+  ASSERT_EQ(kill(worker, SIGKILL), 0);
+  EXPECT_TRUE(testing::WaitForProcessGone(child, absl::Seconds(30)));
+  EXPECT_TRUE(testing::WaitForProcessGone(worker, absl::Seconds(30)));
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "after")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "after");
+}
+
+// Cancel with force of a task whose child is running ends the child with the worker.
+TEST_F(ProcessManagerTest, ForceCancelEndsWhatTheTaskForked) {
+  Start(1);
+  const std::string pid_file = TempPath();
+  KillOnExit child(pid_file);
+  testing::TaskSignal forked;
+  proto::TaskRequest task = Task(1, "fork_sleeper_and_hang", pid_file);
+  task.add_args();  // no "started" signal
+  task.add_args()->set_value(forked.path());
+  ASSERT_TRUE(manager_->Dispatch(task).ok());
+  ASSERT_TRUE(forked.WaitForNotify(absl::Minutes(1)).ok());
+  const pid_t child_pid = child.Pid();
+  ASSERT_GT(child_pid, 0);
+  EXPECT_TRUE(testing::ProcessPresent(child_pid));
+  ASSERT_TRUE(manager_->Cancel(1, /*force=*/true).ok());
+  EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(testing::WaitForProcessGone(child_pid, absl::Seconds(30)));
+}
+
+// A daemon a task starts with a double fork and setsid() has left its worker's process
+// group, so it is not ended with its worker: the fork server, a child subreaper, adopts
+// it and ends it at Shutdown. Meanwhile it holds the dead worker's socket, and the driver
+// still sees the death and replaces the worker.
+TEST_F(ProcessManagerTest, ADaemonATaskStartedEndsAtShutdown) {
+  Start(2);
+  const pid_t worker = WorkerPid(0);
+  const std::string pid_file = TempPath();
+  KillOnExit daemon_guard(pid_file);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "fork_daemon", pid_file)).ok());  // worker 0
+  proto::TaskResult result = results_.Wait(1);
+  ASSERT_FALSE(result.has_error()) << result.error().message();
+  int daemon = -1;
+  ASSERT_TRUE(absl::SimpleAtoi(result.values(0), &daemon) && daemon > 0) << result.values(0);
+  EXPECT_TRUE(testing::ProcessPresent(daemon));
+  // Adopted by the fork server, the test's only child, when its parent exited.
+  const std::vector<pid_t> fork_server = testing::ChildProcesses();
+  ASSERT_EQ(fork_server.size(), 1u);
+  EXPECT_THAT(testing::ChildProcesses(fork_server[0]), ::testing::Contains(daemon));
+  ASSERT_EQ(kill(worker, SIGKILL), 0);
+  EXPECT_TRUE(testing::WaitForProcessGone(worker, absl::Seconds(30)));
+  for (uint64_t id = 2; id < 6; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "after")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "after");
+  }
+  manager_->Shutdown();
+  EXPECT_FALSE(testing::ProcessPresent(daemon));
 }
 
 // A worker that sends bytes that are not a valid result is killed and replaced; the task

@@ -1,9 +1,9 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // Test-only: what the ProcessManager tests (process_manager_*_test.cc) share. A test
-// executor whose "functions" echo, report their pid, sleep, wait at a gate, crash, exit or
-// send the driver bad bytes; a collector of results; the ProcessManagerTest fixture; and
-// TaskGate, which holds a task until the test lets it go.
+// executor whose "functions" echo, report their pid, sleep, wait at a gate, crash, exit,
+// send the driver bad bytes or fork children and daemons; a collector of results; the
+// ProcessManagerTest fixture; and TaskGate, which holds a task until the test lets it go.
 //
 // Tests wait for events, never for time: a task started (a TaskSignal, see
 // testing/task_signal.h; every function notifies the one named by its second argument
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -46,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -151,6 +153,61 @@ inline void SendRawToDriver(const std::string& bytes) {
   absl::SleepFor(absl::Seconds(60));  // the workload: "hang until killed"
 }
 
+// In a task: forks a child that waits for a signal (ending itself after a minute, in case
+// nothing else does) and stays in the worker's process group. Writes its pid to the file
+// `pid_file` and returns it, or -1.
+inline pid_t ForkSleeper(const std::string& pid_file) {
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(60);
+    for (;;) pause();
+  }
+  const int fd = open(pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string text = std::to_string(child);
+  const bool written =
+      fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (fd >= 0) close(fd);
+  return child > 0 && written ? child : -1;
+}
+
+// In a task: starts a daemon the classic way — a child that calls setsid() (a session and
+// process group of its own) and forks the daemon, then exits, so that the daemon is an
+// orphan. The daemon keeps the worker's socket and pipes open (a careless daemon) and
+// waits for a signal, ending itself after a minute. Writes the daemon's pid to `pid_file`
+// once the middle child is reaped, and returns it, or -1.
+inline pid_t ForkDaemon(const std::string& pid_file) {
+  int report[2];
+  if (pipe(report) != 0) return -1;
+  const pid_t middle = fork();
+  if (middle == 0) {
+    setsid();
+    const pid_t daemon = fork();
+    if (daemon == 0) {
+      const pid_t self = getpid();
+      (void)!write(report[1], &self, sizeof(self));
+      close(report[0]);
+      close(report[1]);
+      alarm(60);
+      for (;;) pause();
+    }
+    _exit(daemon > 0 ? 0 : 1);
+  }
+  close(report[1]);
+  pid_t daemon = -1;
+  if (middle < 0 || read(report[0], &daemon, sizeof(daemon)) != sizeof(daemon)) daemon = -1;
+  close(report[0]);
+  int status;
+  while (middle > 0 && waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (daemon <= 0) return -1;
+  const int fd = open(pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string text = std::to_string(daemon);
+  const bool written =
+      fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (fd >= 0) close(fd);
+  return written ? daemon : -1;
+}
+
 // Runs in the workers. The first argument is the function's; a second one, if any, names
 // a TaskSignal to notify when the task starts (see NotifyingTask).
 inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
@@ -220,6 +277,16 @@ inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* resu
     }
     close(fd);
     _exit(7);
+  } else if (task.function() == "fork_sleeper") {  // the argument names a pid file
+    result->add_values(std::to_string(ForkSleeper(arg)));
+  } else if (task.function() == "fork_sleeper_and_hang") {
+    // As fork_sleeper, then notifies the TaskSignal named by the third argument and runs
+    // until it is killed.
+    ForkSleeper(arg);
+    if (task.args_size() > 2) testing::NotifyTaskSignal(task.args(2).value());
+    for (;;) pause();
+  } else if (task.function() == "fork_daemon") {  // the argument names a pid file
+    result->add_values(std::to_string(ForkDaemon(arg)));
   } else if (task.function() == "big") {
     result->add_values(std::string(number, 'b'));
   } else {
@@ -290,6 +357,29 @@ inline std::string TempPath() {
   unlink(path);
   return path;
 }
+
+// Kills the process whose pid is in a file (written by a task) when it goes out of scope:
+// the safety net of a test whose task starts processes, so that a failing run ends them.
+class KillOnExit {
+ public:
+  explicit KillOnExit(std::string pid_file) : pid_file_(std::move(pid_file)) {}
+  ~KillOnExit() {
+    if (const pid_t pid = Pid(); pid > 0) kill(pid, SIGKILL);
+    unlink(pid_file_.c_str());
+  }
+  pid_t Pid() const {
+    char text[32] = {};
+    const int fd = open(pid_file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    int pid = -1;
+    return n > 0 && absl::SimpleAtoi(absl::string_view(text, n), &pid) ? pid : -1;
+  }
+
+ private:
+  std::string pid_file_;
+};
 
 // A ProcessManager running TestExecutor, whose results and dedicated-worker losses the
 // test can wait for. TearDown shuts it down and checks that no process is left.

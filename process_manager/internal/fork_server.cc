@@ -2,21 +2,27 @@
 
 #include "process_manager/internal/fork_server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "process_manager/internal/fork_server.pb.h"
@@ -35,14 +41,98 @@ void CloseInheritedDescriptors(int keep) {
   close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
 }
 
+// The signals a terminal sends to its whole foreground process group. The server ignores
+// them, so that it outlives a driver they kill and ends everything the driver's tasks
+// started; its workers get the driver's own dispositions back.
+constexpr int kTerminalSignals[] = {SIGINT, SIGQUIT, SIGHUP};
+constexpr size_t kNumTerminalSignals = sizeof(kTerminalSignals) / sizeof(kTerminalSignals[0]);
+
+// Every process's parent, from /proc/<pid>/stat; false if /proc cannot be read.
+bool ReadParents(std::vector<std::pair<pid_t, pid_t>>* pid_and_parent) {
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return false;
+  while (dirent* entry = readdir(proc)) {
+    int pid;
+    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // it is gone
+    char text[512];
+    const ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0) continue;
+    text[n] = '\0';
+    // The command name (field 2) may hold spaces and parentheses: start after its last ')'.
+    const char* close_paren = strrchr(text, ')');
+    char state;
+    int parent;
+    if (close_paren != nullptr && sscanf(close_paren + 1, " %c %d", &state, &parent) == 2) {
+      pid_and_parent->emplace_back(pid, parent);
+    }
+  }
+  closedir(proc);
+  return true;
+}
+
+// The processes below `root` (children, their children, ...); false if /proc cannot be
+// read.
+bool Descendants(pid_t root, std::vector<pid_t>* found) {
+  std::vector<std::pair<pid_t, pid_t>> all;
+  if (!ReadParents(&all)) return false;
+  found->clear();
+  std::vector<pid_t> parents = {root};
+  for (size_t i = 0; i < parents.size(); ++i) {
+    for (const auto& [pid, parent] : all) {
+      if (parent == parents[i]) {
+        parents.push_back(pid);
+        found->push_back(pid);
+      }
+    }
+  }
+  return true;
+}
+
 // The fork server's side. Runs in the forked server process; never returns.
 class Server {
  public:
+  // Ignores kTerminalSignals from now on, keeping the driver's dispositions for the
+  // workers. Start blocks them around the fork, so that none arriving before this can
+  // kill the server.
   Server(int control_fd, WorkerMain worker_main)
-      : control_fd_(control_fd), worker_main_(std::move(worker_main)) {}
+      : control_fd_(control_fd), worker_main_(std::move(worker_main)) {
+    struct sigaction ignore = {};
+    ignore.sa_handler = SIG_IGN;
+    for (size_t i = 0; i < kNumTerminalSignals; ++i) {
+      sigaction(kTerminalSignals[i], &ignore, &driver_dispositions_[i]);
+    }
+  }
 
   [[noreturn]] void Run() {
+    // Orphans of every process below the server (a task's daemon whose parent exited)
+    // become the server's children, so that it can reap them and end them at the end.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    // SIGCHLD, for the deaths of workers and of adopted orphans, is read from a signalfd
+    // in the loop below. Without one (signalfd failed), orphans are reaped after each
+    // request and at the end.
+    sigset_t child_signal;
+    sigemptyset(&child_signal);
+    sigaddset(&child_signal, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &child_signal, nullptr);
+    signal_fd_ = signalfd(-1, &child_signal, SFD_NONBLOCK | SFD_CLOEXEC);
     for (;;) {
+      pollfd ready[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+      if (poll(ready, signal_fd_ >= 0 ? 2 : 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (signal_fd_ >= 0 && ready[1].revents != 0) {
+        signalfd_siginfo info;
+        while (read(signal_fd_, &info, sizeof(info)) > 0) {
+        }
+        CollectChildren();
+      }
+      if (ready[0].revents == 0) continue;
       std::vector<int> unexpected_fds;
       absl::StatusOr<std::string> bytes =
           ReceiveDatagram(control_fd_, kMaxDatagramBytes, &unexpected_fds);
@@ -63,8 +153,9 @@ class Server {
       const absl::Status sent = SendDatagram(control_fd_, reply.SerializeAsString(), fds_to_pass);
       for (int fd : fds_to_pass) close(fd);
       if (!sent.ok()) break;
+      if (signal_fd_ < 0) CollectChildren();
     }
-    EndAllWorkers();
+    EndEverything();
     _exit(0);
   }
 
@@ -95,7 +186,17 @@ class Server {
     }
     if (pid == 0) {
       close(control_fd_);
+      if (signal_fd_ >= 0) close(signal_fd_);
       close(sockets[0]);
+      // The signal state the driver had (see kTerminalSignals), and a process group of its
+      // own, which the server kills when the worker ends (see the header).
+      for (size_t i = 0; i < kNumTerminalSignals; ++i) {
+        sigaction(kTerminalSignals[i], &driver_dispositions_[i], nullptr);
+      }
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      setpgid(0, 0);
       // The worker's output goes to the driver, which tags each line with the worker and
       // keeps the last lines of stderr for the error it reports if the worker dies.
       dup2(out_pipe[1], STDOUT_FILENO);
@@ -114,6 +215,9 @@ class Server {
       fflush(nullptr);
       _exit(code);  // no atexit handlers: they belong to the driver's program
     }
+    // Also here, so that the group exists before anyone can learn the worker's pid (the
+    // child may not have run yet). It fails only if the child is already gone.
+    setpgid(pid, pid);
     close(sockets[1]);
     close(out_pipe[1]);
     close(err_pipe[1]);
@@ -135,11 +239,14 @@ class Server {
       while (poll(&exited, 1, timeout_ms) < 0 && errno == EINTR) {
       }
     }
+    if (!HasExited(pid)) kill(pid, SIGKILL);
+    // Until it is a zombie, without reaping it: its group is ended first (EndGroup).
+    siginfo_t info = {};
+    while (waitid(P_PID, pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+    EndGroup(pid);
     int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == 0) {
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (pidfd >= 0) close(pidfd);
     workers_.erase(it);
@@ -147,40 +254,101 @@ class Server {
     reply->set_wait_status(status);
   }
 
-  void EndAllWorkers() {
+  // True if worker `pid` has exited (it is a zombie, not reaped).
+  static bool HasExited(pid_t pid) {
+    siginfo_t info = {};
+    return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+  }
+
+  // Kills what is left of the process group of worker `pid`: what its tasks started and
+  // did not move to another group or session. Only while the worker is not reaped: until
+  // then its pid, the group's id, cannot name a newer process group.
+  static void EndGroup(pid_t pid) { kill(-pid, SIGKILL); }
+
+  // After SIGCHLD: ends the groups of workers that exited (the driver asks for their reap,
+  // and learns how they ended, later), and reaps every other child that has exited — the
+  // orphans the server adopted. A worker is reaped only by Reap.
+  void CollectChildren() {
+    for (const auto& [pid, pidfd] : workers_) {
+      if (HasExited(pid)) EndGroup(pid);  // again for a later SIGCHLD: harmless
+    }
+    std::vector<pid_t> children;
+    std::vector<std::pair<pid_t, pid_t>> all;
+    if (!ReadParents(&all)) return;
+    const pid_t self = getpid();
+    for (const auto& [pid, parent] : all) {
+      if (parent != self || workers_.contains(pid)) continue;
+      int status;
+      while (waitpid(pid, &status, WNOHANG) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  // Ends every worker and everything below the server, and reaps them all: the workers
+  // get kStopGrace to exit on their own (they see EOF on their sockets), then everything
+  // left is killed with SIGKILL.
+  void EndEverything() {
     const absl::Time deadline = absl::Now() + ForkServer::kStopGrace;
     std::vector<pollfd> pending;
-    for (;;) {
-      pending.clear();
-      for (const auto& [pid, pidfd] : workers_) {
-        if (pidfd >= 0) pending.push_back({pidfd, POLLIN, 0});
-      }
+    for (const auto& [pid, pidfd] : workers_) {
+      if (pidfd >= 0) pending.push_back({pidfd, POLLIN, 0});
+    }
+    while (!pending.empty()) {
       const absl::Duration left = deadline - absl::Now();
-      if (pending.empty() || left <= absl::ZeroDuration()) break;
+      if (left <= absl::ZeroDuration()) break;
       if (poll(pending.data(), pending.size(),
                static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
         continue;  // EINTR or the deadline: the loop condition decides
       }
-      for (auto it = workers_.begin(); it != workers_.end();) {
-        int status;
-        if (waitpid(it->first, &status, WNOHANG) == it->first) {
-          if (it->second >= 0) close(it->second);
-          workers_.erase(it++);
-        } else {
-          ++it;
-        }
+      pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                   [](const pollfd& each) { return each.revents != 0; }),
+                    pending.end());
+    }
+    // No worker is reaped yet, so every group id is still its own.
+    for (const auto& [pid, pidfd] : workers_) {
+      kill(pid, SIGKILL);
+      EndGroup(pid);
+    }
+    // Then whatever is left below the server (orphans that left their worker's group or
+    // session, and their children), until it has no child: what a dying process forks
+    // is found by the next round, as the server adopts it. A process the server may not
+    // signal (one that changed its user id) is left after kEndDeadline.
+    const absl::Time give_up = absl::Now() + kEndDeadline;
+    std::vector<pid_t> below;
+    while (Descendants(getpid(), &below)) {
+      bool signalled = false;
+      for (pid_t pid : below) signalled = kill(pid, SIGKILL) == 0 || signalled;
+      int status;
+      pid_t reaped;
+      while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+      }
+      if (reaped < 0 && errno == ECHILD) break;  // nothing is left
+      if (!signalled || absl::Now() >= give_up) break;
+      // The next death (SIGCHLD), or a short timeout without a signalfd.
+      pollfd child_signal{signal_fd_, POLLIN, 0};
+      poll(&child_signal, 1, signal_fd_ >= 0 ? 1000 : 10);
+      signalfd_siginfo info;
+      while (signal_fd_ >= 0 && read(signal_fd_, &info, sizeof(info)) > 0) {
       }
     }
-    for (const auto& [pid, pidfd] : workers_) kill(pid, SIGKILL);
+    // Without /proc: the workers at least (killed above), and the orphans that exited.
     for (const auto& [pid, pidfd] : workers_) {
       int status;
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
     }
+    int status;
+    while (waitpid(-1, &status, WNOHANG) > 0) {
+    }
   }
+
+  // How long EndEverything goes on killing processes below the server.
+  static constexpr absl::Duration kEndDeadline = absl::Seconds(5);
 
   const int control_fd_;
   const WorkerMain worker_main_;
+  int signal_fd_ = -1;  // SIGCHLD; -1 if signalfd failed
+  struct sigaction driver_dispositions_[kNumTerminalSignals] = {};
   // Live workers and their pidfds (-1 where pidfd_open failed).
   absl::flat_hash_map<pid_t, int> workers_;
 };
@@ -195,7 +363,14 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
   // Output the driver buffered but did not write yet would otherwise be written again by
   // every worker that flushes its copy.
   fflush(nullptr);
+  // A terminal's signals are blocked until the server ignores them (see Server).
+  sigset_t terminal_signals;
+  sigset_t previous_mask;
+  sigemptyset(&terminal_signals);
+  for (int signal : kTerminalSignals) sigaddset(&terminal_signals, signal);
+  pthread_sigmask(SIG_BLOCK, &terminal_signals, &previous_mask);
   const pid_t pid = fork();
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
   if (pid < 0) {
     const absl::Status status = ErrnoStatus("fork of the fork server");
     close(sockets[0]);
@@ -206,11 +381,12 @@ absl::StatusOr<std::unique_ptr<ForkServer>> ForkServer::Start(WorkerMain worker_
     // The server: a fresh signal state, so that waitpid works even if the driver ignores
     // SIGCHLD and so that no signal blocked in the forking thread stays blocked.
     signal(SIGCHLD, SIG_DFL);
+    Server server(sockets[1], std::move(worker_main));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     CloseInheritedDescriptors(sockets[1]);
-    Server(sockets[1], std::move(worker_main)).Run();
+    server.Run();
   }
   close(sockets[1]);
   return std::unique_ptr<ForkServer>(new ForkServer(pid, sockets[0]));

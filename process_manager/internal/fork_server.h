@@ -23,6 +23,32 @@
 //   too), kills the rest with SIGKILL, reaps them all and exits. The server reaps every
 //   worker, so no zombie is left; Stop() reaps the server.
 //
+// What tasks start: nothing a task forks outlives the session, and most of it not its
+// worker either:
+// * Each worker leads a process group of its own (setpgid), which its tasks' children
+//   inherit. When a worker ends — it exits, crashes or is killed, for whatever reason —
+//   the server kills its whole group with SIGKILL, as soon as it sees SIGCHLD and before
+//   it reaps the worker (so the group id cannot name a newer group).
+// * The server is a child subreaper (PR_SET_CHILD_SUBREAPER): a process whose parent
+//   exits is adopted by the server rather than by init, even one that called setsid()
+//   or setpgid() (a daemon's double fork). The server reaps adopted processes when they
+//   exit (it reads SIGCHLD from a signalfd in its loop), and when it stops it kills
+//   every process below it, round after round until it has no child left.
+// * So a process that stays in its worker's group ends with the worker; one that left
+//   the group (setsid, setpgid) ends when its worker's session does, at Stop() or when the
+//   driver dies. A worker is still reaped only by Reap: the server reaps other children
+//   by pid, never with waitpid(-1) while it runs, so it never takes a worker's status.
+// * The server ignores SIGINT, SIGQUIT and SIGHUP, which a terminal sends to a whole
+//   foreground process group: a Ctrl-C that kills the driver leaves the server to clean
+//   up. Workers get the driver's own dispositions back, but being in groups of their
+//   own they no longer receive a terminal's signals; the driver decides.
+// Limits: a process escapes if the server cannot signal it (it changed its user id, e.g.
+// a setuid program) — the server gives up on it after a few seconds at Stop() — or if it
+// is not below the server at all (started by another service through IPC). A subreaper
+// of a task's own keeps the orphans below it, where Stop() still finds them. If the
+// server itself is killed with SIGKILL, its workers die (PDEATHSIG) but what their tasks
+// started is left. Finding what is below the server reads /proc.
+//
 // Thread-safe: requests from several threads are serialized.
 
 #ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_FORK_SERVER_H_
@@ -74,12 +100,14 @@ class ForkServer {
   // the fork or the socketpair failed.
   absl::StatusOr<Worker> Spawn(int worker_index);
 
-  // Waits up to `grace` for worker `pid` to exit, then kills it with SIGKILL, reaps it and
-  // returns its wait status. NotFound if `pid` is not a live worker of this server.
+  // Waits up to `grace` for worker `pid` to exit, then kills it with SIGKILL, kills what is
+  // left of its process group, reaps it and returns its wait status. NotFound if `pid` is
+  // not a live worker of this server.
   absl::StatusOr<int> Reap(pid_t pid, absl::Duration grace);
 
   // Closes the control socket and waits for the server to exit. The server ends every
-  // worker first (kStopGrace, then SIGKILL). Idempotent.
+  // worker first (kStopGrace, then SIGKILL), then every process below it, and reaps them
+  // all. Idempotent.
   absl::Status Stop();
 
   pid_t pid() const { return pid_; }

@@ -9,8 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <string>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "process_manager/internal/os_util.h"
@@ -19,6 +23,7 @@
 namespace unidist::process_internal {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -148,6 +153,175 @@ TEST(ForkServerTest, ServerKilledTakesItsWorkersWithIt) {
 
 namespace unidist::process_internal {
 namespace {
+
+// Kills the processes it holds when it goes out of scope: so that a failing test still
+// ends what its workers started.
+struct KillOnExit {
+  ~KillOnExit() {
+    for (pid_t pid : pids) {
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+  }
+  std::vector<pid_t> pids;
+};
+
+// Reads the decimal pid a worker sent on `fd`; -1 if none came.
+pid_t ReadPid(int fd) {
+  int pid = -1;
+  return absl::SimpleAtoi(ReadHello(fd), &pid) ? pid : -1;
+}
+
+// A worker that forks a child that stays in its process group and waits for a signal
+// (ending itself after a minute), sends the child's pid, then waits for a command as
+// EchoWorker does.
+int ChildForkingWorker(int /*index*/, int fd) {
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(60);
+    for (;;) pause();
+  }
+  if (child < 0 || !SendAll(fd, std::to_string(child)).ok()) return 1;
+  char command;
+  if (read(fd, &command, 1) != 1) return 0;
+  return command == 'x' ? 7 : 0;
+}
+
+// A worker that starts a daemon: a child calls setsid() and forks the daemon, then exits.
+// The daemon waits for a signal (ending itself after a minute) or, with `exit_with_worker`,
+// until the worker exits. The worker reaps the middle child, so the daemon is an orphan by
+// then, sends the daemon's pid and waits for a command as EchoWorker does.
+int DaemonStartingWorker(int fd, bool exit_with_worker) {
+  int report[2];
+  int worker_alive[2];
+  if (pipe(report) != 0 || pipe(worker_alive) != 0) return 1;
+  const pid_t middle = fork();
+  if (middle == 0) {
+    setsid();
+    if (fork() == 0) {
+      close(worker_alive[1]);
+      const pid_t self = getpid();
+      if (write(report[1], &self, sizeof(self)) != sizeof(self)) _exit(1);
+      if (exit_with_worker) {
+        char byte;
+        while (read(worker_alive[0], &byte, 1) != 0 && errno == EINTR) {
+        }
+        _exit(0);
+      }
+      alarm(60);
+      for (;;) pause();
+    }
+    _exit(0);
+  }
+  close(report[1]);
+  close(worker_alive[0]);
+  pid_t daemon = -1;
+  if (middle < 0 || read(report[0], &daemon, sizeof(daemon)) != sizeof(daemon)) return 1;
+  int status;
+  if (waitpid(middle, &status, 0) != middle) return 1;
+  if (!SendAll(fd, std::to_string(daemon)).ok()) return 1;
+  char command;
+  if (read(fd, &command, 1) != 1) return 0;
+  return 0;
+}
+
+TEST(ForkServerTest, AWorkersProcessGroupEndsWithIt) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start(&ChildForkingWorker);
+  ASSERT_TRUE(server.ok());
+  KillOnExit guard;
+  for (char how : {'q', 'k'}) {  // the worker exits, or is killed from outside
+    absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
+    ASSERT_TRUE(worker.ok());
+    const pid_t child = ReadPid(worker->socket_fd);
+    ASSERT_GT(child, 0);
+    guard.pids.push_back(child);
+    EXPECT_EQ(getpgid(worker->pid), worker->pid);
+    EXPECT_EQ(getpgid(child), worker->pid);
+    if (how == 'q') {
+      ASSERT_EQ(write(worker->socket_fd, &how, 1), 1);
+    } else {
+      ASSERT_EQ(kill(worker->pid, SIGKILL), 0);
+    }
+    // The server ends the group as soon as it sees the worker die, before the driver asks
+    // for the reap; the bound only turns a hang into a failure.
+    EXPECT_TRUE(testing::WaitForProcessGone(child, absl::Seconds(30))) << how;
+    absl::StatusOr<int> status = (*server)->Reap(worker->pid, absl::Seconds(10));
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_THAT(DescribeWaitStatus(*status),
+                HasSubstr(how == 'q' ? "exited with code 0" : "killed by signal 9"));
+    CloseAll(*worker);
+  }
+  ASSERT_TRUE((*server)->Stop().ok());
+  EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
+}
+
+TEST(ForkServerTest, ADaemonThatLeftTheGroupIsAdoptedAndEndedAtStop) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server =
+      ForkServer::Start([](int, int fd) { return DaemonStartingWorker(fd, false); });
+  ASSERT_TRUE(server.ok());
+  KillOnExit guard;
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
+  ASSERT_TRUE(worker.ok());
+  const pid_t daemon = ReadPid(worker->socket_fd);
+  ASSERT_GT(daemon, 0);
+  guard.pids.push_back(daemon);
+  EXPECT_NE(getpgid(daemon), worker->pid);
+  EXPECT_THAT(testing::ChildProcesses((*server)->pid()), Contains(daemon));
+  // Its worker ends; the daemon is in another group and session, so it stays until Stop.
+  const char quit = 'q';
+  ASSERT_EQ(write(worker->socket_fd, &quit, 1), 1);
+  absl::StatusOr<int> status = (*server)->Reap(worker->pid, absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_THAT(DescribeWaitStatus(*status), HasSubstr("exited with code 0"));
+  EXPECT_TRUE(testing::ProcessPresent(daemon));
+  CloseAll(*worker);
+  ASSERT_TRUE((*server)->Stop().ok());
+  EXPECT_FALSE(testing::ProcessPresent(daemon));
+  EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
+}
+
+TEST(ForkServerTest, AnAdoptedOrphanThatExitsIsReaped) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server =
+      ForkServer::Start([](int, int fd) { return DaemonStartingWorker(fd, true); });
+  ASSERT_TRUE(server.ok());
+  KillOnExit guard;
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
+  ASSERT_TRUE(worker.ok());
+  const pid_t daemon = ReadPid(worker->socket_fd);
+  ASSERT_GT(daemon, 0);
+  guard.pids.push_back(daemon);
+  const char quit = 'q';
+  ASSERT_EQ(write(worker->socket_fd, &quit, 1), 1);
+  // The daemon exits with its worker, as the server's child: the server reaps it while it
+  // runs, and a zombie would count as present.
+  EXPECT_TRUE(testing::WaitForProcessGone(daemon, absl::Seconds(30)));
+  // Reaping it did not take the worker's exit status.
+  absl::StatusOr<int> status = (*server)->Reap(worker->pid, absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_THAT(DescribeWaitStatus(*status), HasSubstr("exited with code 0"));
+  CloseAll(*worker);
+}
+
+// A terminal's SIGINT reaches the whole foreground group: the server survives it, to end
+// what the tasks started, while its workers keep the driver's disposition (the default
+// here) and an empty signal mask.
+TEST(ForkServerTest, TheServerOutlivesATerminalsSignalsAndWorkersKeepTheDrivers) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int, int fd) {
+    struct sigaction interrupt = {};
+    sigaction(SIGINT, nullptr, &interrupt);
+    sigset_t blocked;
+    sigprocmask(SIG_BLOCK, nullptr, &blocked);
+    const bool as_driver = interrupt.sa_handler == SIG_DFL && !sigismember(&blocked, SIGCHLD);
+    return SendAll(fd, as_driver ? "as the driver" : "changed").ok() ? 0 : 1;
+  });
+  ASSERT_TRUE(server.ok());
+  for (int signal : {SIGINT, SIGQUIT, SIGHUP}) ASSERT_EQ(kill((*server)->pid(), signal), 0);
+  // Pending before the server can answer: had they killed it, Spawn would fail.
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_EQ(ReadHello(worker->socket_fd), "as the driver");
+  CloseAll(*worker);
+  EXPECT_TRUE((*server)->Stop().ok());
+}
 
 TEST(ForkServerTest, WorkerOutputGoesToItsPipes) {
   absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int index, int) {
