@@ -317,6 +317,30 @@ TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
   EXPECT_EQ(manager_->workers_replaced(), 4u);
 }
 
+// Issue #16: bytes a task writes to its own socket and then returns are caught at the next
+// frame header (the worker's own result), not waited on; the task fails with DataLoss
+// naming the fault. Before frames had a magic and checksums, "believable_length" left its
+// task pending forever (Results::Wait gives up after a minute, failing the test).
+TEST_F(ProcessManagerTest, BytesATaskWritesToItsSocketFailItWithDataLoss) {
+  Start(1);
+  uint64_t id = 0;
+  for (const auto& [function, fault] : std::vector<std::pair<std::string, std::string>>{
+           {"believable_length", "bad frame magic"},
+           {"random_garbage", "bad frame magic"},
+           {"corrupt_body", "bad frame body checksum"}}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
+    EXPECT_FALSE(result.error().worker_died());
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 3u);
+}
+
 // A driver killed with SIGKILL cannot clean up; its workers must still go away.
 TEST(ProcessManagerDriverDeathTest, WorkersExitWhenTheDriverIsKilled) {
   int report[2];
