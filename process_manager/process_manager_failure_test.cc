@@ -341,6 +341,22 @@ TEST_F(ProcessManagerTest, BytesATaskWritesToItsSocketFailItWithDataLoss) {
   EXPECT_EQ(manager_->workers_replaced(), 3u);
 }
 
+// The idle rule (process_manager.h): part of a frame from a worker with no task in flight
+// is a protocol error at once, not a wait for the rest. Before it, the worker kept its
+// three bytes and the driver waited for more forever (WaitLost gives up after a minute).
+TEST_F(ProcessManagerTest, PartOfAFrameFromAnIdleWorkerBreaksIt) {
+  Start(1);
+  absl::StatusOr<WorkerId> actor = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(actor.ok()) << actor.status();
+  TaskGate gate;
+  ASSERT_TRUE(manager_->DispatchTo(*actor, Task(1, "bytes_when_idle", gate.path())).ok());
+  EXPECT_EQ(results_.Wait(1).values(0), "returned");
+  gate.Open();  // the worker is idle: nothing is in flight
+  const absl::Status lost = WaitLost(actor->slot);
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_FALSE(manager_->DispatchTo(*actor, Task(2, "echo", "x")).ok());
+}
+
 // A driver killed with SIGKILL cannot clean up; its workers must still go away.
 TEST(ProcessManagerDriverDeathTest, WorkersExitWhenTheDriverIsKilled) {
   int report[2];
