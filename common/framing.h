@@ -23,9 +23,10 @@
 // frame included) is in process_manager/process_manager.h. buffered_bytes() says whether
 // the decoder holds part of a frame.
 //
-// XXH3 (Debian's libxxhash) hashes at memory speed, so the body checksum costs a small part
-// of what copying the frame into and out of the socket costs (numbers in
-// benchmarks/micro.cc's BM_FrameChecksum and BM_Memcpy cases).
+// XXH3 (Debian's libxxhash) hashes at memory speed: the body checksum is one read pass
+// over the payload on each side, against the several copies a frame goes through anyway
+// (serialization, the socket's write and read, parsing). benchmarks/micro.cc measures it
+// (BM_FrameChecksum) beside memcpy of the same sizes (BM_Memcpy).
 //
 // Example:
 //   std::string wire;

@@ -137,9 +137,19 @@ TEST(FramingTest, BadMagicIsDataLossOnceTheHeaderHasArrived) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("VDF1"));
 }
 
-TEST(FramingTest, BadHeaderChecksumIsDataLoss) {
+TEST(FramingTest, EveryFlippedHeaderBitIsDataLoss) {
   const std::string good = Header(3, FrameChecksum("abc"));
   EXPECT_TRUE(DecodeError(good + "abc").ok());
+  // Any single flipped bit of the magic.
+  for (size_t byte = 0; byte < 4; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string wire = good + "abc";
+      wire[byte] = static_cast<char>(wire[byte] ^ (1 << bit));
+      const absl::Status status = DecodeError(wire);
+      EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << byte << " " << bit;
+      EXPECT_THAT(std::string(status.message()), HasSubstr("bad frame magic"));
+    }
+  }
   // Any single flipped bit of the length, body checksum or header checksum.
   for (size_t byte = 4; byte < kFrameHeaderBytes; ++byte) {
     for (int bit = 0; bit < 8; ++bit) {

@@ -48,9 +48,11 @@
 //   is broken at once instead of waited on. The rule cannot misfire, since a task counts
 //   as in flight from Dispatch until its result is read. While a task is in flight a
 //   partial frame is waited on (a large result may be on its way); what ends that wait is
-//   the rest of the frame, the worker's next header, its death, or a forced Cancel. (A
-//   task that forges a complete header with a valid checksum can still make the driver
-//   wait for the body it claims, up to max_frame_bytes.)
+//   the rest of the frame, the worker's next header, its death, or a forced Cancel.
+//   Not covered: a task that writes a complete, valid header of its own (magic and
+//   header checksum right, as only our framing code makes them) swallows the worker's
+//   next messages into the body it claims, and the driver waits for that body until one
+//   of those ends it.
 // * If the driver can no longer watch a worker (an epoll_ctl call failed), the worker is
 //   killed and treated as dead (Unavailable for its running task). While a worker is
 //   being started, Start and StartDedicatedWorker return that error instead.
