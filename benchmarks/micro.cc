@@ -1,13 +1,15 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // //benchmarks:micro — Google Benchmark of the building blocks every task goes through:
-// the value codec, DataID generation, the object store, and absl::Mutex (Debian's Abseil
-// is built without NDEBUG, so its deadlock detector runs on every lock unless turned off).
+// the value codec, frame checksums and framing (against memcpy of the same sizes, the
+// cost of copying a frame once), DataID generation, the object store, and absl::Mutex (Debian's
+// Abseil is built without NDEBUG, so its deadlock detector runs on every lock unless turned off).
 //
 //   ./bazelw run //benchmarks:micro
 //   ./bazelw run //benchmarks:micro -- --benchmark_filter=Codec
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +18,8 @@
 #include "benchmark/benchmark.h"
 #include "common/codec.h"
 #include "common/data_id.h"
+#include "common/framing.h"
+#include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 
 namespace unidist {
@@ -49,6 +53,46 @@ void BM_CodecDecodeDoubles(benchmark::State& state) {
                           static_cast<int64_t>(sizeof(double)));
 }
 BENCHMARK(BM_CodecDecodeDoubles)->Arg(1)->Arg(1 << 10)->Arg(1 << 20);
+
+// The body checksum of a frame of state.range(0) bytes (framing.h: XXH3, low 32 bits).
+void BM_FrameChecksum(benchmark::State& state) {
+  const std::string bytes(static_cast<size_t>(state.range(0)), 'x');
+  for (auto _ : state) benchmark::DoNotOptimize(FrameChecksum(bytes));
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_FrameChecksum)->Arg(100)->Arg(64 << 10)->Arg(1 << 20)->Arg(64 << 20);
+
+// What the checksum is measured against: one copy of the same bytes.
+void BM_Memcpy(benchmark::State& state) {
+  const std::string from(static_cast<size_t>(state.range(0)), 'x');
+  std::string to(from.size(), '\0');
+  for (auto _ : state) {
+    std::memcpy(to.data(), from.data(), from.size());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Memcpy)->Arg(100)->Arg(64 << 10)->Arg(1 << 20)->Arg(64 << 20);
+
+// A whole frame of a task with a state.range(0)-byte argument: AppendFrame, then
+// FrameDecoder (both checksums, the header's checks, one copy into the decoder).
+void BM_FrameRoundTrip(benchmark::State& state) {
+  proto::DriverMessage message;
+  message.mutable_task()->set_task_id(1);
+  message.mutable_task()->add_args()->set_value(std::string(state.range(0), 'x'));
+  FrameDecoder decoder;
+  std::string wire;
+  for (auto _ : state) {
+    wire.clear();
+    if (!AppendFrame(message, kDefaultMaxFrameBytes, &wire).ok()) state.SkipWithError("append");
+    decoder.Append(wire);
+    absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+    if (!payload.ok() || !payload->has_value()) state.SkipWithError("decode");
+    benchmark::DoNotOptimize(payload);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(wire.size()));
+}
+BENCHMARK(BM_FrameRoundTrip)->Arg(100)->Arg(1 << 20);
 
 void BM_DataIdGenerate(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(DataID::Generate());

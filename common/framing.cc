@@ -5,23 +5,36 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "xxhash.h"
 
 namespace unidist {
 namespace {
 
-void PutLength(uint32_t length, char* out) {
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    out[i] = static_cast<char>((length >> (8 * i)) & 0xff);
-  }
+// Header field offsets (the layout is in framing.h).
+constexpr size_t kLengthOffset = 4;
+constexpr size_t kBodyChecksumOffset = 8;
+constexpr size_t kHeaderChecksumOffset = 12;
+
+void Put32(uint32_t value, char* out) {
+  for (size_t i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
 }
 
-uint32_t GetLength(const char* in) {
-  uint32_t length = 0;
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    length |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+uint32_t Get32(const char* in) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
   }
-  return length;
+  return value;
+}
+
+// The header of a frame whose payload is `payload_size` bytes with checksum `checksum`.
+void PutHeader(uint32_t payload_size, uint32_t checksum, char* out) {
+  Put32(kFrameMagic, out);
+  Put32(payload_size, out + kLengthOffset);
+  Put32(checksum, out + kBodyChecksumOffset);
+  Put32(FrameChecksum(absl::string_view(out, kHeaderChecksumOffset)), out + kHeaderChecksumOffset);
 }
 
 // Receive buffers up to this size are kept between frames (and grow by doubling); a
@@ -31,6 +44,10 @@ constexpr size_t kKeptBufferBytes = size_t{4} << 20;
 constexpr size_t kUntrustedFrameBytes = size_t{1} << 20;
 
 }  // namespace
+
+uint32_t FrameChecksum(absl::string_view bytes) {
+  return static_cast<uint32_t>(XXH3_64bits(bytes.data(), bytes.size()));
+}
 
 absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t max_frame_bytes,
                          std::string* out) {
@@ -42,9 +59,10 @@ absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t ma
   }
   const size_t start = out->size();
   out->resize(start + kFrameHeaderBytes + size);
-  PutLength(static_cast<uint32_t>(size), out->data() + start);
-  uint8_t* payload = reinterpret_cast<uint8_t*>(out->data() + start + kFrameHeaderBytes);
-  message.SerializeWithCachedSizesToArray(payload);
+  char* payload = out->data() + start + kFrameHeaderBytes;
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(payload));
+  PutHeader(static_cast<uint32_t>(size), FrameChecksum(absl::string_view(payload, size)),
+            out->data() + start);
   return absl::OkStatus();
 }
 
@@ -78,18 +96,15 @@ char* FrameDecoder::PrepareAppend(size_t size) {
   Compact();
   if (buffer_.size() >= end_ + size) return buffer_.data() + end_;
   size_t room = end_ + size;
-  if (end_ - begin_ >= kFrameHeaderBytes) {
-    // The next frame's length is known, but it is only a claim: a broken or hostile peer
-    // could send a header alone. So the room grows with what has arrived (as much again,
-    // at least kUntrustedFrameBytes) up to the frame's size, never past it: a large frame
-    // costs a few doublings, and a header alone buys at most kUntrustedFrameBytes. (An
-    // oversized length is left for Next() to report.)
-    const uint32_t length = GetLength(buffer_.data() + begin_);
-    if (length <= max_frame_bytes_) {
-      const size_t frame_end = begin_ + kFrameHeaderBytes + length;
-      const size_t arrived = end_ - begin_ - kFrameHeaderBytes;
-      room = std::max(room, std::min(frame_end, end_ + std::max(arrived, kUntrustedFrameBytes)));
-    }
+  if (header_checked_) {
+    // The next frame's header passed its checks, but its length is still only a claim: a
+    // broken or hostile peer could send a header alone. So the room grows with what has
+    // arrived (as much again, at least kUntrustedFrameBytes) up to the frame's size, never
+    // past it: a large frame costs a few doublings, and a header alone buys at most
+    // kUntrustedFrameBytes. (A header not yet checked earns nothing: Next() checks it.)
+    const size_t frame_end = begin_ + kFrameHeaderBytes + length_;
+    const size_t arrived = end_ - begin_ - kFrameHeaderBytes;
+    room = std::max(room, std::min(frame_end, end_ + std::max(arrived, kUntrustedFrameBytes)));
   }
   buffer_.resize(room > kKeptBufferBytes ? room : std::max(room, buffer_.size() * 2));
   return buffer_.data() + end_;
@@ -107,16 +122,44 @@ void FrameDecoder::Append(absl::string_view bytes) {
 absl::StatusOr<std::optional<absl::string_view>> FrameDecoder::Next() {
   if (!error_.ok()) return error_;
   if (end_ - begin_ < kFrameHeaderBytes) return std::nullopt;
-  const uint32_t length = GetLength(buffer_.data() + begin_);
-  if (length > max_frame_bytes_) {
-    error_ = absl::ResourceExhaustedError(
-        absl::StrFormat("frame of %d bytes is larger than the maximum frame size of %d bytes",
-                        length, max_frame_bytes_));
+  const char* header = buffer_.data() + begin_;
+  if (!header_checked_) {
+    const absl::string_view bytes(header, kFrameHeaderBytes);
+    if (Get32(header) != kFrameMagic) {
+      error_ = absl::DataLossError(absl::StrFormat(
+          "bad frame magic: the bytes where a frame header should start are \"%s\", not "
+          "\"UDF1\" (the stream is corrupt)",
+          absl::CHexEscape(bytes.substr(0, 4))));
+      return error_;
+    }
+    const uint32_t header_checksum = Get32(header + kHeaderChecksumOffset);
+    if (FrameChecksum(bytes.substr(0, kHeaderChecksumOffset)) != header_checksum) {
+      error_ = absl::DataLossError(
+          absl::StrFormat("bad frame header checksum %08x (the header \"%s\" is corrupt)",
+                          header_checksum, absl::CHexEscape(bytes)));
+      return error_;
+    }
+    const uint32_t length = Get32(header + kLengthOffset);
+    if (length > max_frame_bytes_) {
+      error_ = absl::DataLossError(absl::StrFormat(
+          "frame length %d is over the maximum frame size of %d bytes", length, max_frame_bytes_));
+      return error_;
+    }
+    header_checked_ = true;
+    length_ = length;
+    body_checksum_ = Get32(header + kBodyChecksumOffset);
+  }
+  if (end_ - begin_ - kFrameHeaderBytes < length_) return std::nullopt;
+  absl::string_view payload(header + kFrameHeaderBytes, length_);
+  if (FrameChecksum(payload) != body_checksum_) {
+    error_ = absl::DataLossError(absl::StrFormat(
+        "bad frame body checksum: the %d-byte payload hashes to %08x, its header says %08x "
+        "(the payload is corrupt)",
+        length_, FrameChecksum(payload), body_checksum_));
     return error_;
   }
-  if (end_ - begin_ - kFrameHeaderBytes < length) return std::nullopt;
-  absl::string_view payload(buffer_.data() + begin_ + kFrameHeaderBytes, length);
-  begin_ += kFrameHeaderBytes + length;
+  header_checked_ = false;
+  begin_ += kFrameHeaderBytes + length_;
   return payload;
 }
 

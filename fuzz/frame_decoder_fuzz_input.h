@@ -8,8 +8,8 @@
 //                   sizes, cycling through the list; with no sizes, or only zeros, it is
 //                   fed in one piece. 0 is an empty append: Append(absl::string_view()),
 //                   whose data() is null, or PrepareAppend(0) and Commit(0).
-//   the rest        the byte stream: frames as AppendFrame writes them (4-byte
-//                   little-endian length, then the payload), or anything else.
+//   the rest        the byte stream: frames as AppendFrame writes them (the 16-byte
+//                   header of common/framing.h, then the payload), or anything else.
 //
 // An input shorter than 1 + n bytes has only the sizes it holds and an empty stream.
 

@@ -5,13 +5,19 @@
 // frame size (4096) and once with the default (1 GiB).
 //
 // After every chunk it drains the decoder and checks each answer against a model of the
-// stream:
-//   * a payload is exactly the next frame of the stream (its length header and bytes);
-//   * std::nullopt only when the bytes fed so far hold no complete frame;
-//   * ResourceExhausted exactly when the next frame's length exceeds the maximum, and then
-//     the same error on every later call, whatever is appended;
+// stream (the header layout of framing.h):
+//   * a payload is exactly the next frame's payload, and only once its header (magic,
+//     header checksum, length within the maximum) and its body checksum are right;
+//   * std::nullopt only when the bytes fed so far hold less than a header, or a good
+//     header and less than its payload;
+//   * DataLoss exactly when the next frame's header has arrived and is bad (magic,
+//     header checksum, length over the maximum), or its payload has arrived and its body
+//     checksum is wrong; then the same error on every later call, whatever is appended;
 //   * buffered_bytes() == bytes fed - bytes returned as frames, at every step.
 // The small-maximum run returns a prefix of the large-maximum run's payloads.
+//
+// Checksums make a mutated frame almost always an error: the seeds (make_seed_corpus.cc)
+// hold well-formed frames, and their mutations drive the error paths.
 //
 // Each payload of the large run is parsed as WorkerMessage and as DriverMessage
 // (ParseFramePayload). For a message that parses, AppendFrame either writes a frame that
@@ -42,12 +48,27 @@ namespace {
 
 constexpr size_t kSmallMaxFrameBytes = 4096;
 
-uint32_t LengthAt(absl::string_view stream, size_t pos) {
-  uint32_t length = 0;
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    length |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + i])) << (8 * i);
+uint32_t Get32(absl::string_view stream, size_t pos) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    value |= static_cast<uint32_t>(static_cast<uint8_t>(stream[pos + i])) << (8 * i);
   }
-  return length;
+  return value;
+}
+
+// What the model expects of the frame at `pos`, of which `remaining` bytes were fed.
+enum class Expect { kMore, kError, kPayload };
+Expect ModelFrame(absl::string_view stream, size_t pos, size_t remaining, size_t max) {
+  if (remaining < kFrameHeaderBytes) return Expect::kMore;
+  if (Get32(stream, pos) != kFrameMagic) return Expect::kError;
+  if (Get32(stream, pos + 12) != FrameChecksum(stream.substr(pos, 12))) return Expect::kError;
+  const uint32_t length = Get32(stream, pos + 4);
+  if (length > max) return Expect::kError;
+  if (remaining - kFrameHeaderBytes < length) return Expect::kMore;
+  if (Get32(stream, pos + 8) != FrameChecksum(stream.substr(pos + kFrameHeaderBytes, length))) {
+    return Expect::kError;
+  }
+  return Expect::kPayload;
 }
 
 // What a decoder returned over the whole stream.
@@ -89,10 +110,10 @@ class DecoderRun {
     for (;;) {
       absl::StatusOr<std::optional<absl::string_view>> next = decoder_.Next();
       const size_t remaining = fed_ - outcome_.consumed;
+      const Expect expect = ModelFrame(stream_, outcome_.consumed, remaining, max_);
       if (!next.ok()) {
-        FUZZ_CHECK(next.status().code() == absl::StatusCode::kResourceExhausted);
-        FUZZ_CHECK(remaining >= kFrameHeaderBytes);
-        FUZZ_CHECK(LengthAt(stream_, outcome_.consumed) > max_);
+        FUZZ_CHECK(next.status().code() == absl::StatusCode::kDataLoss);
+        FUZZ_CHECK(expect == Expect::kError);
         if (outcome_.failed) {
           FUZZ_CHECK(next.status() == first_error_);
         } else {
@@ -106,20 +127,14 @@ class DecoderRun {
       }
       FUZZ_CHECK(!outcome_.failed);  // An error is final.
       if (!next->has_value()) {
-        // No complete frame among the bytes fed: a partial header, or a partial payload
-        // whose length is within the maximum.
-        if (remaining >= kFrameHeaderBytes) {
-          const uint32_t length = LengthAt(stream_, outcome_.consumed);
-          FUZZ_CHECK(length <= max_);
-          FUZZ_CHECK(length > remaining - kFrameHeaderBytes);
-        }
+        FUZZ_CHECK(expect == Expect::kMore);
         FUZZ_CHECK(decoder_.buffered_bytes() == remaining);
         return;
       }
+      FUZZ_CHECK(expect == Expect::kPayload);
       const absl::string_view payload = **next;
       FUZZ_CHECK(payload.size() <= max_);
-      FUZZ_CHECK(remaining >= kFrameHeaderBytes + payload.size());
-      FUZZ_CHECK(LengthAt(stream_, outcome_.consumed) == payload.size());
+      FUZZ_CHECK(Get32(stream_, outcome_.consumed + 4) == payload.size());
       FUZZ_CHECK(payload == stream_.substr(outcome_.consumed + kFrameHeaderBytes, payload.size()));
       outcome_.payloads.emplace_back(payload);
       outcome_.consumed += kFrameHeaderBytes + payload.size();

@@ -97,11 +97,17 @@ proto::WorkerMessage Failure() {
   return message;
 }
 
-std::string Header(uint32_t length) {
+// A frame header (common/framing.h) for a payload of `length` bytes whose checksum is
+// `body_checksum`, with a correct header checksum.
+std::string Header(uint32_t length, uint32_t body_checksum = 0) {
   std::string header(kFrameHeaderBytes, '\0');
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    header[i] = static_cast<char>(length >> (8 * i));
-  }
+  auto put = [&header](size_t offset, uint32_t value) {
+    for (size_t i = 0; i < 4; ++i) header[offset + i] = static_cast<char>(value >> (8 * i));
+  };
+  put(0, kFrameMagic);
+  put(4, length);
+  put(8, body_checksum);
+  put(12, FrameChecksum(absl::string_view(header).substr(0, 12)));
   return header;
 }
 
@@ -111,7 +117,7 @@ std::string Frames(std::initializer_list<const google::protobuf::MessageLite*> m
   std::string wire;
   for (const google::protobuf::MessageLite* message : messages) {
     const std::string payload = DeterministicBytes(*message);
-    wire += Header(static_cast<uint32_t>(payload.size())) + payload;
+    wire += Header(static_cast<uint32_t>(payload.size()), FrameChecksum(payload)) + payload;
   }
   return wire;
 }
@@ -158,9 +164,9 @@ void WriteFrameDecoderSeeds(const fs::path& dir) {
         MakeFrameDecoderFuzzInput(FeedMode::kPrepareMore, {5, 2}, Frames({&task})));
   // An empty frame, a message, then a frame cut short by the end of the stream.
   Write(dir, fuzzer, "alternate-partial-tail",
-        MakeFrameDecoderFuzzInput(
-            FeedMode::kAlternate, {1, 2, 3, 4},
-            Header(0) + Frames({&small_task}) + Frames({&result}).substr(0, 9)));
+        MakeFrameDecoderFuzzInput(FeedMode::kAlternate, {1, 2, 3, 4},
+                                  Header(0, FrameChecksum("")) + Frames({&small_task}) +
+                                      Frames({&result}).substr(0, 20)));
   // A 5000-byte length: too long for the small maximum, a partial frame for the large one.
   Write(
       dir, fuzzer, "over-small-maximum",
@@ -169,6 +175,19 @@ void WriteFrameDecoderSeeds(const fs::path& dir) {
   Write(dir, fuzzer, "over-large-maximum",
         MakeFrameDecoderFuzzInput(FeedMode::kPrepareExact, {},
                                   Frames({&small_task}) + Header(0xffffffff) + "x"));
+  // A frame, then one whose body does not match its checksum.
+  std::string corrupt = Frames({&small_task});
+  corrupt.back() = static_cast<char>(corrupt.back() ^ 1);
+  Write(dir, fuzzer, "bad-body-checksum",
+        MakeFrameDecoderFuzzInput(FeedMode::kAppend, {7}, Frames({&result}) + corrupt));
+  // A frame, then issue #16's bytes: a bare 4-byte length (1 MiB) and 7 bytes.
+  Write(dir, fuzzer, "bad-magic",
+        MakeFrameDecoderFuzzInput(FeedMode::kAppend, {},
+                                  Frames({&result}) +
+                                      std::string("\x00\x00\x10\x00"
+                                                  "1234567",
+                                                  11) +
+                                      Frames({&small_task})));
 }
 
 void WriteCodecSeeds(const fs::path& dir) {

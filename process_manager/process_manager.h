@@ -35,7 +35,24 @@
 //   and is replaced by a new worker in the same slot, so the pool keeps its size. Tasks
 //   queued on it that had not started go back to the head of the driver's queue at once.
 // * A worker that sends bytes that do not decode is killed and treated the same way, with
-//   DataLoss for its running task.
+//   DataLoss for its running task. Frames carry a magic and checksums (common/framing.h),
+//   so bytes a task writes to the worker's socket are caught at the first frame header
+//   they spoil, at the latest the worker's own next message (its result), with DataLoss
+//   naming the fault (bad magic, bad header checksum, length over max_frame_bytes, bad
+//   body checksum).
+// * The idle rule: a worker sends only while it holds a task (messages are answers to
+//   tasks, and API calls come from tasks; a notification made between tasks waits for the
+//   next task, see internal/worker_loop.cc). So bytes from a worker with no task in flight
+//   (every task sent to it has its result read) are a protocol error too, a complete
+//   message or part of one: a stream that stops inside a frame while its worker is idle
+//   is broken at once instead of waited on. The rule cannot misfire, since a task counts
+//   as in flight from Dispatch until its result is read. While a task is in flight a
+//   partial frame is waited on (a large result may be on its way); what ends that wait is
+//   the rest of the frame, the worker's next header, its death, or a forced Cancel.
+//   Not covered: a task that writes a complete, valid header of its own (magic and
+//   header checksum right, as only our framing code makes them) swallows the worker's
+//   next messages into the body it claims, and the driver waits for that body until one
+//   of those ends it.
 // * If the driver can no longer watch a worker (an epoll_ctl call failed), the worker is
 //   killed and treated as dead (Unavailable for its running task). While a worker is
 //   being started, Start and StartDedicatedWorker return that error instead.
@@ -253,7 +270,8 @@ class ProcessManager final : public WorkerPool {
   // and reaps.
   void EventLoop();
   // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
-  // on bytes that do not decode or do not match the tasks in flight.
+  // on bytes that do not decode or do not match the tasks in flight, and on any byte from
+  // a worker with no task in flight (the idle rule above).
   absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
                               std::vector<ApiCall>* api_requests);
   // The worker of `slot` stopped talking: closes its socket, puts the tasks it never

@@ -365,6 +365,46 @@ TEST_F(ProcessManagerTest, BadBytesFromAWorkerFailItsTaskWithDataLoss) {
   EXPECT_EQ(manager_->workers_replaced(), 4u);
 }
 
+// Issue #16: bytes a task writes to its own socket and then returns are caught at the next
+// frame header (the worker's own result), not waited on; the task fails with DataLoss
+// naming the fault. Before frames had a magic and checksums, "believable_length" left its
+// task pending forever (Results::Wait gives up after a minute, failing the test).
+TEST_F(ProcessManagerTest, BytesATaskWritesToItsSocketFailItWithDataLoss) {
+  Start(1);
+  uint64_t id = 0;
+  for (const auto& [function, fault] : std::vector<std::pair<std::string, std::string>>{
+           {"believable_length", "bad frame magic"},
+           {"random_garbage", "bad frame magic"},
+           {"corrupt_body", "bad frame body checksum"}}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
+    EXPECT_FALSE(result.error().worker_died());
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 3u);
+}
+
+// The idle rule (process_manager.h): part of a frame from a worker with no task in flight
+// is a protocol error at once, not a wait for the rest. Before it, the worker kept its
+// three bytes and the driver waited for more forever (WaitLost gives up after a minute).
+TEST_F(ProcessManagerTest, PartOfAFrameFromAnIdleWorkerBreaksIt) {
+  Start(1);
+  absl::StatusOr<WorkerId> actor = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(actor.ok()) << actor.status();
+  TaskGate gate;
+  ASSERT_TRUE(manager_->DispatchTo(*actor, Task(1, "bytes_when_idle", gate.path())).ok());
+  EXPECT_EQ(results_.Wait(1).values(0), "returned");
+  gate.Open();  // the worker is idle: nothing is in flight
+  const absl::Status lost = WaitLost(actor->slot);
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_FALSE(manager_->DispatchTo(*actor, Task(2, "echo", "x")).ok());
+}
+
 // A driver killed with SIGKILL cannot clean up; its workers must still go away.
 // Where pidfd_open is missing (valgrind 3.19 does not know it; kernels before 5.3) the
 // pool watches its workers without pidfds: deaths are seen when sockets close, exits in

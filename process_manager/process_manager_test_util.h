@@ -39,6 +39,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -145,11 +146,17 @@ inline int DriverSocket() {
 
 // Writes `bytes` to the driver as if they were a frame of results, then waits to be
 // killed for it.
-inline void SendRawToDriver(const std::string& bytes) {
+// In a task: writes `bytes` to the driver's socket behind the worker loop's back.
+inline void WriteToDriver(const std::string& bytes) {
   const int fd = DriverSocket();
   if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
     _exit(99);
   }
+}
+
+// The same, then hangs until killed: the driver must see the bytes as they are.
+inline void SendRawToDriver(const std::string& bytes) {
+  WriteToDriver(bytes);
   absl::SleepFor(absl::Seconds(60));  // the workload: "hang until killed"
 }
 
@@ -208,6 +215,19 @@ inline pid_t ForkDaemon(const std::string& pid_file) {
   return written ? daemon : -1;
 }
 
+// A frame header (common/framing.h) with a correct header checksum.
+inline std::string FrameHeader(uint32_t length, uint32_t body_checksum) {
+  std::string header(kFrameHeaderBytes, '\0');
+  auto put = [&header](size_t offset, uint32_t value) {
+    for (size_t i = 0; i < 4; ++i) header[offset + i] = static_cast<char>(value >> (8 * i));
+  };
+  put(0, kFrameMagic);
+  put(4, length);
+  put(8, body_checksum);
+  put(12, FrameChecksum(absl::string_view(header).substr(0, 12)));
+  return header;
+}
+
 // Runs in the workers. The first argument is the function's; a second one, if any, names
 // a TaskSignal to notify when the task starts (see NotifyingTask).
 inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
@@ -238,10 +258,44 @@ inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* resu
     std::fflush(stdout);
     std::fprintf(stderr, "to stderr: %s\n", arg.c_str());
     result->add_values("printed");
-  } else if (task.function() == "oversized_frame") {
-    SendRawToDriver(std::string("\xff\xff\xff\x7f", 4));
-  } else if (task.function() == "garbage_frame") {
-    SendRawToDriver(std::string("\x05\x00\x00\x00\xff\xff\xff\xff\xff", 9));
+  } else if (task.function() == "oversized_frame") {  // a good header, a length too long
+    SendRawToDriver(FrameHeader(0x7fffffff, 0));
+  } else if (task.function() == "garbage_frame") {  // a whole header's worth of garbage
+    SendRawToDriver(std::string("\x05\x00\x00\x00", 4) + std::string(12, '\xff'));
+  } else if (task.function() == "believable_length") {
+    // Issue #16: a length under the maximum (1 MiB) and 7 bytes, then the task returns.
+    WriteToDriver(
+        std::string("\x00\x00\x10\x00"
+                    "1234567",
+                    11));
+    result->add_values("returned");
+  } else if (task.function() == "random_garbage") {  // 100 pseudo-random bytes
+    std::string garbage;
+    uint32_t state = 20261202;
+    for (int i = 0; i < 100; ++i) {
+      state = state * 1103515245u + 12345u;
+      garbage.push_back(static_cast<char>(state >> 16));
+    }
+    WriteToDriver(garbage);
+    result->add_values("returned");
+  } else if (task.function() == "corrupt_body") {
+    // A well-formed result frame for this task with one byte of its body flipped.
+    proto::WorkerMessage message;
+    message.mutable_result()->set_task_id(task.task_id());
+    message.mutable_result()->add_values("forged");
+    std::string frame;
+    (void)AppendFrame(message, 1 << 20, &frame);
+    frame[frame.size() - 2] ^= 0x20;
+    WriteToDriver(frame);
+    result->add_values("returned");
+  } else if (task.function() == "bytes_when_idle") {
+    // Returns at once; a thread of the worker writes part of a frame header once the gate
+    // named by the argument opens (after the test has the result: the worker is idle).
+    std::thread([path = arg] {
+      WaitAtTaskGate(path);
+      WriteToDriver(std::string("UDF", 3));
+    }).detach();
+    result->add_values("returned");
   } else if (task.function() == "wrong_task_id") {
     proto::WorkerMessage message;
     message.mutable_result()->set_task_id(task.task_id() + 1000);

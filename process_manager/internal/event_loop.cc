@@ -246,17 +246,31 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
     if (received == 0) return absl::UnavailableError("the worker closed its socket");
     if (received < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // Everything sent so far is read. A worker with no task in flight has nothing to
+        // send, so part of a frame from it will never be completed (see the idle rule in
+        // process_manager.h).
+        absl::MutexLock lock(&mu_);
+        if (slot.in_flight.empty() && slot.decoder.buffered_bytes() > 0) {
+          return absl::DataLossError(absl::StrFormat(
+              "the worker has no task in flight but sent %d bytes of an unfinished frame",
+              slot.decoder.buffered_bytes()));
+        }
+        return absl::OkStatus();
+      }
       return ErrnoStatus("reading from the worker");
     }
     slot.decoder.Commit(static_cast<size_t>(received));
     for (;;) {
       absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
-      if (!payload.ok()) return absl::DataLossError(payload.status().message());
+      if (!payload.ok()) return payload.status();  // DataLoss naming the fault
       if (!payload->has_value()) break;
       proto::WorkerMessage message;
       UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
       absl::MutexLock lock(&mu_);
+      if (slot.in_flight.empty()) {
+        return absl::DataLossError("the worker sent a message while it had no task in flight");
+      }
       slot.waiting = message.waiting_tasks();
       // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
       const size_t sent = slot.in_flight.size() - slot.unsent_tasks;

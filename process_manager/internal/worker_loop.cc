@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -64,6 +65,13 @@ class Worker {
 
   void Notify(proto::ApiRequest request) {
     if (exit_code_ >= 0) return;
+    if (depth_ == 0) {
+      // Between tasks the driver counts this worker idle, and bytes from an idle worker
+      // are a protocol error (process_manager.h): it goes with the next task's first
+      // message.
+      deferred_.push_back(std::move(request));
+      return;
+    }
     proto::WorkerMessage message;
     *message.mutable_api_request() = std::move(request);
     Send(message).IgnoreError();  // nothing to do if the driver is gone
@@ -116,20 +124,26 @@ class Worker {
         return;
       }
       decoder_.Commit(static_cast<size_t>(received));
-      if (!ParseFrames()) {
+      if (absl::Status parsed = ParseFrames(); !parsed.ok()) {
+        // For the driver's log: the worker's stderr is forwarded, and its tail is quoted
+        // in the errors of its tasks.
+        LOG(ERROR) << "unidist worker: bad bytes from the driver: " << parsed;
         exit_code_ = kWorkerExitBadFrame;
         return;
       }
     }
   }
 
-  bool ParseFrames() {
+  // DataLoss if the bytes do not decode (framing.h names the fault) or are no known message.
+  absl::Status ParseFrames() {
     for (;;) {
       absl::StatusOr<std::optional<absl::string_view>> payload = decoder_.Next();
-      if (!payload.ok()) return false;
-      if (!payload->has_value()) return true;
+      if (!payload.ok()) return payload.status();
+      if (!payload->has_value()) return absl::OkStatus();
       proto::DriverMessage message;
-      if (!ParseFramePayload(**payload, &message).ok()) return false;
+      if (absl::Status parsed = ParseFramePayload(**payload, &message); !parsed.ok()) {
+        return parsed;
+      }
       if (message.has_task()) {
         tasks_.push_back(std::move(*message.mutable_task()));
       } else if (message.has_cancel()) {
@@ -138,7 +152,7 @@ class Worker {
         const uint64_t id = message.api_reply().request_id();
         replies_[id] = std::move(*message.mutable_api_reply());
       } else {
-        return false;
+        return absl::DataLossError("the driver sent a message of no known kind");
       }
     }
   }
@@ -202,9 +216,17 @@ class Worker {
   absl::Status Send(proto::WorkerMessage& message) {
     message.set_waiting_tasks(static_cast<uint32_t>(waiting_));
     out_.clear();
-    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_); !framed.ok()) {
-      return framed;
+    // Notifications made between tasks (see Notify), now that a task is in flight.
+    for (const proto::ApiRequest& request : deferred_) {
+      proto::WorkerMessage notification;
+      *notification.mutable_api_request() = request;
+      notification.set_waiting_tasks(static_cast<uint32_t>(waiting_));
+      AppendFrame(notification, options_.max_frame_bytes, &out_).IgnoreError();  // tiny
     }
+    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_); !framed.ok()) {
+      return framed;  // the deferred notifications wait for the next message
+    }
+    deferred_.clear();
     if (!SendAll(fd_, out_).ok()) {
       exit_code_ = kWorkerExitSocketError;
       return absl::UnavailableError("the driver is gone");
@@ -218,6 +240,7 @@ class Worker {
   const int pid_;
   std::string out_;
   std::deque<proto::TaskRequest> tasks_;
+  std::vector<proto::ApiRequest> deferred_;  // Notify calls made between tasks
   absl::flat_hash_set<uint64_t> cancelled_;
   absl::flat_hash_map<uint64_t, proto::ApiReply> replies_;
   uint64_t next_request_id_ = 1;
