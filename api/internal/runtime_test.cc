@@ -271,8 +271,10 @@ TEST_F(RuntimeTest, CancelWhileTheWorkerDeathIsBeingReportedCancelsTheRetry) {
   fake_ = std::make_shared<FakeWorkerPool>();
   absl::Notification in_window;
   BackendDescription backend = FakeBackend(fake_);
+  // A plain pointer: the fake keeps the wrapped on_result, and a shared_ptr here would keep
+  // the fake alive forever (LeakSanitizer). The test's fake_ outlives the runtime.
   backend.start_pool = [start = backend.start_pool, &in_window,
-                        fake = fake_](WorkerPoolOptions options) {
+                        fake = fake_.get()](WorkerPoolOptions options) {
     options.on_result = [on_result = options.on_result, &in_window,
                          fake](proto::TaskResult result) {
       if (result.error().worker_died() && !in_window.HasBeenNotified()) {
