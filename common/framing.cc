@@ -49,6 +49,12 @@ uint32_t FrameChecksum(absl::string_view bytes) {
   return static_cast<uint32_t>(XXH3_64bits(bytes.data(), bytes.size()));
 }
 
+std::string FrameHeader(uint32_t payload_size, uint32_t body_checksum) {
+  std::string header(kFrameHeaderBytes, '\0');
+  PutHeader(payload_size, body_checksum, header.data());
+  return header;
+}
+
 absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t max_frame_bytes,
                          std::string* out) {
   const size_t size = message.ByteSizeLong();

@@ -68,6 +68,11 @@ absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t ma
 // 32 bits of XXH3_64bits.
 uint32_t FrameChecksum(absl::string_view bytes);
 
+// The 16-byte header of a frame whose payload is `payload_size` bytes with checksum
+// `body_checksum` (FrameChecksum of the payload), with its own checksum filled in. For
+// those who write frames by hand: tests, and the fuzzers' seeds.
+std::string FrameHeader(uint32_t payload_size, uint32_t body_checksum);
+
 // Parses a frame payload into `message`. DataLoss if the bytes are not a valid message.
 absl::Status ParseFramePayload(absl::string_view payload, google::protobuf::MessageLite* message);
 

@@ -100,15 +100,7 @@ proto::WorkerMessage Failure() {
 // A frame header (common/framing.h) for a payload of `length` bytes whose checksum is
 // `body_checksum`, with a correct header checksum.
 std::string Header(uint32_t length, uint32_t body_checksum = 0) {
-  std::string header(kFrameHeaderBytes, '\0');
-  auto put = [&header](size_t offset, uint32_t value) {
-    for (size_t i = 0; i < 4; ++i) header[offset + i] = static_cast<char>(value >> (8 * i));
-  };
-  put(0, kFrameMagic);
-  put(4, length);
-  put(8, body_checksum);
-  put(12, FrameChecksum(absl::string_view(header).substr(0, 12)));
-  return header;
+  return FrameHeader(length, body_checksum);
 }
 
 // The frames AppendFrame would write, but with map entries in key order, so that the

@@ -215,19 +215,6 @@ inline pid_t ForkDaemon(const std::string& pid_file) {
   return written ? daemon : -1;
 }
 
-// A frame header (common/framing.h) with a correct header checksum.
-inline std::string FrameHeader(uint32_t length, uint32_t body_checksum) {
-  std::string header(kFrameHeaderBytes, '\0');
-  auto put = [&header](size_t offset, uint32_t value) {
-    for (size_t i = 0; i < 4; ++i) header[offset + i] = static_cast<char>(value >> (8 * i));
-  };
-  put(0, kFrameMagic);
-  put(4, length);
-  put(8, body_checksum);
-  put(12, FrameChecksum(absl::string_view(header).substr(0, 12)));
-  return header;
-}
-
 // Runs in the workers. The first argument is the function's; a second one, if any, names
 // a TaskSignal to notify when the task starts (see NotifyingTask).
 inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* result) {
