@@ -27,22 +27,14 @@ RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes));
 
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries) {
-  Client& client = CurrentClient();
-  // Before the function's name: calls before Init say so, whatever the function.
-  if (absl::Status ready = client.Ready(); !ready.ok()) return FailedHandles(ready, num_returns);
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
-  if (!name.ok()) return FailedHandles(name.status(), num_returns);
-  return client.Submit(*name, std::move(args), num_returns, max_retries);
+  return CurrentClient().Submit(RemoteFunction{fn_key, fn_address}, std::move(args), num_returns,
+                                max_retries);
 }
 
 std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
                            std::vector<std::string> inputs, size_t chunk_size, int max_retries) {
-  const int count = static_cast<int>(inputs.size());
-  Client& client = CurrentClient();
-  if (absl::Status ready = client.Ready(); !ready.ok()) return FailedHandles(ready, count);
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(fn_key, fn_address);
-  if (!name.ok()) return FailedHandles(name.status(), count);
-  return client.Map(*name, std::move(inputs), chunk_size, max_retries);
+  return CurrentClient().Map(RemoteFunction{fn_key, fn_address}, std::move(inputs), chunk_size,
+                             max_retries);
 }
 
 std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {

@@ -32,23 +32,31 @@ namespace unidist::api_internal {
 
 class Runtime;
 
+// A remote function as the templates of api/unidist.h name it: its registry key and its
+// address (FunctionRegistry::NameOf turns them into its registered name).
+struct RemoteFunction {
+  const std::string& key;
+  const void* address;
+};
+
+// The registered name of `function`; NotFound (saying to add UNIDIST_REMOTE) if it has
+// none.
+absl::StatusOr<std::string> NameOf(const RemoteFunction& function);
+
 class Client {
  public:
   virtual ~Client() = default;
 
-  // OK if calls can be served: FailedPrecondition (NotInitialized) in the driver outside
-  // a session. The calls below fail the same way by themselves; this lets a caller check
-  // before it does work of its own.
-  virtual absl::Status Ready() = 0;
-
   // unidist::Put: a new object holding `bytes` (codec bytes).
   virtual RefHandle Put(std::string bytes) = 0;
-  // unidist::Submit of the registered function `function` (its name).
-  virtual std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+  // unidist::Submit of `function`. Before Init every handle fails with NotInitialized,
+  // whatever the function; then an unregistered one with NameOf's error.
+  virtual std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                         int num_returns, int max_retries) = 0;
-  // unidist::Map: one handle per input, in order (see Runtime::Map).
-  virtual std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
-                                     size_t chunk_size, int max_retries) = 0;
+  // unidist::Map: one handle per input, in order (see Runtime::Map); errors as for Submit.
+  virtual std::vector<RefHandle> Map(const RemoteFunction& function,
+                                     std::vector<std::string> inputs, size_t chunk_size,
+                                     int max_retries) = 0;
   // unidist::Get: the codec bytes of `ref` once complete, or its error; DeadlineExceeded
   // at `deadline`.
   virtual absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,

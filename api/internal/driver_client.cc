@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/internal/client.h"
 #include "api/internal/executor.h"
+#include "api/internal/function_registry.h"
 #include "api/internal/runtime.h"
 #include "object_store/object_store.h"
 
@@ -24,30 +25,29 @@ std::shared_ptr<Runtime>* g_runtime ABSL_GUARDED_BY(g_runtime_mu) = nullptr;
 
 class DriverClient final : public Client {
  public:
-  absl::Status Ready() override {
-    return CurrentRuntime() == nullptr ? NotInitialized() : absl::OkStatus();
-  }
-
   RefHandle Put(std::string bytes) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
     if (runtime == nullptr) return FailedHandle(NotInitialized());
     return runtime->Put(std::move(bytes));
   }
 
-  std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+  std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
     if (runtime == nullptr) return FailedHandles(NotInitialized(), num_returns);
-    return runtime->Submit(function, std::move(args), num_returns, max_retries);
+    absl::StatusOr<std::string> name = NameOf(function);
+    if (!name.ok()) return FailedHandles(name.status(), num_returns);
+    return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
 
-  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+  std::vector<RefHandle> Map(const RemoteFunction& function, std::vector<std::string> inputs,
                              size_t chunk_size, int max_retries) override {
+    const int count = static_cast<int>(inputs.size());
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
-    if (runtime == nullptr) {
-      return FailedHandles(NotInitialized(), static_cast<int>(inputs.size()));
-    }
-    return runtime->Map(function, std::move(inputs), chunk_size, max_retries);
+    if (runtime == nullptr) return FailedHandles(NotInitialized(), count);
+    absl::StatusOr<std::string> name = NameOf(function);
+    if (!name.ok()) return FailedHandles(name.status(), count);
+    return runtime->Map(*name, std::move(inputs), chunk_size, max_retries);
   }
 
   absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
@@ -119,6 +119,10 @@ std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
   std::vector<RefHandle> handles;
   for (int i = 0; i < count; ++i) handles.push_back(FailedHandle(error));
   return handles;
+}
+
+absl::StatusOr<std::string> NameOf(const RemoteFunction& function) {
+  return FunctionRegistry::Global().NameOf(function.key, function.address);
 }
 
 absl::Status NotInitialized() {

@@ -55,9 +55,6 @@ bool HeldByDriver(const RefHandle& ref) {
 
 class TaskClient final : public Client {
  public:
-  // The driver answers, or says why not.
-  absl::Status Ready() override { return absl::OkStatus(); }
-
   RefHandle Put(std::string bytes) override {
     proto::ApiRequest request;
     *request.mutable_put()->mutable_value() = std::move(bytes);
@@ -68,42 +65,25 @@ class TaskClient final : public Client {
                                : FailedHandle(absl::InternalError("bad reply from the driver"));
   }
 
-  std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
+  std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries) override {
-    proto::ApiRequest request;
-    proto::SubmitRequest* submit = request.mutable_submit();
-    submit->set_function(function);
-    submit->set_num_returns(num_returns);
-    submit->set_max_retries(max_retries);
-    for (TaskArg& arg : args) {
-      proto::TaskArgument* task_arg = submit->add_args();
-      if (!arg.is_ref) {
-        *task_arg->mutable_value() = std::move(arg.value);
-      } else if (HeldByDriver(arg.ref)) {
-        task_arg->set_object_id(arg.ref.id.Binary());
-      } else {
-        return FailedHandles(NotInThisTask(arg.ref), num_returns);
-      }
-    }
-    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
-    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
-    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
-    if (static_cast<int>(handles.size()) != num_returns) {
-      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
-    }
-    return handles;
+    absl::StatusOr<std::string> name = NameOf(function);
+    if (!name.ok()) return FailedHandles(name.status(), num_returns);
+    return SubmitNamed(*name, std::move(args), num_returns, max_retries);
   }
 
   // The driver serves Submit; one call per input.
-  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+  std::vector<RefHandle> Map(const RemoteFunction& function, std::vector<std::string> inputs,
                              size_t chunk_size, int max_retries) override {
     (void)chunk_size;
+    absl::StatusOr<std::string> name = NameOf(function);
+    if (!name.ok()) return FailedHandles(name.status(), static_cast<int>(inputs.size()));
     std::vector<RefHandle> handles;
     handles.reserve(inputs.size());
     for (std::string& input : inputs) {
       std::vector<TaskArg> args(1);
       args[0].value = std::move(input);
-      handles.push_back(std::move(Submit(function, std::move(args), 1, max_retries).front()));
+      handles.push_back(std::move(SubmitNamed(*name, std::move(args), 1, max_retries).front()));
     }
     return handles;
   }
@@ -154,6 +134,33 @@ class TaskClient final : public Client {
       if (complete[i]) ready.push_back(i);
     }
     return ready;
+  }
+
+ private:
+  std::vector<RefHandle> SubmitNamed(const std::string& function, std::vector<TaskArg> args,
+                                     int num_returns, int max_retries) {
+    proto::ApiRequest request;
+    proto::SubmitRequest* submit = request.mutable_submit();
+    submit->set_function(function);
+    submit->set_num_returns(num_returns);
+    submit->set_max_retries(max_retries);
+    for (TaskArg& arg : args) {
+      proto::TaskArgument* task_arg = submit->add_args();
+      if (!arg.is_ref) {
+        *task_arg->mutable_value() = std::move(arg.value);
+      } else if (HeldByDriver(arg.ref)) {
+        task_arg->set_object_id(arg.ref.id.Binary());
+      } else {
+        return FailedHandles(NotInThisTask(arg.ref), num_returns);
+      }
+    }
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    if (static_cast<int>(handles.size()) != num_returns) {
+      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
+    }
+    return handles;
   }
 };
 
