@@ -48,13 +48,16 @@ struct PendingTask {
   // pool outside the driver), so that the object stays until the pool has filled it in.
   // Each argument callback writes only its own slot.
   std::vector<std::shared_ptr<const void>> segments;
-  // The values of its ObjectRef arguments, by position, from their completion until the
-  // task is sent: the request's payload is built then (Runtime::BuildPayloads), not in the
-  // store's callbacks, which may run on the pool's event thread; a task that fails or is
-  // cancelled before it is sent never copies them. With each, the token of its object (for
-  // the shared-memory copy kept with it).
-  std::vector<std::shared_ptr<const std::string>> argument_values;
-  std::vector<std::shared_ptr<const RefToken>> argument_tokens;
+  // The values of its ObjectRef arguments, by position (empty if it has none), from their
+  // completion until the task is sent: the request's payload is built then
+  // (Runtime::BuildPayloads), not in the store's callbacks, which may run on the pool's
+  // event thread; a task that fails or is cancelled before it is sent never copies them.
+  // With each, the token of its object (for the shared-memory copy kept with the object).
+  struct CompletedArgument {
+    std::shared_ptr<const std::string> value;
+    std::shared_ptr<const RefToken> token;
+  };
+  std::vector<CompletedArgument> completed_arguments;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 

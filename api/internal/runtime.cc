@@ -126,8 +126,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
   // Slots for the values of ObjectRef arguments, only if there are any: most tasks take
   // values alone, and every allocation counts on the per-task path.
   if (std::any_of(args.begin(), args.end(), [](const TaskArg& arg) { return arg.is_ref; })) {
-    task->argument_values.resize(args.size());
-    task->argument_tokens.resize(args.size());
+    task->completed_arguments.resize(args.size());
   }
   for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
   for (size_t i = 0; i < args.size(); ++i) {
@@ -167,8 +166,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                                           " is gone from the store")));
         }
       } else if (value.ok()) {
-        task->argument_values[i] = *value;  // no copy here: see BuildPayloads
-        task->argument_tokens[i] = token;
+        task->completed_arguments[i] = {*value, token};  // no copy here: see BuildPayloads
       } else {
         FailTask(task, value.status());
       }
@@ -265,9 +263,9 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
 }
 
 void Runtime::BuildPayloads(PendingTask& task) {
-  for (size_t i = 0; i < task.argument_values.size(); ++i) {
-    std::shared_ptr<const std::string> value = std::move(task.argument_values[i]);
-    std::shared_ptr<const RefToken> token = std::move(task.argument_tokens[i]);
+  for (size_t i = 0; i < task.completed_arguments.size(); ++i) {
+    // Moved out: the value and its token go once the payload is built.
+    auto [value, token] = std::move(task.completed_arguments[i]);
     if (value == nullptr) continue;
     proto::TaskArgument* arg = task.request.mutable_args(static_cast<int>(i));
     std::shared_ptr<const SharedSegment> segment;
