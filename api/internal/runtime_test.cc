@@ -28,6 +28,15 @@
 namespace unidist::api_internal {
 namespace {
 
+// What a pool reports for task `task_id` when the worker running it died.
+proto::TaskResult WorkerDiedResult(uint64_t task_id) {
+  proto::TaskResult died;
+  died.set_task_id(task_id);
+  died.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
+  died.mutable_error()->set_worker_died(true);
+  return died;
+}
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -223,11 +232,7 @@ TEST_F(RuntimeTest, CancelOfAQueuedRetryCancelsItOnceAndIgnoresLateResults) {
   late.set_task_id(retry.task_id());
   late.add_values(Encode(99));
   UNIDIST_ASSERT_OK(fake_->DeliverStrayResult(late));
-  proto::TaskResult died;
-  died.set_task_id(retry.task_id());
-  died.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-  died.mutable_error()->set_worker_died(true);
-  UNIDIST_ASSERT_OK(fake_->DeliverStrayResult(died));
+  UNIDIST_ASSERT_OK(fake_->DeliverStrayResult(WorkerDiedResult(retry.task_id())));
 
   EXPECT_THAT(Outcome(result), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(*completions, 1);
@@ -247,11 +252,7 @@ TEST_F(RuntimeTest, ForcedCancelOfARunningRetryIgnoresTheAttemptsLateResult) {
   UNIDIST_EXPECT_OK(runtime_->Cancel(*result.token, /*force=*/true));
   EXPECT_THAT(Outcome(result), StatusIs(absl::StatusCode::kCancelled));
   // The stopped worker's death reported late, as if it were the task's.
-  proto::TaskResult died;
-  died.set_task_id(retry.task_id());
-  died.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-  died.mutable_error()->set_worker_died(true);
-  UNIDIST_ASSERT_OK(fake_->DeliverStrayResult(died));
+  UNIDIST_ASSERT_OK(fake_->DeliverStrayResult(WorkerDiedResult(retry.task_id())));
 
   EXPECT_THAT(Outcome(result), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_EQ(*completions, 1);
