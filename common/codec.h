@@ -159,12 +159,21 @@ namespace unidist {
 // Encoder
 // -----------------------------------------------------------------------------
 
-// Appends encoded items to a std::string owned by the caller. Never fails.
+// Appends encoded items to a std::string owned by the caller, or writes them
+// into a buffer of a size known in advance, or only counts them (how
+// EncodedSize and EncodeInto below work: count first, then write once, so a
+// large value is copied once, straight to where it is going). Never fails.
 class Encoder {
  public:
   // `out` must outlive the Encoder. Bytes are appended; existing contents of
   // `*out` are kept.
   explicit Encoder(std::string* out) : out_(out) {}
+
+  // An Encoder that writes into the `size` bytes at `out` (which must outlive
+  // it). Bytes beyond `size` are not written: overflowed() then says so.
+  static Encoder Into(char* out, size_t size) { return Encoder(out, size); }
+  // An Encoder that writes nothing and counts the bytes (written()).
+  static Encoder Counting() { return Encoder(nullptr, 0); }
 
   // Appends `v` as an unsigned LEB128 varint (1 to 10 bytes, minimal form).
   void WriteVarint(uint64_t v) {
@@ -175,28 +184,28 @@ class Encoder {
       v >>= 7;
     }
     buf[n++] = static_cast<char>(v);
-    out_->append(buf, n);
+    Append(buf, n);
   }
 
   // Appends `v` as 4 bytes, least significant first.
   void WriteFixed32(uint32_t v) {
     char buf[4];
     for (int i = 0; i < 4; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_->append(buf, 4);
+    Append(buf, 4);
   }
 
   // Appends `v` as 8 bytes, least significant first.
   void WriteFixed64(uint64_t v) {
     char buf[8];
     for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-    out_->append(buf, 8);
+    Append(buf, 8);
   }
 
   // Appends `size` bytes from `data` verbatim. `data` may be null when
   // `size` is 0.
   void WriteRaw(const void* data, size_t size) {
     if (size == 0) return;  // An empty vector's data() may be null.
-    out_->append(static_cast<const char*>(data), size);
+    Append(static_cast<const char*>(data), size);
   }
 
   // Appends the varint length of `bytes` and then the bytes.
@@ -205,11 +214,33 @@ class Encoder {
     WriteRaw(bytes.data(), bytes.size());
   }
 
+  // For Into and Counting: the bytes written (or counted) so far.
+  size_t written() const { return written_; }
+  // For Into: true if the items did not fit in the buffer (those that did not
+  // fit were dropped).
+  bool overflowed() const { return buffer_ != nullptr && written_ > capacity_; }
+
   // The longest varint: 10 bytes of 7 bits hold a 64-bit value.
   static constexpr size_t kMaxVarintBytes = 10;
 
  private:
-  std::string* out_;
+  Encoder(char* buffer, size_t capacity) : buffer_(buffer), capacity_(capacity) {}
+
+  void Append(const char* data, size_t size) {
+    if (out_ != nullptr) {
+      out_->append(data, size);
+      return;
+    }
+    if (buffer_ != nullptr && size <= capacity_ && written_ <= capacity_ - size) {
+      std::memcpy(buffer_ + written_, data, size);
+    }
+    written_ += size;
+  }
+
+  std::string* out_ = nullptr;  // append mode
+  char* buffer_ = nullptr;      // Into mode (null: counting)
+  size_t capacity_ = 0;
+  size_t written_ = 0;
 };
 
 // -----------------------------------------------------------------------------
@@ -1053,6 +1084,41 @@ void EncodeTo(const T& value, std::string* out) {
     encoder.WriteFixed64(codec_internal::TypeTag<T>());
     Codec<T>::Encode(value, encoder);
   }
+}
+
+// The number of bytes Encode(value) returns, computed without encoding: a
+// vector of numbers or a string costs O(1), other containers a walk over
+// their elements. Fails to compile if T is not encodable.
+template <typename T>
+size_t EncodedSize(const T& value) {
+  if constexpr (codec_internal::CheckEncodable<T>()) {
+    Encoder counter = Encoder::Counting();
+    counter.WriteFixed64(codec_internal::TypeTag<T>());
+    Codec<T>::Encode(value, counter);
+    return counter.written();
+  } else {
+    return 0;
+  }
+}
+
+// Writes what Encode(value) returns into the `size` bytes at `out`, where
+// `size` is EncodedSize(value): one pass, no intermediate copy. Returns
+// InvalidArgument, having written no byte past `size`, if the encoding does
+// not have exactly `size` bytes (a wrong size, or a codec whose output
+// changed between the two calls). Fails to compile if T is not encodable.
+template <typename T>
+absl::Status EncodeInto(const T& value, char* out, size_t size) {
+  if constexpr (codec_internal::CheckEncodable<T>()) {
+    Encoder encoder = Encoder::Into(out, size);
+    encoder.WriteFixed64(codec_internal::TypeTag<T>());
+    Codec<T>::Encode(value, encoder);
+    if (encoder.written() != size) {
+      return absl::InvalidArgumentError(absl::StrCat("encoding ", TypeName<T>(), " into ", size,
+                                                     " bytes: its encoding has ",
+                                                     encoder.written(), " bytes"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Returns the type tag of T followed by `value`. Never fails.

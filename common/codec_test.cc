@@ -309,6 +309,52 @@ TEST(EncoderTest, AppendsAndWritesBytes) {
             "abcd");
 }
 
+// EncodedSize and EncodeInto agree with Encode byte for byte, for numbers,
+// memcpy'd vectors, nested containers and user structs.
+template <typename T>
+void ExpectEncodeIntoMatches(const T& value) {
+  const std::string expected = Encode(value);
+  EXPECT_EQ(EncodedSize(value), expected.size());
+  std::string buffer(expected.size(), '\xee');
+  ASSERT_TRUE(EncodeInto(value, buffer.data(), buffer.size()).ok());
+  EXPECT_EQ(buffer, expected);
+}
+
+TEST(EncodeIntoTest, MatchesEncode) {
+  ExpectEncodeIntoMatches(int32_t{-7});
+  ExpectEncodeIntoMatches(std::string(300, 'x'));
+  ExpectEncodeIntoMatches(std::vector<double>(1000, 2.5));
+  ExpectEncodeIntoMatches(std::vector<std::string>{"a", "", std::string(200, 'b')});
+  ExpectEncodeIntoMatches(std::map<int, std::string>{{1, "one"}, {-2, "two"}});
+  Scene scene;
+  scene.points = {{1, 2, "p"}, {3, 4, ""}};
+  scene.focus = Point{5, 6, "f"};
+  scene.names = {{7, "seven"}};
+  ExpectEncodeIntoMatches(scene);
+}
+
+TEST(EncodeIntoTest, WrongSizeIsAnErrorAndWritesNothingPastTheBuffer) {
+  const std::vector<uint8_t> value(100, 1);
+  const size_t size = EncodedSize(value);
+  std::string buffer(size + 16, '\xee');
+  // Too small: nothing past the stated size changes.
+  const absl::Status small = EncodeInto(value, buffer.data(), size - 10);
+  EXPECT_EQ(small.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(small.message(), ::testing::HasSubstr("std::vector"));
+  EXPECT_EQ(buffer.substr(size - 10), std::string(26, '\xee'));
+  // Too large: the encoding is shorter than the buffer.
+  EXPECT_EQ(EncodeInto(value, buffer.data(), size + 1).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EncoderTest, CountingWritesNothing) {
+  Encoder counter = Encoder::Counting();
+  counter.WriteVarint(300);
+  counter.WriteBytes("abc");
+  counter.WriteFixed64(1);
+  EXPECT_EQ(counter.written(), 2u + 4u + 8u);
+  EXPECT_FALSE(counter.overflowed());
+}
+
 TEST(DecoderTest, ReadsWhatEncoderWrites) {
   std::mt19937_64 rng(7);
   std::string buffer;
