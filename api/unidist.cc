@@ -8,6 +8,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -77,6 +78,31 @@ absl::StatusOr<size_t> ResolveMaxMessageBytes(size_t requested) {
   if (bytes < kMinimum || bytes > kMaxFrameBytesLimit) {
     return absl::InvalidArgumentError(absl::StrCat(source, " must be between ", kMinimum, " and ",
                                                    kMaxFrameBytesLimit, " bytes"));
+  }
+  return bytes;
+}
+
+// Options::object_store_memory, resolved: the option, else $UNIDIST_OBJECT_STORE_MEMORY,
+// else 30% of the machine's memory (as Ray's object store).
+absl::StatusOr<size_t> ResolveObjectStoreMemory(size_t requested) {
+  constexpr size_t kMinimum = size_t{1} << 20;
+  std::string source = "Options::object_store_memory";
+  size_t bytes = requested;
+  if (bytes == 0) {
+    const char* env = getenv("UNIDIST_OBJECT_STORE_MEMORY");
+    if (env == nullptr || *env == '\0') {
+      const long pages = sysconf(_SC_PHYS_PAGES);
+      const long page_size = sysconf(_SC_PAGE_SIZE);
+      if (pages <= 0 || page_size <= 0) return size_t{1} << 30;
+      return std::max(kMinimum,
+                      static_cast<size_t>(pages) / 10 * 3 * static_cast<size_t>(page_size));
+    }
+    source = "UNIDIST_OBJECT_STORE_MEMORY";
+    if (!absl::SimpleAtoi(env, &bytes)) bytes = 0;
+  }
+  if (bytes < kMinimum) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " must be at least ", kMinimum, " bytes (a whole number)"));
   }
   return bytes;
 }
@@ -186,6 +212,9 @@ absl::Status Init(const Options& options) {
   if (!backend.ok()) return backend.status();
   absl::StatusOr<size_t> max_message_bytes = ResolveMaxMessageBytes(options.max_message_bytes);
   if (!max_message_bytes.ok()) return max_message_bytes.status();
+  absl::StatusOr<size_t> object_store_memory =
+      ResolveObjectStoreMemory(options.object_store_memory);
+  if (!object_store_memory.ok()) return object_store_memory.status();
   if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
       !registered.ok()) {
     return registered;
@@ -204,6 +233,7 @@ absl::Status Init(const Options& options) {
   tuning.shared_memory_min_bytes = options.shared_memory_min_bytes == 0
                                        ? kDefaultSharedMemoryMinBytes
                                        : options.shared_memory_min_bytes;
+  tuning.object_store_memory = *object_store_memory;
   std::string timeline_path = options.timeline;
   if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
     timeline_path = env;

@@ -133,14 +133,22 @@ struct Options {
   enum class DeadlockDetection { kDefault, kOff, kOn };
 
   // Zero-copy for large objects: an object of at least this many bytes (its encoding)
-  // that a task takes as an ObjectRef argument is written once into shared memory (a
-  // memfd, on first use, sealed so that no process can change it, kept with the object
-  // and freed with it or at Shutdown), and the worker maps it read-only instead of
-  // receiving it through its socket. A task parameter of type ArrayView<T>
-  // (common/array_view.h) then reads the mapping itself. 0: 1 MiB. SIZE_MAX: never. Used
-  // by the multiprocessing backend; if a segment cannot be created, the value goes
-  // through the socket as before.
+  // lives in the session's shared-memory store (see object_store_memory): Put encodes it
+  // straight there, and a task that takes it as an ObjectRef argument maps it read-only
+  // instead of receiving it through its socket; a task parameter of type ArrayView<T>
+  // (common/array_view.h) then reads the store's pages themselves. 0: 1 MiB. SIZE_MAX:
+  // never (no store). Used by the multiprocessing backend.
   size_t shared_memory_min_bytes = 0;
+  // The size of the shared-memory store, in bytes: one memory file per session that the
+  // driver writes and every worker maps read-only, whose freed space is reused (so a Put
+  // into it runs at memcpy speed once its pages have been used). It is address space
+  // until objects fill it; its pages stay in memory (as shared memory, "Shmem" in
+  // /proc/meminfo) up to the most it has held, until Shutdown and the last reference to
+  // an object in it are gone. A Put that does not fit fails with ResourceExhausted
+  // naming this option; an object already in the heap that does not fit goes to its
+  // tasks through the socket. 0: $UNIDIST_OBJECT_STORE_MEMORY if set, else 30% of the
+  // machine's memory. At least 1 MiB.
+  size_t object_store_memory = 0;
   // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
   // Default: kDefault.
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;
@@ -229,7 +237,10 @@ template <typename T>
 ObjectRef<std::decay_t<T>> Put(T&& value) {
   using Value = std::decay_t<T>;
   static_assert(kIsEncodable<Value>, "unidist::Put: the type has no codec; see common/codec.h");
-  return ObjectRef<Value>::FromHandle(api_internal::Put(Encode(value)));
+  const size_t size = EncodedSize(value);
+  return ObjectRef<Value>::FromHandle(api_internal::Put(api_internal::ValueWriter{
+      size, ElementsOffset(value),
+      [&value, size](char* out) { return EncodeInto(value, out, size); }}));
 }
 
 // The object's value, blocking until it is ready. Returns the task's error if it failed,
@@ -239,20 +250,20 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref) {
   static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
-  absl::StatusOr<std::shared_ptr<const std::string>> bytes =
+  absl::StatusOr<std::shared_ptr<const ObjectBytes>> bytes =
       api_internal::Get(ref.handle(), absl::InfiniteFuture());
   if (!bytes.ok()) return bytes.status();
-  return Decode<T>(**bytes);
+  return Decode<T>((*bytes)->view());
 }
 
 // As Get(ref), but gives up after `timeout` with DeadlineExceeded.
 template <typename T>
 absl::StatusOr<T> Get(const ObjectRef<T>& ref, absl::Duration timeout) {
   static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
-  absl::StatusOr<std::shared_ptr<const std::string>> bytes =
+  absl::StatusOr<std::shared_ptr<const ObjectBytes>> bytes =
       api_internal::Get(ref.handle(), api_internal::DeadlineIn(timeout));
   if (!bytes.ok()) return bytes.status();
-  return Decode<T>(**bytes);
+  return Decode<T>((*bytes)->view());
 }
 
 // Waits for a task returning void or absl::Status: OK once it succeeded, else its error.

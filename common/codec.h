@@ -568,6 +568,15 @@ constexpr bool UsesFields() {
 template <typename T>
 inline constexpr bool kUsesFields = UsesFields<T>();
 
+// True for std::vector<T> of a type the codec copies as bytes (ElementsOffset).
+template <typename T>
+struct IsNumberVector : std::false_type {};
+template <typename T, typename A>
+struct IsNumberVector<std::vector<T, A>>
+    : std::bool_constant<!std::is_same_v<T, bool> && kIsMemcpyable<T>> {};
+template <typename T>
+inline constexpr bool kIsNumberVector = IsNumberVector<T>::value;
+
 // --- Shared helpers for the codecs below ------------------------------------
 
 // Reads an element count and checks it against the bytes left, given that
@@ -1114,11 +1123,26 @@ absl::Status EncodeInto(const T& value, char* out, size_t size) {
     Codec<T>::Encode(value, encoder);
     if (encoder.written() != size) {
       return absl::InvalidArgumentError(absl::StrCat("encoding ", TypeName<T>(), " into ", size,
-                                                     " bytes: its encoding has ",
-                                                     encoder.written(), " bytes"));
+                                                     " bytes: its encoding has ", encoder.written(),
+                                                     " bytes"));
     }
   }
   return absl::OkStatus();
+}
+
+// Where the elements of Encode(value) start when T is a vector of numbers
+// (after the 8-byte type tag and the varint count), so that a store can place
+// them on an aligned address; 0 for every other type.
+template <typename T>
+size_t ElementsOffset(const T& value) {
+  if constexpr (codec_internal::kIsNumberVector<T>) {
+    Encoder counter = Encoder::Counting();
+    counter.WriteVarint(value.size());
+    return 8 + counter.written();
+  } else {
+    static_cast<void>(value);
+    return 0;
+  }
 }
 
 // Returns the type tag of T followed by `value`. Never fails.

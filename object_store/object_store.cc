@@ -47,20 +47,26 @@ absl::Status ObjectStore::CreatePending(const DataID& id) {
 }
 
 absl::Status ObjectStore::PutReady(const DataID& id, std::string bytes) {
+  return PutReady(id, HeapBytes(std::move(bytes)));
+}
+
+absl::Status ObjectStore::PutReady(const DataID& id, Value bytes) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = entries_.try_emplace(id);
   if (!inserted) {
     return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
   }
   it->second.state = Entry::State::kReady;
-  bytes_held_ += bytes.size();
-  it->second.value = std::make_shared<const std::string>(std::move(bytes));
+  bytes_held_ += bytes->size();
+  it->second.value = std::move(bytes);
   return absl::OkStatus();
 }
 
 bool ObjectStore::Seal(const DataID& id, std::string bytes) {
-  return Complete(id, std::make_shared<const std::string>(std::move(bytes)));
+  return Complete(id, HeapBytes(std::move(bytes)));
 }
+
+bool ObjectStore::Seal(const DataID& id, Value bytes) { return Complete(id, std::move(bytes)); }
 
 bool ObjectStore::SealRemote(const DataID& id, RemoteLocation where) {
   return Complete(id, Value(), &where);
@@ -240,12 +246,12 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
   it = remote_.find(id);
   if (it == remote_.end()) {  // erased meanwhile
     if (!bytes.ok()) return bytes.status();
-    return std::make_shared<const std::string>(*std::move(bytes));
+    return HeapBytes(*std::move(bytes));
   }
   it->second.fetching = false;
   if (!bytes.ok()) return bytes.status();
   bytes_held_ += bytes->size();
-  it->second.fetched = std::make_shared<const std::string>(*std::move(bytes));
+  it->second.fetched = HeapBytes(*std::move(bytes));
   return it->second.fetched;
 }
 

@@ -5,14 +5,15 @@
 //
 // An entry is in one of three states:
 //   pending  created for a task result that has not arrived yet;
-//   ready    holds the value's codec bytes (immutable from then on);
+//   ready    holds the value's codec bytes (immutable from then on), in the heap or in
+//            the session's shared-memory store (common/object_bytes.h);
 //   failed   holds the error status the object resolved to.
 //   remote   ready, but its bytes are kept elsewhere (the mpi backend keeps large task
 //            results on the worker rank that made them): the entry holds only their
 //            location (RemoteLocation).
 // Ready, failed and remote are all "complete": an entry never leaves a complete state.
-// Values are shared as `std::shared_ptr<const std::string>`, so readers never copy under
-// the lock.
+// Values are shared as `std::shared_ptr<const ObjectBytes>`, so readers never copy under
+// the lock, and a reader's copy keeps the bytes alive after the entry is erased.
 //
 // Remote entries: completion callbacks get a null Value for them (a caller that can pass
 // the location on, such as the runtime filling a task's arguments, asks Location()); Get
@@ -50,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/data_id.h"
+#include "common/object_bytes.h"
 
 namespace unidist {
 
@@ -75,7 +77,7 @@ struct RemoteHooks {
 
 class ObjectStore {
  public:
-  using Value = std::shared_ptr<const std::string>;
+  using Value = std::shared_ptr<const ObjectBytes>;
   using CompletionCallback = std::function<void(const absl::StatusOr<Value>&)>;
 
   ObjectStore() = default;
@@ -87,10 +89,12 @@ class ObjectStore {
 
   // Adds a ready entry holding `bytes`. AlreadyExists if `id` is in the store.
   absl::Status PutReady(const DataID& id, std::string bytes);
+  absl::Status PutReady(const DataID& id, Value bytes);
 
   // Completes a pending entry with a value or an error. Returns false, and does nothing, if
   // `id` is unknown (e.g. erased because nobody holds it) or already complete.
   bool Seal(const DataID& id, std::string bytes);
+  bool Seal(const DataID& id, Value bytes);
   bool Fail(const DataID& id, absl::Status error);
 
   // Completes a pending entry as remote: ready, its bytes kept at `where`. Returns false,

@@ -24,7 +24,7 @@ TEST(ObjectStoreTest, PutThenGet) {
   ASSERT_TRUE(store.PutReady(Id(1), "hello").ok());
   absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
   ASSERT_TRUE(value.ok());
-  EXPECT_EQ(**value, "hello");
+  EXPECT_EQ((*value)->view(), "hello");
   EXPECT_EQ(store.bytes_held(), 5u);
   EXPECT_EQ(store.PutReady(Id(1), "again").code(), absl::StatusCode::kAlreadyExists);
 }
@@ -53,7 +53,7 @@ TEST(ObjectStoreTest, GetBlocksUntilSealedFromAnotherThread) {
   absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
   sealer.join();
   ASSERT_TRUE(value.ok());
-  EXPECT_EQ(**value, "late");
+  EXPECT_EQ((*value)->view(), "late");
   EXPECT_EQ(store.pending_count(), 0u);
 }
 
@@ -109,7 +109,8 @@ TEST(ObjectStoreTest, OnCompleteRunsOnceAtOnceOrLater) {
   ASSERT_TRUE(store.CreatePending(Id(2)).ok());
   std::vector<std::string> seen;
   auto record = [&seen](const absl::StatusOr<ObjectStore::Value>& result) {
-    seen.push_back(result.ok() ? **result : std::string(result.status().message()));
+    seen.push_back(result.ok() ? std::string((*result)->view())
+                               : std::string(result.status().message()));
   };
   store.OnComplete(Id(1), record);
   EXPECT_THAT(seen, ElementsAre("now"));
@@ -127,13 +128,13 @@ TEST(ObjectStoreTest, CallbackMayReenterTheStore) {
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
   store.OnComplete(Id(1), [&store](const absl::StatusOr<ObjectStore::Value>& result) {
     ASSERT_TRUE(result.ok());
-    EXPECT_TRUE(store.PutReady(Id(2), **result + "!").ok());
+    EXPECT_TRUE(store.PutReady(Id(2), absl::StrCat((*result)->view(), "!")).ok());
     store.Erase(Id(1));
   });
   store.Seal(Id(1), "chained");
   absl::StatusOr<ObjectStore::Value> chained = store.Get(Id(2));
   ASSERT_TRUE(chained.ok()) << chained.status();
-  EXPECT_EQ(**chained, "chained!");
+  EXPECT_EQ((*chained)->view(), "chained!");
   EXPECT_EQ(store.size(), 1u);
 }
 
@@ -165,7 +166,7 @@ TEST(ObjectStoreTest, FailAllPendingWakesWaiters) {
   waiter.join();
   absl::StatusOr<ObjectStore::Value> kept = store.Get(Id(2));
   ASSERT_TRUE(kept.ok()) << kept.status();
-  EXPECT_EQ(**kept, "kept");
+  EXPECT_EQ((*kept)->view(), "kept");
 }
 
 TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
@@ -182,7 +183,7 @@ TEST(ObjectStoreTest, ConcurrentProducersAndConsumers) {
       for (uint64_t i = t; i < kObjects; i += 2) {
         absl::StatusOr<ObjectStore::Value> value = store.Get(Id(i));
         ASSERT_TRUE(value.ok()) << value.status();
-        sum += std::stoull(**value);
+        sum += std::stoull(std::string((*value)->view()));
       }
     });
   }
@@ -245,7 +246,7 @@ TEST(ObjectStoreTest, ClearAttachmentsKeepsTheEntries) {
   EXPECT_TRUE(watch.expired());
   absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
   ASSERT_TRUE(value.ok()) << value.status();
-  EXPECT_EQ(**value, "value");
+  EXPECT_EQ((*value)->view(), "value");
 }
 
 // A remote entry: complete, with no bytes in the store; callbacks see a null value and
@@ -253,7 +254,7 @@ TEST(ObjectStoreTest, ClearAttachmentsKeepsTheEntries) {
 TEST(ObjectStoreTest, SealRemoteCompletesWithALocation) {
   ObjectStore store;
   ASSERT_TRUE(store.CreatePending(Id(1)).ok());
-  ObjectStore::Value seen = std::make_shared<const std::string>("not called");
+  ObjectStore::Value seen = HeapBytes("not called");
   store.OnComplete(Id(1), [&seen](const absl::StatusOr<ObjectStore::Value>& value) {
     ASSERT_TRUE(value.ok());
     seen = *value;
@@ -289,7 +290,7 @@ TEST(ObjectStoreTest, GetOfARemoteEntryFetchesOnceAndKeepsTheBytes) {
     readers.emplace_back([&store, &expected] {
       absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
       ASSERT_TRUE(value.ok()) << value.status();
-      EXPECT_EQ(**value, expected);
+      EXPECT_EQ((*value)->view(), expected);
     });
   }
   for (std::thread& reader : readers) reader.join();
@@ -318,7 +319,7 @@ TEST(ObjectStoreTest, AFailedFetchIsReportedAndTriedAgain) {
   EXPECT_EQ(store.Get(Id(1)).status().code(), absl::StatusCode::kNotFound);
   absl::StatusOr<ObjectStore::Value> value = store.Get(Id(1));
   ASSERT_TRUE(value.ok());
-  EXPECT_EQ(**value, "bytes");
+  EXPECT_EQ((*value)->view(), "bytes");
   EXPECT_EQ(fetches.load(), 2);
 }
 

@@ -133,7 +133,7 @@ void ApiServer::ServeGet(WorkerId worker, proto::ApiReply reply, const RefHandle
                           &reply);
           }
         } else if (value.ok()) {
-          reply.set_value(**value);
+          reply.set_value((*value)->data(), (*value)->size());
         } else {
           SetReplyError(value.status(), &reply);
         }

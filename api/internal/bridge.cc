@@ -25,6 +25,8 @@ namespace unidist::api_internal {
 
 RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes)); }
 
+RefHandle Put(const ValueWriter& value) { return CurrentClient().Put(value); }
+
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries) {
   return CurrentClient().Submit(RemoteFunction{fn_key, fn_address}, std::move(args), num_returns,
@@ -101,7 +103,7 @@ absl::Status Cancel(const RefHandle& ref, bool force) {
   return runtime->Cancel(*ref.token, force);
 }
 
-absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline) {
+absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref, absl::Time deadline) {
   if (ref.token == nullptr) {
     return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
   }

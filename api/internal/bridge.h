@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/data_id.h"
+#include "common/object_bytes.h"
 
 namespace unidist::api_internal {
 
@@ -63,6 +65,18 @@ std::vector<std::string> SplitFunctionNames(absl::string_view text);
 // with FailedPrecondition.
 RefHandle Put(std::string bytes);
 
+// A value for Put, not encoded yet: `size` codec bytes that `encode` writes into the
+// buffer it is given (exactly `size` bytes), and the byte to place on a 64-byte boundary
+// (the first element of a vector of numbers; codec ElementsOffset), or 0. Lets the driver
+// encode a large value once, straight into the shared-memory store.
+struct ValueWriter {
+  size_t size = 0;
+  size_t aligned_at = 0;
+  absl::FunctionRef<absl::Status(char* out)> encode;
+};
+// Stores the value `value` writes, as Put(std::string) does.
+RefHandle Put(const ValueWriter& value);
+
 // Submits the registered function `fn` with `args`; returns `num_returns` handles. A task
 // whose worker dies is run again up to `max_retries` times.
 // `fn_key` is FunctionKey(fn); `fn_address` its address for error messages (or null).
@@ -100,7 +114,7 @@ RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor);
 absl::Status Cancel(const RefHandle& ref, bool force);
 
 // The codec bytes of the object, blocking until it is complete or `deadline` passes.
-absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref, absl::Time deadline);
+absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref, absl::Time deadline);
 
 // unidist's wait over handles; returns the positions of complete ones (see Wait).
 std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,

@@ -49,6 +49,8 @@ class Client {
 
   // unidist::Put: a new object holding `bytes` (codec bytes).
   virtual RefHandle Put(std::string bytes) = 0;
+  // The same for a value not encoded yet; by default encoded into a std::string and Put.
+  virtual RefHandle Put(const ValueWriter& value);
   // unidist::Submit of `function`. Before Init every handle fails with NotInitialized,
   // whatever the function; then an unregistered one with NameOf's error.
   virtual std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
@@ -59,7 +61,7 @@ class Client {
                                      int max_retries) = 0;
   // unidist::Get: the codec bytes of `ref` once complete, or its error; DeadlineExceeded
   // at `deadline`.
-  virtual absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+  virtual absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
                                                                  absl::Time deadline) = 0;
   // unidist::Wait: the positions of the first `wanted` (at least 1, at most refs.size())
   // complete refs, in the caller's order, or of every complete one at `deadline`.

@@ -31,6 +31,12 @@ class DriverClient final : public Client {
     return runtime->Put(std::move(bytes));
   }
 
+  RefHandle Put(const ValueWriter& value) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return FailedHandle(NotInitialized());
+    return runtime->Put(value);
+  }
+
   std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
@@ -50,7 +56,7 @@ class DriverClient final : public Client {
     return runtime->Map(*name, std::move(inputs), chunk_size, max_retries);
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+  absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
                                                          absl::Time deadline) override {
     if (ref.token->store() == nullptr) return ref.token->error();
     return ref.token->store()->Get(ref.id, deadline);
@@ -108,6 +114,14 @@ void SetCurrentRuntime(std::shared_ptr<Runtime> runtime) {
   } else {
     g_runtime = new std::shared_ptr<Runtime>(std::move(runtime));
   }
+}
+
+RefHandle Client::Put(const ValueWriter& value) {
+  std::string bytes(value.size, '\0');
+  if (absl::Status encoded = value.encode(bytes.data()); !encoded.ok()) {
+    return FailedHandle(std::move(encoded));
+  }
+  return Put(std::move(bytes));
 }
 
 RefHandle FailedHandle(absl::Status error) {

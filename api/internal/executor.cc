@@ -19,8 +19,8 @@
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
 #include "api/internal/function_registry.h"
-#include "common/shared_memory.h"
 #include "common/task_error.h"
+#include "object_store/shared_arena.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -38,6 +38,32 @@ std::string DemangledCurrentExceptionType() {
 void SetError(const absl::Status& status, proto::TaskResult* result) {
   result->clear_values();
   StatusToTaskError(status, result->mutable_error());
+}
+
+// The bytes of a large argument, in this process's read-only mapping of the driver's
+// shared-memory store. The mapping is made on first use and kept until the process ends
+// (a worker serves one session, so there is one), so later tasks find the pages the
+// earlier ones touched still mapped.
+absl::StatusOr<absl::string_view> SharedArgument(const proto::SharedValue& shared) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* mappings = new std::vector<std::unique_ptr<ArenaMapping>>();
+  ArenaRef ref;
+  ref.pid = static_cast<pid_t>(shared.pid());
+  ref.fd = shared.fd();
+  ref.inode = shared.inode();
+  ref.size = shared.file_size();
+  absl::MutexLock lock(&mu);
+  for (const std::unique_ptr<ArenaMapping>& mapping : *mappings) {
+    const ArenaRef& have = mapping->ref();
+    if (have.pid == ref.pid && have.fd == ref.fd && have.inode == ref.inode &&
+        have.size == ref.size) {
+      return mapping->Bytes(shared.offset(), shared.size());
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ArenaMapping>> mapping = ArenaMapping::Open(ref);
+  if (!mapping.ok()) return mapping.status();
+  mappings->push_back(*std::move(mapping));
+  return mappings->back()->Bytes(shared.offset(), shared.size());
 }
 
 // Set in a worker process once it runs its first task.
@@ -164,28 +190,21 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
   std::vector<absl::string_view> args;
   args.reserve(task.args_size());
   // Large objects arrive in shared memory: the task reads the mapping itself.
-  std::vector<std::unique_ptr<MappedSegment>> mapped;
   for (const proto::TaskArgument& arg : task.args()) {
     if (!arg.has_shared()) {
       args.push_back(arg.value());
       continue;
     }
-    SharedSegmentRef where;
-    where.pid = static_cast<pid_t>(arg.shared().pid());
-    where.fd = arg.shared().fd();
-    where.size = arg.shared().size();
-    where.inode = arg.shared().inode();
-    absl::StatusOr<std::unique_ptr<MappedSegment>> segment = MappedSegment::Open(where);
-    if (!segment.ok()) {
-      SetError(absl::Status(segment.status().code(),
+    absl::StatusOr<absl::string_view> bytes = SharedArgument(arg.shared());
+    if (!bytes.ok()) {
+      SetError(absl::Status(bytes.status().code(),
                             absl::StrCat("argument ", args.size() + 1, " of '", task.function(),
                                          "' could not be read from shared memory: ",
-                                         segment.status().message())),
+                                         bytes.status().message())),
                result);
       return;
     }
-    args.push_back((*segment)->bytes());
-    mapped.push_back(*std::move(segment));
+    args.push_back(*bytes);
   }
   std::vector<std::string> values;
   const absl::Status status =

@@ -15,6 +15,7 @@
 
 #include "api/internal/timeline.h"
 #include "common/data_id.h"
+#include "common/object_bytes.h"
 #include "common/worker_protocol.pb.h"
 
 namespace unidist::api_internal {
@@ -54,7 +55,7 @@ struct PendingTask {
   // event thread; a task that fails or is cancelled before it is sent never copies them.
   // With each, the token of its object (for the shared-memory copy kept with the object).
   struct CompletedArgument {
-    std::shared_ptr<const std::string> value;
+    std::shared_ptr<const ObjectBytes> value;
     std::shared_ptr<const RefToken> token;
   };
   std::vector<CompletedArgument> completed_arguments;

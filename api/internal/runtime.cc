@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,8 +15,8 @@
 #include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
+#include "common/codec.h"
 #include "common/monotonic_clock.h"
-#include "common/shared_memory.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
 
@@ -30,6 +31,16 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   // Other processes can map the driver's segments only on this machine.
   runtime->shared_memory_min_bytes_ =
       backend.abilities.shared_memory ? tuning.shared_memory_min_bytes : SIZE_MAX;
+  if (runtime->shared_memory_min_bytes_ != SIZE_MAX && tuning.object_store_memory > 0) {
+    absl::StatusOr<std::shared_ptr<SharedArena>> arena =
+        SharedArena::Create(absl::StrCat("unidist-", getpid()), tuning.object_store_memory);
+    if (arena.ok()) {
+      runtime->arena_ = *std::move(arena);
+    } else {
+      LOG(WARNING) << "unidist: no shared-memory store, large objects go through the socket: "
+                   << arena.status();
+    }
+  }
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
@@ -83,6 +94,30 @@ RefHandle Runtime::Put(std::string bytes) {
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
+RefHandle Runtime::Put(const ValueWriter& value) {
+  if (arena_ == nullptr || value.size < shared_memory_min_bytes_) {
+    std::string bytes(value.size, '\0');
+    if (absl::Status encoded = value.encode(bytes.data()); !encoded.ok()) {
+      return FailedHandle(std::move(encoded));
+    }
+    return Put(std::move(bytes));
+  }
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
+      arena_->Allocate(value.size, value.aligned_at);
+  if (!block.ok()) return FailedHandle(block.status());
+  if (absl::Status encoded = value.encode((*block)->data()); !encoded.ok()) {
+    return FailedHandle(std::move(encoded));
+  }
+  const SharedArena::Block& written = **block;
+  const DataID id = DataID::Generate();
+  store_
+      ->PutReady(id, std::make_shared<const ObjectBytes>(
+                         absl::string_view(written.data(), value.size), *std::move(block),
+                         written.offset()))
+      .IgnoreError();  // a fresh id cannot collide
+  return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
+}
+
 std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int num_returns,
                                               std::vector<RefHandle>* results) {
   auto task = std::make_shared<PendingTask>();
@@ -100,24 +135,35 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   return task;
 }
 
-std::shared_ptr<const SharedSegment> Runtime::SegmentFor(ObjectStore& store, const DataID& id,
-                                                         const std::string& bytes) {
+std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, const DataID& id,
+                                                         const ObjectBytes& heap) {
   if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
-    return std::static_pointer_cast<const SharedSegment>(kept);
+    return std::static_pointer_cast<const ObjectBytes>(kept);
   }
-  // Written outside the store's lock: a large value takes a while. Two tasks that start
-  // at once may both write one; the store keeps the first, and the other is freed when
-  // its task is done.
-  absl::StatusOr<std::unique_ptr<SharedSegment>> created =
-      SharedSegment::Create(absl::StrCat("unidist-", getpid()), bytes);
-  if (!created.ok()) {
+  // Copied outside the store's lock: a large value takes a while. Two tasks that start at
+  // once may both copy it; the store keeps the first, and the other is freed when its task
+  // is done. The elements of a vector of numbers (a varint count after the 8-byte tag)
+  // are placed on an aligned address, as Put places them.
+  size_t aligned_at = 0;
+  for (size_t i = 8; i < heap.size() && i < 8 + Encoder::kMaxVarintBytes; ++i) {
+    if ((static_cast<uint8_t>(heap.data()[i]) & 0x80) == 0) {
+      aligned_at = i + 1;
+      break;
+    }
+  }
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
+      arena_->Allocate(heap.size(), aligned_at);
+  if (!block.ok()) {
     LOG_FIRST_N(WARNING, 1) << "unidist: sending a large value through the socket: "
-                            << created.status();
+                            << block.status();
     return nullptr;
   }
-  std::shared_ptr<const SharedSegment> segment = std::move(*created);
-  std::shared_ptr<const void> kept = store.AttachIfAbsent(id, segment);
-  return kept == nullptr ? segment : std::static_pointer_cast<const SharedSegment>(kept);
+  std::memcpy((*block)->data(), heap.data(), heap.size());
+  const uint64_t offset = (*block)->offset();
+  auto copy = std::make_shared<const ObjectBytes>(absl::string_view((*block)->data(), heap.size()),
+                                                  *std::move(block), offset);
+  std::shared_ptr<const void> kept = store.AttachIfAbsent(id, copy);
+  return kept == nullptr ? copy : std::static_pointer_cast<const ObjectBytes>(kept);
 }
 
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
@@ -268,20 +314,22 @@ void Runtime::BuildPayloads(PendingTask& task) {
     auto [value, token] = std::move(task.completed_arguments[i]);
     if (value == nullptr) continue;
     proto::TaskArgument* arg = task.request.mutable_args(static_cast<int>(i));
-    std::shared_ptr<const SharedSegment> segment;
-    if (value->size() >= shared_memory_min_bytes_) {
-      segment = SegmentFor(*token->store(), token->id(), *value);
+    std::shared_ptr<const ObjectBytes> stored;
+    if (arena_ != nullptr && value->size() >= shared_memory_min_bytes_) {
+      stored = value->in_store() ? value : StoredCopyOf(*token->store(), token->id(), *value);
     }
-    if (segment != nullptr) {
-      const SharedSegmentRef& where = segment->ref();
+    if (stored != nullptr) {
+      const ArenaRef& where = arena_->ref();
       proto::SharedValue* shared = arg->mutable_shared();
       shared->set_pid(static_cast<uint32_t>(where.pid));
       shared->set_fd(where.fd);
-      shared->set_size(where.size);
       shared->set_inode(where.inode);
-      task.segments[i] = std::move(segment);
+      shared->set_file_size(where.size);
+      shared->set_offset(stored->store_offset());
+      shared->set_size(stored->size());
+      task.segments[i] = std::move(stored);  // its space stays while the task runs
     } else {
-      arg->set_value(*value);
+      arg->set_value(value->data(), value->size());
     }
   }
 }
@@ -463,6 +511,11 @@ Stats Runtime::GetStats() {
   Stats stats;
   stats.live_objects = store_->size();
   stats.bytes_held = store_->bytes_held();
+  if (arena_ != nullptr) {
+    stats.object_store_capacity = arena_->file_size();
+    stats.object_store_bytes = arena_->bytes_in_use();
+    stats.object_store_objects = arena_->blocks();
+  }
   stats.tasks_waiting = tasks_waiting_.load(std::memory_order_relaxed);
   stats.workers_replaced = pool_->workers_replaced();
   absl::MutexLock lock(&mu_);
@@ -478,6 +531,8 @@ void Runtime::Shutdown() {
   // an object was.
   store_->SetRemoteHooks(RemoteHooks{nullptr, nullptr, describe_holder_});
   // No worker is left to read the shared-memory copies; the values stay in the store.
+  // Objects in the shared-memory store keep their space (and the store's file, in this
+  // process only) until their last reference goes.
   store_->ClearAttachments();
   // Tasks still waiting for arguments, and anything else pending, fail too.
   store_->FailAllPending(absl::CancelledError("unidist was shut down before the object was ready"));

@@ -41,10 +41,10 @@
 #include "api/internal/timeline.h"
 #include "api/unidist.h"
 #include "backend/backend.h"
-#include "common/shared_memory.h"
 #include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
+#include "object_store/shared_arena.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist::api_internal {
@@ -102,6 +102,10 @@ struct RuntimeTuning {
   // Objects at least this large go to workers through shared memory (backends with
   // BackendAbilities::shared_memory; see Options::shared_memory_min_bytes). SIZE_MAX: never.
   size_t shared_memory_min_bytes = SIZE_MAX;
+  // The size of the shared-memory store (object_store/shared_arena.h) that holds those
+  // objects; see Options::object_store_memory. 0: no store, large objects go through the
+  // socket.
+  size_t object_store_memory = 0;
 };
 
 class Runtime {
@@ -115,6 +119,10 @@ class Runtime {
   ~Runtime();
 
   RefHandle Put(std::string bytes);
+  // A Put of a value not encoded yet: encoded straight into the shared-memory store if it
+  // is large (one copy), else into the heap. A value the store has no room for fails
+  // with ResourceExhausted.
+  RefHandle Put(const ValueWriter& value);
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
   // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one
@@ -152,11 +160,11 @@ class Runtime {
   // actor) through OnArgumentComplete.
   void ResolveArguments(const std::shared_ptr<PendingTask>& task, std::vector<TaskArg> args);
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
-  // The shared-memory copy of object `id` of `store` (whose value is `bytes`), made on
-  // first use and kept with the object; null if one cannot be made (the value then goes
-  // through the socket).
-  std::shared_ptr<const SharedSegment> SegmentFor(ObjectStore& store, const DataID& id,
-                                                  const std::string& bytes);
+  // The copy in the shared-memory store of object `id` of `store`, whose value `heap` is
+  // in the heap: made on first use and kept with the object; null if none can be made
+  // (the value then goes through the socket).
+  std::shared_ptr<const ObjectBytes> StoredCopyOf(ObjectStore& store, const DataID& id,
+                                                  const ObjectBytes& heap);
   // Sends the calls at the head of the actor's queue whose arguments are complete.
   void PumpActor(ActorRecord& actor);
   // Makes the actor take no more calls, failing the queued ones with `gone`.
@@ -187,6 +195,8 @@ class Runtime {
   std::unique_ptr<ApiServer> api_server_;
   std::unique_ptr<WorkerPool> pool_;
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
+  // The session's shared-memory store; null without one (set by Start).
+  std::shared_ptr<SharedArena> arena_;
   // BackendDescription::describe_holder of the backend, for the store's errors.
   std::function<std::string(uint64_t holder)> describe_holder_;  // set by Start
   const int timeline_run_ = NextTimelineRun();  // this runtime's number in timelines

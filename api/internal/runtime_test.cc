@@ -78,7 +78,7 @@ absl::StatusOr<int> Outcome(const RefHandle& ref) {
   if (!IsComplete(ref)) return absl::FailedPreconditionError("the object is still pending");
   absl::StatusOr<ObjectStore::Value> bytes = ref.token->store()->Get(ref.id);
   if (!bytes.ok()) return bytes.status();
-  return Decode<int>(**bytes);
+  return Decode<int>((*bytes)->view());
 }
 
 // Argument `index` of `task`, decoded as an int.

@@ -55,6 +55,7 @@ bool HeldByDriver(const RefHandle& ref) {
 
 class TaskClient final : public Client {
  public:
+  using Client::Put;
   RefHandle Put(std::string bytes) override {
     proto::ApiRequest request;
     *request.mutable_put()->mutable_value() = std::move(bytes);
@@ -88,7 +89,7 @@ class TaskClient final : public Client {
     return handles;
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Get(const RefHandle& ref,
+  absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
                                                          absl::Time deadline) override {
     if (!HeldByDriver(ref)) {  // failed before it reached the driver, or not the driver's
       if (ref.token->store() == nullptr) return ref.token->error();
@@ -98,7 +99,7 @@ class TaskClient final : public Client {
     request.mutable_get()->set_object_id(ref.id.Binary());
     absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), deadline);
     if (!reply.ok()) return reply.status();
-    return std::make_shared<const std::string>(std::move(*reply->mutable_value()));
+    return HeapBytes(std::move(*reply->mutable_value()));
   }
 
   std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,

@@ -1,0 +1,64 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// ObjectBytes: the codec bytes of one object, immutable, wherever they live — in the heap
+// (a std::string it owns) or in the session's shared-memory store (a view of memory that
+// an allocation keeps valid; object_store/shared_arena.h). Readers see one thing, a
+// string_view, whichever it is; the runtime asks in_store() to send a large object to a
+// task as its place in the store instead of as bytes.
+//
+// Shared as std::shared_ptr<const ObjectBytes>: whoever holds one keeps the bytes (and,
+// for a stored object, its space in the store) alive.
+//
+// Thread-safe: immutable after construction.
+
+#ifndef UNIDIST_COMMON_OBJECT_BYTES_H_
+#define UNIDIST_COMMON_OBJECT_BYTES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+
+namespace unidist {
+
+class ObjectBytes {
+ public:
+  // Owns `bytes`, in the heap.
+  explicit ObjectBytes(std::string bytes) : heap_(std::move(bytes)), view_(heap_) {}
+  // Views `bytes`, which `keeper` keeps valid, at `store_offset` in the shared-memory
+  // store.
+  ObjectBytes(absl::string_view bytes, std::shared_ptr<const void> keeper, uint64_t store_offset)
+      : view_(bytes), keeper_(std::move(keeper)), store_offset_(store_offset) {}
+
+  // Not copyable or movable: view_ may point into heap_.
+  ObjectBytes(const ObjectBytes&) = delete;
+  ObjectBytes& operator=(const ObjectBytes&) = delete;
+
+  absl::string_view view() const { return view_; }
+  const char* data() const { return view_.data(); }
+  size_t size() const { return view_.size(); }
+
+  // True if the bytes are in the session's shared-memory store, at store_offset().
+  bool in_store() const { return keeper_ != nullptr; }
+  uint64_t store_offset() const { return store_offset_; }
+  // What keeps a stored object's space; null for heap bytes.
+  const std::shared_ptr<const void>& keeper() const { return keeper_; }
+
+ private:
+  const std::string heap_;
+  const absl::string_view view_;
+  const std::shared_ptr<const void> keeper_;
+  const uint64_t store_offset_ = 0;
+};
+
+// Heap bytes, shared.
+inline std::shared_ptr<const ObjectBytes> HeapBytes(std::string bytes) {
+  return std::make_shared<const ObjectBytes>(std::move(bytes));
+}
+
+}  // namespace unidist
+
+#endif  // UNIDIST_COMMON_OBJECT_BYTES_H_

@@ -1,0 +1,162 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// SharedArena: the session's shared-memory object store — one memory file (memfd_create)
+// that the driver maps read-write and every worker process maps read-only, carved into
+// objects by an allocator that reuses freed space.
+//
+// Why one file, reused: the first touch of a page costs a fault (on our VMs fresh memory
+// fills at about 1 GB/s, against 10 GB/s and more for memcpy into mapped pages). A new
+// file per object pays that on every Put and again in every reader. Here a freed object's
+// pages go back to the allocator still mapped, so in steady state a Put is one memcpy, and
+// a worker that read an object once has its pages mapped for the next one.
+//
+// Who allocates: only the driver, through this class. Workers never touch the allocator's
+// data (they map the file read-only and read objects at offsets the driver gives them),
+// so a worker that dies at any instant leaves no lock held and nothing half-changed.
+// The allocator is Boost.Interprocess's rbtree_best_fit (best fit, neighbours coalesced on
+// free, O(log n)), placed in the file's first bytes with null_mutex_family: the lock that
+// guards it is an absl::Mutex in the driver's memory, never one in shared memory.
+//
+// Blocks are whole pages, page-aligned, so a writer that maps a block never shares a page
+// with another object; Allocate can place one chosen byte of the block on a 64-byte
+// boundary (the first element of a vector after its codec header), so readers can use
+// the elements as an aligned T array.
+//
+// Immutability: readers map the file PROT_READ, so a task that writes through its view of
+// an object faults instead of changing it. Before any other process can see the file it
+// is sealed (F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_FUTURE_WRITE, F_SEAL_SEAL): nobody can
+// resize it under a mapping, and no process, even one that opens it read-write through
+// /proc/<pid>/fd or /proc/<pid>/map_files, can write() to it or map it writable; the one
+// writable view is the driver's own mapping, made before the seal and not inherited by
+// its children (MADV_DONTFORK). On kernels before 5.1 (no F_SEAL_FUTURE_WRITE) only the
+// size seals are set.
+//
+// Lifetime: each Block holds its arena; the file goes when the last Block and the
+// SharedArena are gone and every reader has unmapped it (at the latest when the readers
+// exit). Nothing is left on disk: a memfd has no name in the file system.
+//
+// Thread-safe: every method may be called from any thread.
+
+#ifndef UNIDIST_OBJECT_STORE_SHARED_ARENA_H_
+#define UNIDIST_OBJECT_STORE_SHARED_ARENA_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace unidist {
+
+// How another process finds the arena: it opens /proc/<pid>/fd/<fd> and checks the
+// inode, so a descriptor number that was closed and reused is an error, never another
+// file.
+struct ArenaRef {
+  pid_t pid = -1;
+  int fd = -1;
+  uint64_t inode = 0;
+  uint64_t size = 0;  // of the whole file
+};
+
+// The driver's side: owns the file, its read-write mapping and the allocator.
+class SharedArena : public std::enable_shared_from_this<SharedArena> {
+ public:
+  // Space in the arena, freed when the last shared_ptr to it goes.
+  class Block {
+   public:
+    ~Block();
+    Block(const Block&) = delete;
+    Block& operator=(const Block&) = delete;
+
+    // The block's usable bytes (size() of them), writable by the driver.
+    char* data() const { return data_; }
+    size_t size() const { return size_; }
+    // Where data() is, in bytes from the start of the file.
+    uint64_t offset() const;
+
+   private:
+    friend class SharedArena;
+    Block(std::shared_ptr<SharedArena> arena, void* allocation, size_t allocated, char* data,
+          size_t size)
+        : arena_(std::move(arena)),
+          allocation_(allocation),
+          allocated_(allocated),
+          data_(data),
+          size_(size) {}
+
+    const std::shared_ptr<SharedArena> arena_;
+    void* const allocation_;
+    const size_t allocated_;  // whole pages
+    char* const data_;
+    const size_t size_;
+  };
+
+  // A new arena of `capacity` bytes (rounded up to whole pages; the allocator keeps a few
+  // hundred bytes of it), named `name` in /proc/<pid>/fd ("/memfd:<name>"). Only address
+  // space until used: the pages are allocated as objects are first written.
+  // InvalidArgument if `capacity` is below 1 MiB; ResourceExhausted if the system has no
+  // memory, address space or descriptors left; Internal for other failures.
+  static absl::StatusOr<std::shared_ptr<SharedArena>> Create(const std::string& name,
+                                                             size_t capacity);
+  ~SharedArena();
+  SharedArena(const SharedArena&) = delete;
+  SharedArena& operator=(const SharedArena&) = delete;
+
+  // A block of `size` bytes (at least 1) whose byte at `aligned_at` (< size, or 0) sits
+  // on a 64-byte boundary. ResourceExhausted, naming the sizes, if the arena has no free
+  // run of pages that large.
+  absl::StatusOr<std::shared_ptr<Block>> Allocate(size_t size, size_t aligned_at = 0);
+
+  const ArenaRef& ref() const { return ref_; }
+  // The file's bytes, for reading an object at an offset (the driver's mapping).
+  const char* base() const { return base_; }
+  size_t file_size() const { return ref_.size; }
+  // Bytes held by blocks (whole pages each) and the number of blocks.
+  size_t bytes_in_use() const;
+  size_t blocks() const;
+  // The most bytes bytes_in_use() has reached: the pages the file holds in memory.
+  size_t high_water_bytes() const;
+
+ private:
+  SharedArena(ArenaRef ref, char* base) : ref_(ref), base_(base) {}
+  void Free(void* allocation, size_t allocated);
+
+  const ArenaRef ref_;
+  char* const base_;
+  mutable absl::Mutex mu_;
+  size_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t blocks_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t high_water_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A reader's read-only mapping of an arena (a worker's, for the objects its tasks read).
+class ArenaMapping {
+ public:
+  // Maps the arena `ref` names, read-only. NotFound if it is gone (the driver closed it,
+  // or the descriptor now names another file); PermissionDenied if this process may not
+  // open the driver's descriptors; DataLoss if its size differs from ref.size or it can
+  // still grow or shrink; Internal or ResourceExhausted if mapping failed.
+  static absl::StatusOr<std::unique_ptr<ArenaMapping>> Open(const ArenaRef& ref);
+  ~ArenaMapping();
+  ArenaMapping(const ArenaMapping&) = delete;
+  ArenaMapping& operator=(const ArenaMapping&) = delete;
+
+  const ArenaRef& ref() const { return ref_; }
+  // The `size` bytes at `offset`; DataLoss if they are not all inside the file.
+  absl::StatusOr<absl::string_view> Bytes(uint64_t offset, uint64_t size) const;
+
+ private:
+  ArenaMapping(ArenaRef ref, const char* data) : ref_(ref), data_(data) {}
+  const ArenaRef ref_;
+  const char* const data_;
+};
+
+}  // namespace unidist
+
+#endif  // UNIDIST_OBJECT_STORE_SHARED_ARENA_H_
