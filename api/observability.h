@@ -73,11 +73,10 @@ struct Stats {
                                 // driver for one with room), result not back yet
   size_t workers_replaced = 0;  // workers that died and were replaced since Init
   size_t tasks_retried = 0;     // task runs repeated because their worker died
-  // The shared-memory store (Options::object_store_memory; all zero without one): its
-  // size, the bytes its objects hold (whole pages each) and how many objects it holds.
-  size_t object_store_capacity = 0;
-  size_t object_store_bytes = 0;
-  size_t object_store_objects = 0;
+  // The shared-memory store (Options::object_store_memory; all zero without one):
+  size_t object_store_capacity = 0;  // its size in bytes
+  size_t object_store_bytes = 0;     // bytes its objects hold (whole pages each)
+  size_t object_store_objects = 0;   // objects in it
 };
 // The counters of the current runtime, as a Stats snapshot.
 Stats GetStats();

@@ -53,10 +53,26 @@ uint64_t Sum(const uint8_t* data, size_t size) {
   return sum;
 }
 
-// The sum of the bytes, and whether they are in a mapped segment while the task runs
-// (the driver's pid is the parent of the worker's fork server).
+// True if `address` is inside this process's mapping of a segment of `driver_pid`.
+bool InSegmentOf(const void* address, int driver_pid) {
+  const uintptr_t where = reinterpret_cast<uintptr_t>(address);
+  for (absl::string_view line : absl::StrSplit(ReadFile("/proc/self/maps"), '\n')) {
+    if (!absl::StrContains(line, absl::StrCat("memfd:unidist-", driver_pid))) continue;
+    std::vector<absl::string_view> bounds = absl::StrSplit(line.substr(0, line.find(' ')), '-');
+    uint64_t start = 0;
+    uint64_t end = 0;
+    if (bounds.size() == 2 && absl::SimpleHexAtoi(bounds[0], &start) &&
+        absl::SimpleHexAtoi(bounds[1], &end) && where >= start && where < end) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The sum of the bytes, and whether the task reads them in the driver's shared-memory
+// store (the driver's pid is the parent of the worker's fork server).
 std::pair<uint64_t, bool> SumView(unidist::ArrayView<uint8_t> data, int driver_pid) {
-  return {Sum(data.data(), data.size()), MapsSegmentOf(driver_pid)};
+  return {Sum(data.data(), data.size()), InSegmentOf(data.data(), driver_pid)};
 }
 std::pair<uint64_t, bool> SumVector(std::vector<uint8_t> data, int driver_pid) {
   return {Sum(data.data(), data.size()), MapsSegmentOf(driver_pid)};

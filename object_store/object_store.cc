@@ -291,6 +291,12 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
   callback(result);
 }
 
+bool ObjectStore::IsPending(const DataID& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && it->second.state == Entry::State::kPending;
+}
+
 bool ObjectStore::IsComplete(const DataID& id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = entries_.find(id);

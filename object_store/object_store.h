@@ -135,6 +135,8 @@ class ObjectStore {
 
   // True if `id` is known and complete.
   bool IsComplete(const DataID& id) const;
+  // True if `id` is known and pending.
+  bool IsPending(const DataID& id) const;
 
   // Attachments: something kept with the entry `id` until it is erased (e.g. the
   // shared-memory copy of its value). Attachment returns it, or null if there is none or

@@ -45,6 +45,15 @@ absl::Status ErrnoError(absl::string_view what, int error) {
   return absl::InternalError(message);
 }
 
+// The mapping ShareWithChildren made, as the children see it (they inherit this variable
+// with their copy of the memory). Written only before forking and in SealWrites.
+struct InheritedMapping {
+  char* base = nullptr;
+  uint64_t size = 0;
+  uint64_t inode = 0;
+};
+InheritedMapping g_inherited;
+
 Allocator* AllocatorAt(const char* base) {
   return reinterpret_cast<Allocator*>(const_cast<char*>(base));
 }
@@ -71,17 +80,13 @@ absl::StatusOr<std::shared_ptr<SharedArena>> SharedArena::Create(const std::stri
   // MAP_NORESERVE: address space now, memory only as objects are written.
   void* mapped = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   if (mapped == MAP_FAILED) return fail("mmap of the shared-memory store");
-  // Sealed before any other process can see it. Size: a truncation under a mapping would
-  // make every access past the new end a SIGBUS. F_SEAL_FUTURE_WRITE: from now on no
-  // write() and no new writable mapping, through any descriptor; the mapping above, made
-  // before the seal, is the one way to write. (Linux >= 5.1; without it, the store works
-  // and is writable through /proc as the header says.)
-  if (fcntl(fd, F_ADD_SEALS, kSizeSeals | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0 &&
-      (errno != EINVAL || fcntl(fd, F_ADD_SEALS, kSizeSeals | F_SEAL_SEAL) != 0)) {
+  // Sealed before any other process can see it: a truncation under a mapping would make
+  // every access past the new end a SIGBUS. (Writes are sealed by SealWrites.)
+  if (fcntl(fd, F_ADD_SEALS, kSizeSeals) != 0) {
     const int error = errno;
     munmap(mapped, size);
     close(fd);
-    return ErrnoError("sealing the shared-memory store", error);
+    return ErrnoError("sealing the shared-memory store's size", error);
   }
   // A process the driver forks (the user's, or a fork server started later) must not
   // inherit a writable view of every object.
@@ -96,7 +101,34 @@ absl::StatusOr<std::shared_ptr<SharedArena>> SharedArena::Create(const std::stri
   return std::shared_ptr<SharedArena>(new SharedArena(ref, base));
 }
 
+absl::Status SharedArena::ShareWithChildren() {
+  void* mapped =
+      mmap(nullptr, ref_.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, ref_.fd, 0);
+  if (mapped == MAP_FAILED) return ErrnoError("mmap of the shared-memory store", errno);
+  inheritable_ = static_cast<char*>(mapped);
+  g_inherited = InheritedMapping{inheritable_, ref_.size, ref_.inode};
+  return absl::OkStatus();
+}
+
+void SharedArena::SealWrites() {
+  if (inheritable_ != nullptr) {
+    munmap(inheritable_, ref_.size);
+    inheritable_ = nullptr;
+    g_inherited = InheritedMapping();
+  }
+  // F_SEAL_FUTURE_WRITE: from now on no write() and no new writable mapping, through any
+  // descriptor. (Linux >= 5.1; without it, the store works and stays writable through
+  // /proc, as the header says.)
+  if (fcntl(ref_.fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) {
+    fcntl(ref_.fd, F_ADD_SEALS, F_SEAL_SEAL);
+  }
+}
+
 SharedArena::~SharedArena() {
+  if (inheritable_ != nullptr) {
+    munmap(inheritable_, ref_.size);
+    g_inherited = InheritedMapping();
+  }
   AllocatorAt(base_)->~Allocator();
   munmap(base_, ref_.size);
   close(ref_.fd);
@@ -211,6 +243,42 @@ absl::StatusOr<absl::string_view> ArenaMapping::Bytes(uint64_t offset, uint64_t 
                                             ref_.size, " bytes)"));
   }
   return absl::string_view(data_ + offset, size);
+}
+
+InheritedArena* InheritedArena::Get() {
+  // Made once, from what this process inherited; read-only from the first use on.
+  static InheritedArena* const inherited = []() -> InheritedArena* {
+    if (g_inherited.base == nullptr) return nullptr;
+    if (mprotect(g_inherited.base, g_inherited.size, PROT_READ) != 0) return nullptr;
+    return new InheritedArena(g_inherited.base, g_inherited.size, g_inherited.inode);
+  }();
+  return inherited;
+}
+
+absl::StatusOr<absl::string_view> InheritedArena::Bytes(uint64_t offset, uint64_t size) const {
+  if (offset > size_ || size > size_ - offset) {
+    return absl::DataLossError(absl::StrCat("an object at ", offset, " of ", size,
+                                            " bytes is outside the shared-memory store (", size_,
+                                            " bytes)"));
+  }
+  return absl::string_view(base_ + offset, size);
+}
+
+absl::Status InheritedArena::Write(uint64_t offset, uint64_t size,
+                                   absl::FunctionRef<absl::Status(char* out)> write) {
+  if (offset > size_ || size > size_ - offset) {
+    return absl::DataLossError(absl::StrCat("space at ", offset, " of ", size,
+                                            " bytes is outside the shared-memory store (", size_,
+                                            " bytes)"));
+  }
+  const uint64_t first = offset / kPage * kPage;
+  const uint64_t end = std::min<uint64_t>(RoundUp(offset + size, kPage), size_);
+  if (mprotect(base_ + first, end - first, PROT_READ | PROT_WRITE) != 0) {
+    return ErrnoError("opening space in the shared-memory store for writing", errno);
+  }
+  const absl::Status written = write(base_ + offset);
+  mprotect(base_ + first, end - first, PROT_READ);
+  return written;
 }
 
 }  // namespace unidist

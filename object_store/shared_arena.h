@@ -22,14 +22,23 @@
 // boundary (the first element of a vector after its codec header), so readers can use
 // the elements as an aligned T array.
 //
-// Immutability: readers map the file PROT_READ, so a task that writes through its view of
-// an object faults instead of changing it. Before any other process can see the file it
-// is sealed (F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_FUTURE_WRITE, F_SEAL_SEAL): nobody can
-// resize it under a mapping, and no process, even one that opens it read-write through
-// /proc/<pid>/fd or /proc/<pid>/map_files, can write() to it or map it writable; the one
-// writable view is the driver's own mapping, made before the seal and not inherited by
-// its children (MADV_DONTFORK). On kernels before 5.1 (no F_SEAL_FUTURE_WRITE) only the
-// size seals are set.
+// Workers write their large results into the store too, into space the driver allocated
+// for them: ShareWithChildren, called just before the driver forks the process its
+// workers are forked from, maps the file read-write once more, for the children to
+// inherit; SealWrites, once that process exists, drops the driver's copy of that mapping
+// and seals the file. A worker (InheritedArena) keeps its inherited mapping read-only and
+// opens only the pages of the block it writes, only while it writes them.
+//
+// Immutability: readers see objects read-only, so a task that writes through its view of
+// an object faults instead of changing it. The file is sealed against resizing from the
+// start (F_SEAL_GROW, F_SEAL_SHRINK), so nobody can truncate it under a mapping, and by
+// SealWrites against writes (F_SEAL_FUTURE_WRITE, F_SEAL_SEAL): no process, even one that
+// opens it read-write through /proc/<pid>/fd or /proc/<pid>/map_files, can write() to it
+// or map it writable. The writable views are the driver's own mapping (not inherited by
+// its children: MADV_DONTFORK) and the one the workers inherited, which they keep
+// read-only except for their own block as they write it (a task that deliberately
+// mprotect()s it can write, as it could ptrace the driver). On kernels before 5.1 (no
+// F_SEAL_FUTURE_WRITE) only the size seals are set.
 //
 // Lifetime: each Block holds its arena; the file goes when the last Block and the
 // SharedArena are gone and every reader has unmapped it (at the latest when the readers
@@ -48,6 +57,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -108,6 +118,15 @@ class SharedArena : public std::enable_shared_from_this<SharedArena> {
   SharedArena(const SharedArena&) = delete;
   SharedArena& operator=(const SharedArena&) = delete;
 
+  // Makes the file writable for the processes this one forks next (see the file comment):
+  // maps it read-write without MADV_DONTFORK and publishes that mapping for
+  // InheritedArena::Get in the children. Call once, before forking; then SealWrites.
+  absl::Status ShareWithChildren();
+  // Drops this process's inheritable mapping (the children keep theirs) and seals the
+  // file against writes through any other descriptor or new mapping. Call once the
+  // processes that are to inherit the mapping have been forked.
+  void SealWrites();
+
   // A block of `size` bytes (at least 1) whose byte at `aligned_at` (< size, or 0) sits
   // on a 64-byte boundary. ResourceExhausted, naming the sizes, if the arena has no free
   // run of pages that large.
@@ -129,6 +148,7 @@ class SharedArena : public std::enable_shared_from_this<SharedArena> {
 
   const ArenaRef ref_;
   char* const base_;
+  char* inheritable_ = nullptr;  // ShareWithChildren's mapping, until SealWrites
   mutable absl::Mutex mu_;
   size_t bytes_in_use_ ABSL_GUARDED_BY(mu_) = 0;
   size_t blocks_ ABSL_GUARDED_BY(mu_) = 0;
@@ -155,6 +175,33 @@ class ArenaMapping {
   ArenaMapping(ArenaRef ref, const char* data) : ref_(ref), data_(data) {}
   const ArenaRef ref_;
   const char* const data_;
+};
+
+// A worker's view of the store through the mapping it inherited (ShareWithChildren): it
+// reads objects there and writes the results the driver allocated space for.
+class InheritedArena {
+ public:
+  // The mapping this process inherited, made read-only on the first call; null in a
+  // process that inherited none (the driver itself, or a process forked otherwise).
+  static InheritedArena* Get();
+
+  // The store's inode and size, to recognise an ArenaRef as this store.
+  uint64_t inode() const { return inode_; }
+  uint64_t size() const { return size_; }
+  // The `size` bytes at `offset`; DataLoss if they are not all inside the file.
+  absl::StatusOr<absl::string_view> Bytes(uint64_t offset, uint64_t size) const;
+  // Makes the pages of the `size` bytes at `offset` writable, calls `write` with their
+  // address, and makes them read-only again. DataLoss if the range is not inside the file;
+  // Internal if the pages cannot be made writable; else `write`'s status.
+  absl::Status Write(uint64_t offset, uint64_t size,
+                     absl::FunctionRef<absl::Status(char* out)> write);
+
+ private:
+  InheritedArena(char* base, uint64_t size, uint64_t inode)
+      : base_(base), size_(size), inode_(inode) {}
+  char* const base_;
+  const uint64_t size_;
+  const uint64_t inode_;
 };
 
 }  // namespace unidist

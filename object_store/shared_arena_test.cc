@@ -133,6 +133,7 @@ TEST(SharedArenaTest, ABlockKeepsItsArena) {
 TEST(SharedArenaTest, ReadersCannotWriteOrResize) {
   std::shared_ptr<SharedArena> arena = NewArena(4 * kMiB);
   ASSERT_NE(arena, nullptr);
+  arena->SealWrites();
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = arena->Allocate(100);
   ASSERT_TRUE(block.ok());
   const uint64_t offset = (*block)->offset();
@@ -160,6 +161,53 @@ TEST(SharedArenaTest, ReadersCannotWriteOrResize) {
   EXPECT_EQ(errno, EPERM);
   close(fd);
   std::memset((*block)->data(), 2, 100);  // the driver still writes new objects
+}
+
+// A child forked between ShareWithChildren and SealWrites (as the fork server is) reads
+// objects through its inherited mapping and writes into the block it was given, and
+// only while InheritedArena::Write has it open.
+TEST(SharedArenaTest, ChildrenWriteTheirBlockThroughTheInheritedMapping) {
+  std::shared_ptr<SharedArena> arena = NewArena(16 * kMiB);
+  ASSERT_NE(arena, nullptr);
+  std::shared_ptr<SharedArena::Block> object = *arena->Allocate(5000);
+  std::memset(object->data(), 'o', object->size());
+  std::shared_ptr<SharedArena::Block> result = *arena->Allocate(2 * kMiB + 3);
+  ASSERT_TRUE(arena->ShareWithChildren().ok());
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char byte;
+    if (read(go[0], &byte, 1) != 1) _exit(2);
+    InheritedArena* inherited = InheritedArena::Get();
+    if (inherited == nullptr || inherited->inode() != arena->ref().inode) _exit(3);
+    absl::StatusOr<absl::string_view> read_back = inherited->Bytes(object->offset(), 5000);
+    if (!read_back.ok() || *read_back != std::string(5000, 'o')) _exit(4);
+    const absl::Status written = inherited->Write(result->offset(), result->size(), [&](char* out) {
+      std::memset(out, 'r', result->size());
+      return absl::OkStatus();
+    });
+    if (!written.ok()) _exit(5);
+    if (inherited->Write(arena->file_size(), 1, [](char*) { return absl::OkStatus(); }).ok()) {
+      _exit(6);
+    }
+    // Outside Write the mapping is read-only again.
+    *static_cast<volatile char*>(const_cast<char*>(read_back->data())) = 'x';
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  arena->SealWrites();
+  // The driver's own process inherits nothing, and its children from now on neither.
+  EXPECT_EQ(InheritedArena::Get(), nullptr);
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  close(go[0]);
+  close(go[1]);
+  ASSERT_TRUE(WIFSIGNALED(status)) << (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+  EXPECT_EQ(std::string(result->data(), result->size()), std::string(result->size(), 'r'));
+  EXPECT_EQ(std::string(object->data(), object->size()), std::string(5000, 'o'));
 }
 
 TEST(ArenaMappingTest, RefusesWhatIsNotTheArena) {

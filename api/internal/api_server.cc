@@ -107,6 +107,18 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
     }
     case proto::ApiRequest::kRelease:
       return Release(worker, request.release());
+    case proto::ApiRequest::kAllocate: {
+      absl::StatusOr<uint64_t> offset =
+          calls_.allocate
+              ? calls_.allocate(worker, request.allocate())
+              : absl::FailedPreconditionError("this session has no shared-memory store");
+      if (offset.ok()) {
+        reply.set_offset(*offset);
+      } else {
+        SetReplyError(offset.status(), &reply);
+      }
+      return calls_.reply(worker, std::move(reply));
+    }
     case proto::ApiRequest::KIND_NOT_SET:
       break;
   }

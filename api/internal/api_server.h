@@ -39,6 +39,11 @@ struct ApiServerCalls {
   std::function<std::vector<RefHandle>(const std::string& function, std::vector<TaskArg> args,
                                        int num_returns, int max_retries)>
       submit;
+  // Space in the shared-memory store for the result `result_id` of a task `worker` runs
+  // (AllocateRequest): its offset, or why there is none. Null: no store (the request is
+  // then answered with FailedPrecondition).
+  std::function<absl::StatusOr<uint64_t>(WorkerId worker, const proto::AllocateRequest& request)>
+      allocate;
   // Sends an answer to `worker` (WorkerPool::ReplyToWorker); a worker that is gone needs
   // none.
   std::function<void(WorkerId worker, proto::ApiReply reply)> reply;

@@ -5,6 +5,7 @@
 #include <cxxabi.h>
 
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -19,8 +20,11 @@
 #include "absl/synchronization/mutex.h"
 #include "api/internal/bridge.h"
 #include "api/internal/function_registry.h"
+#include "common/codec.h"
 #include "common/task_error.h"
+#include "glog/logging.h"
 #include "object_store/shared_arena.h"
+#include "process_manager/driver_channel.h"
 
 namespace unidist::api_internal {
 namespace {
@@ -45,6 +49,12 @@ void SetError(const absl::Status& status, proto::TaskResult* result) {
 // (a worker serves one session, so there is one), so later tasks find the pages the
 // earlier ones touched still mapped.
 absl::StatusOr<absl::string_view> SharedArgument(const proto::SharedValue& shared) {
+  // A worker forked for this session inherited the store's mapping.
+  if (InheritedArena* inherited = InheritedArena::Get(); inherited != nullptr &&
+                                                         inherited->inode() == shared.inode() &&
+                                                         inherited->size() == shared.file_size()) {
+    return inherited->Bytes(shared.offset(), shared.size());
+  }
   static absl::Mutex mu(absl::kConstInit);
   static auto* mappings = new std::vector<std::unique_ptr<ArenaMapping>>();
   ArenaRef ref;
@@ -64,6 +74,49 @@ absl::StatusOr<absl::string_view> SharedArgument(const proto::SharedValue& share
   if (!mapping.ok()) return mapping.status();
   mappings->push_back(*std::move(mapping));
   return mappings->back()->Bytes(shared.offset(), shared.size());
+}
+
+// Where the elements of a vector of numbers start in its codec bytes (after the 8-byte
+// tag and the varint count), to place them on an aligned address; harmless for others.
+size_t ElementsStart(absl::string_view bytes) {
+  for (size_t i = 8; i < bytes.size() && i < 8 + Encoder::kMaxVarintBytes; ++i) {
+    if ((static_cast<uint8_t>(bytes[i]) & 0x80) == 0) return i + 1;
+  }
+  return 0;
+}
+
+// Writes the result `value` (for `result_id`, at `index` of the task's results) into the
+// shared-memory store, in space the driver allocates for it, and lists it in
+// result->stored_values. False if it cannot (no store inherited, the store is full): the
+// value then goes through the socket as usual.
+bool StoreResult(const std::string& result_id, const std::string& value, size_t index,
+                 proto::TaskResult* result) {
+  InheritedArena* store = InheritedArena::Get();
+  if (store == nullptr) return false;
+  proto::ApiRequest request;
+  proto::AllocateRequest* allocate = request.mutable_allocate();
+  allocate->set_result_id(result_id);
+  allocate->set_size(value.size());
+  allocate->set_aligned_at(ElementsStart(value));
+  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
+  if (!reply.ok() || reply->has_error()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: "
+                            << (reply.ok() ? reply->error().message() : reply.status().message());
+    return false;
+  }
+  const absl::Status written = store->Write(reply->offset(), value.size(), [&value](char* out) {
+    std::memcpy(out, value.data(), value.size());
+    return absl::OkStatus();
+  });
+  if (!written.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: " << written;
+    return false;
+  }
+  proto::StoredValue* stored = result->add_stored_values();
+  stored->set_index(static_cast<uint32_t>(index));
+  stored->set_offset(reply->offset());
+  stored->set_size(value.size());
+  return true;
 }
 
 // Set in a worker process once it runs its first task.
@@ -217,7 +270,16 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     SetError(status, result);
     return;
   }
-  for (std::string& value : values) result->add_values(std::move(value));
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::string& value = values[i];
+    if (task.store_results_from() != 0 && value.size() >= task.store_results_from() &&
+        static_cast<int>(i) < task.result_ids_size() &&
+        StoreResult(task.result_ids(static_cast<int>(i)), value, i, result)) {
+      result->add_values();  // the value is in the store
+      continue;
+    }
+    result->add_values(std::move(value));
+  }
 }
 
 // Runs `task` with the actor its actor_key names as the current one, restoring the outer

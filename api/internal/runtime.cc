@@ -58,6 +58,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
                             int max_retries) {
         return raw->Submit(function, std::move(args), num_returns, max_retries);
       },
+      [raw = runtime.get()](WorkerId, const proto::AllocateRequest& request) {
+        return raw->AllocateResult(request);
+      },
       [raw = runtime.get()](WorkerId worker, proto::ApiReply reply) {
         raw->pool_->ReplyToWorker(worker, reply).IgnoreError();  // a dead worker needs none
       }});
@@ -69,7 +72,17 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
     server->OnWorkerGone(worker);
   };
   options.drop_actor = &DropActorInstance;
-  UNIDIST_ASSIGN_OR_RETURN(runtime->pool_, backend.start_pool(std::move(options)));
+  // The workers inherit a writable view of the store, for their results, from the process
+  // they are forked from; the store is sealed against any other writer once that exists.
+  if (runtime->arena_ != nullptr) {
+    if (absl::Status shared = runtime->arena_->ShareWithChildren(); !shared.ok()) {
+      LOG(WARNING) << "unidist: task results go through the socket: " << shared;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<WorkerPool>> started = backend.start_pool(std::move(options));
+  if (runtime->arena_ != nullptr) runtime->arena_->SealWrites();
+  if (!started.ok()) return started.status();
+  runtime->pool_ = *std::move(started);
   // Objects the pool keeps elsewhere (mpi: on the worker rank that made them) are fetched
   // and released through it. Shutdown removes the hooks before the pool goes.
   WorkerPool* pool = runtime->pool_.get();
@@ -131,6 +144,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
     results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_, task)});
   }
   task->request.set_function(function);
+  if (arena_ != nullptr) task->request.set_store_results_from(shared_memory_min_bytes_);
   if (TimelineRecording()) task->stamps.Submitted(function);
   return task;
 }
@@ -421,12 +435,23 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
 
 void Runtime::OnResult(proto::TaskResult result) {
   Dispatched record;
+  std::vector<std::shared_ptr<SharedArena::Block>> blocks;
   {
     absl::MutexLock lock(&mu_);
     auto it = dispatched_.find(result.task_id());
     if (it == dispatched_.end()) return;  // not ours: the pool only reports tasks we sent
     record = std::move(it->second);
     dispatched_.erase(it);
+    // Space taken for this run's results: the value keeps its own below; the rest (a run
+    // that died or failed) is freed with `blocks`.
+    if (!result_blocks_.empty()) {
+      for (size_t i = 0; i < record.result_ids.size(); ++i) {
+        auto block = result_blocks_.extract(record.result_ids[i]);
+        if (block.empty()) continue;
+        if (blocks.empty()) blocks.resize(record.result_ids.size());
+        blocks[i] = std::move(block.mapped());
+      }
+    }
     if (result.error().worker_died() && record.retries_left > 0) {
       ++tasks_retried_;
       // In the same step as taking the record, so that a Cancel waiting for it sees that
@@ -494,9 +519,46 @@ void Runtime::OnResult(proto::TaskResult result) {
     if (kept.index() >= ids.size()) continue;  // bytes from a worker: not trusted
     SealKept(ids[kept.index()], kept);
   }
+  for (const proto::StoredValue& stored : result.stored_values()) {
+    if (stored.index() >= ids.size()) continue;  // bytes from a worker: not trusted
+    SealStored(ids[stored.index()],
+               stored.index() < blocks.size() ? std::move(blocks[stored.index()]) : nullptr,
+               stored);
+  }
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
   }
+}
+
+absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& request) {
+  if (arena_ == nullptr) {
+    return absl::FailedPreconditionError("this session has no shared-memory store");
+  }
+  absl::StatusOr<DataID> id = DataID::FromBinary(request.result_id());
+  if (!id.ok()) return id.status();
+  // Only for a result still to come: a worker cannot take space for anything else.
+  if (!store_->IsPending(*id)) {
+    return absl::NotFoundError(absl::StrCat("object ", id->Hex(), " is not a pending result"));
+  }
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
+      arena_->Allocate(request.size(), request.aligned_at());
+  if (!block.ok()) return block.status();
+  const uint64_t offset = (*block)->offset();
+  absl::MutexLock lock(&mu_);
+  result_blocks_[*id] = *std::move(block);  // a retry's request replaces a dead run's space
+  return offset;
+}
+
+void Runtime::SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,
+                         const proto::StoredValue& stored) {
+  if (block == nullptr || stored.offset() != block->offset() || stored.size() > block->size()) {
+    store_->Fail(
+        id, absl::DataLossError(absl::StrCat("the worker reported result ", id.Hex(),
+                                             " outside the shared-memory space it was given")));
+    return;
+  }
+  const absl::string_view bytes(block->data(), stored.size());
+  store_->Seal(id, std::make_shared<const ObjectBytes>(bytes, std::move(block), stored.offset()));
 }
 
 void Runtime::SealKept(const DataID& id, const proto::KeptValue& kept) {

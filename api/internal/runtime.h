@@ -186,6 +186,12 @@ class Runtime {
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
+  // Space in the shared-memory store for a result a worker is about to write
+  // (AllocateRequest), held in result_blocks_ until the task's outcome arrives.
+  absl::StatusOr<uint64_t> AllocateResult(const proto::AllocateRequest& request);
+  // Completes result `id` with the value a worker wrote into `block` (StoredValue).
+  void SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,
+                  const proto::StoredValue& stored);
   // Completes `id` as kept on a worker rank (mpi backend), or has the rank drop it if
   // nobody wants it.
   void SealKept(const DataID& id, const proto::KeptValue& kept);
@@ -214,6 +220,11 @@ class Runtime {
   };
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
+  // Space in the shared-memory store that workers write results into, by result id, from
+  // the worker's AllocateRequest until the task's outcome arrives (then the value keeps
+  // it, or it is freed).
+  absl::flat_hash_map<DataID, std::shared_ptr<SharedArena::Block>> result_blocks_
+      ABSL_GUARDED_BY(mu_);
   std::atomic<size_t> tasks_waiting_{0};
   // Live actors by the slot of their worker, to route on_dedicated_worker_lost.
   absl::flat_hash_map<int, std::weak_ptr<ActorRecord>> actors_by_slot_ ABSL_GUARDED_BY(mu_);
