@@ -296,10 +296,10 @@ struct WaitResult {
 };
 
 // A progress bar for a long Wait or Get: pass `unidist::ShowProgress()` (or, with a
-// label, `unidist::ShowProgress{"sampling"}`) as their last argument:
+// label, `unidist::ShowProgress("sampling")`) as their last argument:
 //
 //   unidist::Get(refs, unidist::ShowProgress());
-//   unidist::Wait(refs, refs.size(), absl::Minutes(5), unidist::ShowProgress{"fit"});
+//   unidist::Wait(refs, refs.size(), absl::Minutes(5), unidist::ShowProgress("fit"));
 //
 // While the call blocks, one line on `fd` shows a bar, how many of the refs are complete
 // out of how many, the rate since the call began and an estimate of the time left:
@@ -310,6 +310,18 @@ struct WaitResult {
 // is written unless `fd` is a terminal, so logs and pipes stay clean; nothing either
 // inside a task.
 struct ShowProgress {
+  // No label, drawn on standard error, redrawn every 200 ms: `ShowProgress()`.
+  ShowProgress() = default;
+  // With a label: `ShowProgress("fit")`, or `ShowProgress{"fit"}`. Not explicit, so that
+  // `{"fit"}` where a ShowProgress is expected compiles, as it did before ShowProgress had
+  // constructors.
+  ShowProgress(std::string label) : label(std::move(label)) {}
+  // With a label, drawn on `fd` if it is a terminal: `ShowProgress("fit", fd)`.
+  ShowProgress(std::string label, int fd) : label(std::move(label)), fd(fd) {}
+  // With a label, drawn on `fd`, redrawn every `refresh`.
+  ShowProgress(std::string label, int fd, absl::Duration refresh)
+      : label(std::move(label)), fd(fd), refresh(refresh) {}
+
   // Printed before the bar. Default: nothing.
   std::string label;
   // Where to draw, if it is a terminal. Default: standard error.
