@@ -4,8 +4,9 @@
 //
 // A program calls unidist::Init(), turns ordinary functions into remote tasks with
 // Submit, moves data through an object store with Put, Get and Wait, and gets results back
-// as typed ObjectRefs. Every task runs in a separate worker process, so a crash in one
-// task fails that task's result, not the program.
+// as typed ObjectRefs. Every task runs in a worker process, not the caller's (on the
+// default backend; see Options::backend), so a crash in one task fails that task's
+// result, not the program.
 //
 // Example:
 //
