@@ -10,6 +10,8 @@
 //
 // Example:
 //
+//   #include <iostream>
+//
 //   #include "api/unidist.h"
 //
 //   int Square(int x) { return x * x; }
@@ -17,13 +19,17 @@
 //   UNIDIST_REMOTE(Square, Sum);          // at namespace scope, once per program
 //
 //   int main() {
-//     if (absl::Status s = unidist::Init(); !s.ok()) return 1;
+//     if (absl::Status s = unidist::Init(); !s.ok()) { std::cerr << s << "\n"; return 1; }
 //     std::vector<unidist::ObjectRef<int>> squares;
 //     for (int i = 0; i < 10; ++i) squares.push_back(unidist::Submit(Square, i));
 //     absl::StatusOr<std::vector<int>> values = unidist::Get(squares);   // 0, 1, 4, ...
+//     if (!values.ok()) { std::cerr << values.status() << "\n"; return 1; }  // why it failed
 //     unidist::ObjectRef<std::vector<int>> all = unidist::Put(*values);
 //     absl::StatusOr<int> total = unidist::Get(unidist::Submit(Sum, all)); // 285
-//     return unidist::Shutdown().ok() ? 0 : 1;
+//     if (!total.ok()) { std::cerr << total.status() << "\n"; return 1; }
+//     absl::Status s = unidist::Shutdown();
+//     if (!s.ok()) std::cerr << s << "\n";
+//     return s.ok() ? 0 : 1;
 //   }
 //
 // Values: anything the codec handles (common/codec.h): arithmetic types, enums,
