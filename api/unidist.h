@@ -82,6 +82,7 @@
 #include "api/internal/bridge.h"
 #include "api/internal/function_traits.h"
 #include "api/observability.h"
+#include "api/version.h"
 #include "common/array_view.h"
 #include "common/codec.h"
 #include "common/data_id.h"
