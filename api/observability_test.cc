@@ -345,13 +345,42 @@ TEST_F(ProgressTest, DrawsABarOnATerminal) {
   WaitResult<int> waited =
       Wait(refs, 3, absl::InfiniteDuration(), ShowProgress{"pids", program_side});
   EXPECT_EQ(waited.ready.size(), 3u);
-  absl::StatusOr<std::vector<int>> values = Get(refs, ShowProgress{"again", program_side});
+  absl::StatusOr<std::vector<int>> values = Get(refs, ShowProgress("again", program_side));
   EXPECT_TRUE(values.ok()) << values.status();
   const std::string drawn = (*terminal)->ReadAvailable();
   EXPECT_THAT(drawn, HasSubstr("\rpids ["));
   EXPECT_THAT(drawn, HasSubstr("] 3/3"));
   EXPECT_THAT(drawn, HasSubstr("\ragain [########################################] 3/3"));
   EXPECT_EQ(std::count(drawn.begin(), drawn.end(), '\n'), 2) << drawn;  // one line each
+}
+
+// The paren forms, ShowProgress("fit"), mean what the brace forms, ShowProgress{"fit"}, do.
+TEST(ShowProgressTest, ParenAndBraceFormsSetTheSameFields) {
+  const ShowProgress defaults;
+  EXPECT_EQ(defaults.label, "");
+  EXPECT_EQ(defaults.fd, 2);
+  EXPECT_EQ(defaults.refresh, absl::Milliseconds(200));
+  EXPECT_EQ(ShowProgress().fd, defaults.fd);
+  EXPECT_EQ(ShowProgress{}.refresh, defaults.refresh);
+
+  const ShowProgress copy_list_initialized = {"fit"};  // as in Get(refs, {"fit"})
+  for (const ShowProgress& labelled :
+       {ShowProgress("fit"), ShowProgress{"fit"}, copy_list_initialized}) {
+    EXPECT_EQ(labelled.label, "fit");
+    EXPECT_EQ(labelled.fd, defaults.fd);
+    EXPECT_EQ(labelled.refresh, defaults.refresh);
+  }
+  for (const ShowProgress& on_fd : {ShowProgress("fit", 7), ShowProgress{"fit", 7}}) {
+    EXPECT_EQ(on_fd.label, "fit");
+    EXPECT_EQ(on_fd.fd, 7);
+    EXPECT_EQ(on_fd.refresh, defaults.refresh);
+  }
+  for (const ShowProgress& every_second :
+       {ShowProgress("fit", 7, absl::Seconds(1)), ShowProgress{"fit", 7, absl::Seconds(1)}}) {
+    EXPECT_EQ(every_second.label, "fit");
+    EXPECT_EQ(every_second.fd, 7);
+    EXPECT_EQ(every_second.refresh, absl::Seconds(1));
+  }
 }
 
 TEST_F(ProgressTest, SilentWhenNotATerminal) {

@@ -4,10 +4,13 @@
 //
 // A program calls unidist::Init(), turns ordinary functions into remote tasks with
 // Submit, moves data through an object store with Put, Get and Wait, and gets results back
-// as typed ObjectRefs. Every task runs in a separate worker process, so a crash in one
-// task fails that task's result, not the program.
+// as typed ObjectRefs. Every task runs in a worker process, not the caller's (on the
+// default backend; see Options::backend), so a crash in one task fails that task's
+// result, not the program.
 //
 // Example:
+//
+//   #include <iostream>
 //
 //   #include "api/unidist.h"
 //
@@ -16,13 +19,17 @@
 //   UNIDIST_REMOTE(Square, Sum);          // at namespace scope, once per program
 //
 //   int main() {
-//     if (absl::Status s = unidist::Init(); !s.ok()) return 1;
+//     if (absl::Status s = unidist::Init(); !s.ok()) { std::cerr << s << "\n"; return 1; }
 //     std::vector<unidist::ObjectRef<int>> squares;
 //     for (int i = 0; i < 10; ++i) squares.push_back(unidist::Submit(Square, i));
 //     absl::StatusOr<std::vector<int>> values = unidist::Get(squares);   // 0, 1, 4, ...
+//     if (!values.ok()) { std::cerr << values.status() << "\n"; return 1; }  // why it failed
 //     unidist::ObjectRef<std::vector<int>> all = unidist::Put(*values);
 //     absl::StatusOr<int> total = unidist::Get(unidist::Submit(Sum, all)); // 285
-//     return unidist::Shutdown().ok() ? 0 : 1;
+//     if (!total.ok()) { std::cerr << total.status() << "\n"; return 1; }
+//     absl::Status s = unidist::Shutdown();
+//     if (!s.ok()) std::cerr << s << "\n";
+//     return s.ok() ? 0 : 1;
 //   }
 //
 // Values: anything the codec handles (common/codec.h): arithmetic types, enums,
@@ -75,6 +82,7 @@
 #include "api/internal/bridge.h"
 #include "api/internal/function_traits.h"
 #include "api/observability.h"
+#include "api/version.h"
 #include "common/array_view.h"
 #include "common/codec.h"
 #include "common/data_id.h"
@@ -307,10 +315,10 @@ struct WaitResult {
 };
 
 // A progress bar for a long Wait or Get: pass `unidist::ShowProgress()` (or, with a
-// label, `unidist::ShowProgress{"sampling"}`) as their last argument:
+// label, `unidist::ShowProgress("sampling")`) as their last argument:
 //
 //   unidist::Get(refs, unidist::ShowProgress());
-//   unidist::Wait(refs, refs.size(), absl::Minutes(5), unidist::ShowProgress{"fit"});
+//   unidist::Wait(refs, refs.size(), absl::Minutes(5), unidist::ShowProgress("fit"));
 //
 // While the call blocks, one line on `fd` shows a bar, how many of the refs are complete
 // out of how many, the rate since the call began and an estimate of the time left:
@@ -321,6 +329,18 @@ struct WaitResult {
 // is written unless `fd` is a terminal, so logs and pipes stay clean; nothing either
 // inside a task.
 struct ShowProgress {
+  // No label, drawn on standard error, redrawn every 200 ms: `ShowProgress()`.
+  ShowProgress() = default;
+  // With a label: `ShowProgress("fit")`, or `ShowProgress{"fit"}`. Not explicit, so that
+  // `{"fit"}` where a ShowProgress is expected compiles, as it did before ShowProgress had
+  // constructors.
+  ShowProgress(std::string label) : label(std::move(label)) {}
+  // With a label, drawn on `fd` if it is a terminal: `ShowProgress("fit", fd)`.
+  ShowProgress(std::string label, int fd) : label(std::move(label)), fd(fd) {}
+  // With a label, drawn on `fd`, redrawn every `refresh`.
+  ShowProgress(std::string label, int fd, absl::Duration refresh)
+      : label(std::move(label)), fd(fd), refresh(refresh) {}
+
   // Printed before the bar. Default: nothing.
   std::string label;
   // Where to draw, if it is a terminal. Default: standard error.

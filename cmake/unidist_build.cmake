@@ -143,7 +143,7 @@ endfunction()
 # EXCLUDE_DIRS: subdirectories that are not part of the package (examples/consumer/).
 function(unidist_package_tests)
   cmake_parse_arguments(ARG "" "" "DEPS;EXCLUDE_DIRS" ${ARGN})
-  if(NOT BUILD_TESTING)
+  if(NOT UNIDIST_TESTS)
     return()
   endif()
   _unidist_package_path(package)

@@ -52,7 +52,10 @@ int main() {
   options.num_workers = 2;               // not $UNIDIST_CPUS, not the number of CPUs
   options.max_message_bytes = 64 << 10;  // 64 KiB: a task or result larger fails
   // options.backend stays "": $UNIDIST_BACKEND, else "multiprocessing"
-  if (absl::Status status = unidist::Init(options); !status.ok()) return 1;
+  if (absl::Status status = unidist::Init(options); !status.ok()) {
+    std::fprintf(stderr, "Init failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
   // [options]
   Expect("Init with two workers starts two", unidist::Workers().size() == 2,
          std::to_string(unidist::Workers().size()));
@@ -68,7 +71,10 @@ int main() {
   Expect("a task over max_message_bytes fails",
          large.status().code() == absl::StatusCode::kResourceExhausted, large.status().ToString());
 
-  if (absl::Status status = unidist::Shutdown(); !status.ok()) return 1;
+  if (absl::Status status = unidist::Shutdown(); !status.ok()) {
+    std::fprintf(stderr, "Shutdown failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
   if (failures > 0) {
     std::printf("%d example(s) did not behave as docs/configuration.md says\n", failures);
     return 1;

@@ -91,6 +91,10 @@ int main() {
     return 1;
   }
   std::printf("fitted y = %.3f + %.3f x (true: y = 2 + 3 x)\n", fitted->first, fitted->second);
+  if (absl::Status status = unidist::Shutdown(); !status.ok()) {
+    std::fprintf(stderr, "Shutdown failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
   const bool close = std::abs(fitted->first - 2) < 0.1 && std::abs(fitted->second - 3) < 0.1;
-  return unidist::Shutdown().ok() && close ? 0 : 1;
+  return close ? 0 : 1;
 }

@@ -33,5 +33,9 @@ int main() {
     return 1;
   }
   std::printf("consumer: %d letters counted on %zu workers\n", *total, unidist::Workers().size());
-  return unidist::Shutdown().ok() && *total == 27 ? 0 : 1;
+  if (absl::Status status = unidist::Shutdown(); !status.ok()) {
+    std::fprintf(stderr, "Shutdown failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return *total == 27 ? 0 : 1;
 }
