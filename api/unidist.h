@@ -639,4 +639,7 @@ Actor<T> CreateActor(Args&&... args) {
       ::unidist::api_internal::RegisterActor<Class>(                                     \
           #Class, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
 
+// GetView, Allocate and Seal: large arrays without copies.
+#include "api/shared_arrays.h"  // IWYU pragma: export
+
 #endif  // UNIDIST_API_UNIDIST_H_

@@ -3,7 +3,7 @@
 // ObjectBytes: the codec bytes of one object, immutable, wherever they live — in the heap
 // (a std::string it owns) or in the session's shared-memory store (a view of memory that
 // an allocation keeps valid; object_store/shared_arena.h). Readers see one thing, a
-// string_view, whichever it is; the runtime asks in_store() to send a large object to a
+// string_view, whichever it is; the runtime asks store() to send a large object to a
 // task as its place in the store instead of as bytes.
 //
 // Shared as std::shared_ptr<const ObjectBytes>: whoever holds one keeps the bytes (and,
@@ -29,9 +29,10 @@ class ObjectBytes {
   // Owns `bytes`, in the heap.
   explicit ObjectBytes(std::string bytes) : heap_(std::move(bytes)), view_(heap_) {}
   // Views `bytes`, which `keeper` keeps valid, at `store_offset` in the shared-memory
-  // store.
-  ObjectBytes(absl::string_view bytes, std::shared_ptr<const void> keeper, uint64_t store_offset)
-      : view_(bytes), keeper_(std::move(keeper)), store_offset_(store_offset) {}
+  // store `store` (an identity: which store, since objects can outlive a session).
+  ObjectBytes(absl::string_view bytes, std::shared_ptr<const void> keeper, const void* store,
+              uint64_t store_offset)
+      : view_(bytes), keeper_(std::move(keeper)), store_(store), store_offset_(store_offset) {}
 
   // Not copyable or movable: view_ may point into heap_.
   ObjectBytes(const ObjectBytes&) = delete;
@@ -41,8 +42,8 @@ class ObjectBytes {
   const char* data() const { return view_.data(); }
   size_t size() const { return view_.size(); }
 
-  // True if the bytes are in the session's shared-memory store, at store_offset().
-  bool in_store() const { return keeper_ != nullptr; }
+  // The shared-memory store the bytes are in, at store_offset(); null for heap bytes.
+  const void* store() const { return store_; }
   uint64_t store_offset() const { return store_offset_; }
   // What keeps a stored object's space; null for heap bytes.
   const std::shared_ptr<const void>& keeper() const { return keeper_; }
@@ -51,6 +52,7 @@ class ObjectBytes {
   const std::string heap_;
   const absl::string_view view_;
   const std::shared_ptr<const void> keeper_;
+  const void* const store_ = nullptr;
   const uint64_t store_offset_ = 0;
 };
 

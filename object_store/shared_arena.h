@@ -89,6 +89,8 @@ class SharedArena : public std::enable_shared_from_this<SharedArena> {
     size_t size() const { return size_; }
     // Where data() is, in bytes from the start of the file.
     uint64_t offset() const;
+    // The arena it is in.
+    const SharedArena* arena() const { return arena_.get(); }
 
    private:
     friend class SharedArena;

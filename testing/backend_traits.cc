@@ -27,6 +27,8 @@ const char* TraitName(BackendTrait trait) {
       return "kConcurrentWithDriver (tasks run while the driver goes on)";
     case BackendTrait::kWorkerProcesses:
       return "kWorkerProcesses (tasks run in worker processes of their own)";
+    case BackendTrait::kSharedMemory:
+      return "kSharedMemory (large objects live in a shared-memory store)";
   }
   return "an unknown trait";
 }
@@ -57,6 +59,8 @@ bool BackendHas(BackendTrait trait) {
       return abilities.concurrent_with_driver;
     case BackendTrait::kWorkerProcesses:
       return abilities.worker_processes;
+    case BackendTrait::kSharedMemory:
+      return abilities.shared_memory;
   }
   return false;
 }

@@ -41,6 +41,9 @@ enum class BackendTrait {
   // Tasks and actors run in worker processes of their own, with their own pids (listed by
   // Workers(), and gone once Shutdown or Kill returns).
   kWorkerProcesses,
+  // Large objects live in a shared-memory store that the driver and the workers map
+  // (Options::object_store_memory).
+  kSharedMemory,
 };
 
 // The backend the tests of this process run on: $UNIDIST_BACKEND, or "multiprocessing"

@@ -27,6 +27,12 @@ RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes));
 
 RefHandle Put(const ValueWriter& value) { return CurrentClient().Put(value); }
 
+absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at) {
+  return CurrentClient().Allocate(size, aligned_at);
+}
+
+RefHandle Seal(WritableObject object) { return CurrentClient().Seal(std::move(object)); }
+
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries) {
   return CurrentClient().Submit(RemoteFunction{fn_key, fn_address}, std::move(args), num_returns,

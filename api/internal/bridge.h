@@ -77,6 +77,22 @@ struct ValueWriter {
 // Stores the value `value` writes, as Put(std::string) does.
 RefHandle Put(const ValueWriter& value);
 
+// Space for a value of `size` codec bytes that the caller writes in place before Seal
+// (unidist::Allocate): in the shared-memory store when the driver has one and the value
+// is at least Options::shared_memory_min_bytes, else in the heap. `data` is writable
+// until Seal; `space` keeps it (a store block or a std::string).
+struct WritableObject {
+  char* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<void> space;
+  bool in_store = false;
+};
+// Space as above, the byte at `aligned_at` on a 64-byte boundary. ResourceExhausted if
+// the store has no room; FailedPrecondition before Init.
+absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at);
+// Makes the written object an object of the store; its handle.
+RefHandle Seal(WritableObject object);
+
 // Submits the registered function `fn` with `args`; returns `num_returns` handles. A task
 // whose worker dies is run again up to `max_retries` times.
 // `fn_key` is FunctionKey(fn); `fn_address` its address for error messages (or null).

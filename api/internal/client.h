@@ -51,6 +51,9 @@ class Client {
   virtual RefHandle Put(std::string bytes) = 0;
   // The same for a value not encoded yet; by default encoded into a std::string and Put.
   virtual RefHandle Put(const ValueWriter& value);
+  // unidist::Allocate and Seal (bridge.h); by default in the heap, then Put.
+  virtual absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at);
+  virtual RefHandle Seal(WritableObject object);
   // unidist::Submit of `function`. Before Init every handle fails with NotInitialized,
   // whatever the function; then an unregistered one with NameOf's error.
   virtual std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,

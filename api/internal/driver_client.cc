@@ -37,6 +37,21 @@ class DriverClient final : public Client {
     return runtime->Put(value);
   }
 
+  absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return NotInitialized();
+    return runtime->Allocate(size, aligned_at);
+  }
+
+  RefHandle Seal(WritableObject object) override {
+    if (!object.in_store) return Client::Seal(std::move(object));  // no runtime needed
+    // Space in a store outlives its session (the block keeps it), so a Seal after
+    // Shutdown still makes a readable object, in the store of the runtime that made it.
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return FailedHandle(NotInitialized());
+    return runtime->Seal(std::move(object));
+  }
+
   std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
@@ -122,6 +137,23 @@ RefHandle Client::Put(const ValueWriter& value) {
     return FailedHandle(std::move(encoded));
   }
   return Put(std::move(bytes));
+}
+
+absl::StatusOr<WritableObject> Client::Allocate(size_t size, size_t /*aligned_at*/) {
+  auto heap = std::make_shared<std::string>(size, '\0');
+  WritableObject object;
+  object.data = heap->data();
+  object.size = size;
+  object.space = std::move(heap);
+  return object;
+}
+
+RefHandle Client::Seal(WritableObject object) {
+  if (object.space == nullptr || object.in_store) {
+    return FailedHandle(
+        absl::InvalidArgumentError("unidist::Seal of an empty or already sealed array"));
+  }
+  return Put(std::move(*std::static_pointer_cast<std::string>(object.space)));
 }
 
 RefHandle FailedHandle(absl::Status error) {

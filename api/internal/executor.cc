@@ -85,16 +85,17 @@ size_t ElementsStart(absl::string_view bytes) {
   return 0;
 }
 
-// Writes the result `value` (for `result_id`, at `index` of the task's results) into the
+// Writes the result `value` (for `result_id`, at `index` of the results of task `task_id`) into the
 // shared-memory store, in space the driver allocates for it, and lists it in
 // result->stored_values. False if it cannot (no store inherited, the store is full): the
 // value then goes through the socket as usual.
-bool StoreResult(const std::string& result_id, const std::string& value, size_t index,
-                 proto::TaskResult* result) {
+bool StoreResult(uint64_t task_id, const std::string& result_id, const std::string& value,
+                 size_t index, proto::TaskResult* result) {
   InheritedArena* store = InheritedArena::Get();
   if (store == nullptr) return false;
   proto::ApiRequest request;
   proto::AllocateRequest* allocate = request.mutable_allocate();
+  allocate->set_task_id(task_id);
   allocate->set_result_id(result_id);
   allocate->set_size(value.size());
   allocate->set_aligned_at(ElementsStart(value));
@@ -274,7 +275,7 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     std::string& value = values[i];
     if (task.store_results_from() != 0 && value.size() >= task.store_results_from() &&
         static_cast<int>(i) < task.result_ids_size() &&
-        StoreResult(task.result_ids(static_cast<int>(i)), value, i, result)) {
+        StoreResult(task.task_id(), task.result_ids(static_cast<int>(i)), value, i, result)) {
       result->add_values();  // the value is in the store
       continue;
     }

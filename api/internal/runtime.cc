@@ -107,6 +107,18 @@ RefHandle Runtime::Put(std::string bytes) {
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
+namespace {
+
+// The first `size` bytes of `block`, as an object's bytes that keep the block.
+std::shared_ptr<const ObjectBytes> BytesIn(std::shared_ptr<SharedArena::Block> block, size_t size) {
+  const absl::string_view bytes(block->data(), size);
+  const SharedArena* arena = block->arena();
+  const uint64_t offset = block->offset();
+  return std::make_shared<const ObjectBytes>(bytes, std::move(block), arena, offset);
+}
+
+}  // namespace
+
 RefHandle Runtime::Put(const ValueWriter& value) {
   if (arena_ == nullptr || value.size < shared_memory_min_bytes_) {
     std::string bytes(value.size, '\0');
@@ -121,13 +133,36 @@ RefHandle Runtime::Put(const ValueWriter& value) {
   if (absl::Status encoded = value.encode((*block)->data()); !encoded.ok()) {
     return FailedHandle(std::move(encoded));
   }
-  const SharedArena::Block& written = **block;
   const DataID id = DataID::Generate();
-  store_
-      ->PutReady(id, std::make_shared<const ObjectBytes>(
-                         absl::string_view(written.data(), value.size), *std::move(block),
-                         written.offset()))
-      .IgnoreError();  // a fresh id cannot collide
+  // A fresh id cannot collide.
+  store_->PutReady(id, BytesIn(*std::move(block), value.size)).IgnoreError();
+  return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
+}
+
+absl::StatusOr<WritableObject> Runtime::Allocate(size_t size, size_t aligned_at) {
+  if (arena_ == nullptr || size < shared_memory_min_bytes_) {
+    return DriverSideClient().Client::Allocate(size, aligned_at);
+  }
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = arena_->Allocate(size, aligned_at);
+  if (!block.ok()) return block.status();
+  WritableObject object;
+  object.data = (*block)->data();
+  object.size = size;
+  object.space = *std::move(block);
+  object.in_store = true;
+  return object;
+}
+
+RefHandle Runtime::Seal(WritableObject object) {
+  if (!object.in_store) return DriverSideClient().Client::Seal(std::move(object));
+  auto block = std::static_pointer_cast<SharedArena::Block>(std::move(object.space));
+  if (block->arena() != arena_.get()) {
+    // Space from an earlier session's store: this session's tasks cannot read it there.
+    return Put(std::string(object.data, object.size));
+  }
+  const DataID id = DataID::Generate();
+  // A fresh id cannot collide.
+  store_->PutReady(id, BytesIn(std::move(block), object.size)).IgnoreError();
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
@@ -152,7 +187,8 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
 std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, const DataID& id,
                                                          const ObjectBytes& heap) {
   if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
-    return std::static_pointer_cast<const ObjectBytes>(kept);
+    auto copy = std::static_pointer_cast<const ObjectBytes>(kept);
+    if (copy->store() == arena_.get()) return copy;
   }
   // Copied outside the store's lock: a large value takes a while. Two tasks that start at
   // once may both copy it; the store keeps the first, and the other is freed when its task
@@ -173,11 +209,13 @@ std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, con
     return nullptr;
   }
   std::memcpy((*block)->data(), heap.data(), heap.size());
-  const uint64_t offset = (*block)->offset();
-  auto copy = std::make_shared<const ObjectBytes>(absl::string_view((*block)->data(), heap.size()),
-                                                  *std::move(block), offset);
+  std::shared_ptr<const ObjectBytes> copy = BytesIn(*std::move(block), heap.size());
   std::shared_ptr<const void> kept = store.AttachIfAbsent(id, copy);
-  return kept == nullptr ? copy : std::static_pointer_cast<const ObjectBytes>(kept);
+  if (kept == nullptr) return copy;
+  auto earlier = std::static_pointer_cast<const ObjectBytes>(kept);
+  // A copy made for an earlier session (an object passed from one session to the next)
+  // is in a store this session's workers cannot read: use this one, unkept.
+  return earlier->store() == arena_.get() ? earlier : copy;
 }
 
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
@@ -330,7 +368,8 @@ void Runtime::BuildPayloads(PendingTask& task) {
     proto::TaskArgument* arg = task.request.mutable_args(static_cast<int>(i));
     std::shared_ptr<const ObjectBytes> stored;
     if (arena_ != nullptr && value->size() >= shared_memory_min_bytes_) {
-      stored = value->in_store() ? value : StoredCopyOf(*token->store(), token->id(), *value);
+      stored = value->store() == arena_.get() ? value
+                                              : StoredCopyOf(*token->store(), token->id(), *value);
     }
     if (stored != nullptr) {
       const ArenaRef& where = arena_->ref();
@@ -476,9 +515,11 @@ void Runtime::OnResult(proto::TaskResult result) {
     }
     return;
   }
-  // The task is done with its arguments' shared-memory segments: let them go before
-  // its results wake anyone, so that a segment whose object is gone is freed by then.
+  // The task is done with its arguments' shared-memory copies: let them go before its
+  // results wake anyone, so that space whose object is gone is free by then. The same
+  // for space taken for results that are not coming (a failed run).
   record.task->segments.clear();
+  if (result.has_error() || result.stored_values_size() == 0) blocks.clear();
   const std::vector<DataID>& ids = record.result_ids;
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
@@ -536,15 +577,20 @@ absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& r
   }
   absl::StatusOr<DataID> id = DataID::FromBinary(request.result_id());
   if (!id.ok()) return id.status();
-  // Only for a result still to come: a worker cannot take space for anything else.
-  if (!store_->IsPending(*id)) {
-    return absl::NotFoundError(absl::StrCat("object ", id->Hex(), " is not a pending result"));
-  }
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
       arena_->Allocate(request.size(), request.aligned_at());
   if (!block.ok()) return block.status();
   const uint64_t offset = (*block)->offset();
   absl::MutexLock lock(&mu_);
+  // Only for a result of a task in flight (checked under the lock OnResult takes them
+  // under, so that space given after the task's outcome was taken cannot stay behind).
+  auto task = dispatched_.find(request.task_id());
+  if (task == dispatched_.end() ||
+      std::find(task->second.result_ids.begin(), task->second.result_ids.end(), *id) ==
+          task->second.result_ids.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("object ", id->Hex(), " is not a result of a task in flight"));
+  }
   result_blocks_[*id] = *std::move(block);  // a retry's request replaces a dead run's space
   return offset;
 }
@@ -557,8 +603,7 @@ void Runtime::SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> b
                                              " outside the shared-memory space it was given")));
     return;
   }
-  const absl::string_view bytes(block->data(), stored.size());
-  store_->Seal(id, std::make_shared<const ObjectBytes>(bytes, std::move(block), stored.offset()));
+  store_->Seal(id, BytesIn(std::move(block), stored.size()));
 }
 
 void Runtime::SealKept(const DataID& id, const proto::KeptValue& kept) {

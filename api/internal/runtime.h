@@ -123,6 +123,9 @@ class Runtime {
   // is large (one copy), else into the heap. A value the store has no room for fails
   // with ResourceExhausted.
   RefHandle Put(const ValueWriter& value);
+  // unidist::Allocate and Seal (bridge.h).
+  absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at);
+  RefHandle Seal(WritableObject object);
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
   // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one

@@ -55,7 +55,9 @@ bool HeldByDriver(const RefHandle& ref) {
 
 class TaskClient final : public Client {
  public:
+  using Client::Allocate;
   using Client::Put;
+  using Client::Seal;
   RefHandle Put(std::string bytes) override {
     proto::ApiRequest request;
     *request.mutable_put()->mutable_value() = std::move(bytes);
