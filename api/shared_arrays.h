@@ -171,8 +171,7 @@ absl::StatusOr<WritableArray<T>> Allocate(size_t n) {
 // already sealed; FailedPrecondition if unidist is not initialized.
 template <typename T>
 ObjectRef<std::vector<T>> Seal(WritableArray<T>&& array) {
-  return ObjectRef<std::vector<T>>::FromHandle(
-      api_internal::Seal(std::move(array).TakeSpace()));
+  return ObjectRef<std::vector<T>>::FromHandle(api_internal::Seal(std::move(array).TakeSpace()));
 }
 
 }  // namespace unidist

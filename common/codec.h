@@ -109,6 +109,7 @@
 #define UNIDIST_COMMON_CODEC_H_
 
 #include <cxxabi.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
@@ -600,6 +601,19 @@ inline absl::Status ReadCount(Decoder& in, size_t min_element_size, absl::string
 // `count`: never more memory than max(remaining input, 64 KiB), because an
 // element's in-memory size can be far larger than its minimal encoding.
 // Containers still grow to any size the input actually fills.
+// A large array about to be filled: asks for transparent huge pages for it (where the
+// system grants them on request, as Debian's default "madvise" mode does), so that its
+// first touch takes one fault per 2 MiB instead of one per 4 KiB — about twice the fill
+// rate of fresh memory on our machines. Only whole 2 MiB pages inside the array.
+inline void AdviseHugePages(void* data, size_t bytes) {
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  if (bytes < 2 * kHugePage) return;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = (start + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (start + bytes) & ~(kHugePage - 1);
+  if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_HUGEPAGE);
+}
+
 inline size_t ReserveCount(size_t count, size_t element_size, size_t remaining) {
   constexpr size_t kMinBudget = 64 << 10;
   return std::min(count, std::max(remaining, kMinBudget) / element_size);
@@ -808,6 +822,8 @@ struct Codec<std::vector<T, A>, std::enable_if_t<!std::is_same_v<T, bool> && kIs
     if constexpr (codec_internal::kIsMemcpyable<T>) {
       // ReadCount proved count * sizeof(T) <= remaining(): no overflow, and
       // the allocation is no larger than the input.
+      value->reserve(count);
+      codec_internal::AdviseHugePages(value->data(), count * sizeof(T));
       value->resize(count);
       return in.ReadRaw(value->data(), count * sizeof(T));
     } else {
@@ -1143,6 +1159,16 @@ size_t ElementsOffset(const T& value) {
     static_cast<void>(value);
     return 0;
   }
+}
+
+// ElementsOffset for bytes of unknown type: where the elements would start if `encoded`
+// held a vector of numbers (after the 8-byte tag and a varint); 0 if it cannot. Harmless
+// for other types: only a hint for where to align.
+inline size_t ElementsOffsetOf(absl::string_view encoded) {
+  for (size_t i = 8; i < encoded.size() && i < 8 + Encoder::kMaxVarintBytes; ++i) {
+    if ((static_cast<uint8_t>(encoded[i]) & 0x80) == 0) return i + 1;
+  }
+  return 0;
 }
 
 // Returns the type tag of T followed by `value`. Never fails.

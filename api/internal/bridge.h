@@ -77,6 +77,14 @@ struct ValueWriter {
 // Stores the value `value` writes, as Put(std::string) does.
 RefHandle Put(const ValueWriter& value);
 
+// For the result at `index` of the task this thread runs, `size` codec bytes that
+// `encode` writes: writes it straight into the shared-memory store if the task's results
+// go there (TaskRequest.store_results_from) and it is that large, and returns true; the
+// result is then listed in the task's stored values. False otherwise: the caller encodes
+// it as usual. `aligned_at`: as in ValueWriter.
+bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
+                        absl::FunctionRef<absl::Status(char* out)> encode);
+
 // Space for a value of `size` codec bytes that the caller writes in place before Seal
 // (unidist::Allocate): in the shared-memory store when the driver has one and the value
 // is at least Options::shared_memory_min_bytes, else in the heap. `data` is writable

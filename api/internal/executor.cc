@@ -41,6 +41,7 @@ std::string DemangledCurrentExceptionType() {
 
 void SetError(const absl::Status& status, proto::TaskResult* result) {
   result->clear_values();
+  result->clear_stored_values();  // the driver frees their space
   StatusToTaskError(status, result->mutable_error());
 }
 
@@ -76,49 +77,13 @@ absl::StatusOr<absl::string_view> SharedArgument(const proto::SharedValue& share
   return mappings->back()->Bytes(shared.offset(), shared.size());
 }
 
-// Where the elements of a vector of numbers start in its codec bytes (after the 8-byte
-// tag and the varint count), to place them on an aligned address; harmless for others.
-size_t ElementsStart(absl::string_view bytes) {
-  for (size_t i = 8; i < bytes.size() && i < 8 + Encoder::kMaxVarintBytes; ++i) {
-    if ((static_cast<uint8_t>(bytes[i]) & 0x80) == 0) return i + 1;
-  }
-  return 0;
-}
-
-// Writes the result `value` (for `result_id`, at `index` of the results of task `task_id`) into the
-// shared-memory store, in space the driver allocates for it, and lists it in
-// result->stored_values. False if it cannot (no store inherited, the store is full): the
-// value then goes through the socket as usual.
-bool StoreResult(uint64_t task_id, const std::string& result_id, const std::string& value,
-                 size_t index, proto::TaskResult* result) {
-  InheritedArena* store = InheritedArena::Get();
-  if (store == nullptr) return false;
-  proto::ApiRequest request;
-  proto::AllocateRequest* allocate = request.mutable_allocate();
-  allocate->set_task_id(task_id);
-  allocate->set_result_id(result_id);
-  allocate->set_size(value.size());
-  allocate->set_aligned_at(ElementsStart(value));
-  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
-  if (!reply.ok() || reply->has_error()) {
-    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: "
-                            << (reply.ok() ? reply->error().message() : reply.status().message());
-    return false;
-  }
-  const absl::Status written = store->Write(reply->offset(), value.size(), [&value](char* out) {
-    std::memcpy(out, value.data(), value.size());
-    return absl::OkStatus();
-  });
-  if (!written.ok()) {
-    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: " << written;
-    return false;
-  }
-  proto::StoredValue* stored = result->add_stored_values();
-  stored->set_index(static_cast<uint32_t>(index));
-  stored->set_offset(reply->offset());
-  stored->set_size(value.size());
-  return true;
-}
+// The task this thread runs, for StoreResultInPlace: set around the call of a task's
+// function (a task run while another waits in a nested call saves and restores it).
+struct ResultContext {
+  const proto::TaskRequest* task = nullptr;
+  proto::TaskResult* result = nullptr;
+};
+thread_local ResultContext t_results;
 
 // Set in a worker process once it runs its first task.
 std::atomic<bool> g_in_worker_process{false};
@@ -165,6 +130,40 @@ bool IsActorConstructor(const std::string& function) {
 }
 
 }  // namespace
+
+bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
+                        absl::FunctionRef<absl::Status(char* out)> encode) {
+  const ResultContext& context = t_results;
+  if (context.task == nullptr || context.task->store_results_from() == 0 ||
+      size < context.task->store_results_from() ||
+      index >= static_cast<size_t>(context.task->result_ids_size())) {
+    return false;
+  }
+  InheritedArena* store = InheritedArena::Get();
+  if (store == nullptr) return false;
+  proto::ApiRequest request;
+  proto::AllocateRequest* allocate = request.mutable_allocate();
+  allocate->set_task_id(context.task->task_id());
+  allocate->set_result_id(context.task->result_ids(static_cast<int>(index)));
+  allocate->set_size(size);
+  allocate->set_aligned_at(aligned_at);
+  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
+  if (!reply.ok() || reply->has_error()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: "
+                            << (reply.ok() ? reply->error().message() : reply.status().message());
+    return false;
+  }
+  // A failed write leaves the space unlisted; the driver frees it with the task's outcome.
+  if (const absl::Status written = store->Write(reply->offset(), size, encode); !written.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: " << written;
+    return false;
+  }
+  proto::StoredValue* stored = context.result->add_stored_values();
+  stored->set_index(static_cast<uint32_t>(index));
+  stored->set_offset(reply->offset());
+  stored->set_size(size);
+  return true;
+}
 
 bool InWorkerProcess() { return g_in_worker_process.load(std::memory_order_relaxed); }
 
@@ -261,8 +260,10 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     args.push_back(*bytes);
   }
   std::vector<std::string> values;
+  const ResultContext outer = std::exchange(t_results, ResultContext{&task, result});
   const absl::Status status =
       Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
+  t_results = outer;
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) {
       absl::MutexLock lock(&g_actors_mu);
@@ -271,16 +272,8 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     SetError(status, result);
     return;
   }
-  for (size_t i = 0; i < values.size(); ++i) {
-    std::string& value = values[i];
-    if (task.store_results_from() != 0 && value.size() >= task.store_results_from() &&
-        static_cast<int>(i) < task.result_ids_size() &&
-        StoreResult(task.task_id(), task.result_ids(static_cast<int>(i)), value, i, result)) {
-      result->add_values();  // the value is in the store
-      continue;
-    }
-    result->add_values(std::move(value));
-  }
+  // Results written into the store (StoreResultInPlace) are empty strings here.
+  for (std::string& value : values) result->add_values(std::move(value));
 }
 
 // Runs `task` with the actor its actor_key names as the current one, restoring the outer

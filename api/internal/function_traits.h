@@ -126,19 +126,32 @@ std::vector<TaskArg> MakeTaskArgs(std::index_sequence<I...>, Args&&... args) {
   return task_args;
 }
 
+// Appends one result: encoded once, straight into the shared-memory store if it is large
+// (an empty string then stands for it; StoreResultInPlace), else into a string.
+template <typename T>
+void AppendResult(const T& value, std::vector<std::string>* results) {
+  const size_t size = EncodedSize(value);
+  if (StoreResultInPlace(size, ElementsOffset(value), results->size(),
+                         [&value, size](char* out) { return EncodeInto(value, out, size); })) {
+    results->emplace_back();
+    return;
+  }
+  std::string& bytes = results->emplace_back(size, '\0');
+  EncodeInto(value, bytes.data(), size).IgnoreError();  // `size` is its size
+}
+
 // Encodes a task's value into `results`: whole, or one element per result for
 // SubmitTuple.
 template <typename X>
 absl::Status EncodeResult(X&& value, int num_returns, std::vector<std::string>* results) {
   using Value = std::decay_t<X>;
   if (num_returns == 1) {
-    results->push_back(Encode(value));
+    AppendResult(value, results);
     return absl::OkStatus();
   }
   if constexpr (IsTuple<Value>::value) {
     if (num_returns == static_cast<int>(std::tuple_size_v<Value>)) {
-      std::apply([results](auto&... element) { (results->push_back(Encode(element)), ...); },
-                 value);
+      std::apply([results](auto&... element) { (AppendResult(element, results), ...); }, value);
       return absl::OkStatus();
     }
   }

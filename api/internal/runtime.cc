@@ -192,17 +192,10 @@ std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, con
   }
   // Copied outside the store's lock: a large value takes a while. Two tasks that start at
   // once may both copy it; the store keeps the first, and the other is freed when its task
-  // is done. The elements of a vector of numbers (a varint count after the 8-byte tag)
-  // are placed on an aligned address, as Put places them.
-  size_t aligned_at = 0;
-  for (size_t i = 8; i < heap.size() && i < 8 + Encoder::kMaxVarintBytes; ++i) {
-    if ((static_cast<uint8_t>(heap.data()[i]) & 0x80) == 0) {
-      aligned_at = i + 1;
-      break;
-    }
-  }
+  // is done. The elements of a vector of numbers are placed on an aligned address, as Put
+  // places them.
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
-      arena_->Allocate(heap.size(), aligned_at);
+      arena_->Allocate(heap.size(), ElementsOffsetOf(heap.view()));
   if (!block.ok()) {
     LOG_FIRST_N(WARNING, 1) << "unidist: sending a large value through the socket: "
                             << block.status();
