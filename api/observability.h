@@ -77,6 +77,8 @@ struct Stats {
   size_t object_store_capacity = 0;  // its size in bytes
   size_t object_store_bytes = 0;     // bytes its objects hold (whole pages each)
   size_t object_store_objects = 0;   // objects in it
+  size_t spilled_bytes = 0;          // bytes of objects spilled from it to files
+  size_t spilled_objects = 0;        // objects spilled from it to files
 };
 // The counters of the current runtime, as a Stats snapshot.
 Stats GetStats();

@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/unidist.h"
 #include "gmock/gmock.h"
@@ -230,6 +234,100 @@ TEST_F(SmallStoreTest, AWorkerKilledWhileWritingAResultLeavesNothing) {
   // The replacement worker writes results into the store as before.
   EXPECT_THAT(Get(unidist::Submit(fns::Sum, unidist::Submit(fns::Ramp, kLarge))),
               IsOkAndHolds(RampSum(kLarge)));
+}
+
+// A store a third of what the program holds: objects nobody reads are spilled to files
+// and read back from there; nothing is left in the spill directory, during or after.
+class SpillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = getenv("TEST_TMPDIR");
+    directory_ = absl::StrCat(base != nullptr ? base : "/tmp", "/spill-XXXXXX");
+    ASSERT_NE(mkdtemp(directory_.data()), nullptr);
+    unidist::Options options;
+    options.num_workers = 2;
+    options.object_store_memory = kStore;
+    options.spill_directory = directory_;
+    ASSERT_TRUE(unidist::Init(options).ok());
+  }
+  void TearDown() override {
+    EXPECT_TRUE(unidist::Shutdown().ok());
+    rmdir(directory_.c_str());
+  }
+  // Lines of /proc/self/maps that map a spill file.
+  int SpillMappings() const {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    int count = 0;
+    while (std::getline(maps, line)) count += absl::StrContains(line, directory_) ? 1 : 0;
+    return count;
+  }
+
+  static constexpr size_t kStore = size_t{32} << 20;
+  static constexpr size_t kObject = size_t{1} << 20;  // doubles: 8 MiB
+  std::string directory_;
+};
+
+TEST_F(SpillTest, ThreeTimesTheStoreRoundTrips) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSharedMemory);
+  std::vector<ObjectRef<std::vector<double>>> refs;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<double> values(kObject, static_cast<double>(i));
+    refs.push_back(unidist::Put(values));
+    ASSERT_TRUE(unidist::Wait(std::vector{refs.back()}).ready.size() == 1);
+  }
+  unidist::Stats stats = unidist::GetStats();
+  EXPECT_GE(stats.spilled_objects, 8u);
+  EXPECT_LE(stats.object_store_bytes, kStore);
+  EXPECT_EQ(stats.spilled_objects + stats.object_store_objects, 12u);
+  EXPECT_EQ(SpillMappings(), static_cast<int>(stats.spilled_objects));
+  // Every object reads back, in the driver and in tasks (which bring it back into the
+  // store, spilling others).
+  for (int i = 0; i < 12; ++i) {
+    absl::StatusOr<std::vector<double>> got = Get(refs[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, std::vector<double>(kObject, static_cast<double>(i)));
+    EXPECT_THAT(Get(unidist::Submit(fns::Sum, refs[i])),
+                IsOkAndHolds(static_cast<double>(i) * kObject));
+  }
+  EXPECT_LE(unidist::GetStats().object_store_bytes, kStore);
+  refs.clear();
+  stats = unidist::GetStats();
+  EXPECT_EQ(stats.spilled_objects, 0u);
+  EXPECT_EQ(stats.spilled_bytes, 0u);
+  EXPECT_EQ(stats.object_store_objects, 0u);
+  EXPECT_EQ(SpillMappings(), 0);
+}
+
+TEST_F(SpillTest, WhatIsInUseIsNotSpilledAndAFullStoreSaysSo) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSharedMemory);
+  std::vector<unidist::ObjectView<double>> views;
+  absl::Status full;
+  for (int i = 0; i < 8 && full.ok(); ++i) {
+    ObjectRef<std::vector<double>> ref = unidist::Put(std::vector<double>(kObject, 1.0));
+    absl::StatusOr<unidist::ObjectView<double>> view = unidist::GetView(ref);
+    if (view.ok()) {
+      views.push_back(*std::move(view));
+    } else {
+      full = view.status();
+    }
+  }
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(full.message(), HasSubstr("in use"));
+  EXPECT_EQ(unidist::GetStats().spilled_objects, 0u);
+  // The views still read their objects, in place.
+  for (const unidist::ObjectView<double>& view : views) EXPECT_EQ(view[kObject - 1], 1.0);
+  views.pop_back();  // room for one more
+  EXPECT_TRUE(unidist::GetView(unidist::Put(std::vector<double>(kObject, 2.0))).ok());
+}
+
+TEST(SpillOptionsTest, TheSpillDirectoryMustBeWritable) {
+  unidist::Options options;
+  options.spill_directory = "/nonexistent/spill";
+  const absl::Status status = unidist::Init(options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("spill_directory"));
+  EXPECT_FALSE(unidist::IsInitialized());
 }
 
 }  // namespace

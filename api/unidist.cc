@@ -8,6 +8,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -105,6 +106,28 @@ absl::StatusOr<size_t> ResolveObjectStoreMemory(size_t requested) {
         absl::StrCat(source, " must be at least ", kMinimum, " bytes (a whole number)"));
   }
   return bytes;
+}
+
+// Options::spill_directory, resolved and checked: the option, else
+// $UNIDIST_SPILL_DIRECTORY, else $TMPDIR, else /tmp.
+absl::StatusOr<std::string> ResolveSpillDirectory(const std::string& requested) {
+  std::string source = "Options::spill_directory";
+  std::string directory = requested;
+  for (const char* variable : {"UNIDIST_SPILL_DIRECTORY", "TMPDIR"}) {
+    if (!directory.empty()) break;
+    if (const char* env = getenv(variable); env != nullptr && *env != '\0') {
+      directory = env;
+      source = variable;
+    }
+  }
+  if (directory.empty()) return std::string("/tmp");
+  struct stat info;
+  if (stat(directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+      access(directory.c_str(), W_OK | X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " must name a writable directory, got '", directory, "'"));
+  }
+  return directory;
 }
 
 // The backend Init starts: the one Options::backend or $UNIDIST_BACKEND names, else the one
@@ -215,6 +238,8 @@ absl::Status Init(const Options& options) {
   absl::StatusOr<size_t> object_store_memory =
       ResolveObjectStoreMemory(options.object_store_memory);
   if (!object_store_memory.ok()) return object_store_memory.status();
+  absl::StatusOr<std::string> spill_directory = ResolveSpillDirectory(options.spill_directory);
+  if (!spill_directory.ok()) return spill_directory.status();
   if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
       !registered.ok()) {
     return registered;
@@ -234,6 +259,7 @@ absl::Status Init(const Options& options) {
                                        ? kDefaultSharedMemoryMinBytes
                                        : options.shared_memory_min_bytes;
   tuning.object_store_memory = *object_store_memory;
+  tuning.spill_directory = *std::move(spill_directory);
   std::string timeline_path = options.timeline;
   if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
     timeline_path = env;

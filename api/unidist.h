@@ -152,11 +152,18 @@ struct Options {
   // into it runs at memcpy speed once its pages have been used). It is address space
   // until objects fill it; its pages stay in memory (as shared memory, "Shmem" in
   // /proc/meminfo) up to the most it has held, until Shutdown and the last reference to
-  // an object in it are gone. A Put that does not fit fails with ResourceExhausted
-  // naming this option; an object already in the heap that does not fit goes to its
-  // tasks through the socket. 0: $UNIDIST_OBJECT_STORE_MEMORY if set, else 30% of the
+  // an object in it are gone. When it is full, objects that nobody is reading (no task in
+  // flight takes them, no GetView of them is held) are spilled to files in
+  // spill_directory, and read from there when used. What still does not fit fails with
+  // ResourceExhausted naming this option (a Put, an Allocate), or comes back through the
+  // socket (a task result). 0: $UNIDIST_OBJECT_STORE_MEMORY if set, else 30% of the
   // machine's memory. At least 1 MiB.
   size_t object_store_memory = 0;
+  // Where objects spilled from a full store go: a directory on a disk (not a tmpfs, or
+  // spilling saves no memory). The files have no names and vanish with their objects and
+  // with the program, however it ends. "": $UNIDIST_SPILL_DIRECTORY if set, else $TMPDIR,
+  // else /tmp. Init fails with InvalidArgument if it is not a writable directory.
+  std::string spill_directory{};
   // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
   // Default: kDefault.
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;

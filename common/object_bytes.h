@@ -29,7 +29,8 @@ class ObjectBytes {
   // Owns `bytes`, in the heap.
   explicit ObjectBytes(std::string bytes) : heap_(std::move(bytes)), view_(heap_) {}
   // Views `bytes`, which `keeper` keeps valid, at `store_offset` in the shared-memory
-  // store `store` (an identity: which store, since objects can outlive a session).
+  // store `store` (an identity: which store, since objects can outlive a session); with
+  // a null `store`, bytes kept elsewhere (a spill file's mapping).
   ObjectBytes(absl::string_view bytes, std::shared_ptr<const void> keeper, const void* store,
               uint64_t store_offset)
       : view_(bytes), keeper_(std::move(keeper)), store_(store), store_offset_(store_offset) {}

@@ -185,6 +185,48 @@ void ObjectStore::ClearAttachments() {
   dropped.swap(attachments_);
 }
 
+size_t ObjectStore::DropUnsharedAttachments() {
+  std::vector<std::shared_ptr<const void>> dropped;  // released after the lock
+  absl::MutexLock lock(&mu_);
+  for (auto it = attachments_.begin(); it != attachments_.end();) {
+    if (it->second.use_count() == 1) {
+      dropped.push_back(std::move(it->second));
+      attachments_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return dropped.size();
+}
+
+std::vector<std::pair<DataID, ObjectStore::Value>> ObjectStore::UnsharedValuesIn(const void* store,
+                                                                                 size_t max) const {
+  std::vector<std::pair<DataID, Value>> found;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, entry] : entries_) {
+    if (found.size() >= max) break;
+    // Every copy of a value is made under mu_, so nobody can take one while we look.
+    if (entry.state == Entry::State::kReady && entry.value != nullptr &&
+        entry.value->store() == store && entry.value.use_count() == 1) {
+      found.emplace_back(id, entry.value);
+    }
+  }
+  return found;
+}
+
+bool ObjectStore::ReplaceIfUnshared(const DataID& id, const Value& current, Value replacement) {
+  Value replaced;  // released after the lock
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.value != current || current.use_count() != 2) {
+    return false;
+  }
+  bytes_held_ += replacement->size();
+  bytes_held_ -= current->size();
+  replaced = std::exchange(it->second.value, std::move(replacement));
+  return true;
+}
+
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {
   if (entry.state == Entry::State::kReady) return entry.value;
   if (entry.state == Entry::State::kRemote) return Value();  // see Location

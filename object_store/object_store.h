@@ -148,6 +148,18 @@ class ObjectStore {
                                              std::shared_ptr<const void> attachment);
   // Drops every attachment (at shutdown); the entries stay.
   void ClearAttachments();
+  // Drops the attachments nobody but the store holds (to free the memory they use);
+  // returns how many.
+  size_t DropUnsharedAttachments();
+
+  // Spilling (the runtime's, when its shared-memory store is full). UnsharedValuesIn:
+  // up to `max` ready entries whose value is in the shared-memory store `store`
+  // (ObjectBytes::store) and held by nobody but this store — so no task is reading it and
+  // no view of it exists — with their values (each returned copy is one more holder).
+  // ReplaceIfUnshared: gives `id` the value `replacement` if its value is still `current`
+  // and nobody but the store and the caller (through `current`) holds it; else false.
+  std::vector<std::pair<DataID, Value>> UnsharedValuesIn(const void* store, size_t max) const;
+  bool ReplaceIfUnshared(const DataID& id, const Value& current, Value replacement);
 
   // Counts, for tests and stats.
   size_t size() const;

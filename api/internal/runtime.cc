@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   // Other processes can map the driver's segments only on this machine.
   runtime->shared_memory_min_bytes_ =
       backend.abilities.shared_memory ? tuning.shared_memory_min_bytes : SIZE_MAX;
+  runtime->spill_directory_ = tuning.spill_directory;
   if (runtime->shared_memory_min_bytes_ != SIZE_MAX && tuning.object_store_memory > 0) {
     absl::StatusOr<std::shared_ptr<SharedArena>> arena =
         SharedArena::Create(absl::StrCat("unidist-", getpid()), tuning.object_store_memory);
@@ -128,7 +129,7 @@ RefHandle Runtime::Put(const ValueWriter& value) {
     return Put(std::move(bytes));
   }
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
-      arena_->Allocate(value.size, value.aligned_at);
+      AllocateInStore(value.size, value.aligned_at);
   if (!block.ok()) return FailedHandle(block.status());
   if (absl::Status encoded = value.encode((*block)->data()); !encoded.ok()) {
     return FailedHandle(std::move(encoded));
@@ -143,7 +144,7 @@ absl::StatusOr<WritableObject> Runtime::Allocate(size_t size, size_t aligned_at)
   if (arena_ == nullptr || size < shared_memory_min_bytes_) {
     return DriverSideClient().Client::Allocate(size, aligned_at);
   }
-  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = arena_->Allocate(size, aligned_at);
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = AllocateInStore(size, aligned_at);
   if (!block.ok()) return block.status();
   WritableObject object;
   object.data = (*block)->data();
@@ -184,6 +185,46 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   return task;
 }
 
+absl::StatusOr<std::shared_ptr<SharedArena::Block>> Runtime::AllocateInStore(size_t size,
+                                                                             size_t aligned_at) {
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = arena_->Allocate(size, aligned_at);
+  if (block.ok() || !absl::IsResourceExhausted(block.status()) || size > arena_->file_size()) {
+    return block;
+  }
+  absl::MutexLock lock(&spill_mu_);
+  // First what costs nothing: the store copies of heap objects kept for later tasks.
+  if (store_->DropUnsharedAttachments() > 0) {
+    block = arena_->Allocate(size, aligned_at);
+    if (block.ok()) return block;
+  }
+  // Then objects that nobody reads at the moment (no task in flight takes them, no view of
+  // them exists), to files, a few at a time until the space is there.
+  constexpr size_t kBatch = 8;
+  for (;;) {
+    std::vector<std::pair<DataID, ObjectStore::Value>> unread =
+        store_->UnsharedValuesIn(arena_.get(), kBatch);
+    if (unread.empty()) break;
+    for (auto& [id, value] : unread) {
+      absl::StatusOr<std::shared_ptr<const ObjectBytes>> spilled =
+          SpillToFile(spill_directory_, value->view(), spilled_);
+      if (!spilled.ok()) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the shared-memory store has no room for ", size,
+            " bytes (see Options::object_store_memory), and spilling to ", spill_directory_,
+            " failed (see Options::spill_directory): ", spilled.status().message()));
+      }
+      store_->ReplaceIfUnshared(id, value, *std::move(spilled));
+      value.reset();  // frees its space in the store, if it was replaced
+    }
+    block = arena_->Allocate(size, aligned_at);
+    if (block.ok()) return block;
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat(block.status().message(),
+                   "; every object in it is in use (read by a task in "
+                   "flight or viewed), so none could be spilled"));
+}
+
 std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, const DataID& id,
                                                          const ObjectBytes& heap) {
   if (std::shared_ptr<const void> kept = store.Attachment(id); kept != nullptr) {
@@ -195,7 +236,7 @@ std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, con
   // is done. The elements of a vector of numbers are placed on an aligned address, as Put
   // places them.
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
-      arena_->Allocate(heap.size(), ElementsOffsetOf(heap.view()));
+      AllocateInStore(heap.size(), ElementsOffsetOf(heap.view()));
   if (!block.ok()) {
     LOG_FIRST_N(WARNING, 1) << "unidist: sending a large value through the socket: "
                             << block.status();
@@ -571,7 +612,7 @@ absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& r
   absl::StatusOr<DataID> id = DataID::FromBinary(request.result_id());
   if (!id.ok()) return id.status();
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
-      arena_->Allocate(request.size(), request.aligned_at());
+      AllocateInStore(request.size(), request.aligned_at());
   if (!block.ok()) return block.status();
   const uint64_t offset = (*block)->offset();
   absl::MutexLock lock(&mu_);
@@ -616,6 +657,8 @@ Stats Runtime::GetStats() {
     stats.object_store_bytes = arena_->bytes_in_use();
     stats.object_store_objects = arena_->blocks();
   }
+  stats.spilled_bytes = spilled_->bytes.load(std::memory_order_relaxed);
+  stats.spilled_objects = spilled_->objects.load(std::memory_order_relaxed);
   stats.tasks_waiting = tasks_waiting_.load(std::memory_order_relaxed);
   stats.workers_replaced = pool_->workers_replaced();
   absl::MutexLock lock(&mu_);

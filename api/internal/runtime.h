@@ -45,6 +45,7 @@
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
 #include "object_store/shared_arena.h"
+#include "object_store/spill_file.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist::api_internal {
@@ -106,6 +107,8 @@ struct RuntimeTuning {
   // objects; see Options::object_store_memory. 0: no store, large objects go through the
   // socket.
   size_t object_store_memory = 0;
+  // Where objects go when the store is full (Options::spill_directory).
+  std::string spill_directory = "/tmp";
 };
 
 class Runtime {
@@ -163,6 +166,11 @@ class Runtime {
   // actor) through OnArgumentComplete.
   void ResolveArguments(const std::shared_ptr<PendingTask>& task, std::vector<TaskArg> args);
   void OnArgumentComplete(const std::shared_ptr<PendingTask>& task);
+  // Space in the shared-memory store; when it is full, makes room by dropping the copies
+  // kept for tasks and then spilling objects nobody is reading to files (spill_file.h).
+  // ResourceExhausted if even that cannot make room.
+  absl::StatusOr<std::shared_ptr<SharedArena::Block>> AllocateInStore(size_t size,
+                                                                      size_t aligned_at);
   // The copy in the shared-memory store of object `id` of `store`, whose value `heap` is
   // in the heap: made on first use and kept with the object; null if none can be made
   // (the value then goes through the socket).
@@ -206,6 +214,9 @@ class Runtime {
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
   // The session's shared-memory store; null without one (set by Start).
   std::shared_ptr<SharedArena> arena_;
+  std::string spill_directory_;  // set by Start
+  const std::shared_ptr<SpillCounters> spilled_ = std::make_shared<SpillCounters>();
+  absl::Mutex spill_mu_;  // one thread makes room at a time
   // BackendDescription::describe_holder of the backend, for the store's errors.
   std::function<std::string(uint64_t holder)> describe_holder_;  // set by Start
   const int timeline_run_ = NextTimelineRun();  // this runtime's number in timelines
