@@ -18,8 +18,7 @@ namespace {
 
 absl::Status ErrnoError(absl::string_view what, int error) {
   const std::string message = absl::StrCat(what, ": ", std::strerror(error));
-  if (error == ENOSPC || error == EDQUOT || error == ENOMEM || error == EMFILE ||
-      error == ENFILE) {
+  if (error == ENOSPC || error == EDQUOT || error == ENOMEM || error == EMFILE || error == ENFILE) {
     return absl::ResourceExhaustedError(message);
   }
   if (error == ENOENT || error == ENOTDIR || error == EACCES || error == EROFS) {

@@ -37,8 +37,7 @@ struct SpillCounters {
 // if the disk is full; InvalidArgument if `directory` cannot hold files; Internal for
 // other failures.
 absl::StatusOr<std::shared_ptr<const ObjectBytes>> SpillToFile(
-    const std::string& directory, absl::string_view bytes,
-    std::shared_ptr<SpillCounters> counters);
+    const std::string& directory, absl::string_view bytes, std::shared_ptr<SpillCounters> counters);
 
 }  // namespace unidist
 

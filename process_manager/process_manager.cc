@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -61,21 +62,29 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
         "ProcessManagerOptions needs execute, on_result and max_tasks_per_worker >= 1");
   }
   std::unique_ptr<ProcessManager> manager(new ProcessManager(std::move(options)));
+  // Shared with every worker (inherited through the fork server): address space for all
+  // slots, memory only for the pages the workers touch.
+  void* words = mmap(nullptr, sizeof(RunningTask) * kMaxSlots, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (words == MAP_FAILED) return ErrnoStatus("mmap of the workers' running-task words");
+  manager->running_tasks_ = static_cast<RunningTask*>(words);
   process_internal::WorkerLoopOptions loop_options;
   loop_options.max_frame_bytes = manager->options_.max_frame_bytes;
   loop_options.execute = manager->options_.execute;
   const int pool_size = manager->options_.num_workers;
   UNIDIST_ASSIGN_OR_RETURN(
       manager->fork_server_,
-      process_internal::ForkServer::Start([loop_options, pool_size](int index, int fd) mutable {
-        // A crash prints its stack trace to stderr, which the driver reports.
-        google::InstallFailureSignalHandler();
-        loop_options.worker_index = index;
-        // Pool workers run queued tasks while one of theirs waits in a nested call;
-        // dedicated (actor) workers must not interleave their calls.
-        loop_options.help_while_waiting = index < pool_size;
-        return process_internal::RunWorkerLoop(fd, loop_options);
-      }));
+      process_internal::ForkServer::Start(
+          [loop_options, pool_size, running = manager->running_tasks_](int index, int fd) mutable {
+            // A crash prints its stack trace to stderr, which the driver reports.
+            google::InstallFailureSignalHandler();
+            loop_options.worker_index = index;
+            loop_options.running_task = &running[index].task_id;
+            // Pool workers run queued tasks while one of theirs waits in a nested call;
+            // dedicated (actor) workers must not interleave their calls.
+            loop_options.help_while_waiting = index < pool_size;
+            return process_internal::RunWorkerLoop(fd, loop_options);
+          }));
 
   manager->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   manager->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -118,7 +127,10 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   return manager;
 }
 
-ProcessManager::~ProcessManager() { Shutdown(); }
+ProcessManager::~ProcessManager() {
+  Shutdown();
+  if (running_tasks_ != nullptr) munmap(running_tasks_, sizeof(RunningTask) * kMaxSlots);
+}
 
 absl::Status ProcessManager::StartWorker(Slot& slot) {
   // Forking takes a while; Dispatch callers need not wait for it.

@@ -331,6 +331,14 @@ class ProcessManager final : public WorkerPool {
   // objects are created on first use and never destroyed before the manager, so the event
   // thread may hold a reference to one while other threads work on others.
   static constexpr int kMaxSlots = 1 << 16;
+  // Per slot, the task its worker has begun (WorkerLoopOptions::running_task), one cache
+  // line each, in an anonymous shared mapping the workers inherit through the fork
+  // server. Mapped in Start, before the fork server exists; unmapped by the destructor.
+  struct alignas(64) RunningTask {
+    std::atomic<uint64_t> task_id{0};
+  };
+  static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared between processes");
+  RunningTask* running_tasks_ = nullptr;
   // The window of a worker under least-loaded scheduling; see WindowLocked.
   static constexpr size_t kLeastLoadedWindow = 2;
   std::vector<std::unique_ptr<Slot>> slots_;

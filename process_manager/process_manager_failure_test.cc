@@ -179,6 +179,45 @@ TEST_F(ProcessManagerTest, WorkerKilledFromOutside) {
   EXPECT_THAT(result.error().message(), HasSubstr("killed by signal 9"));
 }
 
+// A worker stopped before it began any of the tasks sent to it, then killed: it ran none
+// of them, so none is charged a run (the pool used to fail the first one it had been sent
+// as "died while running", max_retries or not); all of them run on the replacement.
+TEST_F(ProcessManagerTest, TasksAWorkerNeverBeganAreNotChargedARun) {
+  Start(1);
+  const pid_t victim = WorkerPid(0);
+  ASSERT_EQ(kill(victim, SIGSTOP), 0);
+  ASSERT_TRUE(testing::WaitForProcessState(victim, 'T', absl::Seconds(30)));
+  for (uint64_t id = 1; id <= 8; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  for (uint64_t id = 1; id <= 8; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_FALSE(result.has_error()) << id << ": " << result.error().message();
+    EXPECT_EQ(result.values(0), std::to_string(id));
+  }
+}
+
+// The task a worker had begun is charged; the ones queued behind it are not.
+TEST_F(ProcessManagerTest, OnlyTheTaskTheWorkerBeganIsCharged) {
+  Start(1);
+  testing::TaskSignal started;
+  TaskGate gate;  // never opened: task 1 runs until its worker is killed
+  ASSERT_TRUE(manager_->Dispatch(NotifyingTask(1, "wait_at_gate", gate.path(), started)).ok());
+  for (uint64_t id = 2; id <= 6; ++id) {
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", std::to_string(id))).ok());
+  }
+  ASSERT_TRUE(started.WaitForNotify(absl::Minutes(1)).ok());
+  ASSERT_EQ(kill(WorkerPid(0), SIGKILL), 0);
+  proto::TaskResult died = results_.Wait(1);
+  EXPECT_EQ(died.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(died.error().worker_died());
+  for (uint64_t id = 2; id <= 6; ++id) {
+    proto::TaskResult result = results_.Wait(id);
+    ASSERT_FALSE(result.has_error()) << id << ": " << result.error().message();
+  }
+}
+
 TEST_F(ProcessManagerTest, IdleWorkerKilledFromOutsideIsReplaced) {
   Start(2);
   const pid_t victim = WorkerPid(1);

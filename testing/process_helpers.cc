@@ -7,10 +7,12 @@
 
 #include <cerrno>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace unidist::testing {
@@ -74,6 +76,22 @@ bool WaitForProcessGone(pid_t pid, absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   return true;
+}
+
+bool WaitForProcessState(pid_t pid, char state, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const std::string path = absl::StrCat("/proc/", pid, "/stat");
+  for (;;) {
+    std::ifstream stat(path);
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // "pid (comm) S ...": the state follows the last ')' (comm may hold anything).
+    const size_t close = text.rfind(')');
+    if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == state) {
+      return true;
+    }
+    if (text.empty() || absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 std::vector<pid_t> WaitForNoDescendants(absl::Duration timeout, pid_t root) {

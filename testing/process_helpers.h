@@ -31,6 +31,10 @@ bool ProcessPresent(pid_t pid);
 // Polls until `pid` is gone (reaped) or `timeout` passes; true if it is gone.
 bool WaitForProcessGone(pid_t pid, absl::Duration timeout);
 
+// Waits until `pid` is in `state` (the letter of /proc/<pid>/stat: 'T' stopped, 'S'
+// sleeping, ...) or `timeout` passes; true if it got there.
+bool WaitForProcessState(pid_t pid, char state, absl::Duration timeout);
+
 // Polls until `root` has no descendants or `timeout` passes; returns those left.
 std::vector<pid_t> WaitForNoDescendants(absl::Duration timeout, pid_t root = getpid());
 

@@ -336,12 +336,20 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
     process = owned.get();
     process->cause = cause;
     process->why = why;
-    // The worker runs its tasks in order, so the first task it was sent may have started,
-    // and others only if it said so (nested under a waiting task); the rest never started.
-    // Tasks cancelled earlier were reported then (a forced cancellation is what killed it).
-    if (in_flight.size() > not_sent) in_flight.front().started = true;
+    // The task it had begun is the one its running-task word names (0: none; it died
+    // between tasks, or before it began the first it was sent); tasks nested under a
+    // waiting one said so themselves. The rest never started. The word is cleared for the
+    // replacement. Tasks cancelled earlier were reported then (a forced cancellation is
+    // what killed it).
+    uint64_t running = running_tasks_[slot.index].task_id.exchange(0, std::memory_order_acq_rel);
+    // Bytes that broke the stream came from the oldest task sent (it wrote them, and may
+    // have finished since): that one fails, with DataLoss, and is not run again.
+    if (cause == DeathCause::kProtocolError && running == 0 && in_flight.size() > not_sent) {
+      running = in_flight.front().task_id;
+    }
     for (InFlight& task : in_flight) {
       if (task.cancelled) continue;
+      if (running != 0 && task.task_id == running) task.started = true;
       (task.started ? process->tasks : not_started).push_back(std::move(task));
     }
     stopping = stopping_;

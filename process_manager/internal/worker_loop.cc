@@ -178,7 +178,11 @@ class Worker {
     };
     proto::WorkerMessage reply;
     proto::TaskResult* result = reply.mutable_result();
-    if (cancelled_.erase(task.task_id()) > 0) {
+    const bool cancelled = cancelled_.erase(task.task_id()) > 0;
+    // The outermost task says in shared memory that it has begun, before any of it runs.
+    const bool outermost = depth_ == 1 && options_.running_task != nullptr && !cancelled;
+    if (outermost) options_.running_task->store(task.task_id(), std::memory_order_release);
+    if (cancelled) {
       result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
       result->mutable_error()->set_message("the task was cancelled before it started");
     } else if (!task.record_timing()) {
@@ -210,6 +214,8 @@ class Worker {
       stamp(result->mutable_error());
       Send(reply).IgnoreError();  // a failure sets exit_code_
     }
+    // Only now that its result is written: a worker that dies before has not answered it.
+    if (outermost) options_.running_task->store(0, std::memory_order_release);
   }
 
   // Writes one message; a failure to write ends the worker (exit_code_).

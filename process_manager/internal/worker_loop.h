@@ -12,6 +12,7 @@
 #ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
 #define UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 
@@ -36,6 +37,11 @@ struct WorkerLoopOptions {
   size_t max_frame_bytes = 0;
   // Run queued tasks while a task waits in CallDriver (pool workers; not actors).
   bool help_while_waiting = true;
+  // Where this worker says which task it has begun (its task id from just before it runs
+  // the task until its result is written; 0 between tasks), in memory the driver shares:
+  // when the worker dies, that task is the one it charges a run (tasks nested under a
+  // waiting one say so with TaskStarted). Null: not kept.
+  std::atomic<uint64_t>* running_task = nullptr;
   TaskExecutor execute;
 };
 
