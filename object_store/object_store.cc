@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/shrink.h"
 
 namespace unidist {
 namespace {
@@ -144,10 +145,12 @@ void ObjectStore::Erase(const DataID& id) {
     if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
     dropped.swap(it->second.callbacks);
     entries_.erase(it);
+    ShrinkIfSparse(entries_);
     if (!attachments_.empty()) {
       if (auto found = attachments_.find(id); found != attachments_.end()) {
         attachment = std::move(found->second);
         attachments_.erase(found);
+        ShrinkIfSparse(attachments_);
       }
     }
     if (!remote_.empty()) {
@@ -155,6 +158,7 @@ void ObjectStore::Erase(const DataID& id) {
         if (found->second.fetched != nullptr) bytes_held_ -= found->second.fetched->size();
         released = found->second.where;
         remote_.erase(found);
+        ShrinkIfSparse(remote_);
       }
     }
   }

@@ -2,6 +2,8 @@
 
 #include "object_store/object_store.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -336,6 +338,28 @@ TEST(ObjectStoreTest, WithoutHooksARemoteGetIsUnavailable) {
       RemoteHooks{nullptr, nullptr, [](uint64_t holder) { return absl::StrCat("rank ", holder); }});
   EXPECT_THAT(std::string(store.Get(Id(1)).status().message()),
               ::testing::HasSubstr("on rank 3, which cannot be reached"));
+}
+
+// Issue #16: a million objects dropped leave (almost) nothing allocated behind; the
+// table shrinks with them instead of keeping a slot per object it once held.
+// Bytes allocated with malloc: in the heap and in chunks of their own (large tables).
+size_t AllocatedBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+TEST(ObjectStoreTest, MemoryComesBackWhenObjectsGo) {
+  ObjectStore store;
+  const size_t before = AllocatedBytes();
+  constexpr uint64_t kObjects = 1000000;
+  for (uint64_t i = 0; i < kObjects; ++i) ASSERT_TRUE(store.PutReady(Id(i), "v").ok());
+  const size_t loaded = AllocatedBytes();
+  EXPECT_GT(loaded - before, kObjects * 50);  // what there was to give back
+  for (uint64_t i = 0; i < kObjects; ++i) store.Erase(Id(i));
+  const size_t after = AllocatedBytes();
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_LT(after, before + (loaded - before) / 10)
+      << "before " << before << ", loaded " << loaded << ", after " << after;
 }
 
 TEST(ObjectStoreTest, EraseReleasesARemoteEntryOnce) {

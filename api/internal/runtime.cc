@@ -17,6 +17,7 @@
 #include "api/internal/pending_task.h"
 #include "common/codec.h"
 #include "common/monotonic_clock.h"
+#include "common/shrink.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
 
@@ -437,6 +438,7 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
   {
     absl::MutexLock lock(&mu_);
     dispatched_.erase(task_id);
+    ShrinkIfSparse(dispatched_);
   }
   if (dispatched.code() == absl::StatusCode::kFailedPrecondition && pool_->stopping()) {
     return absl::CancelledError("unidist was shut down before the task could run");
@@ -515,6 +517,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     if (it == dispatched_.end()) return;  // not ours: the pool only reports tasks we sent
     record = std::move(it->second);
     dispatched_.erase(it);
+    ShrinkIfSparse(dispatched_);
     // Space taken for this run's results: the value keeps its own below; the rest (a run
     // that died or failed) is freed with `blocks`.
     if (!result_blocks_.empty()) {
