@@ -143,6 +143,7 @@ namespace unidist {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::unidist::testing::IsOk;
@@ -504,8 +505,12 @@ TEST_F(UnidistTest, MaxRetriesRunsATaskAgainWhenItsWorkerDies) {
 
 TEST_F(UnidistTest, RetriesStopAfterMaxRetries) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
+  // The error tells every death apart (Dask's KilledWorker), not only the last one.
   EXPECT_THAT(Get(Submit(TaskOptions{2}, fns::Segfault, 0)),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 11")));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       AllOf(HasSubstr("signal 11"),
+                             HasSubstr("all 3 runs of the task ended with their worker's death"),
+                             HasSubstr("(1) "), HasSubstr("(2) "), HasSubstr("(3) "))));
   EXPECT_EQ(GetStats().tasks_retried, 2u);
   EXPECT_EQ(GetStats().workers_replaced, 3u);
 }

@@ -540,6 +540,7 @@ void Runtime::OnResult(proto::TaskResult result) {
   }
   if (result.error().worker_died() && record.retries_left > 0) {
     --record.retries_left;
+    record.deaths.push_back(result.error().message());
     proto::TaskRequest request = *record.request;
     std::vector<DataID> ids = record.result_ids;
     std::shared_ptr<PendingTask> task = record.task;
@@ -561,7 +562,17 @@ void Runtime::OnResult(proto::TaskResult result) {
   if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
     absl::Status error;
     if (result.has_error()) {
-      const proto::TaskError& task_error = result.error();
+      proto::TaskError task_error = result.error();
+      if (task_error.worker_died() && !record.deaths.empty()) {
+        // Every run killed its worker (Dask's KilledWorker): say so, with each death.
+        std::string history = absl::StrCat(task_error.message(), "; all ", record.deaths.size() + 1,
+                                           " runs of the task ended with their worker's death:");
+        for (size_t i = 0; i < record.deaths.size(); ++i) {
+          absl::StrAppend(&history, " (", i + 1, ") ", record.deaths[i], ";");
+        }
+        absl::StrAppend(&history, " (", record.deaths.size() + 1, ") ", task_error.message());
+        task_error.set_message(std::move(history));
+      }
       error = TaskErrorToStatus(task_error);
       proto::TaskError where = task_error;
       where.clear_payloads();

@@ -231,6 +231,8 @@ class Runtime {
     uint32_t attempt = 0;  // PendingTask::attempts when it was handed over
     // A copy of the request, kept only while the task may be retried.
     std::unique_ptr<proto::TaskRequest> request;
+    // How each earlier run ended, when its worker died (for the final error).
+    std::vector<std::string> deaths;
   };
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
