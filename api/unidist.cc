@@ -108,6 +108,28 @@ absl::StatusOr<size_t> ResolveObjectStoreMemory(size_t requested) {
   return bytes;
 }
 
+// Options::worker_memory_limit, resolved: the option, else $UNIDIST_WORKER_MEMORY_LIMIT,
+// else none (0).
+absl::StatusOr<size_t> ResolveWorkerMemoryLimit(size_t requested) {
+  constexpr size_t kMinimum = size_t{1} << 20;
+  if (requested != 0) {
+    if (requested < kMinimum) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Options::worker_memory_limit must be at least ", kMinimum, " bytes, or 0 for none"));
+    }
+    return requested;
+  }
+  const char* env = getenv("UNIDIST_WORKER_MEMORY_LIMIT");
+  if (env == nullptr || *env == '\0') return 0;
+  size_t bytes = 0;
+  if (!absl::SimpleAtoi(env, &bytes) || (bytes != 0 && bytes < kMinimum)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("UNIDIST_WORKER_MEMORY_LIMIT must be a whole number of bytes, at least ",
+                     kMinimum, " (or 0 for none), got '", env, "'"));
+  }
+  return bytes;
+}
+
 // Options::spill_directory, resolved and checked: the option, else
 // $UNIDIST_SPILL_DIRECTORY, else $TMPDIR, else /tmp.
 absl::StatusOr<std::string> ResolveSpillDirectory(const std::string& requested) {
@@ -240,6 +262,9 @@ absl::Status Init(const Options& options) {
   if (!object_store_memory.ok()) return object_store_memory.status();
   absl::StatusOr<std::string> spill_directory = ResolveSpillDirectory(options.spill_directory);
   if (!spill_directory.ok()) return spill_directory.status();
+  absl::StatusOr<size_t> worker_memory_limit =
+      ResolveWorkerMemoryLimit(options.worker_memory_limit);
+  if (!worker_memory_limit.ok()) return worker_memory_limit.status();
   if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
       !registered.ok()) {
     return registered;
@@ -260,6 +285,7 @@ absl::Status Init(const Options& options) {
                                        : options.shared_memory_min_bytes;
   tuning.object_store_memory = *object_store_memory;
   tuning.spill_directory = *std::move(spill_directory);
+  tuning.worker_memory_limit = *worker_memory_limit;
   std::string timeline_path = options.timeline;
   if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
     timeline_path = env;

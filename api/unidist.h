@@ -164,6 +164,14 @@ struct Options {
   // with the program, however it ends. "": $UNIDIST_SPILL_DIRECTORY if set, else $TMPDIR,
   // else /tmp. Init fails with InvalidArgument if it is not a writable directory.
   std::string spill_directory{};
+  // The most memory a worker may use (its private resident memory, RssAnon: not the
+  // shared-memory store's pages, which the driver bounds), in bytes. A worker that uses
+  // more is stopped within milliseconds and its task fails with ResourceExhausted naming
+  // this option (not retried); the pool replaces the worker. 0: $UNIDIST_WORKER_MEMORY_LIMIT
+  // if set, else no limit. Whatever the limit, workers are the kernel OOM killer's first
+  // choice (oom_score_adj 1000), so a task that exhausts the machine ends its own worker,
+  // not the driver. At least 1 MiB when set.
+  size_t worker_memory_limit = 0;
   // absl::Mutex's deadlock detector for the whole program; see DeadlockDetection.
   // Default: kDefault.
   DeadlockDetection mutex_deadlock_detection = DeadlockDetection::kDefault;

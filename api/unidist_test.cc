@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/internal/runtime.h"
 #include "common/worker_protocol.pb.h"
@@ -98,6 +100,16 @@ int CrashOnce(std::string marker_path) {
   return 7;
 }
 std::string Repeat(int bytes) { return std::string(bytes, 'r'); }
+// Takes `bytes` of memory, 8 MiB at a time, touching every page; returns how much it held.
+uint64_t Hog(uint64_t bytes) {
+  std::vector<std::vector<char>> held;
+  uint64_t total = 0;
+  while (total < bytes) {
+    held.emplace_back(size_t{8} << 20, 'h');
+    total += held.back().size();
+  }
+  return total;
+}
 size_t Length(const std::string& s) { return s.size(); }
 
 enum class Color : uint8_t { kRed = 1, kGreen = 2 };
@@ -128,7 +140,7 @@ using Duration = google::protobuf::Duration;
 namespace fns = unidist_test_functions;
 
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::Concat, fns::WhoAmI, fns::Sum, fns::Checksum);
-UNIDIST_REMOTE(fns::ParentPid);
+UNIDIST_REMOTE(fns::ParentPid, fns::Hog);
 UNIDIST_REMOTE(fns::SleepMs, fns::NotifyThenSleepMs, fns::Thrower, fns::ThrowsInt,
                fns::ReturnsStatus);
 UNIDIST_REMOTE(fns::ReturnsStatusOr, fns::Segfault, fns::MinMaxName, fns::WriteFile);
@@ -513,6 +525,36 @@ TEST_F(UnidistTest, RetriesStopAfterMaxRetries) {
                              HasSubstr("(1) "), HasSubstr("(2) "), HasSubstr("(3) "))));
   EXPECT_EQ(GetStats().tasks_retried, 2u);
   EXPECT_EQ(GetStats().workers_replaced, 3u);
+}
+
+TEST_F(UnidistTest, AWorkerOverItsMemoryLimitIsStoppedAndItsTaskFails) {
+  // Workers that the pool watches (the multiprocessing backend's).
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSharedMemory);
+  UNIDIST_ASSERT_OK(Shutdown());
+  Options options;
+  options.num_workers = 1;
+  options.worker_memory_limit = size_t{64} << 20;
+  UNIDIST_ASSERT_OK(Init(options));
+  // Far more than the limit: caught on the way (it would hold 2 GiB if it were not).
+  EXPECT_THAT(Get(Submit(TaskOptions{/*max_retries=*/3}, fns::Hog, uint64_t{2} << 30)),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("worker_memory_limit (64 MiB)"), HasSubstr("'"))));
+  EXPECT_EQ(GetStats().tasks_retried, 0u);  // not retried: it would only grow again
+  // Under the limit all is well, on the replacement.
+  EXPECT_THAT(Get(Submit(fns::Hog, uint64_t{16} << 20)), IsOkAndHolds(uint64_t{16} << 20));
+  EXPECT_EQ(GetStats().workers_replaced, 1u);
+  // Whatever the limit, workers are the OOM killer's first choice, not the driver.
+  for (const unidist::WorkerInfo& worker : unidist::Workers()) {
+    std::ifstream adj(absl::StrCat("/proc/", worker.pid, "/oom_score_adj"));
+    int score = 0;
+    adj >> score;
+    EXPECT_EQ(score, 1000) << "worker pid " << worker.pid;
+  }
+  UNIDIST_ASSERT_OK(Shutdown());
+  options.worker_memory_limit = 1000;
+  EXPECT_THAT(Init(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("worker_memory_limit")));
+  UNIDIST_ASSERT_OK(Init(Options{2, ""}));  // for TearDown
 }
 
 TEST_F(UnidistTest, ErrorsTheTaskReportsAreNeverRetried) {

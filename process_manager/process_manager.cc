@@ -3,6 +3,7 @@
 #include "process_manager/process_manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -78,6 +79,13 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
           [loop_options, pool_size, running = manager->running_tasks_](int index, int fd) mutable {
             // A crash prints its stack trace to stderr, which the driver reports.
             google::InstallFailureSignalHandler();
+            // When the machine runs out of memory the kernel's OOM killer picks a worker
+            // (the largest), never the driver: workers are its first choice. Raising
+            // one's own score needs no privilege; if it fails, the driver's score stays.
+            if (const int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+              static_cast<void>(write(fd, "1000", 4) == 4);
+              close(fd);
+            }
             loop_options.worker_index = index;
             loop_options.running_task = &running[index].task_id;
             // Pool workers run queued tasks while one of theirs waits in a nested call;

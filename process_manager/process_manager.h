@@ -194,9 +194,10 @@ class ProcessManager final : public WorkerPool {
   };
   // Why the driver stopped talking to a worker.
   enum class DeathCause {
-    kGone,           // its socket closed or its process exited
-    kProtocolError,  // it sent bytes that do not decode: it is killed at once
-    kDriverError,    // the driver could not watch it (epoll_ctl failed): killed at once
+    kGone,             // its socket closed or its process exited
+    kProtocolError,    // it sent bytes that do not decode: it is killed at once
+    kDriverError,      // the driver could not watch it (epoll_ctl failed): killed at once
+    kOverMemoryLimit,  // it used more than worker_memory_limit: killed at once
   };
   // A worker process, from its start until the fork server has reaped it. Its slot owns it
   // while the driver talks to it. When its socket closes, or its pidfd says it exited, it
@@ -304,6 +305,10 @@ class ProcessManager final : public WorkerPool {
   void LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how, bool protocol_error,
                            bool first_started, std::deque<InFlight> in_flight,
                            std::vector<proto::TaskResult>* completed);
+  // With a worker_memory_limit: kills the busy workers that use more (event thread).
+  void StopWorkersOverMemoryLimit(std::vector<proto::TaskResult>* completed);
+  // What `pid` alone holds in memory (RssAnon), in bytes; 0 if it cannot be read.
+  static size_t PrivateResidentBytes(pid_t pid);
   // Fails every task of the backlog when no pool worker is alive and none is being started.
   void FailBacklogIfNoWorkerLocked(std::vector<proto::TaskResult>* completed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -331,6 +336,9 @@ class ProcessManager final : public WorkerPool {
   // objects are created on first use and never destroyed before the manager, so the event
   // thread may hold a reference to one while other threads work on others.
   static constexpr int kMaxSlots = 1 << 16;
+  // With a worker_memory_limit, how often the busy workers' memory is read.
+  static constexpr int64_t kMemoryCheckNs = 10'000'000;
+  int64_t next_memory_check_ns_ = 0;  // event thread only
   // Per slot, the task its worker has begun (WorkerLoopOptions::running_task), one cache
   // line each, in an anonymous shared mapping the workers inherit through the fork
   // server. Mapped in Start, before the fork server exists; unmapped by the destructor.

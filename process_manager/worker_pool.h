@@ -96,6 +96,10 @@ struct WorkerPoolOptions {
   // does not wait meanwhile: its other workers' results keep coming, and the task the
   // worker was running is reported once it has exited.
   absl::Duration reap_grace = absl::Seconds(1);
+  // The most private memory (resident, not shared: RssAnon) a worker may use; one that
+  // uses more is killed and its task fails with ResourceExhausted, not retried. Checked
+  // every few milliseconds while the worker has tasks. 0: no limit.
+  size_t worker_memory_limit = 0;
 };
 
 // A snapshot of one worker slot.

@@ -107,6 +107,8 @@ struct RuntimeTuning {
   // objects; see Options::object_store_memory. 0: no store, large objects go through the
   // socket.
   size_t object_store_memory = 0;
+  // WorkerPoolOptions::worker_memory_limit (Options::worker_memory_limit); 0: none.
+  size_t worker_memory_limit = 0;
   // Where objects go when the store is full (Options::spill_directory).
   std::string spill_directory = "/tmp";
 };

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -93,6 +94,16 @@ void ProcessManager::EventLoop() {
     for (Process* process : exited) HandleProcessExited(*process);
     if (!exited.empty()) timeout_ms = 0;
     exited.clear();
+    if (options_.worker_memory_limit > 0) {
+      const int64_t now = MonotonicNanos();
+      if (now >= next_memory_check_ns_) {
+        StopWorkersOverMemoryLimit(&completed);
+        next_memory_check_ns_ = now + kMemoryCheckNs;
+      }
+      const int until_check = static_cast<int>((next_memory_check_ns_ - now) / 1'000'000) + 1;
+      timeout_ms = timeout_ms < 0 ? until_check : std::min(timeout_ms, until_check);
+      if (!completed.empty()) timeout_ms = 0;  // report them at once
+    }
     const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -440,6 +451,45 @@ void ProcessManager::HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_sta
   FailPoolTasks(*process, how, std::move(tasks), completed);
 }
 
+void ProcessManager::StopWorkersOverMemoryLimit(std::vector<proto::TaskResult>* completed) {
+  std::vector<std::pair<Slot*, size_t>> over;
+  {
+    absl::MutexLock lock(&mu_);
+    for (int index = 0; index < slots_in_use_; ++index) {
+      Slot* slot = slots_[index].get();
+      if (slot == nullptr || !slot->alive || slot->in_flight.empty()) continue;
+      const size_t used = PrivateResidentBytes(slot->pid);
+      if (used > options_.worker_memory_limit) over.emplace_back(slot, used);
+    }
+  }
+  for (auto [slot, used] : over) {
+    HandleWorkerFailure(
+        *slot, DeathCause::kOverMemoryLimit,
+        absl::ResourceExhaustedError(absl::StrFormat(
+            "it used %d MiB of memory, over Options::worker_memory_limit (%d MiB), and was "
+            "stopped",
+            used >> 20, options_.worker_memory_limit >> 20)),
+        completed);
+  }
+}
+
+size_t ProcessManager::PrivateResidentBytes(pid_t pid) {
+  // statm: size resident shared ... in pages; resident - shared is what the process alone
+  // holds (its heap and stack, not the store's pages or the program's file pages).
+  const int fd = open(absl::StrCat("/proc/", pid, "/statm").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buffer[256];
+  const ssize_t got = read(fd, buffer, sizeof(buffer) - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  buffer[got] = '\0';
+  unsigned long long size = 0, resident = 0, shared = 0;  // NOLINT(runtime/int): sscanf
+  if (sscanf(buffer, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident) {
+    return 0;
+  }
+  return static_cast<size_t>(resident - shared) * static_cast<size_t>(getpagesize());
+}
+
 void ProcessManager::FailPoolTasks(const Process& process, const std::string& how,
                                    std::deque<InFlight> tasks,
                                    std::vector<proto::TaskResult>* completed) {
@@ -464,12 +514,18 @@ void ProcessManager::FailPoolTasks(const Process& process, const std::string& ho
             "it (%s); it %s",
             process.index, process.pid, task.function, process.why.message(), how);
         break;
+      case DeathCause::kOverMemoryLimit:
+        code = absl::StatusCode::kResourceExhausted;
+        message = absl::StrFormat("worker %d (pid %d) running '%s': %s", process.index, process.pid,
+                                  task.function, process.why.message());
+        break;
     }
     proto::TaskResult result = ErrorResult(task, code, message);
     result.mutable_error()->set_worker_index(process.index);
     result.mutable_error()->set_worker_pid(process.pid);
-    // A broken worker is not retried as a crash would be.
-    result.mutable_error()->set_worker_died(process.cause != DeathCause::kProtocolError);
+    // A broken worker, or one stopped for its memory, is not retried as a crash would be.
+    result.mutable_error()->set_worker_died(process.cause == DeathCause::kGone ||
+                                            process.cause == DeathCause::kDriverError);
     completed->push_back(std::move(result));
   }
 }
