@@ -88,7 +88,7 @@ bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
 // Space for a value of `size` codec bytes that the caller writes in place before Seal
 // (unidist::Allocate): in the shared-memory store when the driver has one and the value
 // is at least Options::shared_memory_min_bytes, else in the heap. `data` is writable
-// until Seal; `space` keeps it (a store block or a std::string).
+// until Seal; `space` keeps it (a store block or a heap buffer).
 struct WritableObject {
   char* data = nullptr;
   size_t size = 0;

@@ -4,12 +4,15 @@
 // Get and Wait block on the object store.
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/client.h"
 #include "api/internal/executor.h"
@@ -139,10 +142,16 @@ RefHandle Client::Put(const ValueWriter& value) {
   return Put(std::move(bytes));
 }
 
-absl::StatusOr<WritableObject> Client::Allocate(size_t size, size_t /*aligned_at*/) {
-  auto heap = std::make_shared<std::string>(size, '\0');
+absl::StatusOr<WritableObject> Client::Allocate(size_t size, size_t aligned_at) {
+  // A heap buffer with the byte at `aligned_at` on a 64-byte boundary, as in the store.
+  constexpr size_t kAlignment = 64;
+  std::shared_ptr<char[]> heap(new (std::nothrow) char[size + kAlignment]);
+  if (heap == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("no memory for ", size, " bytes"));
+  }
+  const uintptr_t at = reinterpret_cast<uintptr_t>(heap.get()) + aligned_at;
   WritableObject object;
-  object.data = heap->data();
+  object.data = heap.get() + (kAlignment - at % kAlignment) % kAlignment;
   object.size = size;
   object.space = std::move(heap);
   return object;
@@ -153,7 +162,8 @@ RefHandle Client::Seal(WritableObject object) {
     return FailedHandle(
         absl::InvalidArgumentError("unidist::Seal of an empty or already sealed array"));
   }
-  return Put(std::move(*std::static_pointer_cast<std::string>(object.space)));
+  // A small array (or one made where there is no store): stored like a Put, as a copy.
+  return Put(std::string(object.data, object.size));
 }
 
 RefHandle FailedHandle(absl::Status error) {
