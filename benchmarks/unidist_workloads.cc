@@ -377,14 +377,16 @@ absl::Status LargeGroup(const Context& context) {
       }
     }
   }
-  // What the workers hold on to once the large objects are gone.
-  double worker_rss = 0;
+  // What the workers hold on to once the large objects are gone: their anonymous pages
+  // (RssAnon). VmRSS would also count the pages of the shared-memory store that they
+  // mapped and read, which belong to the store, not to them.
+  double worker_rss_anon = 0;
   for (const WorkerInfo& worker : Workers()) {
-    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory(worker.pid));
-    worker_rss = std::max(worker_rss, memory.rss / kMiB);
+    UNIDIST_ASSIGN_OR_RETURN(size_t rss_anon, ReadRssAnonBytes(worker.pid));
+    worker_rss_anon = std::max(worker_rss_anon, rss_anon / kMiB);
   }
-  Add(out, "worker_rss_after_large_MiB", worker_rss);
-  LogAll(*out, {"worker_rss_after_large_MiB"});
+  Add(out, "worker_rss_anon_after_large_MiB", worker_rss_anon);
+  LogAll(*out, {"worker_rss_anon_after_large_MiB"});
   return absl::OkStatus();
 }
 
