@@ -215,6 +215,30 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes), " task result"), "GB/s",
        U(GetMetric(w.get_bytes)), "floor/memcpy_GBps", "memcpy", P(GetMetric(w.get_bytes)), "", "",
        std::nullopt});
+  // The large-object goals, each alone (the store group).
+  const std::string store = SizeName(w.store_bytes);
+  add({absl::StrCat("d. Put of a ", store,
+                    " byte vector alone, the session's first (the store's pages are new)"),
+       "GB/s", U(absl::StrCat("put_alone_", store, "_first_GBps")), "floor/memcpy_GBps", "memcpy",
+       "", "", "", std::nullopt});
+  add({absl::StrCat("d. Put of a ", store,
+                    " byte vector alone, steady state (later Puts: the store's pages reused)"),
+       "GB/s", U(absl::StrCat("put_alone_", store, "_steady_GBps")), "floor/memcpy_GBps", "memcpy",
+       "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.8, "≥ 0.8× memcpy"}});
+  add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes),
+                    " task result alone (already ready: Wait, then time Get into a std::vector)"),
+       "GB/s", U(absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps")), "floor/memcpy_GBps",
+       "memcpy", "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"}});
+  const std::string readers = absl::StrCat("read_", store, "_by_", w.store_readers);
+  add({absl::StrCat("d. ", w.store_readers, " tasks read one ", store,
+                    " object at once (ArrayView parameter; Submit all, then Get all)"),
+       "s", U(readers + "_tasks_s"), "", "", "", "", "", std::nullopt});
+  add({absl::StrCat("d. the memory those ", w.store_readers,
+                    " readers cost: the most that Shmem + the workers' RssAnon rose above their "
+                    "level before the Put, in copies of the object (the object itself is 1)"),
+       "copies", U(readers + "_copies"), "", "", "", "", "",
+       Goal{Goal::Of::kValue, true, 1.5,
+            absl::StrCat("≤ 1.5 (about one copy, not ", w.store_readers + 1, ")")}});
   add({absl::StrCat("e. ", tasks_ms, " of computation, 1 worker"), "s", U("scaling_1w_s"),
        "floor/scaling_1w_s", "forked processes", "", "", "", std::nullopt});
   add({absl::StrCat("e. ", tasks_ms, " of computation, ", w.workers, " workers"), "s",
@@ -280,9 +304,9 @@ std::string MarkdownReport(const Workloads& w, const Measurements& m) {
   std::string out;
   absl::StrAppend(&out,
                   "Each cell: median (min–max) of the repetitions. ÷: unidist-cpp's median "
-                  "divided by the baseline's (lower is better for µs, ms, s, MiB and B; higher "
-                  "for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: multiprocessing.Pool, "
-                  "fork start method, ",
+                  "divided by the baseline's (lower is better for µs, ms, s, MiB, B and "
+                  "copies; higher for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: "
+                  "multiprocessing.Pool, fork start method, ",
                   w.workers, " processes.\n\n");
   absl::StrAppend(&out,
                   "| Workload | Unit | unidist-cpp | C++ floor | ÷ floor | Python "

@@ -109,6 +109,26 @@ TEST(MarkdownReportTest, MapIsHeldToPoolMap) {
       << report;
 }
 
+TEST(EvaluateGoalTest, StoreGoalsAreRatiosToMemcpyAndCopies) {
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* put = FindRow(rows, "unidist/put_alone_1GiB_steady_GBps");
+  const Row* get = FindRow(rows, "unidist/get_alone_100MiB_GBps");
+  const Row* copies = FindRow(rows, "unidist/read_1GiB_by_8_copies");
+  ASSERT_NE(put, nullptr);
+  ASSERT_NE(get, nullptr);
+  ASSERT_NE(copies, nullptr);
+  Measurements m;
+  m["floor/memcpy_GBps"] = {10};
+  m["unidist/put_alone_1GiB_steady_GBps"] = {8.5};
+  m["unidist/get_alone_100MiB_GBps"] = {4};
+  m["unidist/read_1GiB_by_8_copies"] = {1.02};
+  EXPECT_TRUE(EvaluateGoal(*put, m)->met);
+  EXPECT_FALSE(EvaluateGoal(*get, m)->met);
+  EXPECT_TRUE(EvaluateGoal(*copies, m)->met);
+  m["unidist/read_1GiB_by_8_copies"] = {2};
+  EXPECT_FALSE(EvaluateGoal(*copies, m)->met);
+}
+
 TEST(JsonReportTest, HoldsRowsAndSamples) {
   Measurements m;
   m["unidist/latency_us"] = {30, 31};

@@ -21,6 +21,7 @@ Workloads QuickWorkloads() {
   w.small_objects = 100000;
   w.uneven_long_ms = 20;
   w.uneven_short_tasks = 8;
+  w.store_bytes = 16 * kOneMiB;
   return w;
 }
 

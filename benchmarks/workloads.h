@@ -39,6 +39,13 @@ struct Workloads {
   // whole comparison under 5 minutes.
   std::vector<size_t> python_put_bytes = {kOneMiB, 100 * kOneMiB};
   size_t get_bytes = 100 * kOneMiB;
+  // The store's large-object goals, each measured alone: Put of a `store_bytes` byte vector
+  // already in the driver's memory (the first in a new session, then again once its
+  // pages are reused: `store_steady_puts` per session), and the same object read by
+  // `store_readers` tasks at once, with the memory that costs.
+  size_t store_bytes = kOneGiB;
+  int store_steady_puts = 2;
+  int store_readers = 8;
   // e. CPU-bound tasks of `task_ms` of computation each, on 1 and on `workers` workers.
   int scaling_tasks = 64;
   double task_ms = 20;
