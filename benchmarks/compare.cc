@@ -14,8 +14,8 @@
 //   --python_baseline=PATH  the Python script (default: found in the runfiles)
 //   --skip_python, --skip_floor, --skip_unidist   leave a source out
 //   --unidist_groups=a,b    only these unidist-cpp groups (memory, startup, tasks, scaling,
-//                           scheduling, store, large; see unidist_workloads.h), e.g. for
-//                           profiling
+//                           scheduling, partitions, store, large; see unidist_workloads.h),
+//                           e.g. for profiling
 //
 // Progress goes to stderr. Exits 1 if a measurement failed (its error is printed under
 // the table), 0 otherwise — goals not met do not change the exit code.

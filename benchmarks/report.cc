@@ -266,6 +266,11 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"g. the same, malloc'ed bytes (mallinfo2 delta)", "B", U("object_overhead_heap_B"), "", "",
        "", "", "", std::nullopt});
   add({"g. Put of one small object", "µs", U("put_small_us"), "", "", "", "", "", std::nullopt});
+  add({absl::StrCat("h. ", SizeName(static_cast<size_t>(w.partitions) * w.partition_bytes),
+                    " of doubles in ", w.partitions, " × ", SizeName(w.partition_bytes),
+                    " partitions in the driver → new partitions y = 2x + 1 → tree of pairwise "
+                    "sums → the sum in the driver"),
+       "s", U("partitions_s"), "", "", "", "", "", std::nullopt});
   return rows;
 }
 

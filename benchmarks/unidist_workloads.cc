@@ -54,6 +54,27 @@ int SleepMs(double ms) {
 
 std::vector<uint8_t> MakeBytes(uint64_t size) { return std::vector<uint8_t>(size, 0x5a); }
 
+// The partitioned workload (h): y = 2x + 1 into a new partition, the element-wise sum of
+// two partitions into a new one, and the sum of one. They read their arguments in place
+// (ArrayView) and return new vectors, which the worker writes into the store.
+std::vector<double> TransformPartition(unidist::ArrayView<double> x) {
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 2 * x[i] + 1;
+  return y;
+}
+
+std::vector<double> AddPartitions(unidist::ArrayView<double> a, unidist::ArrayView<double> b) {
+  std::vector<double> sum(std::min(a.size(), b.size()));
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] = a[i] + b[i];
+  return sum;
+}
+
+double SumPartition(unidist::ArrayView<double> x) {
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) sum += x[i];
+  return sum;
+}
+
 // Pure computation: `iterations` steps of a xorshift generator.
 uint64_t Spin(uint64_t iterations) {
   uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -69,11 +90,13 @@ uint64_t Spin(uint64_t iterations) {
 
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
                bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
-               bench_tasks::SleepMs);
+               bench_tasks::SleepMs, bench_tasks::TransformPartition, bench_tasks::AddPartitions,
+               bench_tasks::SumPartition);
 
 namespace unidist::bench {
 namespace {
 
+using bench_tasks::AddPartitions;
 using bench_tasks::Checksum;
 using bench_tasks::ChecksumView;
 using bench_tasks::Increment;
@@ -81,6 +104,8 @@ using bench_tasks::MakeBytes;
 using bench_tasks::Noop;
 using bench_tasks::SleepMs;
 using bench_tasks::Spin;
+using bench_tasks::SumPartition;
+using bench_tasks::TransformPartition;
 
 // Largest message for the groups that move 1 GiB objects: a 1 GiB vector encodes to a
 // few bytes more than 1 GiB, the default.
@@ -501,6 +526,52 @@ absl::Status StoreGroup(const Context& context) {
   return absl::OkStatus();
 }
 
+// h. The partitioned workload, from the partitions in the driver's memory to the scalar
+// in the driver: Put every partition and submit its transform at once, then the tree of
+// pairwise sums on the transforms' refs, level by level (an odd partition out goes up a
+// level as it is), then the sum of the last one. No partition passes through the driver
+// between the steps. The first repetition finds the store's pages new; the others reuse
+// them.
+absl::Status PartitionsGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  const size_t n = w.partition_bytes / sizeof(double);
+  std::vector<std::vector<double>> partitions(static_cast<size_t>(w.partitions));
+  for (size_t p = 0; p < partitions.size(); ++p) {
+    partitions[p].resize(n);
+    for (size_t i = 0; i < n; ++i) partitions[p][i] = static_cast<double>((p * n + i) % 1000);
+  }
+  const double expected = PartitionsExpectedSum(w);
+  ScopedRuntime runtime;
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+  UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
+  RepetitionBudget budget(context.deadline, "partitions_s", w.reps);
+  for (int rep = 0; rep < w.reps; ++rep) {
+    UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
+    Stopwatch watch;
+    std::vector<ObjectRef<std::vector<double>>> level;
+    for (const std::vector<double>& partition : partitions) {
+      level.push_back(Submit(TransformPartition, Put(partition)));
+    }
+    while (level.size() > 1) {
+      std::vector<ObjectRef<std::vector<double>>> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2) {
+        next.push_back(Submit(AddPartitions, level[i], level[i + 1]));
+      }
+      if (level.size() % 2 == 1) next.push_back(level.back());
+      level = std::move(next);
+    }
+    UNIDIST_ASSIGN_OR_RETURN(double sum, Get(Submit(SumPartition, level[0])));
+    const double seconds = watch.Seconds();
+    Add(out, "partitions_s", seconds);
+    budget.Ran(seconds);
+    UNIDIST_RETURN_IF_ERROR(
+        Expect(sum == expected, absl::StrCat("partitions: sum ", sum, ", expected ", expected)));
+  }
+  LogAll(*out, {"partitions_s"});
+  return absl::OkStatus();
+}
+
 // Iterations of Spin that take `ms` here, from the fastest of a few trials.
 uint64_t CalibrateSpin(double ms) {
   constexpr uint64_t kTrial = 2000000;
@@ -563,8 +634,8 @@ struct Group {
 
 constexpr Group kGroups[] = {
     {"memory", &MemoryGroup},   {"startup", &StartupGroup},       {"tasks", &TasksGroup},
-    {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"store", &StoreGroup},
-    {"large", &LargeGroup},
+    {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"partitions", &PartitionsGroup},
+    {"store", &StoreGroup},     {"large", &LargeGroup},
 };
 
 }  // namespace
