@@ -2,6 +2,7 @@
 
 #include "benchmarks/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -108,6 +109,42 @@ Value SummaryValue(const Measurements& m, const std::string& key) {
   fields["max"] = NumberValue(s.max);
   fields["count"] = NumberValue(static_cast<double>(s.count));
   return v;
+}
+
+// The note on `key`, or "".
+std::string NoteFor(const Notes& notes, const std::string& key) {
+  auto it = notes.find(key);
+  return it == notes.end() ? "" : it->second;
+}
+
+// What the Python cell of a resolved row shows.
+std::string PythonCell(const Row& row, const Measurements& m, const Notes& notes) {
+  if (!row.python.empty()) {
+    const Summary s = SummaryOf(m, row.python);
+    const std::string note = NoteFor(notes, row.python);
+    if (s.count == 0) return note.empty() ? "—" : note;
+    std::string cell = FormatSummary(s);
+    if (!row.python_label.empty()) absl::StrAppend(&cell, " ", row.python_label);
+    if (!note.empty()) absl::StrAppend(&cell, " (", note, ")");
+    return cell;
+  }
+  // A fastest-of row with no samples at all: why each variant is missing (once, if the
+  // same reason stopped them all).
+  std::vector<std::string> missing;
+  std::vector<std::string> reasons;
+  for (const auto& [key, label] : row.python_fastest_of) {
+    const std::string note = NoteFor(notes, key);
+    if (note.empty()) continue;
+    missing.push_back(absl::StrCat(label, ": ", note));
+    reasons.push_back(note);
+  }
+  if (!reasons.empty() && reasons.size() == row.python_fastest_of.size() &&
+      std::all_of(reasons.begin(), reasons.end(),
+                  [&](const std::string& reason) { return reason == reasons.front(); })) {
+    return reasons.front();
+  }
+  if (!missing.empty()) return absl::StrJoin(missing, "; ");
+  return row.python_note.empty() ? "—" : row.python_note;
 }
 
 Value OptionalNumber(std::optional<double> x) {
@@ -266,16 +303,68 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"g. the same, malloc'ed bytes (mallinfo2 delta)", "B", U("object_overhead_heap_B"), "", "",
        "", "", "", std::nullopt});
   add({"g. Put of one small object", "µs", U("put_small_us"), "", "", "", "", "", std::nullopt});
-  add({absl::StrCat("h. ", SizeName(static_cast<size_t>(w.partitions) * w.partition_bytes),
-                    " of doubles in ", w.partitions, " × ", SizeName(w.partition_bytes),
-                    " partitions in the driver → new partitions y = 2x + 1 → tree of pairwise "
-                    "sums → the sum in the driver"),
-       "s", U("partitions_s"), "", "", "", "", "", std::nullopt});
+
+  // h. The partitioned workload: unidist-cpp against the fastest Python variant, then
+  // against each.
+  const std::string partitions =
+      absl::StrCat("h. ", SizeName(static_cast<size_t>(w.partitions) * w.partition_bytes),
+                   " of doubles in ", w.partitions, " × ", SizeName(w.partition_bytes),
+                   " partitions in the driver → new partitions y = 2x + 1 → tree of pairwise "
+                   "sums → the sum in the driver");
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {P("partitions_pool_s"), "Pool"},
+      {P("partitions_dask_threaded_s"), "Dask threaded"},
+      {P("partitions_dask_distributed_s"), "Dask distributed"},
+  };
+  Row fastest{absl::StrCat(partitions, "; Python: the fastest variant"),
+              "s",
+              U("partitions_s"),
+              "",
+              "",
+              "",
+              "",
+              "",
+              Goal{Goal::Of::kPythonRatio, true, 1,
+                   "≤ 1× the fastest of Pool, Dask threaded, Dask distributed"}};
+  fastest.python_fastest_of = variants;
+  add(std::move(fastest));
+  const char* const kVariantNames[] = {
+      "multiprocessing.Pool (numpy arrays through the driver)",
+      "Dask's threaded scheduler (dask.delayed, numpy, one process)",
+      "Dask distributed, LocalCluster (worker processes, one thread each)"};
+  for (size_t i = 0; i < variants.size(); ++i) {
+    Row row{absl::StrCat("h. the same; Python: ", kVariantNames[i]),
+            "s",
+            U("partitions_s"),
+            "",
+            "",
+            variants[i].first,
+            "",
+            "",
+            std::nullopt};
+    row.python_label = variants[i].second;
+    add(std::move(row));
+  }
   return rows;
 }
 
-std::optional<GoalOutcome> EvaluateGoal(const Row& row, const Measurements& m) {
-  if (!row.goal) return std::nullopt;
+Row ResolveFastest(const Row& row, const Measurements& m) {
+  Row resolved = row;
+  std::optional<double> best;
+  for (const auto& [key, label] : row.python_fastest_of) {
+    const std::optional<double> median = Median(m, key);
+    if (median && (!best || *median < *best)) {
+      best = median;
+      resolved.python = key;
+      resolved.python_label = label;
+    }
+  }
+  return resolved;
+}
+
+std::optional<GoalOutcome> EvaluateGoal(const Row& unresolved, const Measurements& m) {
+  if (!unresolved.goal) return std::nullopt;
+  const Row row = ResolveFastest(unresolved, m);
   std::optional<double> value;
   switch (row.goal->of) {
     case Goal::Of::kFloorRatio:
@@ -305,26 +394,30 @@ std::optional<bool> FloorMeetsGoal(const Row& row, const Measurements& m) {
   return row.goal->at_most ? *floor <= row.goal->threshold : *floor >= row.goal->threshold;
 }
 
-std::string MarkdownReport(const Workloads& w, const Measurements& m) {
+std::string MarkdownReport(const Workloads& w, const Measurements& m, const Notes& notes) {
   std::string out;
   absl::StrAppend(&out,
                   "Each cell: median (min–max) of the repetitions. ÷: unidist-cpp's median "
                   "divided by the baseline's (lower is better for µs, ms, s, MiB, B and "
                   "copies; higher for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: "
                   "multiprocessing.Pool, fork start method, ",
-                  w.workers, " processes.\n\n");
+                  w.workers,
+                  " processes; in the h rows, as named: numpy arrays through Pool, Dask's "
+                  "threaded scheduler (",
+                  w.workers, " threads) or Dask distributed (LocalCluster, ", w.workers,
+                  " worker processes of one thread).\n\n");
   absl::StrAppend(&out,
                   "| Workload | Unit | unidist-cpp | C++ floor | ÷ floor | Python "
-                  "Pool.apply_async | ÷ apply_async | Python Pool.map | ÷ map | Goal |\n"
+                  "Pool.apply_async (or as named) | ÷ Python | Python Pool.map | ÷ map | Goal "
+                  "|\n"
                   "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
-  for (const Row& row : ComparisonRows(w)) {
+  for (const Row& unresolved : ComparisonRows(w)) {
+    const Row row = ResolveFastest(unresolved, m);
     const std::string floor =
         row.floor.empty()
             ? "—"
             : absl::StrCat(FormatSummary(SummaryOf(m, row.floor)), " ", row.floor_label);
-    const std::string python = !row.python.empty()        ? FormatSummary(SummaryOf(m, row.python))
-                               : !row.python_note.empty() ? row.python_note
-                                                          : "—";
+    const std::string python = PythonCell(row, m, notes);
     std::string goal = "—";
     if (row.goal) {
       std::optional<GoalOutcome> outcome = EvaluateGoal(row, m);
@@ -368,8 +461,12 @@ std::string JsonReport(const Workloads& w, const Measurements& m, const RunInfo&
   auto* errors = fields["errors"].mutable_list_value();
   for (const std::string& error : info.errors) *errors->add_values() = StringValue(error);
 
+  auto& notes = *fields["notes"].mutable_struct_value()->mutable_fields();
+  for (const auto& [key, note] : info.notes) notes[key] = StringValue(note);
+
   auto* rows = fields["rows"].mutable_list_value();
-  for (const Row& row : ComparisonRows(w)) {
+  for (const Row& unresolved : ComparisonRows(w)) {
+    const Row row = ResolveFastest(unresolved, m);
     auto& r = *rows->add_values()->mutable_struct_value()->mutable_fields();
     r["workload"] = StringValue(row.workload);
     r["unit"] = StringValue(row.unit);
@@ -381,7 +478,11 @@ std::string JsonReport(const Workloads& w, const Measurements& m, const RunInfo&
     r["ratio_to_floor"] = OptionalNumber(Ratio(m, row.unidist, row.floor));
     r["ratio_to_python_apply_async"] = OptionalNumber(Ratio(m, row.unidist, row.python));
     r["ratio_to_python_map"] = OptionalNumber(Ratio(m, row.unidist, row.python_map));
+    if (!row.python_label.empty()) r["python_label"] = StringValue(row.python_label);
     if (!row.python_note.empty()) r["python_note"] = StringValue(row.python_note);
+    if (const std::string note = NoteFor(info.notes, row.python); !note.empty()) {
+      r["python_note"] = StringValue(note);
+    }
     if (row.goal) {
       auto& g = *r["goal"].mutable_struct_value()->mutable_fields();
       g["text"] = StringValue(row.goal->text);

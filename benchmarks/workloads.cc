@@ -26,6 +26,7 @@ Workloads QuickWorkloads() {
   w.store_bytes = 16 * kOneMiB;
   w.partitions = 16;
   w.partition_bytes = 4 * kOneMiB;
+  w.python_partitions_budget_s = 60;
   return w;
 }
 
