@@ -61,12 +61,33 @@ absl::StatusOr<ProcessMemory> ReadProcessMemory(int pid) {
   absl::StatusOr<std::string> rollup = ReadFile(dir + "smaps_rollup");
   if (!rollup.ok()) return rollup.status();
   absl::StatusOr<size_t> rss = ParseKbField(*status, "VmRSS");
+  absl::StatusOr<size_t> rss_anon = ParseKbField(*status, "RssAnon");
   absl::StatusOr<size_t> clean = ParseKbField(*rollup, "Private_Clean");
   absl::StatusOr<size_t> dirty = ParseKbField(*rollup, "Private_Dirty");
-  for (const absl::Status& s : {rss.status(), clean.status(), dirty.status()}) {
+  for (const absl::Status& s : {rss.status(), rss_anon.status(), clean.status(), dirty.status()}) {
     if (!s.ok()) return absl::DataLossError(absl::StrCat("pid ", pid, ": ", s.message()));
   }
-  return ProcessMemory{*rss, *clean + *dirty};
+  ProcessMemory memory;
+  memory.rss = *rss;
+  memory.rss_anon = *rss_anon;
+  memory.private_bytes = *clean + *dirty;
+  return memory;
+}
+
+absl::StatusOr<size_t> ReadRssAnonBytes(int pid) {
+  absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  if (!status.ok()) return status.status();
+  absl::StatusOr<size_t> rss_anon = ParseKbField(*status, "RssAnon");
+  if (!rss_anon.ok()) {
+    return absl::DataLossError(absl::StrCat("pid ", pid, ": ", rss_anon.status().message()));
+  }
+  return rss_anon;
+}
+
+absl::StatusOr<size_t> ReadShmemBytes() {
+  absl::StatusOr<std::string> meminfo = ReadFile("/proc/meminfo");
+  if (!meminfo.ok()) return meminfo.status();
+  return ParseKbField(*meminfo, "Shmem");
 }
 
 }  // namespace unidist::bench

@@ -62,17 +62,30 @@ class Stopwatch {
 inline constexpr double kMiB = 1024.0 * 1024.0;
 
 // A process's memory in bytes. `rss` is VmRSS: every resident page mapped, shared ones
-// included (a forked child counts the pages it still shares with its parent).
-// `private_bytes` is Private_Clean + Private_Dirty from smaps_rollup: the pages only it
-// maps, i.e. what ending the process would free.
+// included (a forked child counts the pages it still shares with its parent, and a
+// worker the pages of the shared-memory store it has touched). `rss_anon` is RssAnon:
+// the resident anonymous pages (heap, stacks, copy-on-write copies), without file
+// mappings or shared memory. `private_bytes` is Private_Clean + Private_Dirty from
+// smaps_rollup: the pages only it maps, i.e. what ending the process would free.
 struct ProcessMemory {
   size_t rss = 0;
+  size_t rss_anon = 0;
   size_t private_bytes = 0;
 };
 
 // Reads /proc/<pid>/status and /proc/<pid>/smaps_rollup. NotFound if the process is gone
 // (or the files cannot be read), DataLoss if a field is missing or malformed.
 absl::StatusOr<ProcessMemory> ReadProcessMemory(int pid);
+
+// RssAnon of /proc/<pid>/status alone (see ProcessMemory), cheaper than ReadProcessMemory
+// for sampling while tasks run. NotFound if the process is gone; DataLoss if the line is
+// missing or malformed.
+absl::StatusOr<size_t> ReadRssAnonBytes(int pid);
+
+// The machine's shared memory in use (Shmem in /proc/meminfo: tmpfs and memfd pages,
+// the shared-memory store's among them), in bytes. NotFound if /proc/meminfo cannot be
+// read or has no Shmem line; DataLoss if the line is malformed.
+absl::StatusOr<size_t> ReadShmemBytes();
 
 // The value of a "<field>:   <number> kB" line of /proc status-like `text`, in bytes.
 // NotFound if no line names `field`; DataLoss if its value is not "<number> kB".

@@ -50,6 +50,20 @@ TEST(ReadProcessMemoryTest, ReadsThisProcess) {
   EXPECT_GT(memory->rss, 0u);
   EXPECT_GT(memory->private_bytes, 0u);
   EXPECT_LE(memory->private_bytes, memory->rss);
+  EXPECT_GT(memory->rss_anon, 0u);
+  EXPECT_LE(memory->rss_anon, memory->rss);
+}
+
+TEST(ReadRssAnonBytesTest, MatchesReadProcessMemory) {
+  absl::StatusOr<size_t> rss_anon = ReadRssAnonBytes(getpid());
+  ASSERT_TRUE(rss_anon.ok()) << rss_anon.status();
+  EXPECT_GT(*rss_anon, 0u);
+  EXPECT_EQ(ReadRssAnonBytes(-5).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ReadShmemBytesTest, ReadsTheMachinesSharedMemory) {
+  // Any value is plausible (0 included); the line must be there and parse.
+  EXPECT_TRUE(ReadShmemBytes().ok()) << ReadShmemBytes().status();
 }
 
 TEST(ReadProcessMemoryTest, MissingProcessIsNotFound) {

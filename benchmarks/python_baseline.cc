@@ -66,6 +66,31 @@ absl::StatusOr<PythonBaseline> ParsePythonBaselineOutput(const std::string& json
   if (auto it = fields.find("python_version"); it != fields.end()) {
     result.python_version = it->second.string_value();
   }
+  if (auto it = fields.find("partitions_python"); it != fields.end()) {
+    result.partitions_python = it->second.string_value();
+  }
+  if (auto it = fields.find("notes"); it != fields.end()) {
+    if (!it->second.has_struct_value()) {
+      return absl::DataLossError("the Python baseline's \"notes\" is not an object");
+    }
+    for (const auto& [metric, note] : it->second.struct_value().fields()) {
+      if (note.kind_case() != google::protobuf::Value::kStringValue) {
+        return absl::DataLossError(absl::StrCat("Python notes.", metric, " is not a string"));
+      }
+      result.notes[metric] = note.string_value();
+    }
+  }
+  if (auto it = fields.find("errors"); it != fields.end()) {
+    if (!it->second.has_list_value()) {
+      return absl::DataLossError("the Python baseline's \"errors\" is not a list");
+    }
+    for (const google::protobuf::Value& error : it->second.list_value().values()) {
+      if (error.kind_case() != google::protobuf::Value::kStringValue) {
+        return absl::DataLossError("the Python baseline's \"errors\" holds a non-string");
+      }
+      result.errors.push_back(error.string_value());
+    }
+  }
   auto samples = fields.find("samples");
   if (samples == fields.end() || !samples->second.has_struct_value()) {
     return absl::DataLossError("the Python baseline's JSON has no \"samples\" object");
@@ -98,6 +123,9 @@ absl::StatusOr<PythonBaseline> RunPythonBaseline(const std::string& script, cons
       absl::StrCat("--chain_length=", w.chain_length),
       absl::StrCat("--put_bytes=", JoinSizes(w.python_put_bytes)),
       absl::StrCat("--get_bytes=", w.get_bytes),
+      absl::StrCat("--partitions=", w.partitions),
+      absl::StrCat("--partition_bytes=", w.partition_bytes),
+      absl::StrCat("--partitions_budget_s=", w.python_partitions_budget_s),
   };
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

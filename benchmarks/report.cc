@@ -2,6 +2,7 @@
 
 #include "benchmarks/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -110,6 +111,42 @@ Value SummaryValue(const Measurements& m, const std::string& key) {
   return v;
 }
 
+// The note on `key`, or "".
+std::string NoteFor(const Notes& notes, const std::string& key) {
+  auto it = notes.find(key);
+  return it == notes.end() ? "" : it->second;
+}
+
+// What the Python cell of a resolved row shows.
+std::string PythonCell(const Row& row, const Measurements& m, const Notes& notes) {
+  if (!row.python.empty()) {
+    const Summary s = SummaryOf(m, row.python);
+    const std::string note = NoteFor(notes, row.python);
+    if (s.count == 0) return note.empty() ? "—" : note;
+    std::string cell = FormatSummary(s);
+    if (!row.python_label.empty()) absl::StrAppend(&cell, " ", row.python_label);
+    if (!note.empty()) absl::StrAppend(&cell, " (", note, ")");
+    return cell;
+  }
+  // A fastest-of row with no samples at all: why each variant is missing (once, if the
+  // same reason stopped them all).
+  std::vector<std::string> missing;
+  std::vector<std::string> reasons;
+  for (const auto& [key, label] : row.python_fastest_of) {
+    const std::string note = NoteFor(notes, key);
+    if (note.empty()) continue;
+    missing.push_back(absl::StrCat(label, ": ", note));
+    reasons.push_back(note);
+  }
+  if (!reasons.empty() && reasons.size() == row.python_fastest_of.size() &&
+      std::all_of(reasons.begin(), reasons.end(),
+                  [&](const std::string& reason) { return reason == reasons.front(); })) {
+    return reasons.front();
+  }
+  if (!missing.empty()) return absl::StrJoin(missing, "; ");
+  return row.python_note.empty() ? "—" : row.python_note;
+}
+
 Value OptionalNumber(std::optional<double> x) {
   if (x) return NumberValue(*x);
   Value v;
@@ -215,6 +252,30 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes), " task result"), "GB/s",
        U(GetMetric(w.get_bytes)), "floor/memcpy_GBps", "memcpy", P(GetMetric(w.get_bytes)), "", "",
        std::nullopt});
+  // The large-object goals, each alone (the store group).
+  const std::string store = SizeName(w.store_bytes);
+  add({absl::StrCat("d. Put of a ", store,
+                    " byte vector alone, the session's first (the store's pages are new)"),
+       "GB/s", U(absl::StrCat("put_alone_", store, "_first_GBps")), "floor/memcpy_GBps", "memcpy",
+       "", "", "", std::nullopt});
+  add({absl::StrCat("d. Put of a ", store,
+                    " byte vector alone, steady state (later Puts: the store's pages reused)"),
+       "GB/s", U(absl::StrCat("put_alone_", store, "_steady_GBps")), "floor/memcpy_GBps", "memcpy",
+       "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.8, "≥ 0.8× memcpy"}});
+  add({absl::StrCat("d. Get of a ", SizeName(w.get_bytes),
+                    " task result alone (already ready: Wait, then time Get into a std::vector)"),
+       "GB/s", U(absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps")), "floor/memcpy_GBps",
+       "memcpy", "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"}});
+  const std::string readers = absl::StrCat("read_", store, "_by_", w.store_readers);
+  add({absl::StrCat("d. ", w.store_readers, " tasks read one ", store,
+                    " object at once (ArrayView parameter; Submit all, then Get all)"),
+       "s", U(readers + "_tasks_s"), "", "", "", "", "", std::nullopt});
+  add({absl::StrCat("d. the memory those ", w.store_readers,
+                    " readers cost: the most that Shmem + the workers' RssAnon rose above their "
+                    "level before the Put, in copies of the object (the object itself is 1)"),
+       "copies", U(readers + "_copies"), "", "", "", "", "",
+       Goal{Goal::Of::kValue, true, 1.5,
+            absl::StrCat("≤ 1.5 (about one copy, not ", w.store_readers + 1, ")")}});
   add({absl::StrCat("e. ", tasks_ms, " of computation, 1 worker"), "s", U("scaling_1w_s"),
        "floor/scaling_1w_s", "forked processes", "", "", "", std::nullopt});
   add({absl::StrCat("e. ", tasks_ms, " of computation, ", w.workers, " workers"), "s",
@@ -229,8 +290,10 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
        std::nullopt});
   add({"g. per-worker RSS (VmRSS, largest worker)", "MiB", U("worker_rss_MiB"), "", "",
        P("worker_rss_MiB"), "", "", Goal{Goal::Of::kValue, true, 10, "≤ 10 MiB"}});
-  add({"g. per-worker RSS after the large-object group (one reading, largest worker)", "MiB",
-       U("worker_rss_after_large_MiB"), "", "", "", "", "", std::nullopt});
+  add(
+      {"g. per-worker anonymous memory after the large-object group (RssAnon, one reading, "
+       "largest worker; VmRSS would also count the store's shared pages the worker read)",
+       "MiB", U("worker_rss_anon_after_large_MiB"), "", "", "", "", "", std::nullopt});
   add({"g. per-worker private memory (not shared with the driver)", "MiB", U("worker_private_MiB"),
        "", "", P("worker_private_MiB"), "", "", std::nullopt});
   add({absl::StrCat("g. store overhead per object, ", GroupThousands(w.small_objects),
@@ -240,11 +303,68 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"g. the same, malloc'ed bytes (mallinfo2 delta)", "B", U("object_overhead_heap_B"), "", "",
        "", "", "", std::nullopt});
   add({"g. Put of one small object", "µs", U("put_small_us"), "", "", "", "", "", std::nullopt});
+
+  // h. The partitioned workload: unidist-cpp against the fastest Python variant, then
+  // against each.
+  const std::string partitions =
+      absl::StrCat("h. ", SizeName(static_cast<size_t>(w.partitions) * w.partition_bytes),
+                   " of doubles in ", w.partitions, " × ", SizeName(w.partition_bytes),
+                   " partitions in the driver → new partitions y = 2x + 1 → tree of pairwise "
+                   "sums → the sum in the driver");
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {P("partitions_pool_s"), "Pool"},
+      {P("partitions_dask_threaded_s"), "Dask threaded"},
+      {P("partitions_dask_distributed_s"), "Dask distributed"},
+  };
+  Row fastest{absl::StrCat(partitions, "; Python: the fastest variant"),
+              "s",
+              U("partitions_s"),
+              "",
+              "",
+              "",
+              "",
+              "",
+              Goal{Goal::Of::kPythonRatio, true, 1,
+                   "≤ 1× the fastest of Pool, Dask threaded, Dask distributed"}};
+  fastest.python_fastest_of = variants;
+  add(std::move(fastest));
+  const char* const kVariantNames[] = {
+      "multiprocessing.Pool (numpy arrays through the driver)",
+      "Dask's threaded scheduler (dask.delayed, numpy, one process)",
+      "Dask distributed, LocalCluster (worker processes, one thread each)"};
+  for (size_t i = 0; i < variants.size(); ++i) {
+    Row row{absl::StrCat("h. the same; Python: ", kVariantNames[i]),
+            "s",
+            U("partitions_s"),
+            "",
+            "",
+            variants[i].first,
+            "",
+            "",
+            std::nullopt};
+    row.python_label = variants[i].second;
+    add(std::move(row));
+  }
   return rows;
 }
 
-std::optional<GoalOutcome> EvaluateGoal(const Row& row, const Measurements& m) {
-  if (!row.goal) return std::nullopt;
+Row ResolveFastest(const Row& row, const Measurements& m) {
+  Row resolved = row;
+  std::optional<double> best;
+  for (const auto& [key, label] : row.python_fastest_of) {
+    const std::optional<double> median = Median(m, key);
+    if (median && (!best || *median < *best)) {
+      best = median;
+      resolved.python = key;
+      resolved.python_label = label;
+    }
+  }
+  return resolved;
+}
+
+std::optional<GoalOutcome> EvaluateGoal(const Row& unresolved, const Measurements& m) {
+  if (!unresolved.goal) return std::nullopt;
+  const Row row = ResolveFastest(unresolved, m);
   std::optional<double> value;
   switch (row.goal->of) {
     case Goal::Of::kFloorRatio:
@@ -274,26 +394,30 @@ std::optional<bool> FloorMeetsGoal(const Row& row, const Measurements& m) {
   return row.goal->at_most ? *floor <= row.goal->threshold : *floor >= row.goal->threshold;
 }
 
-std::string MarkdownReport(const Workloads& w, const Measurements& m) {
+std::string MarkdownReport(const Workloads& w, const Measurements& m, const Notes& notes) {
   std::string out;
   absl::StrAppend(&out,
                   "Each cell: median (min–max) of the repetitions. ÷: unidist-cpp's median "
-                  "divided by the baseline's (lower is better for µs, ms, s, MiB and B; higher "
-                  "for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: multiprocessing.Pool, "
-                  "fork start method, ",
-                  w.workers, " processes.\n\n");
+                  "divided by the baseline's (lower is better for µs, ms, s, MiB, B and "
+                  "copies; higher for tasks/s, GB/s and ×). GB/s = 10^9 bytes/s. Python: "
+                  "multiprocessing.Pool, fork start method, ",
+                  w.workers,
+                  " processes; in the h rows, as named: numpy arrays through Pool, Dask's "
+                  "threaded scheduler (",
+                  w.workers, " threads) or Dask distributed (LocalCluster, ", w.workers,
+                  " worker processes of one thread).\n\n");
   absl::StrAppend(&out,
                   "| Workload | Unit | unidist-cpp | C++ floor | ÷ floor | Python "
-                  "Pool.apply_async | ÷ apply_async | Python Pool.map | ÷ map | Goal |\n"
+                  "Pool.apply_async (or as named) | ÷ Python | Python Pool.map | ÷ map | Goal "
+                  "|\n"
                   "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
-  for (const Row& row : ComparisonRows(w)) {
+  for (const Row& unresolved : ComparisonRows(w)) {
+    const Row row = ResolveFastest(unresolved, m);
     const std::string floor =
         row.floor.empty()
             ? "—"
             : absl::StrCat(FormatSummary(SummaryOf(m, row.floor)), " ", row.floor_label);
-    const std::string python = !row.python.empty()        ? FormatSummary(SummaryOf(m, row.python))
-                               : !row.python_note.empty() ? row.python_note
-                                                          : "—";
+    const std::string python = PythonCell(row, m, notes);
     std::string goal = "—";
     if (row.goal) {
       std::optional<GoalOutcome> outcome = EvaluateGoal(row, m);
@@ -337,8 +461,12 @@ std::string JsonReport(const Workloads& w, const Measurements& m, const RunInfo&
   auto* errors = fields["errors"].mutable_list_value();
   for (const std::string& error : info.errors) *errors->add_values() = StringValue(error);
 
+  auto& notes = *fields["notes"].mutable_struct_value()->mutable_fields();
+  for (const auto& [key, note] : info.notes) notes[key] = StringValue(note);
+
   auto* rows = fields["rows"].mutable_list_value();
-  for (const Row& row : ComparisonRows(w)) {
+  for (const Row& unresolved : ComparisonRows(w)) {
+    const Row row = ResolveFastest(unresolved, m);
     auto& r = *rows->add_values()->mutable_struct_value()->mutable_fields();
     r["workload"] = StringValue(row.workload);
     r["unit"] = StringValue(row.unit);
@@ -350,7 +478,11 @@ std::string JsonReport(const Workloads& w, const Measurements& m, const RunInfo&
     r["ratio_to_floor"] = OptionalNumber(Ratio(m, row.unidist, row.floor));
     r["ratio_to_python_apply_async"] = OptionalNumber(Ratio(m, row.unidist, row.python));
     r["ratio_to_python_map"] = OptionalNumber(Ratio(m, row.unidist, row.python_map));
+    if (!row.python_label.empty()) r["python_label"] = StringValue(row.python_label);
     if (!row.python_note.empty()) r["python_note"] = StringValue(row.python_note);
+    if (const std::string note = NoteFor(info.notes, row.python); !note.empty()) {
+      r["python_note"] = StringValue(note);
+    }
     if (row.goal) {
       auto& g = *r["goal"].mutable_struct_value()->mutable_fields();
       g["text"] = StringValue(row.goal->text);

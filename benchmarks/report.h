@@ -10,8 +10,10 @@
 #ifndef UNIDIST_BENCHMARKS_REPORT_H_
 #define UNIDIST_BENCHMARKS_REPORT_H_
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "benchmarks/measure.h"
@@ -35,11 +37,22 @@ struct Row {
   std::string unidist;  // metric keys ("unidist/latency_us"); "" for none
   std::string floor;
   std::string floor_label;  // what the floor is, e.g. "pipe round trip"
-  std::string python;       // Pool.apply_async (or Pool itself)
+  std::string python;       // Pool.apply_async (or Pool itself, or as python_label says)
   std::string python_map;   // Pool.map
   std::string python_note;  // shown instead of the Python cell when `python` is ""
   std::optional<Goal> goal;
+  // Shown after the Python cell's numbers, e.g. "Dask threaded"; "" for Pool.
+  std::string python_label{};
+  // When not empty, `python` and `python_label` are the entry with the lowest median
+  // among these (metric key, label) pairs (see ResolveFastest): for rows whose unit is a
+  // time, to compare with the fastest of several Python variants.
+  std::vector<std::pair<std::string, std::string>> python_fastest_of{};
 };
+
+// Why a metric has no samples, or fewer than asked, by key, as the sources say it:
+// "python/partitions_dask_threaded_s" -> "not run: No module named 'dask' (...)", or
+// "3 of 5 repetitions (time budget)". The report shows the note in the metric's cell.
+using Notes = std::map<std::string, std::string>;
 
 struct GoalOutcome {
   double value = 0;
@@ -48,6 +61,11 @@ struct GoalOutcome {
 
 // The rows of the comparison for these workloads.
 std::vector<Row> ComparisonRows(const Workloads& workloads);
+
+// `row` with `python` and `python_label` set to the entry of `python_fastest_of` whose
+// median is the lowest (the first such on a tie); unchanged if it has no such list or
+// none of them has samples. EvaluateGoal, MarkdownReport and JsonReport resolve rows so.
+Row ResolveFastest(const Row& row, const Measurements& m);
 
 // The goal's value and verdict, or nullopt if the row has no goal or a needed median is
 // missing.
@@ -63,8 +81,10 @@ std::string FormatSummary(const Summary& summary);
 std::string FormatNumber(double value);
 
 // The two Markdown tables (comparison, then floor), with a line above them saying what
-// the ratio means.
-std::string MarkdownReport(const Workloads& workloads, const Measurements& m);
+// the ratio means. A Python cell shows its metric's entry in `notes`, if any: instead of
+// the numbers when there are none, else after them in brackets.
+std::string MarkdownReport(const Workloads& workloads, const Measurements& m,
+                           const Notes& notes = {});
 
 struct RunInfo {
   std::string started;       // local time, ISO 8601
@@ -73,6 +93,7 @@ struct RunInfo {
   std::string python_version;
   bool quick = false;
   std::vector<std::string> errors;
+  Notes notes;  // metrics a source left out or cut short on purpose, and why
 };
 
 // Every row (medians, min, max, ratios, goals) and every raw sample, as JSON.

@@ -109,15 +109,92 @@ TEST(MarkdownReportTest, MapIsHeldToPoolMap) {
       << report;
 }
 
+TEST(ResolveFastestTest, PicksTheVariantWithTheLowestMedian) {
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* row = FindRow(rows, "unidist/partitions_s");  // the first: against the fastest
+  ASSERT_NE(row, nullptr);
+  ASSERT_FALSE(row->python_fastest_of.empty());
+  Measurements m;
+  m["unidist/partitions_s"] = {3};
+  m["python/partitions_pool_s"] = {20, 22, 21};
+  m["python/partitions_dask_threaded_s"] = {0.7, 0.9, 0.6};
+  m["python/partitions_dask_distributed_s"] = {4};
+  const Row resolved = ResolveFastest(*row, m);
+  EXPECT_EQ(resolved.python, "python/partitions_dask_threaded_s");
+  EXPECT_EQ(resolved.python_label, "Dask threaded");
+  std::optional<GoalOutcome> outcome = EvaluateGoal(*row, m);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_DOUBLE_EQ(outcome->value, 3 / 0.7);
+  EXPECT_FALSE(outcome->met);
+  // A variant that did not run is not the fastest.
+  m.erase("python/partitions_dask_threaded_s");
+  EXPECT_EQ(ResolveFastest(*row, m).python, "python/partitions_dask_distributed_s");
+  EXPECT_TRUE(EvaluateGoal(*row, m)->met);
+}
+
+TEST(MarkdownReportTest, SaysWhyAPythonVariantDidNotes) {
+  Measurements m;
+  m["unidist/partitions_s"] = {3};
+  m["python/partitions_pool_s"] = {20};
+  Notes notes;
+  notes["python/partitions_dask_threaded_s"] = "not run: No module named 'dask'";
+  notes["python/partitions_pool_s"] = "1 of 5 repetitions (time budget)";
+  const std::string report = MarkdownReport(FullWorkloads(), m, notes);
+  EXPECT_NE(report.find("| 20.0 (20.0–20.0) Pool (1 of 5 repetitions (time budget)) | 0.15× |"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("| not run: No module named 'dask' | — |"), std::string::npos) << report;
+  // None ran: the fastest-of row says why each is missing.
+  m.erase("python/partitions_pool_s");
+  notes["python/partitions_pool_s"] = "not run: No module named 'numpy'";
+  EXPECT_NE(MarkdownReport(FullWorkloads(), m, notes)
+                .find("| Pool: not run: No module named 'numpy'; Dask threaded: not run: No "
+                      "module named 'dask' | — |"),
+            std::string::npos)
+      << MarkdownReport(FullWorkloads(), m, notes);
+  // The same reason for all three: said once.
+  for (const char* key : {"python/partitions_pool_s", "python/partitions_dask_threaded_s",
+                          "python/partitions_dask_distributed_s"}) {
+    notes[key] = "not run: No module named 'numpy'";
+  }
+  EXPECT_NE(MarkdownReport(FullWorkloads(), m, notes)
+                .find("Python: the fastest variant | s | 3.00 (3.00–3.00) | — | — | not run: No "
+                      "module named 'numpy' | — |"),
+            std::string::npos)
+      << MarkdownReport(FullWorkloads(), m, notes);
+}
+
+TEST(EvaluateGoalTest, StoreGoalsAreRatiosToMemcpyAndCopies) {
+  const std::vector<Row> rows = ComparisonRows(FullWorkloads());
+  const Row* put = FindRow(rows, "unidist/put_alone_1GiB_steady_GBps");
+  const Row* get = FindRow(rows, "unidist/get_alone_100MiB_GBps");
+  const Row* copies = FindRow(rows, "unidist/read_1GiB_by_8_copies");
+  ASSERT_NE(put, nullptr);
+  ASSERT_NE(get, nullptr);
+  ASSERT_NE(copies, nullptr);
+  Measurements m;
+  m["floor/memcpy_GBps"] = {10};
+  m["unidist/put_alone_1GiB_steady_GBps"] = {8.5};
+  m["unidist/get_alone_100MiB_GBps"] = {4};
+  m["unidist/read_1GiB_by_8_copies"] = {1.02};
+  EXPECT_TRUE(EvaluateGoal(*put, m)->met);
+  EXPECT_FALSE(EvaluateGoal(*get, m)->met);
+  EXPECT_TRUE(EvaluateGoal(*copies, m)->met);
+  m["unidist/read_1GiB_by_8_copies"] = {2};
+  EXPECT_FALSE(EvaluateGoal(*copies, m)->met);
+}
+
 TEST(JsonReportTest, HoldsRowsAndSamples) {
   Measurements m;
   m["unidist/latency_us"] = {30, 31};
   RunInfo info;
   info.errors = {"boom"};
+  info.notes["python/partitions_pool_s"] = "not run: no numpy";
   const std::string json = JsonReport(FullWorkloads(), m, info);
   EXPECT_NE(json.find("\"unidist/latency_us\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"boom\""), std::string::npos);
   EXPECT_NE(json.find("\"rows\""), std::string::npos);
+  EXPECT_NE(json.find("\"python_note\": \"not run: no numpy\""), std::string::npos) << json;
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -52,6 +54,27 @@ int SleepMs(double ms) {
 
 std::vector<uint8_t> MakeBytes(uint64_t size) { return std::vector<uint8_t>(size, 0x5a); }
 
+// The partitioned workload (h): y = 2x + 1 into a new partition, the element-wise sum of
+// two partitions into a new one, and the sum of one. They read their arguments in place
+// (ArrayView) and return new vectors, which the worker writes into the store.
+std::vector<double> TransformPartition(unidist::ArrayView<double> x) {
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < y.size(); ++i) y[i] = 2 * x[i] + 1;
+  return y;
+}
+
+std::vector<double> AddPartitions(unidist::ArrayView<double> a, unidist::ArrayView<double> b) {
+  std::vector<double> sum(std::min(a.size(), b.size()));
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] = a[i] + b[i];
+  return sum;
+}
+
+double SumPartition(unidist::ArrayView<double> x) {
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) sum += x[i];
+  return sum;
+}
+
 // Pure computation: `iterations` steps of a xorshift generator.
 uint64_t Spin(uint64_t iterations) {
   uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -67,11 +90,13 @@ uint64_t Spin(uint64_t iterations) {
 
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
                bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
-               bench_tasks::SleepMs);
+               bench_tasks::SleepMs, bench_tasks::TransformPartition, bench_tasks::AddPartitions,
+               bench_tasks::SumPartition);
 
 namespace unidist::bench {
 namespace {
 
+using bench_tasks::AddPartitions;
 using bench_tasks::Checksum;
 using bench_tasks::ChecksumView;
 using bench_tasks::Increment;
@@ -79,12 +104,44 @@ using bench_tasks::MakeBytes;
 using bench_tasks::Noop;
 using bench_tasks::SleepMs;
 using bench_tasks::Spin;
+using bench_tasks::SumPartition;
+using bench_tasks::TransformPartition;
+
+// Largest message for the groups that move 1 GiB objects: a 1 GiB vector encodes to a
+// few bytes more than 1 GiB, the default.
+constexpr size_t kMaxMessageBytes = (size_t{1} << 31) - 1;
 
 // What every group gets.
 struct Context {
   const Workloads& w;
-  absl::Time deadline;  // large: no repetition is started that would end after it
+  absl::Time deadline;  // partitions, store, large: see RepetitionBudget
   Measurements* out;
+};
+
+// Keeps the repetitions of a slow workload within the time budget of the whole run:
+// a repetition is started only if one as slow as the slowest so far would end before
+// the deadline.
+class RepetitionBudget {
+ public:
+  RepetitionBudget(absl::Time deadline, std::string metric, int reps)
+      : deadline_(deadline), metric_(std::move(metric)), reps_(reps) {}
+
+  // OK if repetition `rep` (0-based) may start; else DeadlineExceeded, saying how many
+  // of the repetitions ran.
+  absl::Status MayStart(int rep) const {
+    if (absl::Now() + slowest_ <= deadline_) return absl::OkStatus();
+    return absl::DeadlineExceededError(absl::StrCat(
+        metric_, ": stopped after ", rep, " of ", reps_, " repetitions (each up to ",
+        absl::FormatDuration(slowest_), "), to stay within the time budget; the machine is busy"));
+  }
+  // Records how long a repetition took.
+  void Ran(double seconds) { slowest_ = std::max(slowest_, absl::Seconds(seconds)); }
+
+ private:
+  const absl::Time deadline_;
+  const std::string metric_;
+  const int reps_;
+  absl::Duration slowest_;
 };
 
 // Ends the runtime when the group's scope ends, however it ends.
@@ -326,7 +383,7 @@ absl::Status LargeGroup(const Context& context) {
   const Workloads& w = context.w;
   Measurements* out = context.out;
   ScopedRuntime runtime;
-  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, (size_t{1} << 31) - 1));
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, kMaxMessageBytes));
   UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
   for (int rep = 0; rep < w.reps; ++rep) {
     Stopwatch watch;
@@ -346,21 +403,16 @@ absl::Status LargeGroup(const Context& context) {
       const uint64_t expected = bench_tasks::SumBytes(data.data(), data.size());
       const int reps = bytes <= kOneMiB ? w.short_reps : w.reps;
       const std::string metric = view ? PutViewTaskMetric(bytes) : PutTaskMetric(bytes);
-      absl::Duration slowest;
+      RepetitionBudget budget(context.deadline, metric, reps);
       for (int rep = 0; rep < reps; ++rep) {
-        if (absl::Now() + slowest > context.deadline) {
-          return absl::DeadlineExceededError(
-              absl::StrCat(metric, ": stopped after ", rep, " of ", reps,
-                           " repetitions (each up to ", absl::FormatDuration(slowest),
-                           "), to stay within the time budget; the machine is busy"));
-        }
+        UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
         Stopwatch watch;
         ObjectRef<std::vector<uint8_t>> ref = Put(data);
         UNIDIST_ASSIGN_OR_RETURN(
             uint64_t sum, view ? Get(Submit(ChecksumView, ref)) : Get(Submit(Checksum, ref)));
         const double seconds = watch.Seconds();
         Add(out, metric, static_cast<double>(bytes) / seconds / 1e9);
-        slowest = std::max(slowest, absl::Seconds(seconds));
+        budget.Ran(seconds);
         UNIDIST_RETURN_IF_ERROR(Expect(sum == expected, "checksum"));
         // The largest object once more, now that its segment exists: the task's read alone.
         if (view && bytes == w.put_bytes.back()) {
@@ -377,14 +429,146 @@ absl::Status LargeGroup(const Context& context) {
       }
     }
   }
-  // What the workers hold on to once the large objects are gone.
-  double worker_rss = 0;
+  // What the workers hold on to once the large objects are gone: their anonymous pages
+  // (RssAnon). VmRSS would also count the pages of the shared-memory store that they
+  // mapped and read, which belong to the store, not to them.
+  double worker_rss_anon = 0;
   for (const WorkerInfo& worker : Workers()) {
-    UNIDIST_ASSIGN_OR_RETURN(ProcessMemory memory, ReadProcessMemory(worker.pid));
-    worker_rss = std::max(worker_rss, memory.rss / kMiB);
+    UNIDIST_ASSIGN_OR_RETURN(size_t rss_anon, ReadRssAnonBytes(worker.pid));
+    worker_rss_anon = std::max(worker_rss_anon, rss_anon / kMiB);
   }
-  Add(out, "worker_rss_after_large_MiB", worker_rss);
-  LogAll(*out, {"worker_rss_after_large_MiB"});
+  Add(out, "worker_rss_anon_after_large_MiB", worker_rss_anon);
+  LogAll(*out, {"worker_rss_anon_after_large_MiB"});
+  return absl::OkStatus();
+}
+
+// Shmem (the machine's shared memory, the store's pages among them) plus the workers'
+// anonymous resident pages (RssAnon): where copies of a large object can be.
+absl::StatusOr<double> StoreAndWorkerBytes() {
+  UNIDIST_ASSIGN_OR_RETURN(size_t shmem, ReadShmemBytes());
+  double total = static_cast<double>(shmem);
+  for (const WorkerInfo& worker : Workers()) {
+    UNIDIST_ASSIGN_OR_RETURN(size_t rss_anon, ReadRssAnonBytes(worker.pid));
+    total += static_cast<double>(rss_anon);
+  }
+  return total;
+}
+
+// The large-object goals, each measured alone, each repetition in a new session (so that
+// the store's pages are new, as a program's first Put finds them):
+//   * Put of a byte vector already in the driver's memory: the session's first (the store
+//     touches its pages for the first time), then `store_steady_puts` more, each after
+//     the previous object was freed (its pages are reused);
+//   * `store_readers` tasks reading that first object at once (ArrayView parameter),
+//     Submit to the last Get; and the memory that costs: the most that Shmem plus the
+//     workers' RssAnon rose above their level before the Put while the tasks ran, in
+//     copies of the object (the object itself is one);
+//   * Get of a task result that is ready (Wait first), into a std::vector.
+absl::Status StoreGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  const size_t bytes = w.store_bytes;
+  const std::string size = SizeName(bytes);
+  std::vector<uint8_t> data(bytes);
+  for (size_t i = 0; i < bytes; ++i) data[i] = static_cast<uint8_t>(i);
+  const uint64_t expected = bench_tasks::SumBytes(data.data(), data.size());
+  const std::string put_first = absl::StrCat("put_alone_", size, "_first_GBps");
+  const std::string put_steady = absl::StrCat("put_alone_", size, "_steady_GBps");
+  const std::string readers = absl::StrCat("read_", size, "_by_", w.store_readers, "_tasks_s");
+  const std::string copies = absl::StrCat("read_", size, "_by_", w.store_readers, "_copies");
+  const std::string get = absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps");
+  RepetitionBudget budget(context.deadline, "store group", w.reps);
+  for (int rep = 0; rep < w.reps; ++rep) {
+    UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
+    Stopwatch repetition;
+    ScopedRuntime runtime;
+    UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, kMaxMessageBytes));
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
+
+    UNIDIST_ASSIGN_OR_RETURN(const double memory_before, StoreAndWorkerBytes());
+    Stopwatch watch;
+    ObjectRef<std::vector<uint8_t>> ref = Put(data);
+    Add(out, put_first, static_cast<double>(bytes) / watch.Seconds() / 1e9);
+
+    watch.Restart();
+    std::vector<ObjectRef<uint64_t>> sums;
+    for (int i = 0; i < w.store_readers; ++i) sums.push_back(Submit(ChecksumView, ref));
+    double most = 0;
+    for (;;) {
+      UNIDIST_ASSIGN_OR_RETURN(const double memory, StoreAndWorkerBytes());
+      most = std::max(most, memory - memory_before);
+      if (Wait(sums, w.store_readers, absl::Milliseconds(1)).not_ready.empty()) break;
+    }
+    UNIDIST_ASSIGN_OR_RETURN(std::vector<uint64_t> values, Get(sums));
+    Add(out, readers, watch.Seconds());
+    Add(out, copies, most / static_cast<double>(bytes));
+    for (uint64_t value : values) UNIDIST_RETURN_IF_ERROR(Expect(value == expected, "checksum"));
+    sums.clear();
+    ref = {};
+
+    for (int i = 0; i < w.store_steady_puts; ++i) {
+      watch.Restart();
+      ref = Put(data);
+      Add(out, put_steady, static_cast<double>(bytes) / watch.Seconds() / 1e9);
+      ref = {};
+    }
+
+    ObjectRef<std::vector<uint8_t>> result = Submit(MakeBytes, static_cast<uint64_t>(w.get_bytes));
+    Wait(std::vector<ObjectRef<std::vector<uint8_t>>>{result});
+    watch.Restart();
+    UNIDIST_ASSIGN_OR_RETURN(std::vector<uint8_t> value, Get(result));
+    Add(out, get, static_cast<double>(w.get_bytes) / watch.Seconds() / 1e9);
+    UNIDIST_RETURN_IF_ERROR(
+        Expect(value.size() == w.get_bytes && value.back() == 0x5a, "large result"));
+    budget.Ran(repetition.Seconds());
+  }
+  LogAll(*out, {put_first, put_steady, readers, copies, get});
+  return absl::OkStatus();
+}
+
+// h. The partitioned workload, from the partitions in the driver's memory to the scalar
+// in the driver: Put every partition and submit its transform at once, then the tree of
+// pairwise sums on the transforms' refs, level by level (an odd partition out goes up a
+// level as it is), then the sum of the last one. No partition passes through the driver
+// between the steps. The first repetition finds the store's pages new; the others reuse
+// them.
+absl::Status PartitionsGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  const size_t n = w.partition_bytes / sizeof(double);
+  std::vector<std::vector<double>> partitions(static_cast<size_t>(w.partitions));
+  for (size_t p = 0; p < partitions.size(); ++p) {
+    partitions[p].resize(n);
+    for (size_t i = 0; i < n; ++i) partitions[p][i] = static_cast<double>((p * n + i) % 1000);
+  }
+  const double expected = PartitionsExpectedSum(w);
+  ScopedRuntime runtime;
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
+  UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(100));  // warm-up
+  RepetitionBudget budget(context.deadline, "partitions_s", w.reps);
+  for (int rep = 0; rep < w.reps; ++rep) {
+    UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
+    Stopwatch watch;
+    std::vector<ObjectRef<std::vector<double>>> level;
+    for (const std::vector<double>& partition : partitions) {
+      level.push_back(Submit(TransformPartition, Put(partition)));
+    }
+    while (level.size() > 1) {
+      std::vector<ObjectRef<std::vector<double>>> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2) {
+        next.push_back(Submit(AddPartitions, level[i], level[i + 1]));
+      }
+      if (level.size() % 2 == 1) next.push_back(level.back());
+      level = std::move(next);
+    }
+    UNIDIST_ASSIGN_OR_RETURN(double sum, Get(Submit(SumPartition, level[0])));
+    const double seconds = watch.Seconds();
+    Add(out, "partitions_s", seconds);
+    budget.Ran(seconds);
+    UNIDIST_RETURN_IF_ERROR(
+        Expect(sum == expected, absl::StrCat("partitions: sum ", sum, ", expected ", expected)));
+  }
+  LogAll(*out, {"partitions_s"});
   return absl::OkStatus();
 }
 
@@ -450,7 +634,8 @@ struct Group {
 
 constexpr Group kGroups[] = {
     {"memory", &MemoryGroup},   {"startup", &StartupGroup},       {"tasks", &TasksGroup},
-    {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"large", &LargeGroup},
+    {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"partitions", &PartitionsGroup},
+    {"store", &StoreGroup},     {"large", &LargeGroup},
 };
 
 }  // namespace

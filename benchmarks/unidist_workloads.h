@@ -14,11 +14,17 @@
 //            at that moment, other users' load included)
 //   scheduling  least-loaded scheduling: latency and throughput; uneven tasks (one long,
 //            many short) under least-loaded and round-robin
+//   partitions  2 GiB of doubles in partitions in the driver's memory: a transform into
+//            new partitions, a tree of pairwise sums, the scalar back in the driver
+//   store    the large-object goals alone, a new session each repetition: Put of 1 GiB
+//            (first, then with the store's pages reused), 8 tasks reading one 1 GiB
+//            object at once and the memory that costs, Get of a ready 100 MiB result
 //   large    Get of a large task result; Put -> task checksum of 1 MiB .. 1 GiB vectors,
 //            through an ArrayView parameter (zero-copy) and a std::vector one
 //            (max_message_bytes = 2 GiB - 1, as a 1 GiB vector encodes to a bit more).
-//            Last, because its time depends most on the machine: a repetition that would
-//            end past the deadline is not started (and the shortfall is reported).
+// The last three take the longest and depend most on the machine: they run last, and a
+// repetition of theirs that would end past the deadline is not started (the shortfall is
+// reported as an error).
 //
 // Call it from the main thread while unidist is not initialized.
 

@@ -2,6 +2,8 @@
 
 #include "benchmarks/workloads.h"
 
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 
 namespace unidist::bench {
@@ -21,6 +23,10 @@ Workloads QuickWorkloads() {
   w.small_objects = 100000;
   w.uneven_long_ms = 20;
   w.uneven_short_tasks = 8;
+  w.store_bytes = 16 * kOneMiB;
+  w.partitions = 16;
+  w.partition_bytes = 4 * kOneMiB;
+  w.python_partitions_budget_s = 60;
   return w;
 }
 
@@ -39,5 +45,12 @@ std::string PutViewTaskMetric(size_t bytes) {
 }
 
 std::string GetMetric(size_t bytes) { return absl::StrCat("get_", SizeName(bytes), "_GBps"); }
+
+double PartitionsExpectedSum(const Workloads& w) {
+  const uint64_t elements =
+      static_cast<uint64_t>(w.partitions) * (w.partition_bytes / sizeof(double));
+  const uint64_t left_over = elements % 1000;
+  return static_cast<double>(elements / 1000 * 1000000 + left_over * left_over);
+}
 
 }  // namespace unidist::bench

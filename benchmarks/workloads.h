@@ -39,6 +39,21 @@ struct Workloads {
   // whole comparison under 5 minutes.
   std::vector<size_t> python_put_bytes = {kOneMiB, 100 * kOneMiB};
   size_t get_bytes = 100 * kOneMiB;
+  // The store's large-object goals, each measured alone: Put of a `store_bytes` byte vector
+  // already in the driver's memory (the first in a new session, then again once its
+  // pages are reused: `store_steady_puts` per session), and the same object read by
+  // `store_readers` tasks at once, with the memory that costs.
+  size_t store_bytes = kOneGiB;
+  int store_steady_puts = 2;
+  int store_readers = 8;
+  // h. A partitioned workload: `partitions` arrays of `partition_bytes` of doubles in the
+  // driver's memory; each transformed into a new one, then summed pairwise, level by
+  // level, down to one partition, whose sum comes back to the driver.
+  int partitions = 32;
+  size_t partition_bytes = 64 * kOneMiB;
+  // The Python side of h starts no repetition that would end later than this after the
+  // group's start (its Pool variant takes about 23 s a repetition here).
+  double python_partitions_budget_s = 200;
   // e. CPU-bound tasks of `task_ms` of computation each, on 1 and on `workers` workers.
   int scaling_tasks = 64;
   double task_ms = 20;
@@ -61,6 +76,13 @@ std::string SizeName(size_t bytes);
 std::string PutTaskMetric(size_t bytes);
 std::string PutViewTaskMetric(size_t bytes);  // "put_view_task_1MiB_GBps"
 std::string GetMetric(size_t bytes);
+
+// The sum that the partitioned workload must produce: the partitions hold the element
+// indices modulo 1000 (x[i] = i % 1000, i counted over all partitions), and each element
+// becomes 2x + 1, so the total is the sum of the first 1000 odd numbers (10^6) for every
+// full thousand of elements, plus m^2 for the m elements left over. An integer below 2^53
+// for any size that fits in memory, so every order of summation gives it exactly.
+double PartitionsExpectedSum(const Workloads& workloads);
 
 }  // namespace unidist::bench
 
