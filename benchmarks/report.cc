@@ -266,6 +266,14 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " task result alone (already ready: Wait, then time Get into a std::vector)"),
        "GB/s", U(absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps")), "floor/memcpy_GBps",
        "memcpy", "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"}});
+  for (const std::string& viewed : {SizeName(kOneMiB), SizeName(w.get_bytes), store}) {
+    add({absl::StrCat("d. GetView of a ", viewed, " object (read in place; the ref's object ",
+                      "is complete)"),
+         "µs", U(absl::StrCat("get_view_", viewed, "_us")), "", "", "", "", "",
+         Goal{Goal::Of::kValue, true, 100, "< 100 µs, flat"}});
+  }
+  add({absl::StrCat("d. Allocate + Seal of ", store, " (create-then-seal: no copy)"), "µs",
+       U(absl::StrCat("allocate_seal_", store, "_us")), "", "", "", "", "", std::nullopt});
   const std::string readers = absl::StrCat("read_", store, "_by_", w.store_readers);
   add({absl::StrCat("d. ", w.store_readers, " tasks read one ", store,
                     " object at once (ArrayView parameter; Submit all, then Get all)"),

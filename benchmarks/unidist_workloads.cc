@@ -477,6 +477,10 @@ absl::Status StoreGroup(const Context& context) {
   const std::string readers = absl::StrCat("read_", size, "_by_", w.store_readers, "_tasks_s");
   const std::string copies = absl::StrCat("read_", size, "_by_", w.store_readers, "_copies");
   const std::string get = absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps");
+  const std::string view_small = absl::StrCat("get_view_", SizeName(kOneMiB), "_us");
+  const std::string view_result = absl::StrCat("get_view_", SizeName(w.get_bytes), "_us");
+  const std::string view_large = absl::StrCat("get_view_", size, "_us");
+  const std::string allocate_seal = absl::StrCat("allocate_seal_", size, "_us");
   RepetitionBudget budget(context.deadline, "store group", w.reps);
   for (int rep = 0; rep < w.reps; ++rep) {
     UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
@@ -489,6 +493,14 @@ absl::Status StoreGroup(const Context& context) {
     Stopwatch watch;
     ObjectRef<std::vector<uint8_t>> ref = Put(data);
     Add(out, put_first, static_cast<double>(bytes) / watch.Seconds() / 1e9);
+    // GetView reads it in place: constant time whatever the size.
+    watch.Restart();
+    {
+      UNIDIST_ASSIGN_OR_RETURN(ObjectView<uint8_t> view, GetView(ref));
+      Add(out, view_large, watch.Seconds() * 1e6);
+      UNIDIST_RETURN_IF_ERROR(Expect(view.size() == bytes && view[bytes - 1] == data.back(),
+                                     "GetView of the large object"));
+    }
 
     watch.Restart();
     std::vector<ObjectRef<uint64_t>> sums;
@@ -520,9 +532,32 @@ absl::Status StoreGroup(const Context& context) {
     Add(out, get, static_cast<double>(w.get_bytes) / watch.Seconds() / 1e9);
     UNIDIST_RETURN_IF_ERROR(
         Expect(value.size() == w.get_bytes && value.back() == 0x5a, "large result"));
+    watch.Restart();
+    {
+      UNIDIST_ASSIGN_OR_RETURN(ObjectView<uint8_t> view, GetView(result));
+      Add(out, view_result, watch.Seconds() * 1e6);
+      UNIDIST_RETURN_IF_ERROR(Expect(view.size() == w.get_bytes, "GetView of the result"));
+    }
+    ObjectRef<std::vector<uint8_t>> small = Put(std::vector<uint8_t>(kOneMiB, 1));
+    watch.Restart();
+    {
+      UNIDIST_ASSIGN_OR_RETURN(ObjectView<uint8_t> view, GetView(small));
+      Add(out, view_small, watch.Seconds() * 1e6);
+      UNIDIST_RETURN_IF_ERROR(Expect(view.size() == kOneMiB, "GetView of 1 MiB"));
+    }
+    // Create-then-seal: space in the store, then an object, with no copy (the elements
+    // are left as the store had them; a program fills them in between).
+    watch.Restart();
+    {
+      UNIDIST_ASSIGN_OR_RETURN(WritableArray<uint8_t> array, Allocate<uint8_t>(bytes));
+      ObjectRef<std::vector<uint8_t>> sealed = Seal(std::move(array));
+      Add(out, allocate_seal, watch.Seconds() * 1e6);
+      UNIDIST_RETURN_IF_ERROR(Expect(GetView(sealed).ok(), "Allocate + Seal"));
+    }
     budget.Ran(repetition.Seconds());
   }
-  LogAll(*out, {put_first, put_steady, readers, copies, get});
+  LogAll(*out, {put_first, put_steady, readers, copies, get, view_small, view_result, view_large,
+                allocate_seal});
   return absl::OkStatus();
 }
 
