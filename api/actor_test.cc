@@ -299,8 +299,11 @@ TEST_F(ActorTest, TasksRunWhileAnActorIsBusy) {
 
 TEST_F(ActorTest, UnregisteredMethodAndEmptyHandle) {
   Actor<actors::Unregistered> actor = CreateActor<actors::Unregistered>();
+  // Named by class and method (issue #17), not "the member function".
   EXPECT_THAT(Get(actor.Submit(&actors::Unregistered::Get)),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("UNIDIST_REMOTE")));
+              StatusIs(absl::StatusCode::kNotFound,
+                       AllOf(HasSubstr("UNIDIST_REMOTE"),
+                             HasSubstr("the member function actors::Unregistered::Get"))));
   Actor<Counter> empty;
   EXPECT_THAT(Get(empty.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(empty.Kill(), StatusIs(absl::StatusCode::kInvalidArgument));

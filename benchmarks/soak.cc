@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "api/unidist.h"
 #include "benchmarks/measure.h"
@@ -107,8 +107,7 @@ void Round(int round, std::deque<ObjectRef<std::vector<double>>>* held, Progress
   ++progress->actors;
 
   // Large objects, more than the store holds: the oldest held ones spill.
-  absl::StatusOr<unidist::WritableArray<double>> array =
-      unidist::Allocate<double>(kLargeDoubles);
+  absl::StatusOr<unidist::WritableArray<double>> array = unidist::Allocate<double>(kLargeDoubles);
   progress->Check(array.ok(), "Allocate");
   if (array.ok()) {
     for (double& value : *array) value = 2.0;
@@ -142,16 +141,15 @@ void PrintRow(double minutes, const Progress& progress) {
   absl::StatusOr<unidist::bench::ProcessMemory> memory =
       unidist::bench::ReadProcessMemory(getpid());
   absl::StatusOr<size_t> shmem = unidist::bench::ReadShmemBytes();
-  std::printf("| %.1f | %.1f | %.1f | %d | %.0f | %.0f | %.0f | %zu | %llu | %llu | %llu | %.1f |\n",
-              minutes, memory.ok() ? memory->rss / 1048576.0 : -1.0,
-              memory.ok() ? memory->rss_anon / 1048576.0 : -1.0, OpenDescriptors(),
-              shmem.ok() ? *shmem / 1048576.0 : -1.0, stats.object_store_bytes / 1048576.0,
-              stats.spilled_bytes / 1048576.0,
-              unidist::testing::DescendantProcesses(getpid()).size(),
-              static_cast<unsigned long long>(progress.tasks),
-              static_cast<unsigned long long>(progress.actors),
-              static_cast<unsigned long long>(progress.crashes),
-              progress.large_bytes / 1073741824.0);
+  std::printf(
+      "| %.1f | %.1f | %.1f | %d | %.0f | %.0f | %.0f | %zu | %llu | %llu | %llu | %.1f |\n",
+      minutes, memory.ok() ? memory->rss / 1048576.0 : -1.0,
+      memory.ok() ? memory->rss_anon / 1048576.0 : -1.0, OpenDescriptors(),
+      shmem.ok() ? *shmem / 1048576.0 : -1.0, stats.object_store_bytes / 1048576.0,
+      stats.spilled_bytes / 1048576.0, unidist::testing::DescendantProcesses(getpid()).size(),
+      static_cast<unsigned long long>(progress.tasks),
+      static_cast<unsigned long long>(progress.actors),
+      static_cast<unsigned long long>(progress.crashes), progress.large_bytes / 1073741824.0);
   std::fflush(stdout);
 }
 
@@ -164,7 +162,7 @@ int main(int argc, char** argv) {
     absl::string_view arg = argv[i];
     double* value = absl::ConsumePrefix(&arg, "--minutes=")          ? &minutes
                     : absl::ConsumePrefix(&arg, "--sample_seconds=") ? &sample_seconds
-                                                                      : nullptr;
+                                                                     : nullptr;
     if (value == nullptr || !absl::SimpleAtod(arg, value) || *value <= 0) {
       std::fprintf(stderr, "soak: bad flag %s (--minutes=M --sample_seconds=S)\n", argv[i]);
       return 2;

@@ -4,10 +4,14 @@
 
 #include <dlfcn.h>
 
+#include <cstring>
+
+#include "absl/debugging/symbolize.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/codec.h"
 
 namespace unidist::api_internal {
 
@@ -48,6 +52,46 @@ void FunctionRegistry::RegisterActorClass(std::string class_name, std::string ty
   actor_class_of_type_.try_emplace(std::move(type_key), std::move(class_name));
 }
 
+namespace {
+
+// The name of the function at `address`, demangled, for errors: from the program's own
+// symbol table (absl::Symbolize reads it, static functions included), else from the
+// dynamic one (dladdr); empty if neither knows it.
+std::string SymbolAt(const void* address) {
+  char symbol[2048];
+  if (absl::Symbolize(address, symbol, sizeof(symbol))) return symbol;
+  Dl_info info{};
+  if (dladdr(address, &info) != 0 && info.dli_sname != nullptr) return info.dli_sname;
+  return "";
+}
+
+// Names the function a FunctionKey `key` (and, for a plain function, its `address`) is
+// for: "the function ns::Fn(int)", "the member function Counter::Add(int)".
+std::string DescribeFunction(const std::string& key, const void* address) {
+  if (address != nullptr) {
+    const std::string symbol = SymbolAt(address);
+    return symbol.empty()
+               ? absl::StrCat("the function at ", absl::Hex(reinterpret_cast<uintptr_t>(address)))
+               : absl::StrCat("the function ", symbol);
+  }
+  // A member function: its key is its pointer's type, a NUL and the pointer's bytes. In
+  // the Itanium C++ ABI a pointer to a non-virtual member function starts with the
+  // function's address (an even number; a virtual one's is 1 + its vtable offset).
+  const size_t end = key.find('\0');
+  const std::string type = codec_internal::Demangle(key.substr(0, end).c_str());
+  uintptr_t pointer = 0;
+  if (end != std::string::npos && key.size() >= end + 1 + sizeof(pointer)) {
+    std::memcpy(&pointer, key.data() + end + 1, sizeof(pointer));
+  }
+  if (pointer != 0 && pointer % 2 == 0) {
+    const std::string symbol = SymbolAt(reinterpret_cast<const void*>(pointer));
+    if (!symbol.empty()) return absl::StrCat("the member function ", symbol);
+  }
+  return absl::StrCat("the member function of type ", type);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> FunctionRegistry::NameOf(const std::string& key,
                                                      const void* address) const {
   {
@@ -55,18 +99,8 @@ absl::StatusOr<std::string> FunctionRegistry::NameOf(const std::string& key,
     auto it = name_of_key_.find(key);
     if (it != name_of_key_.end()) return it->second;
   }
-  std::string which = "the function";
-  Dl_info info{};
-  if (address != nullptr) {
-    which = absl::StrCat("the function at ", absl::Hex(reinterpret_cast<uintptr_t>(address)));
-    if (dladdr(address, &info) != 0 && info.dli_sname != nullptr) {
-      absl::StrAppend(&which, " (", info.dli_sname, ")");
-    }
-  } else {
-    which = "the member function";
-  }
   return absl::NotFoundError(
-      absl::StrCat(which,
+      absl::StrCat(DescribeFunction(key, address),
                    " is not registered as a remote function; add UNIDIST_REMOTE(<function>) at "
                    "namespace scope in one source file"));
 }
