@@ -18,10 +18,25 @@
 //   for (size_t i = 0; i < n; ++i) (*out)[i] = i * 0.5;
 //   unidist::ObjectRef<std::vector<double>> ref = unidist::Seal(*std::move(out));
 //
-// Both work for objects of any size and on every backend: a small object, or one on a
-// backend without a store (sequential, mpi), lives in the driver's heap, and then GetView
+//   // A task that returns what it allocated: its result is that very space, no copy.
+//   absl::StatusOr<unidist::WritableArray<double>> Scale(unidist::ArrayView<double> x) {
+//     absl::StatusOr<unidist::WritableArray<double>> y = unidist::Allocate<double>(x.size());
+//     if (!y.ok()) return y.status();
+//     for (size_t i = 0; i < x.size(); ++i) (*y)[i] = 2 * x[i];
+//     return y;
+//   }
+//   UNIDIST_REMOTE(Scale);  // Submit(Scale, ref) gives an ObjectRef<std::vector<double>>
+//
+// A task may return a WritableArray<T> (or absl::StatusOr of one) as its one result: the
+// ref is an ObjectRef<std::vector<T>>. Allocate inside a task takes space in the store
+// for that task (when the array is large enough), which the task fills in at memory speed
+// and returns without a copy; space it does not return is freed with the task's outcome,
+// also when its worker dies. Sealing it inside the task instead makes a copy.
+//
+// All of this works for objects of any size and on every backend: a small object, or one
+// on a backend without a store (sequential, mpi), lives in the heap, and then GetView
 // views that and Seal stores the heap buffer (inside a task, Seal sends it to the driver,
-// as Put does).
+// as Put does). So does an array allocated on a thread the task started.
 //
 // Element types: those the codec copies as bytes (numbers and enums with a fixed
 // underlying type, as for ArrayView; not bool). In the store the first element sits on a
@@ -37,6 +52,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -174,6 +190,23 @@ ObjectRef<std::vector<T>> Seal(WritableArray<T>&& array) {
   return ObjectRef<std::vector<T>>::FromHandle(api_internal::Seal(std::move(array).TakeSpace()));
 }
 
+namespace api_internal {
+
+template <typename T>
+void AppendResult(WritableArray<T>& array, std::vector<std::string>* results) {
+  WritableObject space = std::move(array).TakeSpace();
+  if (space.space == nullptr) {  // an empty array (or one moved from): no elements
+    AppendResult(std::vector<T>(), results);
+    return;
+  }
+  if (StoreAllocatedResult(space, results->size())) {
+    results->emplace_back();  // listed among the stored values
+    return;
+  }
+  results->emplace_back(space.data, space.size);
+}
+
+}  // namespace api_internal
 }  // namespace unidist
 
 #endif  // UNIDIST_API_SHARED_ARRAYS_H_

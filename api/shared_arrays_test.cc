@@ -42,9 +42,44 @@ double Sum(unidist::ArrayView<double> values) {
 // it is: the test finds the worker with unidist::Workers().
 std::vector<uint8_t> Big(uint64_t n) { return std::vector<uint8_t>(n, 7); }
 
+// Ramp(n), filled in where unidist::Allocate put it and returned as it is.
+absl::StatusOr<unidist::WritableArray<double>> FilledRamp(uint64_t n) {
+  absl::StatusOr<unidist::WritableArray<double>> array = unidist::Allocate<double>(n);
+  if (!array.ok()) return array.status();
+  for (uint64_t i = 0; i < n; ++i) (*array)[i] = static_cast<double>(i % 1000);
+  return array;
+}
+
+// The same without the StatusOr, and (with `seal` set) sealed inside the task instead,
+// summed by a nested task.
+unidist::WritableArray<double> PlainFilledRamp(uint64_t n) { return *FilledRamp(n); }
+double SumOfSealedRamp(uint64_t n) {
+  absl::StatusOr<unidist::WritableArray<double>> array = FilledRamp(n);
+  if (!array.ok()) return -1;
+  return Get(unidist::Submit(Sum, unidist::Seal(*std::move(array)))).value_or(-2);
+}
+
+// Allocates and fills an array, then drops it (`fail` false) or fails (`fail` true).
+absl::StatusOr<int> AllocateAndDrop(uint64_t n, bool fail) {
+  absl::StatusOr<unidist::WritableArray<double>> array = FilledRamp(n);
+  if (!array.ok()) return array.status();
+  if (fail) return absl::DataLossError("failed on purpose");
+  return 42;
+}
+
+// Allocates and fills an array, then its worker dies.
+unidist::WritableArray<double> AllocateAndDie(uint64_t n) {
+  unidist::WritableArray<double> array = PlainFilledRamp(n);
+  raise(SIGKILL);
+  return array;
+}
+
 }  // namespace shared_arrays_test
 
-UNIDIST_REMOTE(shared_arrays_test::Ramp, shared_arrays_test::Sum, shared_arrays_test::Big);
+UNIDIST_REMOTE(shared_arrays_test::Ramp, shared_arrays_test::Sum, shared_arrays_test::Big,
+               shared_arrays_test::FilledRamp, shared_arrays_test::PlainFilledRamp,
+               shared_arrays_test::SumOfSealedRamp, shared_arrays_test::AllocateAndDrop,
+               shared_arrays_test::AllocateAndDie);
 
 namespace {
 
@@ -127,6 +162,50 @@ TEST_F(SharedArraysTest, AllocateThenSealMakesAnObjectWithoutACopy) {
       EXPECT_EQ(unidist::GetView(ref)->data(), written);
     }
   }
+}
+
+TEST_F(SharedArraysTest, ATaskReturnsTheArrayItAllocatedAsItsResult) {
+  for (size_t n : {size_t{5}, kLarge}) {
+    ObjectRef<std::vector<double>> ref = unidist::Submit(fns::FilledRamp, n);
+    EXPECT_THAT(Get(ref), IsOkAndHolds(fns::Ramp(n)));
+    EXPECT_THAT(Get(unidist::Submit(fns::PlainFilledRamp, n)), IsOkAndHolds(fns::Ramp(n)));
+    EXPECT_THAT(Get(unidist::Submit(fns::Sum, ref)), IsOkAndHolds(RampSum(n)));
+    if (n == kLarge &&
+        unidist::testing::BackendHas(unidist::testing::BackendTrait::kSharedMemory)) {
+      // The result is the space the task filled in: one object in the store, aligned.
+      absl::StatusOr<unidist::ObjectView<double>> view = unidist::GetView(ref);
+      ASSERT_TRUE(view.ok()) << view.status();
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(view->data()) % 64, 0u);
+      EXPECT_EQ(unidist::GetStats().object_store_objects, 1u);
+      ref = ObjectRef<std::vector<double>>();
+      view = unidist::ObjectView<double>();
+      EXPECT_EQ(unidist::GetStats().object_store_objects, 0u);
+      EXPECT_EQ(unidist::GetStats().object_store_bytes, 0u);
+    }
+    // Sealed inside the task instead (the driver then holds the object for the task
+    // until the worker lets it go, so this comes after the counts above).
+    EXPECT_THAT(Get(unidist::Submit(fns::SumOfSealedRamp, n)), IsOkAndHolds(RampSum(n)));
+  }
+}
+
+TEST_F(SharedArraysTest, SpaceATaskAllocatedAndDidNotReturnIsFreedWithItsOutcome) {
+  EXPECT_THAT(Get(unidist::Submit(fns::AllocateAndDrop, kLarge, false)), IsOkAndHolds(42));
+  absl::StatusOr<int> failed = Get(unidist::Submit(fns::AllocateAndDrop, kLarge, true));
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(failed.status().message(), HasSubstr("failed on purpose"));
+  EXPECT_EQ(unidist::GetStats().object_store_objects, 0u);
+  EXPECT_EQ(unidist::GetStats().object_store_bytes, 0u);
+}
+
+TEST_F(SharedArraysTest, SpaceOfATaskWhoseWorkerDiedIsFreed) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
+  absl::StatusOr<std::vector<double>> died =
+      Get(unidist::Submit(fns::AllocateAndDie, kLarge));  // no retries by default
+  EXPECT_EQ(died.status().code(), absl::StatusCode::kUnavailable) << died.status();
+  EXPECT_EQ(unidist::GetStats().object_store_objects, 0u);
+  EXPECT_EQ(unidist::GetStats().object_store_bytes, 0u);
+  // The replacement worker allocates in the store as before.
+  EXPECT_THAT(Get(unidist::Submit(fns::FilledRamp, kLarge)), IsOkAndHolds(fns::Ramp(kLarge)));
 }
 
 TEST_F(SharedArraysTest, SealOfAnEmptyArrayFailsItsRef) {

@@ -56,16 +56,23 @@ std::vector<uint8_t> MakeBytes(uint64_t size) { return std::vector<uint8_t>(size
 
 // The partitioned workload (h): y = 2x + 1 into a new partition, the element-wise sum of
 // two partitions into a new one, and the sum of one. They read their arguments in place
-// (ArrayView) and return new vectors, which the worker writes into the store.
-std::vector<double> TransformPartition(unidist::ArrayView<double> x) {
-  std::vector<double> y(x.size());
-  for (size_t i = 0; i < y.size(); ++i) y[i] = 2 * x[i] + 1;
+// (ArrayView) and fill their results in where unidist::Allocate puts them (the store),
+// which the task then returns as it is: no copy either way.
+absl::StatusOr<unidist::WritableArray<double>> TransformPartition(unidist::ArrayView<double> x) {
+  absl::StatusOr<unidist::WritableArray<double>> y = unidist::Allocate<double>(x.size());
+  if (!y.ok()) return y.status();
+  double* out = y->data();
+  for (size_t i = 0; i < x.size(); ++i) out[i] = 2 * x[i] + 1;
   return y;
 }
 
-std::vector<double> AddPartitions(unidist::ArrayView<double> a, unidist::ArrayView<double> b) {
-  std::vector<double> sum(std::min(a.size(), b.size()));
-  for (size_t i = 0; i < sum.size(); ++i) sum[i] = a[i] + b[i];
+absl::StatusOr<unidist::WritableArray<double>> AddPartitions(unidist::ArrayView<double> a,
+                                                             unidist::ArrayView<double> b) {
+  absl::StatusOr<unidist::WritableArray<double>> sum =
+      unidist::Allocate<double>(std::min(a.size(), b.size()));
+  if (!sum.ok()) return sum.status();
+  double* out = sum->data();
+  for (size_t i = 0; i < sum->size(); ++i) out[i] = a[i] + b[i];
   return sum;
 }
 

@@ -266,6 +266,14 @@ absl::StatusOr<absl::string_view> InheritedArena::Bytes(uint64_t offset, uint64_
 
 absl::Status InheritedArena::Write(uint64_t offset, uint64_t size,
                                    absl::FunctionRef<absl::Status(char* out)> write) {
+  absl::StatusOr<char*> out = OpenForWriting(offset, size);
+  if (!out.ok()) return out.status();
+  const absl::Status written = write(*out);
+  CloseForWriting(offset, size);
+  return written;
+}
+
+absl::StatusOr<char*> InheritedArena::OpenForWriting(uint64_t offset, uint64_t size) {
   if (offset > size_ || size > size_ - offset) {
     return absl::DataLossError(absl::StrCat("space at ", offset, " of ", size,
                                             " bytes is outside the shared-memory store (", size_,
@@ -276,9 +284,14 @@ absl::Status InheritedArena::Write(uint64_t offset, uint64_t size,
   if (mprotect(base_ + first, end - first, PROT_READ | PROT_WRITE) != 0) {
     return ErrnoError("opening space in the shared-memory store for writing", errno);
   }
-  const absl::Status written = write(base_ + offset);
+  return base_ + offset;
+}
+
+void InheritedArena::CloseForWriting(uint64_t offset, uint64_t size) {
+  if (offset > size_ || size > size_ - offset) return;  // OpenForWriting refused it
+  const uint64_t first = offset / kPage * kPage;
+  const uint64_t end = std::min<uint64_t>(RoundUp(offset + size, kPage), size_);
   mprotect(base_ + first, end - first, PROT_READ);
-  return written;
 }
 
 }  // namespace unidist

@@ -197,6 +197,11 @@ class InheritedArena {
   // Internal if the pages cannot be made writable; else `write`'s status.
   absl::Status Write(uint64_t offset, uint64_t size,
                      absl::FunctionRef<absl::Status(char* out)> write);
+  // The same in two steps, for space a task fills in over time (unidist::Allocate inside a
+  // task): OpenForWriting makes the pages writable and returns the address of `offset`;
+  // CloseForWriting makes them read-only again. Errors as Write's.
+  absl::StatusOr<char*> OpenForWriting(uint64_t offset, uint64_t size);
+  void CloseForWriting(uint64_t offset, uint64_t size);
 
  private:
   InheritedArena(char* base, uint64_t size, uint64_t inode)

@@ -8,6 +8,7 @@
 #define UNIDIST_API_INTERNAL_BRIDGE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -94,7 +95,16 @@ struct WritableObject {
   size_t size = 0;
   std::shared_ptr<void> space;
   bool in_store = false;
+  // In a worker process: the task the driver gave this space in the store to (the
+  // executor's AllocateForTask); 0 for the driver's own space and for the heap.
+  uint64_t task_id = 0;
 };
+// For the result at `index` of the task this thread runs, the space `object` (from
+// Allocate inside this task): if the driver gave it to this task in the store, lists it
+// among the task's stored values as it is, with no copy, empties `object` and returns
+// true. False otherwise: the caller sends its bytes.
+bool StoreAllocatedResult(WritableObject& object, size_t index);
+
 // Space as above, the byte at `aligned_at` on a 64-byte boundary. ResourceExhausted if
 // the store has no room; FailedPrecondition before Init.
 absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -162,6 +163,78 @@ bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
   stored->set_index(static_cast<uint32_t>(index));
   stored->set_offset(reply->offset());
   stored->set_size(size);
+  return true;
+}
+
+namespace {
+
+// Space in the store the driver gave the task this thread runs (AllocateForTask): writable
+// from this process until it is returned as a result or dropped. The driver keeps the
+// space itself until the task's outcome, and frees it then unless it became a result.
+struct TaskSpace {
+  TaskSpace(InheritedArena* store, uint64_t offset, uint64_t size)
+      : store(store), offset(offset), size(size) {}
+  ~TaskSpace() { Close(); }
+  void Close() {
+    if (open) store->CloseForWriting(offset, size);
+    open = false;
+  }
+  InheritedArena* const store;
+  const uint64_t offset;
+  const uint64_t size;
+  bool open = true;
+};
+
+}  // namespace
+
+std::optional<WritableObject> AllocateForTask(size_t size, size_t aligned_at) {
+  const ResultContext& context = t_results;
+  if (context.task == nullptr || context.task->store_results_from() == 0 ||
+      size < context.task->store_results_from()) {
+    return std::nullopt;
+  }
+  InheritedArena* store = InheritedArena::Get();
+  if (store == nullptr) return std::nullopt;
+  proto::ApiRequest request;
+  proto::AllocateRequest* allocate = request.mutable_allocate();
+  allocate->set_task_id(context.task->task_id());
+  allocate->set_size(size);
+  allocate->set_aligned_at(aligned_at);
+  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
+  if (!reply.ok() || reply->has_error()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: an array allocated in a task lives in its heap: "
+                            << (reply.ok() ? reply->error().message() : reply.status().message());
+    return std::nullopt;
+  }
+  absl::StatusOr<char*> data = store->OpenForWriting(reply->offset(), size);
+  if (!data.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "unidist: an array allocated in a task lives in its heap: "
+                            << data.status();
+    return std::nullopt;
+  }
+  WritableObject object;
+  object.data = *data;
+  object.size = size;
+  object.space = std::make_shared<TaskSpace>(store, reply->offset(), size);
+  object.in_store = true;
+  object.task_id = context.task->task_id();
+  return object;
+}
+
+bool StoreAllocatedResult(WritableObject& object, size_t index) {
+  const ResultContext& context = t_results;
+  if (!object.in_store || object.task_id == 0 || context.task == nullptr ||
+      object.task_id != context.task->task_id() ||
+      index >= static_cast<size_t>(context.task->result_ids_size())) {
+    return false;
+  }
+  auto* space = static_cast<TaskSpace*>(object.space.get());
+  space->Close();  // the value is final from here on
+  proto::StoredValue* stored = context.result->add_stored_values();
+  stored->set_index(static_cast<uint32_t>(index));
+  stored->set_offset(space->offset);
+  stored->set_size(object.size);
+  object = WritableObject();
   return true;
 }
 

@@ -18,10 +18,13 @@
 #ifndef UNIDIST_API_INTERNAL_EXECUTOR_H_
 #define UNIDIST_API_INTERNAL_EXECUTOR_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "api/internal/bridge.h"
 #include "common/worker_protocol.pb.h"
 
 namespace unidist::api_internal {
@@ -45,6 +48,12 @@ void ExecuteTask(const proto::TaskRequest& task, proto::TaskResult* result);
 // The same, in the driver's calling thread (the sequential backend): InTask() holds while
 // it runs, InWorkerProcess() does not.
 void ExecuteTaskInDriver(const proto::TaskRequest& task, proto::TaskResult* result);
+// unidist::Allocate inside a task in a worker process: `size` bytes (the byte at
+// `aligned_at` on a 64-byte boundary) in the session's store, writable from this process,
+// if the task's results go there (TaskRequest.store_results_from) and it is that large.
+// Nullopt otherwise, or if the driver has no room: the caller uses the heap.
+std::optional<WritableObject> AllocateForTask(size_t size, size_t aligned_at);
+
 // Destroys the actor instance kept under `actor_key` in this process, if any.
 void DropActorInstance(uint64_t actor_key);
 

@@ -25,6 +25,8 @@ namespace unidist {
 
 template <typename T>
 class ObjectRef;
+template <typename T>
+class WritableArray;
 
 namespace api_internal {
 
@@ -47,7 +49,8 @@ struct IsTuple : std::false_type {};
 template <typename... T>
 struct IsTuple<std::tuple<T...>> : std::true_type {};
 
-// The value type a task returning R resolves to: void for void and absl::Status, X for
+// The value type a task returning R resolves to: void for void and absl::Status,
+// std::vector<T> for a WritableArray<T> (api/shared_arrays.h), that of X for
 // absl::StatusOr<X>, R otherwise.
 template <typename R>
 struct ResultOf {
@@ -57,9 +60,13 @@ template <>
 struct ResultOf<absl::Status> {
   using Type = void;
 };
+template <typename T>
+struct ResultOf<WritableArray<T>> {
+  using Type = std::vector<T>;
+};
 template <typename X>
 struct ResultOf<absl::StatusOr<X>> {
-  using Type = X;
+  using Type = typename ResultOf<X>::Type;
 };
 template <typename R>
 using ResultType = typename ResultOf<std::decay_t<R>>::Type;
@@ -139,6 +146,13 @@ void AppendResult(const T& value, std::vector<std::string>* results) {
   std::string& bytes = results->emplace_back(size, '\0');
   EncodeInto(value, bytes.data(), size).IgnoreError();  // `size` is its size
 }
+
+// Appends an array the task filled in (unidist::Allocate, then returned): the space it
+// lies in becomes the result, without a copy, if the driver gave it to this task in the
+// store; else its bytes (already the encoding of a std::vector<T>) are the result.
+// Defined in api/shared_arrays.h, where WritableArray is.
+template <typename T>
+void AppendResult(WritableArray<T>& array, std::vector<std::string>* results);
 
 // Encodes a task's value into `results`: whole, or one element per result for
 // SubmitTuple.

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -511,7 +513,7 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
 
 void Runtime::OnResult(proto::TaskResult result) {
   Dispatched record;
-  std::vector<std::shared_ptr<SharedArena::Block>> blocks;
+  std::vector<std::shared_ptr<SharedArena::Block>> blocks;  // the run's space in the store
   {
     absl::MutexLock lock(&mu_);
     auto it = dispatched_.find(result.task_id());
@@ -522,11 +524,8 @@ void Runtime::OnResult(proto::TaskResult result) {
     // Space taken for this run's results: the value keeps its own below; the rest (a run
     // that died or failed) is freed with `blocks`.
     if (!result_blocks_.empty()) {
-      for (size_t i = 0; i < record.result_ids.size(); ++i) {
-        auto block = result_blocks_.extract(record.result_ids[i]);
-        if (block.empty()) continue;
-        if (blocks.empty()) blocks.resize(record.result_ids.size());
-        blocks[i] = std::move(block.mapped());
+      if (auto taken = result_blocks_.extract(result.task_id()); !taken.empty()) {
+        blocks = std::move(taken.mapped());
       }
     }
     if (result.error().worker_died() && record.retries_left > 0) {
@@ -611,9 +610,7 @@ void Runtime::OnResult(proto::TaskResult result) {
   }
   for (const proto::StoredValue& stored : result.stored_values()) {
     if (stored.index() >= ids.size()) continue;  // bytes from a worker: not trusted
-    SealStored(ids[stored.index()],
-               stored.index() < blocks.size() ? std::move(blocks[stored.index()]) : nullptr,
-               stored);
+    SealStored(ids[stored.index()], TakeBlockAt(stored.offset(), &blocks), stored);
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
@@ -624,24 +621,40 @@ absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& r
   if (arena_ == nullptr) {
     return absl::FailedPreconditionError("this session has no shared-memory store");
   }
-  absl::StatusOr<DataID> id = DataID::FromBinary(request.result_id());
-  if (!id.ok()) return id.status();
+  // A result's space names the result (checked below); space a task fills in itself
+  // (unidist::Allocate inside it) names none.
+  std::optional<DataID> id;
+  if (!request.result_id().empty()) {
+    absl::StatusOr<DataID> result_id = DataID::FromBinary(request.result_id());
+    if (!result_id.ok()) return result_id.status();
+    id = *result_id;
+  }
   absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
       AllocateInStore(request.size(), request.aligned_at());
   if (!block.ok()) return block.status();
   const uint64_t offset = (*block)->offset();
   absl::MutexLock lock(&mu_);
-  // Only for a result of a task in flight (checked under the lock OnResult takes them
-  // under, so that space given after the task's outcome was taken cannot stay behind).
+  // Only for a task in flight (checked under the lock OnResult takes the space under, so
+  // that space given after the task's outcome was taken cannot stay behind).
   auto task = dispatched_.find(request.task_id());
-  if (task == dispatched_.end() ||
-      std::find(task->second.result_ids.begin(), task->second.result_ids.end(), *id) ==
-          task->second.result_ids.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("object ", id->Hex(), " is not a result of a task in flight"));
+  if (task == dispatched_.end()) {
+    return absl::NotFoundError(absl::StrCat("task ", request.task_id(), " is not in flight"));
   }
-  result_blocks_[*id] = *std::move(block);  // a retry's request replaces a dead run's space
+  if (id.has_value() && std::find(task->second.result_ids.begin(), task->second.result_ids.end(),
+                                  *id) == task->second.result_ids.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("object ", id->Hex(), " is not a result of task ", request.task_id()));
+  }
+  result_blocks_[request.task_id()].push_back(*std::move(block));
   return offset;
+}
+
+std::shared_ptr<SharedArena::Block> Runtime::TakeBlockAt(
+    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks) {
+  for (std::shared_ptr<SharedArena::Block>& block : *blocks) {
+    if (block != nullptr && block->offset() == offset) return std::move(block);
+  }
+  return nullptr;
 }
 
 void Runtime::SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,

@@ -199,9 +199,13 @@ class Runtime {
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
-  // Space in the shared-memory store for a result a worker is about to write
-  // (AllocateRequest), held in result_blocks_ until the task's outcome arrives.
+  // Space in the shared-memory store for a result a worker is about to write, or for an
+  // array a task fills in (AllocateRequest), held in result_blocks_ until the task's
+  // outcome arrives.
   absl::StatusOr<uint64_t> AllocateResult(const proto::AllocateRequest& request);
+  // The block of `blocks` at `offset`, taken out of it; null if none is there.
+  static std::shared_ptr<SharedArena::Block> TakeBlockAt(
+      uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks);
   // Completes result `id` with the value a worker wrote into `block` (StoredValue).
   void SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,
                   const proto::StoredValue& stored);
@@ -238,10 +242,11 @@ class Runtime {
   };
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
-  // Space in the shared-memory store that workers write results into, by result id, from
-  // the worker's AllocateRequest until the task's outcome arrives (then the value keeps
-  // it, or it is freed).
-  absl::flat_hash_map<DataID, std::shared_ptr<SharedArena::Block>> result_blocks_
+  // Space in the shared-memory store that workers write results into, by task id, from
+  // the worker's AllocateRequest until the task's outcome arrives (then a value keeps
+  // its space, and the rest is freed: a run that died or failed, an array the task
+  // allocated and did not return).
+  absl::flat_hash_map<uint64_t, std::vector<std::shared_ptr<SharedArena::Block>>> result_blocks_
       ABSL_GUARDED_BY(mu_);
   std::atomic<size_t> tasks_waiting_{0};
   // Live actors by the slot of their worker, to route on_dedicated_worker_lost.

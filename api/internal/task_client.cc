@@ -6,12 +6,14 @@
 // handles whose tokens say "held by the driver".
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/internal/client.h"
+#include "api/internal/executor.h"
 #include "api/internal/ref_token.h"
 #include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
@@ -66,6 +68,23 @@ class TaskClient final : public Client {
     std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
     return handles.size() == 1 ? handles[0]
                                : FailedHandle(absl::InternalError("bad reply from the driver"));
+  }
+
+  // In the store when the task may write there (its result then needs no copy), else in
+  // the heap.
+  absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at) override {
+    if (std::optional<WritableObject> in_store = AllocateForTask(size, aligned_at)) {
+      return *std::move(in_store);
+    }
+    return Client::Allocate(size, aligned_at);
+  }
+
+  // Space in the store is the task's until its outcome: the object is a copy of it.
+  RefHandle Seal(WritableObject object) override {
+    if (object.in_store && object.task_id != 0) {
+      return Put(std::string(object.data, object.size));
+    }
+    return Client::Seal(std::move(object));
   }
 
   std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
