@@ -153,6 +153,7 @@ void RunFloor(const Workloads& w, bool quick, Measurements* m, std::vector<std::
          errors);
   Record("floor/memcpy_GBps", MemcpyGBps(memcpy_bytes, w.reps), m, errors);
   Record("floor/fresh_memory_GBps", FreshMemoryGBps(memcpy_bytes / 4, w.reps), m, errors);
+  Record("floor/fresh_copy_GBps", FreshCopyGBps(w.get_bytes, w.reps), m, errors);
 }
 
 void RunPython(const Workloads& w, const std::string& explicit_script, Measurements* m,

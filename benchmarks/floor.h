@@ -54,6 +54,12 @@ Samples MemcpyGBps(size_t bytes, int reps);
 // these VMs a first touch is far slower than a copy between pages already mapped.
 Samples FreshMemoryGBps(size_t bytes, int reps);
 
+// One sample per repetition: mmap of `bytes` of fresh anonymous memory with transparent
+// huge pages asked for (MADV_HUGEPAGE), memcpy of `bytes` into it from a buffer already
+// faulted in, munmap — the least a copy into a new large buffer (Get into a new
+// std::vector) costs: the kernel zeroes every new page before the copy writes it.
+Samples FreshCopyGBps(size_t bytes, int reps);
+
 // The wall time of `tasks` calls of `task` dealt out to `processes` forked children (as
 // evenly as possible), from the first fork to the last exit: the parallelism the machine
 // offers right now, against which a pool's scaling is judged. Internal if fork fails.

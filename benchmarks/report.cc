@@ -78,6 +78,9 @@ std::vector<FloorRow> FloorRows() {
       {"memcpy between two 1 GiB buffers (64 MiB with --quick)", "GB/s", "floor/memcpy_GBps"},
       {"first touch of fresh memory: mmap + memset + munmap of 256 MiB (16 MiB with --quick)",
        "GB/s", "floor/fresh_memory_GBps"},
+      {"copy into fresh memory with huge pages asked for: mmap + MADV_HUGEPAGE + memcpy + "
+       "munmap of 100 MiB (16 MiB with --quick)",
+       "GB/s", "floor/fresh_copy_GBps"},
       {"CPU-bound tasks on forked processes: speedup 1 → 2 (measured in the scaling group)", "×",
        "floor/scaling_speedup_x"},
   };
@@ -266,6 +269,10 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " task result alone (already ready: Wait, then time Get into a std::vector)"),
        "GB/s", U(absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps")), "floor/memcpy_GBps",
        "memcpy", "", "", "", Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× memcpy"}});
+  add({absl::StrCat("d. the same Get, against a copy into fresh memory (the kernel zeroes "
+                    "each new page first)"),
+       "GB/s", U(absl::StrCat("get_alone_", SizeName(w.get_bytes), "_GBps")),
+       "floor/fresh_copy_GBps", "fresh copy", "", "", "", std::nullopt});
   std::vector<std::string> viewed_sizes = {SizeName(kOneMiB), SizeName(w.get_bytes), store};
   // --quick makes the result and the stored object the same size: one row for it.
   viewed_sizes.erase(std::unique(viewed_sizes.begin(), viewed_sizes.end()), viewed_sizes.end());
