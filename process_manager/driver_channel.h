@@ -26,6 +26,12 @@ namespace unidist {
 // is gone; DeadlineExceeded. The reply may itself carry an error (ApiReply.error).
 absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline);
 
+// As CallDriver without a deadline, for a request the driver answers at once, without
+// waiting for any task (AllocateRequest): the worker does not run its queued tasks while
+// it waits (as it does for the other calls, so that a nested Get cannot deadlock the
+// pool), so the calling task is not held up behind them and its results keep their order.
+absl::StatusOr<proto::ApiReply> CallDriverPromptly(proto::ApiRequest request);
+
 // As CallDriver, for requests the driver does not answer (ReleaseRequest). Does nothing
 // outside a worker process.
 void NotifyDriver(proto::ApiRequest request);

@@ -100,6 +100,14 @@ struct WorkerPoolOptions {
   // uses more is killed and its task fails with ResourceExhausted, not retried. Checked
   // every few milliseconds while the worker has tasks. 0: no limit.
   size_t worker_memory_limit = 0;
+  // For a pool that keeps objects where they were made (the mpi backend keeps large
+  // results on their worker rank): each place that keeps them gets a shared-memory store
+  // (object_store/shared_arena.h) of `object_store_memory` bytes for the objects of at
+  // least `shared_memory_min_bytes`, which its workers write results into and read
+  // arguments from in place. 0 or SIZE_MAX: none. (The multiprocessing backend's store is
+  // the driver's own: api/internal/runtime.h.)
+  size_t object_store_memory = 0;
+  size_t shared_memory_min_bytes = SIZE_MAX;
 };
 
 // A snapshot of one worker slot.

@@ -148,7 +148,7 @@ bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
   allocate->set_result_id(context.task->result_ids(static_cast<int>(index)));
   allocate->set_size(size);
   allocate->set_aligned_at(aligned_at);
-  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
+  absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
   if (!reply.ok() || reply->has_error()) {
     LOG_FIRST_N(WARNING, 1) << "unidist: a large result goes through the socket: "
                             << (reply.ok() ? reply->error().message() : reply.status().message());
@@ -200,7 +200,7 @@ std::optional<WritableObject> AllocateForTask(size_t size, size_t aligned_at) {
   allocate->set_task_id(context.task->task_id());
   allocate->set_size(size);
   allocate->set_aligned_at(aligned_at);
-  absl::StatusOr<proto::ApiReply> reply = CallDriver(std::move(request), absl::InfiniteFuture());
+  absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
   if (!reply.ok() || reply->has_error()) {
     LOG_FIRST_N(WARNING, 1) << "unidist: an array allocated in a task lives in its heap: "
                             << (reply.ok() ? reply->error().message() : reply.status().message());

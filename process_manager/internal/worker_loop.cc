@@ -50,7 +50,8 @@ class Worker {
     }
   }
 
-  absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline) {
+  absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline,
+                                       bool help = true) {
     if (exit_code_ >= 0) return absl::UnavailableError("the driver is gone");
     const uint64_t id = next_request_id_++;
     request.set_request_id(id);
@@ -58,7 +59,7 @@ class Worker {
     *message.mutable_api_request() = std::move(request);
     ++waiting_;
     Send(message).IgnoreError();  // a failure sets exit_code_, which AwaitReply reports
-    absl::StatusOr<proto::ApiReply> reply = AwaitReply(id, deadline);
+    absl::StatusOr<proto::ApiReply> reply = AwaitReply(id, deadline, help);
     --waiting_;
     return reply;
   }
@@ -80,7 +81,8 @@ class Worker {
   bool running_task() const { return depth_ > 0; }
 
  private:
-  absl::StatusOr<proto::ApiReply> AwaitReply(uint64_t id, absl::Time deadline) {
+  // With `help`, runs queued tasks while it waits (see help_while_waiting).
+  absl::StatusOr<proto::ApiReply> AwaitReply(uint64_t id, absl::Time deadline, bool help) {
     for (;;) {
       if (auto it = replies_.find(id); it != replies_.end()) {
         proto::ApiReply reply = std::move(it->second);
@@ -90,7 +92,7 @@ class Worker {
       if (exit_code_ >= 0 || end_of_stream_) {
         return absl::UnavailableError("the driver closed the connection");
       }
-      if (options_.help_while_waiting && !tasks_.empty() && depth_ < kMaxNestedTasks) {
+      if (help && options_.help_while_waiting && !tasks_.empty() && depth_ < kMaxNestedTasks) {
         RunTask(PopTask());
         continue;
       }
@@ -283,6 +285,14 @@ absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time
     return absl::FailedPreconditionError("not inside a task of a worker process");
   }
   return g_worker->Call(std::move(request), deadline);
+}
+
+absl::StatusOr<proto::ApiReply> CallDriverPromptly(proto::ApiRequest request) {
+  using process_internal::g_worker;
+  if (g_worker == nullptr || !g_worker->running_task()) {
+    return absl::FailedPreconditionError("not inside a task of a worker process");
+  }
+  return g_worker->Call(std::move(request), absl::InfiniteFuture(), /*help=*/false);
 }
 
 void NotifyDriver(proto::ApiRequest request) {
