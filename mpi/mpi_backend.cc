@@ -127,6 +127,8 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
     rank.bytes_sent_to_driver = report.bytes_sent_to_driver();
     rank.bytes_fetched = report.bytes_fetched();
     rank.fetches = report.fetches();
+    rank.objects_in_store = report.objects_in_store();
+    rank.bytes_in_store = report.bytes_in_store();
     out.ranks.push_back(rank);
   }
   return out;
@@ -142,7 +144,7 @@ void ServeAsWorkerRank(TaskExecutor execute) {
   std::atomic<Link*> link_for_node{nullptr};
   absl::Notification exit_requested;
   Node node(
-      [&link_for_node](int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+      [&link_for_node](int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload) {
         link_for_node.load(std::memory_order_acquire)
             ->Post(dest, std::move(bytes), std::move(payload));
       },

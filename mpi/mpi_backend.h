@@ -60,6 +60,8 @@ struct RankObjectCounters {
   uint64_t bytes_sent_to_driver = 0;  // values the driver fetched from this one
   uint64_t bytes_fetched = 0;         // values this rank fetched from others
   uint64_t fetches = 0;
+  uint64_t objects_in_store = 0;  // of those held, in the rank's shared-memory store
+  uint64_t bytes_in_store = 0;
 };
 struct ObjectTraffic {
   uint64_t result_bytes_to_driver = 0;  // values that came with their results

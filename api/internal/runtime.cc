@@ -46,6 +46,12 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
                    << arena.status();
     }
   }
+  // A pool that keeps objects elsewhere (mpi: on their worker ranks) gives each place a
+  // store of the same size, also where the driver shares no memory with the workers.
+  if (tuning.shared_memory_min_bytes != SIZE_MAX) {
+    options.object_store_memory = tuning.object_store_memory;
+    options.shared_memory_min_bytes = tuning.shared_memory_min_bytes;
+  }
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;

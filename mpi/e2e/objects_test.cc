@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -35,10 +37,48 @@ int64_t MakeAndMeasureNested(int64_t bytes) {
   return static_cast<int64_t>(value->size());
 }
 
+// `n` doubles, i mod 1000, filled in where unidist::Allocate puts them (on a worker rank:
+// that rank's store) and returned as they are.
+absl::StatusOr<unidist::WritableArray<double>> Ramp(int64_t n) {
+  absl::StatusOr<unidist::WritableArray<double>> values =
+      unidist::Allocate<double>(static_cast<size_t>(n));
+  if (!values.ok()) return values.status();
+  for (int64_t i = 0; i < n; ++i) (*values)[static_cast<size_t>(i)] = static_cast<double>(i % 1000);
+  return values;
+}
+
+// The name of the mapping `address` lies in, from /proc/self/maps ("" if anonymous).
+std::string MappingOf(const void* address) {
+  FILE* maps = fopen("/proc/self/maps", "r");
+  if (maps == nullptr) return "";
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  char line[512];
+  std::string name;
+  while (fgets(line, sizeof(line), maps) != nullptr) {
+    uintptr_t start = 0;
+    uintptr_t end = 0;
+    int consumed = 0;
+    if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &consumed) < 2) continue;
+    if (at < start || at >= end) continue;
+    name = std::string(line + consumed);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    break;
+  }
+  fclose(maps);
+  return name;
+}
+
+// The sum of `values`, and the mapping the task read them in.
+std::pair<double, std::string> SumWhere(unidist::ArrayView<double> values) {
+  double sum = 0;
+  for (size_t i = 0; i < values.size(); ++i) sum += values[i];
+  return {sum, MappingOf(values.bytes().data())};
+}
+
 }  // namespace objects_e2e
 
 UNIDIST_REMOTE(objects_e2e::Make, objects_e2e::Length, objects_e2e::Crash,
-               objects_e2e::MakeAndMeasureNested);
+               objects_e2e::MakeAndMeasureNested, objects_e2e::Ramp, objects_e2e::SumWhere);
 
 namespace {
 
@@ -46,6 +86,10 @@ using ::objects_e2e::Crash;
 using ::objects_e2e::Length;
 using ::objects_e2e::Make;
 using ::objects_e2e::MakeAndMeasureNested;
+using ::objects_e2e::Ramp;
+using ::objects_e2e::SumWhere;
+using ::testing::HasSubstr;
+using ::testing::Pair;
 using ::unidist::mpi::ObjectTraffic;
 using ::unidist::mpi::QueryObjectTrafficForTesting;
 using ::unidist::testing::IsOkAndHolds;
@@ -121,6 +165,42 @@ TEST_F(ObjectsTest, ALargeResultGoesFromRank1ToRank2DirectlyAndNowhereOnRank1) {
   EXPECT_EQ(released.ranks[0].objects_held, 0u);
   EXPECT_EQ(released.ranks[1].objects_held, 0u);
   EXPECT_EQ(released.ranks[0].bytes_held, 0u);
+}
+
+TEST_F(ObjectsTest, LargeObjectsLiveInTheirRanksStoreAndTasksThereReadThemInPlace) {
+  constexpr int64_t kCount = int64_t{1} << 19;  // 4 MiB of doubles
+  double expected = 0;
+  for (int64_t i = 0; i < kCount; ++i) expected += static_cast<double>(i % 1000);
+  {
+    // Made on rank 1, written by its worker straight into rank 1's store.
+    unidist::ObjectRef<std::vector<double>> ramp = unidist::Submit(Ramp, kCount);
+    unidist::Wait(std::vector<unidist::ObjectRef<std::vector<double>>>{ramp}, 1);
+    ObjectTraffic traffic = Traffic();
+    EXPECT_EQ(traffic.ranks[0].objects_in_store, 1u);
+    EXPECT_GE(traffic.ranks[0].bytes_in_store, static_cast<uint64_t>(kCount * 8));
+    EXPECT_LT(traffic.result_bytes_to_driver, kSlack);
+
+    // Rank 2 fetches it into its own store once, and its task reads it there.
+    EXPECT_THAT(unidist::Get(unidist::Submit(SumWhere, ramp)),
+                IsOkAndHolds(Pair(expected, HasSubstr("memfd:unidist-rank2-"))));
+    // Rank 1's task reads the object where its worker wrote it.
+    EXPECT_THAT(unidist::Get(unidist::Submit(SumWhere, ramp)),
+                IsOkAndHolds(Pair(expected, HasSubstr("memfd:unidist-rank1-"))));
+    traffic = Traffic();
+    EXPECT_EQ(traffic.ranks[1].objects_in_store, 1u);
+    EXPECT_EQ(traffic.ranks[1].fetches, 1u);
+    EXPECT_EQ(traffic.bytes_fetched_by_driver, 0u);
+
+    // The driver's Get: fetched from rank 1, decoded as usual.
+    absl::StatusOr<std::vector<double>> values = unidist::Get(ramp);
+    ASSERT_TRUE(values.ok()) << values.status();
+    ASSERT_EQ(values->size(), static_cast<size_t>(kCount));
+    EXPECT_EQ((*values)[999], 999.0);
+  }
+  // The last ref is gone: both ranks freed their copies.
+  const ObjectTraffic released = Traffic();
+  EXPECT_EQ(released.ranks[0].objects_in_store, 0u);
+  EXPECT_EQ(released.ranks[1].objects_in_store, 0u);
 }
 
 TEST_F(ObjectsTest, AResultNobodyHoldsAnyMoreIsDroppedByItsRank) {

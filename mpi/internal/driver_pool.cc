@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -141,6 +142,11 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     session->set_reap_grace_ms(absl::ToInt64Milliseconds(pool->options_.reap_grace));
     session->set_rank(1 + p);
     session->set_keep_min_bytes(mpi_options.keep_min_bytes);
+    if (pool->options_.shared_memory_min_bytes != SIZE_MAX) {
+      session->set_object_store_memory(pool->options_.object_store_memory);
+      session->set_shared_memory_min_bytes(pool->options_.shared_memory_min_bytes);
+    }
+    session->set_worker_memory_limit(pool->options_.worker_memory_limit);
     pool->Send(1 + p, std::move(start));
   }
   absl::Status started;

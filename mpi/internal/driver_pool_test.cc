@@ -105,7 +105,7 @@ class TestNode {
  public:
   TestNode(std::shared_ptr<LocalHub> hub, int rank)
       : node_(
-            [this](int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+            [this](int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload) {
               link_.load()->Post(dest, std::move(bytes), std::move(payload));
             },
             &TestExecutor,
@@ -573,7 +573,7 @@ class NodeSessionTest : public ::testing::Test {
  protected:
   NodeSessionTest()
       : node_(
-            [this](int, std::string bytes, std::shared_ptr<const std::string>) {
+            [this](int, std::string bytes, std::shared_ptr<const ObjectBytes>) {
               mpi::proto::FromNode message;
               ASSERT_TRUE(message.ParseFromString(bytes));
               absl::MutexLock lock(&mu_);

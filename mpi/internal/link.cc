@@ -37,7 +37,7 @@ void Link::Post(int dest, std::string bytes) {
   outbox_.push_back(Item{dest, std::move(bytes), nullptr, nullptr});
 }
 
-void Link::Post(int dest, std::string bytes, std::shared_ptr<const std::string> payload) {
+void Link::Post(int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload) {
   absl::MutexLock lock(&mu_);
   outbox_.push_back(Item{dest, std::move(bytes), std::move(payload), nullptr});
 }

@@ -62,7 +62,7 @@ class Link {
   void Post(int dest, std::string bytes);
   // Queues `bytes` then `payload` for rank `dest`, with nothing from this process in
   // between; `payload` is sent from the buffer given, not copied.
-  void Post(int dest, std::string bytes, std::shared_ptr<const std::string> payload);
+  void Post(int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload);
 
   // Runs `fn` on the link thread, after every message posted before it has been handed to
   // the transport, and returns once it has run. On the link thread, runs `fn` at once.
@@ -79,7 +79,7 @@ class Link {
   struct Item {
     int dest = -1;
     std::string bytes;
-    std::shared_ptr<const std::string> payload;  // sent after `bytes`, if set
+    std::shared_ptr<const ObjectBytes> payload;  // sent after `bytes`, if set
     std::function<void()> fn;                    // set for Sync
   };
 

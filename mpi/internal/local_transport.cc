@@ -31,8 +31,8 @@ class LocalTransport final : public Transport {
     return absl::OkStatus();
   }
 
-  absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) override {
-    return Send(dest, *bytes);  // in memory anyway: a copy stands for the transfer
+  absl::Status SendShared(int dest, std::shared_ptr<const ObjectBytes> bytes) override {
+    return Send(dest, std::string(bytes->view()));  // in memory anyway: a copy stands for it
   }
 
   absl::StatusOr<std::optional<Received>> TryReceive() override {

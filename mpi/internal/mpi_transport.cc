@@ -40,16 +40,16 @@ class MpiTransport final : public Transport {
     return Start(dest, std::move(bytes), nullptr);
   }
 
-  absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) override {
+  absl::Status SendShared(int dest, std::shared_ptr<const ObjectBytes> bytes) override {
     return Start(dest, std::string(), std::move(bytes));
   }
 
   // Sends `shared` if set, else `bytes`.
-  absl::Status Start(int dest, std::string bytes, std::shared_ptr<const std::string> shared) {
+  absl::Status Start(int dest, std::string bytes, std::shared_ptr<const ObjectBytes> shared) {
     if (dest < 0 || dest >= size_ || dest == rank_) {
       return absl::InvalidArgumentError(absl::StrCat("no rank ", dest, " to send to"));
     }
-    const std::string& data = shared != nullptr ? *shared : bytes;
+    const absl::string_view data = shared != nullptr ? shared->view() : bytes;
     if (data.size() > static_cast<size_t>(INT_MAX)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "a message of ", data.size(), " bytes is larger than an MPI message can be"));
@@ -58,7 +58,7 @@ class MpiTransport final : public Transport {
     PendingSend& send = pending_.back();
     send.bytes = std::move(bytes);
     send.shared = std::move(shared);
-    const std::string& out = send.shared != nullptr ? *send.shared : send.bytes;
+    const absl::string_view out = send.shared != nullptr ? send.shared->view() : send.bytes;
     const int code = MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_BYTE, dest, kTag,
                                MPI_COMM_WORLD, &send.request);
     if (code != MPI_SUCCESS) {
@@ -106,7 +106,7 @@ class MpiTransport final : public Transport {
  private:
   struct PendingSend {
     std::string bytes;  // MPI reads from here (or `shared`) until the request completes
-    std::shared_ptr<const std::string> shared;
+    std::shared_ptr<const ObjectBytes> shared;
     MPI_Request request = MPI_REQUEST_NULL;
   };
   const int rank_;

@@ -2,15 +2,21 @@
 
 #include "mpi/internal/node.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <climits>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/codec.h"
 #include "common/data_id.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
+#include "object_store/shared_arena.h"
 
 namespace unidist::mpi_internal {
 namespace {
@@ -43,6 +49,20 @@ void ForEachLocation(proto::TaskRequest* task, proto::ApiReply* reply, bool is_r
     if (arg.has_location()) fn(arg.mutable_location(), arg.mutable_value());
   }
 }
+
+// The block of `blocks` at `offset`, taken out of it; null if none is there.
+std::shared_ptr<SharedArena::Block> TakeBlockAt(
+    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks) {
+  for (std::shared_ptr<SharedArena::Block>& block : *blocks) {
+    if (block != nullptr && block->offset() == offset) return std::move(block);
+  }
+  return nullptr;
+}
+
+// Hands the store to the workers a pool forks: one store at a time, since it goes
+// through a process-wide variable (SharedArena::ShareWithChildren) and a test may run
+// several nodes in one process.
+absl::Mutex g_share_mu(absl::kConstInit);
 
 }  // namespace
 
@@ -78,30 +98,133 @@ void Node::EndSession() {
     FailParked(waiting, absl::CancelledError("unidist was shut down before the task finished"));
   }
   fetching_.clear();
-  absl::flat_hash_map<std::string, ObjectBytes> dropped;  // freed after the lock
-  absl::MutexLock lock(&mu_);
-  dropped.swap(objects_);
-  result_ids_.clear();
+  {
+    // Freed after the lock.
+    absl::flat_hash_map<std::string, Bytes> dropped;
+    absl::flat_hash_map<uint64_t, std::vector<std::shared_ptr<SharedArena::Block>>> blocks;
+    absl::flat_hash_map<uint64_t, std::vector<Bytes>> arguments;
+    absl::MutexLock lock(&mu_);
+    dropped.swap(objects_);
+    blocks.swap(task_blocks_);
+    arguments.swap(task_arguments_);
+    result_ids_.clear();
+  }
+  // The file goes with the last object in it (a fetch still being sent holds one).
+  arena_.reset();
+  shared_memory_min_bytes_ = UINT64_MAX;
 }
 
 void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult* result) {
+  // Let go of after the lock: the space the task did not turn into values, and the
+  // arguments it read in the store.
+  std::vector<std::shared_ptr<SharedArena::Block>> blocks;
+  std::vector<Bytes> arguments;
   absl::MutexLock lock(&mu_);
+  if (auto taken = task_blocks_.extract(result->task_id()); !taken.empty()) {
+    blocks = std::move(taken.mapped());
+  }
+  if (auto taken = task_arguments_.extract(result->task_id()); !taken.empty()) {
+    arguments = std::move(taken.mapped());
+  }
   auto it = result_ids_.find(result->task_id());
   if (it == result_ids_.end()) return;
   const std::vector<std::string> ids = std::move(it->second);
   result_ids_.erase(it);
-  if (result->has_error()) return;
+  if (result->has_error()) {
+    result->clear_stored_values();
+    return;
+  }
+  auto keep = [&](int index, Bytes bytes) {
+    proto::KeptValue* kept = result->add_kept_values();
+    kept->set_index(static_cast<uint32_t>(index));
+    kept->set_holder(static_cast<uint64_t>(rank));
+    kept->set_size(bytes->size());
+    counters_.set_objects_kept(counters_.objects_kept() + 1);
+    objects_[ids[static_cast<size_t>(index)]] = std::move(bytes);
+  };
+  // Values the worker wrote into the store: kept there as they are (a value the driver
+  // is to have after all is copied out). The driver never sees these places.
+  for (const proto::StoredValue& stored : result->stored_values()) {
+    const int index = static_cast<int>(stored.index());
+    std::shared_ptr<SharedArena::Block> block = TakeBlockAt(stored.offset(), &blocks);
+    if (index >= result->values_size() || index >= static_cast<int>(ids.size()) ||
+        block == nullptr || stored.size() > block->size()) {
+      const proto::TaskResult failed = *result;
+      result->Clear();
+      result->set_task_id(failed.task_id());
+      if (failed.has_timing()) *result->mutable_timing() = failed.timing();
+      StatusToTaskError(
+          absl::DataLossError(absl::StrCat("a worker on rank ", rank,
+                                           " reported a result outside the space it was given")),
+          result->mutable_error());
+      return;
+    }
+    auto bytes = std::make_shared<const ObjectBytes>(
+        absl::string_view(block->data(), stored.size()), block, block->arena(), block->offset());
+    if (keep_min_bytes == 0 || stored.size() < keep_min_bytes ||
+        stored.size() > static_cast<uint64_t>(INT_MAX)) {
+      result->mutable_values(index)->assign(bytes->data(), bytes->size());
+      continue;
+    }
+    keep(index, std::move(bytes));
+  }
+  result->clear_stored_values();
+  if (keep_min_bytes == 0) return;
   for (int i = 0; i < result->values_size() && i < static_cast<int>(ids.size()); ++i) {
     std::string& value = *result->mutable_values(i);
     if (value.size() < keep_min_bytes || value.size() > static_cast<size_t>(INT_MAX)) continue;
-    proto::KeptValue* kept = result->add_kept_values();
-    kept->set_index(static_cast<uint32_t>(i));
-    kept->set_holder(static_cast<uint64_t>(rank));
-    kept->set_size(value.size());
-    counters_.set_objects_kept(counters_.objects_kept() + 1);
-    objects_[ids[i]] = std::make_shared<const std::string>(std::move(value));
+    keep(i, std::make_shared<const ObjectBytes>(std::move(value)));
     value.clear();
   }
+}
+
+void Node::AnswerAllocate(WorkerId worker, const proto::ApiRequest& request) {
+  const proto::AllocateRequest& allocate = request.allocate();
+  proto::ApiReply reply;
+  reply.set_request_id(request.request_id());
+  absl::Status error;
+  if (arena_ == nullptr) {
+    error =
+        absl::FailedPreconditionError(absl::StrCat("rank ", rank_, " has no shared-memory store"));
+  } else {
+    absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
+        arena_->Allocate(allocate.size(), allocate.aligned_at());
+    if (!block.ok()) {
+      error = absl::Status(block.status().code(),
+                           absl::StrCat("rank ", rank_, ": ", block.status().message()));
+    } else {
+      absl::MutexLock lock(&mu_);
+      // Only for a task in flight here (under the lock its outcome takes the space under).
+      auto task = result_ids_.find(allocate.task_id());
+      if (task == result_ids_.end() || (!allocate.result_id().empty() &&
+                                        std::find(task->second.begin(), task->second.end(),
+                                                  allocate.result_id()) == task->second.end())) {
+        error = absl::NotFoundError(
+            absl::StrCat("task ", allocate.task_id(), " is not in flight on rank ", rank_));
+      } else {
+        reply.set_offset((*block)->offset());
+        task_blocks_[allocate.task_id()].push_back(*std::move(block));
+      }
+    }
+  }
+  if (!error.ok()) StatusToTaskError(error, reply.mutable_error());
+  pool_->ReplyToWorker(worker, reply).IgnoreError();  // a worker that is gone needs none
+}
+
+Node::Bytes Node::IntoStore(std::string bytes) const {
+  if (arena_ != nullptr && bytes.size() >= shared_memory_min_bytes_) {
+    absl::StatusOr<std::shared_ptr<SharedArena::Block>> block =
+        arena_->Allocate(bytes.size(), ElementsOffsetOf(bytes));  // a vector's elements aligned
+    if (block.ok()) {
+      std::memcpy((*block)->data(), bytes.data(), bytes.size());
+      const size_t size = bytes.size();
+      SharedArena::Block* raw = block->get();
+      return std::make_shared<const ObjectBytes>(absl::string_view(raw->data(), size),
+                                                 *std::move(block), raw->arena(), raw->offset());
+    }
+    // A full store: the copy stays in the heap, and goes to the task as bytes.
+  }
+  return std::make_shared<const ObjectBytes>(std::move(bytes));
 }
 
 void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start) {
@@ -114,17 +237,30 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     absl::MutexLock lock(&mu_);
     counters_.Clear();
   }
+  if (start.object_store_memory() > 0 && start.shared_memory_min_bytes() > 0) {
+    absl::StatusOr<std::shared_ptr<SharedArena>> arena = SharedArena::Create(
+        absl::StrCat("unidist-rank", rank_, "-", getpid()), start.object_store_memory());
+    if (arena.ok()) {
+      arena_ = *std::move(arena);
+      shared_memory_min_bytes_ = start.shared_memory_min_bytes();
+    } else {
+      LOG(WARNING) << "unidist mpi: rank " << rank_
+                   << " has no shared-memory store; large objects go through sockets: "
+                   << arena.status();
+    }
+  }
   WorkerPoolOptions options;
   options.num_workers = start.num_workers();
   options.max_frame_bytes = start.max_frame_bytes();
   options.max_tasks_per_worker = start.max_tasks_per_worker();
   options.reap_grace = absl::Milliseconds(start.reap_grace_ms());
+  options.worker_memory_limit = start.worker_memory_limit();
   options.execute = execute_;
   // Every callback stamps the session it belongs to, so that a late message of an ended
   // session is dropped by the driver.
   options.on_result = [this, session, rank = rank_,
                        keep = keep_min_bytes_](proto::TaskResult result) {
-    if (keep > 0) KeepLargeValues(rank, keep, &result);
+    KeepLargeValues(rank, keep, &result);
     mpi::proto::FromNode message;
     *message.mutable_result() = std::move(result);
     Send(session, std::move(message));
@@ -136,6 +272,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     Send(session, std::move(message));
   };
   options.on_api_request = [this, session](WorkerId worker, proto::ApiRequest request) {
+    if (request.has_allocate()) return AnswerAllocate(worker, request);  // the node's store
     mpi::proto::FromNode message;
     *message.mutable_api_call()->mutable_worker() = ToLocal(worker);
     *message.mutable_api_call()->mutable_request() = std::move(request);
@@ -148,7 +285,20 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   };
   mpi::proto::FromNode reply;
   reply.mutable_session_started();
-  absl::StatusOr<std::unique_ptr<WorkerPool>> pool = start_pool_(std::move(options));
+  absl::StatusOr<std::unique_ptr<WorkerPool>> pool;
+  {
+    // The workers inherit a writable view of the store from the process the pool forks
+    // them from; the store is sealed against any other writer once that exists.
+    absl::MutexLock lock(&g_share_mu);
+    if (arena_ != nullptr) {
+      if (absl::Status shared = arena_->ShareWithChildren(); !shared.ok()) {
+        LOG(WARNING) << "unidist mpi: task results on rank " << rank_
+                     << " go through sockets: " << shared;
+      }
+    }
+    pool = start_pool_(std::move(options));
+    if (arena_ != nullptr) arena_->SealWrites();
+  }
   if (pool.ok()) {
     pool_ = *std::move(pool);
   } else {
@@ -157,7 +307,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   Send(session, std::move(reply));
 }
 
-Node::ObjectBytes Node::Find(const std::string& id) const {
+Node::Bytes Node::Find(const std::string& id) const {
   absl::MutexLock lock(&mu_);
   auto it = objects_.find(id);
   return it == objects_.end() ? nullptr : it->second;
@@ -193,7 +343,7 @@ void Node::ServeFetch(int source, uint64_t session, const mpi::proto::FetchObjec
   mpi::proto::ObjectData data;
   data.set_call_id(fetch.call_id());
   data.set_object_id(fetch.object_id());
-  ObjectBytes bytes;
+  Bytes bytes;
   absl::Status error;
   if (session != session_ || pool_ == nullptr) {
     error = absl::UnavailableError(absl::StrCat("object ", Hex(fetch.object_id()), " on rank ",
@@ -302,10 +452,13 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
     error = absl::Status(error.code(),
                          absl::StrCat("fetching from rank ", source, ": ", error.message()));
   } else {
+    // Kept as a copy for the life of the object (until the driver releases it), in the
+    // store if it is large, where this rank's tasks read it in place.
+    const size_t size = bytes.size();
+    Bytes copy = IntoStore(std::move(bytes));
     absl::MutexLock lock(&mu_);
-    counters_.set_bytes_fetched(counters_.bytes_fetched() + bytes.size());
-    // Kept as a copy for the life of the object (until the driver releases it).
-    objects_[data.object_id()] = std::make_shared<const std::string>(std::move(bytes));
+    counters_.set_bytes_fetched(counters_.bytes_fetched() + size);
+    objects_[data.object_id()] = std::move(copy);
   }
   for (uint64_t key : waiting) {
     auto found = parked_.find(key);
@@ -322,32 +475,46 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
 }
 
 void Node::Deliver(Parked parked) {
-  const bool is_reply = parked.kind == Parked::Kind::kReply;
-  absl::Status error;
-  ForEachLocation(&parked.task, &parked.reply, is_reply,
-                  [&](proto::ObjectLocation* location, std::string* value) {
-                    if (!error.ok()) return;
-                    ObjectBytes bytes = Find(location->object_id());
-                    if (bytes == nullptr) {  // released while the others were fetched
-                      error =
-                          absl::NotFoundError(absl::StrCat("object ", Hex(location->object_id()),
-                                                           " is not on rank ", rank_, " any more"));
-                      return;
-                    }
-                    *value = *bytes;  // the worker's frame is built from the message
-                  });
-  if (!error.ok()) return FailParked(parked, error);
-  if (is_reply) {
+  auto missing = [this](const std::string& id) {
+    return absl::NotFoundError(absl::StrCat("object ", Hex(id), " is not on rank ", rank_,
+                                            " any more"));  // released while others were fetched
+  };
+  if (parked.kind == Parked::Kind::kReply) {
+    Bytes bytes = Find(parked.reply.location().object_id());
+    if (bytes == nullptr) return FailParked(parked, missing(parked.reply.location().object_id()));
+    parked.reply.set_value(std::string(bytes->view()));
     parked.reply.clear_location();
     pool_->ReplyToWorker(FromLocal(parked.worker), parked.reply).IgnoreError();
     return;
   }
-  for (proto::TaskArgument& arg : *parked.task.mutable_args()) arg.clear_location();
+  std::vector<Bytes> in_store;  // arguments the task reads in the store, held till its outcome
+  for (proto::TaskArgument& arg : *parked.task.mutable_args()) {
+    if (!arg.has_location()) continue;
+    Bytes bytes = Find(arg.location().object_id());
+    if (bytes == nullptr) return FailParked(parked, missing(arg.location().object_id()));
+    arg.clear_location();
+    if (arena_ != nullptr && bytes->store() == arena_.get()) {
+      // Its place in the store, which the task's worker maps (it inherited the store).
+      const ArenaRef& where = arena_->ref();
+      proto::SharedValue* shared = arg.mutable_shared();
+      shared->set_pid(static_cast<uint32_t>(where.pid));
+      shared->set_fd(where.fd);
+      shared->set_inode(where.inode);
+      shared->set_file_size(where.size);
+      shared->set_offset(bytes->store_offset());
+      shared->set_size(bytes->size());
+      in_store.push_back(std::move(bytes));
+    } else {
+      arg.set_value(bytes->data(), bytes->size());  // the worker's frame is built from it
+    }
+  }
   const uint64_t task_id = parked.task.task_id();
   const std::string function = parked.task.function();
-  if (keep_min_bytes_ > 0) {
+  if (arena_ != nullptr) parked.task.set_store_results_from(shared_memory_min_bytes_);
+  {
     absl::MutexLock lock(&mu_);
     result_ids_[task_id].assign(parked.task.result_ids().begin(), parked.task.result_ids().end());
+    if (!in_store.empty()) task_arguments_[task_id] = std::move(in_store);
   }
   absl::Status sent = parked.kind == Parked::Kind::kTaskOn
                           ? pool_->DispatchTo(FromLocal(parked.worker), std::move(parked.task))
@@ -356,6 +523,7 @@ void Node::Deliver(Parked parked) {
     {
       absl::MutexLock lock(&mu_);
       result_ids_.erase(task_id);
+      task_arguments_.erase(task_id);
     }
     proto::TaskRequest failed;
     failed.set_task_id(task_id);
@@ -510,7 +678,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
       break;
     }
     case ToNode::kReleaseObjects: {
-      std::vector<ObjectBytes> dropped;  // freed after the lock
+      std::vector<Bytes> dropped;  // freed after the lock
       absl::MutexLock lock(&mu_);
       for (const std::string& id : message.release_objects().object_ids()) {
         auto it = objects_.find(id);
@@ -526,9 +694,19 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
         absl::MutexLock lock(&mu_);
         *reply.mutable_objects() = counters_;
         uint64_t bytes = 0;
-        for (const auto& [id, value] : objects_) bytes += value->size();
+        uint64_t objects_in_store = 0;
+        uint64_t bytes_in_store = 0;
+        for (const auto& [id, value] : objects_) {
+          bytes += value->size();
+          if (arena_ != nullptr && value->store() == arena_.get()) {
+            ++objects_in_store;
+            bytes_in_store += value->size();
+          }
+        }
         reply.mutable_objects()->set_objects_held(objects_.size());
         reply.mutable_objects()->set_bytes_held(bytes);
+        reply.mutable_objects()->set_objects_in_store(objects_in_store);
+        reply.mutable_objects()->set_bytes_in_store(bytes_in_store);
       }
       reply.mutable_objects()->set_call_id(message.query_objects().call_id());
       Send(session, std::move(reply));

@@ -19,6 +19,15 @@
 // (ReleaseObjects) or the session ends. The node answers fetches from the driver and from
 // other nodes, sending from the kept buffer.
 //
+// The node's store: with StartSession.object_store_memory, each session has a
+// shared-memory store on the node (object_store/shared_arena.h), as the multiprocessing
+// driver has one: the node allocates, its workers inherit the mapping. A worker writes a
+// result of at least shared_memory_min_bytes straight into space the node gives it
+// (AllocateRequest, answered here, not by the driver), and the node keeps the object
+// there; a fetched copy that large is put there on arrival. A task on this node then gets
+// such an argument as its place in the store (TaskArgument.shared) and reads it in place;
+// the node holds it until the task's outcome, even if the driver releases it meanwhile.
+//
 // HandleReceived() runs on the node's link thread (link.h) and sends through `send`; the
 // local pool's callbacks run on its event thread and send too. Thread-safe.
 
@@ -30,12 +39,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "mpi/internal/mpi_messages.pb.h"
 #include "mpi/internal/transport.h"
+#include "object_store/shared_arena.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist::mpi_internal {
@@ -47,7 +58,7 @@ class Node {
   // process. `start_pool` starts the local pool for a session (ProcessManager::Start in
   // production).
   using Sender =
-      std::function<void(int dest, std::string bytes, std::shared_ptr<const std::string> payload)>;
+      std::function<void(int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload)>;
   using StartPool =
       std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)>;
   Node(Sender send, TaskExecutor execute, StartPool start_pool);
@@ -76,7 +87,7 @@ class Node {
     proto::ApiReply reply;           // kReply
     int missing = 0;                 // fetches not answered yet
   };
-  using ObjectBytes = std::shared_ptr<const std::string>;
+  using Bytes = std::shared_ptr<const ObjectBytes>;
 
   bool Handle(int source, mpi::proto::ToNode message);
   void StartSession(uint64_t session, const mpi::proto::StartSession& start);
@@ -85,8 +96,14 @@ class Node {
   // Reports task `task_id` failed with `status` (a task the local pool did not accept).
   void SendTaskError(uint64_t session, const proto::TaskRequest& task,
                      const absl::Status& status) const;
-  // On a result from the local pool: keeps its large values, names them in kept_values.
+  // On a result from the local pool: lets go of the task's arguments and of the space it
+  // did not use; keeps its large values (those it wrote into the store as they are),
+  // naming them in kept_values. Pool event thread.
   void KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult* result);
+  // Answers a local worker's AllocateRequest from the node's store. Pool event thread.
+  void AnswerAllocate(WorkerId worker, const proto::ApiRequest& request);
+  // `bytes` moved into the store if it has room and they are that large; else as they are.
+  Bytes IntoStore(std::string bytes) const;
   // Fills in the located values `parked` needs that this node has, and asks their ranks
   // for the others; hands it on (Deliver) once none is missing. Link thread.
   void Resolve(Parked parked);
@@ -103,7 +120,7 @@ class Node {
   // The answer to this node's FetchObject, from `source`, with the value's bytes.
   void OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes);
   // The kept copy of `id`, or null.
-  ObjectBytes Find(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  Bytes Find(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const Sender send_;
   const TaskExecutor execute_;
@@ -115,6 +132,10 @@ class Node {
   bool session_ended_ = false;
   int rank_ = -1;
   uint64_t keep_min_bytes_ = 0;  // 0: keep nothing
+  // The session's store (null without one) and the size from which objects go there. Set
+  // before the pool starts, reset after it is gone: the pool's callbacks read them too.
+  std::shared_ptr<SharedArena> arena_;
+  uint64_t shared_memory_min_bytes_ = UINT64_MAX;
   std::unique_ptr<WorkerPool> pool_;
   // Link thread only: what waits for fetches, by a number of its own; the fetches in
   // flight, by object id, with who waits for each; the ObjectData header, by rank,
@@ -127,7 +148,13 @@ class Node {
   // Shared with the local pool's event thread (results).
   mutable absl::Mutex mu_;
   // The objects kept (results made here) and copied (fetched), by object id.
-  absl::flat_hash_map<std::string, ObjectBytes> objects_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Bytes> objects_ ABSL_GUARDED_BY(mu_);
+  // Space in the store given to each task in the local pool, by task id, until its outcome
+  // (a value then keeps its own; the rest is freed).
+  absl::flat_hash_map<uint64_t, std::vector<std::shared_ptr<SharedArena::Block>>> task_blocks_
+      ABSL_GUARDED_BY(mu_);
+  // The arguments each task in the local pool reads in the store, until its outcome.
+  absl::flat_hash_map<uint64_t, std::vector<Bytes>> task_arguments_ ABSL_GUARDED_BY(mu_);
   // The result ids of the tasks in the local pool, by task id (to key kept values).
   absl::flat_hash_map<uint64_t, std::vector<std::string>> result_ids_ ABSL_GUARDED_BY(mu_);
   mpi::proto::ObjectsReport counters_ ABSL_GUARDED_BY(mu_);

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/object_bytes.h"
 
 namespace unidist::mpi_internal {
 
@@ -39,9 +40,10 @@ class Transport {
   // Unavailable if the transport failed.
   virtual absl::Status Send(int dest, std::string bytes) = 0;
 
-  // The same, sending from a buffer shared with its owner (a kept object's bytes), which
-  // the transport holds until sent instead of copying it.
-  virtual absl::Status SendShared(int dest, std::shared_ptr<const std::string> bytes) = 0;
+  // The same, sending from bytes shared with their owner (a kept object's, in the heap or
+  // in the node's shared-memory store), which the transport holds until sent instead of
+  // copying them.
+  virtual absl::Status SendShared(int dest, std::shared_ptr<const ObjectBytes> bytes) = 0;
 
   // The next message that has arrived, or nullopt if none has. Unavailable if the
   // transport failed.
