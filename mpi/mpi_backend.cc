@@ -129,6 +129,7 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
     rank.fetches = report.fetches();
     rank.objects_in_store = report.objects_in_store();
     rank.bytes_in_store = report.bytes_in_store();
+    rank.bytes_received_into_store = report.bytes_received_into_store();
     out.ranks.push_back(rank);
   }
   return out;
@@ -154,6 +155,9 @@ void ServeAsWorkerRank(TaskExecutor execute) {
             ProcessManager::Start(std::move(options));
         if (!manager.ok()) return manager.status();
         return std::unique_ptr<WorkerPool>(std::move(*manager));
+      },
+      [&link_for_node](int source, char* buffer, size_t size) {
+        link_for_node.load(std::memory_order_acquire)->ReceiveNextInto(source, buffer, size);
       });
   absl::StatusOr<std::unique_ptr<Link>> link =
       Link::Start(&mpi_internal::OpenMpiTransport, [&](Link& self, Received received) {

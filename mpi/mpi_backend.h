@@ -62,6 +62,7 @@ struct RankObjectCounters {
   uint64_t fetches = 0;
   uint64_t objects_in_store = 0;  // of those held, in the rank's shared-memory store
   uint64_t bytes_in_store = 0;
+  uint64_t bytes_received_into_store = 0;  // of bytes_fetched, straight into the store
 };
 struct ObjectTraffic {
   uint64_t result_bytes_to_driver = 0;  // values that came with their results

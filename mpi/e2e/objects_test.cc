@@ -189,6 +189,9 @@ TEST_F(ObjectsTest, LargeObjectsLiveInTheirRanksStoreAndTasksThereReadThemInPlac
     traffic = Traffic();
     EXPECT_EQ(traffic.ranks[1].objects_in_store, 1u);
     EXPECT_EQ(traffic.ranks[1].fetches, 1u);
+    // Received by MPI straight into rank 2's store: no copy there.
+    EXPECT_EQ(traffic.ranks[1].bytes_received_into_store, traffic.ranks[1].bytes_fetched);
+    EXPECT_GE(traffic.ranks[1].bytes_fetched, static_cast<uint64_t>(kCount * 8));
     EXPECT_EQ(traffic.bytes_fetched_by_driver, 0u);
 
     // The driver's Get: fetched from rank 1, decoded as usual.

@@ -74,6 +74,10 @@ void Link::Stop() {
   stopped_ = true;
 }
 
+void Link::ReceiveNextInto(int source, char* buffer, size_t size) {
+  if (OnLinkThread() && transport_ != nullptr) transport_->ReceiveNextInto(source, buffer, size);
+}
+
 bool Link::OnLinkThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
 void Link::Run(Opener open) {
@@ -89,6 +93,7 @@ void Link::Run(Opener open) {
   }
   if (!opened.ok()) return;
   std::unique_ptr<Transport> transport = *std::move(opened);
+  transport_ = transport.get();
   absl::Duration idle_wait = kMinIdleWait;
   absl::Time last_busy = absl::Now();
   bool receive_failed = false;
@@ -145,6 +150,7 @@ void Link::Run(Opener open) {
     mu_.AwaitWithTimeout(absl::Condition(&has_work), hot ? kMinIdleWait : idle_wait);
     idle_wait = hot ? kMinIdleWait : std::min(idle_wait * 2, kMaxIdleWait);
   }
+  transport_ = nullptr;
   transport.reset();  // completes the sends; MPI_Finalize for MPI
 }
 

@@ -75,6 +75,10 @@ class Link {
   // True on the link thread (for callers that must not block it).
   bool OnLinkThread() const;
 
+  // On the link thread (in the handler): the next message from `source` goes into
+  // `buffer` if it has exactly `size` bytes (Transport::ReceiveNextInto).
+  void ReceiveNextInto(int source, char* buffer, size_t size);
+
  private:
   struct Item {
     int dest = -1;
@@ -87,6 +91,7 @@ class Link {
   void Run(Opener open);
 
   const Handler handler_;
+  Transport* transport_ = nullptr;  // while Run has it open; the link thread only
   int rank_ = -1;
   int size_ = 0;
   std::thread thread_;

@@ -4,6 +4,7 @@
 
 #include "mpi/internal/link.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,38 @@ TEST(LocalHubTest, RejectsUnknownRanks) {
   std::unique_ptr<Transport> transport = hub->Open(0);
   EXPECT_EQ(transport->Send(2, "x").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(transport->Send(-1, "x").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LinkTest, ReceivesTheNextMessageOfTheSizeAskedForIntoTheBufferGiven) {
+  std::shared_ptr<LocalHub> hub = LocalHub::Create(2);
+  std::unique_ptr<Transport> zero = hub->Open(0);
+  std::unique_ptr<Transport> one = hub->Open(1);
+  char buffer[5] = {};
+  one->ReceiveNextInto(0, buffer, sizeof(buffer));
+  ASSERT_TRUE(zero->Send(1, "hello").ok());
+  ASSERT_TRUE(zero->Send(1, "later").ok());  // the request was for one message only
+  absl::StatusOr<std::optional<Received>> first = one->TryReceive();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_TRUE((*first)->into_buffer);
+  EXPECT_EQ((*first)->bytes, "");
+  EXPECT_EQ(std::string(buffer, sizeof(buffer)), "hello");
+  absl::StatusOr<std::optional<Received>> second = one->TryReceive();
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_FALSE((*second)->into_buffer);
+  EXPECT_EQ((*second)->bytes, "later");
+
+  // A message of another size arrives as usual, and the request is dropped.
+  one->ReceiveNextInto(0, buffer, sizeof(buffer));
+  ASSERT_TRUE(zero->Send(1, "longer than five").ok());
+  ASSERT_TRUE(zero->Send(1, "fives").ok());
+  absl::StatusOr<std::optional<Received>> other = one->TryReceive();
+  ASSERT_TRUE(other.ok() && other->has_value());
+  EXPECT_FALSE((*other)->into_buffer);
+  EXPECT_EQ((*other)->bytes, "longer than five");
+  absl::StatusOr<std::optional<Received>> next = one->TryReceive();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_FALSE((*next)->into_buffer);
+  EXPECT_EQ(std::string(buffer, sizeof(buffer)), "hello");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include "mpi/internal/local_transport.h"
 
+#include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,7 +43,19 @@ class LocalTransport final : public Transport {
     if (inbox.messages.empty()) return std::optional<Received>();
     Received received = std::move(inbox.messages.front());
     inbox.messages.pop_front();
+    if (auto it = receive_into_.find(received.source); it != receive_into_.end()) {
+      if (it->second.second == received.bytes.size()) {
+        std::memcpy(it->second.first, received.bytes.data(), received.bytes.size());
+        received.bytes.clear();
+        received.into_buffer = true;
+      }
+      receive_into_.erase(it);
+    }
     return std::optional<Received>(std::move(received));
+  }
+
+  void ReceiveNextInto(int source, char* buffer, size_t size) override {
+    receive_into_[source] = {buffer, size};
   }
 
   bool SendsPending() override { return false; }  // delivery is immediate
@@ -49,6 +63,8 @@ class LocalTransport final : public Transport {
 
  private:
   const std::shared_ptr<LocalHub> hub_;
+  // ReceiveNextInto's buffers, by source rank (the owning link thread only).
+  std::map<int, std::pair<char*, size_t>> receive_into_;
   const int rank_;
 };
 

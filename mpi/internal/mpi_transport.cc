@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <list>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -80,10 +81,21 @@ class MpiTransport final : public Transport {
     if (code != MPI_SUCCESS) return MpiError("MPI_Get_count", code);
     Received received;
     received.source = status.MPI_SOURCE;
-    received.bytes.resize(static_cast<size_t>(count));
-    code = MPI_Mrecv(received.bytes.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+    char* into = nullptr;
+    if (auto it = receive_into_.find(received.source); it != receive_into_.end()) {
+      if (it->second.second == static_cast<size_t>(count)) into = it->second.first;
+      receive_into_.erase(it);
+    }
+    if (into == nullptr) received.bytes.resize(static_cast<size_t>(count));
+    received.into_buffer = into != nullptr;
+    code = MPI_Mrecv(into != nullptr ? into : received.bytes.data(), count, MPI_BYTE, &message,
+                     MPI_STATUS_IGNORE);
     if (code != MPI_SUCCESS) return MpiError("MPI_Mrecv", code);
     return std::optional<Received>(std::move(received));
+  }
+
+  void ReceiveNextInto(int source, char* buffer, size_t size) override {
+    receive_into_[source] = {buffer, size};
   }
 
   bool SendsPending() override {
@@ -112,6 +124,8 @@ class MpiTransport final : public Transport {
   const int rank_;
   const int size_;
   std::list<PendingSend> pending_;  // a list: requests must not move while MPI holds them
+  // ReceiveNextInto's buffers, by source rank.
+  std::map<int, std::pair<char*, size_t>> receive_into_;
 };
 
 }  // namespace

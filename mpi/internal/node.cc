@@ -66,8 +66,11 @@ absl::Mutex g_share_mu(absl::kConstInit);
 
 }  // namespace
 
-Node::Node(Sender send, TaskExecutor execute, StartPool start_pool)
-    : send_(std::move(send)), execute_(std::move(execute)), start_pool_(std::move(start_pool)) {}
+Node::Node(Sender send, TaskExecutor execute, StartPool start_pool, ReceiveInto receive_into)
+    : send_(std::move(send)),
+      execute_(std::move(execute)),
+      start_pool_(std::move(start_pool)),
+      receive_into_(std::move(receive_into)) {}
 
 Node::~Node() { EndSession(); }
 
@@ -98,6 +101,8 @@ void Node::EndSession() {
     FailParked(waiting, absl::CancelledError("unidist was shut down before the task finished"));
   }
   fetching_.clear();
+  // receiving_ stays: a transport may still be about to receive into those blocks; each
+  // goes when its value arrives.
   {
     // Freed after the lock.
     absl::flat_hash_map<std::string, Bytes> dropped;
@@ -318,8 +323,14 @@ bool Node::HandleReceived(Received received) {
   if (auto it = awaiting_value_.find(received.source); it != awaiting_value_.end()) {
     mpi::proto::ToNode header = std::move(it->second);
     awaiting_value_.erase(it);
+    std::shared_ptr<SharedArena::Block> block;
+    if (auto into = receiving_.find(received.source); into != receiving_.end()) {
+      block = std::move(into->second);
+      receiving_.erase(into);
+    }
     if (header.session() == session_) {
-      OnObjectData(received.source, header.object_data(), std::move(received.bytes));
+      OnObjectData(received.source, header.object_data(), std::move(received.bytes),
+                   received.into_buffer ? std::move(block) : nullptr);
     }
     return true;
   }
@@ -330,7 +341,18 @@ bool Node::HandleReceived(Received received) {
     return true;
   }
   if (message.has_object_data() && !message.object_data().has_error()) {
-    awaiting_value_[received.source] = std::move(message);  // the value comes next
+    // The value comes next: straight into the store if this session waits for it there.
+    const mpi::proto::ObjectData& data = message.object_data();
+    if (receive_into_ && arena_ != nullptr && message.session() == session_ &&
+        data.size() >= shared_memory_min_bytes_ && fetching_.contains(data.object_id())) {
+      absl::StatusOr<std::shared_ptr<SharedArena::Block>> block = arena_->Allocate(
+          data.size(), data.elements_offset() < data.size() ? data.elements_offset() : 0);
+      if (block.ok()) {
+        receive_into_(received.source, (*block)->data(), data.size());
+        receiving_[received.source] = *std::move(block);
+      }
+    }
+    awaiting_value_[received.source] = std::move(message);
     return true;
   }
   if (received.source != 0 && !message.has_fetch_object() && !message.has_object_data()) {
@@ -356,6 +378,7 @@ void Node::ServeFetch(int source, uint64_t session, const mpi::proto::FetchObjec
   if (!error.ok()) StatusToTaskError(error, data.mutable_error());
   if (bytes != nullptr) {
     data.set_size(bytes->size());
+    data.set_elements_offset(ElementsOffsetOf(bytes->view()));
     absl::MutexLock lock(&mu_);
     if (source == 0) {
       counters_.set_bytes_sent_to_driver(counters_.bytes_sent_to_driver() + bytes->size());
@@ -441,7 +464,8 @@ void Node::DeliverReady() {
   }
 }
 
-void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes) {
+void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes,
+                        std::shared_ptr<SharedArena::Block> received_into) {
   auto it = fetching_.find(data.object_id());
   if (it == fetching_.end()) return;  // nobody waits any more (cancelled)
   std::vector<uint64_t> waiting = std::move(it->second);
@@ -454,10 +478,22 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
   } else {
     // Kept as a copy for the life of the object (until the driver releases it), in the
     // store if it is large, where this rank's tasks read it in place.
-    const size_t size = bytes.size();
-    Bytes copy = IntoStore(std::move(bytes));
+    const bool in_place = received_into != nullptr;
+    const size_t size = in_place ? data.size() : bytes.size();
+    Bytes copy;
+    if (in_place) {
+      SharedArena::Block* block = received_into.get();
+      copy = std::make_shared<const ObjectBytes>(absl::string_view(block->data(), size),
+                                                 std::move(received_into), block->arena(),
+                                                 block->offset());
+    } else {
+      copy = IntoStore(std::move(bytes));
+    }
     absl::MutexLock lock(&mu_);
     counters_.set_bytes_fetched(counters_.bytes_fetched() + size);
+    if (in_place) {
+      counters_.set_bytes_received_into_store(counters_.bytes_received_into_store() + size);
+    }
     objects_[data.object_id()] = std::move(copy);
   }
   for (uint64_t key : waiting) {

@@ -61,7 +61,11 @@ class Node {
       std::function<void(int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload)>;
   using StartPool =
       std::function<absl::StatusOr<std::unique_ptr<WorkerPool>>(WorkerPoolOptions options)>;
-  Node(Sender send, TaskExecutor execute, StartPool start_pool);
+  // Has the next message from `source` received into `buffer` if it is `size` bytes long
+  // (Link::ReceiveNextInto); called on the link thread, from HandleReceived.
+  using ReceiveInto = std::function<void(int source, char* buffer, size_t size)>;
+  // Without `receive_into`, fetched values arrive in the heap and are copied into the store.
+  Node(Sender send, TaskExecutor execute, StartPool start_pool, ReceiveInto receive_into = {});
 
   // Ends the session, if any.
   ~Node();
@@ -118,13 +122,16 @@ class Node {
   // Answers a FetchObject from `source`.
   void ServeFetch(int source, uint64_t session, const mpi::proto::FetchObject& fetch);
   // The answer to this node's FetchObject, from `source`, with the value's bytes.
-  void OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes);
+  // `received_into`: the block of the store the value went into (then `bytes` is empty).
+  void OnObjectData(int source, const mpi::proto::ObjectData& data, std::string bytes,
+                    std::shared_ptr<SharedArena::Block> received_into = nullptr);
   // The kept copy of `id`, or null.
   Bytes Find(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const Sender send_;
   const TaskExecutor execute_;
   const StartPool start_pool_;
+  const ReceiveInto receive_into_;
   // Only the link thread (Handle) changes these.
   uint64_t session_ = 0;
   // The driver ended session_ (end_session arrived): its pool is gone on purpose, not
@@ -144,6 +151,8 @@ class Node {
   std::map<uint64_t, Parked> parked_;  // ordered: by arrival
   absl::flat_hash_map<std::string, std::vector<uint64_t>> fetching_;
   absl::flat_hash_map<int, mpi::proto::ToNode> awaiting_value_;
+  // The blocks of the store those values are being received into, by rank.
+  absl::flat_hash_map<int, std::shared_ptr<SharedArena::Block>> receiving_;
 
   // Shared with the local pool's event thread (results).
   mutable absl::Mutex mu_;

@@ -21,10 +21,12 @@
 
 namespace unidist::mpi_internal {
 
-// One message received: who sent it and its bytes.
+// One message received: who sent it and its bytes, or, when it went into the buffer
+// ReceiveNextInto gave for it, no bytes and `into_buffer` set.
 struct Received {
   int source = -1;
   std::string bytes;
+  bool into_buffer = false;
 };
 
 class Transport {
@@ -48,6 +50,12 @@ class Transport {
   // The next message that has arrived, or nullopt if none has. Unavailable if the
   // transport failed.
   virtual absl::StatusOr<std::optional<Received>> TryReceive() = 0;
+
+  // The next message from rank `source`, if it has exactly `size` bytes, is received
+  // straight into `buffer` (which must stay valid until then) instead of a new string
+  // (a kept value into the shared-memory store). A message of another size is received
+  // as usual and the request dropped.
+  virtual void ReceiveNextInto(int source, char* buffer, size_t size) = 0;
 
   // True while some sends have not completed (the caller should keep polling: MPI moves
   // large messages only while it is called).
