@@ -42,7 +42,8 @@ struct Workloads {
   // The store's large-object goals, each measured alone: Put of a `store_bytes` byte vector
   // already in the driver's memory (the first in a new session, then again once its
   // pages are reused: `store_steady_puts` per session), and the same object read by
-  // `store_readers` tasks at once, with the memory that costs.
+  // `store_readers` tasks at once, with the memory that costs; Get of a ready `get_bytes`
+  // result, the first and `store_steady_puts` more.
   size_t store_bytes = kOneGiB;
   int store_steady_puts = 2;
   int store_readers = 8;
