@@ -51,7 +51,7 @@ namespace unidist::bench {
 namespace {
 
 // The whole comparison must end within 8 minutes of `bazel run`, build included: the
-// slow groups (unidist-cpp's partitions, store and large) start no repetition that would
+// slow groups (unidist-cpp's partitions, store, spill and large) start no repetition that would
 // end later than this after the start.
 constexpr absl::Duration kBudget = absl::Seconds(450);
 

@@ -297,6 +297,19 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
        "copies", U(readers + "_copies"), "", "", "", "", "",
        Goal{Goal::Of::kValue, true, 1.5,
             absl::StrCat("≤ 1.5 (about one copy, not ", w.store_readers + 1, ")")}});
+  const std::string spill = absl::StrCat("3 × a ", SizeName(w.spill_store_bytes), " store in ",
+                                         SizeName(w.spill_object_bytes), " task results");
+  add({absl::StrCat("d. bounded memory: ", spill,
+                    ", all kept, then each read by a task (Options::object_store_memory = ",
+                    SizeName(w.spill_store_bytes), ")"),
+       "s", U("spill_3x_store_s"), "", "", "", "", "", std::nullopt});
+  add({"d. the most that Shmem + the driver's RssAnon rose meanwhile, in store sizes", "×",
+       U("spill_peak_store_sizes"), "", "", "", "", "",
+       Goal{Goal::Of::kValue, true, 1.25, "≤ 1.25 (the limit plus a small slack)"}});
+  add({"d. objects spilled to files meanwhile (at the end of the run)", "objects",
+       U("spill_objects_spilled"), "", "", "", "", "", std::nullopt});
+  add({"d. spill files still open or mapped after Shutdown", "files", U("spill_descriptors_left"),
+       "", "", "", "", "", Goal{Goal::Of::kValue, true, 0, "0"}});
   add({absl::StrCat("e. ", tasks_ms, " of computation, 1 worker"), "s", U("scaling_1w_s"),
        "floor/scaling_1w_s", "forked processes", "", "", "", std::nullopt});
   add({absl::StrCat("e. ", tasks_ms, " of computation, ", w.workers, " workers"), "s",

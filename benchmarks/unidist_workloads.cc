@@ -2,6 +2,7 @@
 
 #include "benchmarks/unidist_workloads.h"
 
+#include <dirent.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -9,12 +10,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/unidist.h"
@@ -76,6 +79,14 @@ absl::StatusOr<unidist::WritableArray<double>> AddPartitions(unidist::ArrayView<
   return sum;
 }
 
+// The spill group's objects: `n` doubles all equal to `value`, made in the store.
+absl::StatusOr<unidist::WritableArray<double>> Filled(uint64_t n, double value) {
+  absl::StatusOr<unidist::WritableArray<double>> out = unidist::Allocate<double>(n);
+  if (!out.ok()) return out.status();
+  std::fill(out->begin(), out->end(), value);
+  return out;
+}
+
 double SumPartition(unidist::ArrayView<double> x) {
   double sum = 0;
   for (size_t i = 0; i < x.size(); ++i) sum += x[i];
@@ -98,7 +109,7 @@ uint64_t Spin(uint64_t iterations) {
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
                bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
                bench_tasks::SleepMs, bench_tasks::TransformPartition, bench_tasks::AddPartitions,
-               bench_tasks::SumPartition);
+               bench_tasks::SumPartition, bench_tasks::Filled);
 
 namespace unidist::bench {
 namespace {
@@ -106,6 +117,7 @@ namespace {
 using bench_tasks::AddPartitions;
 using bench_tasks::Checksum;
 using bench_tasks::ChecksumView;
+using bench_tasks::Filled;
 using bench_tasks::Increment;
 using bench_tasks::MakeBytes;
 using bench_tasks::Noop;
@@ -677,6 +689,89 @@ absl::Status ScalingGroup(const Context& context) {
   return absl::OkStatus();
 }
 
+// Descriptors and mappings this process has of files in the spill directory ($TMPDIR, else
+// /tmp: Options::spill_directory's default). A spill file has no name (O_TMPFILE: its
+// link reads "<directory>/#<inode> (deleted)"), so it exists exactly while one is open.
+absl::StatusOr<int> OpenSpillDescriptors() {
+  const char* tmpdir = getenv("TMPDIR");
+  const std::string prefix = absl::StrCat(tmpdir != nullptr && *tmpdir ? tmpdir : "/tmp", "/#");
+  int count = 0;
+  DIR* fds = opendir("/proc/self/fd");
+  if (fds == nullptr) return absl::InternalError("cannot list /proc/self/fd");
+  while (const dirent* entry = readdir(fds)) {
+    char target[4096];
+    const std::string path = absl::StrCat("/proc/self/fd/", entry->d_name);
+    const ssize_t n = readlink(path.c_str(), target, sizeof(target));
+    if (n > 0 && absl::StartsWith(absl::string_view(target, static_cast<size_t>(n)), prefix)) {
+      ++count;
+    }
+  }
+  closedir(fds);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) count += absl::StrContains(line, prefix) ? 1 : 0;
+  return count;
+}
+
+// Bounded memory: a session whose store holds `spill_store_bytes` makes three times that
+// in task results of `spill_object_bytes` (each task fills its result in the store) and
+// keeps every ref, then a task reads each object (ArrayView) and its sum is checked. The
+// store spills what nobody reads to files in the spill directory and brings it back when
+// a task takes it. Measured: the time, the most that Shmem plus the driver's RssAnon rose
+// above their level before Init (sampled after every Submit and every Get), in store
+// sizes, and the descriptors of the spill directory still open after Shutdown (spill
+// files have no names, so open descriptors are what could be left).
+absl::Status SpillGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  const uint64_t count = w.spill_object_bytes / sizeof(double);
+  const int objects = static_cast<int>(3 * w.spill_store_bytes / w.spill_object_bytes);
+  RepetitionBudget budget(context.deadline, "spill group", w.reps);
+  for (int rep = 0; rep < w.reps; ++rep) {
+    UNIDIST_RETURN_IF_ERROR(budget.MayStart(rep));
+    Stopwatch repetition;
+    UNIDIST_ASSIGN_OR_RETURN(const size_t shmem_before, ReadShmemBytes());
+    UNIDIST_ASSIGN_OR_RETURN(const size_t rss_before, ReadRssAnonBytes(getpid()));
+    double most = 0;
+    auto sample = [&]() -> absl::Status {
+      UNIDIST_ASSIGN_OR_RETURN(const size_t shmem, ReadShmemBytes());
+      UNIDIST_ASSIGN_OR_RETURN(const size_t rss, ReadRssAnonBytes(getpid()));
+      most = std::max(
+          most, static_cast<double>(shmem + rss) - static_cast<double>(shmem_before + rss_before));
+      return absl::OkStatus();
+    };
+    Stopwatch watch;
+    {
+      Options options;
+      options.num_workers = w.workers;
+      options.object_store_memory = w.spill_store_bytes;
+      UNIDIST_RETURN_IF_ERROR(unidist::Init(options));
+      ScopedRuntime runtime;  // shuts down however this scope ends
+      std::vector<ObjectRef<std::vector<double>>> refs;
+      for (int i = 0; i < objects; ++i) {
+        refs.push_back(Submit(Filled, count, static_cast<double>(i)));
+        UNIDIST_RETURN_IF_ERROR(Get(Submit(SumPartition, refs.back())).status());
+        UNIDIST_RETURN_IF_ERROR(sample());
+      }
+      for (int i = 0; i < objects; ++i) {
+        UNIDIST_ASSIGN_OR_RETURN(const double sum, Get(Submit(SumPartition, refs[i])));
+        UNIDIST_RETURN_IF_ERROR(Expect(sum == static_cast<double>(i) * static_cast<double>(count),
+                                       absl::StrCat("spilled object ", i)));
+        UNIDIST_RETURN_IF_ERROR(sample());
+      }
+      Add(out, "spill_objects_spilled", static_cast<double>(unidist::GetStats().spilled_objects));
+    }
+    Add(out, "spill_3x_store_s", watch.Seconds());
+    Add(out, "spill_peak_store_sizes", most / static_cast<double>(w.spill_store_bytes));
+    UNIDIST_ASSIGN_OR_RETURN(const int left, OpenSpillDescriptors());
+    Add(out, "spill_descriptors_left", left);
+    budget.Ran(repetition.Seconds());
+  }
+  LogAll(*out, {"spill_3x_store_s", "spill_peak_store_sizes", "spill_objects_spilled",
+                "spill_descriptors_left"});
+  return absl::OkStatus();
+}
+
 struct Group {
   const char* name;
   absl::Status (*run)(const Context&);
@@ -685,7 +780,7 @@ struct Group {
 constexpr Group kGroups[] = {
     {"memory", &MemoryGroup},   {"startup", &StartupGroup},       {"tasks", &TasksGroup},
     {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup}, {"partitions", &PartitionsGroup},
-    {"store", &StoreGroup},     {"large", &LargeGroup},
+    {"store", &StoreGroup},     {"spill", &SpillGroup},           {"large", &LargeGroup},
 };
 
 }  // namespace

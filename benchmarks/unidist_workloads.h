@@ -19,6 +19,8 @@
 //   store    the large-object goals alone, a new session each repetition: Put of 1 GiB
 //            (first, then with the store's pages reused), 8 tasks reading one 1 GiB
 //            object at once and the memory that costs, Get of a ready 100 MiB result
+//   spill    bounded memory: three times a 256 MiB store in 16 MiB task results, all
+//            kept, then each read by a task; the most memory it took, and what is left
 //   large    Get of a large task result; Put -> task checksum of 1 MiB .. 1 GiB vectors,
 //            through an ArrayView parameter (zero-copy) and a std::vector one
 //            (max_message_bytes = 2 GiB - 1, as a 1 GiB vector encodes to a bit more).

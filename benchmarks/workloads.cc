@@ -24,6 +24,8 @@ Workloads QuickWorkloads() {
   w.uneven_long_ms = 20;
   w.uneven_short_tasks = 8;
   w.store_bytes = 16 * kOneMiB;
+  w.spill_store_bytes = 32 * kOneMiB;
+  w.spill_object_bytes = 4 * kOneMiB;
   w.partitions = 16;
   w.partition_bytes = 4 * kOneMiB;
   w.python_partitions_budget_s = 60;

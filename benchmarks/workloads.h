@@ -47,6 +47,11 @@ struct Workloads {
   size_t store_bytes = kOneGiB;
   int store_steady_puts = 2;
   int store_readers = 8;
+  // Bounded memory (the spill group): a session whose store holds `spill_store_bytes`
+  // makes three times that in objects of `spill_object_bytes` (task results), keeps them
+  // all, then reads each in a task.
+  size_t spill_store_bytes = 256 * kOneMiB;
+  size_t spill_object_bytes = 16 * kOneMiB;
   // h. A partitioned workload: `partitions` arrays of `partition_bytes` of doubles in the
   // driver's memory; each transformed into a new one, then summed pairwise, level by
   // level, down to one partition, whose sum comes back to the driver.
