@@ -14,7 +14,7 @@ ranks="${MPI_RANKS:-3}"
 limit="${MPI_TEST_SECONDS:-600}"
 filter="${1:-*}"
 tests=(api/unidist_test api/lifecycle_test api/actor_test api/cancel_test api/nested_test
-       api/map_test api/stress_test mpi/objects_e2e_test)
+       api/map_test api/stress_test api/shared_arrays_test mpi/objects_e2e_test)
 # Example programs, each with a line its output must contain.
 examples=("examples/quickstart|speedup over one worker"
           "examples/readme_example|sum of squares: 328350"
