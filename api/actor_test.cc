@@ -12,12 +12,12 @@
 #include <thread>
 #include <vector>
 
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
-#include "testing/task_signal.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/testing/task_signal.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace actors {
 

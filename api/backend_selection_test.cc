@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/unidist.h"
 
 namespace {
 

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace lifecycle_test_functions {
 

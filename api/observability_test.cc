@@ -23,13 +23,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "api/unidist.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/json.h"
-#include "testing/pseudo_terminal.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/pseudo_terminal.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace obs_test {
 

@@ -3,7 +3,7 @@
 // The shared-memory store through the public API: GetView, Allocate and Seal, task
 // results written into the store, a full store, and a worker killed while it writes.
 
-#include "api/shared_arrays.h"
+#include "unidist/shared_arrays.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -18,11 +18,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace shared_arrays_test {
 

@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace stress {
 

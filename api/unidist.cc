@@ -4,7 +4,7 @@
 // backend, the session's Runtime, the timeline. The calls on objects, tasks and actors are
 // in internal/bridge.cc, through the process's Client (internal/client.h).
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 #include <sched.h>
 #include <stdlib.h>

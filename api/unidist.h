@@ -79,13 +79,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "api/internal/bridge.h"
-#include "api/internal/function_traits.h"
-#include "api/observability.h"
-#include "api/version.h"
-#include "common/array_view.h"
-#include "common/codec.h"
-#include "common/data_id.h"
+#include "unidist/common/array_view.h"
+#include "unidist/common/codec.h"
+#include "unidist/common/data_id.h"
+#include "unidist/internal/bridge.h"
+#include "unidist/internal/function_traits.h"
+#include "unidist/observability.h"
+#include "unidist/version.h"
 
 namespace unidist {
 
@@ -655,6 +655,6 @@ Actor<T> CreateActor(Args&&... args) {
           #Class, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
 
 // GetView, Allocate and Seal: large arrays without copies.
-#include "api/shared_arrays.h"  // IWYU pragma: export
+#include "unidist/shared_arrays.h"  // IWYU pragma: export
 
 #endif  // UNIDIST_API_UNIDIST_H_

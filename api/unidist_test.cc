@@ -2,7 +2,7 @@
 //
 // End-to-end tests of the public API on real worker processes.
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -28,9 +28,9 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/duration.pb.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
-#include "testing/task_signal.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/testing/task_signal.h"
+#include "unidist/testing/unidist_test.h"
 
 namespace unidist_test_functions {
 

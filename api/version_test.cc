@@ -5,8 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "api/unidist.h"
 #include "gtest/gtest.h"
+#include "unidist/unidist.h"
 
 // The numbers are integer literals: the preprocessor can compare them.
 #if !(UNIDIST_VERSION_MAJOR >= 0 && UNIDIST_VERSION_MINOR >= 0 && UNIDIST_VERSION_PATCH >= 0)

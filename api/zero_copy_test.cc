@@ -26,12 +26,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
-#include "testing/task_signal.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/testing/task_signal.h"
+#include "unidist/testing/unidist_test.h"
+#include "unidist/unidist.h"
 
 namespace zero_copy_test {
 

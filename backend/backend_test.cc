@@ -9,7 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/status_matchers.h"
+#include "unidist/testing/status_matchers.h"
 
 namespace unidist {
 namespace {

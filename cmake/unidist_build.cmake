@@ -5,8 +5,8 @@
 # built without our warning flags, as in Bazel); one test binary per *_test.cc.
 #
 #   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PROTO_DEPS ...]
-#                           [EXCLUDE <file>...] [TESTONLY] [NO_INSTALL] [OBJECT]
-#                           [EXPORT_SET <set>])
+#                           [PUBLIC_HEADERS <header>...] [EXCLUDE <file>...] [TESTONLY]
+#                           [NO_INSTALL] [OBJECT] [EXPORT_SET <set>])
 #   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
 #   unidist_warnings(<target>)
 #
@@ -15,6 +15,14 @@
 # Bazel. TESTONLY libraries go to the export set unidistTestingTargets (needs GoogleTest),
 # the others to unidistTargets unless EXPORT_SET names another (a package component, such as
 # unidistMpiTargets for `find_package(unidist COMPONENTS mpi)`).
+#
+# PUBLIC_HEADERS: the package's headers that the public API includes, which users and our
+# sources include as "unidist/<path>", as under Bazel (include_prefix): api/unidist.h is
+# "unidist/unidist.h" and api/internal/bridge.h "unidist/internal/bridge.h" (the api
+# package is the root of unidist/), common/codec.h is "unidist/common/codec.h". In the
+# build tree they are symlinks under <build>/include/unidist/, made at configure time; they
+# are installed under <prefix>/include/unidist/; the target's include directory is
+# <build>/include, installed <prefix>/include.
 
 include_guard(GLOBAL)
 
@@ -97,9 +105,37 @@ function(_unidist_proto_library out_var name export_set proto_deps)
   set(${out_var} ${target} PARENT_SCOPE)
 endfunction()
 
+# The path "unidist/..." that users include the package's header <header> by (see
+# PUBLIC_HEADERS above).
+function(_unidist_public_path out_var header)
+  _unidist_package_path(package)
+  if(package STREQUAL "api")
+    set(${out_var} "unidist/${header}" PARENT_SCOPE)
+  else()
+    set(${out_var} "unidist/${package}/${header}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+# Makes <target>'s PUBLIC_HEADERS includable as "unidist/..." in the build tree and
+# installs them there (see PUBLIC_HEADERS above).
+function(_unidist_public_headers target)
+  foreach(header IN LISTS ARGN)
+    _unidist_public_path(path "${header}")
+    set(link "${PROJECT_BINARY_DIR}/include/${path}")
+    get_filename_component(link_dir "${link}" DIRECTORY)
+    file(MAKE_DIRECTORY "${link_dir}")
+    file(CREATE_LINK "${CMAKE_CURRENT_SOURCE_DIR}/${header}" "${link}" SYMBOLIC)
+    get_filename_component(path_dir "${path}" DIRECTORY)
+    install(FILES "${header}" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/${path_dir}")
+  endforeach()
+  target_include_directories(${target} PUBLIC
+    "$<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>"
+    "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+endfunction()
+
 function(unidist_package_library name)
   cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "EXPORT_SET"
-                        "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;EXCLUDE" ${ARGN})
+                        "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;PUBLIC_HEADERS;EXCLUDE" ${ARGN})
   if(ARG_TESTONLY)
     set(export_set unidistTestingTargets)
   elseif(ARG_EXPORT_SET)
@@ -122,6 +158,9 @@ function(unidist_package_library name)
   target_sources(${target}
     PRIVATE ${sources}
     PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_SOURCE_DIR}" FILES ${headers})
+  if(ARG_PUBLIC_HEADERS)
+    _unidist_public_headers(${target} ${ARG_PUBLIC_HEADERS})
+  endif()
   target_compile_features(${target} PUBLIC cxx_std_17)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
   unidist_warnings(${target})

@@ -41,7 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "common/codec.h"
+#include "unidist/common/codec.h"
 
 namespace unidist {
 

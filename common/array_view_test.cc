@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "common/array_view.h"
+#include "unidist/common/array_view.h"
 
 #include <cstdint>
 #include <string>

@@ -7,7 +7,7 @@
 // corruption and random garbage yields a status, never a crash or undefined
 // behaviour (run this test under ASan/UBSan to check the latter).
 
-#include "common/codec.h"
+#include "unidist/common/codec.h"
 
 #include <cmath>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "common/data_id.h"
+#include "unidist/common/data_id.h"
 
 #include <pthread.h>
 #include <sys/random.h>

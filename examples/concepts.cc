@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace concepts {
 

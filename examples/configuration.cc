@@ -14,7 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace configuration {
 

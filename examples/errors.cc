@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace errors {
 

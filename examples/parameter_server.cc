@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace parameter_server {
 

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace quickstart {
 

@@ -1,6 +1,6 @@
 #include <iostream>
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 int Square(int x) { return x * x; }
 long Sum(std::vector<int> xs) {

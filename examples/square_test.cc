@@ -10,7 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/unidist_test.h"
 
 int Square(int x) {
   if (x < 0) throw std::invalid_argument("negative");

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "common/codec.h"
 #include "google/protobuf/duration.pb.h"
+#include "unidist/common/codec.h"
 
 namespace unidist::fuzzing {
 

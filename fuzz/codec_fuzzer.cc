@@ -32,10 +32,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/codec.h"
 #include "fuzz/codec_fuzz_types.h"
 #include "fuzz/fuzz_check.h"
 #include "google/protobuf/duration.pb.h"
+#include "unidist/common/codec.h"
 
 namespace unidist::fuzzing {
 namespace {

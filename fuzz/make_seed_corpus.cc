@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "common/codec.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 #include "fuzz/codec_fuzz_types.h"
@@ -30,6 +29,7 @@
 #include "fuzz/proto_fuzz_util.h"
 #include "google/protobuf/duration.pb.h"
 #include "process_manager/internal/fork_server.pb.h"
+#include "unidist/common/codec.h"
 
 namespace unidist::fuzzing {
 namespace {

@@ -28,8 +28,8 @@
 #include "gtest/gtest.h"
 #include "process_manager/process_manager.h"
 #include "process_manager/process_manager_test_util.h"
-#include "testing/process_helpers.h"
-#include "testing/task_signal.h"
+#include "unidist/testing/process_helpers.h"
+#include "unidist/testing/task_signal.h"
 
 namespace unidist::process_manager_testing {
 namespace {

@@ -31,9 +31,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/data_id.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
+#include "unidist/common/data_id.h"
 
 namespace unidist {
 

@@ -1,12 +1,12 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "testing/backend_traits.h"
+#include "unidist/testing/backend_traits.h"
 
 #include <stdlib.h>
 
 #include "absl/strings/str_cat.h"
-#include "api/unidist.h"
 #include "backend/backend.h"
+#include "unidist/unidist.h"
 
 namespace unidist::testing {
 namespace {

@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "testing/backend_traits.h"
+#include "unidist/testing/backend_traits.h"
 
 #include <stdlib.h>
 

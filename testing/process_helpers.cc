@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "testing/process_helpers.h"
+#include "unidist/testing/process_helpers.h"
 
 #include <dirent.h>
 #include <signal.h>

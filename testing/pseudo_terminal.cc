@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "testing/pseudo_terminal.h"
+#include "unidist/testing/pseudo_terminal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // Copyright 2026 The unidist-cpp Authors.
 
-#include "testing/task_signal.h"
+#include "unidist/testing/task_signal.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -25,11 +25,11 @@
 #ifndef UNIDIST_TESTING_UNIDIST_TEST_H_
 #define UNIDIST_TESTING_UNIDIST_TEST_H_
 
-#include "api/unidist.h"
 #include "gtest/gtest.h"
-#include "testing/backend_traits.h"
-#include "testing/process_helpers.h"
-#include "testing/status_matchers.h"
+#include "unidist/testing/backend_traits.h"
+#include "unidist/testing/process_helpers.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/unidist.h"
 
 namespace unidist::testing {
 

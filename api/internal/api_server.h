@@ -25,10 +25,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "api/internal/bridge.h"
-#include "common/data_id.h"
 #include "common/worker_protocol.pb.h"
 #include "process_manager/worker_pool.h"
+#include "unidist/common/data_id.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
 

@@ -5,7 +5,7 @@
 // the driver over the worker's socket inside a task. CreateActor and Cancel are
 // driver-only (CalledInsideATask; the list is in api/unidist.h).
 
-#include "api/internal/bridge.h"
+#include "unidist/internal/bridge.h"
 
 #include <algorithm>
 #include <memory>

@@ -19,8 +19,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/data_id.h"
-#include "common/object_bytes.h"
+#include "unidist/common/data_id.h"
+#include "unidist/common/object_bytes.h"
 
 namespace unidist::api_internal {
 

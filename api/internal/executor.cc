@@ -19,13 +19,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "api/internal/bridge.h"
 #include "api/internal/function_registry.h"
-#include "common/codec.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
 #include "object_store/shared_arena.h"
 #include "process_manager/driver_channel.h"
+#include "unidist/common/codec.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
 namespace {

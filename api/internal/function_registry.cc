@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "common/codec.h"
+#include "unidist/common/codec.h"
 
 namespace unidist::api_internal {
 

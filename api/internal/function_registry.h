@@ -18,7 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "api/internal/bridge.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
 

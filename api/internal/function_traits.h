@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "api/internal/bridge.h"
-#include "common/codec.h"
+#include "unidist/common/codec.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist {
 

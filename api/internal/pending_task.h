@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "api/internal/timeline.h"
-#include "common/data_id.h"
-#include "common/object_bytes.h"
 #include "common/worker_protocol.pb.h"
+#include "unidist/common/data_id.h"
+#include "unidist/common/object_bytes.h"
 
 namespace unidist::api_internal {
 

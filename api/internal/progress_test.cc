@@ -10,7 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/pseudo_terminal.h"
+#include "unidist/testing/pseudo_terminal.h"
 
 namespace unidist::api_internal {
 namespace {

@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "common/data_id.h"
 #include "object_store/object_store.h"
+#include "unidist/common/data_id.h"
 
 namespace unidist::api_internal {
 

@@ -35,11 +35,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/api_server.h"
-#include "api/internal/bridge.h"
 #include "api/internal/executor.h"
 #include "api/internal/ref_token.h"
 #include "api/internal/timeline.h"
-#include "api/unidist.h"
 #include "backend/backend.h"
 #include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
@@ -47,6 +45,8 @@
 #include "object_store/shared_arena.h"
 #include "object_store/spill_file.h"
 #include "process_manager/worker_pool.h"
+#include "unidist/internal/bridge.h"
+#include "unidist/unidist.h"
 
 namespace unidist::api_internal {
 

@@ -17,13 +17,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "api/unidist.h"
-#include "common/codec.h"
 #include "common/framing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/fake_worker_pool.h"
-#include "testing/status_matchers.h"
+#include "unidist/common/codec.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/unidist.h"
 
 namespace unidist::api_internal {
 namespace {

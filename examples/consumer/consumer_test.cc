@@ -2,7 +2,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
-#include "testing/unidist_test.h"
+#include "unidist/testing/unidist_test.h"
 
 namespace consumer_test {
 std::string Shout(std::string word) { return word + "!"; }

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace consumer {
 int Length(std::string word) { return static_cast<int>(word.size()); }

@@ -18,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "process_manager/internal/os_util.h"
-#include "testing/process_helpers.h"
+#include "unidist/testing/process_helpers.h"
 
 namespace unidist::process_internal {
 namespace {
