@@ -259,11 +259,14 @@ auto MakeRefTuple(std::vector<RefHandle>& handles, std::index_sequence<I...>) {
 template <typename T>
 ObjectRef<std::decay_t<T>> Put(T&& value) {
   using Value = std::decay_t<T>;
-  static_assert(kIsEncodable<Value>, "unidist::Put: the type has no codec; see common/codec.h");
-  const size_t size = EncodedSize(value);
-  return ObjectRef<Value>::FromHandle(api_internal::Put(api_internal::ValueWriter{
-      size, ElementsOffset(value),
-      [&value, size](char* out) { return EncodeInto(value, out, size); }}));
+  if constexpr (!codec_internal::CheckEncodable<Value>()) {
+    return ObjectRef<Value>();
+  } else {
+    const size_t size = EncodedSize(value);
+    return ObjectRef<Value>::FromHandle(api_internal::Put(api_internal::ValueWriter{
+        size, ElementsOffset(value),
+        [&value, size](char* out) { return EncodeInto(value, out, size); }}));
+  }
 }
 
 // The object's value, blocking until it is ready. Returns the task's error if it failed,
@@ -423,17 +426,23 @@ absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs,
 // if it failed). The ref's type is R for fn returning R, X for absl::StatusOr<X>, and void
 // for void or absl::Status. An unregistered `fn` gives a ref that fails with NotFound.
 // `options` (see TaskOptions) may come first.
+//
+// Mistakes the compiler reports, each with one error that says how to fix it (see
+// docs/errors.md): a first argument that is not a function (a lambda, a member function),
+// a wrong number of arguments, an argument that does not convert to its parameter's type,
+// an ObjectRef of another type, and a parameter or result type without a codec.
 template <typename F, typename... Args>
 auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
-  using Traits = api_internal::FunctionTraits<F>;
-  static_assert(Traits::kArity == sizeof...(Args),
-                "unidist::Submit: wrong number of arguments for the function");
-  using Result = api_internal::ResultType<typename Traits::Return>;
-  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
-      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  return ObjectRef<Result>::FromHandle(std::move(
-      api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
-                           std::move(task_args), 1, options.max_retries)[0]));
+  using Result = typename api_internal::CallResult<F>::Type;
+  if constexpr (!api_internal::CheckCall<F, Args...>()) {
+    return ObjectRef<Result>();
+  } else {
+    std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
+        std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+    return ObjectRef<Result>::FromHandle(std::move(
+        api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                             std::move(task_args), 1, options.max_retries)[0]));
+  }
 }
 
 // Submit with the default TaskOptions (no retries): the common form,
@@ -441,6 +450,26 @@ auto Submit(const TaskOptions& options, F* fn, Args&&... args) {
 template <typename F, typename... Args>
 auto Submit(F* fn, Args&&... args) {
   return Submit(TaskOptions(), fn, std::forward<Args>(args)...);
+}
+
+// Submit of something that is not a function (a lambda, a std::function, a member
+// function): does not compile, with one error that says what to pass instead.
+template <typename F, typename... Args,
+          typename = std::enable_if_t<!api_internal::kIsPlainFunction<F> &&
+                                      !std::is_same_v<std::decay_t<F>, TaskOptions>>>
+ObjectRef<typename api_internal::MistakenCallResult<F, Args...>::Type> Submit(F&& /*fn*/,
+                                                                              Args&&... /*args*/) {
+  api_internal::CheckPlainFunction<F>();
+  return {};
+}
+
+// As above, after TaskOptions.
+template <typename F, typename... Args,
+          typename = std::enable_if_t<!api_internal::kIsPlainFunction<F>>>
+ObjectRef<typename api_internal::MistakenCallResult<F, Args...>::Type> Submit(
+    const TaskOptions& /*options*/, F&& /*fn*/, Args&&... /*args*/) {
+  api_internal::CheckPlainFunction<F>();
+  return {};
 }
 
 // How unidist::Map ships its inputs.
@@ -455,6 +484,72 @@ struct MapOptions {
   int max_retries = 0;
 };
 
+namespace api_internal {
+// True when the function type F has exactly one parameter.
+template <typename F>
+inline constexpr bool kHasOneParameter = FunctionTraits<F>::kArity == 1;
+
+template <typename F>
+constexpr bool CheckMapFunction() {
+  static_assert(kHasOneParameter<F>,
+                "unidist::Map calls a function of exactly one parameter, once per input; use "
+                "Submit for other functions. The note below names the function's type.");
+  return kHasOneParameter<F>;
+}
+
+// True when T, the type of Map's inputs, is a value type and not an ObjectRef.
+template <typename T>
+inline constexpr bool kIsMapInputValue = !IsObjectRef<T>::value;
+
+template <typename T>
+constexpr bool CheckMapInput() {
+  static_assert(kIsMapInputValue<T>,
+                "unidist::Map takes values, not ObjectRefs: Submit once per ref instead. The "
+                "note below names the input type.");
+  return kIsMapInputValue<T>;
+}
+
+// Checks unidist::Map of the function type F over inputs of type T.
+template <typename F, typename T>
+constexpr bool CheckMapCall() {
+  if constexpr (!CheckMapFunction<F>()) {
+    return false;
+  } else if constexpr (!CheckMapInput<T>()) {
+    return false;
+  } else if constexpr (
+      !CheckArgument<1, std::decay_t<std::tuple_element_t<0, typename FunctionTraits<F>::Params>>,
+                     const T&>()) {
+    return false;
+  } else {
+    return CheckResult<typename FunctionTraits<F>::Return>();
+  }
+}
+
+// unidist::Map, once CheckMapCall passed.
+template <typename Result, typename F, typename T>
+std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
+                                         const MapOptions& options) {
+  using Param = std::decay_t<std::tuple_element_t<0, typename FunctionTraits<F>::Params>>;
+  std::vector<std::string> encoded(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if constexpr (std::is_same_v<Param, T>) {
+      EncodeTo(inputs[i], &encoded[i]);
+    } else {
+      EncodeTo(Param(inputs[i]), &encoded[i]);
+    }
+  }
+  std::vector<RefHandle> handles =
+      api_internal::Map(FunctionKey(fn), FunctionAddress(fn), std::move(encoded),
+                        options.chunk_size, options.max_retries);
+  std::vector<ObjectRef<Result>> refs;
+  refs.reserve(handles.size());
+  for (RefHandle& handle : handles) {
+    refs.push_back(ObjectRef<Result>::FromHandle(std::move(handle)));
+  }
+  return refs;
+}
+}  // namespace api_internal
+
 // Calls `fn` on every element of `inputs` on the workers and returns one ref per input,
 // in the order of `inputs` (Python's Pool.map, with refs). `fn` is a plain function of one
 // parameter registered with UNIDIST_REMOTE; each input is a value convertible to that
@@ -468,33 +563,28 @@ struct MapOptions {
 // Submit per input. An empty `inputs` gives no refs.
 template <typename F, typename T>
 auto Map(F* fn, const std::vector<T>& inputs, const MapOptions& options = MapOptions()) {
-  using Traits = api_internal::FunctionTraits<F>;
-  static_assert(Traits::kArity == 1, "unidist::Map needs a function of exactly one parameter");
-  using Param = std::decay_t<std::tuple_element_t<0, typename Traits::Params>>;
-  static_assert(!api_internal::IsObjectRef<T>::value,
-                "unidist::Map takes values; pass ObjectRefs to Submit");
-  static_assert(std::is_constructible_v<Param, const T&>,
-                "unidist::Map: an input does not convert to the parameter's type");
-  static_assert(kIsEncodable<Param>, "unidist::Map: the parameter type has no codec");
-  using Result = api_internal::ResultType<typename Traits::Return>;
-  std::vector<std::string> encoded(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if constexpr (std::is_same_v<Param, T>) {
-      EncodeTo(inputs[i], &encoded[i]);
-    } else {
-      EncodeTo(Param(inputs[i]), &encoded[i]);
-    }
-  }
-  std::vector<api_internal::RefHandle> handles =
-      api_internal::Map(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
-                        std::move(encoded), options.chunk_size, options.max_retries);
+  using Result = typename api_internal::CallResult<F>::Type;
   std::vector<ObjectRef<Result>> refs;
-  refs.reserve(handles.size());
-  for (api_internal::RefHandle& handle : handles) {
-    refs.push_back(ObjectRef<Result>::FromHandle(std::move(handle)));
+  if constexpr (api_internal::CheckMapCall<F, T>()) {
+    refs = api_internal::MapValues<Result>(fn, inputs, options);
   }
   return refs;
 }
+
+namespace api_internal {
+// True when the function type F returns a std::tuple (or an absl::StatusOr of one).
+template <typename F>
+inline constexpr bool kReturnsTuple = IsTuple<typename CallResult<F>::Type>::value;
+
+template <typename F>
+constexpr bool CheckReturnsTuple() {
+  static_assert(kReturnsTuple<F>,
+                "unidist::SubmitTuple needs a function returning a std::tuple (or an "
+                "absl::StatusOr of one); use Submit for other functions. The note below names "
+                "the function's type.");
+  return kReturnsTuple<F>;
+}
+}  // namespace api_internal
 
 // As Submit, for a function returning std::tuple<A, B, ...> (or a StatusOr of one): one
 // ref per element, as std::tuple<ObjectRef<A>, ObjectRef<B>, ...> (unidist's
@@ -502,19 +592,21 @@ auto Map(F* fn, const std::vector<T>& inputs, const MapOptions& options = MapOpt
 // TaskOptions) may come first.
 template <typename F, typename... Args>
 auto SubmitTuple(const TaskOptions& options, F* fn, Args&&... args) {
-  using Traits = api_internal::FunctionTraits<F>;
-  static_assert(Traits::kArity == sizeof...(Args),
-                "unidist::SubmitTuple: wrong number of arguments for the function");
-  using Result = api_internal::ResultType<typename Traits::Return>;
-  static_assert(api_internal::IsTuple<Result>::value,
-                "unidist::SubmitTuple needs a function returning a std::tuple");
-  constexpr size_t kSize = std::tuple_size_v<Result>;
-  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
-      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  std::vector<api_internal::RefHandle> handles =
-      api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
-                           std::move(task_args), static_cast<int>(kSize), options.max_retries);
-  return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
+  using Result = typename api_internal::CallResult<F>::Type;
+  if constexpr (!api_internal::CheckReturnsTuple<F>()) {
+    return std::tuple<ObjectRef<Result>>();  // as if the result were the one element
+  } else {
+    constexpr size_t kSize = std::tuple_size_v<Result>;
+    std::vector<api_internal::RefHandle> handles(kSize);
+    if constexpr (api_internal::CheckCall<F, Args...>()) {
+      std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<F>(
+          std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+      handles =
+          api_internal::Submit(api_internal::FunctionKey(fn), api_internal::FunctionAddress(fn),
+                               std::move(task_args), static_cast<int>(kSize), options.max_retries);
+    }
+    return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
+  }
 }
 
 // SubmitTuple with the default TaskOptions (no retries).
@@ -562,18 +654,17 @@ class Actor {
   // earlier call waits for an ObjectRef argument.
   template <typename M, typename... Args>
   auto Submit(M method, Args&&... args) const {
-    using Traits = api_internal::FunctionTraits<M>;
-    static_assert(std::is_member_function_pointer_v<M>,
-                  "Actor<T>::Submit takes a member function of T, e.g. &T::Method");
-    static_assert(std::is_same_v<typename Traits::Class, T>,
-                  "Actor<T>::Submit: the method belongs to another class");
-    static_assert(Traits::kArity == sizeof...(Args),
-                  "Actor<T>::Submit: wrong number of arguments for the method");
-    using Result = api_internal::ResultType<typename Traits::Return>;
-    std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<M>(
-        std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-    return ObjectRef<Result>::FromHandle(std::move(api_internal::SubmitActorCall(
-        handle_, api_internal::FunctionKey(method), std::move(task_args), 1)[0]));
+    using Result = typename api_internal::CallResult<M>::Type;
+    if constexpr (!api_internal::CheckMethod<M, T>()) {
+      return ObjectRef<Result>();
+    } else if constexpr (!api_internal::CheckCall<M, Args...>()) {
+      return ObjectRef<Result>();
+    } else {
+      std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<M>(
+          std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+      return ObjectRef<Result>::FromHandle(std::move(api_internal::SubmitActorCall(
+          handle_, api_internal::FunctionKey(method), std::move(task_args), 1)[0]));
+    }
   }
 
   // Ends the actor's process at once; calls not finished fail with Cancelled. OK, or
@@ -598,6 +689,27 @@ class Actor {
 // Found when T was not registered with UNIDIST_ACTOR (see CreateActor).
 void* UnidistActorConstructorArgs(...);
 
+namespace api_internal {
+// The constructor argument types UNIDIST_ACTOR(T, types...) registered, as
+// std::tuple<types...>*; void* when T was not registered.
+template <typename T>
+using RegisteredConstructorArgs = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));
+
+// True when T was registered with UNIDIST_ACTOR.
+template <typename T>
+inline constexpr bool kIsRegisteredActorClass =
+    !std::is_same_v<RegisteredConstructorArgs<T>, void*>;
+
+template <typename T>
+constexpr bool CheckActorClass() {
+  static_assert(kIsRegisteredActorClass<T>,
+                "unidist::CreateActor<T>: register T with UNIDIST_ACTOR(T, constructor "
+                "argument types...) at namespace scope, in T's namespace. The note below names "
+                "T.");
+  return kIsRegisteredActorClass<T>;
+}
+}  // namespace api_internal
+
 // Starts an actor of class T (registered with UNIDIST_ACTOR) in a new worker process,
 // constructing it there from `args` (values or ObjectRefs of the constructor's parameter
 // types). Does not wait for the constructor: see Actor::Created. Before Init, inside a
@@ -605,17 +717,19 @@ void* UnidistActorConstructorArgs(...);
 // on the returned actor fails with FailedPrecondition or NotFound.
 template <typename T, typename... Args>
 Actor<T> CreateActor(Args&&... args) {
-  using Registered = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));
-  static_assert(!std::is_same_v<Registered, void*>,
-                "unidist::CreateActor<T>: register T with UNIDIST_ACTOR(T, constructor "
-                "argument types...) at namespace scope, in T's namespace");
-  using ConstructorArgs = std::remove_pointer_t<Registered>;
-  using Signature = typename api_internal::ConstructorSignature<ConstructorArgs>::Type;
-  static_assert(std::tuple_size_v<ConstructorArgs> == sizeof...(Args),
-                "unidist::CreateActor: wrong number of constructor arguments");
-  std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<Signature>(
-      std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-  return Actor<T>(api_internal::CreateActor(typeid(T).name(), std::move(task_args)));
+  if constexpr (!api_internal::CheckActorClass<T>()) {
+    return Actor<T>();
+  } else {
+    using ConstructorArgs = std::remove_pointer_t<api_internal::RegisteredConstructorArgs<T>>;
+    using Signature = typename api_internal::ConstructorSignature<ConstructorArgs>::Type;
+    if constexpr (!api_internal::CheckArgumentCount<Signature, Args...>()) {
+      return Actor<T>();
+    } else {
+      std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<Signature>(
+          std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+      return Actor<T>(api_internal::CreateActor(typeid(T).name(), std::move(task_args)));
+    }
+  }
 }
 
 }  // namespace unidist

@@ -5,8 +5,9 @@
 # built without our warning flags, as in Bazel); one test binary per *_test.cc.
 #
 #   unidist_package_library(<name> [PUBLIC_DEPS ...] [PRIVATE_DEPS ...] [PROTO_DEPS ...]
-#                           [PUBLIC_HEADERS <header>...] [EXCLUDE <file>...] [TESTONLY]
-#                           [NO_INSTALL] [OBJECT] [EXPORT_SET <set>])
+#                           [PUBLIC_HEADERS <header>...] [EXCLUDE <file>...]
+#                           [EXCLUDE_DIRS <subdirectory>...] [TESTONLY] [NO_INSTALL]
+#                           [OBJECT] [EXPORT_SET <set>])
 #   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
 #   unidist_warnings(<target>)
 #
@@ -34,15 +35,19 @@ function(unidist_warnings target)
   endif()
 endfunction()
 
-# Every source file of the current package, relative to it, minus tests and EXCLUDEs.
+# Every source file of the current package, relative to it, minus tests, EXCLUDEs and the
+# files under EXCLUDE_DIRS.
 function(_unidist_package_files out_var pattern)
-  cmake_parse_arguments(ARG "" "" "EXCLUDE" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "EXCLUDE;EXCLUDE_DIRS" ${ARGN})
   file(GLOB_RECURSE files CONFIGURE_DEPENDS RELATIVE "${CMAKE_CURRENT_SOURCE_DIR}"
        "${CMAKE_CURRENT_SOURCE_DIR}/${pattern}")
   list(FILTER files EXCLUDE REGEX "_test\\.cc$")
   if(ARG_EXCLUDE)
     list(REMOVE_ITEM files ${ARG_EXCLUDE})
   endif()
+  foreach(dir IN LISTS ARG_EXCLUDE_DIRS)
+    list(FILTER files EXCLUDE REGEX "^${dir}/")
+  endforeach()
   list(SORT files)
   set(${out_var} "${files}" PARENT_SCOPE)
 endfunction()
@@ -135,7 +140,8 @@ endfunction()
 
 function(unidist_package_library name)
   cmake_parse_arguments(ARG "TESTONLY;NO_INSTALL;OBJECT" "EXPORT_SET"
-                        "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;PUBLIC_HEADERS;EXCLUDE" ${ARGN})
+                        "PUBLIC_DEPS;PRIVATE_DEPS;PROTO_DEPS;PUBLIC_HEADERS;EXCLUDE;EXCLUDE_DIRS"
+                        ${ARGN})
   if(ARG_TESTONLY)
     set(export_set unidistTestingTargets)
   elseif(ARG_EXPORT_SET)
@@ -144,8 +150,8 @@ function(unidist_package_library name)
     set(export_set unidistTargets)
   endif()
   set(target unidist_${name})
-  _unidist_package_files(sources "*.cc" EXCLUDE ${ARG_EXCLUDE})
-  _unidist_package_files(headers "*.h" EXCLUDE ${ARG_EXCLUDE})
+  _unidist_package_files(sources "*.cc" EXCLUDE ${ARG_EXCLUDE} EXCLUDE_DIRS ${ARG_EXCLUDE_DIRS})
+  _unidist_package_files(headers "*.h" EXCLUDE ${ARG_EXCLUDE} EXCLUDE_DIRS ${ARG_EXCLUDE_DIRS})
   if(ARG_OBJECT)
     # For sources that register task functions in static initializers (Bazel's alwayslink):
     # an archive member nobody references would be dropped by the linker.

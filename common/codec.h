@@ -1086,12 +1086,13 @@ constexpr bool CheckEncodable() {
     return false;
   } else {
     static_assert(kIsEncodable<T>,
-                  "unidist: this type is not encodable. Make it encodable by either "
-                  "(1) adding a member `auto UnidistFields() { return std::tie(f1, f2, "
-                  "...); }` listing every field to send (the type must be "
+                  "unidist: a type has no codec, so it cannot be a task's parameter or "
+                  "result or an object in the store (the note below names it). Make it "
+                  "encodable by either (1) adding a member `auto UnidistFields() { return "
+                  "std::tie(f1, f2, ...); }` listing every field to send (the type must be "
                   "default-constructible), or (2) specializing `template <> struct "
                   "unidist::Codec<YourType>` with static Encode/Decode (see "
-                  "common/codec.h). Containers, pairs, tuples and optionals are "
+                  "unidist/common/codec.h). Containers, pairs, tuples and optionals are "
                   "encodable only if their elements are; unscoped enums need a fixed "
                   "underlying type (`enum E : int`); long double, pointers and "
                   "cv-qualified types are not supported.");
