@@ -1,9 +1,10 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // Observability: what a unidist program can learn about its own run, part of the public
-// API (included by api/unidist.h, so `#include "api/unidist.h"` brings it): a timeline of
-// the tasks (StartTimeline, WriteTimeline: a Chrome trace), the runtime's counters
-// (GetStats), the worker pool (Workers), and where a failed task failed (GetTaskFailure).
+// API (included by unidist/unidist.h, so `#include "unidist/unidist.h"` brings it): a
+// timeline of the tasks (StartTimeline, WriteTimeline: a Chrome trace), the runtime's
+// counters (GetStats), the worker pool (Workers), and where a failed task failed
+// (GetTaskFailure).
 // docs/observability.md shows them at work. Every function here may be called from several
 // threads at once, initialized or not.
 
@@ -37,7 +38,7 @@ struct TimelineOptions {
 // Calling it while recording returns OK and changes nothing; after StopTimeline it
 // starts a new, empty timeline. Returns InvalidArgument for max_tasks == 0, and
 // FailedPrecondition inside a task (the timeline lives in the driver; see "Calls a task
-// may not make" in api/unidist.h).
+// may not make" in unidist/unidist.h).
 //
 // Cost: when no timeline records, one relaxed atomic load per task; when one does, a few
 // clock readings per task and the memory above.

@@ -12,7 +12,7 @@
 //
 //   #include <iostream>
 //
-//   #include "api/unidist.h"
+//   #include "unidist/unidist.h"
 //
 //   int Square(int x) { return x * x; }
 //   int Sum(std::vector<int> xs) { int s = 0; for (int x : xs) s += x; return s; }
@@ -32,7 +32,7 @@
 //     return s.ok() ? 0 : 1;
 //   }
 //
-// Values: anything the codec handles (common/codec.h): arithmetic types, enums,
+// Values: anything the codec handles (unidist/common/codec.h): arithmetic types, enums,
 // std::string, standard containers, pairs, tuples, optionals, protobuf messages, and user
 // structs that list their fields with `UnidistFields()`.
 //
@@ -144,7 +144,7 @@ struct Options {
   // lives in the session's shared-memory store (see object_store_memory): Put encodes it
   // straight there, and a task that takes it as an ObjectRef argument maps it read-only
   // instead of receiving it through its socket; a task parameter of type ArrayView<T>
-  // (common/array_view.h) then reads the store's pages themselves. 0: 1 MiB. SIZE_MAX:
+  // (unidist/common/array_view.h) then reads the store's pages themselves. 0: 1 MiB. SIZE_MAX:
   // never (no store). Used by the multiprocessing backend.
   size_t shared_memory_min_bytes = 0;
   // The size of the shared-memory store, in bytes: one memory file per session that the

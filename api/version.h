@@ -1,7 +1,7 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // The version of unidist-cpp, as macros a program can test with the preprocessor (included
-// by api/unidist.h, so `#include "api/unidist.h"` brings them):
+// by unidist/unidist.h, so `#include "unidist/unidist.h"` brings them):
 //
 //   #if UNIDIST_VERSION_MAJOR > 0 || UNIDIST_VERSION_MINOR >= 2
 //   ...  // code for 0.2.0 and later

@@ -1,7 +1,7 @@
 // Copyright 2024 The unidist-cpp Authors.
 //
 // -----------------------------------------------------------------------------
-// File: common/codec.h
+// File: unidist/common/codec.h
 // -----------------------------------------------------------------------------
 //
 // The value codec turns C++ values into bytes and back. It is how task
@@ -441,7 +441,7 @@ constexpr uint64_t Fingerprint(absl::string_view s) {
 
 // The type whose tag an encoding of T carries: T itself, except for a view type that
 // reads (and writes) exactly the encoding of an owning type, such as ArrayView<T> for
-// std::vector<T> (common/array_view.h). Such a view decodes the owner's bytes.
+// std::vector<T> (unidist/common/array_view.h). Such a view decodes the owner's bytes.
 template <typename T>
 struct TagTypeOf {
   using Type = T;

@@ -9,9 +9,41 @@ OUTPUT_DIRECTORY, FILTER_PATTERNS, WARN_LOGFILE) are computed here from File.pat
 and appended after it, so the rule works from this workspace and from a consumer's, where
 our files live under external/unidist/.
 
+The public headers are read where users include them from: `headers` names them by their
+include paths ("unidist/unidist.h"), and the rule finds each in the include directories of
+`header_deps` (the _virtual_includes trees of include_prefix), so that the reference shows
+`#include <unidist/unidist.h>` and files named as users write them.
+
 Any doxygen warning fails the build, with the warnings printed: an undocumented public
 name, a broken \\ref, or a \\snippet whose marker was edited away in the example.
 """
+
+def _public_headers(ctx):
+    """The Files of `headers`, looked up in the include directories of `header_deps`.
+
+    Returns (files, include directories they were found in)."""
+    compilation_context = cc_common.merge_cc_infos(
+        cc_infos = [dep[CcInfo] for dep in ctx.attr.header_deps],
+    ).compilation_context
+    by_path = {f.path: f for f in compilation_context.headers.to_list()}
+    directories = compilation_context.includes.to_list() + compilation_context.quote_includes.to_list()
+    files = []
+    roots = []
+    for include_path in ctx.attr.headers:
+        found = None
+        for directory in directories:
+            found = by_path.get(directory + "/" + include_path)
+            if found:
+                if directory not in roots:
+                    roots.append(directory)
+                break
+        if not found:
+            fail("%s: no header \"%s\" in the include directories of header_deps" % (
+                ctx.label,
+                include_path,
+            ))
+        files.append(found)
+    return files, roots
 
 def _doxygen_html_impl(ctx):
     out = ctx.attr.out or ctx.attr.name
@@ -22,14 +54,18 @@ def _doxygen_html_impl(ctx):
     # Paths are shown relative to it (api/unidist.h, not external/unidist/api/unidist.h).
     root = ctx.label.workspace_root
     mainpage = ctx.file.mainpage
-    inputs = ctx.files.srcs
+    headers, header_roots = _public_headers(ctx)
+    inputs = ctx.files.srcs + headers
     if mainpage not in inputs:
         inputs = inputs + [mainpage]
 
+    # Paths are shown relative to the include directory a header was found in, and other
+    # files relative to our root.
+    strip = " ".join(['"%s"' % d for d in header_roots + [root or "."]])
     overrides = [
         "INPUT = " + " ".join(['"%s"' % f.path for f in inputs]),
-        'STRIP_FROM_PATH = "%s"' % (root or "."),
-        'STRIP_FROM_INC_PATH = "%s"' % (root or "."),
+        "STRIP_FROM_PATH = " + strip,
+        "STRIP_FROM_INC_PATH = " + strip,
         'USE_MDFILE_AS_MAINPAGE = "%s"' % mainpage.path,
         'OUTPUT_DIRECTORY = "%s"' % html.path,
         "HTML_OUTPUT = .",
@@ -86,7 +122,17 @@ doxygen_html = rule(
     attrs = {
         "srcs": attr.label_list(
             allow_files = [".h", ".md"],
-            doc = "Headers and Markdown pages, in the order doxygen should read them.",
+            doc = "Markdown pages (and headers read by their paths), in the order doxygen " +
+                  "should read them; `headers` come after them.",
+        ),
+        "headers": attr.string_list(
+            doc = "Public headers, by the path users include them by " +
+                  "(\"unidist/unidist.h\"), found in the include directories of " +
+                  "`header_deps`.",
+        ),
+        "header_deps": attr.label_list(
+            providers = [CcInfo],
+            doc = "The cc libraries whose include directories hold `headers`.",
         ),
         "examples": attr.label_list(
             allow_files = True,

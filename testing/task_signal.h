@@ -15,7 +15,7 @@
 // Nothing is lost if the task notifies before the test waits.
 //
 // Example:
-//   #include "testing/task_signal.h"   // target @unidist//testing:task_signal
+//   #include "unidist/testing/task_signal.h"   // target @unidist//testing:task_signal
 //
 //   int SleepAfterNotify(std::string signal, int ms) {
 //     unidist::testing::NotifyTaskSignal(signal);   // "I am running"

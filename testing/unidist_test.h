@@ -5,10 +5,10 @@
 // that no child process of the test is left behind — so a test that leaks workers, or a
 // bug that leaves zombies, fails where it happens. Cleanup runs even when the test body
 // fails an ASSERT. It runs on the backend UNIDIST_BACKEND names; a test that needs what only
-// some backends have says so with UNIDIST_SKIP_UNLESS (testing/backend_traits.h).
+// some backends have says so with UNIDIST_SKIP_UNLESS (unidist/testing/backend_traits.h).
 //
 // Example:
-//   #include "testing/unidist_test.h"   // target @unidist//testing:unidist_test
+//   #include "unidist/testing/unidist_test.h"   // target @unidist//testing:unidist_test
 //
 //   class MyPipelineTest : public unidist::testing::UnidistTest {};
 //

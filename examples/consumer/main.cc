@@ -17,7 +17,9 @@ int Total(std::vector<int> lengths) {
 UNIDIST_REMOTE(consumer::Length, consumer::Total);
 
 int main() {
-  if (absl::Status status = unidist::Init(unidist::Options{2, ""}); !status.ok()) {
+  unidist::Options options;
+  options.num_workers = 2;
+  if (absl::Status status = unidist::Init(options); !status.ok()) {
     std::fprintf(stderr, "%s\n", status.ToString().c_str());
     return 1;
   }
