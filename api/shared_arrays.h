@@ -59,9 +59,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "api/unidist.h"
-#include "common/array_view.h"
-#include "common/codec.h"
+#include "unidist/common/array_view.h"
+#include "unidist/common/codec.h"
+#include "unidist/unidist.h"
 
 namespace unidist {
 

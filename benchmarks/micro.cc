@@ -16,11 +16,11 @@
 
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
-#include "common/codec.h"
-#include "common/data_id.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 #include "object_store/object_store.h"
+#include "unidist/common/codec.h"
+#include "unidist/common/data_id.h"
 
 namespace unidist {
 namespace {

@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace profile_tasks {
 int Noop(int x) { return x; }

@@ -28,9 +28,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "benchmarks/measure.h"
-#include "testing/process_helpers.h"
+#include "unidist/testing/process_helpers.h"
+#include "unidist/unidist.h"
 
 namespace soak {
 

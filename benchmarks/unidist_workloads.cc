@@ -20,9 +20,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "benchmarks/floor.h"
 #include "common/status_macros.h"
+#include "unidist/unidist.h"
 
 namespace bench_tasks {
 

@@ -11,7 +11,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "api/unidist.h"
+#include "unidist/unidist.h"
 
 namespace rank_death_probe {
 int SleepSeconds(int seconds) {

@@ -50,8 +50,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/data_id.h"
-#include "common/object_bytes.h"
+#include "unidist/common/data_id.h"
+#include "unidist/common/object_bytes.h"
 
 namespace unidist {
 

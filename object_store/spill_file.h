@@ -22,7 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/object_bytes.h"
+#include "unidist/common/object_bytes.h"
 
 namespace unidist {
 

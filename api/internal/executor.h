@@ -24,8 +24,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "api/internal/bridge.h"
 #include "common/worker_protocol.pb.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
 

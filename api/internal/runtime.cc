@@ -17,11 +17,11 @@
 #include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
-#include "common/codec.h"
 #include "common/monotonic_clock.h"
 #include "common/shrink.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
+#include "unidist/common/codec.h"
 
 namespace unidist::api_internal {
 

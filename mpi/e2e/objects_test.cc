@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "api/unidist.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mpi/mpi_backend.h"
-#include "testing/status_matchers.h"
+#include "unidist/testing/status_matchers.h"
+#include "unidist/unidist.h"
 
 namespace objects_e2e {
 

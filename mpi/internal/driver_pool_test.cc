@@ -27,8 +27,8 @@
 #include "mpi/internal/local_transport.h"
 #include "mpi/internal/node.h"
 #include "process_manager/process_manager.h"
-#include "testing/process_helpers.h"
-#include "testing/status_matchers.h"
+#include "unidist/testing/process_helpers.h"
+#include "unidist/testing/status_matchers.h"
 
 namespace unidist::mpi_internal {
 namespace {

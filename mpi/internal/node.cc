@@ -12,11 +12,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/codec.h"
-#include "common/data_id.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
 #include "object_store/shared_arena.h"
+#include "unidist/common/codec.h"
+#include "unidist/common/data_id.h"
 
 namespace unidist::mpi_internal {
 namespace {

@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/object_bytes.h"
+#include "unidist/common/object_bytes.h"
 
 namespace unidist::mpi_internal {
 
