@@ -47,6 +47,17 @@ ctest --test-dir "${build_dir}" --output-on-failure -j2
 step "install into ${prefix}"
 cmake --install "${build_dir}" --prefix "${prefix}"
 
+step "the installed headers: all under include/unidist/, each compiles on its own"
+top_level=$(find "${prefix}/include" -mindepth 1 -maxdepth 1 -printf '%f\n')
+if [[ "${top_level}" != "unidist" ]]; then
+  echo "cmake.sh: ${prefix}/include holds more than unidist/:" ${top_level} >&2
+  exit 1
+fi
+while IFS= read -r header; do
+  c++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -I"${prefix}/include" -x c++ "${header}"
+done < <(find "${prefix}/include" -name '*.h' | sort)
+echo "$(find "${prefix}/include" -name '*.h' | wc -l) headers, every one self-contained"
+
 step "examples/consumer: find_package(unidist) from the install"
 cmake -S examples/consumer -B "${consumer_build_dir}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="${prefix}" "${launcher[@]}"

@@ -11,21 +11,33 @@
 #   unidist_package_tests([DEPS ...] [EXCLUDE_DIRS <subdirectory>...])
 #   unidist_warnings(<target>)
 #
-# Library target: unidist_<name>, alias unidist::<name>, installed (unless NO_INSTALL) with
-# its headers under include/unidist/<package>/ so that `#include "api/unidist.h"` works as in
-# Bazel. TESTONLY libraries go to the export set unidistTestingTargets (needs GoogleTest),
-# the others to unidistTargets unless EXPORT_SET names another (a package component, such as
+# Library target: unidist_<name>, alias unidist::<name>, installed (unless NO_INSTALL).
+# TESTONLY libraries go to the export set unidistTestingTargets (needs GoogleTest), the
+# others to unidistTargets unless EXPORT_SET names another (a package component, such as
 # unidistMpiTargets for `find_package(unidist COMPONENTS mpi)`).
 #
-# PUBLIC_HEADERS: the package's headers that the public API includes, which users and our
-# sources include as "unidist/<path>", as under Bazel (include_prefix): api/unidist.h is
-# "unidist/unidist.h" and api/internal/bridge.h "unidist/internal/bridge.h" (the api
-# package is the root of unidist/), common/codec.h is "unidist/common/codec.h". In the
-# build tree they are symlinks under <build>/include/unidist/, made at configure time; they
-# are installed under <prefix>/include/unidist/; the target's include directory is
-# <build>/include, installed <prefix>/include.
+# Include paths, as in Bazel:
+#   * PUBLIC_HEADERS: the package's headers that the public API includes, which users and
+#     our sources include as "unidist/<path>" (Bazel: include_prefix): api/unidist.h is
+#     "unidist/unidist.h" and api/internal/bridge.h "unidist/internal/bridge.h" (the api
+#     package is the root of unidist/), common/codec.h is "unidist/common/codec.h". In the
+#     build tree they are symlinks under <build>/include/unidist/, made at configure time;
+#     they are installed under <prefix>/include/unidist/, and they are the only headers
+#     installed. The target's include directory is <build>/include, installed
+#     <prefix>/include: every path a user can include starts with unidist/.
+#   * Every other header is ours only, included by its path from the source root
+#     ("process_manager/worker_pool.h", "common/worker_protocol.pb.h" from the build root).
+#     Those two roots are unidist_internal_includes, which our libraries, tests and
+#     programs link and which is never exported: a library with PUBLIC_HEADERS (whose
+#     users are the public's) links it PRIVATE, the others PUBLIC (their users are ours).
 
 include_guard(GLOBAL)
+
+# The source root and the build root (generated .pb.h files), for our own sources' includes
+# of headers that are not public (see "Include paths" above). Build tree only.
+add_library(unidist_internal_includes INTERFACE)
+target_include_directories(unidist_internal_includes INTERFACE
+  "$<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>" "$<BUILD_INTERFACE:${PROJECT_BINARY_DIR}>")
 
 # Warnings are errors in our own sources, as in .bazelrc's --per_file_copt.
 function(unidist_warnings target)
@@ -65,15 +77,12 @@ function(_unidist_install target export_set)
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
     RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
     # An OBJECT library's object files (unidist::mpi), linked into each consumer.
-    OBJECTS DESTINATION "${CMAKE_INSTALL_LIBDIR}/unidist-objects"
-    # For CMake < 3.23 in the consumer, which ignores the exported file sets.
-    INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist"
-    FILE_SET HEADERS DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/unidist")
+    OBJECTS DESTINATION "${CMAKE_INSTALL_LIBDIR}/unidist-objects")
 endfunction()
 
 # unidist_<name>_proto: the code protoc generates for the package's .proto files, written
 # to the build tree at the .proto's path from the project root (common/worker_protocol.pb.h),
-# like Bazel's unidist_cc_proto. <proto_deps> are the proto libraries of the .proto files
+# like Bazel's unidist_cc_proto. Its headers are ours only (not installed). <proto_deps> are the proto libraries of the .proto files
 # these import (e.g. unidist::common_proto). Installed into <export_set> unless it is "".
 # Sets <out_var> to the target, or to "" when the package has no .proto file.
 function(_unidist_proto_library out_var name export_set proto_deps)
@@ -98,11 +107,10 @@ function(_unidist_proto_library out_var name export_set proto_deps)
       DEPENDS "${proto}" protobuf::protoc
       COMMENT "protoc ${relative}"
       VERBATIM)
-    target_sources(${target}
-      PRIVATE "${source}"
-      PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_BINARY_DIR}" FILES "${header}")
+    target_sources(${target} PRIVATE "${source}" "${header}")
   endforeach()
-  target_link_libraries(${target} PUBLIC ${proto_deps} protobuf::libprotobuf)
+  target_link_libraries(${target} PUBLIC ${proto_deps} protobuf::libprotobuf
+    PRIVATE $<BUILD_INTERFACE:unidist_internal_includes>)
   target_compile_features(${target} PUBLIC cxx_std_17)
   if(export_set)
     _unidist_install(${target} ${export_set})
@@ -161,11 +169,12 @@ function(unidist_package_library name)
   endif()
   add_library(unidist::${name} ALIAS ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
-  target_sources(${target}
-    PRIVATE ${sources}
-    PUBLIC FILE_SET HEADERS BASE_DIRS "${PROJECT_SOURCE_DIR}" FILES ${headers})
+  target_sources(${target} PRIVATE ${sources} ${headers})
   if(ARG_PUBLIC_HEADERS)
     _unidist_public_headers(${target} ${ARG_PUBLIC_HEADERS})
+    target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:unidist_internal_includes>)
+  else()
+    target_link_libraries(${target} PUBLIC $<BUILD_INTERFACE:unidist_internal_includes>)
   endif()
   target_compile_features(${target} PUBLIC cxx_std_17)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
@@ -204,7 +213,8 @@ function(unidist_package_tests)
     set(target ${prefix}_${test_name})
     add_executable(${target} "${test}")
     set_target_properties(${target} PROPERTIES OUTPUT_NAME ${test_name})
-    target_link_libraries(${target} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+    target_link_libraries(${target} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main
+      unidist_internal_includes)
     unidist_warnings(${target})
     add_test(NAME "//${package}:${test_name}" COMMAND ${target})
     # Bazel's timeout for size = "large"; no test here comes close.
