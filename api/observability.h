@@ -11,6 +11,12 @@
 #ifndef UNIDIST_API_OBSERVABILITY_H_
 #define UNIDIST_API_OBSERVABILITY_H_
 
+// Included by its old path ("api/observability.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -67,6 +67,12 @@
 #ifndef UNIDIST_API_UNIDIST_H_
 #define UNIDIST_API_UNIDIST_H_
 
+// Included by its old path ("api/unidist.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <cstddef>
 #include <memory>
 #include <optional>

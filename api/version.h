@@ -15,6 +15,12 @@
 #ifndef UNIDIST_API_VERSION_H_
 #define UNIDIST_API_VERSION_H_
 
+// Included by its old path ("api/version.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 // The major version: 0 while the API may still change from one minor version to the next.
 #define UNIDIST_VERSION_MAJOR 0
 // The minor version.

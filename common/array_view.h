@@ -34,6 +34,12 @@
 #ifndef UNIDIST_COMMON_ARRAY_VIEW_H_
 #define UNIDIST_COMMON_ARRAY_VIEW_H_
 
+// Included by its old path ("common/array_view.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

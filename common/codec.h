@@ -108,6 +108,12 @@
 #ifndef UNIDIST_COMMON_CODEC_H_
 #define UNIDIST_COMMON_CODEC_H_
 
+// Included by its old path ("common/codec.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <cxxabi.h>
 #include <sys/mman.h>
 

@@ -27,6 +27,12 @@
 #ifndef UNIDIST_COMMON_DATA_ID_H_
 #define UNIDIST_COMMON_DATA_ID_H_
 
+// Included by its old path ("common/data_id.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>

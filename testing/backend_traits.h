@@ -22,6 +22,12 @@
 #ifndef UNIDIST_TESTING_BACKEND_TRAITS_H_
 #define UNIDIST_TESTING_BACKEND_TRAITS_H_
 
+// Included by its old path ("testing/backend_traits.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <string>
 
 #include "gtest/gtest.h"

@@ -10,6 +10,12 @@
 #ifndef UNIDIST_TESTING_PROCESS_HELPERS_H_
 #define UNIDIST_TESTING_PROCESS_HELPERS_H_
 
+// Included by its old path ("testing/process_helpers.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <sys/types.h>
 #include <unistd.h>
 

@@ -8,6 +8,12 @@
 #ifndef UNIDIST_TESTING_PSEUDO_TERMINAL_H_
 #define UNIDIST_TESTING_PSEUDO_TERMINAL_H_
 
+// Included by its old path ("testing/pseudo_terminal.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <memory>
 #include <string>
 

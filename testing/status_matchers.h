@@ -13,6 +13,12 @@
 #ifndef UNIDIST_TESTING_STATUS_MATCHERS_H_
 #define UNIDIST_TESTING_STATUS_MATCHERS_H_
 
+// Included by its old path ("testing/status_matchers.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <string>
 
 #include "absl/status/status.h"

@@ -38,6 +38,12 @@
 #ifndef UNIDIST_TESTING_TASK_SIGNAL_H_
 #define UNIDIST_TESTING_TASK_SIGNAL_H_
 
+// Included by its old path ("testing/task_signal.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -25,6 +25,12 @@
 #ifndef UNIDIST_TESTING_UNIDIST_TEST_H_
 #define UNIDIST_TESTING_UNIDIST_TEST_H_
 
+// Included by its old path ("testing/unidist_test.h")? Then the compiler warns: see
+// unidist_old_include_path.h.
+#if __has_include("unidist_old_include_path.h")
+#include "unidist_old_include_path.h"  // IWYU pragma: keep
+#endif
+
 #include "gtest/gtest.h"
 #include "unidist/testing/backend_traits.h"
 #include "unidist/testing/process_helpers.h"
