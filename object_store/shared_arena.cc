@@ -245,6 +245,22 @@ absl::StatusOr<absl::string_view> ArenaMapping::Bytes(uint64_t offset, uint64_t 
   return absl::string_view(data_ + offset, size);
 }
 
+std::shared_ptr<const ObjectBytes> StoredBytes(std::shared_ptr<SharedArena::Block> block,
+                                               size_t size) {
+  const absl::string_view bytes(block->data(), size);
+  const SharedArena* arena = block->arena();
+  const uint64_t offset = block->offset();
+  return std::make_shared<const ObjectBytes>(bytes, std::move(block), arena, offset);
+}
+
+std::shared_ptr<SharedArena::Block> TakeBlockAt(
+    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks) {
+  for (std::shared_ptr<SharedArena::Block>& block : *blocks) {
+    if (block != nullptr && block->offset() == offset) return std::move(block);
+  }
+  return nullptr;
+}
+
 InheritedArena* InheritedArena::Get() {
   // Made once, from what this process inherited; read-only from the first use on.
   static InheritedArena* const inherited = []() -> InheritedArena* {

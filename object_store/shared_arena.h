@@ -55,12 +55,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/object_bytes.h"
 
 namespace unidist {
 
@@ -156,6 +158,16 @@ class SharedArena : public std::enable_shared_from_this<SharedArena> {
   size_t blocks_ ABSL_GUARDED_BY(mu_) = 0;
   size_t high_water_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// The first `size` bytes of `block` as an object's bytes, which keep the block (and so
+// its space in the store) alive.
+std::shared_ptr<const ObjectBytes> StoredBytes(std::shared_ptr<SharedArena::Block> block,
+                                               size_t size);
+
+// The block of `blocks` at `offset`, taken out of it (its slot left null); null if none
+// is there. For matching the results a worker reports with the space it was given.
+std::shared_ptr<SharedArena::Block> TakeBlockAt(
+    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks);
 
 // A reader's read-only mapping of an arena (a worker's, for the objects its tasks read).
 class ArenaMapping {

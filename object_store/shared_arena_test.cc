@@ -73,6 +73,29 @@ TEST(SharedArenaTest, PlacesTheChosenByteOnA64ByteBoundary) {
   }
 }
 
+TEST(SharedArenaTest, StoredBytesKeepTheirBlockAndTakeBlockAtMatchesByOffset) {
+  absl::StatusOr<std::shared_ptr<SharedArena>> arena = SharedArena::Create("helpers", 8 * kMiB);
+  ASSERT_TRUE(arena.ok()) << arena.status();
+  std::vector<std::shared_ptr<SharedArena::Block>> blocks;
+  for (int i = 0; i < 2; ++i) blocks.push_back(*(*arena)->Allocate(100));
+  std::memcpy(blocks[1]->data(), "hello", 5);
+  const uint64_t second = blocks[1]->offset();
+  EXPECT_EQ(TakeBlockAt(second + 1, &blocks), nullptr);  // no block starts there
+  std::shared_ptr<SharedArena::Block> taken = TakeBlockAt(second, &blocks);
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(taken->offset(), second);
+  EXPECT_EQ(blocks[1], nullptr);                     // taken out
+  EXPECT_EQ(TakeBlockAt(second, &blocks), nullptr);  // once only
+  std::shared_ptr<const ObjectBytes> bytes = StoredBytes(std::move(taken), 5);
+  EXPECT_EQ(bytes->view(), "hello");
+  EXPECT_EQ(bytes->store(), arena->get());
+  EXPECT_EQ(bytes->store_offset(), second);
+  blocks.clear();
+  EXPECT_EQ((*arena)->blocks(), 1u);  // the bytes keep their block
+  bytes.reset();
+  EXPECT_EQ((*arena)->blocks(), 0u);
+}
+
 TEST(SharedArenaTest, FreedSpaceIsReused) {
   std::shared_ptr<SharedArena> arena = NewArena(64 * kMiB);
   ASSERT_NE(arena, nullptr);

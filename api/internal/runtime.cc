@@ -118,18 +118,6 @@ RefHandle Runtime::Put(std::string bytes) {
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
-namespace {
-
-// The first `size` bytes of `block`, as an object's bytes that keep the block.
-std::shared_ptr<const ObjectBytes> BytesIn(std::shared_ptr<SharedArena::Block> block, size_t size) {
-  const absl::string_view bytes(block->data(), size);
-  const SharedArena* arena = block->arena();
-  const uint64_t offset = block->offset();
-  return std::make_shared<const ObjectBytes>(bytes, std::move(block), arena, offset);
-}
-
-}  // namespace
-
 RefHandle Runtime::Put(const ValueWriter& value) {
   if (arena_ == nullptr || value.size < shared_memory_min_bytes_) {
     std::string bytes(value.size, '\0');
@@ -146,7 +134,7 @@ RefHandle Runtime::Put(const ValueWriter& value) {
   }
   const DataID id = DataID::Generate();
   // A fresh id cannot collide.
-  store_->PutReady(id, BytesIn(*std::move(block), value.size)).IgnoreError();
+  store_->PutReady(id, StoredBytes(*std::move(block), value.size)).IgnoreError();
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
@@ -173,7 +161,7 @@ RefHandle Runtime::Seal(WritableObject object) {
   }
   const DataID id = DataID::Generate();
   // A fresh id cannot collide.
-  store_->PutReady(id, BytesIn(std::move(block), object.size)).IgnoreError();
+  store_->PutReady(id, StoredBytes(std::move(block), object.size)).IgnoreError();
   return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
 }
 
@@ -253,7 +241,7 @@ std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, con
     return nullptr;
   }
   std::memcpy((*block)->data(), heap.data(), heap.size());
-  std::shared_ptr<const ObjectBytes> copy = BytesIn(*std::move(block), heap.size());
+  std::shared_ptr<const ObjectBytes> copy = StoredBytes(*std::move(block), heap.size());
   std::shared_ptr<const void> kept = store.AttachIfAbsent(id, copy);
   if (kept == nullptr) return copy;
   auto earlier = std::static_pointer_cast<const ObjectBytes>(kept);
@@ -655,14 +643,6 @@ absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& r
   return offset;
 }
 
-std::shared_ptr<SharedArena::Block> Runtime::TakeBlockAt(
-    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks) {
-  for (std::shared_ptr<SharedArena::Block>& block : *blocks) {
-    if (block != nullptr && block->offset() == offset) return std::move(block);
-  }
-  return nullptr;
-}
-
 void Runtime::SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,
                          const proto::StoredValue& stored) {
   if (block == nullptr || stored.offset() != block->offset() || stored.size() > block->size()) {
@@ -671,7 +651,7 @@ void Runtime::SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> b
                                              " outside the shared-memory space it was given")));
     return;
   }
-  store_->Seal(id, BytesIn(std::move(block), stored.size()));
+  store_->Seal(id, StoredBytes(std::move(block), stored.size()));
 }
 
 void Runtime::SealKept(const DataID& id, const proto::KeptValue& kept) {

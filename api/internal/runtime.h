@@ -203,9 +203,6 @@ class Runtime {
   // array a task fills in (AllocateRequest), held in result_blocks_ until the task's
   // outcome arrives.
   absl::StatusOr<uint64_t> AllocateResult(const proto::AllocateRequest& request);
-  // The block of `blocks` at `offset`, taken out of it; null if none is there.
-  static std::shared_ptr<SharedArena::Block> TakeBlockAt(
-      uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks);
   // Completes result `id` with the value a worker wrote into `block` (StoredValue).
   void SealStored(const DataID& id, std::shared_ptr<SharedArena::Block> block,
                   const proto::StoredValue& stored);

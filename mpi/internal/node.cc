@@ -50,15 +50,6 @@ void ForEachLocation(proto::TaskRequest* task, proto::ApiReply* reply, bool is_r
   }
 }
 
-// The block of `blocks` at `offset`, taken out of it; null if none is there.
-std::shared_ptr<SharedArena::Block> TakeBlockAt(
-    uint64_t offset, std::vector<std::shared_ptr<SharedArena::Block>>* blocks) {
-  for (std::shared_ptr<SharedArena::Block>& block : *blocks) {
-    if (block != nullptr && block->offset() == offset) return std::move(block);
-  }
-  return nullptr;
-}
-
 // Hands the store to the workers a pool forks: one store at a time, since it goes
 // through a process-wide variable (SharedArena::ShareWithChildren) and a test may run
 // several nodes in one process.
@@ -164,8 +155,7 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
           result->mutable_error());
       return;
     }
-    auto bytes = std::make_shared<const ObjectBytes>(
-        absl::string_view(block->data(), stored.size()), block, block->arena(), block->offset());
+    Bytes bytes = StoredBytes(std::move(block), stored.size());
     if (keep_min_bytes == 0 || stored.size() < keep_min_bytes ||
         stored.size() > static_cast<uint64_t>(INT_MAX)) {
       result->mutable_values(index)->assign(bytes->data(), bytes->size());
@@ -222,10 +212,7 @@ Node::Bytes Node::IntoStore(std::string bytes) const {
         arena_->Allocate(bytes.size(), ElementsOffsetOf(bytes));  // a vector's elements aligned
     if (block.ok()) {
       std::memcpy((*block)->data(), bytes.data(), bytes.size());
-      const size_t size = bytes.size();
-      SharedArena::Block* raw = block->get();
-      return std::make_shared<const ObjectBytes>(absl::string_view(raw->data(), size),
-                                                 *std::move(block), raw->arena(), raw->offset());
+      return StoredBytes(*std::move(block), bytes.size());
     }
     // A full store: the copy stays in the heap, and goes to the task as bytes.
   }
@@ -482,10 +469,7 @@ void Node::OnObjectData(int source, const mpi::proto::ObjectData& data, std::str
     const size_t size = in_place ? data.size() : bytes.size();
     Bytes copy;
     if (in_place) {
-      SharedArena::Block* block = received_into.get();
-      copy = std::make_shared<const ObjectBytes>(absl::string_view(block->data(), size),
-                                                 std::move(received_into), block->arena(),
-                                                 block->offset());
+      copy = StoredBytes(std::move(received_into), size);
     } else {
       copy = IntoStore(std::move(bytes));
     }
