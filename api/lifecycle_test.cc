@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,13 +32,18 @@ std::string UsesTheApiInside() {
   absl::StatusOr<int> nested = unidist::Get(unidist::Submit(Square, 2));
   return init.ToString() + " | " + nested.status().ToString();
 }
+// What a task sees of the cluster: the driver's view only (0 CPUs).
+int NumCpusInside(int) {
+  return unidist::NumCpus() + static_cast<int>(unidist::ClusterResources().size()) +
+         static_cast<int>(unidist::Workers().size());
+}
 
 }  // namespace lifecycle_test_functions
 
 namespace fns = lifecycle_test_functions;
 
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::WhoAmI, fns::Thrower, fns::Repeat, fns::Length,
-               fns::UsesTheApiInside);
+               fns::UsesTheApiInside, fns::NumCpusInside);
 
 namespace unidist {
 namespace {
@@ -110,10 +116,50 @@ TEST_F(LifecycleTest, OptionsAndEnvironment) {
   EXPECT_FALSE(IsInitialized());
   setenv("UNIDIST_CPUS", "3", 1);
   UNIDIST_ASSERT_OK(Init());
-  EXPECT_EQ(Workers().size(), 3u);
+  if (unidist::testing::BackendHas(unidist::testing::BackendTrait::kCountsCpusWhereWorkersRun)) {
+    // Each worker rank counts its own CPUs, with UNIDIST_CPUS as its environment has it.
+    EXPECT_EQ(static_cast<int>(Workers().size()), NumCpus());
+  } else {
+    EXPECT_EQ(Workers().size(), 3u);
+    EXPECT_EQ(NumCpus(), 3);
+  }
   UNIDIST_ASSERT_OK(Shutdown());
   UNIDIST_ASSERT_OK(Init(Options{1, ""}));  // the option wins over the environment
   EXPECT_EQ(Workers().size(), 1u);
+}
+
+TEST_F(LifecycleTest, ClusterResourcesListWhereTheWorkersRun) {
+  EXPECT_THAT(ClusterResources(), IsEmpty());
+  EXPECT_EQ(NumCpus(), 0);
+  setenv("UNIDIST_CPUS", "3", 1);
+  UNIDIST_ASSERT_OK(Init(Options{2, ""}));
+  const std::vector<NodeInfo> nodes = ClusterResources();
+  ASSERT_FALSE(nodes.empty());
+  int workers = 0;
+  int cpus = 0;
+  for (const NodeInfo& node : nodes) {
+    EXPECT_FALSE(node.host.empty());
+    EXPECT_GE(node.cpus, 1);
+    workers += node.workers;
+    cpus += node.cpus;
+  }
+  EXPECT_EQ(workers, 2);
+  EXPECT_EQ(NumCpus(), cpus);
+  if (!unidist::testing::BackendHas(unidist::testing::BackendTrait::kCountsCpusWhereWorkersRun)) {
+    // Every worker on this machine, which has as many CPUs as UNIDIST_CPUS says.
+    ASSERT_EQ(nodes.size(), 1u);
+    EXPECT_EQ(nodes[0].node, 0);
+    EXPECT_EQ(nodes[0].cpus, 3);
+    char host[256] = {};
+    ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+    EXPECT_EQ(nodes[0].host, host);
+  }
+  for (const WorkerInfo& worker : Workers()) {
+    EXPECT_TRUE(std::any_of(nodes.begin(), nodes.end(),
+                            [&](const NodeInfo& node) { return node.node == worker.node; }));
+  }
+  // A task sees none of it: the driver's view.
+  EXPECT_THAT(Get(Submit(fns::NumCpusInside, 0)), IsOkAndHolds(0));
 }
 
 TEST_F(LifecycleTest, MaxMessageBytesIsEnforcedBothWays) {

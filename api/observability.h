@@ -110,11 +110,31 @@ inline constexpr char kTaskFailurePayloadUrl[] = "type.unidist.dev/unidist.proto
 // A snapshot of the worker pool (empty when not initialized).
 struct WorkerInfo {
   int index = 0;       // the worker's slot in the pool
-  int pid = -1;        // its process id (a replaced worker's slot gets a new pid)
+  int pid = -1;        // its process id (a replaced worker's slot gets a new pid; under
+                       // mpi, a process id on its node's host)
   bool alive = false;  // false between the worker's death and its replacement
+  int node = 0;        // where it runs: NodeInfo::node
 };
 // One WorkerInfo per slot of the task pool, by index (actors' processes are not listed).
+// On the driver; empty inside a task.
 std::vector<WorkerInfo> Workers();
+
+// One place where workers run.
+struct NodeInfo {
+  // 0: this machine (the multiprocessing and sequential backends); under mpi, the worker
+  // rank (the driver, rank 0, runs no tasks).
+  int node = 0;
+  std::string host;  // its host's name (under mpi: MPI_Get_processor_name there)
+  // The CPUs tasks may use there: $UNIDIST_CPUS in that process's environment if set,
+  // else its affinity mask (sched_getaffinity), counted at Init.
+  int cpus = 0;
+  int workers = 0;  // pool workers it runs: one per CPU unless Options::num_workers says
+};
+// Every place where this session's workers run, by node (empty when not initialized, and
+// inside a task). Unidist's cluster_resources(), Ray's ClusterResources().
+std::vector<NodeInfo> ClusterResources();
+// The CPUs over all of ClusterResources() (0 when not initialized, and inside a task).
+int NumCpus();
 
 }  // namespace unidist
 

@@ -6,12 +6,9 @@
 
 #include "unidist/unidist.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
@@ -25,6 +22,7 @@
 #include "api/internal/runtime.h"
 #include "api/internal/timeline.h"
 #include "backend/backend.h"
+#include "common/cpus.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 
@@ -33,7 +31,6 @@ namespace {
 
 using api_internal::Runtime;
 
-constexpr int kMaxWorkers = 4096;
 // Options::shared_memory_min_bytes by default: below it, one copy through the socket
 // costs less than setting up a segment and its mapping.
 constexpr size_t kDefaultSharedMemoryMinBytes = size_t{1} << 20;
@@ -43,27 +40,20 @@ absl::Mutex g_lifecycle_mu(absl::kConstInit);
 // Where Shutdown writes the timeline (Options::timeline or $UNIDIST_TIMELINE at Init).
 std::string* g_timeline_path ABSL_GUARDED_BY(g_lifecycle_mu) = nullptr;
 
-int AvailableCpus() {
-  cpu_set_t cpus;
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return CPU_COUNT(&cpus);
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-absl::StatusOr<int> ResolveNumWorkers(int requested) {
+// The number of workers the pool starts with: Options::num_workers if set, else this
+// process's CPUs (common/cpus.h) — or 0 for a backend that counts the CPUs where its
+// workers run (an mpi worker rank counts its own).
+absl::StatusOr<int> ResolveNumWorkers(int requested, const BackendDescription& backend) {
   if (requested < 0 || requested > kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat("Options::num_workers must be between 0 and ",
                                                    kMaxWorkers, ", got ", requested));
   }
   if (requested > 0) return requested;
-  if (const char* env = getenv("UNIDIST_CPUS"); env != nullptr && *env != '\0') {
-    int from_env = 0;
-    if (!absl::SimpleAtoi(env, &from_env) || from_env < 1 || from_env > kMaxWorkers) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "UNIDIST_CPUS must be a whole number between 1 and ", kMaxWorkers, ", got '", env, "'"));
-    }
-    return from_env;
-  }
-  return AvailableCpus();
+  // A bad $UNIDIST_CPUS is an error here too: under mpirun the worker ranks on this host
+  // have the same environment.
+  absl::StatusOr<int> cpus = UsableCpus();
+  if (!cpus.ok() || !backend.abilities.counts_cpus_where_workers_run) return cpus;
+  return 0;
 }
 
 absl::StatusOr<size_t> ResolveMaxMessageBytes(size_t requested) {
@@ -251,10 +241,10 @@ absl::Status Init(const Options& options) {
   }
   absl::MutexLock lifecycle(&g_lifecycle_mu);
   if (api_internal::CurrentRuntime() != nullptr) return absl::OkStatus();
-  absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers);
-  if (!num_workers.ok()) return num_workers.status();
   absl::StatusOr<const BackendDescription*> backend = ResolveBackend(options.backend);
   if (!backend.ok()) return backend.status();
+  absl::StatusOr<int> num_workers = ResolveNumWorkers(options.num_workers, **backend);
+  if (!num_workers.ok()) return num_workers.status();
   absl::StatusOr<size_t> max_message_bytes = ResolveMaxMessageBytes(options.max_message_bytes);
   if (!max_message_bytes.ok()) return max_message_bytes.status();
   absl::StatusOr<size_t> object_store_memory =
@@ -344,12 +334,30 @@ absl::Status WriteTimeline(const std::string& path) {
 
 std::vector<WorkerInfo> Workers() {
   std::vector<WorkerInfo> workers;
+  if (api_internal::InTask()) return workers;  // the forked copy of the driver's runtime is stale
   std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
   if (runtime == nullptr) return workers;
   for (const WorkerState& state : runtime->Workers()) {
-    workers.push_back({state.index, static_cast<int>(state.pid), state.alive});
+    workers.push_back({state.index, static_cast<int>(state.pid), state.alive, state.node});
   }
   return workers;
+}
+
+std::vector<NodeInfo> ClusterResources() {
+  std::vector<NodeInfo> nodes;
+  if (api_internal::InTask()) return nodes;  // the forked copy of the driver's runtime is stale
+  std::shared_ptr<Runtime> runtime = api_internal::CurrentRuntime();
+  if (runtime == nullptr) return nodes;
+  for (const NodeState& node : runtime->Nodes()) {
+    nodes.push_back({node.node, node.host, node.cpus, node.workers});
+  }
+  return nodes;
+}
+
+int NumCpus() {
+  int cpus = 0;
+  for (const NodeInfo& node : ClusterResources()) cpus += node.cpus;
+  return cpus;
 }
 
 std::optional<TaskFailure> GetTaskFailure(const absl::Status& status) {

@@ -54,6 +54,11 @@ struct BackendAbilities {
   bool concurrent_with_driver = false;
   // Tasks and actors run in worker processes of their own, with their own pids.
   bool worker_processes = false;
+  // The pool counts the CPUs where its workers run: when Options::num_workers is 0, Init
+  // starts the pool with num_workers 0, and each place that runs workers (an mpi worker
+  // rank) starts as many as it has CPUs there (common/cpus.h). Without it, 0 becomes the
+  // driver process's count.
+  bool counts_cpus_where_workers_run = false;
 };
 
 // One backend, as registered.

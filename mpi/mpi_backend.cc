@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "backend/backend.h"
+#include "common/cpus.h"
 #include "mpi/internal/driver_pool.h"
 #include "mpi/internal/link.h"
 #include "mpi/internal/mpi_transport.h"
@@ -156,6 +157,13 @@ void ServeAsWorkerRank(TaskExecutor execute) {
         if (!manager.ok()) return manager.status();
         return std::unique_ptr<WorkerPool>(std::move(*manager));
       },
+      // Read at each session's start, on the link thread (which has handed the node a
+      // message by then): UNIDIST_CPUS as this rank's environment has it.
+      [&link_for_node]() -> absl::StatusOr<Node::Place> {
+        absl::StatusOr<int> cpus = UsableCpus();
+        if (!cpus.ok()) return cpus.status();
+        return Node::Place{*cpus, link_for_node.load(std::memory_order_acquire)->host()};
+      },
       [&link_for_node](int source, char* buffer, size_t size) {
         link_for_node.load(std::memory_order_acquire)->ReceiveNextInto(source, buffer, size);
       });
@@ -190,6 +198,8 @@ BackendDescription MpiBackend() {
   backend.abilities.survives_worker_crash = true;
   backend.abilities.concurrent_with_driver = true;
   backend.abilities.worker_processes = true;
+  // Each worker rank runs one worker per CPU it has unless Options::num_workers says.
+  backend.abilities.counts_cpus_where_workers_run = true;
   backend.start_pool = &StartDriverPool;
   // `mpirun -n 4 ./program` needs no setting to run on the MPI job.
   backend.wanted_by_launcher = &LaunchedWithSeveralRanks;

@@ -14,7 +14,12 @@ ranks="${MPI_RANKS:-3}"
 limit="${MPI_TEST_SECONDS:-600}"
 filter="${1:-*}"
 tests=(api/unidist_test api/lifecycle_test api/actor_test api/cancel_test api/nested_test
-       api/map_test api/stress_test api/shared_arrays_test mpi/objects_e2e_test)
+       api/map_test api/stress_test api/shared_arrays_test mpi/objects_e2e_test
+       mpi/ranks_e2e_test)
+# Run once more with one rank more than cores on a 2-core machine: by default every worker
+# rank runs workers and gets tasks, however few cores each has.
+more_ranks=4
+more_ranks_tests=(mpi/ranks_e2e_test)
 # Example programs, each with a line its output must contain.
 examples=("examples/quickstart|speedup over one worker"
           "examples/readme_example|sum of squares: 328350"
@@ -29,7 +34,7 @@ bin="$(./bazelw info bazel-bin 2>/dev/null)"
 # Root may run mpirun only when it says so; --oversubscribe: more ranks than cores is
 # fine here. Loopback only: shared memory (vader) between the ranks, TCP on lo for the
 # rest. --bind-to none: the worker processes a rank forks must not share its one core.
-mpirun_args=(-n "${ranks}" --oversubscribe --bind-to none
+mpirun_args=(--oversubscribe --bind-to none
              --mca btl self,vader,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
              -x UNIDIST_BACKEND=mpi)
 [[ $(id -u) -eq 0 ]] && mpirun_args+=(--allow-run-as-root)
@@ -37,12 +42,12 @@ mpirun_args=(-n "${ranks}" --oversubscribe --bind-to none
 logs="$(mktemp -d)"
 passed=()
 failed=()
-run() {  # name, command...
-  local name="$1"; shift
+run() {  # ranks, name, command...
+  local ranks="$1" name="$2"; shift 2
   local log="${logs}/${name//\//_}.log"
   local start=${SECONDS}
-  UNIDIST_BACKEND=mpi timeout --kill-after=15 "${limit}" mpirun "${mpirun_args[@]}" "$@" \
-    >"${log}" 2>&1
+  UNIDIST_BACKEND=mpi timeout --kill-after=15 "${limit}" \
+    mpirun -n "${ranks}" "${mpirun_args[@]}" "$@" >"${log}" 2>&1
   local code=$?
   local took=$((SECONDS - start))
   if [[ ${code} -eq 0 ]]; then
@@ -58,14 +63,21 @@ run() {  # name, command...
 
 for t in "${tests[@]}"; do
   echo "=== mpirun -n ${ranks} ${t}"
-  run "${t}" "${bin}/${t}" --gtest_filter="${filter}" --gtest_color=no
+  run "${ranks}" "${t}" "${bin}/${t}" --gtest_filter="${filter}" --gtest_color=no
   grep -a -E '^\[  (PASSED|FAILED|SKIPPED) ' "${logs}/${t//\//_}.log" | sed 's/^/    /'
+done
+for t in "${more_ranks_tests[@]}"; do
+  echo "=== mpirun -n ${more_ranks} ${t}"
+  run "${more_ranks}" "${t}@${more_ranks}ranks" "${bin}/${t}" --gtest_filter="${filter}" \
+    --gtest_color=no
+  grep -a -E '^\[  (PASSED|FAILED|SKIPPED) ' "${logs}/${t//\//_}@${more_ranks}ranks.log" |
+    sed 's/^/    /'
 done
 for e in "${examples[@]}"; do
   program="${e%%|*}"
   expected="${e#*|}"
   echo "=== mpirun -n ${ranks} ${program}"
-  if run "${program}" "${bin}/${program}" &&
+  if run "${ranks}" "${program}" "${bin}/${program}" &&
      ! grep -qF -- "${expected}" "${logs}/${program//\//_}.log"; then
     passed=("${passed[@]:0:${#passed[@]}-1}")
     failed+=("${program} (no line with '${expected}')")

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -57,7 +58,8 @@ inline uint64_t ActorKey(WorkerId worker) {
 using TaskExecutor = std::function<void(const proto::TaskRequest& task, proto::TaskResult* result)>;
 
 struct WorkerPoolOptions {
-  // Number of workers. Must be at least 1.
+  // Number of workers. Must be at least 1; or 0 for a pool that counts the CPUs where its
+  // workers run (BackendAbilities::counts_cpus_where_workers_run): then one per CPU.
   int num_workers = 1;
   // Largest frame either side accepts; larger tasks are refused by Dispatch and larger
   // results come back as ResourceExhausted errors.
@@ -116,6 +118,15 @@ struct WorkerState {
   pid_t pid = -1;
   bool alive = false;
   size_t tasks_in_flight = 0;
+  int node = 0;  // where it runs (see NodeState::node)
+};
+
+// One place where a pool's workers run.
+struct NodeState {
+  int node = 0;  // 0: the driver's machine; the mpi backend: the worker rank
+  std::string host;
+  int cpus = 0;     // the CPUs tasks may use there (common/cpus.h, as counted there)
+  int workers = 0;  // the pool's workers there
 };
 
 class WorkerPool {
@@ -160,6 +171,9 @@ class WorkerPool {
   virtual void Shutdown() = 0;
 
   virtual int num_workers() const = 0;
+  // Where the workers run, one entry per place; empty (the default) when they all run on
+  // the driver's machine, which the runtime then describes itself.
+  virtual std::vector<NodeState> Nodes() const { return {}; }
   // True once Shutdown has begun.
   virtual bool stopping() const = 0;
   virtual std::vector<WorkerState> Workers() const = 0;

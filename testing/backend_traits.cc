@@ -29,6 +29,8 @@ const char* TraitName(BackendTrait trait) {
       return "kWorkerProcesses (tasks run in worker processes of their own)";
     case BackendTrait::kSharedMemory:
       return "kSharedMemory (large objects live in a shared-memory store)";
+    case BackendTrait::kCountsCpusWhereWorkersRun:
+      return "kCountsCpusWhereWorkersRun (each worker rank counts its own CPUs)";
   }
   return "an unknown trait";
 }
@@ -61,6 +63,8 @@ bool BackendHas(BackendTrait trait) {
       return abilities.worker_processes;
     case BackendTrait::kSharedMemory:
       return abilities.shared_memory;
+    case BackendTrait::kCountsCpusWhereWorkersRun:
+      return abilities.counts_cpus_where_workers_run;
   }
   return false;
 }

@@ -50,6 +50,9 @@ enum class BackendTrait {
   // Large objects live in a shared-memory store that the driver and the workers map
   // (Options::object_store_memory).
   kSharedMemory,
+  // With Options::num_workers unset, each place that runs workers (an mpi worker rank)
+  // starts one per CPU it counts there, not the driver's count.
+  kCountsCpusWhereWorkersRun,
 };
 
 // The backend the tests of this process run on: $UNIDIST_BACKEND, or "multiprocessing"

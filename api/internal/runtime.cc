@@ -17,6 +17,7 @@
 #include "api/internal/executor.h"
 #include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
+#include "common/cpus.h"
 #include "common/monotonic_clock.h"
 #include "common/shrink.h"
 #include "common/status_macros.h"
@@ -24,6 +25,16 @@
 #include "unidist/common/codec.h"
 
 namespace unidist::api_internal {
+
+std::vector<NodeState> Runtime::Nodes() const {
+  std::vector<NodeState> nodes = pool_->Nodes();
+  if (nodes.empty()) {
+    absl::StatusOr<int> cpus = UsableCpus();  // Init checked it, unless it changed since
+    nodes.push_back(
+        NodeState{0, HostName(), cpus.ok() ? *cpus : AffinityCpus(), pool_->num_workers()});
+  }
+  return nodes;
+}
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription& backend,
                                                         int num_workers, size_t max_message_bytes,

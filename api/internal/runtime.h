@@ -156,6 +156,8 @@ class Runtime {
   absl::Status KillActor(ActorRecord& actor);
 
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
+  // Where the workers run: the pool's nodes, or this machine when they all run here.
+  std::vector<NodeState> Nodes() const;
   Stats GetStats();
 
  private:

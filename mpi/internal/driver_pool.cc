@@ -119,23 +119,25 @@ MpiWorkerPool::MpiWorkerPool(WorkerPoolOptions options, DriverLink* link,
 
 absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options) {
-  if (options.num_workers < 1 || !options.execute || !options.on_result ||
+  if (options.num_workers < 0 || !options.execute || !options.on_result ||
       options.max_tasks_per_worker < 1) {
     return absl::InvalidArgumentError(
-        "WorkerPoolOptions needs num_workers >= 1, execute, on_result and "
+        "WorkerPoolOptions needs num_workers >= 0, execute, on_result and "
         "max_tasks_per_worker >= 1");
   }
   if (link->size() < 2) {
     return absl::FailedPreconditionError("the mpi backend needs at least one worker rank");
   }
-  const int num_ranks = std::min(link->size() - 1, options.num_workers);
+  // 0: every worker rank, each with one worker per CPU it has.
+  const int num_ranks =
+      options.num_workers == 0 ? link->size() - 1 : std::min(link->size() - 1, options.num_workers);
   std::unique_ptr<MpiWorkerPool> pool(
       new MpiWorkerPool(std::move(options), link, mpi_options, link->NewSession(), num_ranks));
   link->Route(pool->session_, pool.get());
   for (int p = 0; p < num_ranks; ++p) {
     ToNode start;
     mpi::proto::StartSession* session = start.mutable_start_session();
-    // Global workers p, p + R, p + 2R, ... live on this rank.
+    // An even share of N, the first ranks taking one more; 0: the rank's CPUs.
     session->set_num_workers((pool->options_.num_workers - p + num_ranks - 1) / num_ranks);
     session->set_max_frame_bytes(pool->options_.max_frame_bytes);
     session->set_max_tasks_per_worker(pool->options_.max_tasks_per_worker);
@@ -161,11 +163,41 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
       started = pool->start_error_;
     }
   }
+  if (started.ok()) started = pool->MapSlots();
   if (!started.ok()) {
     pool->Shutdown();
     return started;
   }
   return pool;
+}
+
+absl::Status MpiWorkerPool::MapSlots() {
+  absl::MutexLock lock(&mu_);
+  nodes_.resize(static_cast<size_t>(num_ranks_));
+  global_slots_.assign(static_cast<size_t>(num_ranks_), {});
+  int most = 0;
+  for (const NodeState& node : nodes_) {
+    if (node.workers < 1) {
+      return absl::InternalError(
+          absl::StrCat("worker rank ", node.node, " started no workers for the session"));
+    }
+    most = std::max(most, node.workers);
+  }
+  // Local worker 0 of every rank, then local worker 1 of every rank that has one, ...
+  for (int local = 0; local < most; ++local) {
+    for (int p = 0; p < num_ranks_; ++p) {
+      if (local >= nodes_[p].workers) continue;
+      global_slots_[p].push_back(static_cast<int>(slots_.size()));
+      slots_.push_back(Slot{1 + p, local});
+    }
+  }
+  num_workers_ = static_cast<int>(slots_.size());
+  return absl::OkStatus();
+}
+
+std::vector<NodeState> MpiWorkerPool::Nodes() const {
+  absl::MutexLock lock(&mu_);
+  return nodes_;
 }
 
 MpiWorkerPool::~MpiWorkerPool() { Shutdown(); }
@@ -214,7 +246,7 @@ absl::Status MpiWorkerPool::Dispatch(proto::TaskRequest task) {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::FailedPreconditionError("the worker pool is shut down");
     rank = RankOfPoolWorker(next_worker_);
-    next_worker_ = (next_worker_ + 1) % options_.num_workers;
+    next_worker_ = (next_worker_ + 1) % num_workers_;
     in_flight_[task.task_id()] = InFlight{rank};
   }
   return SendTask(rank, std::move(task), nullptr);
@@ -319,9 +351,9 @@ absl::Status MpiWorkerPool::ReplyToWorker(WorkerId worker, const proto::ApiReply
   ToNode message;
   int rank = 0;
   mpi::proto::LocalWorker* local = message.mutable_reply_to_worker()->mutable_worker();
-  if (worker.slot >= 0 && worker.slot < options_.num_workers) {
-    rank = RankOfPoolWorker(worker.slot);
-    local->set_slot(worker.slot / num_ranks_);
+  if (worker.slot >= 0 && worker.slot < num_workers_) {
+    rank = slots_[worker.slot].rank;
+    local->set_slot(slots_[worker.slot].local);
     local->set_generation(worker.generation);
   } else {
     absl::MutexLock lock(&mu_);
@@ -361,7 +393,7 @@ absl::Status MpiWorkerPool::Cancel(uint64_t task_id, bool force) {
 }
 
 std::vector<WorkerState> MpiWorkerPool::Workers() const {
-  std::vector<WorkerState> workers(options_.num_workers);
+  std::vector<WorkerState> workers(num_workers_);
   for (int p = 0; p < num_ranks_; ++p) {
     uint64_t call_id = 0;
     {
@@ -374,10 +406,11 @@ std::vector<WorkerState> MpiWorkerPool::Workers() const {
     absl::StatusOr<FromNode> answer = Call(1 + p, call_id, std::move(request));
     if (!answer.ok()) return {};
     for (const mpi::proto::WorkerReport& report : answer->workers().workers()) {
-      const int global = report.index() * num_ranks_ + p;
-      if (global < 0 || global >= options_.num_workers) continue;
+      const std::vector<int>& globals = global_slots_[p];
+      if (report.index() < 0 || static_cast<size_t>(report.index()) >= globals.size()) continue;
+      const int global = globals[report.index()];
       workers[global] = WorkerState{global, report.pid(), report.alive(),
-                                    static_cast<size_t>(report.tasks_in_flight())};
+                                    static_cast<size_t>(report.tasks_in_flight()), 1 + p};
     }
   }
   return workers;
@@ -472,10 +505,9 @@ std::optional<WorkerId> MpiWorkerPool::GlobalId(int rank, const mpi::proto::Loca
   if (p < 0 || p >= num_ranks_) return std::nullopt;
   auto it = dedicated_by_local_.find(LocalKey(rank, local.slot()));
   if (it != dedicated_by_local_.end()) return WorkerId{it->second, local.generation()};
-  const int local_pool_size = (options_.num_workers - p + num_ranks_ - 1) / num_ranks_;
-  if (local.slot() < 0 || local.slot() >= local_pool_size) return std::nullopt;
-  const int global = local.slot() * num_ranks_ + p;
-  return WorkerId{global, local.generation()};
+  const std::vector<int>& globals = global_slots_[p];
+  if (local.slot() < 0 || static_cast<size_t>(local.slot()) >= globals.size()) return std::nullopt;
+  return WorkerId{globals[local.slot()], local.generation()};
 }
 
 void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
@@ -483,6 +515,12 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
     case FromNode::kSessionStarted: {
       absl::MutexLock lock(&mu_);
       ++sessions_started_;
+      if (source >= 1 && source <= num_ranks_) {
+        const mpi::proto::SessionStarted& started = message.session_started();
+        nodes_.resize(static_cast<size_t>(num_ranks_));
+        nodes_[source - 1] =
+            NodeState{source, started.host(), started.cpus(), started.num_workers()};
+      }
       if (message.session_started().has_error() && start_error_.ok()) {
         start_error_ = TaskErrorToStatus(message.session_started().error());
       }
@@ -538,7 +576,7 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
       absl::MutexLock lock(&mu_);
       if (message.has_dedicated_started() && !message.dedicated_started().has_error()) {
         const mpi::proto::LocalWorker& local = message.dedicated_started().worker();
-        const int global = options_.num_workers + next_dedicated_slot_++;
+        const int global = num_workers_ + next_dedicated_slot_++;
         Dedicated& dedicated = dedicated_[global];
         dedicated.rank = source;
         dedicated.local = local;

@@ -6,10 +6,13 @@
 // (MPI is initialized once), routing what arrives to the pool of the current session.
 //
 // MpiWorkerPool: the WorkerPool of one session (Init..Shutdown). Pool workers are spread
-// over the worker ranks, each rank running its share in a local ProcessManager (node.h):
-// global worker g lives on rank 1 + g % R as that rank's local worker g / R, where R is the
-// number of worker ranks that take part (at most num_workers). Dispatch sends tasks to the
-// ranks round-robin, weighted by their share, and the rank's local pool picks the worker.
+// over the worker ranks, each rank running its share in a local ProcessManager (node.h).
+// With num_workers 0 every worker rank takes part and runs one worker per CPU it has (as
+// it counts them: its UNIDIST_CPUS, else its affinity mask); with num_workers N, the
+// first min(N, ranks) worker ranks share N evenly. The global slots interleave the ranks:
+// local worker 0 of each rank, then local worker 1 of each rank that has one, and so on,
+// so that Dispatch, taking global slots in turn, spreads tasks over the ranks in
+// proportion to their workers; the rank's local pool picks the worker.
 // A dedicated worker (an actor) is started on the next rank round-robin and gets a global
 // slot above the pool's. Results, nested API calls and worker losses come back from the
 // ranks and are reported through the options' callbacks, on the link thread.
@@ -139,7 +142,8 @@ class MpiWorkerPool final : public WorkerPool {
   absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
   absl::Status Cancel(uint64_t task_id, bool force) override;
   void Shutdown() override;
-  int num_workers() const override { return options_.num_workers; }
+  int num_workers() const override { return num_workers_; }
+  std::vector<NodeState> Nodes() const override;
   bool stopping() const override;
   std::vector<WorkerState> Workers() const override;
   size_t workers_replaced() const override;
@@ -151,14 +155,19 @@ class MpiWorkerPool final : public WorkerPool {
   // rank does not answer; FailedPrecondition from a callback or after Shutdown.
   absl::StatusOr<ObjectTraffic> QueryObjects() const;
 
-  // The rank that pool worker `global_slot` lives on (for tests and Workers).
-  int RankOfPoolWorker(int global_slot) const { return 1 + global_slot % num_ranks_; }
+  // The rank that pool worker `global_slot` lives on (for tests).
+  int RankOfPoolWorker(int global_slot) const { return slots_[global_slot].rank; }
 
  private:
   friend class DriverLink;
 
   struct InFlight {
     int rank = 0;
+  };
+  // Where a global pool slot lives.
+  struct Slot {
+    int rank = 0;
+    int local = 0;  // the slot in that rank's local pool
   };
   struct Dedicated {
     int rank = 0;
@@ -193,12 +202,19 @@ class MpiWorkerPool final : public WorkerPool {
   absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckSize(const proto::TaskRequest& task) const;
+  // Numbers the workers the ranks started (nodes_) into global slots. Internal if a rank
+  // started none.
+  absl::Status MapSlots();
 
   const WorkerPoolOptions options_;
   DriverLink* const link_;
   const MpiWorkerPoolOptions mpi_options_;
   const uint64_t session_;
   const int num_ranks_;  // worker ranks taking part: 1..num_ranks_
+  // Set by Start from the ranks' answers, before the pool is returned; constant after.
+  int num_workers_ = 0;
+  std::vector<Slot> slots_;                     // by global slot
+  std::vector<std::vector<int>> global_slots_;  // by rank - 1, then local slot
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -212,6 +228,7 @@ class MpiWorkerPool final : public WorkerPool {
   mutable uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   mutable absl::flat_hash_map<uint64_t, Answer> answers_ ABSL_GUARDED_BY(mu_);
   int sessions_started_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<NodeState> nodes_ ABSL_GUARDED_BY(mu_);  // as the ranks answered, by rank - 1
   absl::Status start_error_ ABSL_GUARDED_BY(mu_);
   int sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t result_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -100,10 +100,11 @@ proto::TaskRequest TaskUsing(uint64_t id, const std::vector<std::pair<DataID, in
   return task;
 }
 
-// A worker rank in this process: a node behind its own link.
+// A worker rank in this process: a node behind its own link, which says it runs on
+// `place` (or fails to start a session with its error).
 class TestNode {
  public:
-  TestNode(std::shared_ptr<LocalHub> hub, int rank)
+  TestNode(std::shared_ptr<LocalHub> hub, int rank, absl::StatusOr<Node::Place> place)
       : node_(
             [this](int dest, std::string bytes, std::shared_ptr<const ObjectBytes> payload) {
               link_.load()->Post(dest, std::move(bytes), std::move(payload));
@@ -114,7 +115,8 @@ class TestNode {
                   ProcessManager::Start(std::move(options));
               if (!manager.ok()) return manager.status();
               return std::unique_ptr<WorkerPool>(std::move(*manager));
-            }) {
+            },
+            [place] { return place; }) {
     absl::StatusOr<std::unique_ptr<Link>> link =
         Link::Start([hub, rank] { return hub->Open(rank); },
                     [this](Link& self, Received received) {
@@ -165,8 +167,8 @@ class MpiWorkerPoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
     hub_ = LocalHub::Create(3);
-    node1_ = std::make_unique<TestNode>(hub_, 1);
-    node2_ = std::make_unique<TestNode>(hub_, 2);
+    node1_ = std::make_unique<TestNode>(hub_, 1, place1_);
+    node2_ = std::make_unique<TestNode>(hub_, 2, place2_);
     absl::StatusOr<std::unique_ptr<DriverLink>> driver =
         DriverLink::Start([hub = hub_] { return hub->Open(0); });
     ASSERT_THAT(driver, IsOk());
@@ -209,6 +211,9 @@ class MpiWorkerPoolTest : public ::testing::Test {
     pool_ = *std::move(pool);
   }
 
+  // Where the two nodes say they run; a test fixture may change them before SetUp.
+  absl::StatusOr<Node::Place> place1_ = Node::Place{2, "host-a"};
+  absl::StatusOr<Node::Place> place2_ = Node::Place{2, "host-b"};
   std::shared_ptr<LocalHub> hub_;
   std::unique_ptr<TestNode> node1_, node2_;
   std::unique_ptr<DriverLink> driver_;
@@ -394,7 +399,7 @@ TEST_F(MpiWorkerPoolTest, RefusesTooLargeTasksAndBadOptions) {
   pool_ = *std::move(pool);
   EXPECT_THAT(pool_->Dispatch(Task(1, "echo", std::string(2000, 'x'))),
               StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_THAT(MpiWorkerPool::Start(Options(0), driver_.get()),
+  EXPECT_THAT(MpiWorkerPool::Start(Options(-1), driver_.get()),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
@@ -568,6 +573,76 @@ TEST_F(MpiWorkerPoolTest, AnActorsCallsKeepTheirOrderWhileOneWaitsForAFetch) {
   EXPECT_EQ(order[3], 4u);
 }
 
+// Nodes with different CPU counts, as ranks on hosts of different sizes are.
+class UnevenNodesTest : public MpiWorkerPoolTest {
+ protected:
+  UnevenNodesTest() {
+    place1_ = Node::Place{3, "big-host"};
+    place2_ = Node::Place{1, "small-host"};
+  }
+};
+
+TEST_F(UnevenNodesTest, WithoutANumberOfWorkersEachRankRunsOnePerCpu) {
+  StartPool(0);
+  EXPECT_EQ(pool_->num_workers(), 4);
+  const std::vector<NodeState> nodes = pool_->Nodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].node, 1);
+  EXPECT_EQ(nodes[0].host, "big-host");
+  EXPECT_EQ(nodes[0].cpus, 3);
+  EXPECT_EQ(nodes[0].workers, 3);
+  EXPECT_EQ(nodes[1].node, 2);
+  EXPECT_EQ(nodes[1].host, "small-host");
+  EXPECT_EQ(nodes[1].cpus, 1);
+  EXPECT_EQ(nodes[1].workers, 1);
+  // Local worker 0 of each rank, then the big rank's others.
+  const std::vector<WorkerState> workers = pool_->Workers();
+  ASSERT_EQ(workers.size(), 4u);
+  std::vector<int> node_of_slot;
+  absl::flat_hash_map<std::string, int> node_of_pid;
+  for (const WorkerState& worker : workers) {
+    EXPECT_TRUE(worker.alive);
+    node_of_slot.push_back(worker.node);
+    node_of_pid[std::to_string(worker.pid)] = worker.node;
+  }
+  EXPECT_EQ(node_of_slot, (std::vector<int>{1, 2, 1, 1}));
+  // Tasks go to the ranks in proportion to their workers: 3 of every 4 to rank 1.
+  for (uint64_t id = 1; id <= 8; ++id) ASSERT_THAT(pool_->Dispatch(Task(id, "pid")), IsOk());
+  int on_rank[3] = {0, 0, 0};
+  for (uint64_t id = 1; id <= 8; ++id) {
+    const std::string pid = reports_.WaitFor(id).values(0);
+    ASSERT_TRUE(node_of_pid.contains(pid)) << pid;
+    ++on_rank[node_of_pid[pid]];
+  }
+  EXPECT_EQ(on_rank[1], 6);
+  EXPECT_EQ(on_rank[2], 2);
+}
+
+TEST_F(UnevenNodesTest, ATotalIsSharedEvenlyWhateverTheCpus) {
+  StartPool(4);
+  const std::vector<NodeState> nodes = pool_->Nodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].workers, 2);
+  EXPECT_EQ(nodes[1].workers, 2);
+  EXPECT_EQ(nodes[1].cpus, 1);  // more workers than CPUs, as asked
+}
+
+class NodeWithoutACpuCountTest : public MpiWorkerPoolTest {
+ protected:
+  NodeWithoutACpuCountTest() {
+    place2_ = absl::InvalidArgumentError("UNIDIST_CPUS must be a whole number, got 'x'");
+  }
+};
+
+TEST_F(NodeWithoutACpuCountTest, TheSessionDoesNotStartAndTheErrorNamesTheRank) {
+  EXPECT_THAT(MpiWorkerPool::Start(Options(0), driver_.get()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(::testing::HasSubstr("worker rank 2"),
+                                        ::testing::HasSubstr("UNIDIST_CPUS"))));
+  // The other rank's workers are gone again.
+  EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), IsEmpty());
+}
+
 // A node on its own, fed messages directly: what it answers about the tasks of a session.
 class NodeSessionTest : public ::testing::Test {
  protected:
@@ -586,6 +661,9 @@ class NodeSessionTest : public ::testing::Test {
                   ProcessManager::Start(std::move(options));
               if (!manager.ok()) return manager.status();
               return std::unique_ptr<WorkerPool>(std::move(*manager));
+            },
+            [] {
+              return Node::Place{1, "host"};
             }) {}
 
   ~NodeSessionTest() override { node_.EndSession(); }

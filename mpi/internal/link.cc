@@ -89,6 +89,7 @@ void Link::Run(Opener open) {
     if (opened.ok()) {
       rank_ = (*opened)->rank();
       size_ = (*opened)->size();
+      host_ = (*opened)->host();
     }
   }
   if (!opened.ok()) return;

@@ -55,6 +55,8 @@ class Link {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // The transport's name for this rank's host (Transport::host).
+  const std::string& host() const { return host_; }
 
   // Queues `bytes` for rank `dest`. Messages posted by one thread to one rank arrive in
   // order. Never blocks. A send that fails is logged (the peer is gone; for MPI the job
@@ -94,6 +96,7 @@ class Link {
   Transport* transport_ = nullptr;  // while Run has it open; the link thread only
   int rank_ = -1;
   int size_ = 0;
+  std::string host_;
   std::thread thread_;
 
   absl::Mutex mu_;

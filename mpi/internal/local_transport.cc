@@ -16,6 +16,8 @@ class LocalTransport final : public Transport {
 
   int rank() const override { return rank_; }
   int size() const override { return hub_->size(); }
+  // Every rank of a hub is in this process, on this host.
+  std::string host() const override { return "localhost"; }
 
   absl::Status Send(int dest, std::string bytes) override {
     if (dest < 0 || dest >= size()) {

@@ -7,6 +7,7 @@
 #include <climits>
 #include <list>
 #include <map>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,7 +28,8 @@ absl::Status MpiError(const char* call, int code) {
 
 class MpiTransport final : public Transport {
  public:
-  MpiTransport(int rank, int size) : rank_(rank), size_(size) {}
+  MpiTransport(int rank, int size, std::string host)
+      : rank_(rank), size_(size), host_(std::move(host)) {}
 
   ~MpiTransport() override {
     Flush();
@@ -36,6 +38,7 @@ class MpiTransport final : public Transport {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  std::string host() const override { return host_; }
 
   absl::Status Send(int dest, std::string bytes) override {
     return Start(dest, std::move(bytes), nullptr);
@@ -123,6 +126,7 @@ class MpiTransport final : public Transport {
   };
   const int rank_;
   const int size_;
+  const std::string host_;
   std::list<PendingSend> pending_;  // a list: requests must not move while MPI holds them
   // ReceiveNextInto's buffers, by source rank.
   std::map<int, std::pair<char*, size_t>> receive_into_;
@@ -148,7 +152,11 @@ absl::StatusOr<std::unique_ptr<Transport>> OpenMpiTransport() {
   int size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return std::unique_ptr<Transport>(new MpiTransport(rank, size));
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int host_length = 0;
+  if (MPI_Get_processor_name(host, &host_length) != MPI_SUCCESS) host_length = 0;
+  return std::unique_ptr<Transport>(
+      new MpiTransport(rank, size, std::string(host, static_cast<size_t>(host_length))));
 }
 
 }  // namespace unidist::mpi_internal

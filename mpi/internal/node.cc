@@ -2,6 +2,7 @@
 
 #include "mpi/internal/node.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,15 @@
 
 namespace unidist::mpi_internal {
 namespace {
+
+uint64_t ProcessCpuNanoseconds() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  auto nanoseconds = [](const timeval& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1000000000 + static_cast<uint64_t>(t.tv_usec) * 1000;
+  };
+  return nanoseconds(usage.ru_utime) + nanoseconds(usage.ru_stime);
+}
 
 mpi::proto::LocalWorker ToLocal(WorkerId worker) {
   mpi::proto::LocalWorker local;
@@ -57,10 +67,12 @@ absl::Mutex g_share_mu(absl::kConstInit);
 
 }  // namespace
 
-Node::Node(Sender send, TaskExecutor execute, StartPool start_pool, ReceiveInto receive_into)
+Node::Node(Sender send, TaskExecutor execute, StartPool start_pool, DescribePlace describe_place,
+           ReceiveInto receive_into)
     : send_(std::move(send)),
       execute_(std::move(execute)),
       start_pool_(std::move(start_pool)),
+      describe_place_(std::move(describe_place)),
       receive_into_(std::move(receive_into)) {}
 
 Node::~Node() { EndSession(); }
@@ -229,6 +241,16 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     absl::MutexLock lock(&mu_);
     counters_.Clear();
   }
+  mpi::proto::FromNode reply;
+  reply.mutable_session_started();
+  absl::StatusOr<Place> place = describe_place_();
+  if (!place.ok()) {
+    const absl::Status error(place.status().code(),
+                             absl::StrCat("worker rank ", rank_, ": ", place.status().message()));
+    StatusToTaskError(error, reply.mutable_session_started()->mutable_error());
+    Send(session, std::move(reply));
+    return;
+  }
   if (start.object_store_memory() > 0 && start.shared_memory_min_bytes() > 0) {
     absl::StatusOr<std::shared_ptr<SharedArena>> arena = SharedArena::Create(
         absl::StrCat("unidist-rank", rank_, "-", getpid()), start.object_store_memory());
@@ -242,7 +264,10 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     }
   }
   WorkerPoolOptions options;
-  options.num_workers = start.num_workers();
+  options.num_workers = start.num_workers() > 0 ? start.num_workers() : place->cpus;
+  reply.mutable_session_started()->set_num_workers(options.num_workers);
+  reply.mutable_session_started()->set_cpus(place->cpus);
+  reply.mutable_session_started()->set_host(place->host);
   options.max_frame_bytes = start.max_frame_bytes();
   options.max_tasks_per_worker = start.max_tasks_per_worker();
   options.reap_grace = absl::Milliseconds(start.reap_grace_ms());
@@ -275,8 +300,6 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     *message.mutable_worker_gone() = ToLocal(worker);
     Send(session, std::move(message));
   };
-  mpi::proto::FromNode reply;
-  reply.mutable_session_started();
   absl::StatusOr<std::unique_ptr<WorkerPool>> pool;
   {
     // The workers inherit a writable view of the store from the process the pool forks
@@ -728,6 +751,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
         reply.mutable_objects()->set_objects_in_store(objects_in_store);
         reply.mutable_objects()->set_bytes_in_store(bytes_in_store);
       }
+      reply.mutable_objects()->set_process_cpu_ns(ProcessCpuNanoseconds());
       reply.mutable_objects()->set_call_id(message.query_objects().call_id());
       Send(session, std::move(reply));
       break;

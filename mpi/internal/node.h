@@ -64,8 +64,19 @@ class Node {
   // Has the next message from `source` received into `buffer` if it is `size` bytes long
   // (Link::ReceiveNextInto); called on the link thread, from HandleReceived.
   using ReceiveInto = std::function<void(int source, char* buffer, size_t size)>;
+  // Where the node runs: the CPUs it may run tasks on (a session that asks for 0 workers
+  // gets one per CPU) and its host's name, both reported to the driver at each session's
+  // start.
+  struct Place {
+    int cpus = 1;
+    std::string host;
+  };
+  // Called on the link thread at each session's start (production: UsableCpus() and
+  // Link::host()); its error fails the start.
+  using DescribePlace = std::function<absl::StatusOr<Place>()>;
   // Without `receive_into`, fetched values arrive in the heap and are copied into the store.
-  Node(Sender send, TaskExecutor execute, StartPool start_pool, ReceiveInto receive_into = {});
+  Node(Sender send, TaskExecutor execute, StartPool start_pool, DescribePlace describe_place,
+       ReceiveInto receive_into = {});
 
   // Ends the session, if any.
   ~Node();
@@ -131,6 +142,7 @@ class Node {
   const Sender send_;
   const TaskExecutor execute_;
   const StartPool start_pool_;
+  const DescribePlace describe_place_;
   const ReceiveInto receive_into_;
   // Only the link thread (Handle) changes these.
   uint64_t session_ = 0;

@@ -35,6 +35,9 @@ class Transport {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  // The name of the host this rank runs on, as the transport knows it (MPI:
+  // MPI_Get_processor_name).
+  virtual std::string host() const = 0;
 
   // Starts sending `bytes` to rank `dest`, without waiting for it to arrive; the transport
   // keeps the buffer until it is sent. Messages from one rank to another arrive in the
