@@ -78,7 +78,15 @@ class MpiTransport final : public Transport {
     MPI_Status status;
     int code = MPI_Improbe(MPI_ANY_SOURCE, kTag, MPI_COMM_WORLD, &found, &message, &status);
     if (code != MPI_SUCCESS) return MpiError("MPI_Improbe", code);
-    if (!found) return std::optional<Received>();
+    if (!found) {
+      // OpenMPI's probe looks at the messages already matched, then, finding none, makes
+      // progress (reads the shared-memory and TCP queues) and returns without looking
+      // again: a message that progress just brought in is seen only by the next call. The
+      // link sleeps between calls when idle, so look again now, not a sleep later.
+      code = MPI_Improbe(MPI_ANY_SOURCE, kTag, MPI_COMM_WORLD, &found, &message, &status);
+      if (code != MPI_SUCCESS) return MpiError("MPI_Improbe", code);
+      if (!found) return std::optional<Received>();
+    }
     int count = 0;
     code = MPI_Get_count(&status, MPI_BYTE, &count);
     if (code != MPI_SUCCESS) return MpiError("MPI_Get_count", code);
