@@ -131,6 +131,8 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
     rank.objects_in_store = report.objects_in_store();
     rank.bytes_in_store = report.bytes_in_store();
     rank.bytes_received_into_store = report.bytes_received_into_store();
+    rank.pid = report.pid();
+    rank.process_cpu_ns = report.process_cpu_ns();
     out.ranks.push_back(rank);
   }
   return out;
@@ -172,6 +174,9 @@ void ServeAsWorkerRank(TaskExecutor execute) {
         link_for_node.store(&self, std::memory_order_release);
         if (exit_requested.HasBeenNotified()) return;
         if (!node.HandleReceived(std::move(received))) exit_requested.Notify();
+        // Between sessions the rank has nothing to answer soon: it polls rarely.
+        self.SetMaxIdleWait(node.in_session() ? Link::kMaxIdleWait
+                                              : Link::kMaxIdleWaitWithoutSession);
       });
   if (!link.ok()) {
     fprintf(stderr, "unidist mpi: worker rank %d cannot start: %s\n",

@@ -63,6 +63,10 @@ struct RankObjectCounters {
   uint64_t objects_in_store = 0;  // of those held, in the rank's shared-memory store
   uint64_t bytes_in_store = 0;
   uint64_t bytes_received_into_store = 0;  // of bytes_fetched, straight into the store
+  // The rank's process: its id on its host, and the CPU time it has used since it started
+  // (not its workers'), to measure what an idle rank costs.
+  int pid = 0;
+  uint64_t process_cpu_ns = 0;
 };
 struct ObjectTraffic {
   uint64_t result_bytes_to_driver = 0;  // values that came with their results

@@ -67,6 +67,8 @@ void DriverLink::Route(uint64_t session, MpiWorkerPool* pool) {
   link_->Sync([this, session, pool] {
     session_ = session;
     pool_ = pool;
+    // Between sessions nothing is waiting for an answer: poll rarely.
+    link_->SetMaxIdleWait(pool != nullptr ? Link::kMaxIdleWait : Link::kMaxIdleWaitWithoutSession);
   });
 }
 

@@ -95,7 +95,6 @@ void Link::Run(Opener open) {
   if (!opened.ok()) return;
   std::unique_ptr<Transport> transport = *std::move(opened);
   transport_ = transport.get();
-  absl::Duration idle_wait = kMinIdleWait;
   absl::Time last_busy = absl::Now();
   bool receive_failed = false;
   for (;;) {
@@ -139,17 +138,19 @@ void Link::Run(Opener open) {
       continue;
     }
     if (busy) {
-      idle_wait = kMinIdleWait;
       last_busy = absl::Now();
       continue;
     }
-    const bool hot = sending || absl::Now() - last_busy < kHotWindow;
+    const absl::Duration idle_for = absl::Now() - last_busy;
+    const absl::Duration wait =
+        sending || idle_for < kHotWindow
+            ? kMinIdleWait
+            : std::clamp(idle_for / kIdleWaitDivisor, kMinIdleWait, max_idle_wait_);
     // Wait for a post, or poll again after the back-off.
     absl::MutexLock lock(&mu_);
     auto has_work = [this]()
                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !outbox_.empty() || stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&has_work), hot ? kMinIdleWait : idle_wait);
-    idle_wait = hot ? kMinIdleWait : std::min(idle_wait * 2, kMaxIdleWait);
+    mu_.AwaitWithTimeout(absl::Condition(&has_work), wait);
   }
   transport_ = nullptr;
   transport.reset();  // completes the sends; MPI_Finalize for MPI

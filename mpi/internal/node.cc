@@ -752,6 +752,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
         reply.mutable_objects()->set_bytes_in_store(bytes_in_store);
       }
       reply.mutable_objects()->set_process_cpu_ns(ProcessCpuNanoseconds());
+      reply.mutable_objects()->set_pid(static_cast<int32_t>(getpid()));
       reply.mutable_objects()->set_call_id(message.query_objects().call_id());
       Send(session, std::move(reply));
       break;

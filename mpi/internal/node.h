@@ -92,6 +92,9 @@ class Node {
   // Ends the current session's local pool, if any (tasks in flight are reported Cancelled).
   void EndSession();
 
+  // True while a session's local pool runs. On the link thread only.
+  bool in_session() const { return pool_ != nullptr; }
+
  private:
   // Something waiting for objects from other ranks before it can go to the local pool.
   struct Parked {
