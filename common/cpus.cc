@@ -25,9 +25,8 @@ absl::StatusOr<int> UsableCpus() {
   if (env == nullptr || *env == '\0') return AffinityCpus();
   int from_env = 0;
   if (!absl::SimpleAtoi(env, &from_env) || from_env < 1 || from_env > kMaxWorkers) {
-    return absl::InvalidArgumentError(absl::StrCat(kCpusVariable,
-                                                   " must be a whole number between 1 and ",
-                                                   kMaxWorkers, ", got '", env, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        kCpusVariable, " must be a whole number between 1 and ", kMaxWorkers, ", got '", env, "'"));
   }
   return from_env;
 }
