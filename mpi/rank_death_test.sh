@@ -7,6 +7,8 @@
 # left. Exit status: 0 if all of that held.
 #
 # Usage (from the repository root): mpi/rank_death_test.sh
+# Environment: MPI_EXTRA_ARGS (more mpirun arguments, split on spaces; e.g. the hosts of
+# mpi/multi_host/rehearse.sh, where the ranks are orted's children, not mpirun's).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,8 @@ fail() {
 args=(-n 3 --oversubscribe --bind-to none --mca btl self,vader,tcp
       --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -x UNIDIST_BACKEND=mpi)
 [[ $(id -u) -eq 0 ]] && args+=(--allow-run-as-root)
+read -r -a extra_args <<<"${MPI_EXTRA_ARGS:-}"
+args+=("${extra_args[@]}")
 # The outer limit only guards this script: the checks below want the job gone in 30 s.
 UNIDIST_BACKEND=mpi timeout --kill-after=10 300 mpirun "${args[@]}" "${probe}" >"${log}" 2>&1 &
 job=$!
@@ -36,16 +40,17 @@ done
 grep -q "probe: tasks submitted" "${log}" || fail "no 'probe: tasks submitted' in 120 s"
 sleep 2  # the tasks reach their ranks and start
 
-# Rank 2 is the child of mpirun whose environment says so (its worker processes, which
-# share that environment, are its grandchildren, not mpirun's children).
-mpirun_pid="$(pgrep -P "${job}" -x mpirun)" || fail "mpirun is not running"
+# Rank 2 is the process of the probe whose environment says so and whose parent's does
+# not (its worker processes, which share that environment, are its children). Its parent
+# is mpirun, or an orted when the ranks run on (rehearsed) other hosts.
+pgrep -P "${job}" -x mpirun >/dev/null || fail "mpirun is not running"
+is_rank2() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2"; }
 rank2=""
-for pid in $(pgrep -P "${mpirun_pid}"); do
-  if tr '\0' '\n' <"/proc/${pid}/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2"; then
-    rank2="${pid}"
-  fi
+for pid in $(pgrep -f "${probe}"); do
+  parent="$(ps -o ppid= -p "${pid}" | tr -d ' ')"
+  if is_rank2 "${pid}" && ! is_rank2 "${parent}"; then rank2="${pid}"; fi
 done
-[[ -n "${rank2}" ]] || fail "no process of rank 2 among mpirun's children"
+[[ -n "${rank2}" ]] || fail "no process of rank 2 among the job's"
 
 echo "rank death test: killing rank 2 (pid ${rank2}) with SIGKILL"
 killed_at=${SECONDS}

@@ -6,7 +6,8 @@
 #
 # Usage (from the repository root): mpi/run_mpi_tests.sh [gtest_filter]
 # Environment: MPI_RANKS (default 3: the driver and two worker ranks), MPI_TEST_SECONDS
-# (the limit per binary, default 600).
+# (the limit per binary, default 600), MPI_EXTRA_ARGS (more mpirun arguments, split on
+# spaces), MPI_LOG_DIR (where the logs go; default a new temporary directory).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +39,11 @@ mpirun_args=(--oversubscribe --bind-to none
              --mca btl self,vader,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
              -x UNIDIST_BACKEND=mpi)
 [[ $(id -u) -eq 0 ]] && mpirun_args+=(--allow-run-as-root)
+read -r -a extra_args <<<"${MPI_EXTRA_ARGS:-}"
+mpirun_args+=("${extra_args[@]}")
 
-logs="$(mktemp -d)"
+logs="${MPI_LOG_DIR:-$(mktemp -d)}"
+mkdir -p "${logs}"
 passed=()
 failed=()
 run() {  # ranks, name, command...
@@ -66,6 +70,7 @@ for t in "${tests[@]}"; do
   run "${ranks}" "${t}" "${bin}/${t}" --gtest_filter="${filter}" --gtest_color=no
   grep -a -E '^\[  (PASSED|FAILED|SKIPPED) ' "${logs}/${t//\//_}.log" | sed 's/^/    /'
 done
+[[ ${more_ranks} -eq ${ranks} ]] && more_ranks_tests=()
 for t in "${more_ranks_tests[@]}"; do
   echo "=== mpirun -n ${more_ranks} ${t}"
   run "${more_ranks}" "${t}@${more_ranks}ranks" "${bin}/${t}" --gtest_filter="${filter}" \
