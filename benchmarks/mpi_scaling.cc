@@ -159,20 +159,28 @@ int64_t Calibrate(absl::Duration target) {
     volatile int64_t sink = mpi_scaling::Spin(iterations);
     (void)sink;
     const double seconds = watch.Seconds();
-    if (seconds > 0.05) return static_cast<int64_t>(iterations * absl::ToDoubleSeconds(target) / seconds);
+    if (seconds > 0.05)
+      return static_cast<int64_t>(iterations * absl::ToDoubleSeconds(target) / seconds);
     iterations *= 2;
   }
 }
 
-// The CPUs of the distinct hosts the ranks run on (the ideal speedup's ceiling): the
-// largest count a rank reports on each host.
+std::string ThisHost() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+// The CPUs of the hosts the ranks run on (the ideal speedup's ceiling): on each host the
+// ranks' counts add up (unbound ranks share their host: Node::CpusOfRank), and on this
+// host no more than it has.
 int HostCpus(const std::vector<unidist::NodeInfo>& nodes) {
   std::map<std::string, int> by_host;
-  for (const unidist::NodeInfo& node : nodes) {
-    by_host[node.host] = std::max(by_host[node.host], node.cpus);
-  }
+  for (const unidist::NodeInfo& node : nodes) by_host[node.host] += node.cpus;
   int cpus = 0;
-  for (const auto& [host, count] : by_host) cpus += count;
+  for (const auto& [host, count] : by_host) {
+    cpus += host == ThisHost() ? std::min<int>(count, sysconf(_SC_NPROCESSORS_ONLN)) : count;
+  }
   return cpus;
 }
 
@@ -183,8 +191,8 @@ void MeasureScaling(const Flags& flags) {
   Check(unidist::Shutdown(), "Shutdown");
   std::vector<std::string> places;
   for (const unidist::NodeInfo& node : nodes) {
-    places.push_back(absl::StrCat("rank ", node.node, " on ", node.host, ": ", node.cpus,
-                                  " CPUs, ", node.workers, " workers"));
+    places.push_back(absl::StrCat("rank ", node.node, " on ", node.host, ": ", node.cpus, " CPUs, ",
+                                  node.workers, " workers"));
   }
   std::fprintf(stderr, "mpi_scaling: %s\n", absl::StrJoin(places, "; ").c_str());
   const int host_cpus = HostCpus(nodes);
@@ -205,7 +213,8 @@ void MeasureScaling(const Flags& flags) {
     for (int rep = 0; rep < reps; ++rep) {
       Stopwatch watch;
       std::vector<unidist::ObjectRef<int64_t>> refs;
-      for (int t = 0; t < tasks; ++t) refs.push_back(unidist::Submit(mpi_scaling::Spin, iterations));
+      for (int t = 0; t < tasks; ++t)
+        refs.push_back(unidist::Submit(mpi_scaling::Spin, iterations));
       for (const auto& ref : refs) Check(unidist::Get(ref).status(), "Spin");
       seconds.push_back(watch.Seconds());
     }
@@ -215,7 +224,8 @@ void MeasureScaling(const Flags& flags) {
     const double ideal = std::min(k, host_cpus);
     PrintRow(absl::StrCat("CPU-bound, ", tasks, " tasks of ~", flags.quick ? 4 : 20, " ms on ", k,
                           k == 1 ? " worker" : " workers", k == all ? " (all, the default)" : ""),
-             "s", Cell(s, "%.3f"), absl::StrFormat("ideal speedup %.0f× (%d host CPUs)", ideal, host_cpus),
+             "s", Cell(s, "%.3f"),
+             absl::StrFormat("ideal speedup %.0f× (%d host CPUs)", ideal, host_cpus),
              absl::StrFormat("speedup %.2f×", one_worker_s / s.median));
   }
 }
@@ -232,7 +242,7 @@ void MeasureMove(const Flags& flags, int world) {
   for (int rep = 0; rep < reps; ++rep) {
     // Dispatch alternates rank 1, rank 2, rank 1, rank 2.
     unidist::ObjectRef<std::vector<double>> values =
-        unidist::Submit(mpi_scaling::Fill, flags.move_bytes);  // rank 1
+        unidist::Submit(mpi_scaling::Fill, flags.move_bytes);                           // rank 1
     Check(unidist::Get(unidist::Submit(mpi_scaling::Nothing, 0)).status(), "Nothing");  // rank 2
     unidist::Wait(std::vector<unidist::ObjectRef<std::vector<double>>>{values}, 1);
     Stopwatch watch;
@@ -256,12 +266,6 @@ void MeasureMove(const Flags& flags, int world) {
           : "";
   PrintRow(absl::StrFormat("read %.0f MiB made on another rank (%s)", mib, flags.transport), "ms",
            Cell(cross, "%.1f"), floor, ratio);
-}
-
-std::string ThisHost() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "";
-  return name;
 }
 
 // Submit + Get of a task that does nothing, back to back and after the link has been idle
@@ -331,10 +335,10 @@ void MeasureIdle(const Flags& flags) {
   Samples in_session;
   std::vector<int> pids;
   for (size_t i = 0; i < before->ranks.size() && i < after->ranks.size(); ++i) {
-    in_session.push_back(100.0 *
-                         static_cast<double>(after->ranks[i].process_cpu_ns -
-                                             before->ranks[i].process_cpu_ns) /
-                         1e9 / wall);
+    in_session.push_back(
+        100.0 *
+        static_cast<double>(after->ranks[i].process_cpu_ns - before->ranks[i].process_cpu_ns) /
+        1e9 / wall);
     // Between sessions only ranks on this host can be watched (through /proc).
     if (i < nodes.size() && nodes[i].host == ThisHost()) pids.push_back(before->ranks[i].pid);
   }
@@ -353,8 +357,8 @@ void MeasureIdle(const Flags& flags) {
     between.push_back(100.0 * (end - start[i]) / watch.Seconds());
   }
   if (between.empty()) {
-    PrintRow("idle worker rank, between sessions", "% of a core", "n/a (no rank on this host)",
-             "", "");
+    PrintRow("idle worker rank, between sessions", "% of a core", "n/a (no rank on this host)", "",
+             "");
     return;
   }
   PrintRow(absl::StrFormat("idle worker rank, between sessions, %.0f s", flags.idle_seconds),

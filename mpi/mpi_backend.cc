@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 
@@ -164,7 +165,16 @@ void ServeAsWorkerRank(TaskExecutor execute) {
       [&link_for_node]() -> absl::StatusOr<Node::Place> {
         absl::StatusOr<int> cpus = UsableCpus();
         if (!cpus.ok()) return cpus.status();
-        return Node::Place{*cpus, link_for_node.load(std::memory_order_acquire)->host()};
+        Node::Place place;
+        place.cpus = *cpus;
+        place.host = link_for_node.load(std::memory_order_acquire)->host();
+        // Unbound (mpirun --bind-to none) and not told: the rank sees the whole host.
+        const char* told = getenv(kCpusVariable);
+        place.whole_host = (told == nullptr || *told == '\0') &&
+                           *cpus >= static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+        place.ranks_on_host = std::max(1, IntFromEnvironment("OMPI_COMM_WORLD_LOCAL_SIZE"));
+        place.index_on_host = std::max(0, IntFromEnvironment("OMPI_COMM_WORLD_LOCAL_RANK"));
+        return place;
       },
       [&link_for_node](int source, char* buffer, size_t size) {
         link_for_node.load(std::memory_order_acquire)->ReceiveNextInto(source, buffer, size);

@@ -151,6 +151,7 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
       session->set_shared_memory_min_bytes(pool->options_.shared_memory_min_bytes);
     }
     session->set_worker_memory_limit(pool->options_.worker_memory_limit);
+    session->set_driver_host(link->link().host());
     pool->Send(1 + p, std::move(start));
   }
   absl::Status started;

@@ -7,8 +7,9 @@
 //
 // MpiWorkerPool: the WorkerPool of one session (Init..Shutdown). Pool workers are spread
 // over the worker ranks, each rank running its share in a local ProcessManager (node.h).
-// With num_workers 0 every worker rank takes part and runs one worker per CPU it has (as
-// it counts them: its UNIDIST_CPUS, else its affinity mask); with num_workers N, the
+// With num_workers 0 every worker rank takes part and runs one worker per CPU it counts
+// (Node::CpusOfRank: its UNIDIST_CPUS, else its affinity mask, shared with the other
+// unbound worker ranks of its host); with num_workers N, the
 // first min(N, ranks) worker ranks share N evenly. The global slots interleave the ranks:
 // local worker 0 of each rank, then local worker 1 of each rank that has one, and so on,
 // so that Dispatch, taking global slots in turn, spreads tasks over the ranks in

@@ -643,6 +643,48 @@ TEST_F(NodeWithoutACpuCountTest, TheSessionDoesNotStartAndTheErrorNamesTheRank) 
   EXPECT_THAT(unidist::testing::WaitForNoDescendants(absl::Seconds(5)), IsEmpty());
 }
 
+TEST(CpusOfRankTest, ARankToldOrBoundCountsItsOwn) {
+  Node::Place place;
+  place.cpus = 3;
+  place.ranks_on_host = 4;
+  EXPECT_EQ(Node::CpusOfRank(place, true), 3);
+  place.cpus = 0;
+  EXPECT_EQ(Node::CpusOfRank(place, false), 1);
+}
+
+TEST(CpusOfRankTest, UnboundRanksShareTheirHostAndTheDriverTakesNone) {
+  Node::Place place;
+  place.whole_host = true;
+  place.cpus = 8;
+  // mpirun -n 2 on one machine: the one worker rank has it all.
+  place.ranks_on_host = 2;
+  place.index_on_host = 1;
+  EXPECT_EQ(Node::CpusOfRank(place, /*driver_on_host=*/true), 8);
+  // Two worker ranks on a host of their own, 5 CPUs: 3 and 2.
+  place.cpus = 5;
+  place.ranks_on_host = 2;
+  place.index_on_host = 0;
+  EXPECT_EQ(Node::CpusOfRank(place, false), 3);
+  place.index_on_host = 1;
+  EXPECT_EQ(Node::CpusOfRank(place, false), 2);
+  // mpirun -n 4 on 2 CPUs: three worker ranks, one worker each (never none).
+  place.cpus = 2;
+  place.ranks_on_host = 4;
+  int total = 0;
+  for (int index = 1; index < 4; ++index) {
+    place.index_on_host = index;
+    EXPECT_EQ(Node::CpusOfRank(place, true), 1) << index;
+    total += Node::CpusOfRank(place, true);
+  }
+  EXPECT_EQ(total, 3);
+  // mpirun -n 3 on 2 CPUs: two worker ranks, one CPU each.
+  place.ranks_on_host = 3;
+  for (int index = 1; index < 3; ++index) {
+    place.index_on_host = index;
+    EXPECT_EQ(Node::CpusOfRank(place, true), 1) << index;
+  }
+}
+
 // A node on its own, fed messages directly: what it answers about the tasks of a session.
 class NodeSessionTest : public ::testing::Test {
  protected:

@@ -77,6 +77,16 @@ Node::Node(Sender send, TaskExecutor execute, StartPool start_pool, DescribePlac
 
 Node::~Node() { EndSession(); }
 
+int Node::CpusOfRank(const Place& place, bool driver_on_host) {
+  if (!place.whole_host) return std::max(1, place.cpus);
+  // Rank 0 comes first on its host when the ranks are placed in order (mpirun's default
+  // and --map-by node); a rank after it counts from 0 among the worker ranks.
+  const int workers_here = std::max(1, place.ranks_on_host - (driver_on_host ? 1 : 0));
+  const int index = std::max(0, place.index_on_host - (driver_on_host ? 1 : 0)) % workers_here;
+  const int share = place.cpus / workers_here + (index < place.cpus % workers_here ? 1 : 0);
+  return std::max(1, share);
+}
+
 void Node::Send(uint64_t session, mpi::proto::FromNode message) const {
   message.set_session(session);
   send_(0, message.SerializeAsString(), nullptr);
@@ -264,9 +274,10 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
     }
   }
   WorkerPoolOptions options;
-  options.num_workers = start.num_workers() > 0 ? start.num_workers() : place->cpus;
+  const int cpus = CpusOfRank(*place, start.driver_host() == place->host);
+  options.num_workers = start.num_workers() > 0 ? start.num_workers() : cpus;
   reply.mutable_session_started()->set_num_workers(options.num_workers);
-  reply.mutable_session_started()->set_cpus(place->cpus);
+  reply.mutable_session_started()->set_cpus(cpus);
   reply.mutable_session_started()->set_host(place->host);
   options.max_frame_bytes = start.max_frame_bytes();
   options.max_tasks_per_worker = start.max_tasks_per_worker();

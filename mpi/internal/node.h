@@ -64,13 +64,25 @@ class Node {
   // Has the next message from `source` received into `buffer` if it is `size` bytes long
   // (Link::ReceiveNextInto); called on the link thread, from HandleReceived.
   using ReceiveInto = std::function<void(int source, char* buffer, size_t size)>;
-  // Where the node runs: the CPUs it may run tasks on (a session that asks for 0 workers
-  // gets one per CPU) and its host's name, both reported to the driver at each session's
-  // start.
+  // Where the node runs, reported to the driver at each session's start with the CPUs it
+  // counts (CpusOfRank); a session that asks for 0 workers gets one per CPU counted.
   struct Place {
+    // The CPUs this rank may run tasks on: $UNIDIST_CPUS, else its affinity mask.
     int cpus = 1;
     std::string host;
+    // True when `cpus` is the whole host's (an unbound rank, no UNIDIST_CPUS): the host's
+    // worker ranks then share them instead of each counting them all.
+    bool whole_host = false;
+    // This job's ranks on the host and this rank's place among them
+    // (OMPI_COMM_WORLD_LOCAL_SIZE, OMPI_COMM_WORLD_LOCAL_RANK).
+    int ranks_on_host = 1;
+    int index_on_host = 0;
   };
+  // The CPUs rank `place` counts as its own: `place.cpus`, or, for a rank with the whole
+  // host, its share of them among the host's worker ranks (the driver, when on the host,
+  // runs no tasks and takes none), at least 1. The shares of a host's ranks add up to its
+  // CPUs when there are no more ranks than CPUs.
+  static int CpusOfRank(const Place& place, bool driver_on_host);
   // Called on the link thread at each session's start (production: UsableCpus() and
   // Link::host()); its error fails the start.
   using DescribePlace = std::function<absl::StatusOr<Place>()>;
