@@ -9,11 +9,11 @@
 // over the worker ranks, each rank running its share in a local ProcessManager (node.h).
 // With num_workers 0 every worker rank takes part and runs one worker per CPU it counts
 // (Node::CpusOfRank: its UNIDIST_CPUS, else its affinity mask, shared with the other
-// unbound worker ranks of its host); with num_workers N, the
-// first min(N, ranks) worker ranks share N evenly. The global slots interleave the ranks:
-// local worker 0 of each rank, then local worker 1 of each rank that has one, and so on,
-// so that Dispatch, taking global slots in turn, spreads tasks over the ranks in
-// proportion to their workers; the rank's local pool picks the worker.
+// unbound worker ranks of its host); with num_workers N, the first min(N, ranks) worker
+// ranks share N evenly. The global slots interleave the ranks: local worker 0 of each
+// rank, then local worker 1 of each rank that has one, and so on, so that Dispatch, taking
+// global slots in turn, spreads tasks over the ranks in proportion to their workers; the
+// rank's local pool picks the worker.
 // A dedicated worker (an actor) is started on the next rank round-robin and gets a global
 // slot above the pool's. Results, nested API calls and worker losses come back from the
 // ranks and are reported through the options' callbacks, on the link thread.
