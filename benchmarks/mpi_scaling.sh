@@ -10,7 +10,10 @@
 #      over TCP alone (as between hosts), each against its floor.
 #
 # Usage (from the repository root): benchmarks/mpi_scaling.sh [--quick]
-# Environment: MPI_RANKS (default 3: the driver and two worker ranks).
+# Environment: MPI_RANKS (default 3: the driver and two worker ranks); MPI_ARGS, the
+# placement and network options (default: this machine, loopback only: "--oversubscribe
+# --bind-to none --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"; on a cluster,
+# e.g. "--hostfile hosts --map-by node --bind-to none --mca btl_tcp_if_include eth0").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +25,8 @@ bytes=$((100 << 20))
 
 ./bazelw build //benchmarks:mpi_scaling //benchmarks:mpi_floor >&2
 bin="$(./bazelw info bazel-bin 2>/dev/null)/benchmarks"
-base=(-n "${ranks}" --oversubscribe --bind-to none --mca btl_tcp_if_include lo
-      --mca oob_tcp_if_include lo)
+read -r -a placement <<<"${MPI_ARGS:---oversubscribe --bind-to none --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo}"
+base=(-n "${ranks}" "${placement[@]}")
 [[ $(id -u) -eq 0 ]] && base+=(--allow-run-as-root)
 run() {  # btl, program, args...
   local btl="$1"; shift
@@ -47,4 +50,4 @@ run self,tcp "${bin}/mpi_scaling" "${quick[@]}" --move_bytes="${bytes}" --groups
 echo
 echo "Floors, median (min, max) ms for $((bytes >> 20)) MiB, rank 1 to rank 2 and back 1 byte:"
 echo "MPI over shared memory ${shm_move}; MPI over TCP ${tcp_move}; memcpy ${memcpy}."
-echo "Ranks: ${ranks} on this host ($(nproc) CPUs), mpirun --bind-to none."
+echo "Ranks: ${ranks}; mpirun ${placement[*]}; this host has $(nproc) CPUs."
