@@ -22,6 +22,7 @@ readonly FUZZERS=(
   frame_decoder_fuzzer:8192  # room for a 4096-byte frame and a few more around it
   protocol_fuzzer:2048
   codec_fuzzer:2048
+  mpi_node_fuzzer:4096
 )
 
 if ! [[ "${FUZZ_SECONDS}" =~ ^[1-9][0-9]*$ ]]; then
@@ -74,7 +75,8 @@ for entry in "${FUZZERS[@]}"; do
   artifacts="${work}/${name}/artifacts"
   log="${work}/${name}/log.txt"
   mkdir -p "${corpus}" "${artifacts}"
-  cp fuzz/corpus/"${name}"/* "${corpus}/"
+  # A structure-aware fuzzer (mpi_node_fuzzer) draws its messages from any bytes: no seeds.
+  if [[ -d fuzz/corpus/"${name}" ]]; then cp fuzz/corpus/"${name}"/* "${corpus}/"; fi
   seeds=$(find "${corpus}" -type f | wc -l)
 
   # A UBSan report aborts the run (the targets are built with -fno-sanitize-recover); ask

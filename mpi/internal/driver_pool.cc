@@ -152,6 +152,7 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     }
     session->set_worker_memory_limit(pool->options_.worker_memory_limit);
     session->set_driver_host(link->link().host());
+    session->set_ranks(link->size());
     pool->Send(1 + p, std::move(start));
   }
   absl::Status started;

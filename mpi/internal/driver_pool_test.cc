@@ -720,6 +720,8 @@ class NodeSessionTest : public ::testing::Test {
     start.mutable_start_session()->set_max_frame_bytes(kDefaultMaxFrameBytes);
     start.mutable_start_session()->set_max_tasks_per_worker(8);
     start.mutable_start_session()->set_reap_grace_ms(1000);
+    start.mutable_start_session()->set_rank(1);
+    start.mutable_start_session()->set_ranks(3);
     Deliver(start);
   }
   void RunTask(uint64_t session, uint64_t task_id) {
@@ -757,6 +759,24 @@ TEST_F(NodeSessionTest, ATaskThatArrivesAfterItsSessionEndedIsCancelled) {
   Deliver(end);
   RunTask(1, 7);
   EXPECT_EQ(ErrorOf(7), absl::StatusCode::kCancelled);
+}
+
+// A location that names no worker rank of the job (the driver, or past the last rank)
+// fails the task at once, instead of a fetch that no rank would answer.
+TEST_F(NodeSessionTest, AnArgumentOnARankThatIsNotAWorkerRankFailsItsTask) {
+  StartSession(1);
+  for (uint64_t holder : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 40}) {
+    const uint64_t task_id = 20 + holder % 7;
+    mpi::proto::ToNode run;
+    run.set_session(1);
+    *run.mutable_run_task()->mutable_task() =
+        TaskUsing(task_id, {{DataID::FromParts(5, holder % 7), static_cast<int>(holder % 7)}}, 10);
+    run.mutable_run_task()->mutable_task()->mutable_args(0)->mutable_location()->set_holder(holder);
+    Deliver(run);
+    EXPECT_EQ(ErrorOf(task_id), absl::StatusCode::kInvalidArgument) << holder;
+  }
+  absl::MutexLock lock(&mu_);
+  for (const mpi::proto::FromNode& message : sent_) EXPECT_FALSE(message.has_object_data());
 }
 
 TEST_F(NodeSessionTest, ATaskOfASessionWhosePoolFailedToStartIsUnavailable) {

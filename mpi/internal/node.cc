@@ -152,7 +152,7 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
     result->clear_stored_values();
     return;
   }
-  auto keep = [&](int index, Bytes bytes) {
+  auto keep = [&](int index, Bytes bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     proto::KeptValue* kept = result->add_kept_values();
     kept->set_index(static_cast<uint32_t>(index));
     kept->set_holder(static_cast<uint64_t>(rank));
@@ -246,6 +246,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   session_ = session;
   session_ended_ = false;
   rank_ = start.rank();
+  ranks_ = start.ranks();
   keep_min_bytes_ = start.keep_min_bytes();
   {
     absl::MutexLock lock(&mu_);
@@ -438,9 +439,11 @@ void Node::Resolve(Parked parked) {
           error =
               absl::NotFoundError(absl::StrCat("object ", Hex(id), " is not kept on rank ", rank_,
                                                " any more (released, or its session is over)"));
-        } else if (rank < 1) {
+        } else if (rank < 1 || (ranks_ > 0 && rank >= ranks_)) {
+          // Not a worker rank of this job: a fetch sent there would never be answered.
           error = absl::InvalidArgumentError(
-              absl::StrCat("object ", Hex(id), " has no valid rank (", holder, ")"));
+              absl::StrCat("object ", Hex(id), " has no valid rank (", holder,
+                           "; the worker ranks are 1 to ", ranks_ - 1, ")"));
         } else {
           to_fetch.emplace_back(id, rank);
         }

@@ -165,6 +165,7 @@ class Node {
   // because it failed to start.
   bool session_ended_ = false;
   int rank_ = -1;
+  int ranks_ = 0;                // the job's ranks (StartSession.ranks); 0: unknown
   uint64_t keep_min_bytes_ = 0;  // 0: keep nothing
   // The session's store (null without one) and the size from which objects go there. Set
   // before the pool starts, reset after it is gone: the pool's callbacks read them too.
