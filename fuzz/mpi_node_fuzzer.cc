@@ -181,8 +181,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   // What the node sends: each message parses; a value goes with its ObjectData header as
   // the payload, of the size the header says, and nothing else has one.
-  auto send = [](int dest, std::string bytes,
-                 std::shared_ptr<const unidist::ObjectBytes> payload) {
+  auto send = [](int dest, std::string bytes, std::shared_ptr<const unidist::ObjectBytes> payload) {
     const unidist::mpi::proto::ObjectData* data = nullptr;
     FromNode to_driver;
     ToNode to_node;

@@ -230,8 +230,21 @@ absl::Status MpiWorkerPool::CheckSize(const proto::TaskRequest& task) const {
   return absl::OkStatus();
 }
 
+void MpiWorkerPool::NoteCopy(int rank, const proto::ObjectLocation& location) {
+  if (location.holder() == static_cast<uint64_t>(rank)) return;  // used where it is
+  std::vector<int>& ranks = copies_[location.object_id()];
+  if (std::find(ranks.begin(), ranks.end(), rank) == ranks.end()) ranks.push_back(rank);
+}
+
 absl::Status MpiWorkerPool::SendTask(int rank, proto::TaskRequest task,
                                      const mpi::proto::LocalWorker* to) {
+  if (std::any_of(task.args().begin(), task.args().end(),
+                  [](const proto::TaskArgument& arg) { return arg.has_location(); })) {
+    absl::MutexLock lock(&mu_);
+    for (const proto::TaskArgument& arg : task.args()) {
+      if (arg.has_location()) NoteCopy(rank, arg.location());
+    }
+  }
   ToNode message;
   if (to != nullptr) {
     *message.mutable_run_task_on()->mutable_worker() = *to;
@@ -369,6 +382,10 @@ absl::Status MpiWorkerPool::ReplyToWorker(WorkerId worker, const proto::ApiReply
     rank = it->second.rank;
     *local = it->second.local;
   }
+  if (reply.has_location()) {  // a nested Get: the rank fetches a copy
+    absl::MutexLock lock(&mu_);
+    NoteCopy(rank, reply.location());
+  }
   *message.mutable_reply_to_worker()->mutable_reply() = reply;
   Send(rank, std::move(message));
   return absl::OkStatus();
@@ -473,14 +490,24 @@ absl::StatusOr<std::string> MpiWorkerPool::FetchObject(const DataID& id, uint64_
 }
 
 void MpiWorkerPool::ReleaseObject(const DataID& id, uint64_t holder) {
+  std::vector<int> ranks;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;  // the session's end drops every copy
+    if (auto it = copies_.find(id.Binary()); it != copies_.end()) {
+      ranks = std::move(it->second);
+      copies_.erase(it);
+    }
   }
-  (void)holder;  // the copies fetched by other ranks go too: tell every rank
+  if (holder >= 1 && holder <= static_cast<uint64_t>(num_ranks_)) {
+    ranks.push_back(static_cast<int>(holder));
+  } else {  // not a rank of this session (never, from the runtime): tell them all
+    ranks.clear();
+    for (int p = 0; p < num_ranks_; ++p) ranks.push_back(1 + p);
+  }
   ToNode release;
   release.mutable_release_objects()->add_object_ids(id.Binary());
-  for (int p = 0; p < num_ranks_; ++p) Send(1 + p, release);
+  for (int rank : ranks) Send(rank, release);
 }
 
 absl::StatusOr<ObjectTraffic> MpiWorkerPool::QueryObjects() const {

@@ -21,7 +21,10 @@
 // Objects: a task result of at least MpiWorkerPoolOptions::keep_min_bytes stays on the rank
 // that made it (see node.h); the result names it in TaskResult.kept_values, and the runtime
 // records its location. FetchObject brings such an object to the driver (one MPI message,
-// received into its final buffer); ReleaseObject drops every rank's copy.
+// received into its final buffer). A rank that is sent a task (or a nested Get's answer)
+// naming such an object on another rank fetches a copy and keeps it; the pool notes which
+// ranks it sent such locations to, and ReleaseObject tells the holder and those ranks,
+// not every rank.
 //
 // The calls that need an answer from a rank (StartDedicatedWorker, Cancel, Workers,
 // workers_replaced, FetchObject, QueryObjects) wait for it on the caller's thread; they must not be
@@ -199,6 +202,8 @@ class MpiWorkerPool final : public WorkerPool {
   uint64_t NewCallLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<mpi::proto::FromNode> Call(int rank, uint64_t call_id, mpi::proto::ToNode message,
                                             std::string* value = nullptr) const;
+  // Notes that `rank` may fetch and keep a copy of the object at `location`.
+  void NoteCopy(int rank, const proto::ObjectLocation& location) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends a task, recording it in flight on `rank`.
   absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -233,6 +238,9 @@ class MpiWorkerPool final : public WorkerPool {
   absl::Status start_error_ ABSL_GUARDED_BY(mu_);
   int sessions_ended_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t result_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The ranks other than its holder that were sent an object's location, and so may keep a
+  // copy, by object id, until the object is released.
+  absl::flat_hash_map<std::string, std::vector<int>> copies_ ABSL_GUARDED_BY(mu_);
   uint64_t fetched_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown calls

@@ -488,6 +488,41 @@ TEST_F(MpiWorkerPoolTest, ALargeResultStaysOnItsRankAndGoesStraightToTheRankThat
   EXPECT_THAT(std::string(gone.message()), ::testing::HasSubstr("rank 1"));
 }
 
+// A release goes to the rank that keeps the object and to the ranks sent its location
+// (which may have fetched a copy), not to every rank.
+TEST_F(MpiWorkerPoolTest, AReleaseGoesOnlyToTheRanksThatMayHoldTheObject) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID object = DataID::FromParts(8, 1);
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), object)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(1).kept_values_size(), 1);  // kept on rank 1
+  ASSERT_THAT(pool_->Dispatch(Task(2, "echo", "to rank 2")), IsOk());
+  reports_.WaitFor(2);
+  // Used on rank 1 only, where it is.
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(3, {{object, 1}}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(3).values(0), absl::StrCat(kBig, ";"));
+  const uint64_t to_rank_2 = hub_->messages_sent(0, 2);
+  pool_->ReleaseObject(object, 1);
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();  // rank 1 answers after it
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+  EXPECT_EQ(hub_->messages_sent(0, 2), to_rank_2 + 1);  // the query only, no release
+
+  // Used on rank 2: it fetched a copy, and the release reaches it too.
+  const DataID second = DataID::FromParts(8, 2);
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(4, "make", std::to_string(kBig), second)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(4).kept_values_size(), 1);                     // rank 2 (round-robin)
+  ASSERT_THAT(pool_->Dispatch(TaskUsing(5, {{second, 2}}, kBig)), IsOk());  // rank 1
+  EXPECT_EQ(reports_.WaitFor(5).values(0), absl::StrCat(kBig, ";"));
+  traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 1u);  // rank 1's copy
+  pool_->ReleaseObject(second, 2);
+  traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+  EXPECT_EQ(traffic->ranks[1].objects_held(), 0u);
+}
+
 TEST_F(MpiWorkerPoolTest, SmallResultsAndAZeroThresholdGoToTheDriver) {
   MpiWorkerPoolOptions keep_nothing;
   keep_nothing.keep_min_bytes = 0;
