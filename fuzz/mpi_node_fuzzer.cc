@@ -68,6 +68,8 @@ unidist::proto::TaskRequest Task(FuzzedDataProvider& in) {
     unidist::proto::TaskArgument* arg = task.add_args();
     if (in.ConsumeBool()) {
       arg->set_value(in.ConsumeRandomLengthString(64));
+      if (in.ConsumeBool()) arg->set_object_id(ObjectId(in));  // the driver's object
+      if (in.ConsumeBool()) arg->mutable_value()->resize(in.ConsumeIntegralInRange(0, 1 << 17));
     } else {
       const std::string id = ObjectId(in);
       arg->set_object_id(id);
@@ -103,6 +105,7 @@ std::string Message(FuzzedDataProvider& in, uint64_t session, int source) {
       start->set_keep_min_bytes(in.ConsumeIntegralInRange<uint64_t>(0, 1 << 17));
       start->set_driver_host(in.PickValueInArray({"host-0", "host-1", ""}));
       start->set_ranks(4);  // the driver always says; ranks 1..3 are the worker ranks
+      start->set_keep_arguments(in.ConsumeBool());
       break;
     }
     case 1:

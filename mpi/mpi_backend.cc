@@ -134,6 +134,8 @@ absl::StatusOr<ObjectTraffic> QueryObjectTrafficForTesting() {
     rank.bytes_received_into_store = report.bytes_received_into_store();
     rank.pid = report.pid();
     rank.process_cpu_ns = report.process_cpu_ns();
+    rank.arguments_kept = report.arguments_kept();
+    rank.argument_bytes_kept = report.argument_bytes_kept();
     out.ranks.push_back(rank);
   }
   return out;

@@ -67,6 +67,9 @@ struct RankObjectCounters {
   // (not its workers'), to measure what an idle rank costs.
   int pid = 0;
   uint64_t process_cpu_ns = 0;
+  // The driver's large objects (Put) the rank kept after their first task there.
+  uint64_t arguments_kept = 0;
+  uint64_t argument_bytes_kept = 0;
 };
 struct ObjectTraffic {
   uint64_t result_bytes_to_driver = 0;  // values that came with their results

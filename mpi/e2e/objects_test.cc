@@ -206,6 +206,21 @@ TEST_F(ObjectsTest, LargeObjectsLiveInTheirRanksStoreAndTasksThereReadThemInPlac
   EXPECT_EQ(released.ranks[1].objects_in_store, 0u);
 }
 
+// A large Put, used by four tasks (rank 1, 2, 1, 2): each rank gets its bytes once.
+TEST_F(ObjectsTest, APutValueGoesToEachRankOnce) {
+  unidist::ObjectRef<std::string> big = unidist::Put(Make(kBig));
+  std::vector<unidist::ObjectRef<int64_t>> lengths;
+  for (int i = 0; i < 4; ++i) lengths.push_back(unidist::Submit(Length, big));
+  for (const auto& length : lengths) EXPECT_THAT(unidist::Get(length), IsOkAndHolds(kBig));
+  const ObjectTraffic traffic = Traffic();
+  for (int rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE(::testing::Message() << "rank " << rank + 1);
+    EXPECT_EQ(traffic.ranks[rank].arguments_kept, 1u);
+    EXPECT_GE(traffic.ranks[rank].argument_bytes_kept, static_cast<uint64_t>(kBig));
+    EXPECT_LT(traffic.ranks[rank].argument_bytes_kept, kBig + kSlack);
+  }
+}
+
 TEST_F(ObjectsTest, AResultNobodyHoldsAnyMoreIsDroppedByItsRank) {
   { unidist::Submit(Make, kBig); }  // rank 1; the ref goes at once
   EXPECT_THAT(unidist::Get(unidist::Submit(Length, std::string("x"))), IsOkAndHolds(1));  // rank 2

@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     session->set_worker_memory_limit(pool->options_.worker_memory_limit);
     session->set_driver_host(link->link().host());
     session->set_ranks(link->size());
+    session->set_keep_arguments(mpi_options.rank_cache_bytes > 0);
     pool->Send(1 + p, std::move(start));
   }
   absl::Status started;
@@ -236,14 +237,68 @@ void MpiWorkerPool::NoteCopy(int rank, const proto::ObjectLocation& location) {
   if (std::find(ranks.begin(), ranks.end(), rank) == ranks.end()) ranks.push_back(rank);
 }
 
+std::vector<std::string> MpiWorkerPool::UseRankCache(int rank, proto::TaskRequest* task) {
+  std::vector<std::string> evicted;
+  if (mpi_options_.keep_min_bytes == 0 || mpi_options_.rank_cache_bytes == 0) return evicted;
+  if (rank_caches_.size() < static_cast<size_t>(num_ranks_)) rank_caches_.resize(num_ranks_);
+  RankCache& cache = rank_caches_[rank - 1];
+  std::vector<std::string> used;  // by this task: never evicted for it
+  for (proto::TaskArgument& arg : *task->mutable_args()) {
+    const uint64_t size = arg.value().size();
+    if (arg.has_location() || arg.object_id().empty() || size < mpi_options_.keep_min_bytes ||
+        size > mpi_options_.rank_cache_bytes) {
+      continue;
+    }
+    used.push_back(arg.object_id());
+    if (auto it = cache.entries.find(arg.object_id()); it != cache.entries.end()) {
+      cache.order.splice(cache.order.end(), cache.order, it->second);  // most recent now
+      arg.clear_value();
+      proto::ObjectLocation* location = arg.mutable_location();
+      location->set_object_id(arg.object_id());
+      location->set_holder(static_cast<uint64_t>(rank));
+      location->set_size(size);
+      continue;
+    }
+    // Sent by value this time; the rank keeps it (Node::KeepLargeArguments).
+    cache.order.emplace_back(arg.object_id(), size);
+    cache.entries[arg.object_id()] = std::prev(cache.order.end());
+    cache.bytes += size;
+  }
+  // Over budget: drop the least recently sent, except what this task uses.
+  for (auto it = cache.order.begin();
+       cache.bytes > mpi_options_.rank_cache_bytes && it != cache.order.end();) {
+    if (std::find(used.begin(), used.end(), it->first) != used.end()) {
+      ++it;
+      continue;
+    }
+    cache.bytes -= it->second;
+    cache.entries.erase(it->first);
+    evicted.push_back(std::move(it->first));
+    it = cache.order.erase(it);
+  }
+  return evicted;
+}
+
 absl::Status MpiWorkerPool::SendTask(int rank, proto::TaskRequest task,
                                      const mpi::proto::LocalWorker* to) {
-  if (std::any_of(task.args().begin(), task.args().end(),
-                  [](const proto::TaskArgument& arg) { return arg.has_location(); })) {
+  std::vector<std::string> evicted;
+  // Only arguments that are objects matter here; most small tasks have none that large.
+  if (std::any_of(task.args().begin(), task.args().end(), [this](const proto::TaskArgument& arg) {
+        return arg.has_location() ||
+               (!arg.object_id().empty() && arg.value().size() >= mpi_options_.keep_min_bytes);
+      })) {
     absl::MutexLock lock(&mu_);
     for (const proto::TaskArgument& arg : task.args()) {
       if (arg.has_location()) NoteCopy(rank, arg.location());
     }
+    evicted = UseRankCache(rank, &task);
+  }
+  if (!evicted.empty()) {
+    // Before the task: a task the rank got earlier holds what it found there.
+    ToNode release;
+    for (std::string& id : evicted)
+      release.mutable_release_objects()->add_object_ids(std::move(id));
+    Send(rank, std::move(release));
   }
   ToNode message;
   if (to != nullptr) {

@@ -26,6 +26,14 @@
 // ranks it sent such locations to, and ReleaseObject tells the holder and those ranks,
 // not every rank.
 //
+// The driver's own large objects (a Put) go to a rank once: a task argument of at least
+// keep_min_bytes that carries an object id is sent by value the first time a task on that
+// rank needs it, and the rank keeps it (node.h); later tasks there name it by location.
+// The pool remembers what each rank keeps, up to MpiWorkerPoolOptions::rank_cache_bytes
+// per rank, and releases the least recently sent beyond that. (The runtime does not tell
+// the pool when such an object is dropped: a rank keeps it until it is evicted or the
+// session ends, within that budget.)
+//
 // The calls that need an answer from a rank (StartDedicatedWorker, Cancel, Workers,
 // workers_replaced, FetchObject, QueryObjects) wait for it on the caller's thread; they must not be
 // called from the callbacks (they then fail with FailedPrecondition, or return nothing).
@@ -36,6 +44,7 @@
 #define UNIDIST_MPI_INTERNAL_DRIVER_POOL_H_
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -114,6 +123,9 @@ struct MpiWorkerPoolOptions {
   // made them, and go straight from there to whichever rank needs them. 0: every result
   // goes to the driver (the behaviour before objects stayed on the ranks).
   uint64_t keep_min_bytes = kDefaultKeepMinBytes;
+  // The bytes of the driver's objects each rank keeps for later tasks (see above); an
+  // object larger than this is sent with every task that needs it. 0: none kept.
+  uint64_t rank_cache_bytes = uint64_t{256} << 20;
 };
 
 // Where a session's value bytes went (test-only view; see MpiWorkerPool::QueryObjects).
@@ -204,6 +216,10 @@ class MpiWorkerPool final : public WorkerPool {
                                             std::string* value = nullptr) const;
   // Notes that `rank` may fetch and keep a copy of the object at `location`.
   void NoteCopy(int rank, const proto::ObjectLocation& location) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Names the large arguments `rank` keeps by location, notes those it will keep, and
+  // returns the ids it must drop to stay within its budget.
+  std::vector<std::string> UseRankCache(int rank, proto::TaskRequest* task)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends a task, recording it in flight on `rank`.
   absl::Status SendTask(int rank, proto::TaskRequest task, const mpi::proto::LocalWorker* to)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -241,6 +257,13 @@ class MpiWorkerPool final : public WorkerPool {
   // The ranks other than its holder that were sent an object's location, and so may keep a
   // copy, by object id, until the object is released.
   absl::flat_hash_map<std::string, std::vector<int>> copies_ ABSL_GUARDED_BY(mu_);
+  // The driver's objects each rank keeps, least recently sent first (by rank - 1).
+  struct RankCache {
+    std::list<std::pair<std::string, uint64_t>> order;  // object id, bytes
+    absl::flat_hash_map<std::string, std::list<std::pair<std::string, uint64_t>>::iterator> entries;
+    uint64_t bytes = 0;
+  };
+  std::vector<RankCache> rank_caches_ ABSL_GUARDED_BY(mu_);
   uint64_t fetched_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex shutdown_mu_;  // serializes Shutdown calls

@@ -523,6 +523,76 @@ TEST_F(MpiWorkerPoolTest, AReleaseGoesOnlyToTheRanksThatMayHoldTheObject) {
   EXPECT_EQ(traffic->ranks[1].objects_held(), 0u);
 }
 
+// A task whose arguments are the driver's own objects `args` (a Put), by value.
+proto::TaskRequest TaskWithObjects(uint64_t id, const std::vector<DataID>& args, uint64_t size) {
+  proto::TaskRequest task;
+  task.set_task_id(id);
+  task.set_function("size");
+  task.add_result_ids(DataID::FromParts(9, id).Binary());
+  for (const DataID& object : args) {
+    proto::TaskArgument* arg = task.add_args();
+    arg->set_object_id(object.Binary());
+    arg->set_value(std::string(size, 'p'));
+  }
+  return task;
+}
+
+// The driver's large object goes to a rank once; later tasks there read the rank's copy.
+// Beyond MpiWorkerPoolOptions::rank_cache_bytes the least recently sent is dropped (never
+// one the task being sent uses), and is sent again when needed.
+TEST_F(MpiWorkerPoolTest, TheDriversLargeObjectGoesToARankOnceWithinItsBudget) {
+  MpiWorkerPoolOptions options;
+  options.rank_cache_bytes = kBig + kBig / 2;
+  ASSERT_NO_FATAL_FAILURE(StartPool(1, options));  // every task on rank 1
+  const DataID x = DataID::FromParts(6, 1);
+  const DataID y = DataID::FromParts(6, 2);
+  const std::string one = absl::StrCat(kBig, ";");
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_THAT(pool_->Dispatch(TaskWithObjects(id, {x}, kBig)), IsOk());
+    EXPECT_EQ(reports_.WaitFor(id).values(0), one) << id;
+  }
+  EXPECT_GE(hub_->bytes_sent(0, 1), kBig);
+  EXPECT_LT(hub_->bytes_sent(0, 1), kBig + kEnvelopeSlack);  // once, not three times
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].arguments_kept(), 1u);
+  EXPECT_EQ(traffic->ranks[0].argument_bytes_kept(), kBig);
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 1u);
+
+  // y does not fit beside x: x goes.
+  ASSERT_THAT(pool_->Dispatch(TaskWithObjects(4, {y}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(4).values(0), one);
+  traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 1u);
+  // x again: sent again, by value; then both in one task: neither is dropped for it.
+  const uint64_t before = hub_->bytes_sent(0, 1);
+  ASSERT_THAT(pool_->Dispatch(TaskWithObjects(5, {x}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(5).values(0), one);
+  EXPECT_GE(hub_->bytes_sent(0, 1), before + kBig);
+  ASSERT_THAT(pool_->Dispatch(TaskWithObjects(6, {x, y}, kBig)), IsOk());
+  EXPECT_EQ(reports_.WaitFor(6).values(0), absl::StrCat(one, one));
+  traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].arguments_kept(), 4u);  // x, y, x, y
+}
+
+TEST_F(MpiWorkerPoolTest, WithoutABudgetTheDriversObjectsGoWithEveryTask) {
+  MpiWorkerPoolOptions options;
+  options.rank_cache_bytes = 0;
+  ASSERT_NO_FATAL_FAILURE(StartPool(1, options));
+  const DataID x = DataID::FromParts(6, 3);
+  for (uint64_t id = 1; id <= 2; ++id) {
+    ASSERT_THAT(pool_->Dispatch(TaskWithObjects(id, {x}, kBig)), IsOk());
+    EXPECT_EQ(reports_.WaitFor(id).values(0), absl::StrCat(kBig, ";"));
+  }
+  EXPECT_GE(hub_->bytes_sent(0, 1), 2 * kBig);
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].arguments_kept(), 0u);
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+}
+
 TEST_F(MpiWorkerPoolTest, SmallResultsAndAZeroThresholdGoToTheDriver) {
   MpiWorkerPoolOptions keep_nothing;
   keep_nothing.keep_min_bytes = 0;

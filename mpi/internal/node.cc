@@ -248,6 +248,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   rank_ = start.rank();
   ranks_ = start.ranks();
   keep_min_bytes_ = start.keep_min_bytes();
+  keep_arguments_ = start.keep_arguments();
   {
     absl::MutexLock lock(&mu_);
     counters_.Clear();
@@ -423,6 +424,29 @@ void Node::ServeFetch(int source, uint64_t session, const mpi::proto::FetchObjec
   send_(source, std::move(header), std::move(bytes));  // the value from the kept buffer
 }
 
+void Node::KeepLargeArguments(proto::TaskRequest* task) {
+  if (!keep_arguments_ || keep_min_bytes_ == 0 || pool_ == nullptr) return;
+  for (proto::TaskArgument& arg : *task->mutable_args()) {
+    if (arg.has_location() || arg.has_shared() || arg.object_id().empty() ||
+        arg.value().size() < keep_min_bytes_) {
+      continue;
+    }
+    // The driver sends a large object it holds (a Put) to this rank once, and names it
+    // by location for later tasks here (driver_pool.h): keep it, and read it from here.
+    const uint64_t size = arg.value().size();
+    Bytes kept = IntoStore(std::move(*arg.mutable_value()));
+    arg.clear_value();
+    proto::ObjectLocation* location = arg.mutable_location();
+    location->set_object_id(arg.object_id());
+    location->set_holder(static_cast<uint64_t>(rank_));
+    location->set_size(size);
+    absl::MutexLock lock(&mu_);
+    objects_[arg.object_id()] = std::move(kept);
+    counters_.set_arguments_kept(counters_.arguments_kept() + 1);
+    counters_.set_argument_bytes_kept(counters_.argument_bytes_kept() + size);
+  }
+}
+
 void Node::Resolve(Parked parked) {
   const bool is_reply = parked.kind == Parked::Kind::kReply;
   absl::Status error;
@@ -431,7 +455,12 @@ void Node::Resolve(Parked parked) {
       &parked.task, &parked.reply, is_reply, [&](proto::ObjectLocation* location, std::string*) {
         if (!error.ok()) return;
         const std::string& id = location->object_id();
-        if (Find(id) != nullptr) return;  // kept or copied here
+        // Kept or copied here: held for the task from now, so that a release meanwhile
+        // (the driver's cache of large arguments evicts) cannot take it from under it.
+        if (Bytes here = Find(id); here != nullptr) {
+          parked.pinned[id] = std::move(here);
+          return;
+        }
         // The driver pool's holders are ranks (driver_pool.h).
         const uint64_t holder = location->holder();
         const int rank = holder > static_cast<uint64_t>(INT_MAX) ? -1 : static_cast<int>(holder);
@@ -537,7 +566,9 @@ void Node::Deliver(Parked parked) {
                                             " any more"));  // released while others were fetched
   };
   if (parked.kind == Parked::Kind::kReply) {
-    Bytes bytes = Find(parked.reply.location().object_id());
+    auto pinned = parked.pinned.find(parked.reply.location().object_id());
+    Bytes bytes =
+        pinned != parked.pinned.end() ? pinned->second : Find(parked.reply.location().object_id());
     if (bytes == nullptr) return FailParked(parked, missing(parked.reply.location().object_id()));
     parked.reply.set_value(std::string(bytes->view()));
     parked.reply.clear_location();
@@ -547,7 +578,8 @@ void Node::Deliver(Parked parked) {
   std::vector<Bytes> in_store;  // arguments the task reads in the store, held till its outcome
   for (proto::TaskArgument& arg : *parked.task.mutable_args()) {
     if (!arg.has_location()) continue;
-    Bytes bytes = Find(arg.location().object_id());
+    auto pinned = parked.pinned.find(arg.location().object_id());
+    Bytes bytes = pinned != parked.pinned.end() ? pinned->second : Find(arg.location().object_id());
     if (bytes == nullptr) return FailParked(parked, missing(arg.location().object_id()));
     arg.clear_location();
     if (arena_ != nullptr && bytes->store() == arena_.get()) {
@@ -649,6 +681,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
       Parked parked;
       parked.kind = Parked::Kind::kTask;
       parked.task.Swap(message.mutable_run_task()->mutable_task());
+      KeepLargeArguments(&parked.task);
       Resolve(std::move(parked));
       break;
     }
@@ -657,6 +690,7 @@ bool Node::Handle(int source, mpi::proto::ToNode message) {
       parked.kind = Parked::Kind::kTaskOn;
       parked.worker = message.run_task_on().worker();
       parked.task.Swap(message.mutable_run_task_on()->mutable_task());
+      KeepLargeArguments(&parked.task);
       Resolve(std::move(parked));
       break;
     }

@@ -15,9 +15,12 @@
 // argument (or a nested Get's answer) that arrives as an ObjectLocation is filled in
 // before the task goes to the local pool: from the node's own copy, or fetched once
 // straight from the rank that keeps it (FetchObject / ObjectData + raw payload, between
-// the two nodes) and then kept as a copy. Copies go when the driver releases the object
-// (ReleaseObjects) or the session ends. The node answers fetches from the driver and from
-// other nodes, sending from the kept buffer.
+// the two nodes) and then kept as a copy. A task argument of at least keep_min_bytes that
+// comes by value with an object id (an object the driver holds, a Put) is kept too, so
+// that the driver can name it by location for the next tasks here instead of sending it
+// again. Copies go when the driver releases the object (ReleaseObjects) or the session
+// ends; a task holds the values it found here from its arrival to its delivery. The node
+// answers fetches from the driver and from other nodes, sending from the kept buffer.
 //
 // The node's store: with StartSession.object_store_memory, each session has a
 // shared-memory store on the node (object_store/shared_arena.h), as the multiprocessing
@@ -116,6 +119,8 @@ class Node {
     mpi::proto::LocalWorker worker;  // kTaskOn, kReply
     proto::ApiReply reply;           // kReply
     int missing = 0;                 // fetches not answered yet
+    // The located values this node had when it arrived, held until it is delivered.
+    absl::flat_hash_map<std::string, std::shared_ptr<const ObjectBytes>> pinned;
   };
   using Bytes = std::shared_ptr<const ObjectBytes>;
 
@@ -130,6 +135,10 @@ class Node {
   // did not use; keeps its large values (those it wrote into the store as they are),
   // naming them in kept_values. Pool event thread.
   void KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult* result);
+  // Keeps the task's large arguments that came by value with an object id (the driver's
+  // objects, sent to this rank once: driver_pool.h), and names them by location instead.
+  // Link thread.
+  void KeepLargeArguments(proto::TaskRequest* task);
   // Answers a local worker's AllocateRequest from the node's store. Pool event thread.
   void AnswerAllocate(WorkerId worker, const proto::ApiRequest& request);
   // `bytes` moved into the store if it has room and they are that large; else as they are.
@@ -167,6 +176,7 @@ class Node {
   int rank_ = -1;
   int ranks_ = 0;                // the job's ranks (StartSession.ranks); 0: unknown
   uint64_t keep_min_bytes_ = 0;  // 0: keep nothing
+  bool keep_arguments_ = false;  // StartSession.keep_arguments
   // The session's store (null without one) and the size from which objects go there. Set
   // before the pool starts, reset after it is gone: the pool's callbacks read them too.
   std::shared_ptr<SharedArena> arena_;
