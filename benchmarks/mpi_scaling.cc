@@ -213,8 +213,9 @@ void MeasureScaling(const Flags& flags) {
     for (int rep = 0; rep < reps; ++rep) {
       Stopwatch watch;
       std::vector<unidist::ObjectRef<int64_t>> refs;
-      for (int t = 0; t < tasks; ++t)
+      for (int t = 0; t < tasks; ++t) {
         refs.push_back(unidist::Submit(mpi_scaling::Spin, iterations));
+      }
       for (const auto& ref : refs) Check(unidist::Get(ref).status(), "Spin");
       seconds.push_back(watch.Seconds());
     }
