@@ -37,43 +37,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "benchmarks/bench_tasks.h"
 #include "benchmarks/measure.h"
+#include "common/cpus.h"
 #include "mpi/mpi_backend.h"
 #include "unidist/unidist.h"
-
-namespace mpi_scaling {
-
-// `iterations` rounds of xorshift: pure CPU, no memory traffic.
-int64_t Spin(int64_t iterations) {
-  uint64_t x = 88172645463325252ull;
-  for (int64_t i = 0; i < iterations; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-  }
-  return static_cast<int64_t>(x & 0xff);
-}
-
-// `bytes` of doubles written where unidist::Allocate puts them: the rank's store.
-absl::StatusOr<unidist::WritableArray<double>> Fill(int64_t bytes) {
-  const size_t n = static_cast<size_t>(bytes) / sizeof(double);
-  absl::StatusOr<unidist::WritableArray<double>> values = unidist::Allocate<double>(n);
-  if (!values.ok()) return values.status();
-  for (size_t i = 0; i < n; ++i) (*values)[i] = static_cast<double>(i & 1023);
-  return values;
-}
-
-double Sum(unidist::ArrayView<double> values) {
-  double sum = 0;
-  for (size_t i = 0; i < values.size(); ++i) sum += values[i];
-  return sum;
-}
-
-int Nothing(int x) { return x; }
-
-}  // namespace mpi_scaling
-
-UNIDIST_REMOTE(mpi_scaling::Spin, mpi_scaling::Fill, mpi_scaling::Sum, mpi_scaling::Nothing);
 
 namespace {
 
@@ -151,26 +119,6 @@ unidist::Options Session(int num_workers) {
   return options;
 }
 
-// Spin iterations that take about `target` on this (the driver's) core.
-int64_t Calibrate(absl::Duration target) {
-  int64_t iterations = 1 << 20;
-  for (;;) {
-    Stopwatch watch;
-    volatile int64_t sink = mpi_scaling::Spin(iterations);
-    (void)sink;
-    const double seconds = watch.Seconds();
-    if (seconds > 0.05)
-      return static_cast<int64_t>(iterations * absl::ToDoubleSeconds(target) / seconds);
-    iterations *= 2;
-  }
-}
-
-std::string ThisHost() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "";
-  return name;
-}
-
 // The CPUs of the hosts the ranks run on (the ideal speedup's ceiling): on each host the
 // ranks' counts add up (unbound ranks share their host: Node::CpusOfRank), and on this
 // host no more than it has.
@@ -179,7 +127,8 @@ int HostCpus(const std::vector<unidist::NodeInfo>& nodes) {
   for (const unidist::NodeInfo& node : nodes) by_host[node.host] += node.cpus;
   int cpus = 0;
   for (const auto& [host, count] : by_host) {
-    cpus += host == ThisHost() ? std::min<int>(count, sysconf(_SC_NPROCESSORS_ONLN)) : count;
+    cpus +=
+        host == unidist::HostName() ? std::min<int>(count, sysconf(_SC_NPROCESSORS_ONLN)) : count;
   }
   return cpus;
 }
@@ -196,7 +145,7 @@ void MeasureScaling(const Flags& flags) {
   }
   std::fprintf(stderr, "mpi_scaling: %s\n", absl::StrJoin(places, "; ").c_str());
   const int host_cpus = HostCpus(nodes);
-  const int64_t iterations = Calibrate(absl::Milliseconds(flags.quick ? 4 : 20));
+  const uint64_t iterations = bench_tasks::CalibrateSpin(flags.quick ? 4 : 20);
   const int tasks = 4 * all;
   const int reps = flags.quick ? 1 : 3;
   std::vector<int> steps;
@@ -206,15 +155,15 @@ void MeasureScaling(const Flags& flags) {
   for (int k : steps) {
     Check(unidist::Init(Session(k)), "Init");
     // Warm: every worker has run a task.
-    for (const auto& ref : unidist::Map(mpi_scaling::Spin, std::vector<int64_t>(k, 1))) {
+    for (const auto& ref : unidist::Map(bench_tasks::Spin, std::vector<uint64_t>(k, 1))) {
       Check(unidist::Get(ref).status(), "warm-up");
     }
     Samples seconds;
     for (int rep = 0; rep < reps; ++rep) {
       Stopwatch watch;
-      std::vector<unidist::ObjectRef<int64_t>> refs;
+      std::vector<unidist::ObjectRef<uint64_t>> refs;
       for (int t = 0; t < tasks; ++t) {
-        refs.push_back(unidist::Submit(mpi_scaling::Spin, iterations));
+        refs.push_back(unidist::Submit(bench_tasks::Spin, iterations));
       }
       for (const auto& ref : refs) Check(unidist::Get(ref).status(), "Spin");
       seconds.push_back(watch.Seconds());
@@ -243,14 +192,17 @@ void MeasureMove(const Flags& flags, int world) {
   for (int rep = 0; rep < reps; ++rep) {
     // Dispatch alternates rank 1, rank 2, rank 1, rank 2.
     unidist::ObjectRef<std::vector<double>> values =
-        unidist::Submit(mpi_scaling::Fill, flags.move_bytes);                           // rank 1
-    Check(unidist::Get(unidist::Submit(mpi_scaling::Nothing, 0)).status(), "Nothing");  // rank 2
+        unidist::Submit(bench_tasks::Filled,
+                        static_cast<uint64_t>(flags.move_bytes) / sizeof(double), 1.0);  // rank 1
+    Check(unidist::Get(unidist::Submit(bench_tasks::Noop, 0)).status(), "Nothing");      // rank 2
     unidist::Wait(std::vector<unidist::ObjectRef<std::vector<double>>>{values}, 1);
     Stopwatch watch;
-    Check(unidist::Get(unidist::Submit(mpi_scaling::Sum, values)).status(), "Sum on rank 1");
+    Check(unidist::Get(unidist::Submit(bench_tasks::SumPartition, values)).status(),
+          "Sum on rank 1");
     local_ms.push_back(watch.Seconds() * 1e3);
     watch.Restart();
-    Check(unidist::Get(unidist::Submit(mpi_scaling::Sum, values)).status(), "Sum on rank 2");
+    Check(unidist::Get(unidist::Submit(bench_tasks::SumPartition, values)).status(),
+          "Sum on rank 2");
     cross_ms.push_back(watch.Seconds() * 1e3);
   }
   Check(unidist::Shutdown(), "Shutdown");
@@ -275,7 +227,7 @@ void MeasureLatency(const Flags& flags) {
   Check(unidist::Init(Session(0)), "Init");
   auto round_trip_us = [] {
     Stopwatch watch;
-    Check(unidist::Get(unidist::Submit(mpi_scaling::Nothing, 1)).status(), "Nothing");
+    Check(unidist::Get(unidist::Submit(bench_tasks::Noop, 1)).status(), "Nothing");
     return watch.Seconds() * 1e6;
   };
   for (int i = 0; i < 20; ++i) round_trip_us();  // every worker warm
@@ -347,7 +299,8 @@ void MeasureIdle(const Flags& flags) {
         static_cast<double>(after->ranks[i].process_cpu_ns - before->ranks[i].process_cpu_ns) /
         1e9 / wall);
     // Between sessions only ranks on this host can be watched (through /proc).
-    if (i < nodes.size() && nodes[i].host == ThisHost()) pids.push_back(before->ranks[i].pid);
+    if (i < nodes.size() && nodes[i].host == unidist::HostName())
+      pids.push_back(before->ranks[i].pid);
   }
   const Summary session = Summarize(in_session);
   PrintRow(absl::StrFormat("idle worker rank, session open, %.0f s", flags.idle_seconds),

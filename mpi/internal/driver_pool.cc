@@ -180,6 +180,7 @@ absl::Status MpiWorkerPool::MapSlots() {
   absl::MutexLock lock(&mu_);
   nodes_.resize(static_cast<size_t>(num_ranks_));
   global_slots_.assign(static_cast<size_t>(num_ranks_), {});
+  rank_caches_.resize(static_cast<size_t>(num_ranks_));
   int most = 0;
   for (const NodeState& node : nodes_) {
     if (node.workers < 1) {
@@ -240,7 +241,6 @@ void MpiWorkerPool::NoteCopy(int rank, const proto::ObjectLocation& location) {
 std::vector<std::string> MpiWorkerPool::UseRankCache(int rank, proto::TaskRequest* task) {
   std::vector<std::string> evicted;
   if (mpi_options_.keep_min_bytes == 0 || mpi_options_.rank_cache_bytes == 0) return evicted;
-  if (rank_caches_.size() < static_cast<size_t>(num_ranks_)) rank_caches_.resize(num_ranks_);
   RankCache& cache = rank_caches_[rank - 1];
   std::vector<std::string> used;  // by this task: never evicted for it
   for (proto::TaskArgument& arg : *task->mutable_args()) {
