@@ -91,7 +91,6 @@ uint64_t Spin(uint64_t iterations) {
   return x;
 }
 
-
 // Iterations of Spin that take `ms` here, from the fastest of a few trials.
 uint64_t CalibrateSpin(double ms) {
   constexpr uint64_t kTrial = 2000000;

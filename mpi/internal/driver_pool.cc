@@ -117,7 +117,8 @@ MpiWorkerPool::MpiWorkerPool(WorkerPoolOptions options, DriverLink* link,
       link_(link),
       mpi_options_(mpi_options),
       session_(session),
-      num_ranks_(num_ranks) {}
+      num_ranks_(num_ranks),
+      nodes_(static_cast<size_t>(num_ranks)) {}
 
 absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
     WorkerPoolOptions options, DriverLink* link, MpiWorkerPoolOptions mpi_options) {
@@ -178,7 +179,6 @@ absl::StatusOr<std::unique_ptr<MpiWorkerPool>> MpiWorkerPool::Start(
 
 absl::Status MpiWorkerPool::MapSlots() {
   absl::MutexLock lock(&mu_);
-  nodes_.resize(static_cast<size_t>(num_ranks_));
   global_slots_.assign(static_cast<size_t>(num_ranks_), {});
   rank_caches_.resize(static_cast<size_t>(num_ranks_));
   int most = 0;
@@ -603,7 +603,6 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
       ++sessions_started_;
       if (source >= 1 && source <= num_ranks_) {
         const mpi::proto::SessionStarted& started = message.session_started();
-        nodes_.resize(static_cast<size_t>(num_ranks_));
         nodes_[source - 1] =
             NodeState{source, started.host(), started.cpus(), started.num_workers()};
       }
