@@ -28,11 +28,7 @@ namespace unidist::api_internal {
 
 std::vector<NodeState> Runtime::Nodes() const {
   std::vector<NodeState> nodes = pool_->Nodes();
-  if (nodes.empty()) {
-    absl::StatusOr<int> cpus = UsableCpus();  // Init checked it, unless it changed since
-    nodes.push_back(
-        NodeState{0, HostName(), cpus.ok() ? *cpus : AffinityCpus(), pool_->num_workers()});
-  }
+  if (nodes.empty()) nodes.push_back(this_machine_);
   return nodes;
 }
 
@@ -105,6 +101,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   if (runtime->arena_ != nullptr) runtime->arena_->SealWrites();
   if (!started.ok()) return started.status();
   runtime->pool_ = *std::move(started);
+  // Init has checked UNIDIST_CPUS, which this process's workers count against.
+  runtime->this_machine_ = NodeState{0, HostName(), UsableCpus().value_or(AffinityCpus()),
+                                     runtime->pool_->num_workers()};
   // Objects the pool keeps elsewhere (mpi: on the worker rank that made them) are fetched
   // and released through it. Shutdown removes the hooks before the pool goes.
   WorkerPool* pool = runtime->pool_.get();

@@ -156,7 +156,8 @@ class Runtime {
   absl::Status KillActor(ActorRecord& actor);
 
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
-  // Where the workers run: the pool's nodes, or this machine when they all run here.
+  // Where the workers run: the pool's nodes, or this machine (as counted at Start) when
+  // they all run here.
   std::vector<NodeState> Nodes() const;
   Stats GetStats();
 
@@ -216,6 +217,7 @@ class Runtime {
   // Serves the API calls of tasks (nested tasks); set by Start, before the pool.
   std::unique_ptr<ApiServer> api_server_;
   std::unique_ptr<WorkerPool> pool_;
+  NodeState this_machine_;                     // Nodes() when the pool has none of its own
   size_t shared_memory_min_bytes_ = SIZE_MAX;  // set by Start
   // The session's shared-memory store; null without one (set by Start).
   std::shared_ptr<SharedArena> arena_;
