@@ -523,6 +523,20 @@ TEST_F(MpiWorkerPoolTest, AReleaseGoesOnlyToTheRanksThatMayHoldTheObject) {
   EXPECT_EQ(traffic->ranks[1].objects_held(), 0u);
 }
 
+// A release naming no rank of the session (never, from the runtime) goes to them all.
+TEST_F(MpiWorkerPoolTest, AReleaseWithAHolderThatIsNoRankGoesToEveryRank) {
+  ASSERT_NO_FATAL_FAILURE(StartPool(2));
+  const DataID object = DataID::FromParts(8, 3);
+  ASSERT_THAT(pool_->Dispatch(TaskMaking(1, "make", std::to_string(kBig), object)), IsOk());
+  ASSERT_EQ(reports_.WaitFor(1).kept_values_size(), 1);  // kept on rank 1
+  const uint64_t to_rank_2 = hub_->messages_sent(0, 2);
+  pool_->ReleaseObject(object, 0);
+  absl::StatusOr<ObjectTraffic> traffic = pool_->QueryObjects();
+  ASSERT_THAT(traffic, IsOk());
+  EXPECT_EQ(traffic->ranks[0].objects_held(), 0u);
+  EXPECT_EQ(hub_->messages_sent(0, 2), to_rank_2 + 2);  // the release and the query
+}
+
 // A task whose arguments are the driver's own objects `args` (a Put), by value.
 proto::TaskRequest TaskWithObjects(uint64_t id, const std::vector<DataID>& args, uint64_t size) {
   proto::TaskRequest task;
