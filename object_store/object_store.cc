@@ -136,6 +136,7 @@ void ObjectStore::Erase(const DataID& id) {
   // they are destroyed after the lock is released; so is the attachment.
   std::vector<CompletionCallback> dropped;
   std::shared_ptr<const void> attachment;
+  std::vector<std::shared_ptr<const void>> pins;
   std::optional<RemoteLocation> released;
   {
     absl::MutexLock lock(&mu_);
@@ -151,6 +152,13 @@ void ObjectStore::Erase(const DataID& id) {
         attachment = std::move(found->second);
         attachments_.erase(found);
         ShrinkIfSparse(attachments_);
+      }
+    }
+    if (!pins_.empty()) {
+      if (auto found = pins_.find(id); found != pins_.end()) {
+        pins = std::move(found->second);
+        pins_.erase(found);
+        ShrinkIfSparse(pins_);
       }
     }
     if (!remote_.empty()) {
@@ -181,6 +189,24 @@ std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
   std::shared_ptr<const void>& kept = attachments_[id];
   if (kept == nullptr) kept = std::move(attachment);
   return kept;
+}
+
+bool ObjectStore::Pin(const DataID& id, std::shared_ptr<const void> pin) {
+  absl::MutexLock lock(&mu_);
+  if (!entries_.contains(id)) return false;  // `pin` is released after the lock
+  pins_[id].push_back(std::move(pin));
+  return true;
+}
+
+void ObjectStore::ClearPins() {
+  absl::flat_hash_map<DataID, std::vector<std::shared_ptr<const void>>> dropped;  // after the lock
+  absl::MutexLock lock(&mu_);
+  dropped.swap(pins_);
+}
+
+size_t ObjectStore::pinned_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return pins_.size();
 }
 
 void ObjectStore::ClearAttachments() {

@@ -152,6 +152,14 @@ class ObjectStore {
   // returns how many.
   size_t DropUnsharedAttachments();
 
+  // Pins: things kept with the entry `id` until it is erased, whatever else happens (the
+  // actors whose handles its value encodes). Unlike attachments, several per entry, never
+  // dropped to make room. Pin returns false, and drops `pin` at once, if `id` is unknown.
+  // ClearPins drops every pin (at shutdown: a pin may own what owns the store).
+  bool Pin(const DataID& id, std::shared_ptr<const void> pin);
+  void ClearPins();
+  size_t pinned_count() const;
+
   // Spilling (the runtime's, when its shared-memory store is full). UnsharedValuesIn:
   // up to `max` ready entries whose value is in the shared-memory store `store`
   // (ObjectBytes::store) and held by nobody but this store — so no task is reading it and
@@ -191,6 +199,8 @@ class ObjectStore {
   // every Entry would cost every small object its size (about twice over, at the hash
   // table's load factor).
   absl::flat_hash_map<DataID, std::shared_ptr<const void>> attachments_ ABSL_GUARDED_BY(mu_);
+  // Pins, by entry (a table of their own, as for attachments).
+  absl::flat_hash_map<DataID, std::vector<std::shared_ptr<const void>>> pins_ ABSL_GUARDED_BY(mu_);
   // Remote entries, by id: their location and, once fetched, their bytes.
   struct Remote {
     RemoteLocation where;
