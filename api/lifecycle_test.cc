@@ -3,6 +3,7 @@
 // End-to-end tests of a session's life: the API before Init, Init and Shutdown cycles,
 // options and environment variables, message limits, and Init from several threads.
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -38,10 +39,13 @@ int NumCpusInside(int) {
          static_cast<int>(unidist::Workers().size());
 }
 
+std::string AddressInside() { return unidist::NodeAddress(); }
+
 }  // namespace lifecycle_test_functions
 
 namespace fns = lifecycle_test_functions;
 
+UNIDIST_REMOTE(fns::AddressInside);
 UNIDIST_REMOTE(fns::Square, fns::Add, fns::WhoAmI, fns::Thrower, fns::Repeat, fns::Length,
                fns::UsesTheApiInside, fns::NumCpusInside);
 
@@ -126,6 +130,15 @@ TEST_F(LifecycleTest, OptionsAndEnvironment) {
   UNIDIST_ASSERT_OK(Shutdown());
   UNIDIST_ASSERT_OK(Init(Options{1, ""}));  // the option wins over the environment
   EXPECT_EQ(Workers().size(), 1u);
+}
+
+TEST_F(LifecycleTest, NodeAddressIsAnIpv4AddressOfThisMachine) {
+  const std::string address = NodeAddress();  // without Init too
+  in_addr parsed{};
+  EXPECT_EQ(inet_pton(AF_INET, address.c_str(), &parsed), 1) << address;
+  UNIDIST_ASSERT_OK(Init());
+  // Every backend runs this suite's workers on this machine.
+  EXPECT_THAT(Get(Submit(fns::AddressInside)), IsOkAndHolds(address));
 }
 
 TEST_F(LifecycleTest, ClusterResourcesListWhereTheWorkersRun) {

@@ -135,6 +135,10 @@ struct NodeInfo {
 std::vector<NodeInfo> ClusterResources();
 // The CPUs over all of ClusterResources() (0 when not initialized, and inside a task).
 int NumCpus();
+// An IPv4 address of the machine this process runs on (inside a task: its worker's), as
+// unidist's get_ip(): the first interface that is up and not the loopback one, else
+// "127.0.0.1". Works with or without Init.
+std::string NodeAddress();
 
 }  // namespace unidist
 

@@ -293,7 +293,10 @@ absl::Status Init(const Options& options) {
   return absl::OkStatus();
 }
 
-bool IsInitialized() { return api_internal::CurrentRuntime() != nullptr; }
+bool IsInitialized() {
+  // A worker process runs tasks only while its session lives.
+  return api_internal::InWorkerProcess() || api_internal::CurrentRuntime() != nullptr;
+}
 
 std::vector<std::string> AvailableBackends() {
   static_cast<void>(api_internal::BuiltinBackendsRegistered());  // keeps them in the link
@@ -359,6 +362,8 @@ int NumCpus() {
   for (const NodeInfo& node : ClusterResources()) cpus += node.cpus;
   return cpus;
 }
+
+std::string NodeAddress() { return HostAddress(); }
 
 std::optional<TaskFailure> GetTaskFailure(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(kTaskFailurePayloadUrl);

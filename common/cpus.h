@@ -30,6 +30,10 @@ absl::StatusOr<int> UsableCpus();
 // The name of this machine (gethostname), or "localhost" if it has none.
 std::string HostName();
 
+// An IPv4 address of this machine other peers can reach it by: the first address of an
+// interface that is up and not the loopback one (getifaddrs), else "127.0.0.1".
+std::string HostAddress();
+
 }  // namespace unidist
 
 #endif  // UNIDIST_COMMON_CPUS_H_
