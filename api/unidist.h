@@ -74,11 +74,13 @@
 #endif
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -208,7 +210,8 @@ struct TaskOptions {
 //   FailedPrecondition  called inside a task (see "Calls a task may not make" above).
 absl::Status Init(const Options& options = {});
 
-// True between a successful Init and Shutdown.
+// True between a successful Init and Shutdown, and inside every task and actor method (Ray:
+// ray::IsInitialized in a worker).
 bool IsInitialized();
 
 // The names of the backends this program can run on (Options::backend), sorted: always
@@ -268,10 +271,13 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
   if constexpr (!codec_internal::CheckEncodable<Value>()) {
     return ObjectRef<Value>();
   } else {
+    api_internal::EncodedActorsScope actors;  // actor handles in the value stay with it
     const size_t size = EncodedSize(value);
-    return ObjectRef<Value>::FromHandle(api_internal::Put(api_internal::ValueWriter{
-        size, ElementsOffset(value),
-        [&value, size](char* out) { return EncodeInto(value, out, size); }}));
+    return ObjectRef<Value>::FromHandle(api_internal::Put(
+        api_internal::ValueWriter{
+            size, ElementsOffset(value),
+            [&value, size](char* out) { return EncodeInto(value, out, size); }},
+        actors));
   }
 }
 
@@ -537,6 +543,7 @@ std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
                                          const MapOptions& options) {
   using Param = std::decay_t<std::tuple_element_t<0, typename FunctionTraits<F>::Params>>;
   std::vector<std::string> encoded(inputs.size());
+  EncodedActorsScope actors;  // actor handles in the inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
     if constexpr (std::is_same_v<Param, T>) {
       EncodeTo(inputs[i], &encoded[i]);
@@ -544,9 +551,16 @@ std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
       EncodeTo(Param(inputs[i]), &encoded[i]);
     }
   }
+  std::vector<std::shared_ptr<ActorHandle>> passed = actors.Take();
   std::vector<RefHandle> handles =
       api_internal::Map(FunctionKey(fn), FunctionAddress(fn), std::move(encoded),
                         options.chunk_size, options.max_retries);
+  if (!passed.empty()) {
+    // Kept while any result is (a chunk's task has run by then, and its worker held them).
+    std::vector<DataID> ids;
+    for (const RefHandle& handle : handles) ids.push_back(handle.id);
+    KeepActorsWith(ids, std::move(passed));
+  }
   std::vector<ObjectRef<Result>> refs;
   refs.reserve(handles.size());
   for (RefHandle& handle : handles) {
@@ -639,15 +653,27 @@ auto SubmitTuple(F* fn, Args&&... args) {
 //   unidist::Actor<Counter> counter = unidist::CreateActor<Counter>(10);
 //   unidist::ObjectRef<int> r = counter.Submit(&Counter::Add, 5);   // Get(r) == 15
 //
-// Actor is a copyable handle. The actor's process ends when the last handle is destroyed,
-// after the calls already submitted have run; Kill() ends it at once; Shutdown() ends
-// every actor. Each actor has a process of its own, so actors never take workers from the
-// task pool, and tasks never wait for an actor.
+// Actor is a copyable handle, and a value: it can be passed to tasks and to other actors'
+// methods, returned from them, Put, and held inside other values (a struct, a vector, ...).
+// Every copy, in whichever process, reaches the same instance. Inside a task it works as
+// in the driver: Submit, Kill and Created go through the driver, and the calls of one
+// caller (one thread of the driver, or one task) run in the order that caller made them.
+// (A handle stored in a global variable after Init is not seen by the worker processes,
+// which are copies of the program made at Init: pass it as an argument.)
+//
+// Lifetime: the actor lives while any handle to it exists anywhere (in the driver, in a
+// task or actor that holds one, or inside an object of the store), then ends after the
+// calls already submitted have run. ActorOptions::detached makes it live on without
+// handles. Kill() ends it at once; Shutdown() ends every actor. Each actor has a process
+// of its own, so actors never take workers from the task pool, and tasks never wait for
+// an actor.
 //
 // Errors: a method that throws or returns a non-OK status fails only that call; the actor
 // keeps its state. If the constructor fails, every call fails with its error. If the
 // actor's process dies, every pending and later call fails with Unavailable naming the
-// actor's class and the signal. After Kill, calls fail with Cancelled.
+// actor's class and the signal. After Kill, calls fail with Cancelled. A handle decoded
+// after its actor ended (no handle was left, or its session ended) fails every call with
+// NotFound; one decoded as the wrong class, with InvalidArgument.
 template <typename T>
 class Actor {
  public:
@@ -666,6 +692,7 @@ class Actor {
     } else if constexpr (!api_internal::CheckCall<M, Args...>()) {
       return ObjectRef<Result>();
     } else {
+      RegisterInheritedMethod<M>();
       std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<M>(
           std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
       return ObjectRef<Result>::FromHandle(std::move(api_internal::SubmitActorCall(
@@ -673,8 +700,31 @@ class Actor {
     }
   }
 
+  // As Submit, for a method returning std::tuple<A, B, ...> (or a StatusOr of one): one ref
+  // per element, as std::tuple<ObjectRef<A>, ObjectRef<B>, ...> (unidist::SubmitTuple on an
+  // actor). If the call fails, every ref fails with its error.
+  template <typename M, typename... Args>
+  auto SubmitTuple(M method, Args&&... args) const {
+    using Result = typename api_internal::CallResult<M>::Type;
+    if constexpr (!api_internal::CheckReturnsTuple<M>()) {
+      return std::tuple<ObjectRef<Result>>();  // as if the result were the one element
+    } else {
+      constexpr size_t kSize = std::tuple_size_v<Result>;
+      std::vector<api_internal::RefHandle> handles(kSize);
+      if constexpr (api_internal::CheckMethod<M, T>() && api_internal::CheckCall<M, Args...>()) {
+        RegisterInheritedMethod<M>();
+        std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<M>(
+            std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
+        handles = api_internal::SubmitActorCall(handle_, api_internal::FunctionKey(method),
+                                                std::move(task_args), static_cast<int>(kSize));
+      }
+      return api_internal::MakeRefTuple<Result>(handles, std::make_index_sequence<kSize>());
+    }
+  }
+
   // Ends the actor's process at once; calls not finished fail with Cancelled. OK, or
-  // FailedPrecondition if the actor is gone already.
+  // FailedPrecondition if the actor is gone already. Inside a task it waits for the driver
+  // to have done it.
   absl::Status Kill() const { return api_internal::KillActor(handle_); }
 
   // Completes when the constructor has run: OK, or the constructor's error (Get on it).
@@ -689,53 +739,154 @@ class Actor {
   explicit Actor(std::shared_ptr<api_internal::ActorHandle> handle) : handle_(std::move(handle)) {}
 
  private:
+  // A method of a base class of T runs on T's instance through a registered upcast.
+  template <typename M>
+  static void RegisterInheritedMethod() {
+    using Class = typename api_internal::FunctionTraits<M>::Class;
+    if constexpr (!std::is_same_v<Class, T>) {
+      static_cast<void>(api_internal::kUpcastRegistered<T, Class>);
+    }
+  }
+
+ public:
+  // For the library: what the copies of this handle share.
+  const std::shared_ptr<api_internal::ActorHandle>& handle() const { return handle_; }
+
+ private:
   std::shared_ptr<api_internal::ActorHandle> handle_;
 };
 
-// Found when T was not registered with UNIDIST_ACTOR (see CreateActor).
-void* UnidistActorConstructorArgs(...);
+// An Actor<T> in encoded values: the actor's id (a varint; 0 for an empty handle). The
+// process that sends the bytes keeps the actor alive until the receiver holds it.
+template <typename T>
+struct Codec<Actor<T>> {
+  // The shortest encoding: an empty handle's 0.
+  static constexpr size_t kMinEncodedSize = 1;
+  // Writes the actor's id, recording the handle for the caller to keep alive.
+  static void Encode(const Actor<T>& actor, Encoder& out) {
+    out.WriteVarint(api_internal::EncodeActor(actor.handle()));
+  }
+  // This process's handle to the actor the id names; DataLoss for a truncated id.
+  static absl::Status Decode(Decoder& in, Actor<T>* actor) {
+    uint64_t id = 0;
+    if (absl::Status read = in.ReadVarint(&id); !read.ok()) return read;
+    *actor = Actor<T>(api_internal::DecodeActor(id, typeid(T).name()));
+    return absl::OkStatus();
+  }
+};
+
+// How CreateActor sets up an actor (Ray's actor options).
+struct ActorOptions {
+  // A name to find the actor by (GetActor), from the driver and from tasks. Unique among
+  // the live actors of the session: CreateActor of a name a live actor has fails (every
+  // call on the returned handle fails with AlreadyExists) unless get_if_exists is set. An
+  // actor's name is free again once it has ended. "": no name.
+  std::string name{};
+  // A detached actor lives on when its last handle goes, until Kill, its process's death
+  // or Shutdown (Ray's lifetime="detached"); usually named, to be found again.
+  bool detached = false;
+  // With a name: if a live actor has it, return a handle to that one (which must be of
+  // class T, else InvalidArgument) instead of creating one; the constructor arguments are
+  // then unused.
+  bool get_if_exists = false;
+};
 
 namespace api_internal {
-// The constructor argument types UNIDIST_ACTOR(T, types...) registered, as
-// std::tuple<types...>*; void* when T was not registered.
-template <typename T>
-using RegisteredConstructorArgs = decltype(UnidistActorConstructorArgs(static_cast<T*>(nullptr)));
+// A constructor argument as overload resolution among T's registered constructors sees
+// it: an ObjectRef<X> stands for an X.
+template <typename Arg, bool = IsObjectRef<std::decay_t<Arg>>::value>
+struct ConstructorArgument {
+  using Type = Arg&&;
+};
+template <typename Arg>
+struct ConstructorArgument<Arg, true> {
+  using Type = typename IsObjectRef<std::decay_t<Arg>>::ValueType;
+};
 
-// True when T was registered with UNIDIST_ACTOR.
-template <typename T>
-inline constexpr bool kIsRegisteredActorClass =
-    !std::is_same_v<RegisteredConstructorArgs<T>, void*>;
+// The parameter types of the constructor of T, registered with UNIDIST_ACTOR(T, types...),
+// that C++ overload resolution picks for Args, as std::tuple<types...>; void when none
+// matches (T not registered, no constructor takes Args, or two fit as well).
+template <typename T, typename Enable, typename... Args>
+struct ChosenConstructor {
+  using Type = void;
+};
+template <typename T, typename... Args>
+struct ChosenConstructor<
+    T,
+    std::void_t<decltype(UnidistActorConstructor(
+        static_cast<T*>(nullptr), std::declval<typename ConstructorArgument<Args>::Type>()...))>,
+    Args...> {
+  using Type = std::remove_pointer_t<decltype(UnidistActorConstructor(
+      static_cast<T*>(nullptr), std::declval<typename ConstructorArgument<Args>::Type>()...))>;
+};
 
-template <typename T>
-constexpr bool CheckActorClass() {
-  static_assert(kIsRegisteredActorClass<T>,
-                "unidist::CreateActor<T>: register T with UNIDIST_ACTOR(T, constructor "
-                "argument types...) at namespace scope, in T's namespace. The note below names "
-                "T.");
-  return kIsRegisteredActorClass<T>;
+// True when a registered constructor of T takes Args.
+template <typename T, typename... Args>
+inline constexpr bool kHasRegisteredConstructorFor =
+    !std::is_void_v<typename ChosenConstructor<T, void, Args...>::Type>;
+
+template <typename T, typename... Args>
+constexpr bool CheckActorConstructor() {
+  static_assert(kHasRegisteredConstructorFor<T, Args...>,
+                "unidist::CreateActor<T>(args...): no constructor of T registered with "
+                "UNIDIST_ACTOR(T, parameter types...) takes these arguments (or two take them "
+                "equally well). Register each constructor that actors use, once, at namespace "
+                "scope in T's namespace. The note below names T and the argument types.");
+  return kHasRegisteredConstructorFor<T, Args...>;
 }
 }  // namespace api_internal
 
-// Starts an actor of class T (registered with UNIDIST_ACTOR) in a new worker process,
-// constructing it there from `args` (values or ObjectRefs of the constructor's parameter
-// types). Does not wait for the constructor: see Actor::Created. Before Init, inside a
-// task (see "Calls a task may not make" above), or for an unregistered class, every call
-// on the returned actor fails with FailedPrecondition or NotFound.
+// Starts an actor of class T in a new worker process, constructing it there from `args`
+// (values or ObjectRefs of the constructor's parameter types) with the constructor that
+// C++ overload resolution picks among those registered with UNIDIST_ACTOR. Does not wait
+// for the constructor: see Actor::Created. Before Init or inside a task (see "Calls a task
+// may not make" above) every call on the returned actor fails with FailedPrecondition.
+// `options` (see ActorOptions) may come first.
 template <typename T, typename... Args>
-Actor<T> CreateActor(Args&&... args) {
-  if constexpr (!api_internal::CheckActorClass<T>()) {
+Actor<T> CreateActor(const ActorOptions& options, Args&&... args) {
+  if constexpr (!api_internal::CheckActorConstructor<T, Args...>()) {
     return Actor<T>();
   } else {
-    using ConstructorArgs = std::remove_pointer_t<api_internal::RegisteredConstructorArgs<T>>;
+    using ConstructorArgs = typename api_internal::ChosenConstructor<T, void, Args...>::Type;
     using Signature = typename api_internal::ConstructorSignature<ConstructorArgs>::Type;
     if constexpr (!api_internal::CheckArgumentCount<Signature, Args...>()) {
       return Actor<T>();
     } else {
       std::vector<api_internal::TaskArg> task_args = api_internal::MakeTaskArgs<Signature>(
           std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
-      return Actor<T>(api_internal::CreateActor(typeid(T).name(), std::move(task_args)));
+      return Actor<T>(api_internal::CreateActor(
+          typeid(T).name(), typeid(ConstructorArgs).name(), std::move(task_args),
+          api_internal::ActorSettings{options.name, options.detached, options.get_if_exists}));
     }
   }
+}
+
+namespace api_internal {
+// True when the first of Args is ActorOptions.
+template <typename... Args>
+inline constexpr bool kStartsWithActorOptions = false;
+template <typename First, typename... Rest>
+inline constexpr bool kStartsWithActorOptions<First, Rest...> =
+    std::is_same_v<std::decay_t<First>, ActorOptions>;
+}  // namespace api_internal
+
+// CreateActor with the default ActorOptions (no name, ends with its last handle).
+template <typename T, typename... Args,
+          typename = std::enable_if_t<!api_internal::kStartsWithActorOptions<Args...>>>
+Actor<T> CreateActor(Args&&... args) {
+  return CreateActor<T>(ActorOptions(), std::forward<Args>(args)...);
+}
+
+// The live actor named `name` (ActorOptions::name), of class T: from the driver or from
+// inside a task (Ray's GetActor). NotFound if no live actor has that name (it never had,
+// or its actor ended); InvalidArgument if that actor is of another class or `name` is
+// empty; FailedPrecondition before Init.
+template <typename T>
+absl::StatusOr<Actor<T>> GetActor(const std::string& name) {
+  absl::StatusOr<std::shared_ptr<api_internal::ActorHandle>> handle =
+      api_internal::GetActor(name, typeid(T).name());
+  if (!handle.ok()) return handle.status();
+  return Actor<T>(*std::move(handle));
 }
 
 }  // namespace unidist
@@ -757,22 +908,25 @@ Actor<T> CreateActor(Args&&... args) {
                                                              __COUNTER__) =              \
       ::unidist::api_internal::RegisterFunctions(#__VA_ARGS__, __VA_ARGS__)
 
-// Registers class `Class` as an actor class whose constructor takes the listed types:
+// Registers a constructor of class `Class`, by its parameter types, so that actors of the
+// class can be made with it (CreateActor):
 //
 //   UNIDIST_ACTOR(Counter, int);
-//   UNIDIST_ACTOR(Logger);          // default-constructed
+//   UNIDIST_ACTOR(Counter);                     // and the default one
+//   UNIDIST_ACTOR(Table, std::map<int, int>);   // commas inside types are fine
 //
-// Use it at namespace scope, in the namespace that declares the class, once per program;
-// register the methods with UNIDIST_REMOTE(&Class::Method, ...). Every constructor
-// argument type needs a codec.
-#define UNIDIST_ACTOR(Class, ...)                                                        \
-  [[maybe_unused]] inline std::tuple<__VA_ARGS__>* UnidistActorConstructorArgs(Class*) { \
-    return nullptr;                                                                      \
-  }                                                                                      \
-  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_actor_registered_,  \
-                                                             __COUNTER__) =              \
-      ::unidist::api_internal::RegisterActor<Class>(                                     \
-          #Class, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
+// Use it at namespace scope, in the namespace that declares the class, once per
+// constructor; register the methods with UNIDIST_REMOTE(&Class::Method, ...). Every
+// parameter type needs a codec.
+#define UNIDIST_ACTOR(Class, ...)                                                           \
+  [[maybe_unused]] inline std::tuple<__VA_ARGS__>* UnidistActorConstructor(Class*,          \
+                                                                           ##__VA_ARGS__) { \
+    return nullptr;                                                                         \
+  }                                                                                         \
+  [[maybe_unused]] static const bool UNIDIST_INTERNAL_CONCAT(unidist_actor_registered_,     \
+                                                             __COUNTER__) =                 \
+      ::unidist::api_internal::RegisterActor<Class>(                                        \
+          #Class, #__VA_ARGS__, static_cast<std::tuple<__VA_ARGS__>*>(nullptr))
 
 // GetView, Allocate and Seal: large arrays without copies.
 #include "unidist/shared_arrays.h"  // IWYU pragma: export

@@ -1,12 +1,12 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
-// A parameter server: an actor holds a model's weights, tasks compute gradients on
-// shards of the data in parallel, and the actor applies them in order.
+// A parameter server, as in Ray's example: an actor holds a model's weights, and training
+// tasks, one per shard of the data, push their gradients to it themselves (asynchronous
+// SGD): each task holds a handle to the server, passed to it as an ordinary argument.
 //
 // The model is a line y = w0 + w1 * x fitted by gradient descent to noisy points around
-// y = 2 + 3x. Each round, every shard's gradient task receives the current weights as an
-// ObjectRef straight from the actor (no round trip through the driver), and the actor's
-// Apply calls wait for those gradients.
+// y = 2 + 3x. Every step of every task applies its shard's gradient to the weights it got
+// back from its previous push; the server applies the pushes in the order they arrive.
 //
 //   ./bazelw run //examples:parameter_server
 
@@ -52,9 +52,20 @@ Weights Gradient(Weights weights, Points shard) {
   return gradient;
 }
 
+// One shard's training: `steps` times, computes the gradient at the latest weights it has
+// and pushes it to the server, which answers with the weights after applying it.
+absl::StatusOr<int> Train(unidist::Actor<Server> server, Points shard, int steps) {
+  absl::StatusOr<Weights> weights = unidist::Get(server.Submit(&Server::Get));
+  for (int step = 0; step < steps && weights.ok(); ++step) {
+    weights = unidist::Get(server.Submit(&Server::Apply, Gradient(*weights, shard)));
+  }
+  if (!weights.ok()) return weights.status();
+  return steps;
+}
+
 }  // namespace parameter_server
 
-UNIDIST_REMOTE(parameter_server::Gradient);
+UNIDIST_REMOTE(parameter_server::Gradient, parameter_server::Train);
 
 int main() {
   using namespace parameter_server;
@@ -77,14 +88,13 @@ int main() {
   }
 
   unidist::Actor<Server> server = unidist::CreateActor<Server>(0.1);
-  unidist::ObjectRef<Weights> weights = server.Submit(&Server::Get);
-  for (int round = 0; round < 150; ++round) {
-    std::vector<unidist::ObjectRef<Weights>> gradients;
-    for (const auto& shard : shards) {
-      gradients.push_back(unidist::Submit(Gradient, weights, shard));
-    }
-    for (const auto& gradient : gradients) weights = server.Submit(&Server::Apply, gradient);
+  std::vector<unidist::ObjectRef<int>> trainers;
+  for (const auto& shard : shards) trainers.push_back(unidist::Submit(Train, server, shard, 150));
+  if (absl::StatusOr<std::vector<int>> done = unidist::Get(trainers); !done.ok()) {
+    std::fprintf(stderr, "%s\n", done.status().ToString().c_str());
+    return 1;
   }
+  unidist::ObjectRef<Weights> weights = server.Submit(&Server::Get);
   absl::StatusOr<Weights> fitted = unidist::Get(weights);
   if (!fitted.ok()) {
     std::fprintf(stderr, "%s\n", fitted.status().ToString().c_str());

@@ -5,21 +5,172 @@
 // been sent; then they go to the actor's dedicated worker. Part of the driver's scheduler;
 // the rest (dependencies, dispatch, retries, cancel) is in runtime.cc.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "api/internal/client.h"
+#include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
 #include "api/internal/runtime.h"
 #include "common/status_macros.h"
 
 namespace unidist::api_internal {
+namespace {
+
+// Actor ids are unique in the process, across sessions, so that a handle kept from an
+// earlier session finds nothing rather than another actor.
+std::atomic<uint64_t> g_next_actor_id{1};
+
+absl::Status OfAnotherClass(const std::string& what, const std::string& class_name,
+                            const std::string& type_key) {
+  absl::StatusOr<std::string> wanted = FunctionRegistry::Global().ActorClassName(type_key);
+  return absl::InvalidArgumentError(absl::StrCat(what, " is an actor of class ", class_name,
+                                                 ", not ", wanted.ok() ? *wanted : type_key));
+}
+
+}  // namespace
+
+std::vector<RefHandle> DriverActorHandle::Submit(const std::string& method,
+                                                 std::vector<TaskArg> args, int num_returns) {
+  return runtime_->SubmitActorCall(actor_, method, std::move(args), num_returns);
+}
+
+absl::Status DriverActorHandle::Kill() { return runtime_->KillActor(*actor_); }
+
+DriverActorHandle::~DriverActorHandle() {
+  runtime_->ReleaseActor(*actor_);
+  absl::MutexLock lock(&runtime_->actor_table_mu_);
+  auto it = runtime_->actor_handles_.find(actor_->id);
+  if (it != runtime_->actor_handles_.end() && it->second.expired()) {
+    runtime_->actor_handles_.erase(it);
+  }
+}
+
+std::shared_ptr<ActorHandle> Runtime::CreateActor(const std::shared_ptr<Runtime>& self,
+                                                  const std::string& type_key,
+                                                  const std::string& signature_key,
+                                                  std::vector<TaskArg> args,
+                                                  const ActorSettings& settings) {
+  absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
+  if (!class_name.ok()) return std::make_shared<FailedActorHandle>(class_name.status());
+  absl::StatusOr<std::string> constructor =
+      FunctionRegistry::Global().ActorConstructor(type_key, signature_key);
+  if (!constructor.ok()) return std::make_shared<FailedActorHandle>(constructor.status());
+  const std::string& name = settings.name;
+  if (!name.empty()) {
+    std::shared_ptr<ActorHandle> existing;  // released after the lock
+    absl::MutexLock lock(&actor_table_mu_);
+    auto named = actor_names_.find(name);
+    if (named != actor_names_.end() && named->second != 0) {
+      auto found = actor_handles_.find(named->second);
+      if (found != actor_handles_.end()) existing = found->second.lock();
+    }
+    if (existing != nullptr && settings.get_if_exists) {
+      const ActorRecord& record = *static_cast<DriverActorHandle&>(*existing).actor();
+      if (record.type_key != type_key) {
+        return std::make_shared<FailedActorHandle>(OfAnotherClass(
+            absl::StrCat("the actor named '", name, "'"), record.class_name, type_key));
+      }
+      return existing;
+    }
+    if (existing != nullptr || (named != actor_names_.end() && named->second == 0)) {
+      return std::make_shared<FailedActorHandle>(
+          absl::AlreadyExistsError(absl::StrCat("an actor named '", name,
+                                                "' exists already; names are unique while "
+                                                "their actor lives")));
+    }
+    actor_names_[name] = 0;  // taken while the actor starts
+  }
+  absl::StatusOr<std::shared_ptr<ActorRecord>> actor = StartActor(*class_name);
+  if (!actor.ok()) {
+    if (!name.empty()) {
+      absl::MutexLock lock(&actor_table_mu_);
+      actor_names_.erase(name);
+    }
+    return std::make_shared<FailedActorHandle>(actor.status());
+  }
+  (*actor)->type_key = type_key;
+  (*actor)->name = name;
+  RefHandle created = std::move(SubmitActorCall(*actor, *constructor, std::move(args), 1).front());
+  auto handle = std::make_shared<DriverActorHandle>(self, *actor, std::move(created));
+  absl::MutexLock lock(&actor_table_mu_);
+  actor_handles_[(*actor)->id] = handle;
+  if (!name.empty()) actor_names_[name] = (*actor)->id;
+  if (settings.detached) detached_actors_[(*actor)->id] = handle;
+  return handle;
+}
+
+absl::StatusOr<std::shared_ptr<ActorHandle>> Runtime::FindActor(uint64_t id,
+                                                                const std::string& type_key) {
+  std::shared_ptr<ActorHandle> handle;
+  {
+    absl::MutexLock lock(&actor_table_mu_);
+    auto it = actor_handles_.find(id);
+    if (it != actor_handles_.end()) handle = it->second.lock();
+  }
+  if (handle == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "actor ", id, " is gone: no handle to it was left, or it belongs to an ended session"));
+  }
+  const ActorRecord& record = *static_cast<DriverActorHandle&>(*handle).actor();
+  if (!type_key.empty() && record.type_key != type_key) {
+    return OfAnotherClass(absl::StrCat("actor ", id), record.class_name, type_key);
+  }
+  return handle;
+}
+
+absl::StatusOr<std::shared_ptr<ActorHandle>> Runtime::FindNamedActor(const std::string& name,
+                                                                     const std::string& type_key) {
+  std::shared_ptr<ActorHandle> handle;
+  {
+    absl::MutexLock lock(&actor_table_mu_);
+    auto named = actor_names_.find(name);
+    if (named != actor_names_.end() && named->second != 0) {
+      auto found = actor_handles_.find(named->second);
+      if (found != actor_handles_.end()) handle = found->second.lock();
+    }
+  }
+  if (handle == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no live actor is named '", name, "'"));
+  }
+  const ActorRecord& record = *static_cast<DriverActorHandle&>(*handle).actor();
+  if (record.type_key != type_key) {
+    return OfAnotherClass(absl::StrCat("the actor named '", name, "'"), record.class_name,
+                          type_key);
+  }
+  return handle;
+}
+
+void Runtime::ForgetActor(const ActorRecord& actor) {
+  std::shared_ptr<ActorHandle> detached;  // released after the lock
+  absl::MutexLock lock(&actor_table_mu_);
+  if (!actor.name.empty()) {
+    auto named = actor_names_.find(actor.name);
+    if (named != actor_names_.end() && named->second == actor.id) actor_names_.erase(named);
+  }
+  auto it = detached_actors_.find(actor.id);
+  if (it != detached_actors_.end()) {
+    detached = std::move(it->second);
+    detached_actors_.erase(it);
+  }
+}
+
+void Runtime::KeepWithObjects(const std::vector<DataID>& ids,
+                              const std::vector<std::shared_ptr<const void>>& pins) {
+  for (const DataID& id : ids) {
+    for (const std::shared_ptr<const void>& pin : pins) store_->Pin(id, pin);
+  }
+}
 
 absl::StatusOr<std::shared_ptr<ActorRecord>> Runtime::StartActor(const std::string& class_name) {
   UNIDIST_ASSIGN_OR_RETURN(WorkerId worker, pool_->StartDedicatedWorker());
   auto actor = std::make_shared<ActorRecord>();
+  actor->id = g_next_actor_id.fetch_add(1, std::memory_order_relaxed);
   actor->class_name = class_name;
   actor->worker = worker;
   absl::MutexLock lock(&mu_);
@@ -125,6 +276,7 @@ void Runtime::SetActorGone(ActorRecord& actor, absl::Status gone) {
     queued.swap(actor.queue);
   }
   for (const std::shared_ptr<PendingTask>& task : queued) FailTask(task, gone);
+  ForgetActor(actor);  // its name is free again, and a detached actor is no longer held
 }
 
 void Runtime::OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status) {

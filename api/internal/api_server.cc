@@ -16,10 +16,6 @@
 namespace unidist::api_internal {
 namespace {
 
-uint64_t WorkerKey(WorkerId worker) {
-  return (static_cast<uint64_t>(worker.slot) << 32) | worker.generation;
-}
-
 void SetReplyError(const absl::Status& status, proto::ApiReply* reply) {
   StatusToTaskError(status, reply->mutable_error());
 }
@@ -53,9 +49,22 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
   proto::ApiReply reply;
   reply.set_request_id(request.request_id());
   switch (request.kind_case()) {
-    case proto::ApiRequest::kPut:
-      Hold(worker, {calls_.put(std::move(*request.mutable_put()->mutable_value()))}, &reply);
+    case proto::ApiRequest::kPut: {
+      // The actors whose handles the value holds stay with the object.
+      absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
+          ActorsHeldFor(worker, request.put().actor_ids());
+      if (!actors.ok()) {
+        SetReplyError(actors.status(), &reply);
+        return calls_.reply(worker, std::move(reply));
+      }
+      RefHandle put = calls_.put(std::move(*request.mutable_put()->mutable_value()));
+      if (!actors->empty()) {
+        calls_.keep_with_objects(
+            {put.id}, std::vector<std::shared_ptr<const void>>(actors->begin(), actors->end()));
+      }
+      Hold(worker, {std::move(put)}, &reply);
       return calls_.reply(worker, std::move(reply));
+    }
     case proto::ApiRequest::kSubmit: {
       proto::SubmitRequest& submit = *request.mutable_submit();
       std::vector<TaskArg> args(submit.args_size());
@@ -73,6 +82,13 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
         args[i].ref = *std::move(held);
         args[i].is_ref = true;
       }
+      absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
+          ActorsHeldFor(worker, submit.actor_ids());
+      if (!actors.ok()) {
+        SetReplyError(actors.status(), &reply);
+        return calls_.reply(worker, std::move(reply));
+      }
+      if (!actors->empty() && !args.empty()) args[0].actors = *std::move(actors);
       if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
         SetReplyError(absl::NotFoundError(
                           absl::StrCat("function '", submit.function(), "' is not registered")),
@@ -106,7 +122,16 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
       return ServeWait(worker, std::move(reply), std::move(refs), request.wait().num_returns());
     }
     case proto::ApiRequest::kRelease:
-      return Release(worker, request.release());
+      Release(worker, request.release());
+      return ReleaseActors(worker, request.release());
+    case proto::ApiRequest::kActorCall:
+      return ServeActorCall(worker, std::move(reply), *request.mutable_actor_call());
+    case proto::ApiRequest::kHoldActor:
+      return ServeHoldActor(worker, std::move(reply), request.hold_actor());
+    case proto::ApiRequest::kGetActor:
+      return ServeGetActor(worker, std::move(reply), request.get_actor());
+    case proto::ApiRequest::kKillActor:
+      return ServeKillActor(worker, std::move(reply), request.kill_actor());
     case proto::ApiRequest::kAllocate: {
       absl::StatusOr<uint64_t> offset =
           calls_.allocate
@@ -200,12 +225,18 @@ void ApiServer::Release(WorkerId worker, const proto::ReleaseRequest& release) {
 }
 
 void ApiServer::OnWorkerGone(WorkerId worker) {
-  absl::flat_hash_map<DataID, RefHandle> released;  // destroyed after the lock is released
+  // Destroyed after the lock is released.
+  absl::flat_hash_map<DataID, RefHandle> released;
+  absl::flat_hash_map<uint64_t, HeldActor> released_actors;
   absl::MutexLock lock(&mu_);
-  auto held = held_.find(WorkerKey(worker));
-  if (held == held_.end()) return;
-  released.swap(held->second);
-  held_.erase(held);
+  if (auto held = held_.find(WorkerKey(worker)); held != held_.end()) {
+    released.swap(held->second);
+    held_.erase(held);
+  }
+  if (auto held = held_actors_.find(WorkerKey(worker)); held != held_actors_.end()) {
+    released_actors.swap(held->second);
+    held_actors_.erase(held);
+  }
 }
 
 size_t ApiServer::objects_held() const {

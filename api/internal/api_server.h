@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "api/internal/actor_handle.h"
 #include "common/worker_protocol.pb.h"
 #include "process_manager/worker_pool.h"
 #include "unidist/common/data_id.h"
@@ -47,6 +49,18 @@ struct ApiServerCalls {
   // Sends an answer to `worker` (WorkerPool::ReplyToWorker); a worker that is gone needs
   // none.
   std::function<void(WorkerId worker, proto::ApiReply reply)> reply;
+  // Actors (Runtime::FindActor, FindNamedActor, KeepWithObjects): the driver's handle to
+  // the live actor `id` of the class `type_key` ("": any); the one named `name`; keeps
+  // `pins` with the objects `ids`.
+  std::function<absl::StatusOr<std::shared_ptr<ActorHandle>>(uint64_t id,
+                                                             const std::string& type_key)>
+      find_actor;
+  std::function<absl::StatusOr<std::shared_ptr<ActorHandle>>(const std::string& name,
+                                                             const std::string& type_key)>
+      find_named_actor;
+  std::function<void(const std::vector<DataID>& ids,
+                     const std::vector<std::shared_ptr<const void>>& pins)>
+      keep_with_objects;
 };
 
 class ApiServer {
@@ -65,8 +79,17 @@ class ApiServer {
 
   // How many objects are held for tasks, over all workers (for tests and stats).
   size_t objects_held() const;
+  // How many actors are held for workers, over all workers (for tests).
+  size_t actors_held() const;
+  // Lets go of every actor held for a worker (at Shutdown: a driver's handle keeps the
+  // runtime that owns this server).
+  void ReleaseActors();
 
  private:
+  // The key of `worker` in the tables below: slot << 32 | generation.
+  static uint64_t WorkerKey(WorkerId worker) {
+    return (static_cast<uint64_t>(worker.slot) << 32) | worker.generation;
+  }
   // The handle `worker` holds for `id_bytes`; NotFound if it holds none.
   absl::StatusOr<RefHandle> HeldFor(WorkerId worker, const std::string& id_bytes) const;
   // Holds `handles` for `worker` and lists their ids in `reply`.
@@ -76,10 +99,30 @@ class ApiServer {
   void ServeWait(WorkerId worker, proto::ApiReply reply, std::vector<RefHandle> refs,
                  int num_returns);
 
+  // Actors (api_server_actors.cc). A worker holds an actor once per HoldActorRequest (or
+  // GetActorRequest) and lets go once per id in a ReleaseRequest.
+  // The driver's handles to the actors `ids`, which `worker` must hold; NotFound if not.
+  absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> ActorsHeldFor(
+      WorkerId worker, const google::protobuf::RepeatedField<uint64_t>& ids) const;
+  void HoldActor(WorkerId worker, std::shared_ptr<ActorHandle> actor);
+  void ReleaseActors(WorkerId worker, const proto::ReleaseRequest& release);
+  // The ApiRequest kinds about actors; each answers through calls_.reply.
+  void ServeActorCall(WorkerId worker, proto::ApiReply reply, proto::ActorCallRequest& call);
+  void ServeHoldActor(WorkerId worker, proto::ApiReply reply, const proto::HoldActorRequest& hold);
+  void ServeGetActor(WorkerId worker, proto::ApiReply reply, const proto::GetActorRequest& get);
+  void ServeKillActor(WorkerId worker, proto::ApiReply reply, const proto::KillActorRequest& kill);
+
   const ApiServerCalls calls_;
   mutable absl::Mutex mu_;
   // By worker (slot << 32 | generation).
   absl::flat_hash_map<uint64_t, absl::flat_hash_map<DataID, RefHandle>> held_ ABSL_GUARDED_BY(mu_);
+  // The actors held for each worker (same key), by actor id, with how many holds.
+  struct HeldActor {
+    std::shared_ptr<ActorHandle> handle;
+    int holds = 0;
+  };
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<uint64_t, HeldActor>> held_actors_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace unidist::api_internal

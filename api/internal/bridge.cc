@@ -25,7 +25,15 @@ namespace unidist::api_internal {
 
 RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes)); }
 
-RefHandle Put(const ValueWriter& value) { return CurrentClient().Put(value); }
+RefHandle Put(const ValueWriter& value, EncodedActorsScope& actors) {
+  Client& client = CurrentClient();
+  RefHandle handle = client.Put(value);
+  std::vector<std::shared_ptr<ActorHandle>> encoded = actors.Take();
+  if (!encoded.empty() && handle.token != nullptr && handle.token->error().ok()) {
+    client.KeepActorsWith({handle.id}, std::move(encoded));
+  }
+  return handle;
+}
 
 absl::StatusOr<WritableObject> Allocate(size_t size, size_t aligned_at) {
   return CurrentClient().Allocate(size, aligned_at);
@@ -45,18 +53,67 @@ std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
                              max_retries);
 }
 
-std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args) {
-  if (InTask()) return std::make_shared<ActorHandle>(CalledInsideATask("CreateActor"));
+namespace {
+// The innermost EncodedActorsScope open on this thread.
+thread_local EncodedActorsScope* t_encoded_actors = nullptr;
+}  // namespace
+
+EncodedActorsScope::EncodedActorsScope() : outer_(t_encoded_actors) { t_encoded_actors = this; }
+
+EncodedActorsScope::~EncodedActorsScope() { t_encoded_actors = outer_; }
+
+std::vector<std::shared_ptr<ActorHandle>> EncodedActorsScope::Take() {
+  std::vector<std::shared_ptr<ActorHandle>> taken;
+  taken.swap(actors_);
+  return taken;
+}
+
+void EncodedActorsScope::Record(const std::shared_ptr<ActorHandle>& actor) {
+  EncodedActorsScope* scope = t_encoded_actors;
+  if (scope == nullptr) return;
+  // A value is often encoded twice (its size, then its bytes): record each handle once.
+  for (const std::shared_ptr<ActorHandle>& recorded : scope->actors_) {
+    if (recorded == actor) return;
+  }
+  scope->actors_.push_back(actor);
+}
+
+std::vector<RefHandle> FailedActorHandle::Submit(const std::string& /*method*/,
+                                                 std::vector<TaskArg> /*args*/, int num_returns) {
+  return FailedHandles(error_, num_returns);
+}
+
+RefHandle FailedActorHandle::Created() { return FailedHandle(error_); }
+
+std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key,
+                                         const std::string& signature_key,
+                                         std::vector<TaskArg> args, const ActorSettings& settings) {
+  if (InTask()) return std::make_shared<FailedActorHandle>(CalledInsideATask("CreateActor"));
   std::shared_ptr<Runtime> runtime = CurrentRuntime();
-  if (runtime == nullptr) return std::make_shared<ActorHandle>(NotInitialized());
-  absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
-  if (!class_name.ok()) return std::make_shared<ActorHandle>(class_name.status());
-  absl::StatusOr<std::shared_ptr<ActorRecord>> actor = runtime->StartActor(*class_name);
-  if (!actor.ok()) return std::make_shared<ActorHandle>(actor.status());
-  RefHandle created = std::move(
-      runtime->SubmitActorCall(*actor, ActorConstructorName(*class_name), std::move(args), 1)
-          .front());
-  return std::make_shared<ActorHandle>(std::move(runtime), std::move(*actor), std::move(created));
+  if (runtime == nullptr) return std::make_shared<FailedActorHandle>(NotInitialized());
+  return runtime->CreateActor(runtime, type_key, signature_key, std::move(args), settings);
+}
+
+absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
+                                                      const std::string& type_key) {
+  if (name.empty()) return absl::InvalidArgumentError("GetActor of an empty name");
+  return CurrentClient().GetActor(name, type_key);
+}
+
+uint64_t EncodeActor(const std::shared_ptr<ActorHandle>& actor) {
+  if (actor == nullptr || actor->id() == 0) return 0;
+  EncodedActorsScope::Record(actor);
+  return actor->id();
+}
+
+std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key) {
+  if (id == 0) return nullptr;
+  return CurrentClient().DecodeActor(id, type_key);
+}
+
+void KeepActorsWith(const std::vector<DataID>& ids,
+                    std::vector<std::shared_ptr<ActorHandle>> actors) {
+  if (!actors.empty() && !ids.empty()) CurrentClient().KeepActorsWith(ids, std::move(actors));
 }
 
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,
@@ -65,26 +122,20 @@ std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor
   if (actor == nullptr) {
     return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"), num_returns);
   }
-  if (!actor->error().ok()) return FailedHandles(actor->error(), num_returns);
+  if (absl::Status error = actor->error(); !error.ok()) return FailedHandles(error, num_returns);
   absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
   if (!name.ok()) return FailedHandles(name.status(), num_returns);
-  return actor->runtime()->SubmitActorCall(actor->actor(), *name, std::move(args), num_returns);
+  return actor->Submit(*name, std::move(args), num_returns);
 }
 
 absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor) {
   if (actor == nullptr) return absl::InvalidArgumentError("Kill on an empty Actor handle");
-  if (!actor->error().ok()) return actor->error();
-  return actor->runtime()->KillActor(*actor->actor());
+  return actor->Kill();
 }
 
 RefHandle ActorCreated(const std::shared_ptr<ActorHandle>& actor) {
   if (actor == nullptr) return RefHandle{};
-  if (!actor->error().ok()) return FailedHandle(actor->error());
-  return actor->created();
-}
-
-ActorHandle::~ActorHandle() {
-  if (runtime_ != nullptr) runtime_->ReleaseActor(*actor_);
+  return actor->Created();
 }
 
 absl::Status Cancel(const RefHandle& ref, bool force) {

@@ -35,11 +35,39 @@ struct RefHandle {
   std::shared_ptr<const RefToken> token;
 };
 
+// An actor, as the Actor<T> handles of one process share it: actor_handle.h.
+class ActorHandle;
+
 // One argument of a task: codec bytes of a value, or a reference to an object.
 struct TaskArg {
   std::string value;
   RefHandle ref;
   bool is_ref = false;
+  // The actor handles `value` encodes (see EncodedActorsScope): kept with the task until it
+  // has run, so that its worker can take hold of them.
+  std::vector<std::shared_ptr<ActorHandle>> actors;
+};
+
+// Collects the actor handles the codec encodes on this thread while it lives (the innermost
+// scope of the thread, if several are open), so that the caller can keep those actors
+// alive with the value's bytes: a handle travels as the actor's id alone. Scopes nest and
+// must be closed in reverse order of opening (declare them as local variables).
+class EncodedActorsScope {
+ public:
+  EncodedActorsScope();
+  ~EncodedActorsScope();
+  EncodedActorsScope(const EncodedActorsScope&) = delete;
+  EncodedActorsScope& operator=(const EncodedActorsScope&) = delete;
+
+  // The handles encoded so far (duplicates removed), leaving none.
+  std::vector<std::shared_ptr<ActorHandle>> Take();
+
+  // For the codec of Actor<T>: records `actor` in the innermost open scope, if any.
+  static void Record(const std::shared_ptr<ActorHandle>& actor);
+
+ private:
+  std::vector<std::shared_ptr<ActorHandle>> actors_;
+  EncodedActorsScope* const outer_;
 };
 
 // Runs a registered function in a worker: decodes `args`, calls it, and encodes its
@@ -54,9 +82,11 @@ using Invoker = std::function<absl::Status(const std::vector<absl::string_view>&
 // twice for different functions makes Init fail with AlreadyExists.
 bool RegisterFunction(std::string name, std::string key, Invoker invoker);
 
-// Registers an actor class (see UNIDIST_ACTOR): its name, the key of its type
-// (typeid(C).name()), and the invoker of its constructor.
-bool RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor);
+// Registers a constructor of an actor class (see UNIDIST_ACTOR): the class's name, the key
+// of its type (typeid(C).name()), the key of the constructor's parameter types
+// (typeid(std::tuple<types...>).name()) and their text as written, and its invoker.
+bool RegisterActorClass(std::string class_name, std::string type_key, std::string signature_key,
+                        std::string signature_text, Invoker constructor);
 
 // Splits the text of UNIDIST_REMOTE's arguments ("f, ns::g, &h") into names
 // ("f", "ns::g", "h"), ignoring commas inside template argument lists and parentheses.
@@ -75,8 +105,9 @@ struct ValueWriter {
   size_t aligned_at = 0;
   absl::FunctionRef<absl::Status(char* out)> encode;
 };
-// Stores the value `value` writes, as Put(std::string) does.
-RefHandle Put(const ValueWriter& value);
+// Stores the value `value` writes, as Put(std::string) does, keeping the actors `actors`
+// collected (their handles are in the value) alive with the object.
+RefHandle Put(const ValueWriter& value, EncodedActorsScope& actors);
 
 // For the result at `index` of the task this thread runs, `size` codec bytes that
 // `encode` writes: writes it straight into the shared-memory store if the task's results
@@ -127,10 +158,37 @@ std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
 // handle to go ends the actor after the calls submitted to it.
 class ActorHandle;
 
+// unidist::ActorOptions, as the runtime takes them.
+struct ActorSettings {
+  std::string name;
+  bool detached = false;
+  bool get_if_exists = false;
+};
+
 // Starts a worker process for a new actor of the class registered under `type_key` and
 // submits its constructor with `args`. A handle whose calls all fail with the error if
-// it could not start (FailedPrecondition before Init, NotFound for an unregistered class).
-std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key, std::vector<TaskArg> args);
+// it could not start (FailedPrecondition before Init, NotFound for an unregistered class,
+// AlreadyExists for a name a live actor has).
+// `signature_key` names the registered constructor (see RegisterActorClass).
+std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key,
+                                         const std::string& signature_key,
+                                         std::vector<TaskArg> args, const ActorSettings& settings);
+
+// unidist::GetActor: the live actor named `name`; NotFound if there is none,
+// InvalidArgument if it is not of the class `type_key`.
+absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
+                                                      const std::string& type_key);
+
+// For the codec of Actor<T>: the id that stands for `actor` in encoded values (0 for a null
+// or failed handle), recorded in the thread's EncodedActorsScope.
+uint64_t EncodeActor(const std::shared_ptr<ActorHandle>& actor);
+// The handle of this process for the actor `id` of the class `type_key`, decoded from a
+// value: null for 0; a handle whose calls fail if the actor is gone or of another class.
+std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key);
+// Keeps `actors` alive while any of the objects `ids` is (their values hold the handles):
+// for the results of a task, for instance.
+void KeepActorsWith(const std::vector<DataID>& ids,
+                    std::vector<std::shared_ptr<ActorHandle>> actors);
 
 // Submits a call of the method whose FunctionKey is `method_key` on `actor`.
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,

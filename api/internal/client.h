@@ -19,6 +19,7 @@
 #define UNIDIST_API_INTERNAL_CLIENT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api/internal/actor_handle.h"
+#include "unidist/common/data_id.h"
 #include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
@@ -70,6 +73,18 @@ class Client {
   // complete refs, in the caller's order, or of every complete one at `deadline`.
   virtual std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,
                                    absl::Time deadline) = 0;
+
+  // Actors (actor_handle.h). DecodeActor: this process's handle to the actor `id`, decoded
+  // from a value as an Actor of the class `type_key`; one whose calls fail if the actor is
+  // gone or of another class.
+  virtual std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key) = 0;
+  // unidist::GetActor (bridge.h).
+  virtual absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
+                                                                const std::string& type_key) = 0;
+  // Keeps `actors` (whose handles the values of the objects `ids` encode) alive while any
+  // of those objects is.
+  virtual void KeepActorsWith(const std::vector<DataID>& ids,
+                              std::vector<std::shared_ptr<ActorHandle>> actors) = 0;
 };
 
 // The client of this process (see the file comment).

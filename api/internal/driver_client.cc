@@ -110,6 +110,29 @@ class DriverClient final : public Client {
     }
     return ready;
   }
+
+  std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return std::make_shared<FailedActorHandle>(NotInitialized());
+    absl::StatusOr<std::shared_ptr<ActorHandle>> actor = runtime->FindActor(id, type_key);
+    if (!actor.ok()) return std::make_shared<FailedActorHandle>(actor.status());
+    return *std::move(actor);
+  }
+
+  absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
+                                                        const std::string& type_key) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return NotInitialized();
+    return runtime->FindNamedActor(name, type_key);
+  }
+
+  void KeepActorsWith(const std::vector<DataID>& ids,
+                      std::vector<std::shared_ptr<ActorHandle>> actors) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return;  // the objects failed with NotInitialized
+    runtime->KeepWithObjects(
+        ids, std::vector<std::shared_ptr<const void>>(actors.begin(), actors.end()));
+  }
 };
 
 }  // namespace

@@ -126,8 +126,17 @@ absl::Status Invoke(const Invoker& invoker, const std::string& function,
   }
 }
 
+// The ids of the task's results, as the driver named them.
+std::vector<DataID> ResultIds(const proto::TaskRequest& task) {
+  std::vector<DataID> ids;
+  for (const std::string& bytes : task.result_ids()) {
+    if (absl::StatusOr<DataID> id = DataID::FromBinary(bytes); id.ok()) ids.push_back(*id);
+  }
+  return ids;
+}
+
 bool IsActorConstructor(const std::string& function) {
-  return absl::EndsWith(function, "::<constructor>");
+  return absl::StrContains(function, "::<constructor>(");
 }
 
 }  // namespace
@@ -253,6 +262,26 @@ void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type
   actor.type = &type;
 }
 
+namespace {
+
+absl::Mutex g_upcasts_mu(absl::kConstInit);
+// By (derived, base) typeid names.
+absl::flat_hash_map<std::pair<std::string, std::string>, void* (*)(void*)>& Upcasts()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_upcasts_mu) {
+  static auto* const upcasts =
+      new absl::flat_hash_map<std::pair<std::string, std::string>, void* (*)(void*)>();
+  return *upcasts;
+}
+
+}  // namespace
+
+void RegisterUpcast(const std::type_info& derived, const std::type_info& base,
+                    void* (*upcast)(void*)) {
+  absl::MutexLock lock(&g_upcasts_mu);
+  Upcasts().try_emplace(std::make_pair(std::string(derived.name()), std::string(base.name())),
+                        upcast);
+}
+
 absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
   absl::MutexLock lock(&g_actors_mu);
   auto it = Actors().find(t_current_actor);
@@ -265,10 +294,14 @@ absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
   if (actor.instance == nullptr) {
     return absl::FailedPreconditionError("no actor lives in this worker process");
   }
-  if (*actor.type != type) {
+  if (*actor.type == type) return actor.instance.get();
+  absl::MutexLock upcasts_lock(&g_upcasts_mu);
+  auto upcast =
+      Upcasts().find(std::make_pair(std::string(actor.type->name()), std::string(type.name())));
+  if (upcast == Upcasts().end()) {
     return absl::InvalidArgumentError("the method belongs to another class than the actor's");
   }
-  return actor.instance.get();
+  return upcast->second(actor.instance.get());
 }
 
 void DropActorInstance(uint64_t actor_key) {
@@ -297,6 +330,7 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     // One call per argument; a failed call fails only its own result.
     std::vector<absl::string_view> args(1);
     std::vector<std::string> values;
+    EncodedActorsScope returned;  // the actor handles its results hold
     for (int i = 0; i < task.args_size(); ++i) {
       args[0] = task.args(i).value();
       values.clear();
@@ -310,6 +344,9 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
       failed->set_index(static_cast<uint32_t>(i));
       StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
                         failed->mutable_error());
+    }
+    if (std::vector<std::shared_ptr<ActorHandle>> actors = returned.Take(); !actors.empty()) {
+      KeepActorsWith(ResultIds(task), std::move(actors));
     }
     return;
   }
@@ -334,9 +371,15 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
   }
   std::vector<std::string> values;
   const ResultContext outer = std::exchange(t_results, ResultContext{&task, result});
+  EncodedActorsScope returned;  // the actor handles its results hold
   const absl::Status status =
       Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
   t_results = outer;
+  if (std::vector<std::shared_ptr<ActorHandle>> actors = returned.Take();
+      status.ok() && !actors.empty()) {
+    // Before the result goes back, so that the actors outlive this task's own handles.
+    KeepActorsWith(ResultIds(task), std::move(actors));
+  }
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) {
       absl::MutexLock lock(&g_actors_mu);

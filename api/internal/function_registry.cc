@@ -22,8 +22,8 @@ FunctionRegistry& FunctionRegistry::Global() {
   return *registry;
 }
 
-std::string ActorConstructorName(absl::string_view class_name) {
-  return absl::StrCat(class_name, "::<constructor>");
+std::string ActorConstructorName(absl::string_view class_name, absl::string_view signature_text) {
+  return absl::StrCat(class_name, "::<constructor>(", signature_text, ")");
 }
 
 void FunctionRegistry::Register(std::string name, std::string key, Invoker invoker) {
@@ -46,10 +46,27 @@ void FunctionRegistry::Register(std::string name, std::string key, Invoker invok
 }
 
 void FunctionRegistry::RegisterActorClass(std::string class_name, std::string type_key,
+                                          std::string signature_key, std::string signature_text,
                                           Invoker constructor) {
-  Register(ActorConstructorName(class_name), "actor:" + type_key, std::move(constructor));
+  std::string name = ActorConstructorName(class_name, signature_text);
+  Register(name, absl::StrCat("actor:", type_key, ":", signature_key), std::move(constructor));
   absl::MutexLock lock(&mu_);
+  actor_constructors_.try_emplace(absl::StrCat(type_key, absl::string_view("\0", 1), signature_key),
+                                  std::move(name));
   actor_class_of_type_.try_emplace(std::move(type_key), std::move(class_name));
+}
+
+absl::StatusOr<std::string> FunctionRegistry::ActorConstructor(
+    const std::string& type_key, const std::string& signature_key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it =
+      actor_constructors_.find(absl::StrCat(type_key, absl::string_view("\0", 1), signature_key));
+  if (it == actor_constructors_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no constructor of the actor class (", type_key, ") takes the parameter types (",
+        signature_key, "); register it with UNIDIST_ACTOR(<class>, <its parameter types>)"));
+  }
+  return it->second;
 }
 
 namespace {
@@ -134,8 +151,10 @@ bool RegisterFunction(std::string name, std::string key, Invoker invoker) {
   return true;
 }
 
-bool RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor) {
+bool RegisterActorClass(std::string class_name, std::string type_key, std::string signature_key,
+                        std::string signature_text, Invoker constructor) {
   FunctionRegistry::Global().RegisterActorClass(std::move(class_name), std::move(type_key),
+                                                std::move(signature_key), std::move(signature_text),
                                                 std::move(constructor));
   return true;
 }

@@ -22,8 +22,9 @@
 
 namespace unidist::api_internal {
 
-// The registered name of the constructor task of actor class `class_name`.
-std::string ActorConstructorName(absl::string_view class_name);
+// The registered name of the constructor task of actor class `class_name` whose parameter
+// types are `signature_text` ("int, std::string"): "Counter::<constructor>(int)".
+std::string ActorConstructorName(absl::string_view class_name, absl::string_view signature_text);
 
 class FunctionRegistry {
  public:
@@ -35,8 +36,10 @@ class FunctionRegistry {
   // Validate reports.
   void Register(std::string name, std::string key, Invoker invoker);
 
-  // Adds an actor class: its constructor becomes the function ActorConstructorName(name).
-  void RegisterActorClass(std::string class_name, std::string type_key, Invoker constructor);
+  // Adds a constructor of an actor class: it becomes the function
+  // ActorConstructorName(class_name, signature_text). A class may have several.
+  void RegisterActorClass(std::string class_name, std::string type_key, std::string signature_key,
+                          std::string signature_text, Invoker constructor);
 
   // The name the function with key `key` was registered under; NotFound if it was not
   // (naming the symbol at `address`, where the dynamic symbol table knows it).
@@ -45,6 +48,10 @@ class FunctionRegistry {
   // The name of the actor class whose typeid name is `type_key`; NotFound if it was not
   // registered with UNIDIST_ACTOR.
   absl::StatusOr<std::string> ActorClassName(const std::string& type_key) const;
+  // The function name of the constructor of that class whose parameter types have the key
+  // `signature_key`; NotFound if none was registered.
+  absl::StatusOr<std::string> ActorConstructor(const std::string& type_key,
+                                               const std::string& signature_key) const;
 
   // The invoker registered under `name`, or null.
   std::shared_ptr<const Invoker> Find(const std::string& name) const;
@@ -58,6 +65,8 @@ class FunctionRegistry {
   absl::flat_hash_map<std::string, std::string> key_of_name_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> name_of_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> actor_class_of_type_ ABSL_GUARDED_BY(mu_);
+  // Constructor names by type key + '\0' + signature key.
+  absl::flat_hash_map<std::string, std::string> actor_constructors_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> problems_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -66,9 +66,16 @@ TEST(FunctionRegistryTest, BrokenRegistrationIsReported) {
 
 TEST(FunctionRegistryTest, ActorClassesByTypeKey) {
   FunctionRegistry registry;
-  registry.RegisterActorClass("ns::Counter", "N2ns7CounterE", NoOp());
+  registry.RegisterActorClass("ns::Counter", "N2ns7CounterE", "St5tupleIJEE", "", NoOp());
+  registry.RegisterActorClass("ns::Counter", "N2ns7CounterE", "St5tupleIJiEE", "int", NoOp());
   EXPECT_EQ(*registry.ActorClassName("N2ns7CounterE"), "ns::Counter");
-  EXPECT_NE(registry.Find("ns::Counter::<constructor>"), nullptr);
+  EXPECT_NE(registry.Find("ns::Counter::<constructor>()"), nullptr);
+  EXPECT_NE(registry.Find("ns::Counter::<constructor>(int)"), nullptr);
+  EXPECT_EQ(*registry.ActorConstructor("N2ns7CounterE", "St5tupleIJiEE"),
+            "ns::Counter::<constructor>(int)");
+  EXPECT_EQ(registry.ActorConstructor("N2ns7CounterE", "St5tupleIJdEE").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry.Validate().ok());
   absl::StatusOr<std::string> missing = registry.ActorClassName("other");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status().message(), HasSubstr("UNIDIST_ACTOR"));

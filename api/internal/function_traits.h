@@ -145,10 +145,12 @@ inline constexpr bool kRefArgumentMatchesParameter =
     std::is_same_v<typename IsObjectRef<Ref>::ValueType,
                    typename codec_internal::TagTypeOf<Param>::Type>;
 
-// True when M is a pointer to a member function of class T. (FunctionTraits<M>::Class is
-// void for anything that is not a member function.)
+// True when M is a pointer to a member function of class T or of a base class of T.
+// (FunctionTraits<M>::Class is void for anything that is not a member function.)
 template <typename M, typename T>
-inline constexpr bool kIsMethodOf = std::is_same_v<typename FunctionTraits<M>::Class, T>;
+inline constexpr bool kIsMethodOf = std::is_same_v<typename FunctionTraits<M>::Class, T> ||
+                                    (std::is_class_v<typename FunctionTraits<M>::Class> &&
+                                     std::is_base_of_v<typename FunctionTraits<M>::Class, T>);
 
 // True when F is what UNIDIST_REMOTE registers: a function or a member function.
 template <typename F>
@@ -275,7 +277,9 @@ TaskArg MakeTaskArg(Arg&& arg) {
       task_arg.ref = arg.handle();
       task_arg.is_ref = true;
     } else {
+      EncodedActorsScope actors;  // actor handles in the value travel as ids: keep them
       EncodeTo(Param(std::forward<Arg>(arg)), &task_arg.value);
+      task_arg.actors = actors.Take();
     }
   }
   return task_arg;
@@ -415,6 +419,21 @@ Invoker MakeInvoker(R (*fn)(P...) noexcept) {
 // The actor instance of type C that lives in this worker process (see actor_instance.h).
 absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type);
 
+// Inherited methods: lets a method of `base` run on an actor whose class is `derived`, by
+// converting the instance's pointer with `upcast` (static_cast, which adjusts for multiple
+// and virtual inheritance). Every process of the program registers the same pairs, at
+// static initialization (kUpcastRegistered).
+void RegisterUpcast(const std::type_info& derived, const std::type_info& base,
+                    void* (*upcast)(void*));
+template <typename Derived, typename Base>
+void* Upcast(void* instance) {
+  return static_cast<Base*>(static_cast<Derived*>(instance));
+}
+// Instantiated by Actor<Derived>::Submit of a method of Base: registers the pair.
+template <typename Derived, typename Base>
+inline const bool kUpcastRegistered =
+    (RegisterUpcast(typeid(Derived), typeid(Base), &Upcast<Derived, Base>), true);
+
 // A method runs on the worker's actor instance.
 template <typename C, typename M, typename R, typename... P>
 Invoker MakeMethodInvoker(M method) {
@@ -485,9 +504,10 @@ const void* FunctionAddress(F fn) {
 // Marks this worker process's actor instance, made by an actor's constructor task.
 void SetActorInstance(std::shared_ptr<void> instance, const std::type_info& type);
 
-// Registers the constructor of C taking Args... as the task "<class_name>::<constructor>".
+// Registers the constructor of C taking Args... as the task
+// "<class_name>::<constructor>(<signature_text>)".
 template <typename C, typename... Args>
-bool RegisterConstructor(const char* class_name) {
+bool RegisterConstructor(const char* class_name, const char* signature_text) {
   auto construct = [](Args&&... args) {
     SetActorInstance(std::make_shared<C>(static_cast<Args&&>(args)...), typeid(C));
   };
@@ -496,7 +516,8 @@ bool RegisterConstructor(const char* class_name) {
     return Invocation<void, Args...>::Run(construct, std::index_sequence_for<Args...>(), args,
                                           num_returns, results);
   };
-  return RegisterActorClass(class_name, typeid(C).name(), std::move(invoker));
+  return RegisterActorClass(class_name, typeid(C).name(), typeid(std::tuple<Args...>).name(),
+                            signature_text, std::move(invoker));
 }
 
 // True when C has a constructor taking Args...
@@ -506,7 +527,8 @@ inline constexpr bool kIsConstructibleFrom = std::is_constructible_v<C, Args...>
 // UNIDIST_ACTOR's implementation: checks the constructor's argument types, then registers
 // the constructor.
 template <typename C, typename... Args>
-bool RegisterActor(const char* class_name, std::tuple<Args...>* /*constructor_args*/) {
+bool RegisterActor(const char* class_name, const char* signature_text,
+                   std::tuple<Args...>* /*constructor_args*/) {
   static_assert(kIsConstructibleFrom<C, Args...>,
                 "UNIDIST_ACTOR(Class, types...): the class has no constructor taking these "
                 "argument types; list the types of the constructor's parameters. The note "
@@ -516,7 +538,7 @@ bool RegisterActor(const char* class_name, std::tuple<Args...>* /*constructor_ar
   } else if constexpr (!(codec_internal::CheckEncodable<std::decay_t<Args>>() && ...)) {
     return false;
   } else {
-    return RegisterConstructor<C, Args...>(class_name);
+    return RegisterConstructor<C, Args...>(class_name, signature_text);
   }
 }
 

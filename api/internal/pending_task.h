@@ -20,6 +20,7 @@
 
 namespace unidist::api_internal {
 
+class ActorHandle;
 struct ActorRecord;
 class RefToken;
 
@@ -59,6 +60,9 @@ struct PendingTask {
     std::shared_ptr<const RefToken> token;
   };
   std::vector<CompletedArgument> completed_arguments;
+  // The actors whose handles its argument values encode, kept until its result is back
+  // (the worker holds them itself from when it decodes them).
+  std::vector<std::shared_ptr<ActorHandle>> actors;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 

@@ -70,18 +70,30 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   };
   // Calls from inside tasks (nested tasks) are served by the ApiServer, against this
   // runtime; no task, and so no call, can arrive before the pool is in place.
-  runtime->api_server_ = std::make_unique<ApiServer>(ApiServerCalls{
-      [raw = runtime.get()](std::string bytes) { return raw->Put(std::move(bytes)); },
-      [raw = runtime.get()](const std::string& function, std::vector<TaskArg> args, int num_returns,
-                            int max_retries) {
-        return raw->Submit(function, std::move(args), num_returns, max_retries);
-      },
-      [raw = runtime.get()](WorkerId, const proto::AllocateRequest& request) {
-        return raw->AllocateResult(request);
-      },
-      [raw = runtime.get()](WorkerId worker, proto::ApiReply reply) {
-        raw->pool_->ReplyToWorker(worker, reply).IgnoreError();  // a dead worker needs none
-      }});
+  ApiServerCalls calls;
+  Runtime* const raw = runtime.get();
+  calls.put = [raw](std::string bytes) { return raw->Put(std::move(bytes)); };
+  calls.submit = [raw](const std::string& function, std::vector<TaskArg> args, int num_returns,
+                       int max_retries) {
+    return raw->Submit(function, std::move(args), num_returns, max_retries);
+  };
+  calls.allocate = [raw](WorkerId, const proto::AllocateRequest& request) {
+    return raw->AllocateResult(request);
+  };
+  calls.reply = [raw](WorkerId worker, proto::ApiReply reply) {
+    raw->pool_->ReplyToWorker(worker, reply).IgnoreError();  // a dead worker needs none
+  };
+  calls.find_actor = [raw](uint64_t id, const std::string& type_key) {
+    return raw->FindActor(id, type_key);
+  };
+  calls.find_named_actor = [raw](const std::string& name, const std::string& type_key) {
+    return raw->FindNamedActor(name, type_key);
+  };
+  calls.keep_with_objects = [raw](const std::vector<DataID>& ids,
+                                  const std::vector<std::shared_ptr<const void>>& pins) {
+    raw->KeepWithObjects(ids, pins);
+  };
+  runtime->api_server_ = std::make_unique<ApiServer>(std::move(calls));
   options.on_api_request = [server = runtime->api_server_.get()](WorkerId worker,
                                                                  proto::ApiRequest request) {
     server->OnRequest(worker, std::move(request));
@@ -268,7 +280,13 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
   if (std::any_of(args.begin(), args.end(), [](const TaskArg& arg) { return arg.is_ref; })) {
     task->completed_arguments.resize(args.size());
   }
-  for (size_t i = 0; i < args.size(); ++i) task->request.add_args();
+  for (size_t i = 0; i < args.size(); ++i) {
+    task->request.add_args();
+    // Actor handles in its values: kept with the task, for its worker to take hold of.
+    for (std::shared_ptr<ActorHandle>& actor : args[i].actors) {
+      task->actors.push_back(std::move(actor));
+    }
+  }
   for (size_t i = 0; i < args.size(); ++i) {
     proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
     if (!args[i].is_ref) {
@@ -701,6 +719,16 @@ void Runtime::Shutdown() {
   // Objects in the shared-memory store keep their space (and the store's file, in this
   // process only) until their last reference goes.
   store_->ClearAttachments();
+  // The actor handles kept for workers, with objects and for detached actors keep this
+  // runtime: they go now, as the actors have.
+  if (api_server_ != nullptr) api_server_->ReleaseActors();
+  store_->ClearPins();
+  absl::flat_hash_map<uint64_t, std::shared_ptr<ActorHandle>> detached;  // after the lock
+  {
+    absl::MutexLock lock(&actor_table_mu_);
+    detached.swap(detached_actors_);
+    actor_names_.clear();
+  }
   // Tasks still waiting for arguments, and anything else pending, fail too.
   store_->FailAllPending(absl::CancelledError("unidist was shut down before the object was ready"));
 }

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "api/internal/actor_handle.h"
 #include "api/internal/api_server.h"
 #include "api/internal/executor.h"
 #include "api/internal/ref_token.h"
@@ -60,7 +61,10 @@ class Runtime;
 // have not been sent yet, in submission order. A call is sent once it reaches the head of
 // the queue with all its arguments complete, so calls run in the order they were made.
 struct ActorRecord {
+  uint64_t id = 0;       // ActorHandle::id
+  std::string type_key;  // typeid(T).name() of its class
   std::string class_name;
+  std::string name;  // ActorOptions::name; "" for none
   WorkerId worker;
   absl::Mutex mu;
   std::deque<std::shared_ptr<PendingTask>> queue ABSL_GUARDED_BY(mu);
@@ -72,28 +76,31 @@ struct ActorRecord {
   bool pumping ABSL_GUARDED_BY(mu) = false;
 };
 
-// What Actor<T> handles share; the last one to go releases the actor.
-class ActorHandle {
+// The driver's handle to an actor (actor_handle.h): what the Actor<T> handles of the
+// driver share, and what the ApiServer holds for workers and the store keeps with objects
+// whose values hold the actor. The last one to go releases the actor: it ends once the
+// calls submitted to it have run.
+class DriverActorHandle final : public ActorHandle {
  public:
-  ActorHandle(std::shared_ptr<Runtime> runtime, std::shared_ptr<ActorRecord> actor,
-              RefHandle created)
+  DriverActorHandle(std::shared_ptr<Runtime> runtime, std::shared_ptr<ActorRecord> actor,
+                    RefHandle created)
       : runtime_(std::move(runtime)), actor_(std::move(actor)), created_(std::move(created)) {}
-  // For an actor that could not be created: every call fails with `error`.
-  explicit ActorHandle(absl::Status error) : error_(std::move(error)) {}
-  ~ActorHandle();
-  ActorHandle(const ActorHandle&) = delete;
-  ActorHandle& operator=(const ActorHandle&) = delete;
+  ~DriverActorHandle() override;
+  DriverActorHandle(const DriverActorHandle&) = delete;
+  DriverActorHandle& operator=(const DriverActorHandle&) = delete;
 
-  Runtime* runtime() const { return runtime_.get(); }
+  uint64_t id() const override { return actor_->id; }
+  std::vector<RefHandle> Submit(const std::string& method, std::vector<TaskArg> args,
+                                int num_returns) override;
+  absl::Status Kill() override;
+  RefHandle Created() override { return created_; }
+
   const std::shared_ptr<ActorRecord>& actor() const { return actor_; }
-  const RefHandle& created() const { return created_; }
-  const absl::Status& error() const { return error_; }
 
  private:
   const std::shared_ptr<Runtime> runtime_;
   const std::shared_ptr<ActorRecord> actor_;
   const RefHandle created_;
-  const absl::Status error_;
 };
 
 // Performance settings from unidist::Options; the defaults keep the seed's behaviour.
@@ -144,13 +151,31 @@ class Runtime {
   // Fails every pending object with Cancelled and ends the worker pool.
   void Shutdown();
 
-  // Actors: StartActor starts the worker process of a new actor; its first call must be
-  // its constructor. Calls run in submission order. See ActorRecord.
+  // Actors (actors.cc). CreateActor starts the worker process of a new actor of the class
+  // registered under `type_key` and submits its constructor (the one `signature_key` names;
+  // FunctionRegistry::ActorConstructor) with `args`; `self` is this
+  // runtime (the handle keeps it). Calls run in submission order. See ActorRecord.
+  std::shared_ptr<ActorHandle> CreateActor(const std::shared_ptr<Runtime>& self,
+                                           const std::string& type_key,
+                                           const std::string& signature_key,
+                                           std::vector<TaskArg> args,
+                                           const ActorSettings& settings);
+  // StartActor: the worker process and record of a new actor, whose first call must be
+  // its constructor (CreateActor's first step; tests use it alone).
   absl::StatusOr<std::shared_ptr<ActorRecord>> StartActor(const std::string& class_name);
+  // The driver's handle to the live actor `id` of the class `type_key` ("": any class):
+  // NotFound if it is gone (or never was), InvalidArgument if of another class.
+  absl::StatusOr<std::shared_ptr<ActorHandle>> FindActor(uint64_t id, const std::string& type_key);
+  // The live actor named `name`: NotFound if none, InvalidArgument if not of `type_key`.
+  absl::StatusOr<std::shared_ptr<ActorHandle>> FindNamedActor(const std::string& name,
+                                                              const std::string& type_key);
+  // Keeps `pins` with the objects `ids` of this runtime's store until they are freed.
+  void KeepWithObjects(const std::vector<DataID>& ids,
+                       const std::vector<std::shared_ptr<const void>>& pins);
   std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
                                          const std::string& function, std::vector<TaskArg> args,
                                          int num_returns);
-  // Ends the actor once the calls already submitted have run.
+  // Ends the actor once the calls already submitted have run (its last handle is gone).
   void ReleaseActor(ActorRecord& actor);
   // Ends the actor at once; its pending calls fail with Cancelled.
   absl::Status KillActor(ActorRecord& actor);
@@ -252,6 +277,21 @@ class Runtime {
   std::atomic<size_t> tasks_waiting_{0};
   // Live actors by the slot of their worker, to route on_dedicated_worker_lost.
   absl::flat_hash_map<int, std::weak_ptr<ActorRecord>> actors_by_slot_ ABSL_GUARDED_BY(mu_);
+  // The actors' table, under a lock of its own: a handle's destructor takes it, and a
+  // handle may go wherever the runtime's lock is held.
+  absl::Mutex actor_table_mu_;
+  // The driver's handle of every actor while it has one, by actor id (decoded handles
+  // find their actor here), and the named ones by name (0 while one is being created).
+  absl::flat_hash_map<uint64_t, std::weak_ptr<ActorHandle>> actor_handles_
+      ABSL_GUARDED_BY(actor_table_mu_);
+  absl::flat_hash_map<std::string, uint64_t> actor_names_ ABSL_GUARDED_BY(actor_table_mu_);
+  // Detached actors (ActorOptions::detached): held here until they end, Kill or Shutdown.
+  absl::flat_hash_map<uint64_t, std::shared_ptr<ActorHandle>> detached_actors_
+      ABSL_GUARDED_BY(actor_table_mu_);
+  // Forgets the actor's handle, name and detached hold (the actor has ended or its last
+  // handle is going).
+  void ForgetActor(const ActorRecord& actor);
+  friend class DriverActorHandle;
 };
 
 }  // namespace unidist::api_internal

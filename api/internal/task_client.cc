@@ -17,6 +17,7 @@
 #include "api/internal/ref_token.h"
 #include "common/task_error.h"
 #include "common/worker_protocol.pb.h"
+#include "glog/logging.h"
 #include "object_store/object_store.h"
 #include "process_manager/driver_channel.h"
 
@@ -54,6 +55,84 @@ absl::Status NotInThisTask(const RefHandle& ref) {
 bool HeldByDriver(const RefHandle& ref) {
   return ref.token != nullptr && ref.token->held_by_driver();
 }
+
+// Moves `args` into a request's arguments: values as they are, ObjectRefs as the ids the
+// driver holds for this task, and the ids of the actors the values hold into `actor_ids`.
+// InvalidArgument for a ref the driver does not hold for this task.
+absl::Status AddArguments(std::vector<TaskArg>& args,
+                          google::protobuf::RepeatedPtrField<proto::TaskArgument>* request_args,
+                          google::protobuf::RepeatedField<uint64_t>* actor_ids) {
+  for (TaskArg& arg : args) {
+    proto::TaskArgument* task_arg = request_args->Add();
+    for (const std::shared_ptr<ActorHandle>& actor : arg.actors) actor_ids->Add(actor->id());
+    if (!arg.is_ref) {
+      *task_arg->mutable_value() = std::move(arg.value);
+    } else if (HeldByDriver(arg.ref)) {
+      task_arg->set_object_id(arg.ref.id.Binary());
+    } else {
+      return NotInThisTask(arg.ref);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An actor as a task in a worker process reaches it: every call is an ApiRequest, and the
+// driver holds the actor for this worker (one hold per handle object, taken when it was
+// decoded or looked up) until the handle goes.
+class RemoteActorHandle final : public ActorHandle {
+ public:
+  explicit RemoteActorHandle(uint64_t id) : id_(id) {}
+  ~RemoteActorHandle() override {
+    proto::ApiRequest release;
+    release.mutable_release()->add_actor_ids(id_);
+    NotifyDriver(std::move(release));
+  }
+  RemoteActorHandle(const RemoteActorHandle&) = delete;
+  RemoteActorHandle& operator=(const RemoteActorHandle&) = delete;
+
+  uint64_t id() const override { return id_; }
+
+  std::vector<RefHandle> Submit(const std::string& method, std::vector<TaskArg> args,
+                                int num_returns) override {
+    proto::ApiRequest request;
+    proto::ActorCallRequest* call = request.mutable_actor_call();
+    call->set_actor_id(id_);
+    call->set_method(method);
+    call->set_num_returns(num_returns);
+    if (absl::Status added = AddArguments(args, call->mutable_args(), call->mutable_actor_ids());
+        !added.ok()) {
+      return FailedHandles(added, num_returns);
+    }
+    return HandlesFor(std::move(request), num_returns);
+  }
+
+  absl::Status Kill() override {
+    proto::ApiRequest request;
+    request.mutable_kill_actor()->set_actor_id(id_);
+    return Call(std::move(request), absl::InfiniteFuture()).status();
+  }
+
+  RefHandle Created() override {
+    proto::ApiRequest request;
+    request.mutable_actor_call()->set_actor_id(id_);
+    request.mutable_actor_call()->set_created(true);
+    return std::move(HandlesFor(std::move(request), 1).front());
+  }
+
+  // The `count` handles the driver's reply to `request` names, or as many failed ones.
+  static std::vector<RefHandle> HandlesFor(proto::ApiRequest request, int count) {
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return FailedHandles(reply.status(), count);
+    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
+    if (static_cast<int>(handles.size()) != count) {
+      return FailedHandles(absl::InternalError("bad reply from the driver"), count);
+    }
+    return handles;
+  }
+
+ private:
+  const uint64_t id_;
+};
 
 class TaskClient final : public Client {
  public:
@@ -158,6 +237,45 @@ class TaskClient final : public Client {
     return ready;
   }
 
+  // The driver holds the actor for this worker from the reply on (promptly: the task
+  // that decodes the handle is running, and whatever keeps the actor alive for it too).
+  std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key) override {
+    proto::ApiRequest request;
+    request.mutable_hold_actor()->set_actor_id(id);
+    request.mutable_hold_actor()->set_type_key(type_key);
+    absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
+    if (reply.ok() && reply->has_error()) reply = TaskErrorToStatus(reply->error());
+    if (!reply.ok()) return std::make_shared<FailedActorHandle>(reply.status());
+    return std::make_shared<RemoteActorHandle>(id);
+  }
+
+  absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
+                                                        const std::string& type_key) override {
+    proto::ApiRequest request;
+    request.mutable_get_actor()->set_name(name);
+    request.mutable_get_actor()->set_type_key(type_key);
+    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
+    if (!reply.ok()) return reply.status();
+    return std::make_shared<RemoteActorHandle>(reply->actor_id());
+  }
+
+  // Each actor is held once more, for the objects: the driver keeps it with them.
+  void KeepActorsWith(const std::vector<DataID>& ids,
+                      std::vector<std::shared_ptr<ActorHandle>> actors) override {
+    for (const std::shared_ptr<ActorHandle>& actor : actors) {
+      proto::ApiRequest request;
+      proto::HoldActorRequest* hold = request.mutable_hold_actor();
+      hold->set_actor_id(actor->id());
+      for (const DataID& id : ids) hold->add_result_ids(id.Binary());
+      absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
+      if (reply.ok() && reply->has_error()) reply = TaskErrorToStatus(reply->error());
+      if (!reply.ok()) {
+        LOG_FIRST_N(WARNING, 1) << "unidist: an actor handle in a value may outlive its actor: "
+                                << reply.status();
+      }
+    }
+  }
+
  private:
   std::vector<RefHandle> SubmitNamed(const std::string& function, std::vector<TaskArg> args,
                                      int num_returns, int max_retries) {
@@ -166,23 +284,12 @@ class TaskClient final : public Client {
     submit->set_function(function);
     submit->set_num_returns(num_returns);
     submit->set_max_retries(max_retries);
-    for (TaskArg& arg : args) {
-      proto::TaskArgument* task_arg = submit->add_args();
-      if (!arg.is_ref) {
-        *task_arg->mutable_value() = std::move(arg.value);
-      } else if (HeldByDriver(arg.ref)) {
-        task_arg->set_object_id(arg.ref.id.Binary());
-      } else {
-        return FailedHandles(NotInThisTask(arg.ref), num_returns);
-      }
+    if (absl::Status added =
+            AddArguments(args, submit->mutable_args(), submit->mutable_actor_ids());
+        !added.ok()) {
+      return FailedHandles(added, num_returns);
     }
-    absl::StatusOr<proto::ApiReply> reply = Call(std::move(request), absl::InfiniteFuture());
-    if (!reply.ok()) return FailedHandles(reply.status(), num_returns);
-    std::vector<RefHandle> handles = HandlesHeldByDriver(*reply);
-    if (static_cast<int>(handles.size()) != num_returns) {
-      return FailedHandles(absl::InternalError("bad reply from the driver"), num_returns);
-    }
-    return handles;
+    return RemoteActorHandle::HandlesFor(std::move(request), num_returns);
   }
 };
 
