@@ -106,6 +106,7 @@ uint64_t CalibrateSpin(double ms) {
 
 }  // namespace bench_tasks
 
+UNIDIST_REMOTE(&bench_tasks::Tally::Add);
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
                bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
                bench_tasks::SleepMs, bench_tasks::TransformPartition, bench_tasks::AddPartitions,

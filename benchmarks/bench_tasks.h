@@ -38,6 +38,17 @@ uint64_t Spin(uint64_t iterations);
 // Iterations of Spin that take `ms` on this core, from the fastest of a few trials.
 uint64_t CalibrateSpin(double ms);
 
+// The actor of the actor-call rows: a counter whose Add returns the new total.
+class Tally {
+ public:
+  Tally() = default;
+  int64_t Add(int64_t x) { return total_ += x; }
+
+ private:
+  int64_t total_ = 0;
+};
+UNIDIST_ACTOR(Tally);
+
 }  // namespace bench_tasks
 
 #endif  // UNIDIST_BENCHMARKS_BENCH_TASKS_H_

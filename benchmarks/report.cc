@@ -205,6 +205,14 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " dependent tasks (each takes the previous ref)"),
        "µs per task", U("chain_us_per_task"), "floor/pipe_rtt_best_us", "pipe round trip",
        P("chain_us_per_task"), "", "", std::nullopt});
+  add({absl::StrCat("e. actor calls, one at a time (", GroupThousands(w.actor_sync_calls),
+                    " Submit + Get)"),
+       "calls/s", U("actor_sync_calls_per_s"), "", "", "", "", "Ray: ≈ 2,000 (published)",
+       std::nullopt});
+  add({absl::StrCat("e. actor calls, ", GroupThousands(w.actor_async_calls),
+                    " submitted, then gathered"),
+       "calls/s", U("actor_async_calls_per_s"), "", "", "", "", "Ray: ≈ 8,000 (published)",
+       std::nullopt});
   add({absl::StrCat("a. latency, least-loaded scheduling"), "µs", U("latency_least_loaded_us"),
        "floor/pipe_rtt_best_us", "pipe round trip", P("latency_us"), "", "", std::nullopt});
   add({absl::StrCat("uneven tasks (1 × ", FormatNumber(w.uneven_long_ms), " ms, then ",

@@ -260,6 +260,33 @@ absl::Status TasksGroup(const Context& context) {
     UNIDIST_RETURN_IF_ERROR(Expect(last == w.chain_length, "end of the chain"));
   }
   LogAll(*out, {"chain_us_per_task"});
+
+  // e. calls of one actor: one at a time, and all at once (Ray's 1:1 actor calls)
+  Actor<bench_tasks::Tally> tally = CreateActor<bench_tasks::Tally>();
+  UNIDIST_RETURN_IF_ERROR(Get(tally.Created()));
+  int64_t total = 0;
+  for (int rep = 0; rep < w.short_reps; ++rep) {
+    Stopwatch watch;
+    for (int i = 0; i < w.actor_sync_calls; ++i) {
+      UNIDIST_ASSIGN_OR_RETURN(total, Get(tally.Submit(&bench_tasks::Tally::Add, 1)));
+    }
+    Add(out, "actor_sync_calls_per_s", w.actor_sync_calls / watch.Seconds());
+  }
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    std::vector<ObjectRef<int64_t>> calls;
+    calls.reserve(w.actor_async_calls);
+    for (int i = 0; i < w.actor_async_calls; ++i) {
+      calls.push_back(tally.Submit(&bench_tasks::Tally::Add, 1));
+    }
+    UNIDIST_ASSIGN_OR_RETURN(std::vector<int64_t> totals, Get(calls));
+    Add(out, "actor_async_calls_per_s", w.actor_async_calls / watch.Seconds());
+    total = totals.back();
+  }
+  const int64_t expected =
+      int64_t{w.short_reps} * w.actor_sync_calls + int64_t{w.reps} * w.actor_async_calls;
+  UNIDIST_RETURN_IF_ERROR(Expect(total == expected, "the actor's total"));
+  LogAll(*out, {"actor_sync_calls_per_s", "actor_async_calls_per_s"});
   return absl::OkStatus();
 }
 

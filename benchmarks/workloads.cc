@@ -15,6 +15,8 @@ Workloads QuickWorkloads() {
   w.latency_round_trips = 200;
   w.throughput_tasks = 10000;
   w.chain_length = 1000;
+  w.actor_sync_calls = 200;
+  w.actor_async_calls = 2000;
   w.put_bytes = {kOneMiB, 16 * kOneMiB};
   w.python_put_bytes = w.put_bytes;
   w.get_bytes = 16 * kOneMiB;

@@ -33,6 +33,10 @@ struct Workloads {
   int throughput_tasks = 100000;
   // c. Dependent tasks, each taking the previous one's ref.
   int chain_length = 10000;
+  // e. Calls of one actor's method: one at a time (each waited for), and all submitted,
+  // then gathered.
+  int actor_sync_calls = 2000;
+  int actor_async_calls = 20000;
   // d. Put of a byte vector read by a task that returns its checksum; Get of a task result.
   std::vector<size_t> put_bytes = {kOneMiB, 100 * kOneMiB, kOneGiB};
   // Python's Pool moves 1 GiB at about 0.08 GB/s (13 s a repetition): left out to keep the
