@@ -102,9 +102,7 @@ absl::StatusOr<int> AddByName(std::string name, int x) {
   return unidist::Get(counter->Submit(&Counter::Add, x));
 }
 
-absl::Status LookUpLog(std::string name) {
-  return unidist::GetActor<Log>(name).status();
-}
+absl::Status LookUpLog(std::string name) { return unidist::GetActor<Log>(name).status(); }
 
 bool InitializedHere() { return unidist::IsInitialized(); }
 
@@ -228,8 +226,7 @@ TEST_F(ActorHandlesTest, NamedActorsAreFoundFromTheDriverAndFromTasks) {
   absl::StatusOr<Actor<Counter>> found = unidist::GetActor<Counter>("tally");
   ASSERT_THAT(found, IsOk());
   EXPECT_THAT(Get(found->Submit(&Counter::Add, 1)), IsOkAndHolds(6));
-  EXPECT_THAT(Get(unidist::Submit(handles::AddByName, std::string("tally"), 4)),
-              IsOkAndHolds(10));
+  EXPECT_THAT(Get(unidist::Submit(handles::AddByName, std::string("tally"), 4)), IsOkAndHolds(10));
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)), IsOkAndHolds(10));
 }
 
