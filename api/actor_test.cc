@@ -45,13 +45,20 @@ class Counter {
     unidist::testing::NotifyTaskSignal(signal);
     return Sleep(ms);
   }
+  bool Restarted() const { return unidist::WasCurrentActorRestarted(); }
+  absl::StatusOr<int> AddThenExit(int x) {
+    value_ += x;
+    if (absl::Status exited = unidist::ExitActor(); !exited.ok()) return exited;
+    return value_;
+  }
 
  private:
   int value_;
 };
 UNIDIST_ACTOR(Counter, int);
 UNIDIST_REMOTE(&Counter::Add, &Counter::Value, &Counter::Pid, &Counter::Throw, &Counter::CheckedAdd,
-               &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep);
+               &Counter::Crash, &Counter::Sleep, &Counter::NotifyThenSleep, &Counter::Restarted,
+               &Counter::AddThenExit);
 
 // Records the calls it receives, to check their order.
 class Log {
@@ -100,10 +107,11 @@ int SlowValue(int value) {
 }
 int Square(int x) { return x * x; }
 int PoolPid() { return static_cast<int>(getpid()); }
+int ExitOutsideAnActor() { return static_cast<int>(unidist::ExitActor().code()); }
 
 }  // namespace actors
 
-UNIDIST_REMOTE(actors::SlowValue, actors::Square, actors::PoolPid);
+UNIDIST_REMOTE(actors::SlowValue, actors::Square, actors::PoolPid, actors::ExitOutsideAnActor);
 
 namespace {
 
@@ -269,6 +277,86 @@ TEST_F(ActorTest, ActorKilledFromOutside) {
   EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
   EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("actor Counter is gone")));
+}
+
+unidist::ActorOptions Restarts(int max_restarts, int max_task_retries) {
+  unidist::ActorOptions options;
+  options.max_restarts = max_restarts;
+  options.max_task_retries = max_task_retries;
+  return options;
+}
+
+TEST_F(ActorTest, ARestartedActorRunsItsConstructorAgainAfterSigkill) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  Actor<Counter> counter = CreateActor<Counter>(Restarts(1, -1), 10);
+  EXPECT_THAT(Get(counter.Submit(&Counter::Add, 5)), IsOkAndHolds(15));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Restarted)), IsOkAndHolds(false));
+  const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(pid, IsOk());
+  ASSERT_EQ(kill(*pid, SIGKILL), 0);
+  // Whether it reached the dead process or waited for the new one, the call runs on the
+  // new instance (max_task_retries -1), whose state is the constructor's.
+  EXPECT_THAT(Get(counter.Submit(&Counter::Add, 1)), IsOkAndHolds(11));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Restarted)), IsOkAndHolds(true));
+  const absl::StatusOr<int> new_pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(new_pid, IsOk());
+  EXPECT_NE(*new_pid, *pid);
+  // Its one restart is spent: the next death is the last (a call that reached the dying
+  // process fails with its death, a later one with the actor's end).
+  ASSERT_EQ(kill(*new_pid, SIGKILL), 0);
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+}
+
+TEST_F(ActorTest, CallsInFlightAtTheDeathFailWithoutRetriesAndTheActorLivesOn) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  Actor<Counter> counter = CreateActor<Counter>(Restarts(-1, 0), 3);
+  const absl::StatusOr<int> pid = Get(counter.Submit(&Counter::Pid));
+  ASSERT_THAT(pid, IsOk());
+  unidist::testing::TaskSignal started;
+  ObjectRef<int> running = counter.Submit(&Counter::NotifyThenSleep, started.path(), 60000);
+  ObjectRef<int> queued = counter.Submit(&Counter::Add, 4);   // sent too, behind it
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());  // killed while it runs
+  ASSERT_EQ(kill(*pid, SIGKILL), 0);
+  EXPECT_THAT(Get(running), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  EXPECT_THAT(Get(queued), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  // The actor itself lives on, restarted, with the constructor's state.
+  EXPECT_THAT(Get(counter.Submit(&Counter::Add, 4)), IsOkAndHolds(7));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Restarted)), IsOkAndHolds(true));
+}
+
+TEST_F(ActorTest, ACrashingCallRetriedOnEveryRestartFailsWhenRestartsRunOut) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  Actor<Counter> counter = CreateActor<Counter>(Restarts(2, -1), 0);
+  // Each run kills its process: two restarts, three deaths, then the actor is gone.
+  EXPECT_THAT(Get(counter.Submit(&Counter::Crash)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 11")));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("actor Counter is gone")));
+}
+
+TEST_F(ActorTest, AnActorEndsItselfAfterTheCallThatAsks) {
+  Actor<Counter> counter = CreateActor<Counter>(Restarts(-1, -1), 1);
+  ObjectRef<int> exiting = counter.Submit(&Counter::AddThenExit, 2);
+  ObjectRef<int> after = counter.Submit(&Counter::Add, 3);  // sent already, perhaps
+  EXPECT_THAT(Get(exiting), IsOkAndHolds(3));               // its own result arrives
+  EXPECT_THAT(Get(after), StatusIs(absl::StatusCode::kCancelled, HasSubstr("exit")));
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("exited")));
+}
+
+TEST_F(ActorTest, ExitActorOutsideAnActorsMethodIsRefused) {
+  EXPECT_THAT(unidist::ExitActor(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Get(unidist::Submit(actors::ExitOutsideAnActor)),
+              IsOkAndHolds(static_cast<int>(absl::StatusCode::kFailedPrecondition)));
+}
+
+TEST_F(ActorTest, KillIsNotADeathToRestartFrom) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  Actor<Counter> counter = CreateActor<Counter>(Restarts(-1, -1), 0);
+  ASSERT_THAT(Get(counter.Created()), IsOk());
+  ASSERT_THAT(counter.Kill(), IsOk());
+  EXPECT_THAT(Get(counter.Submit(&Counter::Value)), StatusIs(absl::StatusCode::kCancelled));
 }
 
 TEST_F(ActorTest, FiftyLiveActorsOnTwoCores) {

@@ -365,6 +365,10 @@ int NumCpus() {
 
 std::string NodeAddress() { return HostAddress(); }
 
+bool WasCurrentActorRestarted() { return api_internal::WasCurrentActorRestarted(); }
+
+absl::Status ExitActor() { return api_internal::ExitActor(); }
+
 std::optional<TaskFailure> GetTaskFailure(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(kTaskFailurePayloadUrl);
   proto::TaskError error;

@@ -255,6 +255,34 @@ class ObjectRef {
   api_internal::RefHandle handle_;
 };
 
+// An ObjectRef<T> inside a value (a task parameter of type ObjectRef<T>, a field, an
+// element, a Put value, a task's result): the object's id, borrowed. The sender keeps the
+// object alive until the receiver holds it, and the receiver's copy keeps it alive for as
+// long as it exists, wherever it is. An empty ref travels as empty.
+template <typename T>
+struct Codec<ObjectRef<T>> {
+  // The shortest encoding: an empty ref's empty id.
+  static constexpr size_t kMinEncodedSize = 1;
+  // Writes the id, recording the ref for the caller to keep alive.
+  static void Encode(const ObjectRef<T>& ref, Encoder& out) {
+    api_internal::EncodeRef(ref.handle());
+    Codec<std::string>::Encode(ref.valid() ? ref.id().Binary() : std::string(), out);
+  }
+  // This process's ref to the object the id names; DataLoss for a malformed id.
+  static absl::Status Decode(Decoder& in, ObjectRef<T>* ref) {
+    std::string id;
+    if (absl::Status read = Codec<std::string>::Decode(in, &id); !read.ok()) return read;
+    if (id.empty()) {
+      *ref = ObjectRef<T>();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<DataID> parsed = DataID::FromBinary(id);
+    if (!parsed.ok()) return absl::DataLossError(std::string(parsed.status().message()));
+    *ref = ObjectRef<T>::FromHandle(api_internal::DecodeRef(*parsed));
+    return absl::OkStatus();
+  }
+};
+
 namespace api_internal {
 template <typename Tuple, size_t... I>
 auto MakeRefTuple(std::vector<RefHandle>& handles, std::index_sequence<I...>) {
@@ -271,13 +299,13 @@ ObjectRef<std::decay_t<T>> Put(T&& value) {
   if constexpr (!codec_internal::CheckEncodable<Value>()) {
     return ObjectRef<Value>();
   } else {
-    api_internal::EncodedActorsScope actors;  // actor handles in the value stay with it
+    api_internal::EncodedHandlesScope handles;  // handles in the value stay with it
     const size_t size = EncodedSize(value);
     return ObjectRef<Value>::FromHandle(api_internal::Put(
         api_internal::ValueWriter{
             size, ElementsOffset(value),
             [&value, size](char* out) { return EncodeInto(value, out, size); }},
-        actors));
+        handles));
   }
 }
 
@@ -464,10 +492,22 @@ auto Submit(F* fn, Args&&... args) {
   return Submit(TaskOptions(), fn, std::forward<Args>(args)...);
 }
 
+template <typename Signature>
+class Function;  // unidist/function.h
+
+namespace api_internal {
+// True for unidist::Function, which Submit takes as the function it holds.
+template <typename F>
+inline constexpr bool kIsFunctionValue = false;
+template <typename Signature>
+inline constexpr bool kIsFunctionValue<Function<Signature>> = true;
+}  // namespace api_internal
+
 // Submit of something that is not a function (a lambda, a std::function, a member
 // function): does not compile, with one error that says what to pass instead.
 template <typename F, typename... Args,
           typename = std::enable_if_t<!api_internal::kIsPlainFunction<F> &&
+                                      !api_internal::kIsFunctionValue<std::decay_t<F>> &&
                                       !std::is_same_v<std::decay_t<F>, TaskOptions>>>
 ObjectRef<typename api_internal::MistakenCallResult<F, Args...>::Type> Submit(F&& /*fn*/,
                                                                               Args&&... /*args*/) {
@@ -477,7 +517,8 @@ ObjectRef<typename api_internal::MistakenCallResult<F, Args...>::Type> Submit(F&
 
 // As above, after TaskOptions.
 template <typename F, typename... Args,
-          typename = std::enable_if_t<!api_internal::kIsPlainFunction<F>>>
+          typename = std::enable_if_t<!api_internal::kIsPlainFunction<F> &&
+                                      !api_internal::kIsFunctionValue<std::decay_t<F>>>>
 ObjectRef<typename api_internal::MistakenCallResult<F, Args...>::Type> Submit(
     const TaskOptions& /*options*/, F&& /*fn*/, Args&&... /*args*/) {
   api_internal::CheckPlainFunction<F>();
@@ -543,7 +584,7 @@ std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
                                          const MapOptions& options) {
   using Param = std::decay_t<std::tuple_element_t<0, typename FunctionTraits<F>::Params>>;
   std::vector<std::string> encoded(inputs.size());
-  EncodedActorsScope actors;  // actor handles in the inputs
+  EncodedHandlesScope in_inputs;  // handles in the inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
     if constexpr (std::is_same_v<Param, T>) {
       EncodeTo(inputs[i], &encoded[i]);
@@ -551,15 +592,15 @@ std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
       EncodeTo(Param(inputs[i]), &encoded[i]);
     }
   }
-  std::vector<std::shared_ptr<ActorHandle>> passed = actors.Take();
+  EncodedHandles held = in_inputs.Take();
   std::vector<RefHandle> handles =
       api_internal::Map(FunctionKey(fn), FunctionAddress(fn), std::move(encoded),
                         options.chunk_size, options.max_retries);
-  if (!passed.empty()) {
-    // Kept while any result is (a chunk's task has run by then, and its worker held them).
+  if (!held.empty()) {
+    // Kept while any result is (the chunks' workers hold them until their tasks end).
     std::vector<DataID> ids;
     for (const RefHandle& handle : handles) ids.push_back(handle.id);
-    KeepActorsWith(ids, std::move(passed));
+    KeepWithObjects(ids, std::move(held));
   }
   std::vector<ObjectRef<Result>> refs;
   refs.reserve(handles.size());
@@ -789,7 +830,26 @@ struct ActorOptions {
   // class T, else InvalidArgument) instead of creating one; the constructor arguments are
   // then unused.
   bool get_if_exists = false;
+  // How many times to re-create the actor when its process dies (a crash, a signal,
+  // running out of memory; not Kill): a new process runs the constructor again with the
+  // same arguments, then the calls that were queued, in order; the state is the
+  // constructor's. -1: every time. Default 0, as in Ray: a dead actor stays dead.
+  int max_restarts = 0;
+  // For a restarted actor: how many times a call that was in flight when the process died
+  // runs again on the new instance (once its constructor has), before its result fails
+  // with Unavailable. -1: every time. Default 0: such calls fail.
+  int max_task_retries = 0;
 };
+
+// Inside an actor's method: true when the actor was re-created after its process died
+// (ActorOptions::max_restarts), as Ray's WasCurrentActorRestarted. False elsewhere.
+bool WasCurrentActorRestarted();
+
+// Inside an actor's method: ends the actor once this method returns (Ray's exit_actor).
+// The method's own result is delivered; every later call, sent already or not, fails with
+// Cancelled ("exited"); the actor's name is free, it is not restarted, and its process
+// ends. OK, or FailedPrecondition outside an actor's method.
+absl::Status ExitActor();
 
 namespace api_internal {
 // A constructor argument as overload resolution among T's registered constructors sees
@@ -856,7 +916,8 @@ Actor<T> CreateActor(const ActorOptions& options, Args&&... args) {
           std::index_sequence_for<Args...>(), std::forward<Args>(args)...);
       return Actor<T>(api_internal::CreateActor(
           typeid(T).name(), typeid(ConstructorArgs).name(), std::move(task_args),
-          api_internal::ActorSettings{options.name, options.detached, options.get_if_exists}));
+          api_internal::ActorSettings{options.name, options.detached, options.get_if_exists,
+                                      options.max_restarts, options.max_task_retries}));
     }
   }
 }
@@ -930,5 +991,7 @@ absl::StatusOr<Actor<T>> GetActor(const std::string& name) {
 
 // GetView, Allocate and Seal: large arrays without copies.
 #include "unidist/shared_arrays.h"  // IWYU pragma: export
+// Registered functions as values.
+#include "unidist/function.h"  // IWYU pragma: export
 
 #endif  // UNIDIST_API_UNIDIST_H_

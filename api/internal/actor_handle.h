@@ -8,7 +8,7 @@
 //     (RemoteActorHandle, task_client.cc): the driver holds the actor for that worker
 //     (api_server.h) until the last such handle in the worker goes.
 // A handle travels inside values as the actor's id (the codec of Actor<T> in
-// api/unidist.h): encoding one records it in the EncodedActorsScope of the thread (bridge.h),
+// api/unidist.h): encoding one records it in the EncodedHandlesScope of the thread (bridge.h),
 // so that whoever sends the bytes keeps the actor alive until the receiver holds it.
 //
 // Thread-safe.

@@ -5,13 +5,16 @@
 // been sent; then they go to the actor's dedicated worker. Part of the driver's scheduler;
 // the rest (dependencies, dispatch, retries, cancel) is in runtime.cc.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "api/internal/client.h"
 #include "api/internal/function_registry.h"
@@ -96,6 +99,12 @@ std::shared_ptr<ActorHandle> Runtime::CreateActor(const std::shared_ptr<Runtime>
   }
   (*actor)->type_key = type_key;
   (*actor)->name = name;
+  (*actor)->max_task_retries =
+      settings.max_task_retries < 0 ? std::numeric_limits<int>::max() : settings.max_task_retries;
+  {
+    absl::MutexLock lock(&(*actor)->mu);
+    (*actor)->restarts_left = settings.max_restarts < 0 ? -1 : settings.max_restarts;
+  }
   RefHandle created = std::move(SubmitActorCall(*actor, *constructor, std::move(args), 1).front());
   auto handle = std::make_shared<DriverActorHandle>(self, *actor, std::move(created));
   absl::MutexLock lock(&actor_table_mu_);
@@ -160,13 +169,6 @@ void Runtime::ForgetActor(const ActorRecord& actor) {
   }
 }
 
-void Runtime::KeepWithObjects(const std::vector<DataID>& ids,
-                              const std::vector<std::shared_ptr<const void>>& pins) {
-  for (const DataID& id : ids) {
-    for (const std::shared_ptr<const void>& pin : pins) store_->Pin(id, pin);
-  }
-}
-
 absl::StatusOr<std::shared_ptr<ActorRecord>> Runtime::StartActor(const std::string& class_name) {
   UNIDIST_ASSIGN_OR_RETURN(WorkerId worker, pool_->StartDedicatedWorker());
   auto actor = std::make_shared<ActorRecord>();
@@ -184,6 +186,9 @@ std::vector<RefHandle> Runtime::SubmitActorCall(const std::shared_ptr<ActorRecor
   std::vector<RefHandle> results;
   std::shared_ptr<PendingTask> task = NewTask(function, num_returns, &results);
   task->actor = actor;
+  task->actor_constructor = absl::StrContains(function, "::<constructor>(");
+  // Run again only on a restarted actor (TakeActorCallOutcome), never elsewhere.
+  if (!task->actor_constructor) task->max_retries = actor->max_task_retries;
   {
     absl::MutexLock lock(&actor->mu);
     if (actor->gone.ok()) actor->queue.push_back(task);
@@ -211,9 +216,12 @@ void Runtime::PumpActor(ActorRecord& actor) {
   for (;;) {
     std::vector<std::shared_ptr<PendingTask>> ready;
     bool close = false;
+    WorkerId worker;
     {
       absl::MutexLock lock(&actor.mu);
-      while (!actor.queue.empty()) {
+      worker = actor.worker;
+      // A restart sends the constructor and the calls to run again first, then pumps.
+      while (!actor.queue.empty() && !actor.restarting) {
         std::shared_ptr<PendingTask>& next = actor.queue.front();
         if (!next->failed.load(std::memory_order_acquire)) {
           if (next->waiting.load(std::memory_order_acquire) > 0) break;  // arguments pending
@@ -223,17 +231,18 @@ void Runtime::PumpActor(ActorRecord& actor) {
       }
       if (ready.empty()) {
         actor.pumping = false;
-        if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed) {
+        if (actor.queue.empty() && actor.released && actor.gone.ok() && !actor.closed &&
+            !actor.restarting) {
           actor.closed = close = true;
         }
       }
     }
     if (ready.empty()) {
-      if (close) pool_->CloseDedicatedWorker(actor.worker, /*kill=*/false);
+      if (close) pool_->CloseDedicatedWorker(worker, /*kill=*/false);
       return;
     }
     for (const std::shared_ptr<PendingTask>& task : ready) {
-      absl::Status sent = SendTask(task, &actor.worker);
+      absl::Status sent = SendTask(task, &worker);
       if (sent.ok()) continue;
       {
         // Refused because the actor was killed meanwhile: say that, as for its queued calls.
@@ -263,7 +272,31 @@ absl::Status Runtime::KillActor(ActorRecord& actor) {
   }
   SetActorGone(actor,
                absl::CancelledError(absl::StrCat("actor ", actor.class_name, " was killed")));
-  pool_->CloseDedicatedWorker(actor.worker, /*kill=*/true);
+  WorkerId worker;
+  {
+    absl::MutexLock lock(&actor.mu);
+    worker = actor.worker;
+  }
+  pool_->CloseDedicatedWorker(worker, /*kill=*/true);
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::EndActor(WorkerId worker) {
+  std::shared_ptr<ActorRecord> actor;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = actors_by_slot_.find(worker.slot); it != actors_by_slot_.end()) {
+      actor = it->second.lock();
+    }
+  }
+  if (actor != nullptr) {
+    absl::MutexLock lock(&actor->mu);
+    if (actor->worker.generation != worker.generation) actor = nullptr;
+  }
+  if (actor == nullptr) return absl::FailedPreconditionError("no actor runs in this worker");
+  SetActorGone(*actor, absl::CancelledError(
+                           absl::StrCat("actor ", actor->class_name, " exited (ExitActor)")));
+  pool_->CloseDedicatedWorker(worker, /*kill=*/false);  // after the calls it has
   return absl::OkStatus();
 }
 
@@ -286,9 +319,20 @@ void Runtime::OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status)
     auto it = actors_by_slot_.find(worker.slot);
     if (it == actors_by_slot_.end()) return;
     actor = it->second.lock();
-    if (actor == nullptr || actor->worker.generation != worker.generation) return;
+    if (actor == nullptr) return;
+    {
+      absl::MutexLock actor_lock(&actor->mu);
+      if (actor->worker.generation != worker.generation) return;
+    }
     actors_by_slot_.erase(it);
   }
+  bool restart = false;
+  if (status.code() == absl::StatusCode::kUnavailable) {  // it died (not killed, not closed)
+    absl::MutexLock lock(&actor->mu);
+    // A call's outcome may have said so first (TakeActorCallOutcome).
+    restart = actor->restarting || BeginRestartLocked(*actor, worker);
+  }
+  if (restart) return MaybeRestartActor(actor);
   SetActorGone(*actor, status.code() == absl::StatusCode::kUnavailable
                            ? absl::UnavailableError(absl::StrCat("actor ", actor->class_name,
                                                                  " is gone: ", status.message()))

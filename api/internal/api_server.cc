@@ -49,22 +49,9 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
   proto::ApiReply reply;
   reply.set_request_id(request.request_id());
   switch (request.kind_case()) {
-    case proto::ApiRequest::kPut: {
-      // The actors whose handles the value holds stay with the object.
-      absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
-          ActorsHeldFor(worker, request.put().actor_ids());
-      if (!actors.ok()) {
-        SetReplyError(actors.status(), &reply);
-        return calls_.reply(worker, std::move(reply));
-      }
-      RefHandle put = calls_.put(std::move(*request.mutable_put()->mutable_value()));
-      if (!actors->empty()) {
-        calls_.keep_with_objects(
-            {put.id}, std::vector<std::shared_ptr<const void>>(actors->begin(), actors->end()));
-      }
-      Hold(worker, {std::move(put)}, &reply);
+    case proto::ApiRequest::kPut:
+      Hold(worker, {calls_.put(std::move(*request.mutable_put()->mutable_value()))}, &reply);
       return calls_.reply(worker, std::move(reply));
-    }
     case proto::ApiRequest::kSubmit: {
       proto::SubmitRequest& submit = *request.mutable_submit();
       std::vector<TaskArg> args(submit.args_size());
@@ -82,13 +69,12 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
         args[i].ref = *std::move(held);
         args[i].is_ref = true;
       }
-      absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
-          ActorsHeldFor(worker, submit.actor_ids());
-      if (!actors.ok()) {
-        SetReplyError(actors.status(), &reply);
+      if (absl::Status held =
+              HeldInValues(worker, submit.actor_ids(), submit.held_object_ids(), args);
+          !held.ok()) {
+        SetReplyError(held, &reply);
         return calls_.reply(worker, std::move(reply));
       }
-      if (!actors->empty() && !args.empty()) args[0].actors = *std::move(actors);
       if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
         SetReplyError(absl::NotFoundError(
                           absl::StrCat("function '", submit.function(), "' is not registered")),
@@ -132,6 +118,8 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
       return ServeGetActor(worker, std::move(reply), request.get_actor());
     case proto::ApiRequest::kKillActor:
       return ServeKillActor(worker, std::move(reply), request.kill_actor());
+    case proto::ApiRequest::kHoldObject:
+      return ServeHoldObject(worker, std::move(reply), request.hold_object());
     case proto::ApiRequest::kAllocate: {
       absl::StatusOr<uint64_t> offset =
           calls_.allocate
@@ -148,6 +136,59 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
       break;
   }
   SetReplyError(absl::InvalidArgumentError("empty API request"), &reply);
+  calls_.reply(worker, std::move(reply));
+}
+
+absl::Status ApiServer::HeldInValues(
+    WorkerId worker, const google::protobuf::RepeatedField<uint64_t>& actor_ids,
+    const google::protobuf::RepeatedPtrField<std::string>& object_ids,
+    std::vector<TaskArg>& args) const {
+  if (actor_ids.empty() && object_ids.empty()) return absl::OkStatus();
+  if (args.empty())
+    return absl::InvalidArgumentError("handles listed for a call without arguments");
+  absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
+      ActorsHeldFor(worker, actor_ids);
+  if (!actors.ok()) return actors.status();
+  EncodedHandles& held = args[0].held;  // the runtime keeps them with the task, whichever
+  held.actors = *std::move(actors);
+  for (const std::string& id : object_ids) {
+    absl::StatusOr<RefHandle> ref = HeldFor(worker, id);
+    if (!ref.ok()) return ref.status();
+    held.refs.push_back(*std::move(ref));
+  }
+  return absl::OkStatus();
+}
+
+void ApiServer::ServeHoldObject(WorkerId worker, proto::ApiReply reply,
+                                const proto::HoldObjectRequest& hold) {
+  // The worker's own, or one the session keeps (an object in a value sent to it).
+  absl::StatusOr<RefHandle> ref = HeldFor(worker, hold.object_id());
+  if (!ref.ok()) {
+    absl::StatusOr<DataID> id = DataID::FromBinary(hold.object_id());
+    ref = id.ok() ? calls_.find_object(*id) : id.status();
+  }
+  if (!ref.ok()) {
+    SetReplyError(ref.status(), &reply);
+    return calls_.reply(worker, std::move(reply));
+  }
+  if (hold.result_ids().empty()) {
+    absl::MutexLock lock(&mu_);
+    held_[WorkerKey(worker)][ref->id] = *std::move(ref);
+  } else {
+    // A task returned a value holding the ref: the object stays with its results.
+    std::vector<DataID> ids;
+    for (const std::string& id_bytes : hold.result_ids()) {
+      absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
+      if (!id.ok()) {
+        SetReplyError(id.status(), &reply);
+        return calls_.reply(worker, std::move(reply));
+      }
+      ids.push_back(*id);
+    }
+    EncodedHandles held;
+    held.refs.push_back(*std::move(ref));
+    calls_.keep_with_objects(ids, std::move(held));
+  }
   calls_.reply(worker, std::move(reply));
 }
 

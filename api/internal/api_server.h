@@ -51,16 +51,18 @@ struct ApiServerCalls {
   std::function<void(WorkerId worker, proto::ApiReply reply)> reply;
   // Actors (Runtime::FindActor, FindNamedActor, KeepWithObjects): the driver's handle to
   // the live actor `id` of the class `type_key` ("": any); the one named `name`; keeps
-  // `pins` with the objects `ids`.
+  // `held` with the objects `ids`.
   std::function<absl::StatusOr<std::shared_ptr<ActorHandle>>(uint64_t id,
                                                              const std::string& type_key)>
       find_actor;
   std::function<absl::StatusOr<std::shared_ptr<ActorHandle>>(const std::string& name,
                                                              const std::string& type_key)>
       find_named_actor;
-  std::function<void(const std::vector<DataID>& ids,
-                     const std::vector<std::shared_ptr<const void>>& pins)>
-      keep_with_objects;
+  std::function<void(const std::vector<DataID>& ids, EncodedHandles held)> keep_with_objects;
+  // ExitActor of the actor `worker` runs (Runtime::EndActor).
+  std::function<absl::Status(WorkerId worker)> end_actor;
+  // ObjectRefs in values (Runtime::FindRef): the session's ref to the object `id`.
+  std::function<absl::StatusOr<RefHandle>(const DataID& id)> find_object;
 };
 
 class ApiServer {
@@ -96,6 +98,15 @@ class ApiServer {
   void Hold(WorkerId worker, std::vector<RefHandle> handles, proto::ApiReply* reply);
   void Release(WorkerId worker, const proto::ReleaseRequest& release);
   void ServeGet(WorkerId worker, proto::ApiReply reply, const RefHandle& held);
+  // The handles the values of a call's arguments hold (ids `worker` listed), into
+  // args[0].held: NotFound for one it does not hold.
+  absl::Status HeldInValues(WorkerId worker,
+                            const google::protobuf::RepeatedField<uint64_t>& actor_ids,
+                            const google::protobuf::RepeatedPtrField<std::string>& object_ids,
+                            std::vector<TaskArg>& args) const;
+  // HoldObjectRequest: ObjectRefs decoded in a worker, or returned inside a result.
+  void ServeHoldObject(WorkerId worker, proto::ApiReply reply,
+                       const proto::HoldObjectRequest& hold);
   void ServeWait(WorkerId worker, proto::ApiReply reply, std::vector<RefHandle> refs,
                  int num_returns);
 

@@ -106,13 +106,11 @@ void ApiServer::ServeActorCall(WorkerId worker, proto::ApiReply reply,
     args[i].ref = *std::move(held);
     args[i].is_ref = true;
   }
-  absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> passed =
-      ActorsHeldFor(worker, call.actor_ids());
-  if (!passed.ok()) {
-    SetReplyError(passed.status(), &reply);
+  if (absl::Status held = HeldInValues(worker, call.actor_ids(), call.held_object_ids(), args);
+      !held.ok()) {
+    SetReplyError(held, &reply);
     return calls_.reply(worker, std::move(reply));
   }
-  if (!passed->empty() && !args.empty()) args[0].actors = *std::move(passed);
   Hold(worker, handle.Submit(call.method(), std::move(args), std::max(1, call.num_returns())),
        &reply);
   calls_.reply(worker, std::move(reply));
@@ -140,7 +138,9 @@ void ApiServer::ServeHoldActor(WorkerId worker, proto::ApiReply reply,
     }
     ids.push_back(*id);
   }
-  calls_.keep_with_objects(ids, {*std::move(actor)});
+  EncodedHandles held;
+  held.actors.push_back(*std::move(actor));
+  calls_.keep_with_objects(ids, std::move(held));
   calls_.reply(worker, std::move(reply));
 }
 
@@ -159,6 +159,10 @@ void ApiServer::ServeGetActor(WorkerId worker, proto::ApiReply reply,
 
 void ApiServer::ServeKillActor(WorkerId worker, proto::ApiReply reply,
                                const proto::KillActorRequest& kill) {
+  if (kill.exit_current()) {
+    if (absl::Status ended = calls_.end_actor(worker); !ended.ok()) SetReplyError(ended, &reply);
+    return calls_.reply(worker, std::move(reply));
+  }
   google::protobuf::RepeatedField<uint64_t> target;
   target.Add(kill.actor_id());
   absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actor = ActorsHeldFor(worker, target);

@@ -25,12 +25,12 @@ namespace unidist::api_internal {
 
 RefHandle Put(std::string bytes) { return CurrentClient().Put(std::move(bytes)); }
 
-RefHandle Put(const ValueWriter& value, EncodedActorsScope& actors) {
+RefHandle Put(const ValueWriter& value, EncodedHandlesScope& handles) {
   Client& client = CurrentClient();
   RefHandle handle = client.Put(value);
-  std::vector<std::shared_ptr<ActorHandle>> encoded = actors.Take();
-  if (!encoded.empty() && handle.token != nullptr && handle.token->error().ok()) {
-    client.KeepActorsWith({handle.id}, std::move(encoded));
+  EncodedHandles held = handles.Take();
+  if (!held.empty() && handle.token != nullptr && handle.token->error().ok()) {
+    client.KeepWithObjects({handle.id}, std::move(held));
   }
   return handle;
 }
@@ -53,29 +53,43 @@ std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
                              max_retries);
 }
 
+void EncodedHandles::Append(EncodedHandles other) {
+  for (std::shared_ptr<ActorHandle>& actor : other.actors) actors.push_back(std::move(actor));
+  for (RefHandle& ref : other.refs) refs.push_back(std::move(ref));
+}
+
 namespace {
-// The innermost EncodedActorsScope open on this thread.
-thread_local EncodedActorsScope* t_encoded_actors = nullptr;
+// The innermost EncodedHandlesScope open on this thread.
+thread_local EncodedHandlesScope* t_encoded_handles = nullptr;
 }  // namespace
 
-EncodedActorsScope::EncodedActorsScope() : outer_(t_encoded_actors) { t_encoded_actors = this; }
+EncodedHandlesScope::EncodedHandlesScope() : outer_(t_encoded_handles) { t_encoded_handles = this; }
 
-EncodedActorsScope::~EncodedActorsScope() { t_encoded_actors = outer_; }
+EncodedHandlesScope::~EncodedHandlesScope() { t_encoded_handles = outer_; }
 
-std::vector<std::shared_ptr<ActorHandle>> EncodedActorsScope::Take() {
-  std::vector<std::shared_ptr<ActorHandle>> taken;
-  taken.swap(actors_);
+EncodedHandles EncodedHandlesScope::Take() {
+  EncodedHandles taken;
+  std::swap(taken, handles_);
   return taken;
 }
 
-void EncodedActorsScope::Record(const std::shared_ptr<ActorHandle>& actor) {
-  EncodedActorsScope* scope = t_encoded_actors;
+// A value is often encoded twice (its size, then its bytes): each handle is recorded once.
+void EncodedHandlesScope::RecordActor(const std::shared_ptr<ActorHandle>& actor) {
+  EncodedHandlesScope* scope = t_encoded_handles;
   if (scope == nullptr) return;
-  // A value is often encoded twice (its size, then its bytes): record each handle once.
-  for (const std::shared_ptr<ActorHandle>& recorded : scope->actors_) {
+  for (const std::shared_ptr<ActorHandle>& recorded : scope->handles_.actors) {
     if (recorded == actor) return;
   }
-  scope->actors_.push_back(actor);
+  scope->handles_.actors.push_back(actor);
+}
+
+void EncodedHandlesScope::RecordRef(const RefHandle& ref) {
+  EncodedHandlesScope* scope = t_encoded_handles;
+  if (scope == nullptr) return;
+  for (const RefHandle& recorded : scope->handles_.refs) {
+    if (recorded.token == ref.token) return;
+  }
+  scope->handles_.refs.push_back(ref);
 }
 
 std::vector<RefHandle> FailedActorHandle::Submit(const std::string& /*method*/,
@@ -102,7 +116,7 @@ absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
 
 uint64_t EncodeActor(const std::shared_ptr<ActorHandle>& actor) {
   if (actor == nullptr || actor->id() == 0) return 0;
-  EncodedActorsScope::Record(actor);
+  EncodedHandlesScope::RecordActor(actor);
   return actor->id();
 }
 
@@ -111,9 +125,18 @@ std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_ke
   return CurrentClient().DecodeActor(id, type_key);
 }
 
-void KeepActorsWith(const std::vector<DataID>& ids,
-                    std::vector<std::shared_ptr<ActorHandle>> actors) {
-  if (!actors.empty() && !ids.empty()) CurrentClient().KeepActorsWith(ids, std::move(actors));
+RefHandle FailedRef(absl::Status error) { return FailedHandle(std::move(error)); }
+
+absl::Status EndActor(uint64_t actor_key) { return CurrentClient().EndActor(actor_key); }
+
+void EncodeRef(const RefHandle& ref) {
+  if (ref.token != nullptr) EncodedHandlesScope::RecordRef(ref);
+}
+
+RefHandle DecodeRef(const DataID& id) { return CurrentClient().DecodeRef(id); }
+
+void KeepWithObjects(const std::vector<DataID>& ids, EncodedHandles held) {
+  if (!held.empty() && !ids.empty()) CurrentClient().KeepWithObjects(ids, std::move(held));
 }
 
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,

@@ -38,36 +38,48 @@ struct RefHandle {
 // An actor, as the Actor<T> handles of one process share it: actor_handle.h.
 class ActorHandle;
 
+// The handles a value's codec bytes hold (actor handles, ObjectRefs), which travel as ids
+// alone: whoever ships the bytes keeps these alive until the receiver holds them.
+struct EncodedHandles {
+  std::vector<std::shared_ptr<ActorHandle>> actors;
+  std::vector<RefHandle> refs;
+  bool empty() const { return actors.empty() && refs.empty(); }
+  // Moves `other`'s handles to the end of these.
+  void Append(EncodedHandles other);
+};
+
 // One argument of a task: codec bytes of a value, or a reference to an object.
 struct TaskArg {
   std::string value;
   RefHandle ref;
   bool is_ref = false;
-  // The actor handles `value` encodes (see EncodedActorsScope): kept with the task until it
+  // The handles `value` encodes (see EncodedHandlesScope): kept with the task until it
   // has run, so that its worker can take hold of them.
-  std::vector<std::shared_ptr<ActorHandle>> actors;
+  EncodedHandles held;
 };
 
-// Collects the actor handles the codec encodes on this thread while it lives (the innermost
-// scope of the thread, if several are open), so that the caller can keep those actors
-// alive with the value's bytes: a handle travels as the actor's id alone. Scopes nest and
-// must be closed in reverse order of opening (declare them as local variables).
-class EncodedActorsScope {
+// Collects the handles the codec encodes on this thread while it lives (the innermost
+// scope of the thread, if several are open), so that the caller can keep them alive with
+// the value's bytes. Scopes nest and must be closed in reverse order of opening (declare
+// them as local variables).
+class EncodedHandlesScope {
  public:
-  EncodedActorsScope();
-  ~EncodedActorsScope();
-  EncodedActorsScope(const EncodedActorsScope&) = delete;
-  EncodedActorsScope& operator=(const EncodedActorsScope&) = delete;
+  EncodedHandlesScope();
+  ~EncodedHandlesScope();
+  EncodedHandlesScope(const EncodedHandlesScope&) = delete;
+  EncodedHandlesScope& operator=(const EncodedHandlesScope&) = delete;
 
-  // The handles encoded so far (duplicates removed), leaving none.
-  std::vector<std::shared_ptr<ActorHandle>> Take();
+  // The handles encoded so far (each once), leaving none.
+  EncodedHandles Take();
 
-  // For the codec of Actor<T>: records `actor` in the innermost open scope, if any.
-  static void Record(const std::shared_ptr<ActorHandle>& actor);
+  // For the codecs of Actor<T> and ObjectRef<T>: records the handle in the innermost open
+  // scope, if any.
+  static void RecordActor(const std::shared_ptr<ActorHandle>& actor);
+  static void RecordRef(const RefHandle& ref);
 
  private:
-  std::vector<std::shared_ptr<ActorHandle>> actors_;
-  EncodedActorsScope* const outer_;
+  EncodedHandles handles_;
+  EncodedHandlesScope* const outer_;
 };
 
 // Runs a registered function in a worker: decodes `args`, calls it, and encodes its
@@ -88,6 +100,18 @@ bool RegisterFunction(std::string name, std::string key, Invoker invoker);
 bool RegisterActorClass(std::string class_name, std::string type_key, std::string signature_key,
                         std::string signature_text, Invoker constructor);
 
+// A handle whose object failed with `error` before it reached any store.
+RefHandle FailedRef(absl::Status error);
+
+// For unidist::Function: the name the function with FunctionKey `key` (at `address`) was
+// registered under, or "" if it was not.
+std::string RegisteredName(const std::string& key, const void* address);
+// The function registered under `name`, whose pointer type's typeid name is `type_name`:
+// its pointer, copied into the `size` bytes at `pointer`. NotFound for an unknown name,
+// InvalidArgument for one of another signature.
+absl::Status RegisteredFunction(const std::string& name, const std::string& type_name,
+                                void* pointer, size_t size);
+
 // Splits the text of UNIDIST_REMOTE's arguments ("f, ns::g, &h") into names
 // ("f", "ns::g", "h"), ignoring commas inside template argument lists and parentheses.
 std::vector<std::string> SplitFunctionNames(absl::string_view text);
@@ -105,9 +129,9 @@ struct ValueWriter {
   size_t aligned_at = 0;
   absl::FunctionRef<absl::Status(char* out)> encode;
 };
-// Stores the value `value` writes, as Put(std::string) does, keeping the actors `actors`
-// collected (their handles are in the value) alive with the object.
-RefHandle Put(const ValueWriter& value, EncodedActorsScope& actors);
+// Stores the value `value` writes, as Put(std::string) does, keeping what `handles`
+// collected (the handles in the value) alive with the object.
+RefHandle Put(const ValueWriter& value, EncodedHandlesScope& handles);
 
 // For the result at `index` of the task this thread runs, `size` codec bytes that
 // `encode` writes: writes it straight into the shared-memory store if the task's results
@@ -163,6 +187,8 @@ struct ActorSettings {
   std::string name;
   bool detached = false;
   bool get_if_exists = false;
+  int max_restarts = 0;  // -1: without limit
+  int max_task_retries = 0;
 };
 
 // Starts a worker process for a new actor of the class registered under `type_key` and
@@ -174,21 +200,33 @@ std::shared_ptr<ActorHandle> CreateActor(const std::string& type_key,
                                          const std::string& signature_key,
                                          std::vector<TaskArg> args, const ActorSettings& settings);
 
+// unidist::WasCurrentActorRestarted.
+bool WasCurrentActorRestarted();
+// unidist::ExitActor (executor.cc), and its driver's side: ends the actor whose key
+// (process_manager/worker_pool.h: ActorKey) is `actor_key` (bridge.cc).
+absl::Status ExitActor();
+absl::Status EndActor(uint64_t actor_key);
+
 // unidist::GetActor: the live actor named `name`; NotFound if there is none,
 // InvalidArgument if it is not of the class `type_key`.
 absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
                                                       const std::string& type_key);
 
 // For the codec of Actor<T>: the id that stands for `actor` in encoded values (0 for a null
-// or failed handle), recorded in the thread's EncodedActorsScope.
+// or failed handle), recorded in the thread's EncodedHandlesScope.
 uint64_t EncodeActor(const std::shared_ptr<ActorHandle>& actor);
 // The handle of this process for the actor `id` of the class `type_key`, decoded from a
 // value: null for 0; a handle whose calls fail if the actor is gone or of another class.
 std::shared_ptr<ActorHandle> DecodeActor(uint64_t id, const std::string& type_key);
-// Keeps `actors` alive while any of the objects `ids` is (their values hold the handles):
-// for the results of a task, for instance.
-void KeepActorsWith(const std::vector<DataID>& ids,
-                    std::vector<std::shared_ptr<ActorHandle>> actors);
+// For the codec of ObjectRef<T>: records `ref` in the thread's EncodedHandlesScope (its id
+// is what travels).
+void EncodeRef(const RefHandle& ref);
+// This process's handle to the object `id`, decoded from a value: an ObjectRef that keeps
+// the object alive; one whose Get fails with NotFound if the object is gone.
+RefHandle DecodeRef(const DataID& id);
+// Keeps `held` alive while any of the objects `ids` is (their values hold the handles): for
+// the results of a task, for instance.
+void KeepWithObjects(const std::vector<DataID>& ids, EncodedHandles held);
 
 // Submits a call of the method whose FunctionKey is `method_key` on `actor`.
 std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor,

@@ -81,10 +81,15 @@ class Client {
   // unidist::GetActor (bridge.h).
   virtual absl::StatusOr<std::shared_ptr<ActorHandle>> GetActor(const std::string& name,
                                                                 const std::string& type_key) = 0;
-  // Keeps `actors` (whose handles the values of the objects `ids` encode) alive while any
-  // of those objects is.
-  virtual void KeepActorsWith(const std::vector<DataID>& ids,
-                              std::vector<std::shared_ptr<ActorHandle>> actors) = 0;
+  // unidist::ExitActor: the actor with ActorKey `actor_key`, whose method this thread runs,
+  // takes no more calls and ends once the method has returned.
+  virtual absl::Status EndActor(uint64_t actor_key) = 0;
+  // ObjectRefs in values: this process's handle to the object `id`, decoded from a value
+  // (one whose Get fails with NotFound if the object is gone).
+  virtual RefHandle DecodeRef(const DataID& id) = 0;
+  // Keeps `held` (the handles the values of the objects `ids` encode) alive while any of
+  // those objects is.
+  virtual void KeepWithObjects(const std::vector<DataID>& ids, EncodedHandles held) = 0;
 };
 
 // The client of this process (see the file comment).

@@ -126,12 +126,24 @@ class DriverClient final : public Client {
     return runtime->FindNamedActor(name, type_key);
   }
 
-  void KeepActorsWith(const std::vector<DataID>& ids,
-                      std::vector<std::shared_ptr<ActorHandle>> actors) override {
+  absl::Status EndActor(uint64_t actor_key) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return NotInitialized();
+    return runtime->EndActor(WorkerId{static_cast<int>((actor_key >> 32) - 1),
+                                      static_cast<uint32_t>(actor_key & 0xffffffffu)});
+  }
+
+  RefHandle DecodeRef(const DataID& id) override {
+    std::shared_ptr<Runtime> runtime = CurrentRuntime();
+    if (runtime == nullptr) return FailedHandle(NotInitialized());
+    absl::StatusOr<RefHandle> ref = runtime->FindRef(id);
+    return ref.ok() ? *std::move(ref) : FailedHandle(ref.status());
+  }
+
+  void KeepWithObjects(const std::vector<DataID>& ids, EncodedHandles held) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
     if (runtime == nullptr) return;  // the objects failed with NotInitialized
-    runtime->KeepWithObjects(
-        ids, std::vector<std::shared_ptr<const void>>(actors.begin(), actors.end()));
+    runtime->KeepWithObjects(ids, held);
   }
 };
 

@@ -101,6 +101,8 @@ struct WorkerActor {
   std::shared_ptr<void> instance;
   const std::type_info* type = nullptr;
   absl::Status construction_error;
+  bool restarted = false;  // made again after its first process died
+  bool exited = false;     // ExitActor: later calls do not run
 };
 absl::Mutex g_actors_mu(absl::kConstInit);
 absl::flat_hash_map<uint64_t, WorkerActor>& Actors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_actors_mu) {
@@ -304,6 +306,26 @@ absl::StatusOr<void*> CurrentActorInstance(const std::type_info& type) {
   return upcast->second(actor.instance.get());
 }
 
+absl::Status ExitActor() {
+  uint64_t actor_key = 0;
+  {
+    absl::MutexLock lock(&g_actors_mu);
+    auto it = Actors().find(t_current_actor);
+    if (t_current_actor == 0 || it == Actors().end() || it->second.instance == nullptr) {
+      return absl::FailedPreconditionError("ExitActor is called from inside an actor's method");
+    }
+    it->second.exited = true;
+    actor_key = t_current_actor;
+  }
+  return EndActor(actor_key);
+}
+
+bool WasCurrentActorRestarted() {
+  absl::MutexLock lock(&g_actors_mu);
+  auto it = Actors().find(t_current_actor);
+  return t_current_actor != 0 && it != Actors().end() && it->second.restarted;
+}
+
 void DropActorInstance(uint64_t actor_key) {
   WorkerActor dropped;  // destroyed after the lock is released: its destructor is user code
   absl::MutexLock lock(&g_actors_mu);
@@ -330,7 +352,7 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     // One call per argument; a failed call fails only its own result.
     std::vector<absl::string_view> args(1);
     std::vector<std::string> values;
-    EncodedActorsScope returned;  // the actor handles its results hold
+    EncodedHandlesScope returned;  // the handles its results hold
     for (int i = 0; i < task.args_size(); ++i) {
       args[0] = task.args(i).value();
       values.clear();
@@ -345,8 +367,8 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
       StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
                         failed->mutable_error());
     }
-    if (std::vector<std::shared_ptr<ActorHandle>> actors = returned.Take(); !actors.empty()) {
-      KeepActorsWith(ResultIds(task), std::move(actors));
+    if (EncodedHandles held = returned.Take(); !held.empty()) {
+      KeepWithObjects(ResultIds(task), std::move(held));
     }
     return;
   }
@@ -369,16 +391,29 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     }
     args.push_back(*bytes);
   }
+  {
+    absl::MutexLock lock(&g_actors_mu);
+    if (auto it = Actors().find(t_current_actor);
+        t_current_actor != 0 && it != Actors().end() && it->second.exited) {
+      SetError(absl::CancelledError(absl::StrCat("the actor exited (ExitActor) before '",
+                                                 task.function(), "' could run")),
+               result);
+      return;
+    }
+  }
+  if (task.actor_restarted() && IsActorConstructor(task.function())) {
+    absl::MutexLock lock(&g_actors_mu);
+    Actors()[t_current_actor].restarted = true;  // before the constructor: it may ask too
+  }
   std::vector<std::string> values;
   const ResultContext outer = std::exchange(t_results, ResultContext{&task, result});
-  EncodedActorsScope returned;  // the actor handles its results hold
+  EncodedHandlesScope returned;  // the handles its results hold
   const absl::Status status =
       Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
   t_results = outer;
-  if (std::vector<std::shared_ptr<ActorHandle>> actors = returned.Take();
-      status.ok() && !actors.empty()) {
-    // Before the result goes back, so that the actors outlive this task's own handles.
-    KeepActorsWith(ResultIds(task), std::move(actors));
+  if (EncodedHandles held = returned.Take(); status.ok() && !held.empty()) {
+    // Before the result goes back, so that they outlive this task's own handles.
+    KeepWithObjects(ResultIds(task), std::move(held));
   }
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) {

@@ -134,6 +134,15 @@ absl::StatusOr<std::string> FunctionRegistry::ActorClassName(const std::string& 
   return it->second;
 }
 
+absl::StatusOr<std::string> FunctionRegistry::KeyOf(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = key_of_name_.find(name);
+  if (it == key_of_name_.end()) {
+    return absl::NotFoundError(absl::StrCat("no function is registered as '", name, "'"));
+  }
+  return it->second;
+}
+
 std::shared_ptr<const Invoker> FunctionRegistry::Find(const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = by_name_.find(name);
@@ -157,6 +166,28 @@ bool RegisterActorClass(std::string class_name, std::string type_key, std::strin
                                                 std::move(signature_key), std::move(signature_text),
                                                 std::move(constructor));
   return true;
+}
+
+std::string RegisteredName(const std::string& key, const void* address) {
+  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(key, address);
+  return name.ok() ? *name : std::string();
+}
+
+absl::Status RegisteredFunction(const std::string& name, const std::string& type_name,
+                                void* pointer, size_t size) {
+  absl::StatusOr<std::string> found = FunctionRegistry::Global().KeyOf(name);
+  if (!found.ok()) return found.status();
+  const std::string& key = *found;
+  // A key is the pointer's type name, a NUL, then the pointer's bytes (FunctionKey).
+  const size_t end = key.find('\0');
+  if (end == std::string::npos || key.compare(0, end, type_name) != 0 ||
+      key.size() != end + 1 + size) {
+    return absl::InvalidArgumentError(absl::StrCat("the function registered as '", name,
+                                                   "' has another signature than the "
+                                                   "unidist::Function it is decoded as"));
+  }
+  std::memcpy(pointer, key.data() + end + 1, size);
+  return absl::OkStatus();
 }
 
 std::vector<std::string> SplitFunctionNames(absl::string_view text) {

@@ -53,6 +53,9 @@ class FunctionRegistry {
   absl::StatusOr<std::string> ActorConstructor(const std::string& type_key,
                                                const std::string& signature_key) const;
 
+  // The key registered under `name`; NotFound if none is.
+  absl::StatusOr<std::string> KeyOf(const std::string& name) const;
+
   // The invoker registered under `name`, or null.
   std::shared_ptr<const Invoker> Find(const std::string& name) const;
 

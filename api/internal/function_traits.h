@@ -182,7 +182,9 @@ constexpr bool CheckArgumentCount() {
 template <size_t kPosition, typename Param, typename Arg>
 constexpr bool CheckArgument() {
   using Given = std::decay_t<Arg>;
-  if constexpr (IsObjectRef<Given>::value) {
+  // An ObjectRef for a parameter that is not one stands for its value; for an ObjectRef
+  // parameter it is passed as it is (borrowed), below.
+  if constexpr (IsObjectRef<Given>::value && !IsObjectRef<Param>::value) {
     static_assert(kRefArgumentMatchesParameter<kPosition, Given, Param>,
                   "unidist: an ObjectRef<T> argument needs T to be its parameter's type "
                   "without const and & (std::vector<U> for an ArrayView<U> parameter): pass a "
@@ -273,13 +275,13 @@ TaskArg MakeTaskArg(Arg&& arg) {
   using Param = std::decay_t<P>;
   TaskArg task_arg;
   if constexpr (CheckArgument<kPosition, Param, Arg>()) {
-    if constexpr (IsObjectRef<std::decay_t<Arg>>::value) {
+    if constexpr (IsObjectRef<std::decay_t<Arg>>::value && !IsObjectRef<Param>::value) {
       task_arg.ref = arg.handle();
       task_arg.is_ref = true;
     } else {
-      EncodedActorsScope actors;  // actor handles in the value travel as ids: keep them
+      EncodedHandlesScope handles;  // handles in the value travel as ids: keep them
       EncodeTo(Param(std::forward<Arg>(arg)), &task_arg.value);
-      task_arg.actors = actors.Take();
+      task_arg.held = handles.Take();
     }
   }
   return task_arg;

@@ -17,6 +17,7 @@
 #include "common/worker_protocol.pb.h"
 #include "unidist/common/data_id.h"
 #include "unidist/common/object_bytes.h"
+#include "unidist/internal/bridge.h"
 
 namespace unidist::api_internal {
 
@@ -41,6 +42,7 @@ struct PendingTask {
   int max_retries = 0;
   // For an actor call: the actor, whose queue holds the task until it is sent.
   std::shared_ptr<ActorRecord> actor;
+  bool actor_constructor = false;  // the call is the actor's constructor
   // Arguments not yet complete, plus one held by Submit until it has registered them all.
   std::atomic<int> waiting{1};
   std::atomic<bool> failed{false};
@@ -60,9 +62,9 @@ struct PendingTask {
     std::shared_ptr<const RefToken> token;
   };
   std::vector<CompletedArgument> completed_arguments;
-  // The actors whose handles its argument values encode, kept until its result is back
-  // (the worker holds them itself from when it decodes them).
-  std::vector<std::shared_ptr<ActorHandle>> actors;
+  // The handles (actors, ObjectRefs) its argument values encode, kept until its result is
+  // back (the worker holds them itself from when it decodes them).
+  EncodedHandles held;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 

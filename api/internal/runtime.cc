@@ -89,10 +89,11 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   calls.find_named_actor = [raw](const std::string& name, const std::string& type_key) {
     return raw->FindNamedActor(name, type_key);
   };
-  calls.keep_with_objects = [raw](const std::vector<DataID>& ids,
-                                  const std::vector<std::shared_ptr<const void>>& pins) {
-    raw->KeepWithObjects(ids, pins);
+  calls.keep_with_objects = [raw](const std::vector<DataID>& ids, EncodedHandles held) {
+    raw->KeepWithObjects(ids, held);
   };
+  calls.find_object = [raw](const DataID& id) { return raw->FindRef(id); };
+  calls.end_actor = [raw](WorkerId worker) { return raw->EndActor(worker); };
   runtime->api_server_ = std::make_unique<ApiServer>(std::move(calls));
   options.on_api_request = [server = runtime->api_server_.get()](WorkerId worker,
                                                                  proto::ApiRequest request) {
@@ -282,9 +283,10 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
   }
   for (size_t i = 0; i < args.size(); ++i) {
     task->request.add_args();
-    // Actor handles in its values: kept with the task, for its worker to take hold of.
-    for (std::shared_ptr<ActorHandle>& actor : args[i].actors) {
-      task->actors.push_back(std::move(actor));
+    // Handles in its values: kept with the task, for its worker to take hold of.
+    if (!args[i].held.empty()) {
+      RememberRefs(args[i].held.refs);
+      task->held.Append(std::move(args[i].held));
     }
   }
   for (size_t i = 0; i < args.size(); ++i) {
@@ -411,12 +413,30 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
   Dispatched record;
   record.task = task;
   record.result_ids = task->result_ids;
-  record.retries_left = target == nullptr ? task->max_retries : 0;
+  // An actor's call runs again only on its restarted actor (TakeActorCallOutcome).
+  record.retries_left = task->max_retries;
   if (record.retries_left > 0) {
     record.request = std::make_unique<proto::TaskRequest>(task->request);
   }
+  if (task->actor != nullptr) {
+    ActorRecord& actor = *task->actor;
+    absl::MutexLock lock(&actor.mu);
+    ++actor.in_flight;
+    if (task->actor_constructor && actor.restarts_left != 0) {
+      // Kept to construct a restarted actor: the request, and what its payload needs.
+      actor.constructor_request = std::make_unique<proto::TaskRequest>(task->request);
+      actor.constructor_keep.assign(task->segments.begin(), task->segments.end());
+      actor.constructor_keep.insert(actor.constructor_keep.end(), task->held.actors.begin(),
+                                    task->held.actors.end());
+      for (const RefHandle& ref : task->held.refs) actor.constructor_keep.push_back(ref.token);
+    }
+  }
   absl::Status sent = DispatchRequest(std::move(record), std::move(task->request), target);
   task->stage.store(PendingTask::kSent, std::memory_order_release);
+  if (!sent.ok() && task->actor != nullptr) {
+    absl::MutexLock lock(&task->actor->mu);
+    --task->actor->in_flight;
+  }
   return sent;
 }
 
@@ -453,6 +473,7 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
   {
     absl::MutexLock lock(&mu_);
     record.attempt = record.task->attempts.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (target != nullptr) record.target = *target;
     dispatched_[task_id] = std::move(record);
   }
   request.set_task_id(task_id);
@@ -550,7 +571,7 @@ void Runtime::OnResult(proto::TaskResult result) {
         blocks = std::move(taken.mapped());
       }
     }
-    if (result.error().worker_died() && record.retries_left > 0) {
+    if (result.error().worker_died() && record.retries_left > 0 && record.task->actor == nullptr) {
       ++tasks_retried_;
       // In the same step as taking the record, so that a Cancel waiting for it sees that
       // the task is on its way to the pool again, not finished.
@@ -560,6 +581,7 @@ void Runtime::OnResult(proto::TaskResult result) {
   if (const PendingTask& task = *record.task; task.stamps.submit_ns != 0) {
     RecordTaskOutcome(timeline_run_, task.stamps, task.actor ? task.actor->class_name : "", result);
   }
+  if (record.task->actor != nullptr && TakeActorCallOutcome(record, result)) return;
   if (result.error().worker_died() && record.retries_left > 0) {
     --record.retries_left;
     record.deaths.push_back(result.error().message());
@@ -710,7 +732,18 @@ Stats Runtime::GetStats() {
 }
 
 void Runtime::Shutdown() {
+  {
+    absl::MutexLock lock(&restart_threads_mu_);
+    restarts_stopped_ = true;  // no restart starts from here on
+  }
   if (pool_ != nullptr) pool_->Shutdown();  // reports every dispatched task as Cancelled
+  // Restarts under way end now that the pool refuses them (their actors fail).
+  std::vector<std::thread> restarting;
+  {
+    absl::MutexLock lock(&restart_threads_mu_);
+    restarting.swap(restart_threads_);
+  }
+  for (std::thread& thread : restarting) thread.join();
   // The objects kept by the pool's workers are gone with its session; the store's hooks
   // must not call the pool any more (the store may outlive it). Errors still name where
   // an object was.

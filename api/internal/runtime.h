@@ -26,7 +26,9 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -74,6 +76,22 @@ struct ActorRecord {
   bool closed ABSL_GUARDED_BY(mu) = false;    // its worker was told to finish
   // A thread is sending the queue's calls (see Runtime::PumpActor).
   bool pumping ABSL_GUARDED_BY(mu) = false;
+
+  // Restarts (ActorOptions::max_restarts; -1: without limit).
+  int restarts_left ABSL_GUARDED_BY(mu) = 0;
+  int max_task_retries = 0;  // for each call, fixed at creation
+  // Calls (and constructors) sent to its worker whose outcome has not come back.
+  int in_flight ABSL_GUARDED_BY(mu) = 0;
+  // Its process died and it will be restarted: the queue waits, and the calls that were
+  // in flight come back (Runtime::OnResult) before the new process gets the constructor.
+  bool restarting ABSL_GUARDED_BY(mu) = false;
+  WorkerId dead_worker ABSL_GUARDED_BY(mu);  // the worker whose death it restarts from
+  bool restart_started ABSL_GUARDED_BY(mu) = false;
+  int restarts ABSL_GUARDED_BY(mu) = 0;  // done so far
+  // The constructor's request as first sent, and what its payload needs kept (shared
+  // segments, actors in its arguments), to run it again; kept only if it may restart.
+  std::unique_ptr<proto::TaskRequest> constructor_request ABSL_GUARDED_BY(mu);
+  std::vector<std::shared_ptr<const void>> constructor_keep ABSL_GUARDED_BY(mu);
 };
 
 // The driver's handle to an actor (actor_handle.h): what the Actor<T> handles of the
@@ -169,9 +187,13 @@ class Runtime {
   // The live actor named `name`: NotFound if none, InvalidArgument if not of `type_key`.
   absl::StatusOr<std::shared_ptr<ActorHandle>> FindNamedActor(const std::string& name,
                                                               const std::string& type_key);
-  // Keeps `pins` with the objects `ids` of this runtime's store until they are freed.
-  void KeepWithObjects(const std::vector<DataID>& ids,
-                       const std::vector<std::shared_ptr<const void>>& pins);
+  // Keeps `held` (handles the objects' values hold) with the objects `ids` of this
+  // runtime's store until they are freed.
+  void KeepWithObjects(const std::vector<DataID>& ids, const EncodedHandles& held);
+  // ObjectRefs in values: the session's ref to the object `id`, once a value sent
+  // anywhere held a ref to it (RememberRefs); NotFound if it is gone.
+  absl::StatusOr<RefHandle> FindRef(const DataID& id);
+  void RememberRefs(const std::vector<RefHandle>& refs);
   std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorRecord>& actor,
                                          const std::string& function, std::vector<TaskArg> args,
                                          int num_returns);
@@ -179,6 +201,9 @@ class Runtime {
   void ReleaseActor(ActorRecord& actor);
   // Ends the actor at once; its pending calls fail with Cancelled.
   absl::Status KillActor(ActorRecord& actor);
+  // ExitActor of the actor that dedicated worker `worker` runs: it takes no more calls
+  // (they fail with Cancelled) and its worker ends after the calls it has.
+  absl::Status EndActor(WorkerId worker);
 
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
   // Where the workers run: the pool's nodes, or this machine (as counted at Start) when
@@ -210,6 +235,19 @@ class Runtime {
   void PumpActor(ActorRecord& actor);
   // Makes the actor take no more calls, failing the queued ones with `gone`.
   void SetActorGone(ActorRecord& actor, absl::Status gone);
+  // Restarts: once the actor's worker has died and its calls in flight have all come
+  // back, starts a new worker (on a thread of its own: the pool's thread, which reports
+  // the death, must stay free to answer) and sends it the constructor, then the calls to
+  // run again, then the queue.
+  void MaybeRestartActor(const std::shared_ptr<ActorRecord>& actor);
+  // Marks the actor as restarting from the death of `dead`, if it may restart.
+  bool BeginRestartLocked(ActorRecord& actor, WorkerId dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(actor.mu);
+  void RestartActor(const std::shared_ptr<ActorRecord>& actor);
+  // OnResult's part for an actor's call: true when the record was kept, to run again on
+  // the restarted actor.
+  struct Dispatched;
+  bool TakeActorCallOutcome(Dispatched& record, const proto::TaskResult& result);
   void OnDedicatedWorkerLost(WorkerId worker, const absl::Status& status);
 
   // Marks the task failed (once) and fails its results with `error`.
@@ -220,7 +258,6 @@ class Runtime {
   void BuildPayloads(PendingTask& task);
   // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
   absl::Status SendTask(const std::shared_ptr<PendingTask>& task, const WorkerId* target);
-  struct Dispatched;
   void Dispatch(const std::shared_ptr<PendingTask>& task);
   // Hands `request` to the pool (or to the dedicated worker `target`) under the task's id,
   // recording `record` until the result comes back.
@@ -265,6 +302,8 @@ class Runtime {
     std::unique_ptr<proto::TaskRequest> request;
     // How each earlier run ended, when its worker died (for the final error).
     std::vector<std::string> deaths;
+    // The dedicated worker it was sent to (actor calls).
+    std::optional<WorkerId> target;
   };
   absl::flat_hash_map<uint64_t, Dispatched> dispatched_ ABSL_GUARDED_BY(mu_);
   size_t tasks_retried_ ABSL_GUARDED_BY(mu_) = 0;
@@ -291,6 +330,19 @@ class Runtime {
   // Forgets the actor's handle, name and detached hold (the actor has ended or its last
   // handle is going).
   void ForgetActor(const ActorRecord& actor);
+  // The refs encoded into values that left this process (so that a decoded id finds its
+  // object), weakly: the values' keepers hold them. Expired entries are swept when the
+  // table has doubled since the last sweep.
+  absl::Mutex ref_table_mu_;
+  absl::flat_hash_map<DataID, std::weak_ptr<const RefToken>> ref_tokens_
+      ABSL_GUARDED_BY(ref_table_mu_);
+  size_t ref_tokens_swept_size_ ABSL_GUARDED_BY(ref_table_mu_) = 0;
+  // Actor calls to run again on their restarted actor, by actor id.
+  absl::flat_hash_map<uint64_t, std::vector<Dispatched>> lost_actor_calls_ ABSL_GUARDED_BY(mu_);
+  // The threads restarting actors; joined by Shutdown.
+  absl::Mutex restart_threads_mu_;
+  std::vector<std::thread> restart_threads_ ABSL_GUARDED_BY(restart_threads_mu_);
+  bool restarts_stopped_ ABSL_GUARDED_BY(restart_threads_mu_) = false;
   friend class DriverActorHandle;
 };
 

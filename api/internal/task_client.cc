@@ -11,7 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "api/internal/client.h"
 #include "api/internal/executor.h"
 #include "api/internal/ref_token.h"
@@ -32,6 +34,40 @@ absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadl
   return reply;
 }
 
+// This process's tokens for the objects the driver holds for it, by id: one per object, so
+// that the driver's one hold per worker and object is released with the last copy here.
+absl::Mutex g_held_mu(absl::kConstInit);
+absl::flat_hash_map<DataID, std::weak_ptr<const RefToken>>& HeldTokens()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_held_mu) {
+  static auto* const tokens = new absl::flat_hash_map<DataID, std::weak_ptr<const RefToken>>();
+  return *tokens;
+}
+
+// The token for `id`, which the driver holds for this worker: the live one, or a new one.
+std::shared_ptr<const RefToken> HeldToken(const DataID& id) {
+  absl::MutexLock lock(&g_held_mu);
+  std::weak_ptr<const RefToken>& entry = HeldTokens()[id];
+  std::shared_ptr<const RefToken> token = entry.lock();
+  if (token == nullptr) {
+    token = std::make_shared<const RefToken>(id, RefToken::HeldByDriver());
+    entry = token;
+  }
+  // Entries of tokens gone go when the table has doubled since the last sweep.
+  static size_t swept_size ABSL_GUARDED_BY(g_held_mu) = 0;
+  if (HeldTokens().size() >= 2 * swept_size + 1024) {
+    absl::erase_if(HeldTokens(), [](const auto& each) { return each.second.expired(); });
+    swept_size = HeldTokens().size();
+  }
+  return token;
+}
+
+// The live token for `id`, or null.
+std::shared_ptr<const RefToken> LiveHeldToken(const DataID& id) {
+  absl::MutexLock lock(&g_held_mu);
+  auto it = HeldTokens().find(id);
+  return it == HeldTokens().end() ? nullptr : it->second.lock();
+}
+
 // Handles to the objects the reply names, which the driver holds for this task.
 std::vector<RefHandle> HandlesHeldByDriver(const proto::ApiReply& reply) {
   std::vector<RefHandle> handles;
@@ -41,8 +77,7 @@ std::vector<RefHandle> HandlesHeldByDriver(const proto::ApiReply& reply) {
       handles.push_back(FailedHandle(id.status()));
       continue;
     }
-    handles.push_back(
-        RefHandle{*id, std::make_shared<const RefToken>(*id, RefToken::HeldByDriver())});
+    handles.push_back(RefHandle{*id, HeldToken(*id)});
   }
   return handles;
 }
@@ -61,10 +96,15 @@ bool HeldByDriver(const RefHandle& ref) {
 // InvalidArgument for a ref the driver does not hold for this task.
 absl::Status AddArguments(std::vector<TaskArg>& args,
                           google::protobuf::RepeatedPtrField<proto::TaskArgument>* request_args,
-                          google::protobuf::RepeatedField<uint64_t>* actor_ids) {
+                          google::protobuf::RepeatedField<uint64_t>* actor_ids,
+                          google::protobuf::RepeatedPtrField<std::string>* object_ids) {
   for (TaskArg& arg : args) {
     proto::TaskArgument* task_arg = request_args->Add();
-    for (const std::shared_ptr<ActorHandle>& actor : arg.actors) actor_ids->Add(actor->id());
+    for (const std::shared_ptr<ActorHandle>& actor : arg.held.actors) actor_ids->Add(actor->id());
+    for (const RefHandle& ref : arg.held.refs) {
+      if (!HeldByDriver(ref)) return NotInThisTask(ref);
+      object_ids->Add(ref.id.Binary());
+    }
     if (!arg.is_ref) {
       *task_arg->mutable_value() = std::move(arg.value);
     } else if (HeldByDriver(arg.ref)) {
@@ -99,7 +139,8 @@ class RemoteActorHandle final : public ActorHandle {
     call->set_actor_id(id_);
     call->set_method(method);
     call->set_num_returns(num_returns);
-    if (absl::Status added = AddArguments(args, call->mutable_args(), call->mutable_actor_ids());
+    if (absl::Status added = AddArguments(args, call->mutable_args(), call->mutable_actor_ids(),
+                                          call->mutable_held_object_ids());
         !added.ok()) {
       return FailedHandles(added, num_returns);
     }
@@ -259,18 +300,48 @@ class TaskClient final : public Client {
     return std::make_shared<RemoteActorHandle>(reply->actor_id());
   }
 
-  // Each actor is held once more, for the objects: the driver keeps it with them.
-  void KeepActorsWith(const std::vector<DataID>& ids,
-                      std::vector<std::shared_ptr<ActorHandle>> actors) override {
-    for (const std::shared_ptr<ActorHandle>& actor : actors) {
-      proto::ApiRequest request;
-      proto::HoldActorRequest* hold = request.mutable_hold_actor();
+  // The driver knows which actor this worker runs.
+  absl::Status EndActor(uint64_t /*actor_key*/) override {
+    proto::ApiRequest request;
+    request.mutable_kill_actor()->set_exit_current(true);
+    absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
+    if (reply.ok() && reply->has_error()) return TaskErrorToStatus(reply->error());
+    return reply.status();
+  }
+
+  // A ref this process holds already is shared; else the driver holds the object for this
+  // worker from the reply on (promptly: whatever keeps it alive for the task that decodes
+  // it does so until then).
+  RefHandle DecodeRef(const DataID& id) override {
+    if (std::shared_ptr<const RefToken> token = LiveHeldToken(id)) return RefHandle{id, token};
+    proto::ApiRequest request;
+    request.mutable_hold_object()->set_object_id(id.Binary());
+    absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
+    if (reply.ok() && reply->has_error()) reply = TaskErrorToStatus(reply->error());
+    if (!reply.ok()) return FailedHandle(reply.status());
+    return RefHandle{id, HeldToken(id)};
+  }
+
+  // Each handle is held once more, for the objects: the driver keeps it with them.
+  void KeepWithObjects(const std::vector<DataID>& ids, EncodedHandles held) override {
+    std::vector<proto::ApiRequest> requests;
+    for (const std::shared_ptr<ActorHandle>& actor : held.actors) {
+      proto::HoldActorRequest* hold = requests.emplace_back().mutable_hold_actor();
       hold->set_actor_id(actor->id());
       for (const DataID& id : ids) hold->add_result_ids(id.Binary());
+    }
+    for (const RefHandle& ref : held.refs) {
+      if (!HeldByDriver(ref)) continue;  // failed already: nothing to keep
+      proto::HoldObjectRequest* hold = requests.emplace_back().mutable_hold_object();
+      hold->set_object_id(ref.id.Binary());
+      for (const DataID& id : ids) hold->add_result_ids(id.Binary());
+    }
+    for (proto::ApiRequest& request : requests) {
       absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
       if (reply.ok() && reply->has_error()) reply = TaskErrorToStatus(reply->error());
       if (!reply.ok()) {
-        LOG_FIRST_N(WARNING, 1) << "unidist: an actor handle in a value may outlive its actor: "
+        LOG_FIRST_N(WARNING, 1) << "unidist: a handle inside a value may outlive its object or "
+                                   "actor: "
                                 << reply.status();
       }
     }
@@ -284,8 +355,8 @@ class TaskClient final : public Client {
     submit->set_function(function);
     submit->set_num_returns(num_returns);
     submit->set_max_retries(max_retries);
-    if (absl::Status added =
-            AddArguments(args, submit->mutable_args(), submit->mutable_actor_ids());
+    if (absl::Status added = AddArguments(args, submit->mutable_args(), submit->mutable_actor_ids(),
+                                          submit->mutable_held_object_ids());
         !added.ok()) {
       return FailedHandles(added, num_returns);
     }
