@@ -91,8 +91,8 @@ struct Codec<Function<R(Args...)>> {
       return absl::OkStatus();
     }
     Pointer fn = nullptr;
-    if (absl::Status found = api_internal::RegisteredFunction(name, typeid(Pointer).name(), &fn,
-                                                              sizeof(fn));
+    if (absl::Status found =
+            api_internal::RegisteredFunction(name, typeid(Pointer).name(), &fn, sizeof(fn));
         !found.ok()) {
       return found;
     }

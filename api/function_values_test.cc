@@ -57,8 +57,7 @@ TEST_F(FunctionValuesTest, AFunctionIsCalledWhereItArrives) {
   EXPECT_EQ(square(5), 25);  // here, too
   EXPECT_THAT(Get(Submit(functions::ApplyTwice, square, 3)), IsOkAndHolds(81));
   EXPECT_THAT(Get(Submit(functions::ApplyAll,
-                         std::vector<Function<int(int)>>{functions::Square, functions::Negate},
-                         4)),
+                         std::vector<Function<int(int)>>{functions::Square, functions::Negate}, 4)),
               IsOkAndHolds(-16));
 }
 

@@ -149,7 +149,9 @@ absl::Status ApiServer::HeldInValues(
   absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
       ActorsHeldFor(worker, actor_ids);
   if (!actors.ok()) return actors.status();
-  EncodedHandles& held = args[0].held;  // the runtime keeps them with the task, whichever
+  // The runtime keeps them with the task, whichever argument holds them.
+  if (args[0].held == nullptr) args[0].held = std::make_unique<EncodedHandles>();
+  EncodedHandles& held = *args[0].held;
   held.actors = *std::move(actors);
   for (const std::string& id : object_ids) {
     absl::StatusOr<RefHandle> ref = HeldFor(worker, id);

@@ -58,24 +58,9 @@ void EncodedHandles::Append(EncodedHandles other) {
   for (RefHandle& ref : other.refs) refs.push_back(std::move(ref));
 }
 
-namespace {
-// The innermost EncodedHandlesScope open on this thread.
-thread_local EncodedHandlesScope* t_encoded_handles = nullptr;
-}  // namespace
-
-EncodedHandlesScope::EncodedHandlesScope() : outer_(t_encoded_handles) { t_encoded_handles = this; }
-
-EncodedHandlesScope::~EncodedHandlesScope() { t_encoded_handles = outer_; }
-
-EncodedHandles EncodedHandlesScope::Take() {
-  EncodedHandles taken;
-  std::swap(taken, handles_);
-  return taken;
-}
-
 // A value is often encoded twice (its size, then its bytes): each handle is recorded once.
 void EncodedHandlesScope::RecordActor(const std::shared_ptr<ActorHandle>& actor) {
-  EncodedHandlesScope* scope = t_encoded_handles;
+  EncodedHandlesScope* scope = innermost_;
   if (scope == nullptr) return;
   for (const std::shared_ptr<ActorHandle>& recorded : scope->handles_.actors) {
     if (recorded == actor) return;
@@ -84,7 +69,7 @@ void EncodedHandlesScope::RecordActor(const std::shared_ptr<ActorHandle>& actor)
 }
 
 void EncodedHandlesScope::RecordRef(const RefHandle& ref) {
-  EncodedHandlesScope* scope = t_encoded_handles;
+  EncodedHandlesScope* scope = innermost_;
   if (scope == nullptr) return;
   for (const RefHandle& recorded : scope->handles_.refs) {
     if (recorded.token == ref.token) return;

@@ -12,6 +12,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -53,9 +55,10 @@ struct TaskArg {
   std::string value;
   RefHandle ref;
   bool is_ref = false;
-  // The handles `value` encodes (see EncodedHandlesScope): kept with the task until it
-  // has run, so that its worker can take hold of them.
-  EncodedHandles held;
+  // The handles `value` encodes (see EncodedHandlesScope), kept with the task until it
+  // has run so that its worker can take hold of them; null when it holds none (the common
+  // case, which then costs a pointer).
+  std::unique_ptr<EncodedHandles> held;
 };
 
 // Collects the handles the codec encodes on this thread while it lives (the innermost
@@ -64,13 +67,19 @@ struct TaskArg {
 // them as local variables).
 class EncodedHandlesScope {
  public:
-  EncodedHandlesScope();
-  ~EncodedHandlesScope();
+  EncodedHandlesScope() : outer_(innermost_) { innermost_ = this; }
+  ~EncodedHandlesScope() { innermost_ = outer_; }
   EncodedHandlesScope(const EncodedHandlesScope&) = delete;
   EncodedHandlesScope& operator=(const EncodedHandlesScope&) = delete;
 
+  // True while nothing was recorded (the common case: a value that holds no handle).
+  bool empty() const { return handles_.empty(); }
   // The handles encoded so far (each once), leaving none.
-  EncodedHandles Take();
+  EncodedHandles Take() {
+    EncodedHandles taken;
+    if (!handles_.empty()) std::swap(taken, handles_);
+    return taken;
+  }
 
   // For the codecs of Actor<T> and ObjectRef<T>: records the handle in the innermost open
   // scope, if any.
@@ -78,9 +87,20 @@ class EncodedHandlesScope {
   static void RecordRef(const RefHandle& ref);
 
  private:
+  // The innermost scope open on this thread (inline: scopes open on every task's path).
+  static inline thread_local EncodedHandlesScope* innermost_ = nullptr;
   EncodedHandles handles_;
   EncodedHandlesScope* const outer_;
 };
+
+// True for the value types that can hold no handle (numbers, strings, containers of
+// such): their encoding needs no EncodedHandlesScope. False, to be safe, for the rest.
+template <typename T, typename = void>
+inline constexpr bool kHoldsNoHandles = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+template <>
+inline constexpr bool kHoldsNoHandles<std::string> = true;
+template <typename T>
+inline constexpr bool kHoldsNoHandles<std::vector<T>> = kHoldsNoHandles<T>;
 
 // Runs a registered function in a worker: decodes `args`, calls it, and encodes its
 // result(s) into `results` (`num_returns` of them). Returns the function's own error

@@ -367,9 +367,7 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
       StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,
                         failed->mutable_error());
     }
-    if (EncodedHandles held = returned.Take(); !held.empty()) {
-      KeepWithObjects(ResultIds(task), std::move(held));
-    }
+    if (!returned.empty()) KeepWithObjects(ResultIds(task), returned.Take());
     return;
   }
   std::vector<absl::string_view> args;
@@ -391,10 +389,9 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     }
     args.push_back(*bytes);
   }
-  {
+  if (t_current_actor != 0) {  // an actor's call: not after ExitActor
     absl::MutexLock lock(&g_actors_mu);
-    if (auto it = Actors().find(t_current_actor);
-        t_current_actor != 0 && it != Actors().end() && it->second.exited) {
+    if (auto it = Actors().find(t_current_actor); it != Actors().end() && it->second.exited) {
       SetError(absl::CancelledError(absl::StrCat("the actor exited (ExitActor) before '",
                                                  task.function(), "' could run")),
                result);
@@ -411,9 +408,9 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
   const absl::Status status =
       Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
   t_results = outer;
-  if (EncodedHandles held = returned.Take(); status.ok() && !held.empty()) {
+  if (status.ok() && !returned.empty()) {
     // Before the result goes back, so that they outlive this task's own handles.
-    KeepWithObjects(ResultIds(task), std::move(held));
+    KeepWithObjects(ResultIds(task), returned.Take());
   }
   if (!status.ok()) {
     if (IsActorConstructor(task.function())) {

@@ -278,10 +278,12 @@ TaskArg MakeTaskArg(Arg&& arg) {
     if constexpr (IsObjectRef<std::decay_t<Arg>>::value && !IsObjectRef<Param>::value) {
       task_arg.ref = arg.handle();
       task_arg.is_ref = true;
+    } else if constexpr (kHoldsNoHandles<Param>) {
+      EncodeTo(Param(std::forward<Arg>(arg)), &task_arg.value);
     } else {
       EncodedHandlesScope handles;  // handles in the value travel as ids: keep them
       EncodeTo(Param(std::forward<Arg>(arg)), &task_arg.value);
-      task_arg.held = handles.Take();
+      if (!handles.empty()) task_arg.held = std::make_unique<EncodedHandles>(handles.Take());
     }
   }
   return task_arg;

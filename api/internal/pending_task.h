@@ -63,8 +63,8 @@ struct PendingTask {
   };
   std::vector<CompletedArgument> completed_arguments;
   // The handles (actors, ObjectRefs) its argument values encode, kept until its result is
-  // back (the worker holds them itself from when it decodes them).
-  EncodedHandles held;
+  // back (the worker holds them itself from when it decodes them); null for none.
+  std::unique_ptr<EncodedHandles> held;
   TaskStamps stamps;  // for the timeline; see timeline.h
 };
 

@@ -284,9 +284,10 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
   for (size_t i = 0; i < args.size(); ++i) {
     task->request.add_args();
     // Handles in its values: kept with the task, for its worker to take hold of.
-    if (!args[i].held.empty()) {
-      RememberRefs(args[i].held.refs);
-      task->held.Append(std::move(args[i].held));
+    if (args[i].held != nullptr) {
+      RememberRefs(args[i].held->refs);
+      if (task->held == nullptr) task->held = std::make_unique<EncodedHandles>();
+      task->held->Append(std::move(*args[i].held));
     }
   }
   for (size_t i = 0; i < args.size(); ++i) {
@@ -426,9 +427,11 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
       // Kept to construct a restarted actor: the request, and what its payload needs.
       actor.constructor_request = std::make_unique<proto::TaskRequest>(task->request);
       actor.constructor_keep.assign(task->segments.begin(), task->segments.end());
-      actor.constructor_keep.insert(actor.constructor_keep.end(), task->held.actors.begin(),
-                                    task->held.actors.end());
-      for (const RefHandle& ref : task->held.refs) actor.constructor_keep.push_back(ref.token);
+      if (task->held != nullptr) {
+        actor.constructor_keep.insert(actor.constructor_keep.end(), task->held->actors.begin(),
+                                      task->held->actors.end());
+        for (const RefHandle& ref : task->held->refs) actor.constructor_keep.push_back(ref.token);
+      }
     }
   }
   absl::Status sent = DispatchRequest(std::move(record), std::move(task->request), target);

@@ -100,10 +100,14 @@ absl::Status AddArguments(std::vector<TaskArg>& args,
                           google::protobuf::RepeatedPtrField<std::string>* object_ids) {
   for (TaskArg& arg : args) {
     proto::TaskArgument* task_arg = request_args->Add();
-    for (const std::shared_ptr<ActorHandle>& actor : arg.held.actors) actor_ids->Add(actor->id());
-    for (const RefHandle& ref : arg.held.refs) {
-      if (!HeldByDriver(ref)) return NotInThisTask(ref);
-      object_ids->Add(ref.id.Binary());
+    if (arg.held != nullptr) {
+      for (const std::shared_ptr<ActorHandle>& actor : arg.held->actors) {
+        actor_ids->Add(actor->id());
+      }
+      for (const RefHandle& ref : arg.held->refs) {
+        if (!HeldByDriver(ref)) return NotInThisTask(ref);
+        object_ids->Add(ref.id.Binary());
+      }
     }
     if (!arg.is_ref) {
       *task_arg->mutable_value() = std::move(arg.value);
