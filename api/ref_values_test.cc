@@ -151,6 +151,17 @@ TEST_F(RefValuesTest, AnObjectGoesWithItsLastRefAnywhere) {
   EXPECT_EQ(unidist::GetStats().live_objects, before);
 }
 
+TEST_F(RefValuesTest, ARefFromAnEndedSessionFindsNothing) {
+  ObjectRef<ObjectRef<int>> outer = Put(Put(7));
+  ASSERT_THAT(unidist::Shutdown(), IsOk());
+  ASSERT_THAT(unidist::Init(), IsOk());
+  absl::StatusOr<ObjectRef<int>> inner = Get(outer);  // the outer bytes outlive the session
+  ASSERT_THAT(inner, IsOk());
+  EXPECT_THAT(Get(*inner), StatusIs(absl::StatusCode::kNotFound, HasSubstr("is gone")));
+  // A task that receives it gets the same answer.
+  EXPECT_THAT(Get(Submit(refs::AddFromRef, *inner, 1)), IsOkAndHolds(-1000));
+}
+
 TEST_F(RefValuesTest, AnEmptyRefTravelsAsEmpty) {
   EXPECT_THAT(Get(Submit(refs::AddFromRef, ObjectRef<int>(), 1)), IsOkAndHolds(-1000));
 }

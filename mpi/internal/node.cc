@@ -93,12 +93,13 @@ void Node::Send(uint64_t session, mpi::proto::FromNode message) const {
 }
 
 void Node::SendTaskError(uint64_t session, const proto::TaskRequest& task,
-                         const absl::Status& status) const {
+                         const absl::Status& status, bool worker_died) const {
   mpi::proto::FromNode message;
   proto::TaskResult* result = message.mutable_result();
   result->set_task_id(task.task_id());
   StatusToTaskError(status, result->mutable_error());
   result->mutable_error()->set_function(task.function());
+  result->mutable_error()->set_worker_died(worker_died);
   Send(session, std::move(message));
 }
 
@@ -617,7 +618,10 @@ void Node::Deliver(Parked parked) {
     proto::TaskRequest failed;
     failed.set_task_id(task_id);
     failed.set_function(function);
-    SendTaskError(session_, failed, sent);
+    // An actor's worker that has died refuses with how it died: the call died with it,
+    // before running (the driver may restart the actor and run it again).
+    const bool died = parked.kind == Parked::Kind::kTaskOn && absl::IsUnavailable(sent);
+    SendTaskError(session_, failed, sent, died);
   }
 }
 

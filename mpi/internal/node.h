@@ -129,8 +129,9 @@ class Node {
   // Sends `message` stamped with `session` to the driver.
   void Send(uint64_t session, mpi::proto::FromNode message) const;
   // Reports task `task_id` failed with `status` (a task the local pool did not accept).
-  void SendTaskError(uint64_t session, const proto::TaskRequest& task,
-                     const absl::Status& status) const;
+  // `worker_died`: the task's worker died (TaskError.worker_died).
+  void SendTaskError(uint64_t session, const proto::TaskRequest& task, const absl::Status& status,
+                     bool worker_died = false) const;
   // On a result from the local pool: lets go of the task's arguments and of the space it
   // did not use; keeps its large values (those it wrote into the store as they are),
   // naming them in kept_values. Pool event thread.
