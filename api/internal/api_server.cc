@@ -54,25 +54,10 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
       return calls_.reply(worker, std::move(reply));
     case proto::ApiRequest::kSubmit: {
       proto::SubmitRequest& submit = *request.mutable_submit();
-      std::vector<TaskArg> args(submit.args_size());
-      for (int i = 0; i < submit.args_size(); ++i) {
-        proto::TaskArgument& arg = *submit.mutable_args(i);
-        if (arg.object_id().empty()) {
-          args[i].value = std::move(*arg.mutable_value());
-          continue;
-        }
-        absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
-        if (!held.ok()) {
-          SetReplyError(held.status(), &reply);
-          return calls_.reply(worker, std::move(reply));
-        }
-        args[i].ref = *std::move(held);
-        args[i].is_ref = true;
-      }
-      if (absl::Status held =
-              HeldInValues(worker, submit.actor_ids(), submit.held_object_ids(), args);
-          !held.ok()) {
-        SetReplyError(held, &reply);
+      absl::StatusOr<std::vector<TaskArg>> args = ArgumentsFor(
+          worker, *submit.mutable_args(), submit.actor_ids(), submit.held_object_ids());
+      if (!args.ok()) {
+        SetReplyError(args.status(), &reply);
         return calls_.reply(worker, std::move(reply));
       }
       if (FunctionRegistry::Global().Find(submit.function()) == nullptr) {
@@ -82,7 +67,7 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
         return calls_.reply(worker, std::move(reply));
       }
       Hold(worker,
-           calls_.submit(submit.function(), std::move(args), std::max(1, submit.num_returns()),
+           calls_.submit(submit.function(), *std::move(args), std::max(1, submit.num_returns()),
                          submit.max_retries()),
            &reply);
       return calls_.reply(worker, std::move(reply));
@@ -139,25 +124,49 @@ void ApiServer::OnRequest(WorkerId worker, proto::ApiRequest request) {
   calls_.reply(worker, std::move(reply));
 }
 
-absl::Status ApiServer::HeldInValues(
-    WorkerId worker, const google::protobuf::RepeatedField<uint64_t>& actor_ids,
-    const google::protobuf::RepeatedPtrField<std::string>& object_ids,
-    std::vector<TaskArg>& args) const {
-  if (actor_ids.empty() && object_ids.empty()) return absl::OkStatus();
+absl::StatusOr<std::vector<TaskArg>> ApiServer::ArgumentsFor(
+    WorkerId worker, google::protobuf::RepeatedPtrField<proto::TaskArgument>& request_args,
+    const google::protobuf::RepeatedField<uint64_t>& actor_ids,
+    const google::protobuf::RepeatedPtrField<std::string>& object_ids) const {
+  std::vector<TaskArg> args(request_args.size());
+  for (int i = 0; i < request_args.size(); ++i) {
+    proto::TaskArgument& arg = request_args[i];
+    if (arg.object_id().empty()) {
+      args[i].value = std::move(*arg.mutable_value());
+      continue;
+    }
+    absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
+    if (!held.ok()) return held.status();
+    args[i].ref = *std::move(held);
+    args[i].is_ref = true;
+  }
+  if (actor_ids.empty() && object_ids.empty()) return args;
   if (args.empty())
     return absl::InvalidArgumentError("handles listed for a call without arguments");
   absl::StatusOr<std::vector<std::shared_ptr<ActorHandle>>> actors =
       ActorsHeldFor(worker, actor_ids);
   if (!actors.ok()) return actors.status();
   // The runtime keeps them with the task, whichever argument holds them.
-  if (args[0].held == nullptr) args[0].held = std::make_unique<EncodedHandles>();
-  EncodedHandles& held = *args[0].held;
-  held.actors = *std::move(actors);
+  auto held = std::make_unique<EncodedHandles>();
+  held->actors = *std::move(actors);
   for (const std::string& id : object_ids) {
     absl::StatusOr<RefHandle> ref = HeldFor(worker, id);
     if (!ref.ok()) return ref.status();
-    held.refs.push_back(*std::move(ref));
+    held->refs.push_back(*std::move(ref));
   }
+  args[0].held = std::move(held);
+  return args;
+}
+
+absl::Status ApiServer::KeepWithResults(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                                        EncodedHandles held) {
+  std::vector<DataID> results;
+  for (const std::string& bytes : ids) {
+    absl::StatusOr<DataID> id = DataID::FromBinary(bytes);
+    if (!id.ok()) return id.status();
+    results.push_back(*id);
+  }
+  calls_.keep_with_objects(results, std::move(held));
   return absl::OkStatus();
 }
 
@@ -178,18 +187,11 @@ void ApiServer::ServeHoldObject(WorkerId worker, proto::ApiReply reply,
     held_[WorkerKey(worker)][ref->id] = *std::move(ref);
   } else {
     // A task returned a value holding the ref: the object stays with its results.
-    std::vector<DataID> ids;
-    for (const std::string& id_bytes : hold.result_ids()) {
-      absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
-      if (!id.ok()) {
-        SetReplyError(id.status(), &reply);
-        return calls_.reply(worker, std::move(reply));
-      }
-      ids.push_back(*id);
-    }
     EncodedHandles held;
     held.refs.push_back(*std::move(ref));
-    calls_.keep_with_objects(ids, std::move(held));
+    if (absl::Status kept = KeepWithResults(hold.result_ids(), std::move(held)); !kept.ok()) {
+      SetReplyError(kept, &reply);
+    }
   }
   calls_.reply(worker, std::move(reply));
 }

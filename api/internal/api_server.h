@@ -98,12 +98,16 @@ class ApiServer {
   void Hold(WorkerId worker, std::vector<RefHandle> handles, proto::ApiReply* reply);
   void Release(WorkerId worker, const proto::ReleaseRequest& release);
   void ServeGet(WorkerId worker, proto::ApiReply reply, const RefHandle& held);
-  // The handles the values of a call's arguments hold (ids `worker` listed), into
-  // args[0].held: NotFound for one it does not hold.
-  absl::Status HeldInValues(WorkerId worker,
-                            const google::protobuf::RepeatedField<uint64_t>& actor_ids,
-                            const google::protobuf::RepeatedPtrField<std::string>& object_ids,
-                            std::vector<TaskArg>& args) const;
+  // A call's arguments, from a request of `worker`: values as they are, ObjectRefs (and
+  // the handles the values hold, `actor_ids` and `object_ids`, kept in args[0].held) as
+  // `worker` holds them; NotFound for one it does not hold.
+  absl::StatusOr<std::vector<TaskArg>> ArgumentsFor(
+      WorkerId worker, google::protobuf::RepeatedPtrField<proto::TaskArgument>& request_args,
+      const google::protobuf::RepeatedField<uint64_t>& actor_ids,
+      const google::protobuf::RepeatedPtrField<std::string>& object_ids) const;
+  // Keeps `held` with the objects `ids` (a task's results); InvalidArgument for a bad id.
+  absl::Status KeepWithResults(const google::protobuf::RepeatedPtrField<std::string>& ids,
+                               EncodedHandles held);
   // HoldObjectRequest: ObjectRefs decoded in a worker, or returned inside a result.
   void ServeHoldObject(WorkerId worker, proto::ApiReply reply,
                        const proto::HoldObjectRequest& hold);

@@ -91,27 +91,13 @@ void ApiServer::ServeActorCall(WorkerId worker, proto::ApiReply reply,
     Hold(worker, {handle.Created()}, &reply);
     return calls_.reply(worker, std::move(reply));
   }
-  std::vector<TaskArg> args(call.args_size());
-  for (int i = 0; i < call.args_size(); ++i) {
-    proto::TaskArgument& arg = *call.mutable_args(i);
-    if (arg.object_id().empty()) {
-      args[i].value = std::move(*arg.mutable_value());
-      continue;
-    }
-    absl::StatusOr<RefHandle> held = HeldFor(worker, arg.object_id());
-    if (!held.ok()) {
-      SetReplyError(held.status(), &reply);
-      return calls_.reply(worker, std::move(reply));
-    }
-    args[i].ref = *std::move(held);
-    args[i].is_ref = true;
-  }
-  if (absl::Status held = HeldInValues(worker, call.actor_ids(), call.held_object_ids(), args);
-      !held.ok()) {
-    SetReplyError(held, &reply);
+  absl::StatusOr<std::vector<TaskArg>> args =
+      ArgumentsFor(worker, *call.mutable_args(), call.actor_ids(), call.held_object_ids());
+  if (!args.ok()) {
+    SetReplyError(args.status(), &reply);
     return calls_.reply(worker, std::move(reply));
   }
-  Hold(worker, handle.Submit(call.method(), std::move(args), std::max(1, call.num_returns())),
+  Hold(worker, handle.Submit(call.method(), *std::move(args), std::max(1, call.num_returns())),
        &reply);
   calls_.reply(worker, std::move(reply));
 }
@@ -129,18 +115,11 @@ void ApiServer::ServeHoldActor(WorkerId worker, proto::ApiReply reply,
     return calls_.reply(worker, std::move(reply));
   }
   // A task returned a value holding the handle: the actor stays with its results.
-  std::vector<DataID> ids;
-  for (const std::string& id_bytes : hold.result_ids()) {
-    absl::StatusOr<DataID> id = DataID::FromBinary(id_bytes);
-    if (!id.ok()) {
-      SetReplyError(id.status(), &reply);
-      return calls_.reply(worker, std::move(reply));
-    }
-    ids.push_back(*id);
-  }
   EncodedHandles held;
   held.actors.push_back(*std::move(actor));
-  calls_.keep_with_objects(ids, std::move(held));
+  if (absl::Status kept = KeepWithResults(hold.result_ids(), std::move(held)); !kept.ok()) {
+    SetReplyError(kept, &reply);
+  }
   calls_.reply(worker, std::move(reply));
 }
 
