@@ -839,7 +839,19 @@ struct ActorOptions {
   // runs again on the new instance (once its constructor has), before its result fails
   // with Unavailable. -1: every time. Default 0: such calls fail.
   int max_task_retries = 0;
+  // How many of the actor's calls may run at once, each on a thread of its own in the
+  // actor's process (Ray's threaded actors): once the constructor has returned, calls
+  // start in the order they reach the actor and up to this many overlap, so they may end
+  // in another order, and the class must be safe to use from several threads. A call that
+  // waits (a nested Get, a call to another actor) holds one thread meanwhile. 1, the
+  // default: one call at a time, in order. Between 1 and kMaxActorConcurrency, else every
+  // call on the handle fails with InvalidArgument. The sequential backend runs the calls
+  // one at a time anyway.
+  int max_concurrency = 1;
 };
+
+// The largest ActorOptions::max_concurrency: threads of one process.
+inline constexpr int kMaxActorConcurrency = api_internal::kMaxActorConcurrency;
 
 // Inside an actor's method: true when the actor was re-created after its process died
 // (ActorOptions::max_restarts), as Ray's WasCurrentActorRestarted. False elsewhere.
@@ -917,7 +929,8 @@ Actor<T> CreateActor(const ActorOptions& options, Args&&... args) {
       return Actor<T>(api_internal::CreateActor(
           typeid(T).name(), typeid(ConstructorArgs).name(), std::move(task_args),
           api_internal::ActorSettings{options.name, options.detached, options.get_if_exists,
-                                      options.max_restarts, options.max_task_retries}));
+                                      options.max_restarts, options.max_task_retries,
+                                      options.max_concurrency}));
     }
   }
 }

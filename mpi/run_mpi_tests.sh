@@ -15,7 +15,7 @@ ranks="${MPI_RANKS:-3}"
 limit="${MPI_TEST_SECONDS:-600}"
 filter="${1:-*}"
 tests=(api/unidist_test api/lifecycle_test api/actor_test api/actor_handles_test
-       api/actor_classes_test api/ref_values_test api/cancel_test api/nested_test
+       api/actor_classes_test api/actor_concurrency_test api/ref_values_test api/cancel_test api/nested_test
        api/map_test api/stress_test api/shared_arrays_test mpi/objects_e2e_test
        mpi/ranks_e2e_test)
 # Run once more with one rank more than cores on a 2-core machine: by default every worker

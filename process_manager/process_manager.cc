@@ -422,7 +422,20 @@ absl::Status ProcessManager::DispatchTo(WorkerId worker, proto::TaskRequest task
   if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
   Slot* slot = FindDedicatedLocked(worker);
   if (slot == nullptr) return absl::FailedPreconditionError("the dedicated worker is gone");
-  if (!slot->alive) return slot->lost;
+  if (!slot->alive) {
+    // Its process stopped talking but is not reaped yet, so its loss is not reported: the
+    // task fails with the ones it held, as a task that reached the worker (worker_died),
+    // once how it ended is known. The caller hears of the death then, for all its tasks
+    // alike (a restarted actor runs them again, ActorOptions::max_task_retries).
+    for (const std::unique_ptr<Process>& process : dying_) {
+      if (process->dedicated && process->index == slot->index &&
+          process->generation == slot->generation) {
+        process->tasks.push_back(std::move(entry));
+        return absl::OkStatus();
+      }
+    }
+    return slot->lost;
+  }
   if (slot->closing || slot->killing) {
     return absl::FailedPreconditionError("the dedicated worker is closing");
   }

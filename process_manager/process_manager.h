@@ -138,8 +138,9 @@ class ProcessManager final : public WorkerPool {
 
   // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
   // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
-  // dies, its tasks fail with Unavailable, later DispatchTo calls return that error, and
-  // on_dedicated_worker_lost is called. FailedPrecondition after Shutdown;
+  // dies, its tasks fail with Unavailable (worker_died), and so do the tasks DispatchTo
+  // sends it until the death is reported; then on_dedicated_worker_lost is called, and
+  // later DispatchTo calls return that error. FailedPrecondition after Shutdown;
   // ResourceExhausted when 65535 slots are in use; Internal if the fork failed.
   absl::StatusOr<WorkerId> StartDedicatedWorker() override;
 
@@ -181,7 +182,9 @@ class ProcessManager final : public WorkerPool {
     std::string function;
     std::shared_ptr<const std::string> frame;
     bool cancelled = false;  // reported as Cancelled already; its result is dropped
-    bool started = false;    // the worker said it started it (nested under a waiting task)
+    // The worker has begun it: its running-task word named it, or it said so (a task
+    // nested under a waiting one, an actor's call on one of several threads).
+    bool started = false;
   };
   struct ApiCall {
     WorkerId worker;
@@ -215,7 +218,6 @@ class ProcessManager final : public WorkerPool {
     absl::Status why;            // what the driver saw (EOF, the decoding error, ...)
     std::deque<InFlight> tasks;  // reported once it is reaped: pool, the started ones;
                                  // dedicated, all of them
-    bool first_started = false;  // dedicated: tasks.front() may have run
     // When to SIGKILL it unless it has exited: MonotonicNanos(); INT64_MAX for never.
     int64_t kill_at = INT64_MAX;
     bool exited = false;  // its pidfd fired; its reap is asked for
@@ -303,7 +305,7 @@ class ProcessManager final : public WorkerPool {
                                    const std::string& how) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The part of HandleReaped for dedicated workers, which are not replaced.
   void LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how, bool protocol_error,
-                           bool first_started, std::deque<InFlight> in_flight,
+                           std::deque<InFlight> in_flight,
                            std::vector<proto::TaskResult>* completed);
   // With a worker_memory_limit: kills the busy workers that use more (event thread).
   void StopWorkersOverMemoryLimit(std::vector<proto::TaskResult>* completed);

@@ -4,12 +4,15 @@
 // workers' output reaching the driver's. See process_manager_dispatch_test.cc for the
 // pool.
 
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "process_manager/process_manager.h"
@@ -111,6 +114,41 @@ TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {
   EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(manager_->workers_replaced(), 0u);
+}
+
+// A dedicated worker that stopped talking is not reaped at once (this one closed its
+// socket and hangs; reap_grace is long). Until its loss is reported, tasks sent to it are
+// taken and fail with its death (worker_died), as the ones it held do, so that the caller
+// learns of the death one way for all of them (a restarted actor runs them again).
+TEST_F(ProcessManagerTest, TasksSentToADedicatedWorkerNotYetReapedFailWithItsDeath) {
+  ProcessManagerOptions options = Options(1);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  absl::StatusOr<WorkerId> worker = manager_->StartDedicatedWorker();
+  ASSERT_TRUE(worker.ok());
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(500, "pid")).ok());
+  const pid_t pid = std::stoi(results_.Wait(500).values(0));
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(1, "close_socket_and_hang")).ok());
+  // Until the driver has seen the socket close, Cancel calls task 1 running; then, its
+  // worker ending. (Polled: nothing else tells a test that the driver has seen it.)
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (!absl::StrContains(manager_->Cancel(1, /*force=*/false).message(), "ending") &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_THAT(manager_->Cancel(1, /*force=*/false).message(), HasSubstr("ending"));
+  ASSERT_TRUE(manager_->DispatchTo(*worker, Task(2, "echo", "too late")).ok());
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  proto::TaskResult running = results_.Wait(1);
+  EXPECT_TRUE(running.error().worker_died());
+  EXPECT_THAT(running.error().message(), HasSubstr("while running 'close_socket_and_hang'"));
+  proto::TaskResult late = results_.Wait(2);
+  EXPECT_EQ(late.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(late.error().worker_died());
+  EXPECT_THAT(late.error().message(), HasSubstr("before running 'echo'"));
+  EXPECT_EQ(WaitLost(worker->slot).code(), absl::StatusCode::kUnavailable);
+  // Once the loss is reported, tasks are refused.
+  EXPECT_EQ(manager_->DispatchTo(*worker, Task(3, "pid")).code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(ProcessManagerTest, ForceCancelOfAnActorCallIsRefused) {

@@ -59,6 +59,11 @@ std::shared_ptr<ActorHandle> Runtime::CreateActor(const std::shared_ptr<Runtime>
                                                   const std::string& signature_key,
                                                   std::vector<TaskArg> args,
                                                   const ActorSettings& settings) {
+  if (settings.max_concurrency < 1 || settings.max_concurrency > kMaxActorConcurrency) {
+    return std::make_shared<FailedActorHandle>(absl::InvalidArgumentError(
+        absl::StrCat("ActorOptions::max_concurrency is ", settings.max_concurrency,
+                     "; it must be between 1 and ", kMaxActorConcurrency)));
+  }
   absl::StatusOr<std::string> class_name = FunctionRegistry::Global().ActorClassName(type_key);
   if (!class_name.ok()) return std::make_shared<FailedActorHandle>(class_name.status());
   absl::StatusOr<std::string> constructor =
@@ -101,6 +106,7 @@ std::shared_ptr<ActorHandle> Runtime::CreateActor(const std::shared_ptr<Runtime>
   (*actor)->name = name;
   (*actor)->max_task_retries =
       settings.max_task_retries < 0 ? std::numeric_limits<int>::max() : settings.max_task_retries;
+  (*actor)->max_concurrency = settings.max_concurrency;
   {
     absl::MutexLock lock(&(*actor)->mu);
     (*actor)->restarts_left = settings.max_restarts < 0 ? -1 : settings.max_restarts;

@@ -202,6 +202,9 @@ std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
 // handle to go ends the actor after the calls submitted to it.
 class ActorHandle;
 
+// unidist::kMaxActorConcurrency.
+inline constexpr int kMaxActorConcurrency = 1024;
+
 // unidist::ActorOptions, as the runtime takes them.
 struct ActorSettings {
   std::string name;
@@ -209,6 +212,7 @@ struct ActorSettings {
   bool get_if_exists = false;
   int max_restarts = 0;  // -1: without limit
   int max_task_retries = 0;
+  int max_concurrency = 1;
 };
 
 // Starts a worker process for a new actor of the class registered under `type_key` and

@@ -423,6 +423,9 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
     ActorRecord& actor = *task->actor;
     absl::MutexLock lock(&actor.mu);
     ++actor.in_flight;
+    if (task->actor_constructor && actor.max_concurrency > 1) {
+      task->request.set_actor_max_concurrency(static_cast<uint32_t>(actor.max_concurrency));
+    }
     if (task->actor_constructor && actor.restarts_left != 0) {
       // Kept to construct a restarted actor: the request, and what its payload needs.
       actor.constructor_request = std::make_unique<proto::TaskRequest>(task->request);

@@ -80,6 +80,7 @@ struct ActorRecord {
   // Restarts (ActorOptions::max_restarts; -1: without limit).
   int restarts_left ABSL_GUARDED_BY(mu) = 0;
   int max_task_retries = 0;  // for each call, fixed at creation
+  int max_concurrency = 1;   // threads its calls run on (sent with its constructor)
   // Calls (and constructors) sent to its worker whose outcome has not come back.
   int in_flight ABSL_GUARDED_BY(mu) = 0;
   // Its process died and it will be restarted: the queue waits, and the calls that were

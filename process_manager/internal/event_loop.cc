@@ -366,7 +366,6 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
     stopping = stopping_;
     if (slot.dedicated) {
       // A dedicated worker is not replaced: all its tasks fail once how it ended is known.
-      process->first_started = !process->tasks.empty();
       for (InFlight& task : not_started) process->tasks.push_back(std::move(task));
       not_started.clear();
       slot.lost = DedicatedLossLocked(slot, process->pid, cause == DeathCause::kProtocolError,
@@ -444,8 +443,7 @@ void ProcessManager::HandleReaped(pid_t pid, const absl::StatusOr<int>& wait_sta
                        : absl::StrCat("could not be reaped: ", wait_status.status().message());
   if (process->dedicated) {
     LoseDedicatedWorker(*slots_[process->index], process->pid, how + process->output->StderrTail(),
-                        process->cause == DeathCause::kProtocolError, process->first_started,
-                        std::move(tasks), completed);
+                        process->cause == DeathCause::kProtocolError, std::move(tasks), completed);
     return;
   }
   FailPoolTasks(*process, how, std::move(tasks), completed);
@@ -589,8 +587,7 @@ absl::Status ProcessManager::DedicatedLossLocked(const Slot& slot, pid_t pid, bo
 }
 
 void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::string& how,
-                                         bool protocol_error, bool first_started,
-                                         std::deque<InFlight> in_flight,
+                                         bool protocol_error, std::deque<InFlight> in_flight,
                                          std::vector<proto::TaskResult>* completed) {
   absl::Status lost;
   {
@@ -599,21 +596,20 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
     slot.lost = lost;
     free_dedicated_slots_.push_back(slot.index);
   }
-  bool first = first_started;
   for (const InFlight& task : in_flight) {
     std::string message;
     if (lost.code() == absl::StatusCode::kCancelled) {
       message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
     } else {
-      message = absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index, pid,
-                                first ? "while running" : "before running", task.function, how);
+      message =
+          absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index, pid,
+                          task.started ? "while running" : "before running", task.function, how);
     }
     proto::TaskResult result = ErrorResult(task, lost.code(), message);
     result.mutable_error()->set_worker_index(slot.index);
     result.mutable_error()->set_worker_pid(pid);
     result.mutable_error()->set_worker_died(lost.code() == absl::StatusCode::kUnavailable);
     completed->push_back(std::move(result));
-    first = false;
   }
   if (options_.on_dedicated_worker_lost) {
     options_.on_dedicated_worker_lost(WorkerId{slot.index, slot.generation}, lost);

@@ -15,10 +15,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "common/framing.h"
-#include "common/monotonic_clock.h"
 #include "glog/logging.h"
-#include "process_manager/driver_channel.h"
+#include "process_manager/internal/concurrent_worker.h"
 #include "process_manager/internal/os_util.h"
+#include "process_manager/internal/worker_task.h"
 
 namespace unidist::process_internal {
 namespace {
@@ -28,9 +28,9 @@ constexpr size_t kReadChunkBytes = 64 * 1024;
 // waits, which keeps the stack bounded.
 constexpr int kMaxNestedTasks = 200;
 
-// The worker's side of its socket. A worker process has one thread, so one instance,
-// reached by CallDriver through g_worker.
-class Worker {
+// The worker's side of its socket, on the process's one thread (until an actor with
+// max_concurrency hands it over to the concurrent loop).
+class Worker final : public WorkerConnection {
  public:
   Worker(int fd, const WorkerLoopOptions& options)
       : fd_(fd), options_(options), decoder_(options.max_frame_bytes), pid_(getpid()) {}
@@ -45,13 +45,21 @@ class Worker {
         if (end_of_stream_) return kWorkerExitOk;  // everything received has run
         continue;
       }
-      RunTask(PopTask());
+      const proto::TaskRequest task = PopTask();
+      RunTask(task);
       if (exit_code_ >= 0) return exit_code_;
+      // An actor's constructor asks for its calls to run on several threads.
+      if (task.actor_max_concurrency() > 1 && task.actor_key() != 0) {
+        return RunConcurrentWorkerLoop(
+            fd_, options_, static_cast<int>(task.actor_max_concurrency()),
+            WorkerBacklog{std::move(decoder_), std::move(tasks_), std::move(cancelled_),
+                          std::move(deferred_), next_request_id_, end_of_stream_});
+      }
     }
   }
 
   absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline,
-                                       bool help = true) {
+                                       bool help) override {
     if (exit_code_ >= 0) return absl::UnavailableError("the driver is gone");
     const uint64_t id = next_request_id_++;
     request.set_request_id(id);
@@ -64,7 +72,7 @@ class Worker {
     return reply;
   }
 
-  void Notify(proto::ApiRequest request) {
+  void Notify(proto::ApiRequest request) override {
     if (exit_code_ >= 0) return;
     if (depth_ == 0) {
       // Between tasks the driver counts this worker idle, and bytes from an idle worker
@@ -78,7 +86,7 @@ class Worker {
     Send(message).IgnoreError();  // nothing to do if the driver is gone
   }
 
-  bool running_task() const { return depth_ > 0; }
+  bool InTask() const override { return depth_ > 0; }
 
  private:
   // With `help`, runs queued tasks while it waits (see help_while_waiting).
@@ -138,25 +146,16 @@ class Worker {
 
   // DataLoss if the bytes do not decode (framing.h names the fault) or are no known message.
   absl::Status ParseFrames() {
-    for (;;) {
-      absl::StatusOr<std::optional<absl::string_view>> payload = decoder_.Next();
-      if (!payload.ok()) return payload.status();
-      if (!payload->has_value()) return absl::OkStatus();
-      proto::DriverMessage message;
-      if (absl::Status parsed = ParseFramePayload(**payload, &message); !parsed.ok()) {
-        return parsed;
-      }
+    return ForEachDriverMessage(decoder_, [this](proto::DriverMessage& message) {
       if (message.has_task()) {
         tasks_.push_back(std::move(*message.mutable_task()));
       } else if (message.has_cancel()) {
         cancelled_.insert(message.cancel().task_id());
-      } else if (message.has_api_reply()) {
+      } else {
         const uint64_t id = message.api_reply().request_id();
         replies_[id] = std::move(*message.mutable_api_reply());
-      } else {
-        return absl::DataLossError("the driver sent a message of no known kind");
       }
-    }
+    });
   }
 
   proto::TaskRequest PopTask() {
@@ -172,48 +171,16 @@ class Worker {
       started.mutable_started()->set_task_id(task.task_id());
       Send(started).IgnoreError();  // a failure sets exit_code_
     }
-    // Errors name the function and the worker that ran it.
-    auto stamp = [&](proto::TaskError* error) {
-      error->set_function(task.function());
-      error->set_worker_index(options_.worker_index);
-      error->set_worker_pid(pid_);
-    };
-    proto::WorkerMessage reply;
-    proto::TaskResult* result = reply.mutable_result();
     const bool cancelled = cancelled_.erase(task.task_id()) > 0;
     // The outermost task says in shared memory that it has begun, before any of it runs.
     const bool outermost = depth_ == 1 && options_.running_task != nullptr && !cancelled;
     if (outermost) options_.running_task->store(task.task_id(), std::memory_order_release);
-    if (cancelled) {
-      result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
-      result->mutable_error()->set_message("the task was cancelled before it started");
-    } else if (!task.record_timing()) {
-      options_.execute(task, result);
-    } else {  // the driver records a timeline (api/internal/timeline.h)
-      const int64_t start_ns = MonotonicNanos();
-      options_.execute(task, result);
-      proto::TaskTiming* timing = result->mutable_timing();
-      timing->set_start_ns(start_ns);
-      timing->set_end_ns(MonotonicNanos());
-      timing->set_worker_index(options_.worker_index);
-      timing->set_worker_pid(pid_);
-    }
+    proto::WorkerMessage reply;
+    RunTaskInto(task, cancelled, options_, pid_, &reply);
     --depth_;
-    result->set_task_id(task.task_id());
-    if (result->has_error()) {
-      result->clear_values();
-      result->clear_element_errors();
-      stamp(result->mutable_error());
-    }
-    for (proto::ElementError& element : *result->mutable_element_errors()) {
-      stamp(element.mutable_error());
-    }
     if (absl::Status sent = Send(reply); sent.code() == absl::StatusCode::kResourceExhausted) {
       // The result is too large to send: report that instead of the value.
-      result->clear_values();
-      result->mutable_error()->set_code(static_cast<int>(sent.code()));
-      result->mutable_error()->set_message(std::string(sent.message()));
-      stamp(result->mutable_error());
+      ReplaceWithSendError(sent, task, options_, pid_, &reply);
       Send(reply).IgnoreError();  // a failure sets exit_code_
     }
     // Only now that its result is written: a worker that dies before has not answered it.
@@ -222,16 +189,11 @@ class Worker {
 
   // Writes one message; a failure to write ends the worker (exit_code_).
   absl::Status Send(proto::WorkerMessage& message) {
-    message.set_waiting_tasks(static_cast<uint32_t>(waiting_));
     out_.clear();
     // Notifications made between tasks (see Notify), now that a task is in flight.
-    for (const proto::ApiRequest& request : deferred_) {
-      proto::WorkerMessage notification;
-      *notification.mutable_api_request() = request;
-      notification.set_waiting_tasks(static_cast<uint32_t>(waiting_));
-      AppendFrame(notification, options_.max_frame_bytes, &out_).IgnoreError();  // tiny
-    }
-    if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, &out_); !framed.ok()) {
+    if (absl::Status framed =
+            FrameWorkerMessages(deferred_, message, waiting_, options_.max_frame_bytes, &out_);
+        !framed.ok()) {
       return framed;  // the deferred notifications wait for the next message
     }
     deferred_.clear();
@@ -258,8 +220,6 @@ class Worker {
   int exit_code_ = -1;
 };
 
-Worker* g_worker = nullptr;
-
 }  // namespace
 
 int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
@@ -268,36 +228,10 @@ int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
   // the worker writing its own files (under the driver's name) and stderr only from ERROR.
   FLAGS_logtostderr = true;
   Worker worker(socket_fd, options);
-  g_worker = &worker;
+  SetWorkerConnection(&worker);
   const int code = worker.Run();
-  g_worker = nullptr;
+  SetWorkerConnection(nullptr);
   return code;
 }
 
 }  // namespace unidist::process_internal
-
-namespace unidist {
-
-// The driver channel (driver_channel.h) is this process's worker loop.
-absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
-  using process_internal::g_worker;
-  if (g_worker == nullptr || !g_worker->running_task()) {
-    return absl::FailedPreconditionError("not inside a task of a worker process");
-  }
-  return g_worker->Call(std::move(request), deadline);
-}
-
-absl::StatusOr<proto::ApiReply> CallDriverPromptly(proto::ApiRequest request) {
-  using process_internal::g_worker;
-  if (g_worker == nullptr || !g_worker->running_task()) {
-    return absl::FailedPreconditionError("not inside a task of a worker process");
-  }
-  return g_worker->Call(std::move(request), absl::InfiniteFuture(), /*help=*/false);
-}
-
-void NotifyDriver(proto::ApiRequest request) {
-  using process_internal::g_worker;
-  if (g_worker != nullptr) g_worker->Notify(std::move(request));
-}
-
-}  // namespace unidist

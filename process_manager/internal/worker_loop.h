@@ -7,7 +7,9 @@
 // the driver over the same socket and waits for the answer. While it waits, a pool worker
 // runs the tasks the driver keeps sending it (nested on its stack), so that workers that
 // all wait for results still in the queue cannot deadlock the pool; an actor's worker
-// only queues them, so an actor's calls never interleave.
+// only queues them, so an actor's calls never interleave, unless the actor asks for its
+// calls to run on several threads (TaskRequest.actor_max_concurrency on its constructor):
+// then the loop hands over to the concurrent one (concurrent_worker.h).
 
 #ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
 #define UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_LOOP_H_
@@ -30,6 +32,7 @@ enum WorkerExitCode : int {
   kWorkerExitOk = 0,            // the driver closed the socket
   kWorkerExitSocketError = 70,  // reading from or writing to the driver failed
   kWorkerExitBadFrame = 71,     // the driver sent a frame that could not be decoded
+  kWorkerExitNoThread = 72,     // no thread could be started for an actor's calls
 };
 
 struct WorkerLoopOptions {

@@ -1,0 +1,122 @@
+// Copyright 2026 The unidist-cpp Authors.
+
+#include "process_manager/internal/worker_task.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "common/monotonic_clock.h"
+
+namespace unidist::process_internal {
+namespace {
+
+// Errors name the function and the worker that ran it.
+void Stamp(const proto::TaskRequest& task, const WorkerLoopOptions& options, int pid,
+           proto::TaskError* error) {
+  error->set_function(task.function());
+  error->set_worker_index(options.worker_index);
+  error->set_worker_pid(pid);
+}
+
+WorkerConnection* g_connection = nullptr;
+
+}  // namespace
+
+void SetWorkerConnection(WorkerConnection* connection) { g_connection = connection; }
+
+void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoopOptions& options,
+                 int pid, proto::WorkerMessage* reply) {
+  proto::TaskResult* result = reply->mutable_result();
+  if (cancelled) {
+    result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kCancelled));
+    result->mutable_error()->set_message("the task was cancelled before it started");
+  } else if (!task.record_timing()) {
+    options.execute(task, result);
+  } else {  // the driver records a timeline (api/internal/timeline.h)
+    const int64_t start_ns = MonotonicNanos();
+    options.execute(task, result);
+    proto::TaskTiming* timing = result->mutable_timing();
+    timing->set_start_ns(start_ns);
+    timing->set_end_ns(MonotonicNanos());
+    timing->set_worker_index(options.worker_index);
+    timing->set_worker_pid(pid);
+  }
+  result->set_task_id(task.task_id());
+  if (result->has_error()) {
+    result->clear_values();
+    result->clear_element_errors();
+    Stamp(task, options, pid, result->mutable_error());
+  }
+  for (proto::ElementError& element : *result->mutable_element_errors()) {
+    Stamp(task, options, pid, element.mutable_error());
+  }
+}
+
+void ReplaceWithSendError(const absl::Status& sent, const proto::TaskRequest& task,
+                          const WorkerLoopOptions& options, int pid, proto::WorkerMessage* reply) {
+  proto::TaskResult* result = reply->mutable_result();
+  result->clear_values();
+  result->clear_element_errors();
+  result->mutable_error()->set_code(static_cast<int>(sent.code()));
+  result->mutable_error()->set_message(std::string(sent.message()));
+  Stamp(task, options, pid, result->mutable_error());
+}
+
+absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
+                                 proto::WorkerMessage& message, int waiting_tasks,
+                                 size_t max_frame_bytes, std::string* out) {
+  message.set_waiting_tasks(static_cast<uint32_t>(waiting_tasks));
+  for (const proto::ApiRequest& request : deferred) {
+    proto::WorkerMessage notification;
+    *notification.mutable_api_request() = request;
+    notification.set_waiting_tasks(static_cast<uint32_t>(waiting_tasks));
+    AppendFrame(notification, max_frame_bytes, out).IgnoreError();  // tiny
+  }
+  return AppendFrame(message, max_frame_bytes, out);
+}
+
+absl::Status ForEachDriverMessage(FrameDecoder& decoder,
+                                  absl::FunctionRef<void(proto::DriverMessage&)> handle) {
+  for (;;) {
+    absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
+    if (!payload.ok()) return payload.status();
+    if (!payload->has_value()) return absl::OkStatus();
+    proto::DriverMessage message;
+    if (absl::Status parsed = ParseFramePayload(**payload, &message); !parsed.ok()) {
+      return parsed;
+    }
+    if (!message.has_task() && !message.has_cancel() && !message.has_api_reply()) {
+      return absl::DataLossError("the driver sent a message of no known kind");
+    }
+    handle(message);
+  }
+}
+
+}  // namespace unidist::process_internal
+
+namespace unidist {
+
+// The driver channel (driver_channel.h) is this process's worker loop.
+absl::StatusOr<proto::ApiReply> CallDriver(proto::ApiRequest request, absl::Time deadline) {
+  using process_internal::g_connection;
+  if (g_connection == nullptr || !g_connection->InTask()) {
+    return absl::FailedPreconditionError("not inside a task of a worker process");
+  }
+  return g_connection->Call(std::move(request), deadline, /*help=*/true);
+}
+
+absl::StatusOr<proto::ApiReply> CallDriverPromptly(proto::ApiRequest request) {
+  using process_internal::g_connection;
+  if (g_connection == nullptr || !g_connection->InTask()) {
+    return absl::FailedPreconditionError("not inside a task of a worker process");
+  }
+  return g_connection->Call(std::move(request), absl::InfiniteFuture(), /*help=*/false);
+}
+
+void NotifyDriver(proto::ApiRequest request) {
+  using process_internal::g_connection;
+  if (g_connection != nullptr) g_connection->Notify(std::move(request));
+}
+
+}  // namespace unidist

@@ -1,0 +1,68 @@
+// Copyright 2026 The unidist-cpp Authors.
+//
+// What both worker loops share: running one task into its reply, framing the worker's
+// messages, reading the driver's, and the connection the driver channel
+// (driver_channel.h) calls through. A worker process starts in the one-thread loop
+// (worker_loop.cc); an actor created with max_concurrency > 1 hands its socket to the
+// concurrent loop (concurrent_worker.h) once its constructor has returned.
+
+#ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_TASK_H_
+#define UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_TASK_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/framing.h"
+#include "common/worker_protocol.pb.h"
+#include "process_manager/internal/worker_loop.h"
+
+namespace unidist::process_internal {
+
+// The worker's end of its socket, as the driver channel's functions reach it.
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // True on a thread that runs a task: only such a thread may call the driver.
+  virtual bool InTask() const = 0;
+  // CallDriver (help: the one-thread loop may run queued tasks while it waits).
+  virtual absl::StatusOr<proto::ApiReply> Call(proto::ApiRequest request, absl::Time deadline,
+                                               bool help) = 0;
+  // NotifyDriver.
+  virtual void Notify(proto::ApiRequest request) = 0;
+};
+
+// The process's connection while a worker loop runs; null otherwise. Set only while no
+// other thread of the loop runs.
+void SetWorkerConnection(WorkerConnection* connection);
+
+// Runs `task` with options.execute (or, if `cancelled`, answers it with Cancelled instead)
+// and fills reply->result: the task id, the values or the error, errors stamped with the
+// function and this worker (`pid`), the timing if the task asks for it.
+void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoopOptions& options,
+                 int pid, proto::WorkerMessage* reply);
+
+// `reply` (made by RunTaskInto) could not be sent because its result is too large
+// (`sent`, ResourceExhausted): turns it into that error.
+void ReplaceWithSendError(const absl::Status& sent, const proto::TaskRequest& task,
+                          const WorkerLoopOptions& options, int pid, proto::WorkerMessage* reply);
+
+// Frames the notifications made between tasks (`deferred`, see WorkerConnection::Notify)
+// and then `message` onto `out`, each carrying `waiting_tasks`. An error (`message` is
+// over max_frame_bytes) leaves what it framed on `out`; the caller keeps `deferred` then.
+absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
+                                 proto::WorkerMessage& message, int waiting_tasks,
+                                 size_t max_frame_bytes, std::string* out);
+
+// Hands each complete message in `decoder` to `handle`, which sees only the kinds a
+// worker knows (task, cancel, api_reply). DataLoss if the bytes do not decode (framing.h
+// names the fault) or are no known message.
+absl::Status ForEachDriverMessage(FrameDecoder& decoder,
+                                  absl::FunctionRef<void(proto::DriverMessage&)> handle);
+
+}  // namespace unidist::process_internal
+
+#endif  // UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_TASK_H_
