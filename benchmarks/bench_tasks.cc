@@ -104,9 +104,11 @@ uint64_t CalibrateSpin(double ms) {
   return static_cast<uint64_t>(static_cast<double>(kTrial) * ms / 1e3 / fastest);
 }
 
+int Waiter::WaitMs(double ms) { return SleepMs(ms); }
+
 }  // namespace bench_tasks
 
-UNIDIST_REMOTE(&bench_tasks::Tally::Add);
+UNIDIST_REMOTE(&bench_tasks::Tally::Add, &bench_tasks::Waiter::WaitMs);
 UNIDIST_REMOTE(bench_tasks::Noop, bench_tasks::Increment, bench_tasks::Checksum,
                bench_tasks::ChecksumView, bench_tasks::MakeBytes, bench_tasks::Spin,
                bench_tasks::SleepMs, bench_tasks::TransformPartition, bench_tasks::AddPartitions,

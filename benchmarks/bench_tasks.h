@@ -49,6 +49,15 @@ class Tally {
 };
 UNIDIST_ACTOR(Tally);
 
+// An actor whose calls wait, as calls that wait for I/O do: for ActorOptions::
+// max_concurrency, which lets them wait together.
+class Waiter {
+ public:
+  Waiter() = default;
+  int WaitMs(double ms);
+};
+UNIDIST_ACTOR(Waiter);
+
 }  // namespace bench_tasks
 
 #endif  // UNIDIST_BENCHMARKS_BENCH_TASKS_H_

@@ -213,6 +213,11 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
                     " submitted, then gathered"),
        "calls/s", U("actor_async_calls_per_s"), "", "", "", "", "Ray: ≈ 8,000 (published)",
        std::nullopt});
+  add({absl::StrCat("e. actor calls that each wait ", FormatNumber(w.actor_wait_ms), " ms, ",
+                    GroupThousands(w.actor_waiting_calls), " submitted, max_concurrency ",
+                    w.actor_threads),
+       "calls/s", U("actor_waiting_calls_per_s"), U("actor_waiting_calls_1thread_per_s"),
+       "max_concurrency 1", "", "", "", std::nullopt});
   add({absl::StrCat("a. latency, least-loaded scheduling"), "µs", U("latency_least_loaded_us"),
        "floor/pipe_rtt_best_us", "pipe round trip", P("latency_us"), "", "", std::nullopt});
   add({absl::StrCat("uneven tasks (1 × ", FormatNumber(w.uneven_long_ms), " ms, then ",

@@ -287,6 +287,27 @@ absl::Status TasksGroup(const Context& context) {
       int64_t{w.short_reps} * w.actor_sync_calls + int64_t{w.reps} * w.actor_async_calls;
   UNIDIST_RETURN_IF_ERROR(Expect(total == expected, "the actor's total"));
   LogAll(*out, {"actor_sync_calls_per_s", "actor_async_calls_per_s"});
+
+  // e. calls that wait, on one thread and on several (ActorOptions::max_concurrency)
+  for (int threads : {1, w.actor_threads}) {
+    ActorOptions options;
+    options.max_concurrency = threads;
+    Actor<bench_tasks::Waiter> waiter = CreateActor<bench_tasks::Waiter>(options);
+    UNIDIST_RETURN_IF_ERROR(Get(waiter.Created()));
+    const char* metric =
+        threads == 1 ? "actor_waiting_calls_1thread_per_s" : "actor_waiting_calls_per_s";
+    for (int rep = 0; rep < w.reps; ++rep) {
+      Stopwatch watch;
+      std::vector<ObjectRef<int>> calls;
+      calls.reserve(w.actor_waiting_calls);
+      for (int i = 0; i < w.actor_waiting_calls; ++i) {
+        calls.push_back(waiter.Submit(&bench_tasks::Waiter::WaitMs, w.actor_wait_ms));
+      }
+      UNIDIST_RETURN_IF_ERROR(Get(calls).status());
+      Add(out, metric, w.actor_waiting_calls / watch.Seconds());
+    }
+  }
+  LogAll(*out, {"actor_waiting_calls_1thread_per_s", "actor_waiting_calls_per_s"});
   return absl::OkStatus();
 }
 

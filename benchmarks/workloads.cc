@@ -17,6 +17,7 @@ Workloads QuickWorkloads() {
   w.chain_length = 1000;
   w.actor_sync_calls = 200;
   w.actor_async_calls = 2000;
+  w.actor_waiting_calls = 40;
   w.put_bytes = {kOneMiB, 16 * kOneMiB};
   w.python_put_bytes = w.put_bytes;
   w.get_bytes = 16 * kOneMiB;

@@ -37,6 +37,11 @@ struct Workloads {
   // then gathered.
   int actor_sync_calls = 2000;
   int actor_async_calls = 20000;
+  // e. Calls that each wait actor_wait_ms, all submitted, then gathered: on one thread,
+  // and on actor_threads (ActorOptions::max_concurrency).
+  int actor_waiting_calls = 200;
+  double actor_wait_ms = 2;
+  int actor_threads = 8;
   // d. Put of a byte vector read by a task that returns its checksum; Get of a task result.
   std::vector<size_t> put_bytes = {kOneMiB, 100 * kOneMiB, kOneGiB};
   // Python's Pool moves 1 GiB at about 0.08 GB/s (13 s a repetition): left out to keep the
