@@ -2,8 +2,10 @@
 
 #include "object_store/object_store.h"
 
+#include <algorithm>
 #include <deque>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "common/shrink.h"
@@ -38,6 +40,23 @@ void RunCallbacks(std::vector<ObjectStore::CompletionCallback> callbacks,
 
 }  // namespace
 
+ObjectStore::Entry ObjectStore::ReadyEntry(Value value) {
+  static_assert(sizeof(Entry) <= 24, "an entry is what a program holds by the hundred thousand");
+  if (value->size() <= kInlineBytes && value->store() == nullptr && value->keeper() == nullptr) {
+    InlineBytes small;
+    small.size = static_cast<uint8_t>(value->size());
+    std::copy(value->data(), value->data() + value->size(), small.bytes);
+    return small;
+  }
+  return value;
+}
+
+size_t ObjectStore::HeldBytes(const Entry& entry) {
+  if (const Value* value = std::get_if<Value>(&entry)) return (*value)->size();
+  if (const InlineBytes* small = std::get_if<InlineBytes>(&entry)) return small->size;
+  return 0;
+}
+
 absl::Status ObjectStore::CreatePending(const DataID& id) {
   absl::MutexLock lock(&mu_);
   if (!entries_.try_emplace(id).second) {
@@ -48,18 +67,26 @@ absl::Status ObjectStore::CreatePending(const DataID& id) {
 }
 
 absl::Status ObjectStore::PutReady(const DataID& id, std::string bytes) {
-  return PutReady(id, HeapBytes(std::move(bytes)));
+  if (bytes.size() > kInlineBytes) return PutReady(id, HeapBytes(std::move(bytes)));
+  InlineBytes small;  // without an ObjectBytes made only to be copied
+  small.size = static_cast<uint8_t>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), small.bytes);
+  return PutEntry(id, small, bytes.size());
 }
 
 absl::Status ObjectStore::PutReady(const DataID& id, Value bytes) {
+  const size_t size = bytes->size();
+  return PutEntry(id, ReadyEntry(std::move(bytes)), size);
+}
+
+absl::Status ObjectStore::PutEntry(const DataID& id, Entry entry, size_t size) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = entries_.try_emplace(id);
   if (!inserted) {
     return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
   }
-  it->second.state = Entry::State::kReady;
-  bytes_held_ += bytes->size();
-  it->second.value = std::move(bytes);
+  bytes_held_ += size;
+  it->second = std::move(entry);
   return absl::OkStatus();
 }
 
@@ -98,21 +125,23 @@ bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result,
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.state != Entry::State::kPending) return false;
+    if (it == entries_.end() || !std::holds_alternative<Pending>(it->second)) return false;
     Entry& entry = it->second;
     if (where != nullptr) {
-      entry.state = Entry::State::kRemote;
+      entry = RemoteMark();
       remote_[id].where = *where;
     } else if (result.ok()) {
-      entry.state = Entry::State::kReady;
       bytes_held_ += (*result)->size();
-      entry.value = *result;
+      entry = ReadyEntry(*result);
     } else {
-      entry.state = Entry::State::kFailed;
-      entry.error = result.status();
+      entry = result.status();
     }
     --pending_count_;
-    callbacks.swap(entry.callbacks);
+    if (!callbacks_.empty()) {
+      if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
+        callbacks = std::move(waiting.mapped());
+      }
+    }
   }
   RunCallbacks(std::move(callbacks), result);
   return true;
@@ -123,7 +152,7 @@ size_t ObjectStore::FailAllPending(const absl::Status& error) {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, entry] : entries_) {
-      if (entry.state == Entry::State::kPending) pending.push_back(id);
+      if (std::holds_alternative<Pending>(entry)) pending.push_back(id);
     }
   }
   size_t failed = 0;
@@ -142,11 +171,16 @@ void ObjectStore::Erase(const DataID& id) {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
-    if (it->second.state == Entry::State::kPending) --pending_count_;
-    if (it->second.value != nullptr) bytes_held_ -= it->second.value->size();
-    dropped.swap(it->second.callbacks);
+    if (std::holds_alternative<Pending>(it->second)) --pending_count_;
+    bytes_held_ -= HeldBytes(it->second);
     entries_.erase(it);
     ShrinkIfSparse(entries_);
+    if (!callbacks_.empty()) {
+      if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
+        dropped = std::move(waiting.mapped());
+        ShrinkIfSparse(callbacks_);
+      }
+    }
     if (!attachments_.empty()) {
       if (auto found = attachments_.find(id); found != attachments_.end()) {
         attachment = std::move(found->second);
@@ -236,9 +270,10 @@ std::vector<std::pair<DataID, ObjectStore::Value>> ObjectStore::UnsharedValuesIn
   for (const auto& [id, entry] : entries_) {
     if (found.size() >= max) break;
     // Every copy of a value is made under mu_, so nobody can take one while we look.
-    if (entry.state == Entry::State::kReady && entry.value != nullptr &&
-        entry.value->store() == store && entry.value.use_count() == 1) {
-      found.emplace_back(id, entry.value);
+    const Value* value = std::get_if<Value>(&entry);
+    if (value != nullptr && *value != nullptr && (*value)->store() == store &&
+        value->use_count() == 1) {
+      found.emplace_back(id, *value);
     }
   }
   return found;
@@ -248,24 +283,26 @@ bool ObjectStore::ReplaceIfUnshared(const DataID& id, const Value& current, Valu
   Value replaced;  // released after the lock
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.value != current || current.use_count() != 2) {
-    return false;
-  }
+  Value* value = it == entries_.end() ? nullptr : std::get_if<Value>(&it->second);
+  if (value == nullptr || *value != current || current.use_count() != 2) return false;
   bytes_held_ += replacement->size();
   bytes_held_ -= current->size();
-  replaced = std::exchange(it->second.value, std::move(replacement));
+  replaced = std::exchange(*value, std::move(replacement));
   return true;
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {
-  if (entry.state == Entry::State::kReady) return entry.value;
-  if (entry.state == Entry::State::kRemote) return Value();  // see Location
-  return entry.error;
+  if (const Value* value = std::get_if<Value>(&entry)) return *value;
+  if (const InlineBytes* small = std::get_if<InlineBytes>(&entry)) {
+    return HeapBytes(std::string(small->bytes, small->size));
+  }
+  if (const absl::Status* error = std::get_if<absl::Status>(&entry)) return *error;
+  return Value();  // remote: see Location
 }
 
 bool ObjectStore::IsCompleteLocked(const DataID& id) const {
   auto it = entries_.find(id);
-  return it == entries_.end() || it->second.state != Entry::State::kPending;
+  return it == entries_.end() || !std::holds_alternative<Pending>(it->second);
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time deadline) const {
@@ -279,7 +316,7 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time
   if (it == entries_.end()) {
     return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
   }
-  if (it->second.state == Entry::State::kRemote) return GetRemote(id, deadline);
+  if (std::holds_alternative<RemoteMark>(it->second)) return GetRemote(id, deadline);
   return ResultOf(it->second);
 }
 
@@ -353,8 +390,8 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
     auto it = entries_.find(id);
     if (it == entries_.end()) {
       result = absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
-    } else if (it->second.state == Entry::State::kPending) {
-      it->second.callbacks.push_back(std::move(callback));
+    } else if (std::holds_alternative<Pending>(it->second)) {
+      callbacks_[id].push_back(std::move(callback));
       return;
     } else {
       result = ResultOf(it->second);
@@ -366,13 +403,13 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
 bool ObjectStore::IsPending(const DataID& id) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);
-  return it != entries_.end() && it->second.state == Entry::State::kPending;
+  return it != entries_.end() && std::holds_alternative<Pending>(it->second);
 }
 
 bool ObjectStore::IsComplete(const DataID& id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = entries_.find(id);
-  return it != entries_.end() && it->second.state != Entry::State::kPending;
+  return it != entries_.end() && !std::holds_alternative<Pending>(it->second);
 }
 
 size_t ObjectStore::size() const {

@@ -38,10 +38,12 @@
 #define UNIDIST_OBJECT_STORE_OBJECT_STORE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -175,13 +177,27 @@ class ObjectStore {
   size_t bytes_held() const;
 
  private:
-  struct Entry {
-    enum class State { kPending, kReady, kFailed, kRemote };
-    State state = State::kPending;
-    Value value;
-    absl::Status error;
-    std::vector<CompletionCallback> callbacks;
+  // An entry is one of these: pending; ready, with its value (or, for a small value in
+  // the heap, its bytes kept in the entry itself, without an allocation of their own);
+  // failed, with its error; remote. Entries are what a program holds by the hundred
+  // thousand, so each is small: 24 bytes besides its id. Callbacks on pending entries are
+  // in a table of their own.
+  static constexpr size_t kInlineBytes = 15;
+  struct Pending {};
+  struct InlineBytes {
+    uint8_t size = 0;
+    char bytes[kInlineBytes];
   };
+  struct RemoteMark {};  // its location is in remote_
+  using Entry = std::variant<Pending, Value, InlineBytes, absl::Status, RemoteMark>;
+
+  // The entry for a ready value: its bytes inline when they are few, in the heap and held
+  // by nothing else (no keeper, not in a shared-memory store).
+  static Entry ReadyEntry(Value value);
+  // The bytes a ready entry holds (counted in bytes_held_); 0 for the others.
+  static size_t HeldBytes(const Entry& entry);
+  // PutReady's insertion of a ready `entry` of `size` bytes.
+  absl::Status PutEntry(const DataID& id, Entry entry, size_t size);
 
   // Completes the entry `id` with `result` (remote at `where`, if set); false if unknown
   // or not pending.
@@ -195,6 +211,8 @@ class ObjectStore {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Completion callbacks, by pending entry (OnComplete).
+  absl::flat_hash_map<DataID, std::vector<CompletionCallback>> callbacks_ ABSL_GUARDED_BY(mu_);
   // Attachments, by entry. A table of their own: few entries have one, and a field in
   // every Entry would cost every small object its size (about twice over, at the hash
   // table's load factor).

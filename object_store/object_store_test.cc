@@ -5,6 +5,8 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,6 +31,49 @@ TEST(ObjectStoreTest, PutThenGet) {
   EXPECT_EQ((*value)->view(), "hello");
   EXPECT_EQ(store.bytes_held(), 5u);
   EXPECT_EQ(store.PutReady(Id(1), "again").code(), absl::StatusCode::kAlreadyExists);
+}
+
+// Small values in the heap are kept in the entry itself: each Get gets its own copy of
+// the bytes. Larger ones, and any with a keeper, are shared as they are.
+TEST(ObjectStoreTest, SmallValuesAreKeptInTheEntryLargerOnesShared) {
+  ObjectStore store;
+  const std::string small(15, 's');
+  const std::string large(16, 'l');
+  ASSERT_TRUE(store.PutReady(Id(1), small).ok());
+  ObjectStore::Value large_value = HeapBytes(large);
+  ASSERT_TRUE(store.PutReady(Id(2), large_value).ok());
+  auto keeper = std::make_shared<int>(7);
+  ObjectStore::Value kept =
+      std::make_shared<const ObjectBytes>(absl::string_view("abc"), keeper, nullptr, 0);
+  ASSERT_TRUE(store.PutReady(Id(3), kept).ok());
+  ASSERT_TRUE(store.PutReady(Id(4), std::string()).ok());
+  EXPECT_EQ(store.bytes_held(), 15u + 16u + 3u);
+
+  absl::StatusOr<ObjectStore::Value> first = store.Get(Id(1));
+  absl::StatusOr<ObjectStore::Value> second = store.Get(Id(1));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ((*first)->view(), small);
+  EXPECT_EQ((*second)->view(), small);
+  EXPECT_NE(first->get(), second->get());  // copies
+  EXPECT_EQ(store.Get(Id(2))->get(), large_value.get());
+  EXPECT_EQ(store.Get(Id(3))->get(), kept.get());
+  EXPECT_EQ(store.Get(Id(4)).value()->size(), 0u);
+
+  // Completion of a pending entry: the callbacks get the value as sealed; later readers
+  // the entry's copy.
+  ASSERT_TRUE(store.CreatePending(Id(5)).ok());
+  ObjectStore::Value sealed = HeapBytes("tiny");
+  const ObjectBytes* seen = nullptr;
+  store.OnComplete(Id(5), [&seen](const absl::StatusOr<ObjectStore::Value>& value) {
+    seen = value.ok() ? value->get() : nullptr;
+  });
+  ASSERT_TRUE(store.Seal(Id(5), sealed));
+  EXPECT_EQ(seen, sealed.get());
+  EXPECT_EQ(store.Get(Id(5)).value()->view(), "tiny");
+
+  for (uint64_t n = 1; n <= 5; ++n) store.Erase(Id(n));
+  EXPECT_EQ(store.bytes_held(), 0u);
+  EXPECT_EQ(store.size(), 0u);
 }
 
 TEST(ObjectStoreTest, GetUnknownIsNotFound) {

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "object_store/object_store.h"
@@ -27,29 +28,40 @@ class RefToken {
   RefToken(DataID id, std::shared_ptr<ObjectStore> store) : id_(id), store_(std::move(store)) {}
   // The result of `task` (which Cancel finds through it).
   RefToken(DataID id, std::shared_ptr<ObjectStore> store, std::weak_ptr<PendingTask> task)
-      : id_(id), store_(std::move(store)), task_(std::move(task)), is_task_result_(true) {}
-  RefToken(DataID id, absl::Status error) : id_(id), error_(std::move(error)) {}
+      : id_(id), store_(std::move(store)), kind_(TaskResult{std::move(task)}) {}
+  RefToken(DataID id, absl::Status error) : id_(id), kind_(std::move(error)) {}
   // In a worker process: an object the driver holds for this worker (nested tasks).
   struct HeldByDriver {};
-  RefToken(DataID id, HeldByDriver) : id_(id), held_by_driver_(true) {}
+  RefToken(DataID id, HeldByDriver held) : id_(id), kind_(held) {}
   ~RefToken();
   RefToken(const RefToken&) = delete;
   RefToken& operator=(const RefToken&) = delete;
 
   const DataID& id() const { return id_; }
   ObjectStore* store() const { return store_.get(); }
-  const absl::Status& error() const { return error_; }
-  const std::weak_ptr<PendingTask>& task() const { return task_; }
-  bool is_task_result() const { return is_task_result_; }
-  bool held_by_driver() const { return held_by_driver_; }
+  // OK unless the object never reached a store.
+  absl::Status error() const {
+    const absl::Status* error = std::get_if<absl::Status>(&kind_);
+    return error != nullptr ? *error : absl::OkStatus();
+  }
+  // The task whose result it is; empty for other objects.
+  std::weak_ptr<PendingTask> task() const {
+    const TaskResult* result = std::get_if<TaskResult>(&kind_);
+    return result != nullptr ? result->task : std::weak_ptr<PendingTask>();
+  }
+  bool is_task_result() const { return std::holds_alternative<TaskResult>(kind_); }
+  bool held_by_driver() const { return std::holds_alternative<HeldByDriver>(kind_); }
 
  private:
+  struct TaskResult {
+    std::weak_ptr<PendingTask> task;
+  };
   const DataID id_;
   const std::shared_ptr<ObjectStore> store_;
-  const std::weak_ptr<PendingTask> task_;
-  const bool is_task_result_ = false;
-  const bool held_by_driver_ = false;
-  const absl::Status error_;
+  // What only some tokens have, in one field: a token is one of a Put object's (monostate),
+  // a task result's, a failed object's, or one the driver holds for this worker. One token
+  // per object held, so its size is the driver's cost per object (with the store's entry).
+  const std::variant<std::monostate, TaskResult, absl::Status, HeldByDriver> kind_;
 };
 
 }  // namespace unidist::api_internal
