@@ -13,7 +13,7 @@
 //   --quick                 small sizes (QuickWorkloads())
 //   --python_baseline=PATH  the Python script (default: found in the runfiles)
 //   --skip_python, --skip_floor, --skip_unidist   leave a source out
-//   --unidist_groups=a,b    only these unidist-cpp groups (memory, startup, tasks, scaling,
+//   --unidist_groups=a,b    only these unidist-cpp groups (memory, startup, tasks, loaded, scaling,
 //                           scheduling, partitions, store, large; see unidist_workloads.h),
 //                           e.g. for profiling
 //

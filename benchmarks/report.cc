@@ -201,6 +201,12 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"b. throughput, from two driver threads at once", "tasks/s",
        U("throughput_2threads_tasks_per_s"), "", "", "", "", "not run (time budget)",
        std::nullopt});
+  add({"a. latency under load (a CPU-bound process on every core beside the benchmark)", "µs",
+       U("loaded_latency_us"), U("latency_us"), "quiet, this run", "", "", "",
+       Goal{Goal::Of::kFloorRatio, true, 2, "≤ 2× quiet"}});
+  add({"b. throughput under load (the same processes)", "tasks/s",
+       U("loaded_throughput_tasks_per_s"), U("throughput_tasks_per_s"), "quiet, this run", "", "",
+       "", Goal{Goal::Of::kFloorRatio, false, 0.5, "≥ 0.5× quiet"}});
   add({absl::StrCat("c. chain of ", GroupThousands(w.chain_length),
                     " dependent tasks (each takes the previous ref)"),
        "µs per task", U("chain_us_per_task"), "floor/pipe_rtt_best_us", "pipe round trip",

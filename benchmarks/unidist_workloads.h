@@ -9,6 +9,8 @@
 //   startup  Init -> first result, and Shutdown
 //   tasks    latency, throughput (one and two driver threads, and unidist::Map), a chain
 //            of dependent tasks
+//   loaded   latency and throughput again, with a CPU-bound process on every core beside
+//            the benchmark (started before Init, ended after Shutdown)
 //   scaling  CPU-bound tasks on 1 worker and on `workers` workers; also, interleaved with
 //            them, on plain forked processes ("floor/scaling_*": the machine's parallelism
 //            at that moment, other users' load included)
