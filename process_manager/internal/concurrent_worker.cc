@@ -37,8 +37,7 @@ class ConcurrentWorker final : public WorkerConnection {
         pid_(getpid()),
         decoder_(std::move(backlog.decoder)),
         deferred_(std::move(backlog.deferred)),
-        tasks_(std::move(backlog.tasks)),
-        cancelled_(std::move(backlog.cancelled)),
+        inbox_(std::move(backlog.inbox)),
         next_request_id_(backlog.next_request_id),
         end_of_stream_(backlog.end_of_stream) {}
 
@@ -131,19 +130,11 @@ class ConcurrentWorker final : public WorkerConnection {
       {
         absl::MutexLock lock(&mu_);
         if (exit_code_ >= 0) return;  // a write failed (and shut this socket's reading)
-        parsed = ForEachDriverMessage(decoder_, [this](proto::DriverMessage& message) {
-          mu_.AssertHeld();
-          if (message.has_task()) {
-            tasks_.push_back(std::move(*message.mutable_task()));
-            work_.Signal();
-          } else if (message.has_cancel()) {
-            cancelled_.insert(message.cancel().task_id());
-          } else {
-            const uint64_t id = message.api_reply().request_id();
-            replies_[id] = std::move(*message.mutable_api_reply());
-            replied_.SignalAll();
-          }
-        });
+        const size_t tasks = inbox_.tasks.size();
+        const size_t replies = inbox_.replies.size();
+        parsed = inbox_.Read(decoder_);
+        if (inbox_.tasks.size() > tasks) work_.SignalAll();
+        if (inbox_.replies.size() > replies) replied_.SignalAll();
       }
       if (!parsed.ok()) {
         LOG(ERROR) << "unidist worker: bad bytes from the driver: " << parsed;
@@ -171,11 +162,9 @@ class ConcurrentWorker final : public WorkerConnection {
       bool cancelled;
       {
         absl::MutexLock lock(&mu_);
-        while (tasks_.empty() && !end_of_stream_ && exit_code_ < 0) work_.Wait(&mu_);
-        if (exit_code_ >= 0 || tasks_.empty()) return;  // failed, or all received has run
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
-        cancelled = cancelled_.erase(task.task_id()) > 0;
+        while (inbox_.tasks.empty() && !end_of_stream_ && exit_code_ < 0) work_.Wait(&mu_);
+        if (exit_code_ >= 0 || inbox_.tasks.empty()) return;  // failed, or all has run
+        task = inbox_.PopTask(&cancelled);
       }
       RunTask(task, cancelled);
     }
@@ -190,21 +179,15 @@ class ConcurrentWorker final : public WorkerConnection {
     }
     proto::WorkerMessage reply;
     RunTaskInto(task, cancelled, options_, pid_, &reply);
-    if (absl::Status sent = Send(reply); sent.code() == absl::StatusCode::kResourceExhausted) {
-      ReplaceWithSendError(sent, task, options_, pid_, &reply);
-      Send(reply).IgnoreError();  // a failure sets exit_code_
-    }
+    SendResult(task, options_, pid_, reply,
+               [this](proto::WorkerMessage& message) { return Send(message); });
     t_in_task = false;
   }
 
   absl::StatusOr<proto::ApiReply> AwaitReply(uint64_t id, absl::Time deadline) {
     absl::MutexLock lock(&mu_);
     for (;;) {
-      if (auto it = replies_.find(id); it != replies_.end()) {
-        proto::ApiReply reply = std::move(it->second);
-        replies_.erase(it);
-        return reply;
-      }
+      if (std::optional<proto::ApiReply> reply = inbox_.TakeReply(id)) return *std::move(reply);
       if (exit_code_ >= 0 || end_of_stream_) {
         return absl::UnavailableError("the driver closed the connection");
       }
@@ -247,9 +230,7 @@ class ConcurrentWorker final : public WorkerConnection {
   absl::Mutex mu_;
   absl::CondVar work_;     // a task was queued, or the stream ended
   absl::CondVar replied_;  // a reply arrived, or the stream ended
-  std::deque<proto::TaskRequest> tasks_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, proto::ApiReply> replies_ ABSL_GUARDED_BY(mu_);
+  DriverInbox inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_);
   bool end_of_stream_ ABSL_GUARDED_BY(mu_);
   int exit_code_ ABSL_GUARDED_BY(mu_) = -1;

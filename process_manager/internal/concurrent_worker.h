@@ -22,21 +22,19 @@
 #define UNIDIST_PROCESS_MANAGER_INTERNAL_CONCURRENT_WORKER_H_
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "common/framing.h"
 #include "common/worker_protocol.pb.h"
 #include "process_manager/internal/worker_loop.h"
+#include "process_manager/internal/worker_task.h"
 
 namespace unidist::process_internal {
 
 // What the one-thread loop hands over: what it has read and not yet used.
 struct WorkerBacklog {
   FrameDecoder decoder;                     // with any part of a frame read so far
-  std::deque<proto::TaskRequest> tasks;     // received, not started
-  absl::flat_hash_set<uint64_t> cancelled;  // task ids cancelled before they started
+  DriverInbox inbox;                        // messages read, not used yet
   std::vector<proto::ApiRequest> deferred;  // notifications made between tasks
   uint64_t next_request_id = 1;
   bool end_of_stream = false;

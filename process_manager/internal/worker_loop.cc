@@ -7,12 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <deque>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "common/framing.h"
 #include "glog/logging.h"
@@ -39,21 +36,22 @@ class Worker final : public WorkerConnection {
     for (;;) {
       // Wait for work when there is none; otherwise only pick up what has arrived, so
       // that a cancellation sent after a task is seen before the task starts.
-      Receive(/*block=*/tasks_.empty() && !end_of_stream_, absl::InfiniteFuture());
+      Receive(/*block=*/inbox_.tasks.empty() && !end_of_stream_, absl::InfiniteFuture());
       if (exit_code_ >= 0) return exit_code_;
-      if (tasks_.empty()) {
+      if (inbox_.tasks.empty()) {
         if (end_of_stream_) return kWorkerExitOk;  // everything received has run
         continue;
       }
-      const proto::TaskRequest task = PopTask();
-      RunTask(task);
+      bool cancelled;
+      const proto::TaskRequest task = inbox_.PopTask(&cancelled);
+      RunTask(task, cancelled);
       if (exit_code_ >= 0) return exit_code_;
       // An actor's constructor asks for its calls to run on several threads.
       if (task.actor_max_concurrency() > 1 && task.actor_key() != 0) {
         return RunConcurrentWorkerLoop(
             fd_, options_, static_cast<int>(task.actor_max_concurrency()),
-            WorkerBacklog{std::move(decoder_), std::move(tasks_), std::move(cancelled_),
-                          std::move(deferred_), next_request_id_, end_of_stream_});
+            WorkerBacklog{std::move(decoder_), std::move(inbox_), std::move(deferred_),
+                          next_request_id_, end_of_stream_});
       }
     }
   }
@@ -92,16 +90,15 @@ class Worker final : public WorkerConnection {
   // With `help`, runs queued tasks while it waits (see help_while_waiting).
   absl::StatusOr<proto::ApiReply> AwaitReply(uint64_t id, absl::Time deadline, bool help) {
     for (;;) {
-      if (auto it = replies_.find(id); it != replies_.end()) {
-        proto::ApiReply reply = std::move(it->second);
-        replies_.erase(it);
-        return reply;
-      }
+      if (std::optional<proto::ApiReply> reply = inbox_.TakeReply(id)) return *std::move(reply);
       if (exit_code_ >= 0 || end_of_stream_) {
         return absl::UnavailableError("the driver closed the connection");
       }
-      if (help && options_.help_while_waiting && !tasks_.empty() && depth_ < kMaxNestedTasks) {
-        RunTask(PopTask());
+      if (help && options_.help_while_waiting && !inbox_.tasks.empty() &&
+          depth_ < kMaxNestedTasks) {
+        bool cancelled;
+        const proto::TaskRequest task = inbox_.PopTask(&cancelled);
+        RunTask(task, cancelled);
         continue;
       }
       if (absl::Now() >= deadline) {
@@ -134,7 +131,7 @@ class Worker final : public WorkerConnection {
         return;
       }
       decoder_.Commit(static_cast<size_t>(received));
-      if (absl::Status parsed = ParseFrames(); !parsed.ok()) {
+      if (absl::Status parsed = inbox_.Read(decoder_); !parsed.ok()) {
         // For the driver's log: the worker's stderr is forwarded, and its tail is quoted
         // in the errors of its tasks.
         LOG(ERROR) << "unidist worker: bad bytes from the driver: " << parsed;
@@ -144,45 +141,21 @@ class Worker final : public WorkerConnection {
     }
   }
 
-  // DataLoss if the bytes do not decode (framing.h names the fault) or are no known message.
-  absl::Status ParseFrames() {
-    return ForEachDriverMessage(decoder_, [this](proto::DriverMessage& message) {
-      if (message.has_task()) {
-        tasks_.push_back(std::move(*message.mutable_task()));
-      } else if (message.has_cancel()) {
-        cancelled_.insert(message.cancel().task_id());
-      } else {
-        const uint64_t id = message.api_reply().request_id();
-        replies_[id] = std::move(*message.mutable_api_reply());
-      }
-    });
-  }
-
-  proto::TaskRequest PopTask() {
-    proto::TaskRequest task = std::move(tasks_.front());
-    tasks_.pop_front();
-    return task;
-  }
-
-  void RunTask(const proto::TaskRequest& task) {
+  void RunTask(const proto::TaskRequest& task, bool cancelled) {
     ++depth_;
     if (depth_ > 1) {  // nested under a waiting task: tell the driver it has started
       proto::WorkerMessage started;
       started.mutable_started()->set_task_id(task.task_id());
       Send(started).IgnoreError();  // a failure sets exit_code_
     }
-    const bool cancelled = cancelled_.erase(task.task_id()) > 0;
     // The outermost task says in shared memory that it has begun, before any of it runs.
     const bool outermost = depth_ == 1 && options_.running_task != nullptr && !cancelled;
     if (outermost) options_.running_task->store(task.task_id(), std::memory_order_release);
     proto::WorkerMessage reply;
     RunTaskInto(task, cancelled, options_, pid_, &reply);
     --depth_;
-    if (absl::Status sent = Send(reply); sent.code() == absl::StatusCode::kResourceExhausted) {
-      // The result is too large to send: report that instead of the value.
-      ReplaceWithSendError(sent, task, options_, pid_, &reply);
-      Send(reply).IgnoreError();  // a failure sets exit_code_
-    }
+    SendResult(task, options_, pid_, reply,
+               [this](proto::WorkerMessage& message) { return Send(message); });
     // Only now that its result is written: a worker that dies before has not answered it.
     if (outermost) options_.running_task->store(0, std::memory_order_release);
   }
@@ -209,10 +182,8 @@ class Worker final : public WorkerConnection {
   FrameDecoder decoder_;
   const int pid_;
   std::string out_;
-  std::deque<proto::TaskRequest> tasks_;
+  DriverInbox inbox_;
   std::vector<proto::ApiRequest> deferred_;  // Notify calls made between tasks
-  absl::flat_hash_set<uint64_t> cancelled_;
-  absl::flat_hash_map<uint64_t, proto::ApiReply> replies_;
   uint64_t next_request_id_ = 1;
   int depth_ = 0;    // tasks on the stack
   int waiting_ = 0;  // of those, waiting in Call

@@ -53,14 +53,18 @@ void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoo
   }
 }
 
-void ReplaceWithSendError(const absl::Status& sent, const proto::TaskRequest& task,
-                          const WorkerLoopOptions& options, int pid, proto::WorkerMessage* reply) {
-  proto::TaskResult* result = reply->mutable_result();
+void SendResult(const proto::TaskRequest& task, const WorkerLoopOptions& options, int pid,
+                proto::WorkerMessage& reply,
+                absl::FunctionRef<absl::Status(proto::WorkerMessage&)> send) {
+  const absl::Status sent = send(reply);
+  if (sent.code() != absl::StatusCode::kResourceExhausted) return;
+  proto::TaskResult* result = reply.mutable_result();
   result->clear_values();
   result->clear_element_errors();
   result->mutable_error()->set_code(static_cast<int>(sent.code()));
   result->mutable_error()->set_message(std::string(sent.message()));
   Stamp(task, options, pid, result->mutable_error());
+  send(reply).IgnoreError();  // a failure ends the worker
 }
 
 absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
@@ -76,8 +80,7 @@ absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
   return AppendFrame(message, max_frame_bytes, out);
 }
 
-absl::Status ForEachDriverMessage(FrameDecoder& decoder,
-                                  absl::FunctionRef<void(proto::DriverMessage&)> handle) {
+absl::Status DriverInbox::Read(FrameDecoder& decoder) {
   for (;;) {
     absl::StatusOr<std::optional<absl::string_view>> payload = decoder.Next();
     if (!payload.ok()) return payload.status();
@@ -86,11 +89,32 @@ absl::Status ForEachDriverMessage(FrameDecoder& decoder,
     if (absl::Status parsed = ParseFramePayload(**payload, &message); !parsed.ok()) {
       return parsed;
     }
-    if (!message.has_task() && !message.has_cancel() && !message.has_api_reply()) {
+    if (message.has_task()) {
+      tasks.push_back(std::move(*message.mutable_task()));
+    } else if (message.has_cancel()) {
+      cancelled.insert(message.cancel().task_id());
+    } else if (message.has_api_reply()) {
+      const uint64_t id = message.api_reply().request_id();
+      replies[id] = std::move(*message.mutable_api_reply());
+    } else {
       return absl::DataLossError("the driver sent a message of no known kind");
     }
-    handle(message);
   }
+}
+
+proto::TaskRequest DriverInbox::PopTask(bool* was_cancelled) {
+  proto::TaskRequest task = std::move(tasks.front());
+  tasks.pop_front();
+  *was_cancelled = cancelled.erase(task.task_id()) > 0;
+  return task;
+}
+
+std::optional<proto::ApiReply> DriverInbox::TakeReply(uint64_t id) {
+  auto it = replies.find(id);
+  if (it == replies.end()) return std::nullopt;
+  proto::ApiReply reply = std::move(it->second);
+  replies.erase(it);
+  return reply;
 }
 
 }  // namespace unidist::process_internal

@@ -9,9 +9,14 @@
 #ifndef UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_TASK_H_
 #define UNIDIST_PROCESS_MANAGER_INTERNAL_WORKER_TASK_H_
 
+#include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -45,10 +50,11 @@ void SetWorkerConnection(WorkerConnection* connection);
 void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoopOptions& options,
                  int pid, proto::WorkerMessage* reply);
 
-// `reply` (made by RunTaskInto) could not be sent because its result is too large
-// (`sent`, ResourceExhausted): turns it into that error.
-void ReplaceWithSendError(const absl::Status& sent, const proto::TaskRequest& task,
-                          const WorkerLoopOptions& options, int pid, proto::WorkerMessage* reply);
+// Sends `reply` (made by RunTaskInto for `task`) with `send`; a result too large to send
+// (ResourceExhausted) goes as that error instead. `send` ends the worker on a failed write.
+void SendResult(const proto::TaskRequest& task, const WorkerLoopOptions& options, int pid,
+                proto::WorkerMessage& reply,
+                absl::FunctionRef<absl::Status(proto::WorkerMessage&)> send);
 
 // Frames the notifications made between tasks (`deferred`, see WorkerConnection::Notify)
 // and then `message` onto `out`, each carrying `waiting_tasks`. An error (`message` is
@@ -57,11 +63,21 @@ absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
                                  proto::WorkerMessage& message, int waiting_tasks,
                                  size_t max_frame_bytes, std::string* out);
 
-// Hands each complete message in `decoder` to `handle`, which sees only the kinds a
-// worker knows (task, cancel, api_reply). DataLoss if the bytes do not decode (framing.h
-// names the fault) or are no known message.
-absl::Status ForEachDriverMessage(FrameDecoder& decoder,
-                                  absl::FunctionRef<void(proto::DriverMessage&)> handle);
+// What the driver has sent that the worker has not used yet; each loop keeps one.
+struct DriverInbox {
+  std::deque<proto::TaskRequest> tasks;                    // received, not started
+  absl::flat_hash_set<uint64_t> cancelled;                 // cancelled before they started
+  absl::flat_hash_map<uint64_t, proto::ApiReply> replies;  // by request id
+
+  // Files each complete message in `decoder`. DataLoss if the bytes do not decode
+  // (framing.h names the fault) or are no message a worker knows.
+  absl::Status Read(FrameDecoder& decoder);
+  // The oldest task (there must be one), and whether the driver cancelled it before it
+  // started.
+  proto::TaskRequest PopTask(bool* cancelled);
+  // The reply to request `id`, if it has come.
+  std::optional<proto::ApiReply> TakeReply(uint64_t id);
+};
 
 }  // namespace unidist::process_internal
 
