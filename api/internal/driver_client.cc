@@ -203,7 +203,7 @@ RefHandle Client::Seal(WritableObject object) {
 
 RefHandle FailedHandle(absl::Status error) {
   const DataID id = DataID::Generate();
-  return RefHandle{id, std::make_shared<const RefToken>(id, std::move(error))};
+  return RefHandle{id, RefToken::ForError(id, std::move(error))};
 }
 
 std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {

@@ -138,7 +138,7 @@ RefHandle Runtime::Put(std::string bytes) {
   const DataID id = DataID::Generate();
   // A fresh id cannot collide, so this cannot fail.
   store_->PutReady(id, std::move(bytes)).IgnoreError();
-  return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
+  return RefHandle{id, RefToken::ForObject(id, *store_anchor_)};
 }
 
 RefHandle Runtime::Put(const ValueWriter& value) {
@@ -158,7 +158,7 @@ RefHandle Runtime::Put(const ValueWriter& value) {
   const DataID id = DataID::Generate();
   // A fresh id cannot collide.
   store_->PutReady(id, StoredBytes(*std::move(block), value.size)).IgnoreError();
-  return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
+  return RefHandle{id, RefToken::ForObject(id, *store_anchor_)};
 }
 
 absl::StatusOr<WritableObject> Runtime::Allocate(size_t size, size_t aligned_at) {
@@ -185,7 +185,7 @@ RefHandle Runtime::Seal(WritableObject object) {
   const DataID id = DataID::Generate();
   // A fresh id cannot collide.
   store_->PutReady(id, StoredBytes(std::move(block), object.size)).IgnoreError();
-  return RefHandle{id, std::make_shared<const RefToken>(id, store_)};
+  return RefHandle{id, RefToken::ForObject(id, *store_anchor_)};
 }
 
 std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int num_returns,
@@ -198,7 +198,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
     store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
     task->result_ids.push_back(id);
     task->request.add_result_ids(id.Binary());
-    results->push_back(RefHandle{id, std::make_shared<const RefToken>(id, store_, task)});
+    results->push_back(RefHandle{id, RefToken::ForTaskResult(id, *store_anchor_, task)});
   }
   task->request.set_function(function);
   if (arena_ != nullptr) task->request.set_store_results_from(shared_memory_min_bytes_);

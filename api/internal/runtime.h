@@ -213,7 +213,7 @@ class Runtime {
   Stats GetStats();
 
  private:
-  Runtime() : store_(std::make_shared<ObjectStore>()) {}
+  Runtime() : store_(std::make_shared<ObjectStore>()), store_anchor_(StoreAnchor::Create(store_)) {}
 
   // A task with its result ids created; its arguments still to be resolved.
   std::shared_ptr<PendingTask> NewTask(const std::string& function, int num_returns,
@@ -277,6 +277,12 @@ class Runtime {
   void SealKept(const DataID& id, const proto::KeptValue& kept);
 
   const std::shared_ptr<ObjectStore> store_;
+  // What the tokens of this session's objects hold on to (ref_token.h); the runtime's own
+  // reference, dropped by its destructor.
+  struct Unref {
+    void operator()(const StoreAnchor* anchor) const { anchor->Unref(); }
+  };
+  const std::unique_ptr<const StoreAnchor, Unref> store_anchor_;
   // Serves the API calls of tasks (nested tasks); set by Start, before the pool.
   std::unique_ptr<ApiServer> api_server_;
   std::unique_ptr<WorkerPool> pool_;

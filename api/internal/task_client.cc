@@ -49,7 +49,7 @@ std::shared_ptr<const RefToken> HeldToken(const DataID& id) {
   std::weak_ptr<const RefToken>& entry = HeldTokens()[id];
   std::shared_ptr<const RefToken> token = entry.lock();
   if (token == nullptr) {
-    token = std::make_shared<const RefToken>(id, RefToken::HeldByDriver());
+    token = RefToken::HeldByDriver(id);
     entry = token;
   }
   // Entries of tokens gone go when the table has doubled since the last sweep.
