@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "xxhash.h"
 
 namespace unidist {
@@ -70,6 +71,35 @@ absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t ma
   PutHeader(static_cast<uint32_t>(size), FrameChecksum(absl::string_view(payload, size)),
             out->data() + start);
   return absl::OkStatus();
+}
+
+absl::Status AppendFrameOfField(uint32_t field_number, const google::protobuf::MessageLite& inner,
+                                size_t max_frame_bytes, std::string* out) {
+  using google::protobuf::io::CodedOutputStream;
+  const size_t inner_size = inner.ByteSizeLong();
+  const size_t limit = std::min(max_frame_bytes, kMaxFrameBytesLimit);
+  const uint32_t key = (field_number << 3) | 2;
+  const size_t size = PayloadBytesOfField(field_number, inner_size);
+  if (size > limit) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "message of %d bytes is larger than the maximum frame size of %d bytes", size, limit));
+  }
+  const size_t start = out->size();
+  out->resize(start + kFrameHeaderBytes + size);
+  uint8_t* payload = reinterpret_cast<uint8_t*>(out->data() + start + kFrameHeaderBytes);
+  uint8_t* at = CodedOutputStream::WriteVarint32ToArray(key, payload);
+  at = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(inner_size), at);
+  inner.SerializeWithCachedSizesToArray(at);
+  const absl::string_view written(reinterpret_cast<const char*>(payload), size);
+  PutHeader(static_cast<uint32_t>(size), FrameChecksum(written), out->data() + start);
+  return absl::OkStatus();
+}
+
+size_t PayloadBytesOfField(uint32_t field_number, size_t inner_bytes) {
+  using google::protobuf::io::CodedOutputStream;
+  // A length-delimited field: its key (number, wire type 2), its length, its bytes.
+  return CodedOutputStream::VarintSize32((field_number << 3) | 2) +
+         CodedOutputStream::VarintSize64(inner_bytes) + inner_bytes;
 }
 
 absl::Status ParseFramePayload(absl::string_view payload, google::protobuf::MessageLite* message) {

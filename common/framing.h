@@ -64,6 +64,15 @@ inline constexpr size_t kMaxFrameBytesLimit = (size_t{1} << 31) - 1;
 absl::Status AppendFrame(const google::protobuf::MessageLite& message, size_t max_frame_bytes,
                          std::string* out);
 
+// Appends one frame holding a message whose only field set is the message field
+// `field_number`, holding `inner`: the frame AppendFrame would write for an envelope
+// message (a oneof of requests) with `inner` moved into it, without building that
+// envelope — so `inner` may stay where it is (in an arena, say). Errors as AppendFrame.
+absl::Status AppendFrameOfField(uint32_t field_number, const google::protobuf::MessageLite& inner,
+                                size_t max_frame_bytes, std::string* out);
+// The payload size of that frame, for an `inner` of `inner_bytes` bytes.
+size_t PayloadBytesOfField(uint32_t field_number, size_t inner_bytes);
+
 // The checksum the header carries for a payload (and for its own first 12 bytes): the low
 // 32 bits of XXH3_64bits.
 uint32_t FrameChecksum(absl::string_view bytes);

@@ -100,6 +100,35 @@ TEST(FramingTest, EncoderRefusesOversizedMessage) {
   EXPECT_EQ(wire, "keep");
 }
 
+TEST(FramingTest, AFrameOfOneFieldIsTheFrameOfItsEnvelope) {
+  // Sizes around the one- and two-byte varint boundaries of the field's length.
+  for (size_t payload_bytes : {0, 1, 100, 118, 119, 120, 200, 20000}) {
+    const proto::DriverMessage envelope = MakeTask(7, "module::Function", payload_bytes);
+    std::string expected = "prefix";
+    ASSERT_TRUE(AppendFrame(envelope, kDefaultMaxFrameBytes, &expected).ok());
+    std::string wire = "prefix";
+    ASSERT_TRUE(AppendFrameOfField(proto::DriverMessage::kTaskFieldNumber, envelope.task(),
+                                   kDefaultMaxFrameBytes, &wire)
+                    .ok());
+    EXPECT_EQ(wire, expected) << payload_bytes << " payload bytes";
+  }
+}
+
+TEST(FramingTest, AFrameOfOneFieldRefusesAnOversizedMessage) {
+  const proto::DriverMessage envelope = MakeTask(1, "f", 2000);
+  std::string wire = "keep";
+  // The field alone fits; with its key and length it does not.
+  const size_t inner = envelope.task().ByteSizeLong();
+  EXPECT_EQ(
+      AppendFrameOfField(proto::DriverMessage::kTaskFieldNumber, envelope.task(), inner, &wire)
+          .code(),
+      absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(AppendFrameOfField(proto::DriverMessage::kTaskFieldNumber, envelope.task(), 1000, &wire)
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(wire, "keep");
+}
+
 TEST(FramingTest, DecoderRejectsOversizedLengthAndStaysFailed) {
   FrameDecoder decoder(1000);
   decoder.Append(Header(1001, 0));

@@ -218,14 +218,16 @@ absl::Status ProcessManager::InstallWorkerLocked(
   return absl::OkStatus();
 }
 
-absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(proto::TaskRequest task) const {
+absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(
+    const proto::TaskRequest& task) const {
   InFlight entry;
   entry.task_id = task.task_id();
   entry.function = task.function();
-  proto::DriverMessage message;
-  *message.mutable_task() = std::move(task);
   auto frame = std::make_shared<std::string>();
-  if (absl::Status framed = AppendFrame(message, options_.max_frame_bytes, frame.get());
+  // A DriverMessage holding the task, written without building one (which would copy or
+  // move the task out of the caller's arena).
+  if (absl::Status framed = AppendFrameOfField(proto::DriverMessage::kTaskFieldNumber, task,
+                                               options_.max_frame_bytes, frame.get());
       !framed.ok()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
@@ -234,8 +236,8 @@ absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(proto::TaskReques
   return entry;
 }
 
-absl::Status ProcessManager::Dispatch(proto::TaskRequest task) {
-  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(std::move(task)));
+absl::Status ProcessManager::Dispatch(const proto::TaskRequest& task) {
+  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(task));
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
   return EnqueueLocked(std::move(entry));
@@ -416,8 +418,8 @@ ProcessManager::Slot* ProcessManager::FindDedicatedLocked(WorkerId worker) {
   return slot->generation == worker.generation ? slot : nullptr;
 }
 
-absl::Status ProcessManager::DispatchTo(WorkerId worker, proto::TaskRequest task) {
-  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(std::move(task)));
+absl::Status ProcessManager::DispatchTo(WorkerId worker, const proto::TaskRequest& task) {
+  UNIDIST_ASSIGN_OR_RETURN(InFlight entry, Frame(task));
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("the worker pool has shut down");
   Slot* slot = FindDedicatedLocked(worker);

@@ -134,7 +134,7 @@ class ProcessManager final : public WorkerPool {
   // task is not dispatched and on_result is not called for it: FailedPrecondition after
   // Shutdown, ResourceExhausted if the task is larger than max_frame_bytes, Unavailable if
   // no worker is alive.
-  absl::Status Dispatch(proto::TaskRequest task) override;
+  absl::Status Dispatch(const proto::TaskRequest& task) override;
 
   // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
   // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
@@ -146,7 +146,7 @@ class ProcessManager final : public WorkerPool {
 
   // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
   // plus the worker's own error once it is gone.
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
+  absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) override;
 
   // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
   // then exits. At once (kill = true): SIGKILL; its unfinished tasks are reported as
@@ -245,7 +245,7 @@ class ProcessManager final : public WorkerPool {
   explicit ProcessManager(ProcessManagerOptions options);
 
   // Serializes `task` into the frame it is sent as; ResourceExhausted if too large.
-  absl::StatusOr<InFlight> Frame(proto::TaskRequest task) const;
+  absl::StatusOr<InFlight> Frame(const proto::TaskRequest& task) const;
 
   // Forks a worker for `slot` and installs it there, waiting for the fork server: for
   // Start and StartDedicatedWorker, never for the event thread.

@@ -55,12 +55,10 @@ absl::StatusOr<std::unique_ptr<SequentialPool>> SequentialPool::Start(WorkerPool
 
 SequentialPool::~SequentialPool() { Shutdown(); }
 
-absl::Status SequentialPool::CheckSize(proto::TaskRequest& task) const {
-  // The frame the multiprocessing backend would send; swapped in and out, not copied.
-  proto::DriverMessage message;
-  message.mutable_task()->Swap(&task);
-  const size_t size = message.ByteSizeLong();
-  message.mutable_task()->Swap(&task);
+absl::Status SequentialPool::CheckSize(const proto::TaskRequest& task) const {
+  // The frame the multiprocessing backend would send.
+  const size_t size =
+      PayloadBytesOfField(proto::DriverMessage::kTaskFieldNumber, task.ByteSizeLong());
   const size_t limit = std::min(options_.max_frame_bytes, kMaxFrameBytesLimit);
   if (size <= limit) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
@@ -108,7 +106,7 @@ proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index)
   return result;
 }
 
-absl::Status SequentialPool::Dispatch(proto::TaskRequest task) {
+absl::Status SequentialPool::Dispatch(const proto::TaskRequest& task) {
   UNIDIST_RETURN_IF_ERROR(CheckSize(task));
   const uint64_t task_id = task.task_id();
   {
@@ -144,7 +142,7 @@ absl::StatusOr<WorkerId> SequentialPool::StartDedicatedWorker() {
   return WorkerId{slot, dedicated.generation};
 }
 
-absl::Status SequentialPool::DispatchTo(WorkerId worker, proto::TaskRequest task) {
+absl::Status SequentialPool::DispatchTo(WorkerId worker, const proto::TaskRequest& task) {
   UNIDIST_RETURN_IF_ERROR(CheckSize(task));
   {
     absl::MutexLock lock(&mu_);
@@ -157,7 +155,7 @@ absl::Status SequentialPool::DispatchTo(WorkerId worker, proto::TaskRequest task
     if (dedicated.closing || dedicated.killed) {
       return absl::FailedPreconditionError("the dedicated worker is closing");
     }
-    dedicated.queue.push_back(std::move(task));
+    dedicated.queue.push_back(task);
     if (dedicated.running) return absl::OkStatus();  // that thread runs it next
     dedicated.running = true;
   }

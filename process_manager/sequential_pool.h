@@ -56,11 +56,11 @@ class SequentialPool : public WorkerPool {
   ~SequentialPool() override;
 
   // Runs `task` before returning (its on_result call included).
-  absl::Status Dispatch(proto::TaskRequest task) override;
+  absl::Status Dispatch(const proto::TaskRequest& task) override;
   absl::StatusOr<WorkerId> StartDedicatedWorker() override;
   // Runs `task` before returning, unless the worker is running a task already: then it
   // runs after that one, in that task's thread.
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
+  absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) override;
   void CloseDedicatedWorker(WorkerId worker, bool kill) override;
   // NotFound: no task of this backend ever asks the driver over a channel.
   absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
@@ -87,7 +87,7 @@ class SequentialPool : public WorkerPool {
   explicit SequentialPool(WorkerPoolOptions options) : options_(std::move(options)) {}
 
   // ResourceExhausted if `task` would not fit in a frame of max_frame_bytes.
-  absl::Status CheckSize(proto::TaskRequest& task) const;
+  absl::Status CheckSize(const proto::TaskRequest& task) const;
   // Runs `task` as worker `index` and fills in what a worker process would: the task id,
   // and on error the function, index and pid; ResourceExhausted for a result too large.
   proto::TaskResult Run(const proto::TaskRequest& task, int index) const;

@@ -136,8 +136,9 @@ class WorkerPool {
   // Queues `task` on the next worker. Never blocks on a busy worker. On error the task is
   // not dispatched and on_result is not called for it: FailedPrecondition after Shutdown,
   // ResourceExhausted if the task is larger than max_frame_bytes, Unavailable if no
-  // worker is alive.
-  virtual absl::Status Dispatch(proto::TaskRequest task) = 0;
+  // worker is alive. The pool copies (or writes out) what it keeps of `task`, so the
+  // caller's request may live anywhere, in a protobuf arena too.
+  virtual absl::Status Dispatch(const proto::TaskRequest& task) = 0;
 
   // Starts a worker outside the pool, for tasks sent to it alone (an actor). It runs what
   // DispatchTo sends it, one task at a time, in order, and is never replaced: when it
@@ -148,7 +149,7 @@ class WorkerPool {
 
   // Sends `task` to the dedicated worker `worker`. Never blocks. Errors as for Dispatch,
   // plus the worker's own error once it is gone.
-  virtual absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) = 0;
+  virtual absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) = 0;
 
   // Ends a dedicated worker. Gracefully (kill = false): it runs every task already sent,
   // then exits. At once (kill = true): its unfinished tasks are reported as Cancelled.

@@ -67,14 +67,14 @@ void FakeWorkerPool::Run(Calls calls) {
 
 // --- WorkerPool ---
 
-absl::Status FakeWorkerPool::Dispatch(proto::TaskRequest task) {
+absl::Status FakeWorkerPool::Dispatch(const proto::TaskRequest& task) {
   absl::MutexLock lock(&mu_);
   ++dispatch_calls_;
   UNIDIST_RETURN_IF_ERROR(CheckAttachedLocked());
   UNIDIST_RETURN_IF_ERROR(AcceptableLocked(task));
   const int index = next_pool_worker_;
   next_pool_worker_ = (next_pool_worker_ + 1) % options_.num_workers;
-  AcceptLocked(std::move(task), WorkerId{index, pool_generations_[index]}, /*dedicated=*/false);
+  AcceptLocked(task, WorkerId{index, pool_generations_[index]}, /*dedicated=*/false);
   return absl::OkStatus();
 }
 
@@ -87,7 +87,7 @@ absl::StatusOr<WorkerId> FakeWorkerPool::StartDedicatedWorker() {
   return worker;
 }
 
-absl::Status FakeWorkerPool::DispatchTo(WorkerId worker, proto::TaskRequest task) {
+absl::Status FakeWorkerPool::DispatchTo(WorkerId worker, const proto::TaskRequest& task) {
   absl::MutexLock lock(&mu_);
   ++dispatch_to_calls_;
   UNIDIST_RETURN_IF_ERROR(CheckAttachedLocked());
@@ -102,7 +102,7 @@ absl::Status FakeWorkerPool::DispatchTo(WorkerId worker, proto::TaskRequest task
   }
   if (!it->second.ended.ok()) return it->second.ended;
   UNIDIST_RETURN_IF_ERROR(AcceptableLocked(task));
-  AcceptLocked(std::move(task), worker, /*dedicated=*/true);
+  AcceptLocked(task, worker, /*dedicated=*/true);
   return absl::OkStatus();
 }
 
@@ -577,12 +577,10 @@ class FakeWorkerPoolHandle : public WorkerPool {
   explicit FakeWorkerPoolHandle(std::shared_ptr<FakeWorkerPool> pool) : pool_(std::move(pool)) {}
   ~FakeWorkerPoolHandle() override { pool_->Detach(); }
 
-  absl::Status Dispatch(proto::TaskRequest task) override {
-    return pool_->Dispatch(std::move(task));
-  }
+  absl::Status Dispatch(const proto::TaskRequest& task) override { return pool_->Dispatch(task); }
   absl::StatusOr<WorkerId> StartDedicatedWorker() override { return pool_->StartDedicatedWorker(); }
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override {
-    return pool_->DispatchTo(worker, std::move(task));
+  absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) override {
+    return pool_->DispatchTo(worker, task);
   }
   void CloseDedicatedWorker(WorkerId worker, bool kill) override {
     pool_->CloseDedicatedWorker(worker, kill);

@@ -108,9 +108,9 @@ class FakeWorkerPool : public WorkerPool {
   // any task before Start or after Detach. DispatchTo: NotFound for a worker that never
   // was, FailedPrecondition once it is closing, and the loss status once it is lost
   // (Unavailable) or killed (Cancelled).
-  absl::Status Dispatch(proto::TaskRequest task) override;
+  absl::Status Dispatch(const proto::TaskRequest& task) override;
   absl::StatusOr<WorkerId> StartDedicatedWorker() override;
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
+  absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) override;
   void CloseDedicatedWorker(WorkerId worker, bool kill) override;
   absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
   absl::Status Cancel(uint64_t task_id, bool force) override;

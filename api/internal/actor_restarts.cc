@@ -127,8 +127,7 @@ void Runtime::RestartActor(const std::shared_ptr<ActorRecord>& actor) {
   task->stage.store(PendingTask::kSent, std::memory_order_relaxed);
   Dispatched record;
   record.task = task;
-  if (absl::Status sent = DispatchRequest(std::move(record), std::move(constructor), &*worker);
-      !sent.ok()) {
+  if (absl::Status sent = DispatchRequest(std::move(record), &constructor, &*worker); !sent.ok()) {
     {
       absl::MutexLock lock(&actor->mu);
       --actor->in_flight;
@@ -147,8 +146,7 @@ void Runtime::RestartActor(const std::shared_ptr<ActorRecord>& actor) {
       absl::MutexLock lock(&actor->mu);
       ++actor->in_flight;
     }
-    if (absl::Status sent = DispatchRequest(std::move(call), std::move(request), &*worker);
-        !sent.ok()) {
+    if (absl::Status sent = DispatchRequest(std::move(call), &request, &*worker); !sent.ok()) {
       {
         absl::MutexLock lock(&actor->mu);
         --actor->in_flight;

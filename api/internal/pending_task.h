@@ -15,6 +15,7 @@
 
 #include "api/internal/timeline.h"
 #include "common/worker_protocol.pb.h"
+#include "google/protobuf/arena.h"
 #include "unidist/common/data_id.h"
 #include "unidist/common/object_bytes.h"
 #include "unidist/internal/bridge.h"
@@ -28,6 +29,12 @@ class RefToken;
 // A submitted task on its way to the pool: its request, filled in as its ObjectRef
 // arguments complete.
 struct PendingTask {
+  // The request's arena starts with a block enough for a task of a few small arguments.
+  static google::protobuf::ArenaOptions RequestArenaOptions() {
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = 512;
+    return options;
+  }
   // Where the task is. SendTask and Cancel race for the move out of kQueued with a
   // compare-and-swap, so a task is either sent or dropped, never both. (An atomic rather
   // than a mutex: every task pays for this.)
@@ -37,7 +44,17 @@ struct PendingTask {
   // How many times it has been handed to the pool (a retry hands it again, under the
   // same task id); written under the runtime's lock.
   std::atomic<uint32_t> attempts{0};
-  proto::TaskRequest request;
+  // The request, in an arena of the task's own: building it takes one block (rather than
+  // an allocation per message, repeated field and string), and the whole of it goes at
+  // once, with ReleaseRequest once the pool has what it needs (WorkerPool::Dispatch copies
+  // what it keeps). Null after that.
+  google::protobuf::Arena request_arena{RequestArenaOptions()};
+  proto::TaskRequest* request =
+      google::protobuf::Arena::CreateMessage<proto::TaskRequest>(&request_arena);
+  void ReleaseRequest() {
+    request = nullptr;
+    request_arena.Reset();
+  }
   std::vector<DataID> result_ids;
   int max_retries = 0;
   // For an actor call: the actor, whose queue holds the task until it is sent.

@@ -197,11 +197,11 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
     const DataID id = DataID::Generate();
     store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
     task->result_ids.push_back(id);
-    task->request.add_result_ids(id.Binary());
+    task->request->add_result_ids(id.Binary());
     results->push_back(RefHandle{id, RefToken::ForTaskResult(id, *store_anchor_, task)});
   }
-  task->request.set_function(function);
-  if (arena_ != nullptr) task->request.set_store_results_from(shared_memory_min_bytes_);
+  task->request->set_function(function);
+  if (arena_ != nullptr) task->request->set_store_results_from(shared_memory_min_bytes_);
   if (TimelineRecording()) task->stamps.Submitted(function);
   return task;
 }
@@ -282,7 +282,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     task->completed_arguments.resize(args.size());
   }
   for (size_t i = 0; i < args.size(); ++i) {
-    task->request.add_args();
+    task->request->add_args();
     // Handles in its values: kept with the task, for its worker to take hold of.
     if (args[i].held != nullptr) {
       RememberRefs(args[i].held->refs);
@@ -291,7 +291,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     }
   }
   for (size_t i = 0; i < args.size(); ++i) {
-    proto::TaskArgument* arg = task->request.mutable_args(static_cast<int>(i));
+    proto::TaskArgument* arg = task->request->mutable_args(static_cast<int>(i));
     if (!args[i].is_ref) {
       *arg->mutable_value() = std::move(args[i].value);
       continue;
@@ -300,7 +300,7 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
     arg->set_object_id(ref.id.Binary());
     if (ref.token == nullptr) {
       FailTask(task, absl::InvalidArgumentError(absl::StrCat("argument ", i + 1, " of '",
-                                                             task->request.function(),
+                                                             task->request->function(),
                                                              "' is an empty ObjectRef")));
       break;
     }
@@ -367,7 +367,7 @@ std::vector<RefHandle> Runtime::Map(const std::string& function, std::vector<std
       ++end;
     }
     std::shared_ptr<PendingTask> task = NewTask(function, static_cast<int>(end - begin), &results);
-    task->request.set_map_chunk(true);
+    task->request->set_map_chunk(true);
     task->max_retries = std::max(0, max_retries);
     std::vector<TaskArg> args(end - begin);
     for (size_t i = begin; i < end; ++i) args[i - begin].value = std::move(inputs[i]);
@@ -410,25 +410,25 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
     return absl::OkStatus();  // failed or cancelled meanwhile: its results say so
   }
   BuildPayloads(*task);
-  if (task->stamps.submit_ns != 0) task->stamps.Dispatched(&task->request);
+  if (task->stamps.submit_ns != 0) task->stamps.Dispatched(task->request);
   Dispatched record;
   record.task = task;
   record.result_ids = task->result_ids;
   // An actor's call runs again only on its restarted actor (TakeActorCallOutcome).
   record.retries_left = task->max_retries;
   if (record.retries_left > 0) {
-    record.request = std::make_unique<proto::TaskRequest>(task->request);
+    record.request = std::make_unique<proto::TaskRequest>(*task->request);
   }
   if (task->actor != nullptr) {
     ActorRecord& actor = *task->actor;
     absl::MutexLock lock(&actor.mu);
     ++actor.in_flight;
     if (task->actor_constructor && actor.max_concurrency > 1) {
-      task->request.set_actor_max_concurrency(static_cast<uint32_t>(actor.max_concurrency));
+      task->request->set_actor_max_concurrency(static_cast<uint32_t>(actor.max_concurrency));
     }
     if (task->actor_constructor && actor.restarts_left != 0) {
       // Kept to construct a restarted actor: the request, and what its payload needs.
-      actor.constructor_request = std::make_unique<proto::TaskRequest>(task->request);
+      actor.constructor_request = std::make_unique<proto::TaskRequest>(*task->request);
       actor.constructor_keep.assign(task->segments.begin(), task->segments.end());
       if (task->held != nullptr) {
         actor.constructor_keep.insert(actor.constructor_keep.end(), task->held->actors.begin(),
@@ -437,7 +437,8 @@ absl::Status Runtime::SendTask(const std::shared_ptr<PendingTask>& task, const W
       }
     }
   }
-  absl::Status sent = DispatchRequest(std::move(record), std::move(task->request), target);
+  absl::Status sent = DispatchRequest(std::move(record), task->request, target);
+  task->ReleaseRequest();  // the pool has what it needs of it (a retry sends record.request)
   task->stage.store(PendingTask::kSent, std::memory_order_release);
   if (!sent.ok() && task->actor != nullptr) {
     absl::MutexLock lock(&task->actor->mu);
@@ -451,7 +452,7 @@ void Runtime::BuildPayloads(PendingTask& task) {
     // Moved out: the value and its token go once the payload is built.
     auto [value, token] = std::move(task.completed_arguments[i]);
     if (value == nullptr) continue;
-    proto::TaskArgument* arg = task.request.mutable_args(static_cast<int>(i));
+    proto::TaskArgument* arg = task.request->mutable_args(static_cast<int>(i));
     std::shared_ptr<const ObjectBytes> stored;
     if (arena_ != nullptr && value->size() >= shared_memory_min_bytes_) {
       stored = value->store() == arena_.get() ? value
@@ -473,7 +474,7 @@ void Runtime::BuildPayloads(PendingTask& task) {
   }
 }
 
-absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest request,
+absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest* request,
                                       const WorkerId* target) {
   const uint64_t task_id = record.task->task_id;
   {
@@ -482,10 +483,10 @@ absl::Status Runtime::DispatchRequest(Dispatched record, proto::TaskRequest requ
     if (target != nullptr) record.target = *target;
     dispatched_[task_id] = std::move(record);
   }
-  request.set_task_id(task_id);
-  if (target != nullptr) request.set_actor_key(ActorKey(*target));
-  absl::Status dispatched = target != nullptr ? pool_->DispatchTo(*target, std::move(request))
-                                              : pool_->Dispatch(std::move(request));
+  request->set_task_id(task_id);
+  if (target != nullptr) request->set_actor_key(ActorKey(*target));
+  absl::Status dispatched =
+      target != nullptr ? pool_->DispatchTo(*target, *request) : pool_->Dispatch(*request);
   if (dispatched.ok()) return absl::OkStatus();
   {
     absl::MutexLock lock(&mu_);
@@ -596,7 +597,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     std::shared_ptr<PendingTask> task = record.task;
     // Between the pool's report and the new dispatch (kSending, set above), Cancel waits.
     if (task->stamps.submit_ns != 0) task->stamps.dispatch_ns = MonotonicNanos();
-    const absl::Status retried = DispatchRequest(std::move(record), std::move(request));
+    const absl::Status retried = DispatchRequest(std::move(record), &request);
     task->stage.store(PendingTask::kSent, std::memory_order_release);
     if (!retried.ok()) {
       for (const DataID& id : ids) store_->Fail(id, retried);

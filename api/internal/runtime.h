@@ -260,9 +260,10 @@ class Runtime {
   // Hands the task to the pool, or to `target`, unless it was cancelled meanwhile.
   absl::Status SendTask(const std::shared_ptr<PendingTask>& task, const WorkerId* target);
   void Dispatch(const std::shared_ptr<PendingTask>& task);
-  // Hands `request` to the pool (or to the dedicated worker `target`) under the task's id,
-  // recording `record` until the result comes back.
-  absl::Status DispatchRequest(Dispatched record, proto::TaskRequest request,
+  // Hands `request` to the pool (or to the dedicated worker `target`) under the task's id
+  // (which it sets in `request`, with the actor's key), recording `record` until the
+  // result comes back.
+  absl::Status DispatchRequest(Dispatched record, proto::TaskRequest* request,
                                const WorkerId* target = nullptr);
   void OnResult(proto::TaskResult result);
   // Space in the shared-memory store for a result a worker is about to write, or for an

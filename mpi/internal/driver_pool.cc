@@ -311,7 +311,7 @@ absl::Status MpiWorkerPool::SendTask(int rank, proto::TaskRequest task,
   return absl::OkStatus();
 }
 
-absl::Status MpiWorkerPool::Dispatch(proto::TaskRequest task) {
+absl::Status MpiWorkerPool::Dispatch(const proto::TaskRequest& task) {
   if (absl::Status size = CheckSize(task); !size.ok()) return size;
   int rank = 0;
   {
@@ -321,7 +321,7 @@ absl::Status MpiWorkerPool::Dispatch(proto::TaskRequest task) {
     next_worker_ = (next_worker_ + 1) % num_workers_;
     in_flight_[task.task_id()] = InFlight{rank};
   }
-  return SendTask(rank, std::move(task), nullptr);
+  return SendTask(rank, task, nullptr);  // a copy: SendTask rewrites its arguments
 }
 
 uint64_t MpiWorkerPool::NewCallLocked() const {
@@ -383,7 +383,7 @@ absl::StatusOr<WorkerId> MpiWorkerPool::StartDedicatedWorker() {
   return WorkerId{it->second, started.worker().generation()};
 }
 
-absl::Status MpiWorkerPool::DispatchTo(WorkerId worker, proto::TaskRequest task) {
+absl::Status MpiWorkerPool::DispatchTo(WorkerId worker, const proto::TaskRequest& task) {
   if (absl::Status size = CheckSize(task); !size.ok()) return size;
   int rank = 0;
   mpi::proto::LocalWorker local;
@@ -399,7 +399,7 @@ absl::Status MpiWorkerPool::DispatchTo(WorkerId worker, proto::TaskRequest task)
     local = it->second.local;
     in_flight_[task.task_id()] = InFlight{rank};
   }
-  return SendTask(rank, std::move(task), &local);
+  return SendTask(rank, task, &local);  // a copy, as in Dispatch
 }
 
 void MpiWorkerPool::CloseDedicatedWorker(WorkerId worker, bool kill) {

@@ -151,9 +151,9 @@ class MpiWorkerPool final : public WorkerPool {
   MpiWorkerPool(const MpiWorkerPool&) = delete;
   MpiWorkerPool& operator=(const MpiWorkerPool&) = delete;
 
-  absl::Status Dispatch(proto::TaskRequest task) override;
+  absl::Status Dispatch(const proto::TaskRequest& task) override;
   absl::StatusOr<WorkerId> StartDedicatedWorker() override;
-  absl::Status DispatchTo(WorkerId worker, proto::TaskRequest task) override;
+  absl::Status DispatchTo(WorkerId worker, const proto::TaskRequest& task) override;
   void CloseDedicatedWorker(WorkerId worker, bool kill) override;
   absl::Status ReplyToWorker(WorkerId worker, const proto::ApiReply& reply) override;
   absl::Status Cancel(uint64_t task_id, bool force) override;
