@@ -251,26 +251,33 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
     absl::MutexLock lock(&mu_);
     fd = slot.fd;
   }
+  // Everything sent so far is read. A worker with no task in flight has nothing to send,
+  // so part of a frame from it will never be completed (see the idle rule in
+  // process_manager.h).
+  const auto all_read = [this, &slot]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    if (slot.in_flight.empty() && slot.decoder.buffered_bytes() > 0) {
+      return absl::DataLossError(absl::StrFormat(
+          "the worker has no task in flight but sent %d bytes of an unfinished frame",
+          slot.decoder.buffered_bytes()));
+    }
+    return absl::OkStatus();
+  };
   for (;;) {
     const ssize_t received =
         recv(fd, slot.decoder.PrepareAppend(kReadChunkBytes), kReadChunkBytes, MSG_DONTWAIT);
     if (received == 0) return absl::UnavailableError("the worker closed its socket");
     if (received < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        // Everything sent so far is read. A worker with no task in flight has nothing to
-        // send, so part of a frame from it will never be completed (see the idle rule in
-        // process_manager.h).
-        absl::MutexLock lock(&mu_);
-        if (slot.in_flight.empty() && slot.decoder.buffered_bytes() > 0) {
-          return absl::DataLossError(absl::StrFormat(
-              "the worker has no task in flight but sent %d bytes of an unfinished frame",
-              slot.decoder.buffered_bytes()));
-        }
-        return absl::OkStatus();
-      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return all_read();
       return ErrnoStatus("reading from the worker");
     }
+    // Fewer bytes than asked for: the socket had no more (a stream socket's recv returns
+    // what is there, up to the size asked). If that answered every task the worker had,
+    // nothing more is on its way and the recv that would only say EAGAIN is saved (a
+    // system call on the way back of a lone task's result); with tasks still in flight,
+    // reading on picks up results that arrive meanwhile in this same pass.
+    const bool drained = static_cast<size_t>(received) < kReadChunkBytes;
     slot.decoder.Commit(static_cast<size_t>(received));
     for (;;) {
       absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
@@ -318,6 +325,14 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
       } else {
         return absl::DataLossError("the worker sent a message of no known kind");
       }
+    }
+    if (drained) {
+      bool answered_all;
+      {
+        absl::MutexLock lock(&mu_);
+        answered_all = slot.in_flight.empty();
+      }
+      if (answered_all) return all_read();
     }
   }
 }
