@@ -288,6 +288,17 @@ TEST_F(UnidistTest, WaitCountsFailedRefsAsComplete) {
   EXPECT_EQ(result.ready.size(), 1u);
 }
 
+TEST_F(UnidistTest, GetOfAVectorReturnsAnErrorWithoutWaitingForTheRest) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
+  // Get of a vector waits for the batch together (one wake-up for most of it); an error
+  // is still the answer as soon as it is there, not when the last ref completes.
+  const std::vector<ObjectRef<int>> refs = {Submit(fns::Square, 2), Submit(fns::Thrower, 1),
+                                            Submit(fns::SleepMs, 600000)};
+  EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kUnknown, HasSubstr("boom")));
+  // The same with the error already known when the batch starts.
+  EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kUnknown, HasSubstr("boom")));
+}
+
 TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> slow = Submit(fns::SleepMs, 5000);

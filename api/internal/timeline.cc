@@ -327,11 +327,12 @@ absl::StatusOr<std::string> Timeline::ToJson(int driver_pid) const {
     append_event(absl::StrFormat(
         "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%s,\"dur\":%s,\"pid\":%d,"
         "\"tid\":%d,\"args\":{%s,\"outcome\":\"%s\",\"waited_for_arguments_us\":%s,"
-        "\"queued_us\":%s}}",
+        "\"queued_us\":%s,\"returned_us\":%s}}",
         function, record->actor_class.empty() ? "task" : "actor", Micros(record->start_ns),
         Micros(std::max<int64_t>(0, record->end_ns - record->start_ns)), driver_pid, tid, ids,
         outcome, Micros(std::max<int64_t>(0, dispatch_ns - record->submit_ns)),
-        Micros(std::max<int64_t>(0, record->start_ns - dispatch_ns))));
+        Micros(std::max<int64_t>(0, record->start_ns - dispatch_ns)),
+        Micros(std::max<int64_t>(0, record->finish_ns - record->end_ns))));
   }
   json += "\n]}\n";
   return json;

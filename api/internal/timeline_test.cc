@@ -123,6 +123,7 @@ TEST(TimelineTest, OneSlicePerTaskOnItsWorkersRow) {
   EXPECT_EQ(by_task[1]->Find("args")->Find("outcome")->string, "OK");
   EXPECT_EQ(by_task[1]->Find("args")->Find("waited_for_arguments_us")->number, 1.0);
   EXPECT_EQ(by_task[1]->Find("args")->Find("queued_us")->number, 2.0);
+  EXPECT_EQ(by_task[1]->Find("args")->Find("returned_us")->number, 1.0);
   EXPECT_EQ(by_task[2]->Find("tid")->number, 201);
   EXPECT_EQ(by_task[3]->Find("tid")->number, 200);
   EXPECT_EQ(by_task[3]->Find("name")->string, "ns::Inner");
