@@ -23,6 +23,8 @@ thread_local std::deque<QueuedCallback>* t_callback_queue = nullptr;
 
 void RunCallbacks(std::vector<ObjectStore::CompletionCallback> callbacks,
                   const absl::StatusOr<ObjectStore::Value>& result) {
+  // Most completions have no callback; an empty std::deque still allocates two blocks.
+  if (callbacks.empty()) return;
   if (t_callback_queue != nullptr) {  // inside a callback: the outer loop runs these
     for (auto& callback : callbacks) t_callback_queue->emplace_back(std::move(callback), result);
     return;
@@ -91,7 +93,19 @@ absl::Status ObjectStore::PutEntry(const DataID& id, Entry entry, size_t size) {
 }
 
 bool ObjectStore::Seal(const DataID& id, std::string bytes) {
-  return Complete(id, HeapBytes(std::move(bytes)));
+  if (bytes.size() > kInlineBytes) return Complete(id, HeapBytes(std::move(bytes)));
+  // A small result (most task results) goes into its entry straight from the string; a
+  // shared ObjectBytes is made only for callbacks waiting on it.
+  InlineBytes small;
+  small.size = static_cast<uint8_t>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), small.bytes);
+  std::vector<CompletionCallback> callbacks;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!CompleteLocked(id, small, &callbacks)) return false;
+  }
+  if (!callbacks.empty()) RunCallbacks(std::move(callbacks), HeapBytes(std::move(bytes)));
+  return true;
 }
 
 bool ObjectStore::Seal(const DataID& id, Value bytes) { return Complete(id, std::move(bytes)); }
@@ -124,26 +138,28 @@ bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result,
   std::vector<CompletionCallback> callbacks;
   {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end() || !std::holds_alternative<Pending>(it->second)) return false;
-    Entry& entry = it->second;
-    if (where != nullptr) {
-      entry = RemoteMark();
-      remote_[id].where = *where;
-    } else if (result.ok()) {
-      bytes_held_ += (*result)->size();
-      entry = ReadyEntry(*result);
-    } else {
-      entry = result.status();
-    }
-    --pending_count_;
-    if (!callbacks_.empty()) {
-      if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
-        callbacks = std::move(waiting.mapped());
-      }
-    }
+    Entry entry = where != nullptr ? Entry(RemoteMark())
+                  : result.ok()    ? ReadyEntry(*result)
+                                   : Entry(result.status());
+    if (!CompleteLocked(id, std::move(entry), &callbacks)) return false;
+    if (where != nullptr) remote_[id].where = *where;
   }
   RunCallbacks(std::move(callbacks), result);
+  return true;
+}
+
+bool ObjectStore::CompleteLocked(const DataID& id, Entry entry,
+                                 std::vector<CompletionCallback>* callbacks) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || !std::holds_alternative<Pending>(it->second)) return false;
+  bytes_held_ += HeldBytes(entry);
+  it->second = std::move(entry);
+  --pending_count_;
+  if (!callbacks_.empty()) {
+    if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
+      *callbacks = std::move(waiting.mapped());
+    }
+  }
   return true;
 }
 

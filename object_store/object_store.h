@@ -203,6 +203,11 @@ class ObjectStore {
   // or not pending.
   bool Complete(const DataID& id, absl::StatusOr<Value> result,
                 const RemoteLocation* where = nullptr);
+  // With mu_ held: turns the pending entry `id` into `entry` (ready, failed or remote)
+  // and moves the callbacks waiting on it into `callbacks`; false if `id` is unknown or
+  // not pending.
+  bool CompleteLocked(const DataID& id, Entry entry, std::vector<CompletionCallback>* callbacks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Get's part for a remote entry, with mu_ held on entry and on return.
   absl::StatusOr<Value> GetRemote(const DataID& id, absl::Time deadline) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -193,6 +193,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   auto task = std::make_shared<PendingTask>();
   task->task_id = next_task_id_.fetch_add(1, std::memory_order_relaxed);
   tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
+  task->result_ids.reserve(static_cast<size_t>(std::max(num_returns, 0)));
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
     store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
