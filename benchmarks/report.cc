@@ -198,6 +198,8 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"b. throughput, least-loaded scheduling (Options::scheduling)", "tasks/s",
        U("throughput_least_loaded_tasks_per_s"), "", "", P("throughput_tasks_per_s"), "", "",
        std::nullopt});
+  add({"b. throughput, with a Wait for all of them before the gather", "tasks/s",
+       U("throughput_wait_all_tasks_per_s"), "", "", "", "", "", std::nullopt});
   add({"b. throughput, from two driver threads at once", "tasks/s",
        U("throughput_2threads_tasks_per_s"), "", "", "", "", "not run (time budget)",
        std::nullopt});

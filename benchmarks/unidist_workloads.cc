@@ -129,11 +129,15 @@ absl::Status RunTrivialMap(int count) {
   return Expect(values.size() == inputs.size() && values.back() == count - 1, "map");
 }
 
-// Submits `count` trivial tasks, then gets them all.
-absl::Status RunTrivialTasks(int count) {
+// Submits `count` trivial tasks, then gets them all; with `wait_first`, Waits for all of
+// them before the Get.
+absl::Status RunTrivialTasks(int count, bool wait_first = false) {
   std::vector<ObjectRef<int>> refs;
   refs.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) refs.push_back(Submit(Noop, i));
+  if (wait_first && Wait(refs, count).ready.size() != refs.size()) {
+    return absl::InternalError("Wait returned before every task was complete");
+  }
   UNIDIST_ASSIGN_OR_RETURN(std::vector<int> values, Get(refs));
   return Expect(values.size() == refs.size() && values.back() == count - 1, "trivial tasks");
 }
@@ -233,6 +237,12 @@ absl::Status TasksGroup(const Context& context) {
     Add(out, "throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
   }
   LogAll(*out, {"throughput_tasks_per_s"});
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks, /*wait_first=*/true));
+    Add(out, "throughput_wait_all_tasks_per_s", w.throughput_tasks / watch.Seconds());
+  }
+  LogAll(*out, {"throughput_wait_all_tasks_per_s"});
   UNIDIST_RETURN_IF_ERROR(RunTrivialMap(1000));  // warm-up
   for (int rep = 0; rep < w.reps; ++rep) {
     Stopwatch watch;

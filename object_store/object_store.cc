@@ -155,6 +155,7 @@ bool ObjectStore::CompleteLocked(const DataID& id, Entry entry,
   bytes_held_ += HeldBytes(entry);
   it->second = std::move(entry);
   --pending_count_;
+  CountForWaits(id);
   if (!callbacks_.empty()) {
     if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
       *callbacks = std::move(waiting.mapped());
@@ -187,7 +188,10 @@ void ObjectStore::Erase(const DataID& id) {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
-    if (std::holds_alternative<Pending>(it->second)) --pending_count_;
+    if (std::holds_alternative<Pending>(it->second)) {
+      --pending_count_;
+      CountForWaits(id);  // an unknown id counts as complete
+    }
     bytes_held_ -= HeldBytes(it->second);
     entries_.erase(it);
     ShrinkIfSparse(entries_);
@@ -384,19 +388,43 @@ std::vector<size_t> ObjectStore::Wait(const std::vector<DataID>& ids, size_t num
                                       absl::Time deadline) const {
   const size_t wanted = std::min(num_returns, ids.size());
   absl::MutexLock lock(&mu_);
-  auto enough_complete = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    size_t complete = 0;
+  // The ids are looked at twice, here and at the end, not on every change: absl evaluates
+  // a waiter's condition on every unlock of mu_, so a condition that looked at every id
+  // would cost a Wait on n objects n lookups for each object completed meanwhile (n^2:
+  // 25 times slower than Get for 100k tasks). The completions count themselves instead
+  // (CountForWaits).
+  WaitCount count;
+  for (const DataID& id : ids) {
+    if (IsCompleteLocked(id)) ++count.complete;
+  }
+  if (count.complete < wanted) {
     for (const DataID& id : ids) {
-      if (IsCompleteLocked(id) && ++complete >= wanted) return true;
+      if (!IsCompleteLocked(id)) waits_[id].push_back(&count);  // once per position
     }
-    return complete >= wanted;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(&enough_complete), deadline);
+    auto enough_complete = [&count, wanted]() { return count.complete >= wanted; };
+    mu_.AwaitWithDeadline(absl::Condition(&enough_complete), deadline);
+    for (const DataID& id : ids) {  // those still pending, after a deadline
+      auto it = waits_.find(id);
+      if (it == waits_.end()) continue;
+      std::vector<WaitCount*>& counts = it->second;
+      counts.erase(std::remove(counts.begin(), counts.end(), &count), counts.end());
+      if (counts.empty()) waits_.erase(it);
+    }
+    ShrinkIfSparse(waits_);
+  }
   std::vector<size_t> ready;
   for (size_t i = 0; i < ids.size() && ready.size() < num_returns; ++i) {
     if (IsCompleteLocked(ids[i])) ready.push_back(i);
   }
   return ready;
+}
+
+void ObjectStore::CountForWaits(const DataID& id) const {
+  if (waits_.empty()) return;
+  if (auto waiting = waits_.extract(id); !waiting.empty()) {
+    for (WaitCount* count : waiting.mapped()) ++count->complete;
+    ShrinkIfSparse(waits_);
+  }
 }
 
 void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {

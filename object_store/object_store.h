@@ -208,6 +208,14 @@ class ObjectStore {
   // not pending.
   bool CompleteLocked(const DataID& id, Entry entry, std::vector<CompletionCallback>* callbacks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A Wait in progress: how many of its positions are complete. Completions of the ids
+  // it waits for add to it (waits_), so its condition costs the same for any number of
+  // ids.
+  struct WaitCount {
+    size_t complete = 0;
+  };
+  // With mu_ held, as pending `id` completes or goes: counts it for the Waits on it.
+  void CountForWaits(const DataID& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Get's part for a remote entry, with mu_ held on entry and on return.
   absl::StatusOr<Value> GetRemote(const DataID& id, absl::Time deadline) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -218,6 +226,8 @@ class ObjectStore {
   absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Completion callbacks, by pending entry (OnComplete).
   absl::flat_hash_map<DataID, std::vector<CompletionCallback>> callbacks_ ABSL_GUARDED_BY(mu_);
+  // The Waits blocked on each pending entry, once per position they have it at.
+  mutable absl::flat_hash_map<DataID, std::vector<WaitCount*>> waits_ ABSL_GUARDED_BY(mu_);
   // Attachments, by entry. A table of their own: few entries have one, and a field in
   // every Entry would cost every small object its size (about twice over, at the hash
   // table's load factor).

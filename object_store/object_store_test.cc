@@ -150,6 +150,59 @@ TEST(ObjectStoreTest, WaitWakesWhenEnoughComplete) {
   sealer.join();
 }
 
+TEST(ObjectStoreTest, WaitCountsEachPositionAsItsObjectCompletesOrGoes) {
+  ObjectStore store;
+  for (uint64_t i = 1; i <= 4; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+  absl::Notification done;
+  std::vector<size_t> ready;
+  std::thread waiter([&] {
+    // Id(2) twice: its completion counts at both positions.
+    ready = store.Wait({Id(1), Id(2), Id(2), Id(3), Id(4)}, 4);
+    done.Notify();
+  });
+  // Whether the waiter is blocked yet or not, it must see the same four positions.
+  store.Seal(Id(2), "b");
+  store.Erase(Id(3));                    // gone: counts as complete
+  EXPECT_FALSE(done.HasBeenNotified());  // three of the four it asks for
+  store.Fail(Id(4), absl::InternalError("x"));
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Minutes(1)));
+  waiter.join();
+  EXPECT_THAT(ready, ElementsAre(1u, 2u, 3u, 4u));
+  store.Seal(Id(1), "a");  // after the Wait: nothing counts for it any more
+}
+
+TEST(ObjectStoreTest, AWaitPastItsDeadlineLeavesNothingBehind) {
+  ObjectStore store;
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+  EXPECT_THAT(store.Wait({Id(1), Id(2), Id(3)}, 3, absl::Now() + absl::Milliseconds(5)),
+              ::testing::IsEmpty());
+  // Completing them now must not touch the finished Wait (the sanitizer jobs see it if
+  // it did), and a second Wait counts afresh.
+  store.Seal(Id(1), "a");
+  store.Erase(Id(2));
+  EXPECT_THAT(store.Wait({Id(1), Id(2), Id(3)}, 2), ElementsAre(0u, 1u));
+}
+
+TEST(ObjectStoreTest, ManyWaitsOnTheSameObjects) {
+  ObjectStore store;
+  constexpr uint64_t kObjects = 2000;
+  std::vector<DataID> ids;
+  for (uint64_t i = 0; i < kObjects; ++i) {
+    ASSERT_TRUE(store.CreatePending(Id(i)).ok());
+    ids.push_back(Id(i));
+  }
+  std::vector<std::thread> waiters;
+  std::atomic<int> all_seen{0};
+  for (int t = 0; t < 3; ++t) {
+    waiters.emplace_back([&store, &ids, &all_seen] {
+      if (store.Wait(ids, ids.size()).size() == ids.size()) ++all_seen;
+    });
+  }
+  for (uint64_t i = 0; i < kObjects; ++i) store.Seal(Id(i), absl::StrCat(i));
+  for (std::thread& waiter : waiters) waiter.join();
+  EXPECT_EQ(all_seen.load(), 3);
+}
+
 TEST(ObjectStoreTest, OnCompleteRunsOnceAtOnceOrLater) {
   ObjectStore store;
   ASSERT_TRUE(store.PutReady(Id(1), "now").ok());
