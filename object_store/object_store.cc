@@ -42,13 +42,17 @@ void RunCallbacks(std::vector<ObjectStore::CompletionCallback> callbacks,
 
 }  // namespace
 
+ObjectStore::InlineBytes ObjectStore::InlineOf(absl::string_view bytes) {
+  InlineBytes small;
+  small.size = static_cast<uint8_t>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), small.bytes);
+  return small;
+}
+
 ObjectStore::Entry ObjectStore::ReadyEntry(Value value) {
   static_assert(sizeof(Entry) <= 24, "an entry is what a program holds by the hundred thousand");
   if (value->size() <= kInlineBytes && value->store() == nullptr && value->keeper() == nullptr) {
-    InlineBytes small;
-    small.size = static_cast<uint8_t>(value->size());
-    std::copy(value->data(), value->data() + value->size(), small.bytes);
-    return small;
+    return InlineOf(value->view());
   }
   return value;
 }
@@ -70,10 +74,8 @@ absl::Status ObjectStore::CreatePending(const DataID& id) {
 
 absl::Status ObjectStore::PutReady(const DataID& id, std::string bytes) {
   if (bytes.size() > kInlineBytes) return PutReady(id, HeapBytes(std::move(bytes)));
-  InlineBytes small;  // without an ObjectBytes made only to be copied
-  small.size = static_cast<uint8_t>(bytes.size());
-  std::copy(bytes.begin(), bytes.end(), small.bytes);
-  return PutEntry(id, small, bytes.size());
+  // Without an ObjectBytes made only to be copied.
+  return PutEntry(id, InlineOf(bytes), bytes.size());
 }
 
 absl::Status ObjectStore::PutReady(const DataID& id, Value bytes) {
@@ -96,13 +98,10 @@ bool ObjectStore::Seal(const DataID& id, std::string bytes) {
   if (bytes.size() > kInlineBytes) return Complete(id, HeapBytes(std::move(bytes)));
   // A small result (most task results) goes into its entry straight from the string; a
   // shared ObjectBytes is made only for callbacks waiting on it.
-  InlineBytes small;
-  small.size = static_cast<uint8_t>(bytes.size());
-  std::copy(bytes.begin(), bytes.end(), small.bytes);
   std::vector<CompletionCallback> callbacks;
   {
     absl::MutexLock lock(&mu_);
-    if (!CompleteLocked(id, small, &callbacks)) return false;
+    if (!CompleteLocked(id, InlineOf(bytes), &callbacks)) return false;
   }
   if (!callbacks.empty()) RunCallbacks(std::move(callbacks), HeapBytes(std::move(bytes)));
   return true;

@@ -50,6 +50,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "unidist/common/data_id.h"
@@ -191,6 +192,8 @@ class ObjectStore {
   struct RemoteMark {};  // its location is in remote_
   using Entry = std::variant<Pending, Value, InlineBytes, absl::Status, RemoteMark>;
 
+  // `bytes` (at most kInlineBytes of them) as an inline entry.
+  static InlineBytes InlineOf(absl::string_view bytes);
   // The entry for a ready value: its bytes inline when they are few, in the heap and held
   // by nothing else (no keeper, not in a shared-memory store).
   static Entry ReadyEntry(Value value);
