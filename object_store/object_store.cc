@@ -65,7 +65,7 @@ size_t ObjectStore::HeldBytes(const Entry& entry) {
 
 absl::Status ObjectStore::CreatePending(const DataID& id) {
   absl::MutexLock lock(&mu_);
-  if (!entries_.try_emplace(id).second) {
+  if (!entries_.TryEmplace(id).second) {
     return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
   }
   ++pending_count_;
@@ -85,12 +85,12 @@ absl::Status ObjectStore::PutReady(const DataID& id, Value bytes) {
 
 absl::Status ObjectStore::PutEntry(const DataID& id, Entry entry, size_t size) {
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = entries_.try_emplace(id);
+  auto [slot, inserted] = entries_.TryEmplace(id);
   if (!inserted) {
     return absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
   }
   bytes_held_ += size;
-  it->second = std::move(entry);
+  *slot = std::move(entry);
   return absl::OkStatus();
 }
 
@@ -149,10 +149,10 @@ bool ObjectStore::Complete(const DataID& id, absl::StatusOr<Value> result,
 
 bool ObjectStore::CompleteLocked(const DataID& id, Entry entry,
                                  std::vector<CompletionCallback>* callbacks) {
-  auto it = entries_.find(id);
-  if (it == entries_.end() || !std::holds_alternative<Pending>(it->second)) return false;
+  Entry* slot = entries_.Find(id);
+  if (slot == nullptr || !std::holds_alternative<Pending>(*slot)) return false;
   bytes_held_ += HeldBytes(entry);
-  it->second = std::move(entry);
+  *slot = std::move(entry);
   --pending_count_;
   CountForWaits(id);
   if (!callbacks_.empty()) {
@@ -167,9 +167,9 @@ size_t ObjectStore::FailAllPending(const absl::Status& error) {
   std::vector<DataID> pending;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [id, entry] : entries_) {
+    entries_.ForEach([&pending](const DataID& id, const Entry& entry) {
       if (std::holds_alternative<Pending>(entry)) pending.push_back(id);
-    }
+    });
   }
   size_t failed = 0;
   for (const DataID& id : pending) failed += Fail(id, error) ? 1 : 0;
@@ -185,15 +185,14 @@ void ObjectStore::Erase(const DataID& id) {
   std::optional<RemoteLocation> released;
   {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end()) return;
-    if (std::holds_alternative<Pending>(it->second)) {
+    Entry* entry = entries_.Find(id);
+    if (entry == nullptr) return;
+    if (std::holds_alternative<Pending>(*entry)) {
       --pending_count_;
       CountForWaits(id);  // an unknown id counts as complete
     }
-    bytes_held_ -= HeldBytes(it->second);
-    entries_.erase(it);
-    ShrinkIfSparse(entries_);
+    bytes_held_ -= HeldBytes(*entry);
+    entries_.Erase(id);
     if (!callbacks_.empty()) {
       if (auto waiting = callbacks_.extract(id); !waiting.empty()) {
         dropped = std::move(waiting.mapped());
@@ -238,7 +237,7 @@ std::shared_ptr<const void> ObjectStore::Attachment(const DataID& id) const {
 std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
                                                         std::shared_ptr<const void> attachment) {
   absl::MutexLock lock(&mu_);
-  if (!entries_.contains(id)) return nullptr;  // `attachment` is released after the lock
+  if (!entries_.Contains(id)) return nullptr;  // `attachment` is released after the lock
   std::shared_ptr<const void>& kept = attachments_[id];
   if (kept == nullptr) kept = std::move(attachment);
   return kept;
@@ -246,7 +245,7 @@ std::shared_ptr<const void> ObjectStore::AttachIfAbsent(const DataID& id,
 
 bool ObjectStore::Pin(const DataID& id, std::shared_ptr<const void> pin) {
   absl::MutexLock lock(&mu_);
-  if (!entries_.contains(id)) return false;  // `pin` is released after the lock
+  if (!entries_.Contains(id)) return false;  // `pin` is released after the lock
   pins_[id].push_back(std::move(pin));
   return true;
 }
@@ -286,23 +285,23 @@ std::vector<std::pair<DataID, ObjectStore::Value>> ObjectStore::UnsharedValuesIn
                                                                                  size_t max) const {
   std::vector<std::pair<DataID, Value>> found;
   absl::MutexLock lock(&mu_);
-  for (const auto& [id, entry] : entries_) {
-    if (found.size() >= max) break;
+  entries_.ForEach([&found, store, max](const DataID& id, const Entry& entry) {
+    if (found.size() >= max) return;
     // Every copy of a value is made under mu_, so nobody can take one while we look.
     const Value* value = std::get_if<Value>(&entry);
     if (value != nullptr && *value != nullptr && (*value)->store() == store &&
         value->use_count() == 1) {
       found.emplace_back(id, *value);
     }
-  }
+  });
   return found;
 }
 
 bool ObjectStore::ReplaceIfUnshared(const DataID& id, const Value& current, Value replacement) {
   Value replaced;  // released after the lock
   absl::MutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  Value* value = it == entries_.end() ? nullptr : std::get_if<Value>(&it->second);
+  Entry* entry = entries_.Find(id);
+  Value* value = entry == nullptr ? nullptr : std::get_if<Value>(entry);
   if (value == nullptr || *value != current || current.use_count() != 2) return false;
   bytes_held_ += replacement->size();
   bytes_held_ -= current->size();
@@ -320,8 +319,8 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::ResultOf(const Entry& entry) {
 }
 
 bool ObjectStore::IsCompleteLocked(const DataID& id) const {
-  auto it = entries_.find(id);
-  return it == entries_.end() || !std::holds_alternative<Pending>(it->second);
+  const Entry* entry = entries_.Find(id);
+  return entry == nullptr || !std::holds_alternative<Pending>(*entry);
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time deadline) const {
@@ -331,12 +330,12 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time
     return absl::DeadlineExceededError(
         absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
   }
-  auto it = entries_.find(id);
-  if (it == entries_.end()) {
+  const Entry* entry = entries_.Find(id);
+  if (entry == nullptr) {
     return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
   }
-  if (std::holds_alternative<RemoteMark>(it->second)) return GetRemote(id, deadline);
-  return ResultOf(it->second);
+  if (std::holds_alternative<RemoteMark>(*entry)) return GetRemote(id, deadline);
+  return ResultOf(*entry);
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
@@ -430,14 +429,14 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
   absl::StatusOr<Value> result;
   {
     absl::MutexLock lock(&mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end()) {
+    const Entry* entry = entries_.Find(id);
+    if (entry == nullptr) {
       result = absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
-    } else if (std::holds_alternative<Pending>(it->second)) {
+    } else if (std::holds_alternative<Pending>(*entry)) {
       callbacks_[id].push_back(std::move(callback));
       return;
     } else {
-      result = ResultOf(it->second);
+      result = ResultOf(*entry);
     }
   }
   callback(result);
@@ -445,14 +444,14 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
 
 bool ObjectStore::IsPending(const DataID& id) const {
   absl::MutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  return it != entries_.end() && std::holds_alternative<Pending>(it->second);
+  const Entry* entry = entries_.Find(id);
+  return entry != nullptr && std::holds_alternative<Pending>(*entry);
 }
 
 bool ObjectStore::IsComplete(const DataID& id) const {
   absl::ReaderMutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  return it != entries_.end() && !std::holds_alternative<Pending>(it->second);
+  const Entry* entry = entries_.Find(id);
+  return entry != nullptr && !std::holds_alternative<Pending>(*entry);
 }
 
 size_t ObjectStore::size() const {

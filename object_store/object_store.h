@@ -53,6 +53,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "object_store/internal/id_table.h"
 #include "unidist/common/data_id.h"
 #include "unidist/common/object_bytes.h"
 
@@ -226,7 +227,9 @@ class ObjectStore {
   bool IsCompleteLocked(const DataID& id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<DataID, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // In pages by sequence for the ids this process made (internal/id_table.h): no cache
+  // miss per lookup for ids made together, and a third of a hash table's memory.
+  object_store_internal::IdTable<Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Completion callbacks, by pending entry (OnComplete).
   absl::flat_hash_map<DataID, std::vector<CompletionCallback>> callbacks_ ABSL_GUARDED_BY(mu_);
   // The Waits blocked on each pending entry, once per position they have it at.
