@@ -235,8 +235,7 @@ class ObjectStore {
   // The Waits blocked on each pending entry, once per position they have it at.
   mutable absl::flat_hash_map<DataID, std::vector<WaitCount*>> waits_ ABSL_GUARDED_BY(mu_);
   // Attachments, by entry. A table of their own: few entries have one, and a field in
-  // every Entry would cost every small object its size (about twice over, at the hash
-  // table's load factor).
+  // every Entry would cost every small object its size.
   absl::flat_hash_map<DataID, std::shared_ptr<const void>> attachments_ ABSL_GUARDED_BY(mu_);
   // Pins, by entry (a table of their own, as for attachments).
   absl::flat_hash_map<DataID, std::vector<std::shared_ptr<const void>>> pins_ ABSL_GUARDED_BY(mu_);
