@@ -340,13 +340,21 @@ absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout);
 // The values of all `refs`, in order; the first error among them if any failed.
 template <typename T>
 absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs) {
+  static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
+  std::vector<const api_internal::RefHandle*> handles;
+  handles.reserve(refs.size());
+  for (const ObjectRef<T>& ref : refs) handles.push_back(&ref.handle());
+  // All bytes first, under one lock of the store, then the decoding.
+  GatheredBytes bytes;
+  absl::Status got = api_internal::GetAll(handles, absl::InfiniteFuture(), &bytes);
   std::vector<T> values;
-  values.reserve(refs.size());
-  for (const ObjectRef<T>& ref : refs) {
-    absl::StatusOr<T> value = Get(ref);
-    if (!value.ok()) return value.status();
+  values.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    absl::StatusOr<T> value = Decode<T>(bytes.view(i));
+    if (!value.ok()) return value.status();  // the first error in the refs' order
     values.push_back(std::move(*value));
   }
+  if (!got.ok()) return got;
   return values;
 }
 

@@ -290,13 +290,43 @@ TEST_F(UnidistTest, WaitCountsFailedRefsAsComplete) {
 
 TEST_F(UnidistTest, GetOfAVectorReturnsAnErrorWithoutWaitingForTheRest) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
-  // Get of a vector waits for the batch together (one wake-up for most of it); an error
-  // is still the answer as soon as it is there, not when the last ref completes.
+  // Get of a vector reads the refs in order (under one lock of the store); the first
+  // error in that order is the answer as soon as it is there, not when the last ref
+  // completes.
   const std::vector<ObjectRef<int>> refs = {Submit(fns::Square, 2), Submit(fns::Thrower, 1),
                                             Submit(fns::SleepMs, 600000)};
   EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kUnknown, HasSubstr("boom")));
   // The same with the error already known when the batch starts.
   EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kUnknown, HasSubstr("boom")));
+}
+
+// Get of a vector gives each ref's value whatever kind of entry holds it: a few bytes kept
+// in the store's entry, larger ones in the heap or the shared-memory store, results of
+// tasks and values put, refs of an earlier session; an empty ref among them is
+// InvalidArgument once the refs before it are read.
+TEST_F(UnidistTest, GetOfAVectorReadsEveryKindOfValue) {
+  const std::string large(100000, 'x');
+  std::vector<ObjectRef<std::string>> refs = {Put(std::string("a")), Put(large),
+                                              Submit(fns::Echo<std::string>, std::string("b")),
+                                              Submit(fns::Repeat, 50000), Put(std::string())};
+  const std::vector<std::string> expected = {"a", large, "b", std::string(50000, 'r'), ""};
+  EXPECT_THAT(Get(refs), IsOkAndHolds(expected));
+  EXPECT_THAT(Get(std::vector<ObjectRef<std::string>>()), IsOkAndHolds(std::vector<std::string>()));
+
+  refs.push_back(ObjectRef<std::string>());
+  refs.push_back(Submit(fns::Echo<std::string>, std::string("after")));
+  EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+
+  // Refs of the session before this one, then of this one.
+  std::vector<ObjectRef<std::string>> mixed(refs.begin(), refs.begin() + 5);
+  UNIDIST_ASSERT_OK(Shutdown());
+  UNIDIST_ASSERT_OK(Init(Options{2, ""}));
+  mixed.push_back(Submit(fns::Echo<std::string>, std::string("new")));
+  mixed.push_back(mixed[0]);
+  std::vector<std::string> mixed_expected = expected;
+  mixed_expected.push_back("new");
+  mixed_expected.push_back("a");
+  EXPECT_THAT(Get(mixed), IsOkAndHolds(mixed_expected));
 }
 
 TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {

@@ -9,7 +9,12 @@
 // Shared as std::shared_ptr<const ObjectBytes>: whoever holds one keeps the bytes (and,
 // for a stored object, its space in the store) alive.
 //
-// Thread-safe: immutable after construction.
+// GatheredBytes: the bytes of many objects, read at once (unidist::Get of a vector). Small
+// values are copied into the list itself rather than each into an ObjectBytes of its own,
+// which is what makes a Get of many small results cheap.
+//
+// Thread-safe: ObjectBytes is immutable after construction; a GatheredBytes is one
+// reader's, unsynchronized.
 
 #ifndef UNIDIST_COMMON_OBJECT_BYTES_H_
 #define UNIDIST_COMMON_OBJECT_BYTES_H_
@@ -19,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -61,6 +67,41 @@ class ObjectBytes {
 inline std::shared_ptr<const ObjectBytes> HeapBytes(std::string bytes) {
   return std::make_shared<const ObjectBytes>(std::move(bytes));
 }
+
+// The bytes of objects 0, 1, ..., size() - 1, in the order they were added.
+class GatheredBytes {
+ public:
+  // The most bytes AddCopy takes.
+  static constexpr size_t kSmallBytes = 15;
+
+  // Holds `value` (not copied) as the next object's bytes.
+  void Add(std::shared_ptr<const ObjectBytes> value) {
+    positions_.emplace_back().value = std::move(value);
+  }
+  // Copies `bytes`, at most kSmallBytes of them, as the next object's.
+  void AddCopy(absl::string_view bytes) {
+    Position& at = positions_.emplace_back();
+    at.size = static_cast<uint8_t>(bytes.size());
+    bytes.copy(at.small, sizeof(at.small));
+  }
+  void Reserve(size_t objects) { positions_.reserve(objects); }
+
+  size_t size() const { return positions_.size(); }
+  // Object i's bytes, valid while this GatheredBytes is and is not added to.
+  absl::string_view view(size_t i) const {
+    const Position& at = positions_[i];
+    if (at.value != nullptr) return at.value->view();
+    return absl::string_view(at.small, at.size);
+  }
+
+ private:
+  struct Position {
+    std::shared_ptr<const ObjectBytes> value;  // null: the bytes are in `small`
+    uint8_t size = 0;
+    char small[kSmallBytes];
+  };
+  std::vector<Position> positions_;
+};
 
 }  // namespace unidist
 

@@ -72,6 +72,22 @@ absl::Status ObjectStore::CreatePending(const DataID& id) {
   return absl::OkStatus();
 }
 
+absl::Status ObjectStore::CreatePendingAll(absl::Span<const DataID> ids) {
+  absl::Status created;
+  absl::MutexLock lock(&mu_);
+  for (const DataID& id : ids) {
+    if (!entries_.TryEmplace(id).second) {
+      if (created.ok()) {
+        created =
+            absl::AlreadyExistsError(absl::StrCat("object ", id.Hex(), " is already in the store"));
+      }
+      continue;
+    }
+    ++pending_count_;
+  }
+  return created;
+}
+
 absl::Status ObjectStore::PutReady(const DataID& id, std::string bytes) {
   if (bytes.size() > kInlineBytes) return PutReady(id, HeapBytes(std::move(bytes)));
   // Without an ObjectBytes made only to be copied.
@@ -105,6 +121,38 @@ bool ObjectStore::Seal(const DataID& id, std::string bytes) {
   }
   if (!callbacks.empty()) RunCallbacks(std::move(callbacks), HeapBytes(std::move(bytes)));
   return true;
+}
+
+size_t ObjectStore::SealEach(absl::Span<const DataID> ids,
+                             absl::FunctionRef<std::string*(size_t)> bytes_of) {
+  // Each completed entry's waiting callbacks, with the value they get.
+  std::vector<std::pair<std::vector<CompletionCallback>, Value>> woken;
+  size_t sealed = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i % kIdsPerLock == kIdsPerLock - 1) {
+        mu_.Unlock();
+        mu_.Lock();
+      }
+      std::string* bytes = bytes_of(i);
+      if (bytes == nullptr) continue;
+      std::vector<CompletionCallback> callbacks;
+      if (bytes->size() > kInlineBytes) {
+        Value value = HeapBytes(std::move(*bytes));
+        if (!CompleteLocked(ids[i], value, &callbacks)) continue;
+        if (!callbacks.empty()) woken.emplace_back(std::move(callbacks), std::move(value));
+      } else {
+        // As in Seal: a shared ObjectBytes only for callbacks.
+        if (!CompleteLocked(ids[i], InlineOf(*bytes), &callbacks)) continue;
+        if (!callbacks.empty())
+          woken.emplace_back(std::move(callbacks), HeapBytes(std::move(*bytes)));
+      }
+      ++sealed;
+    }
+  }
+  for (auto& [callbacks, value] : woken) RunCallbacks(std::move(callbacks), value);
+  return sealed;
 }
 
 bool ObjectStore::Seal(const DataID& id, Value bytes) { return Complete(id, std::move(bytes)); }
@@ -336,6 +384,46 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time
   }
   if (std::holds_alternative<RemoteMark>(*entry)) return GetRemote(id, deadline);
   return ResultOf(*entry);
+}
+
+absl::Status ObjectStore::GetAll(absl::Span<const DataID> ids, absl::Time deadline,
+                                 GatheredBytes* out) const {
+  static_assert(kInlineBytes <= GatheredBytes::kSmallBytes,
+                "GetAll copies every inline value into its GatheredBytes");
+  out->Reserve(out->size() + ids.size());
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i % kIdsPerLock == kIdsPerLock - 1) {
+      mu_.Unlock();
+      mu_.Lock();
+    }
+    const DataID& id = ids[i];
+    const Entry* entry = entries_.Find(id);
+    if (entry != nullptr && std::holds_alternative<Pending>(*entry)) {
+      auto complete = [this, &id]()
+                          ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
+      }
+      entry = entries_.Find(id);
+    }
+    if (entry == nullptr) {
+      return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+    }
+    if (const InlineBytes* small = std::get_if<InlineBytes>(entry)) {
+      out->AddCopy(absl::string_view(small->bytes, small->size));
+    } else if (const Value* value = std::get_if<Value>(entry)) {
+      out->Add(*value);
+    } else if (const absl::Status* error = std::get_if<absl::Status>(entry)) {
+      return *error;
+    } else {
+      absl::StatusOr<Value> fetched = GetRemote(id, deadline);
+      if (!fetched.ok()) return fetched.status();
+      out->Add(*std::move(fetched));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,

@@ -48,11 +48,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "object_store/internal/id_table.h"
 #include "unidist/common/data_id.h"
 #include "unidist/common/object_bytes.h"
@@ -90,6 +92,9 @@ class ObjectStore {
 
   // Adds a pending entry. AlreadyExists if `id` is in the store.
   absl::Status CreatePending(const DataID& id);
+  // CreatePending of each of `ids`, under one lock: AlreadyExists naming the first that
+  // was in the store (the others are added).
+  absl::Status CreatePendingAll(absl::Span<const DataID> ids);
 
   // Adds a ready entry holding `bytes`. AlreadyExists if `id` is in the store.
   absl::Status PutReady(const DataID& id, std::string bytes);
@@ -98,6 +103,10 @@ class ObjectStore {
   // Completes a pending entry with a value or an error. Returns false, and does nothing, if
   // `id` is unknown (e.g. erased because nobody holds it) or already complete.
   bool Seal(const DataID& id, std::string bytes);
+  // Seal(ids[i], std::move(*bytes_of(i))) for each i whose bytes_of(i) is not null, under
+  // one lock (released now and then, as in GetAll), with the callbacks run after it;
+  // returns how many entries it completed. For the many results of one task.
+  size_t SealEach(absl::Span<const DataID> ids, absl::FunctionRef<std::string*(size_t)> bytes_of);
   bool Seal(const DataID& id, Value bytes);
   bool Fail(const DataID& id, absl::Status error);
 
@@ -125,6 +134,12 @@ class ObjectStore {
   // cut short by `deadline`) and keeps them; a failed fetch returns the fetch's error and
   // keeps nothing, so a later Get tries again.
   absl::StatusOr<Value> Get(const DataID& id, absl::Time deadline = absl::InfiniteFuture()) const;
+
+  // Get of each of `ids` in turn, adding each value to `out` (small ones as copies): stops
+  // at the first id Get would fail on, with Get's error, after adding the ones before it.
+  // One lock for all of them, released now and then so a long list never holds up
+  // completions; what Get of each in a loop returns, at a fraction of the cost.
+  absl::Status GetAll(absl::Span<const DataID> ids, absl::Time deadline, GatheredBytes* out) const;
 
   // unidist's wait: blocks until at least min(num_returns, ids.size()) of `ids` are
   // complete, or `deadline` passes, then returns the positions (indexes into `ids`) of the
@@ -192,6 +207,10 @@ class ObjectStore {
   };
   struct RemoteMark {};  // its location is in remote_
   using Entry = std::variant<Pending, Value, InlineBytes, absl::Status, RemoteMark>;
+
+  // GetAll and SealEach let go of the lock after this many ids, so that the other side
+  // (a completing event thread, a reading caller) is never held up for long.
+  static constexpr size_t kIdsPerLock = 4096;
 
   // `bytes` (at most kInlineBytes of them) as an inline entry.
   static InlineBytes InlineOf(absl::string_view bytes);

@@ -121,6 +121,122 @@ TEST(ObjectStoreTest, SealUnknownIsANoOp) {
   EXPECT_EQ(store.size(), 0u);
 }
 
+// GetAll gives what Get of each id in turn gives: small values copied, larger ones
+// shared, remote ones fetched; it stops at the first id Get would fail on, with the ones
+// before it added.
+TEST(ObjectStoreTest, GetAllReadsEachIdInTurn) {
+  ObjectStore store;
+  store.SetRemoteHooks(
+      RemoteHooks{[](const DataID& id, const RemoteLocation&) -> absl::StatusOr<std::string> {
+                    return absl::StrCat("fetched ", id.Hex());
+                  },
+                  nullptr, nullptr});
+  ASSERT_TRUE(store.PutReady(Id(1), "small").ok());
+  ObjectStore::Value large = HeapBytes(std::string(100, 'l'));
+  ASSERT_TRUE(store.PutReady(Id(2), large).ok());
+  ASSERT_TRUE(store.CreatePending(Id(3)).ok());
+  ASSERT_TRUE(store.SealRemote(Id(3), RemoteLocation{2, 10}));
+  ASSERT_TRUE(store.PutReady(Id(4), std::string()).ok());
+  ASSERT_TRUE(store.CreatePending(Id(5)).ok());
+  ASSERT_TRUE(store.Fail(Id(5), absl::AbortedError("boom")));
+
+  GatheredBytes out;
+  const std::vector<DataID> good = {Id(1), Id(2), Id(3), Id(4), Id(1)};
+  ASSERT_TRUE(store.GetAll(good, absl::InfiniteFuture(), &out).ok());
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out.view(0), "small");
+  EXPECT_EQ(out.view(1).data(), large->data());  // shared, not copied
+  EXPECT_EQ(out.view(2), absl::StrCat("fetched ", Id(3).Hex()));
+  EXPECT_EQ(out.view(3), "");
+  EXPECT_EQ(out.view(4), "small");
+
+  GatheredBytes until_failed;
+  const std::vector<DataID> failing = {Id(1), Id(5), Id(2)};
+  EXPECT_EQ(store.GetAll(failing, absl::InfiniteFuture(), &until_failed),
+            absl::AbortedError("boom"));
+  ASSERT_EQ(until_failed.size(), 1u);
+  EXPECT_EQ(until_failed.view(0), "small");
+
+  GatheredBytes until_unknown;
+  const std::vector<DataID> unknown = {Id(2), Id(9), Id(1)};
+  EXPECT_EQ(store.GetAll(unknown, absl::InfiniteFuture(), &until_unknown).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(until_unknown.size(), 1u);
+
+  ASSERT_TRUE(store.CreatePending(Id(6)).ok());
+  GatheredBytes until_deadline;
+  const std::vector<DataID> pending = {Id(1), Id(6)};
+  EXPECT_EQ(store.GetAll(pending, absl::Now() + absl::Milliseconds(20), &until_deadline).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(until_deadline.size(), 1u);
+}
+
+// A GetAll blocked on one id lets the entries complete, in any order, and returns with
+// every value once the last is there; long lists are read in stretches of the lock.
+TEST(ObjectStoreTest, GetAllWaitsForEachAndLetsCompletionsIn) {
+  constexpr uint64_t kObjects = 10000;  // more than one stretch of the lock
+  ObjectStore store;
+  std::vector<DataID> ids;
+  for (uint64_t n = 1; n <= kObjects; ++n) {
+    ASSERT_TRUE(store.CreatePending(Id(n)).ok());
+    ids.push_back(Id(n));
+  }
+  std::thread sealer([&store] {
+    // Backwards: GetAll waits on the first id until the very end.
+    for (uint64_t n = kObjects; n >= 1; --n) {
+      EXPECT_TRUE(store.Seal(Id(n), absl::StrCat(n)));
+    }
+  });
+  GatheredBytes out;
+  absl::Status got = store.GetAll(ids, absl::InfiniteFuture(), &out);
+  sealer.join();
+  ASSERT_TRUE(got.ok()) << got;
+  ASSERT_EQ(out.size(), kObjects);
+  for (uint64_t n = 1; n <= kObjects; ++n) ASSERT_EQ(out.view(n - 1), absl::StrCat(n));
+}
+
+// The many results of one task: created pending together, sealed together. SealEach
+// skips what bytes_of leaves out and what is complete or gone already, and runs each
+// completed entry's callbacks once, with its value, after it has let go of the lock.
+TEST(ObjectStoreTest, ManyResultsAreCreatedAndSealedTogether) {
+  constexpr uint64_t kResults = 5000;  // more than one stretch of the lock
+  ObjectStore store;
+  std::vector<DataID> ids;
+  for (uint64_t n = 1; n <= kResults; ++n) ids.push_back(Id(n));
+  ASSERT_TRUE(store.CreatePendingAll(ids).ok());
+  EXPECT_EQ(store.pending_count(), kResults);
+  const std::vector<DataID> again = {Id(kResults + 1), Id(2), Id(kResults + 2)};
+  EXPECT_EQ(
+      store.CreatePendingAll(again),
+      absl::AlreadyExistsError(absl::StrCat("object ", Id(2).Hex(), " is already in the store")));
+  EXPECT_EQ(store.pending_count(), kResults + 2);  // the others were added
+
+  ASSERT_TRUE(store.Fail(Id(3), absl::AbortedError("failed first")));
+  store.Erase(Id(4));
+  std::vector<std::string> values;
+  for (uint64_t n = 1; n <= kResults; ++n) {
+    values.push_back(n == 6 ? std::string(100, 'L') : absl::StrCat(n));
+  }
+  std::vector<std::string> seen;
+  for (uint64_t n : {1, 6}) {
+    store.OnComplete(Id(n), [&seen, &store](const absl::StatusOr<ObjectStore::Value>& value) {
+      ASSERT_TRUE(value.ok()) << value.status();
+      seen.push_back(std::string((*value)->view()));
+      EXPECT_TRUE(store.IsComplete(Id(1)));  // runs without the lock: may use the store
+    });
+  }
+  const size_t sealed = store.SealEach(ids, [&values](size_t i) -> std::string* {
+    return i == 4 ? nullptr : &values[i];  // the fifth is left pending
+  });
+  EXPECT_EQ(sealed, kResults - 3);  // not Id(3) (failed), Id(4) (erased) or Id(5) (skipped)
+  EXPECT_THAT(seen, ElementsAre("1", std::string(100, 'L')));
+  EXPECT_EQ(store.Get(Id(3)).status(), absl::AbortedError("failed first"));
+  EXPECT_TRUE(store.IsPending(Id(5)));
+  EXPECT_EQ(store.Get(Id(6)).value()->view(), std::string(100, 'L'));
+  EXPECT_EQ(store.Get(Id(kResults)).value()->view(), absl::StrCat(kResults));
+  EXPECT_EQ(store.pending_count(), 3u);  // Id(5) and the two added above
+}
+
 TEST(ObjectStoreTest, WaitReturnsCompleteOnesInCallersOrder) {
   ObjectStore store;
   for (uint64_t i = 1; i <= 4; ++i) ASSERT_TRUE(store.CreatePending(Id(i)).ok());

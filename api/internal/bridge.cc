@@ -168,11 +168,18 @@ absl::Status Cancel(const RefHandle& ref, bool force) {
   return runtime->Cancel(*ref.token, force);
 }
 
+absl::Status EmptyRefError() {
+  return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
+}
+
 absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref, absl::Time deadline) {
-  if (ref.token == nullptr) {
-    return absl::InvalidArgumentError("Get on an empty ObjectRef (default-constructed)");
-  }
+  if (ref.token == nullptr) return EmptyRefError();
   return CurrentClient().Get(ref, deadline);
+}
+
+absl::Status GetAll(const std::vector<const RefHandle*>& refs, absl::Time deadline,
+                    GatheredBytes* out) {
+  return CurrentClient().GetAll(refs, deadline, out);
 }
 
 std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,

@@ -270,6 +270,13 @@ absl::Status Cancel(const RefHandle& ref, bool force);
 // The codec bytes of the object, blocking until it is complete or `deadline` passes.
 absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref, absl::Time deadline);
 
+// The bytes of each of `refs` in turn, added to `out`, until the first that fails (its
+// error, as Get's; the bytes before it are in `out`).
+absl::Status GetAll(const std::vector<const RefHandle*>& refs, absl::Time deadline,
+                    GatheredBytes* out);
+// What Get of an empty ref returns.
+absl::Status EmptyRefError();
+
 // unidist's wait over handles; returns the positions of complete ones (see Wait).
 std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, int num_returns,
                          absl::Time deadline);

@@ -69,6 +69,10 @@ class Client {
   // at `deadline`.
   virtual absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
                                                                  absl::Time deadline) = 0;
+  // unidist::Get of many refs: adds the bytes of each of `refs` in turn to `out`, and
+  // stops at the first one Get fails on (with its error). By default Get of each.
+  virtual absl::Status GetAll(const std::vector<const RefHandle*>& refs, absl::Time deadline,
+                              GatheredBytes* out);
   // unidist::Wait: the positions of the first `wanted` (at least 1, at most refs.size())
   // complete refs, in the caller's order, or of every complete one at `deadline`.
   virtual std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,

@@ -80,6 +80,28 @@ class DriverClient final : public Client {
     return ref.token->store()->Get(ref.id, deadline);
   }
 
+  absl::Status GetAll(const std::vector<const RefHandle*>& refs, absl::Time deadline,
+                      GatheredBytes* out) override {
+    // A run of refs of one store is read under its lock at once (ObjectStore::GetAll).
+    std::vector<DataID> run;
+    for (size_t begin = 0; begin < refs.size();) {
+      const RefToken* token = refs[begin]->token.get();
+      if (token == nullptr) return EmptyRefError();
+      if (token->store() == nullptr) return token->error();
+      ObjectStore* store = token->store();
+      size_t end = begin;
+      run.clear();
+      while (end < refs.size() && refs[end]->token != nullptr &&
+             refs[end]->token->store() == store) {
+        run.push_back(refs[end]->id);
+        ++end;
+      }
+      if (absl::Status got = store->GetAll(run, deadline, out); !got.ok()) return got;
+      begin = end;
+    }
+    return absl::OkStatus();
+  }
+
   std::vector<size_t> Wait(const std::vector<const RefHandle*>& refs, size_t wanted,
                            absl::Time deadline) override {
     auto is_complete = [](const RefHandle& ref) {
@@ -175,6 +197,17 @@ RefHandle Client::Put(const ValueWriter& value) {
     return FailedHandle(std::move(encoded));
   }
   return Put(std::move(bytes));
+}
+
+absl::Status Client::GetAll(const std::vector<const RefHandle*>& refs, absl::Time deadline,
+                            GatheredBytes* out) {
+  for (const RefHandle* ref : refs) {
+    if (ref->token == nullptr) return EmptyRefError();
+    absl::StatusOr<std::shared_ptr<const ObjectBytes>> bytes = Get(*ref, deadline);
+    if (!bytes.ok()) return bytes.status();
+    out->Add(*std::move(bytes));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<WritableObject> Client::Allocate(size_t size, size_t aligned_at) {

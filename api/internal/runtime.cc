@@ -196,9 +196,11 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   task->result_ids.reserve(static_cast<size_t>(std::max(num_returns, 0)));
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
-    store_->CreatePending(id).IgnoreError();  // fresh ids cannot collide
     task->result_ids.push_back(id);
     task->request->add_result_ids(id.Binary());
+  }
+  store_->CreatePendingAll(task->result_ids).IgnoreError();  // fresh ids cannot collide
+  for (const DataID& id : task->result_ids) {
     results->push_back(RefHandle{id, RefToken::ForTaskResult(id, *store_anchor_, task)});
   }
   task->request->set_function(function);
@@ -651,9 +653,9 @@ void Runtime::OnResult(proto::TaskResult result) {
       if (kept.index() >= ids.size() || failed[kept.index()]) continue;
       SealKept(ids[kept.index()], kept);
     }
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (!failed[i]) store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
-    }
+    store_->SealEach(ids, [&result, &failed](size_t i) {
+      return failed[i] ? nullptr : result.mutable_values(static_cast<int>(i));
+    });
     return;
   }
   for (const proto::KeptValue& kept : result.kept_values()) {
@@ -664,9 +666,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     if (stored.index() >= ids.size()) continue;  // bytes from a worker: not trusted
     SealStored(ids[stored.index()], TakeBlockAt(stored.offset(), &blocks), stored);
   }
-  for (size_t i = 0; i < ids.size(); ++i) {
-    store_->Seal(ids[i], std::move(*result.mutable_values(static_cast<int>(i))));
-  }
+  store_->SealEach(ids, [&result](size_t i) { return result.mutable_values(static_cast<int>(i)); });
 }
 
 absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& request) {
