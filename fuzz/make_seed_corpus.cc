@@ -59,7 +59,8 @@ proto::DriverMessage Task() {
   arg->set_value(Encode(int64_t{40}));
   arg->set_object_id(Id('o'));
   task->add_args()->set_value(Encode(int64_t{2}));
-  task->add_result_ids(Id('r'));
+  task->add_result_ids(0x7272727272727272);  // one result id: its origin, then its sequence
+  task->add_result_ids(0x7272727272727272);
   return message;
 }
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result_ids.h"
 #include "fuzz/fuzz_check.h"
 #include "glog/logging.h"
 #include "mpi/internal/mpi_messages.pb.h"
@@ -43,9 +44,9 @@ using unidist::mpi_internal::Received;
 void Execute(const unidist::proto::TaskRequest& task, unidist::proto::TaskResult* result) {
   const std::string arg = task.args_size() > 0 ? task.args(0).value() : std::string();
   if (task.function() == "echo") {
-    for (int i = 0; i < task.result_ids_size(); ++i) result->add_values(arg);
+    for (int i = 0; i < unidist::ResultIdCount(task); ++i) result->add_values(arg);
   } else if (task.function() == "make") {
-    for (int i = 0; i < task.result_ids_size(); ++i) {
+    for (int i = 0; i < unidist::ResultIdCount(task); ++i) {
       result->add_values(std::string(arg.size() * 997 % 300000, 'm'));
     }
   } else {
@@ -79,7 +80,11 @@ unidist::proto::TaskRequest Task(FuzzedDataProvider& in) {
     }
   }
   const int results = in.ConsumeIntegralInRange(0, 2);
-  for (int i = 0; i < results; ++i) task.add_result_ids(ObjectId(in));
+  for (int i = 0; i < results; ++i) {
+    unidist::AddResultId(unidist::DataID::FromParts(1, in.ConsumeIntegralInRange<uint64_t>(1, 6)),
+                         &task);
+  }
+  if (in.ConsumeBool()) task.add_result_ids(in.ConsumeIntegral<uint64_t>());  // a stray word
   if (in.ConsumeBool()) task.set_actor_key(in.ConsumeIntegral<uint64_t>());
   return task;
 }

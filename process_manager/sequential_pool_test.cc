@@ -28,7 +28,8 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, std::string ar
   task.set_task_id(id);
   task.set_function(function);
   task.add_args()->set_value(std::move(arg));
-  task.add_result_ids("r");
+  task.add_result_ids(1);  // one result id: its origin, then its sequence
+  task.add_result_ids(id);
   return task;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/function_registry.h"
+#include "common/result_ids.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
 #include "object_store/shared_arena.h"
@@ -128,15 +129,6 @@ absl::Status Invoke(const Invoker& invoker, const std::string& function,
   }
 }
 
-// The ids of the task's results, as the driver named them.
-std::vector<DataID> ResultIds(const proto::TaskRequest& task) {
-  std::vector<DataID> ids;
-  for (const std::string& bytes : task.result_ids()) {
-    if (absl::StatusOr<DataID> id = DataID::FromBinary(bytes); id.ok()) ids.push_back(*id);
-  }
-  return ids;
-}
-
 bool IsActorConstructor(const std::string& function) {
   return absl::StrContains(function, "::<constructor>(");
 }
@@ -148,7 +140,7 @@ bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
   const ResultContext& context = t_results;
   if (context.task == nullptr || context.task->store_results_from() == 0 ||
       size < context.task->store_results_from() ||
-      index >= static_cast<size_t>(context.task->result_ids_size())) {
+      index >= static_cast<size_t>(ResultIdCount(*context.task))) {
     return false;
   }
   InheritedArena* store = InheritedArena::Get();
@@ -156,7 +148,7 @@ bool StoreResultInPlace(size_t size, size_t aligned_at, size_t index,
   proto::ApiRequest request;
   proto::AllocateRequest* allocate = request.mutable_allocate();
   allocate->set_task_id(context.task->task_id());
-  allocate->set_result_id(context.task->result_ids(static_cast<int>(index)));
+  allocate->set_result_id(ResultIdAt(*context.task, static_cast<int>(index)).Binary());
   allocate->set_size(size);
   allocate->set_aligned_at(aligned_at);
   absl::StatusOr<proto::ApiReply> reply = CallDriverPromptly(std::move(request));
@@ -236,7 +228,7 @@ bool StoreAllocatedResult(WritableObject& object, size_t index) {
   const ResultContext& context = t_results;
   if (!object.in_store || object.task_id == 0 || context.task == nullptr ||
       object.task_id != context.task->task_id() ||
-      index >= static_cast<size_t>(context.task->result_ids_size())) {
+      index >= static_cast<size_t>(ResultIdCount(*context.task))) {
     return false;
   }
   auto* space = static_cast<TaskSpace*>(object.space.get());
@@ -406,7 +398,7 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
   const ResultContext outer = std::exchange(t_results, ResultContext{&task, result});
   EncodedHandlesScope returned;  // the handles its results hold
   const absl::Status status =
-      Invoke(*invoker, task.function(), args, std::max(1, task.result_ids_size()), &values);
+      Invoke(*invoker, task.function(), args, std::max(1, ResultIdCount(task)), &values);
   t_results = outer;
   if (status.ok() && !returned.empty()) {
     // Before the result goes back, so that they outlive this task's own handles.

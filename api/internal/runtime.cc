@@ -19,6 +19,7 @@
 #include "api/internal/pending_task.h"
 #include "common/cpus.h"
 #include "common/monotonic_clock.h"
+#include "common/result_ids.h"
 #include "common/shrink.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
@@ -197,7 +198,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
     task->result_ids.push_back(id);
-    task->request->add_result_ids(id.Binary());
+    AddResultId(id, task->request);
   }
   store_->CreatePendingAll(task->result_ids).IgnoreError();  // fresh ids cannot collide
   for (const DataID& id : task->result_ids) {

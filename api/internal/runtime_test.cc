@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "common/framing.h"
+#include "common/result_ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/fake_worker_pool.h"
@@ -142,7 +143,7 @@ TEST_F(RuntimeTest, DispatchesATaskOnceItsArgumentCompletes) {
   EXPECT_THAT(ArgOf(consume, 0), IsOkAndHolds(1));
   EXPECT_THAT(ArgOf(consume, 1), IsOkAndHolds(41));  // the value filled in
   EXPECT_EQ(consume.request.args(1).object_id(), produced.id.Binary());
-  EXPECT_EQ(consume.request.result_ids(0), consumed.id.Binary());
+  EXPECT_EQ(ResultIdAt(consume.request, 0), consumed.id);
   EXPECT_FALSE(consume.dedicated);
 
   EXPECT_THAT(Outcome(consumed), StatusIs(absl::StatusCode::kFailedPrecondition));
@@ -396,7 +397,7 @@ TEST_F(RuntimeTest, ActorCallsGoToTheActorsWorkerInOrder) {
     EXPECT_EQ(sent[i].worker.slot, worker.slot);
     EXPECT_EQ(sent[i].worker.generation, worker.generation);
     EXPECT_EQ(sent[i].request.actor_key(), ActorKey(worker));
-    EXPECT_EQ(sent[i].request.result_ids(0), calls[i].id.Binary());
+    EXPECT_EQ(ResultIdAt(sent[i].request, 0), calls[i].id);
   }
   EXPECT_THAT(ArgOf(sent[0], 0), IsOkAndHolds(10));
   EXPECT_THAT(ArgOf(sent[1], 0), IsOkAndHolds(1));

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/result_ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mpi/internal/local_transport.h"
@@ -71,7 +72,7 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, const std::str
   task.set_task_id(id);
   task.set_function(function);
   task.add_args()->set_value(arg);
-  task.add_result_ids("r");
+  AddResultId(DataID::FromParts(8, id), &task);
   return task;
 }
 
@@ -79,7 +80,8 @@ proto::TaskRequest Task(uint64_t id, const std::string& function, const std::str
 proto::TaskRequest TaskMaking(uint64_t id, const std::string& function, const std::string& arg,
                               const DataID& result) {
   proto::TaskRequest task = Task(id, function, arg);
-  task.set_result_ids(0, result.Binary());
+  task.clear_result_ids();
+  AddResultId(result, &task);
   return task;
 }
 
@@ -89,7 +91,7 @@ proto::TaskRequest TaskUsing(uint64_t id, const std::vector<std::pair<DataID, in
   proto::TaskRequest task;
   task.set_task_id(id);
   task.set_function("size");
-  task.add_result_ids(DataID::FromParts(9, id).Binary());
+  AddResultId(DataID::FromParts(9, id), &task);
   for (const auto& [object, rank] : args) {
     proto::TaskArgument* arg = task.add_args();
     arg->set_object_id(object.Binary());
@@ -542,7 +544,7 @@ proto::TaskRequest TaskWithObjects(uint64_t id, const std::vector<DataID>& args,
   proto::TaskRequest task;
   task.set_task_id(id);
   task.set_function("size");
-  task.add_result_ids(DataID::FromParts(9, id).Binary());
+  AddResultId(DataID::FromParts(9, id), &task);
   for (const DataID& object : args) {
     proto::TaskArgument* arg = task.add_args();
     arg->set_object_id(object.Binary());

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/result_ids.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
 #include "object_store/shared_arena.h"
@@ -603,7 +604,11 @@ void Node::Deliver(Parked parked) {
   if (arena_ != nullptr) parked.task.set_store_results_from(shared_memory_min_bytes_);
   {
     absl::MutexLock lock(&mu_);
-    result_ids_[task_id].assign(parked.task.result_ids().begin(), parked.task.result_ids().end());
+    std::vector<std::string>& ids = result_ids_[task_id];
+    ids.clear();
+    for (int i = 0; i < ResultIdCount(parked.task); ++i) {
+      ids.push_back(ResultIdAt(parked.task, i).Binary());
+    }
     if (!in_store.empty()) task_arguments_[task_id] = std::move(in_store);
   }
   absl::Status sent = parked.kind == Parked::Kind::kTaskOn
