@@ -195,6 +195,7 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
   task->task_id = next_task_id_.fetch_add(1, std::memory_order_relaxed);
   tasks_waiting_.fetch_add(1, std::memory_order_relaxed);
   task->result_ids.reserve(static_cast<size_t>(std::max(num_returns, 0)));
+  task->request->mutable_result_ids()->Reserve(2 * std::max(num_returns, 0));
   for (int i = 0; i < num_returns; ++i) {
     const DataID id = DataID::Generate();
     task->result_ids.push_back(id);
@@ -285,6 +286,8 @@ void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
   if (std::any_of(args.begin(), args.end(), [](const TaskArg& arg) { return arg.is_ref; })) {
     task->completed_arguments.resize(args.size());
   }
+  // Grown once, not doubling its way up to a Map chunk's thousands.
+  task->request->mutable_args()->Reserve(static_cast<int>(args.size()));
   for (size_t i = 0; i < args.size(); ++i) {
     task->request->add_args();
     // Handles in its values: kept with the task, for its worker to take hold of.
