@@ -428,6 +428,8 @@ WaitResult<T> WaitRefs(const std::vector<ObjectRef<T>>& refs, int num_returns,
                           : WaitWithProgress(handles, num_returns, deadline, progress->label,
                                              progress->fd, progress->refresh);
   WaitResult<T> result;
+  result.ready.reserve(ready.size());
+  result.not_ready.reserve(refs.size() - ready.size());
   size_t next_ready = 0;
   for (size_t i = 0; i < refs.size(); ++i) {
     if (next_ready < ready.size() && ready[next_ready] == i) {

@@ -483,7 +483,17 @@ std::vector<size_t> ObjectStore::Wait(const std::vector<DataID>& ids, size_t num
   for (const DataID& id : ids) {
     if (IsCompleteLocked(id)) ++count.complete;
   }
-  if (count.complete < wanted) {
+  if (count.complete < wanted && wanted == ids.size()) {
+    // All of them: each id in turn, as GetAll does. A condition on one id costs one lookup
+    // per change of the store, and registering every id (below) costs a hash-table entry
+    // and a vector each: for a Wait on 10,000 fresh Map results that was more than the
+    // Map (perf: ~25% of the samples in waits_ and CountForWaits).
+    for (const DataID& id : ids) {
+      auto complete = [this, &id]()
+                          ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) break;
+    }
+  } else if (count.complete < wanted) {
     for (const DataID& id : ids) {
       if (!IsCompleteLocked(id)) waits_[id].push_back(&count);  // once per position
     }

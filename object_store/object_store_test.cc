@@ -299,6 +299,39 @@ TEST(ObjectStoreTest, AWaitPastItsDeadlineLeavesNothingBehind) {
   EXPECT_THAT(store.Wait({Id(1), Id(2), Id(3)}, 2), ElementsAre(0u, 1u));
 }
 
+// A Wait for all of its ids takes them one by one: completions and erasures in any order,
+// and at the deadline whatever is complete by then, in the caller's order.
+TEST(ObjectStoreTest, WaitForAllOfThemInAnyOrder) {
+  constexpr uint64_t kObjects = 3000;
+  ObjectStore store;
+  std::vector<DataID> ids;
+  for (uint64_t n = 1; n <= kObjects; ++n) {
+    ASSERT_TRUE(store.CreatePending(Id(n)).ok());
+    ids.push_back(Id(n));
+  }
+  std::thread completer([&store] {
+    for (uint64_t n = kObjects; n >= 1; --n) {  // backwards: the first id comes last
+      if (n % 3 == 0) {
+        store.Erase(Id(n));  // gone: counts as complete
+      } else if (n % 3 == 1) {
+        store.Fail(Id(n), absl::InternalError("x"));
+      } else {
+        store.Seal(Id(n), "v");
+      }
+    }
+  });
+  const std::vector<size_t> ready = store.Wait(ids, ids.size());
+  completer.join();
+  ASSERT_EQ(ready.size(), kObjects);
+  for (size_t i = 0; i < kObjects; ++i) ASSERT_EQ(ready[i], i);
+
+  ObjectStore late;
+  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(late.CreatePending(Id(n)).ok());
+  late.Seal(Id(3), "c");
+  EXPECT_THAT(late.Wait({Id(1), Id(2), Id(3)}, 3, absl::Now() + absl::Milliseconds(10)),
+              ElementsAre(2u));
+}
+
 TEST(ObjectStoreTest, ManyWaitsOnTheSameObjects) {
   ObjectStore store;
   constexpr uint64_t kObjects = 2000;
