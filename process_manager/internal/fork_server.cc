@@ -24,7 +24,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/monotonic_clock.h"
 #include "process_manager/internal/fork_server.pb.h"
 #include "process_manager/internal/os_util.h"
 
@@ -288,16 +289,18 @@ class Server {
   // get kStopGrace to exit on their own (they see EOF on their sockets), then everything
   // left is killed with SIGKILL.
   void EndEverything() {
-    const absl::Time deadline = absl::Now() + ForkServer::kStopGrace;
+    // Time from clock_gettime, never absl::Now(): the server is a fork of a threaded
+    // process without exec, and absl's clock takes a spin lock that another thread of
+    // the parent may have held at the fork, forever held here (a hang seen under TSan).
+    const int64_t deadline_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(ForkServer::kStopGrace);
     std::vector<pollfd> pending;
     for (const auto& [pid, pidfd] : workers_) {
       if (pidfd >= 0) pending.push_back({pidfd, POLLIN, 0});
     }
     while (!pending.empty()) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) break;
-      if (poll(pending.data(), pending.size(),
-               static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) {
+      const int64_t left_ns = deadline_ns - MonotonicNanos();
+      if (left_ns <= 0) break;
+      if (poll(pending.data(), pending.size(), static_cast<int>(left_ns / 1'000'000) + 1) <= 0) {
         continue;  // EINTR or the deadline: the loop condition decides
       }
       pending.erase(std::remove_if(pending.begin(), pending.end(),
@@ -313,7 +316,7 @@ class Server {
     // session, and their children), until it has no child: what a dying process forks
     // is found by the next round, as the server adopts it. A process the server may not
     // signal (one that changed its user id) is left after kEndDeadline.
-    const absl::Time give_up = absl::Now() + kEndDeadline;
+    const int64_t give_up_ns = MonotonicNanos() + absl::ToInt64Nanoseconds(kEndDeadline);
     std::vector<pid_t> below;
     while (Descendants(getpid(), &below)) {
       bool signalled = false;
@@ -323,7 +326,7 @@ class Server {
       while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
       }
       if (reaped < 0 && errno == ECHILD) break;  // nothing is left
-      if (!signalled || absl::Now() >= give_up) break;
+      if (!signalled || MonotonicNanos() >= give_up_ns) break;
       // The next death (SIGCHLD), or a short timeout without a signalfd.
       pollfd child_signal{signal_fd_, POLLIN, 0};
       poll(&child_signal, 1, signal_fd_ >= 0 ? 1000 : 10);
