@@ -195,16 +195,17 @@ std::vector<RefHandle> Runtime::SubmitActorCall(const std::shared_ptr<ActorRecor
   task->actor_constructor = absl::StrContains(function, "::<constructor>(");
   // Run again only on a restarted actor (TakeActorCallOutcome), never elsewhere.
   if (!task->actor_constructor) task->max_retries = actor->max_task_retries;
-  {
-    absl::MutexLock lock(&actor->mu);
-    if (actor->gone.ok()) actor->queue.push_back(task);
-  }
-  ResolveArguments(task, std::move(args));
+  // Once queued, the call is the queue's: SetActorGone fails it if the actor goes before
+  // it is sent, and once sent its outcome comes from the worker. Whether the actor is gone
+  // is read here, once, with the push: read again after ResolveArguments (which may send
+  // the call), it could be this very call's ExitActor, failing a call that ran.
   absl::Status gone;
   {
     absl::MutexLock lock(&actor->mu);
     gone = actor->gone;
+    if (gone.ok()) actor->queue.push_back(task);
   }
+  ResolveArguments(task, std::move(args));
   if (!gone.ok()) FailTask(task, gone);
   return results;
 }
