@@ -111,16 +111,7 @@ absl::Status ObjectStore::PutEntry(const DataID& id, Entry entry, size_t size) {
 }
 
 bool ObjectStore::Seal(const DataID& id, std::string bytes) {
-  if (bytes.size() > kInlineBytes) return Complete(id, HeapBytes(std::move(bytes)));
-  // A small result (most task results) goes into its entry straight from the string; a
-  // shared ObjectBytes is made only for callbacks waiting on it.
-  std::vector<CompletionCallback> callbacks;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!CompleteLocked(id, InlineOf(bytes), &callbacks)) return false;
-  }
-  if (!callbacks.empty()) RunCallbacks(std::move(callbacks), HeapBytes(std::move(bytes)));
-  return true;
+  return SealEach(absl::Span<const DataID>(&id, 1), [&bytes](size_t) { return &bytes; }) == 1;
 }
 
 size_t ObjectStore::SealEach(absl::Span<const DataID> ids,
@@ -143,7 +134,8 @@ size_t ObjectStore::SealEach(absl::Span<const DataID> ids,
         if (!CompleteLocked(ids[i], value, &callbacks)) continue;
         if (!callbacks.empty()) woken.emplace_back(std::move(callbacks), std::move(value));
       } else {
-        // As in Seal: a shared ObjectBytes only for callbacks.
+        // A small result (most task results) goes into its entry straight from the
+        // string; a shared ObjectBytes is made only for callbacks waiting on it.
         if (!CompleteLocked(ids[i], InlineOf(*bytes), &callbacks)) continue;
         if (!callbacks.empty())
           woken.emplace_back(std::move(callbacks), HeapBytes(std::move(*bytes)));

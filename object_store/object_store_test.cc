@@ -23,6 +23,14 @@ using ::testing::ElementsAre;
 
 DataID Id(uint64_t n) { return DataID::FromParts(1, n); }
 
+// Id(1) ... Id(count), each pending in `store`.
+std::vector<DataID> PendingIds(ObjectStore& store, uint64_t count) {
+  std::vector<DataID> ids;
+  for (uint64_t n = 1; n <= count; ++n) ids.push_back(Id(n));
+  EXPECT_TRUE(store.CreatePendingAll(ids).ok());
+  return ids;
+}
+
 TEST(ObjectStoreTest, PutThenGet) {
   ObjectStore store;
   ASSERT_TRUE(store.PutReady(Id(1), "hello").ok());
@@ -176,11 +184,7 @@ TEST(ObjectStoreTest, GetAllReadsEachIdInTurn) {
 TEST(ObjectStoreTest, GetAllWaitsForEachAndLetsCompletionsIn) {
   constexpr uint64_t kObjects = 10000;  // more than one stretch of the lock
   ObjectStore store;
-  std::vector<DataID> ids;
-  for (uint64_t n = 1; n <= kObjects; ++n) {
-    ASSERT_TRUE(store.CreatePending(Id(n)).ok());
-    ids.push_back(Id(n));
-  }
+  const std::vector<DataID> ids = PendingIds(store, kObjects);
   std::thread sealer([&store] {
     // Backwards: GetAll waits on the first id until the very end.
     for (uint64_t n = kObjects; n >= 1; --n) {
@@ -304,11 +308,7 @@ TEST(ObjectStoreTest, AWaitPastItsDeadlineLeavesNothingBehind) {
 TEST(ObjectStoreTest, WaitForAllOfThemInAnyOrder) {
   constexpr uint64_t kObjects = 3000;
   ObjectStore store;
-  std::vector<DataID> ids;
-  for (uint64_t n = 1; n <= kObjects; ++n) {
-    ASSERT_TRUE(store.CreatePending(Id(n)).ok());
-    ids.push_back(Id(n));
-  }
+  const std::vector<DataID> ids = PendingIds(store, kObjects);
   std::thread completer([&store] {
     for (uint64_t n = kObjects; n >= 1; --n) {  // backwards: the first id comes last
       if (n % 3 == 0) {
