@@ -329,6 +329,17 @@ TEST_F(UnidistTest, GetOfAVectorReadsEveryKindOfValue) {
   EXPECT_THAT(Get(mixed), IsOkAndHolds(mixed_expected));
 }
 
+// A worker that dies under one of the refs fails Get of the vector with that ref's
+// Unavailable, once the refs before it are read; the pool recovers for the next Get.
+TEST_F(UnidistTest, GetOfAVectorReportsAWorkerDeath) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
+  const std::vector<ObjectRef<int>> refs = {Submit(fns::Square, 3), Submit(fns::Segfault, 0),
+                                            Submit(fns::Square, 4)};
+  EXPECT_THAT(Get(refs), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Get(std::vector<ObjectRef<int>>{refs[0], refs[2]}),
+              IsOkAndHolds(std::vector<int>{9, 16}));
+}
+
 TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
