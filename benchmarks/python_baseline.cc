@@ -118,6 +118,7 @@ absl::StatusOr<PythonBaseline> RunPythonBaseline(const std::string& script, cons
       absl::StrCat("--workers=", w.workers),
       absl::StrCat("--reps=", w.reps),
       absl::StrCat("--short_reps=", w.short_reps),
+      absl::StrCat("--map_reps=", w.map_reps),
       absl::StrCat("--latency_round_trips=", w.latency_round_trips),
       absl::StrCat("--throughput_tasks=", w.throughput_tasks),
       absl::StrCat("--chain_length=", w.chain_length),

@@ -182,7 +182,7 @@ def tasks_group(args, rec):
 
         # map's own default, written out: about four chunks per worker process.
         chunksize = math.ceil(n / (4 * args.workers))
-        for _ in range(args.reps):
+        for _ in range(args.map_reps):
             start = time.perf_counter()
             values = pool.map(noop, range(n), chunksize=chunksize)
             rec.add("map_tasks_per_s", n / (time.perf_counter() - start))
@@ -420,6 +420,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--short_reps", type=int, default=10)
+    parser.add_argument("--map_reps", type=int, default=30)
     parser.add_argument("--latency_round_trips", type=int, default=2000)
     parser.add_argument("--throughput_tasks", type=int, default=100000)
     parser.add_argument("--chain_length", type=int, default=10000)

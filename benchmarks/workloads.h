@@ -26,6 +26,9 @@ struct Workloads {
   // Repetitions of each workload; every one is at least 5.
   int reps = 5;
   int short_reps = 10;  // for the workloads that take milliseconds: latency, 1 MiB, Init
+  // Map over throughput_tasks inputs takes a few milliseconds (Python's Pool.map too), so
+  // a median of 5 moved with the VM's noise by a factor of 2 from run to run.
+  int map_reps = 30;
 
   // a. Submit + Get of a trivial task, one at a time: round trips per repetition.
   int latency_round_trips = 2000;

@@ -604,6 +604,10 @@ TEST(ObjectStoreTest, MemoryComesBackWhenObjectsGo) {
   constexpr uint64_t kObjects = 1000000;
   for (uint64_t i = 0; i < kObjects; ++i) ASSERT_TRUE(store.PutReady(Id(i), "v").ok());
   const size_t loaded = AllocatedBytes();
+  if (loaded == before) {
+    GTEST_SKIP() << "glibc's books see none of it: the test runs on another allocator "
+                    "(LD_PRELOAD of mimalloc, say)";
+  }
   EXPECT_GT(loaded - before, kObjects * 20);  // what there was to give back (24-byte slots)
   for (uint64_t i = 0; i < kObjects; ++i) store.Erase(Id(i));
   const size_t after = AllocatedBytes();
