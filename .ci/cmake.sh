@@ -68,6 +68,10 @@ if ldd "${consumer_build_dir}/consumer" | grep -i 'libmpi'; then
   echo "cmake.sh: the consumer, linked with unidist::api only, links MPI" >&2
   exit 1
 fi
+if ! ldd "${consumer_build_dir}/consumer_on_mimalloc" | grep -q 'libmimalloc'; then
+  echo "cmake.sh: consumer_on_mimalloc does not link mimalloc" >&2
+  exit 1
+fi
 ctest --test-dir "${consumer_build_dir}" --output-on-failure
 
 step "done"
