@@ -16,10 +16,21 @@
 namespace unidist {
 namespace {
 
-// The (origin, next sequence) of this process. Both are replaced in a forked child, which
-// would otherwise repeat its parent's ids.
+// The origin of this process, drawn again in a forked child (which would otherwise repeat
+// its parent's ids), and the first sequence number no thread has taken yet.
 std::atomic<uint64_t> g_origin{0};
 std::atomic<uint64_t> g_next_sequence{1};
+
+// Each thread takes sequence numbers from the shared counter kSequenceBlock at a time and
+// hands them out from its own block: one atomic add per block, not per id. (`perf` of a
+// Map of 10,000 inputs had the per-id add at 11% of the driver's main thread.) A block is
+// one page of the store's id table, so a thread's ids fill pages of their own.
+constexpr uint64_t kSequenceBlock = 256;
+struct SequenceBlock {
+  uint64_t next = 0;
+  uint64_t end = 0;
+};
+thread_local SequenceBlock t_sequence_block;
 
 uint64_t DrawOrigin() {
   uint64_t origin = 0;
@@ -33,17 +44,19 @@ uint64_t DrawOrigin() {
   return origin;
 }
 
-void ResetInChild() {
-  g_origin.store(DrawOrigin(), std::memory_order_relaxed);
-  g_next_sequence.store(1, std::memory_order_relaxed);
-}
+// The counter goes on from where the parent left it: the forking thread's block, which
+// the child inherits, was taken from it, so no block the child takes later overlaps it.
+void ResetInChild() { g_origin.store(DrawOrigin(), std::memory_order_relaxed); }
 
 uint64_t Origin() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  // A function-local static, not std::call_once: its check is one load, where
+  // libstdc++'s call_once writes two thread-locals on every call.
+  static const bool drawn = [] {
     g_origin.store(DrawOrigin(), std::memory_order_relaxed);
     pthread_atfork(nullptr, nullptr, &ResetInChild);
-  });
+    return true;
+  }();
+  static_cast<void>(drawn);
   return g_origin.load(std::memory_order_relaxed);
 }
 
@@ -63,7 +76,12 @@ uint64_t GetLittleEndian64(const char* in) {
 
 DataID DataID::Generate() {
   const uint64_t origin = Origin();
-  return FromParts(origin, g_next_sequence.fetch_add(1, std::memory_order_relaxed));
+  SequenceBlock& block = t_sequence_block;
+  if (block.next == block.end) {
+    block.next = g_next_sequence.fetch_add(kSequenceBlock, std::memory_order_relaxed);
+    block.end = block.next + kSequenceBlock;
+  }
+  return FromParts(origin, block.next++);
 }
 
 absl::StatusOr<DataID> DataID::FromBinary(absl::string_view bytes) {

@@ -6,8 +6,10 @@
 // Any process (the driver or a worker) can make new ids on its own, with no round trip to
 // a central allocator: an id is the pair (origin, sequence), where `origin` is a random
 // 64-bit number drawn once per process (and drawn again in a forked child) and `sequence`
-// counts up from 1 within that process. Two processes draw the same origin with
-// probability about n^2 / 2^65 for n processes.
+// is unique within that process: each thread takes numbers from a shared counter, which
+// starts at 1, in blocks of 256 and hands them out in order, so one thread's ids count up
+// and ids of different threads interleave by blocks. Two processes draw the same origin
+// with probability about n^2 / 2^65 for n processes.
 //
 // Byte layout of Binary() (pinned by data_id_test.cc; it crosses pipes and MPI):
 //   bytes 0..7   origin, little-endian

@@ -102,5 +102,42 @@ TEST(DataIDTest, ForkedChildDrawsANewOrigin) {
   EXPECT_NE(*in_child, DataID::Generate());
 }
 
+// The forking thread's block of sequence numbers lives on in the child: no other thread of
+// the child may be handed those numbers again (the child's ids share one origin).
+TEST(DataIDTest, AForkedChildsThreadsDoNotRepeatEachOthersIds) {
+  const DataID in_parent = DataID::Generate();  // the child inherits this thread's block
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<DataID> forking_thread;
+    for (int i = 0; i < 300; ++i) forking_thread.push_back(DataID::Generate());
+    // Enough ids to reach past the inherited block, were the counter to start over at 1.
+    std::vector<DataID> other_thread;
+    std::thread other([&] {
+      for (uint64_t i = 0; i < in_parent.sequence() + 1024; ++i) {
+        other_thread.push_back(DataID::Generate());
+      }
+    });
+    other.join();
+    absl::flat_hash_set<DataID> all(forking_thread.begin(), forking_thread.end());
+    all.insert(other_thread.begin(), other_thread.end());
+    _exit(all.size() == forking_thread.size() + other_thread.size() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child handed out an id twice";
+}
+
+TEST(DataIDTest, OneThreadsIdsCountUp) {
+  DataID previous = DataID::Generate();
+  for (int i = 0; i < 1000; ++i) {
+    const DataID next = DataID::Generate();
+    EXPECT_EQ(next.origin(), previous.origin());
+    EXPECT_GT(next.sequence(), previous.sequence());
+    previous = next;
+  }
+}
+
 }  // namespace
 }  // namespace unidist
