@@ -13,6 +13,15 @@
 namespace unidist {
 namespace {
 
+absl::Status NotReadyError(const DataID& id) {
+  return absl::DeadlineExceededError(
+      absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
+}
+
+absl::Status NotInStoreError(const DataID& id) {
+  return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+}
+
 // Completion callbacks waiting to run on this thread. Completing one object often
 // completes others from inside its callbacks (a failed task fails the tasks that depend on
 // it, and so on down a chain); running those callbacks from a queue rather than by
@@ -363,17 +372,16 @@ bool ObjectStore::IsCompleteLocked(const DataID& id) const {
   return entry == nullptr || !std::holds_alternative<Pending>(*entry);
 }
 
+bool ObjectStore::AwaitCompleteLocked(const DataID& id, absl::Time deadline) const {
+  auto complete = [this, &id]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
+  return mu_.AwaitWithDeadline(absl::Condition(&complete), deadline);
+}
+
 absl::StatusOr<ObjectStore::Value> ObjectStore::Get(const DataID& id, absl::Time deadline) const {
   absl::MutexLock lock(&mu_);
-  auto complete = [this, &id]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
-  }
+  if (!AwaitCompleteLocked(id, deadline)) return NotReadyError(id);
   const Entry* entry = entries_.Find(id);
-  if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
-  }
+  if (entry == nullptr) return NotInStoreError(id);
   if (std::holds_alternative<RemoteMark>(*entry)) return GetRemote(id, deadline);
   return ResultOf(*entry);
 }
@@ -392,17 +400,10 @@ absl::Status ObjectStore::GetAll(absl::Span<const DataID> ids, absl::Time deadli
     const DataID& id = ids[i];
     const Entry* entry = entries_.Find(id);
     if (entry != nullptr && std::holds_alternative<Pending>(*entry)) {
-      auto complete = [this, &id]()
-                          ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
-      if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("object ", id.Hex(), " was not ready before the deadline"));
-      }
+      if (!AwaitCompleteLocked(id, deadline)) return NotReadyError(id);
       entry = entries_.Find(id);
     }
-    if (entry == nullptr) {
-      return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
-    }
+    if (entry == nullptr) return NotInStoreError(id);
     if (const InlineBytes* small = std::get_if<InlineBytes>(entry)) {
       out->AddCopy(absl::string_view(small->bytes, small->size));
     } else if (const Value* value = std::get_if<Value>(entry)) {
@@ -430,9 +431,7 @@ absl::StatusOr<ObjectStore::Value> ObjectStore::GetRemote(const DataID& id,
         absl::StrCat("object ", id.Hex(), " was not fetched before the deadline"));
   }
   auto it = remote_.find(id);
-  if (it == remote_.end()) {
-    return absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
-  }
+  if (it == remote_.end()) return NotInStoreError(id);
   if (it->second.fetched != nullptr) return it->second.fetched;
   it->second.fetching = true;
   const RemoteLocation where = it->second.where;
@@ -481,9 +480,7 @@ std::vector<size_t> ObjectStore::Wait(const std::vector<DataID>& ids, size_t num
     // and a vector each: for a Wait on 10,000 fresh Map results that was more than the
     // Map (perf: ~25% of the samples in waits_ and CountForWaits).
     for (const DataID& id : ids) {
-      auto complete = [this, &id]()
-                          ABSL_SHARED_LOCKS_REQUIRED(mu_) { return IsCompleteLocked(id); };
-      if (!mu_.AwaitWithDeadline(absl::Condition(&complete), deadline)) break;
+      if (!AwaitCompleteLocked(id, deadline)) break;
     }
   } else if (count.complete < wanted) {
     for (const DataID& id : ids) {
@@ -521,7 +518,7 @@ void ObjectStore::OnComplete(const DataID& id, CompletionCallback callback) {
     absl::MutexLock lock(&mu_);
     const Entry* entry = entries_.Find(id);
     if (entry == nullptr) {
-      result = absl::NotFoundError(absl::StrCat("object ", id.Hex(), " is not in the store"));
+      result = NotInStoreError(id);
     } else if (std::holds_alternative<Pending>(*entry)) {
       callbacks_[id].push_back(std::move(callback));
       return;

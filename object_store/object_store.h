@@ -244,6 +244,10 @@ class ObjectStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static absl::StatusOr<Value> ResultOf(const Entry& entry);
   bool IsCompleteLocked(const DataID& id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Waits (letting go of mu_ meanwhile) until `id` is complete or unknown; false if the
+  // deadline came first. A condition on one id: absl evaluates it on every unlock of mu_.
+  bool AwaitCompleteLocked(const DataID& id, absl::Time deadline) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   // In pages by sequence for the ids this process made (internal/id_table.h): no cache
