@@ -340,6 +340,28 @@ TEST_F(UnidistTest, GetOfAVectorReportsAWorkerDeath) {
               IsOkAndHolds(std::vector<int>{9, 16}));
 }
 
+// A worker killed from outside while the driver waits for its task: the Wait returns with
+// the task's ref complete (failed), beside one that was complete before. The kill may land
+// before the Wait starts or during it; either way the outcome is the same.
+TEST_F(UnidistTest, WaitReturnsWhenAWorkerIsKilledUnderIt) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kWorkerProcesses);
+  testing::TaskSignal started;
+  const std::vector<ObjectRef<int>> refs = {Submit(fns::Square, 3),
+                                            Submit(fns::NotifyThenSleepMs, started.path(), 60000)};
+  ASSERT_THAT(Get(refs[0]), IsOkAndHolds(9));
+  ASSERT_THAT(started.WaitForNotify(kStartTimeout), IsOk());
+  std::vector<int> pids;
+  for (const WorkerInfo& worker : Workers()) pids.push_back(worker.pid);
+  std::thread killer([&pids] {
+    for (int pid : pids) kill(pid, SIGKILL);
+  });
+  const WaitResult<int> waited = Wait(refs, static_cast<int>(refs.size()), absl::Seconds(60));
+  killer.join();
+  EXPECT_EQ(waited.ready.size(), 2u);
+  EXPECT_THAT(Get(refs[1]), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("signal 9")));
+  EXPECT_THAT(Get(Submit(fns::Square, 4)), IsOkAndHolds(16));  // the pool has its workers back
+}
+
 TEST_F(UnidistTest, GetWithTimeoutGivesDeadlineExceeded) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   ObjectRef<int> slow = Submit(fns::SleepMs, 5000);
