@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
             }
             loop_options.worker_index = index;
             loop_options.running_task = &running[index].task_id;
+            loop_options.bytes_sent = &running[index].bytes_sent;
             // Pool workers run queued tasks while one of theirs waits in a nested call;
             // dedicated (actor) workers must not interleave their calls.
             loop_options.help_while_waiting = index < pool_size;
@@ -160,6 +161,8 @@ void ProcessManager::DisablePidfdsForTesting(bool disabled) {
 absl::Status ProcessManager::InstallWorkerLocked(
     Slot& slot, const process_internal::ForkServer::Worker& worker) {
   ++slot.generation;
+  // The new worker has received nothing; nothing has been written to it yet.
+  running_tasks_[slot.index].bytes_sent.store(0, std::memory_order_release);
   // The pidfd tells the event thread that the worker exited even while something the
   // worker started holds its socket open. The fork server reaps a worker only when the
   // driver asks, so until then `pid` cannot name another process.
@@ -340,7 +343,16 @@ void ProcessManager::FlushLocked(Slot& slot) {
     msghdr message{};
     message.msg_iov = iov;
     message.msg_iovlen = static_cast<size_t>(count);
+    size_t attempted = 0;
+    for (int i = 0; i < count; ++i) attempted += iov[i].iov_len;
+    // Counted before the bytes can reach the socket, so that the worker never sees the
+    // count equal to what it has received while more is there (WorkerLoopOptions); what
+    // the write did not take is taken back after it.
+    std::atomic<uint64_t>& bytes_sent = running_tasks_[slot.index].bytes_sent;
+    bytes_sent.fetch_add(attempted, std::memory_order_seq_cst);
     const ssize_t sent = sendmsg(slot.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const size_t written = sent < 0 ? 0 : static_cast<size_t>(sent);
+    if (written < attempted) bytes_sent.fetch_sub(attempted - written, std::memory_order_release);
     if (sent < 0) {
       if (errno == EINTR) continue;
       // EAGAIN: the event thread continues on EPOLLOUT. Anything else means the worker is

@@ -341,11 +341,14 @@ class ProcessManager final : public WorkerPool {
   // With a worker_memory_limit, how often the busy workers' memory is read.
   static constexpr int64_t kMemoryCheckNs = 10'000'000;
   int64_t next_memory_check_ns_ = 0;  // event thread only
-  // Per slot, the task its worker has begun (WorkerLoopOptions::running_task), one cache
-  // line each, in an anonymous shared mapping the workers inherit through the fork
-  // server. Mapped in Start, before the fork server exists; unmapped by the destructor.
+  // Per slot, the task its worker has begun (WorkerLoopOptions::running_task) and the
+  // bytes the driver has written to it (WorkerLoopOptions::bytes_sent; FlushLocked), a
+  // cache line each (each has one writer, in different processes), in an anonymous shared
+  // mapping the workers inherit through the fork server. Mapped in Start, before the fork
+  // server exists; unmapped by the destructor.
   struct alignas(64) RunningTask {
     std::atomic<uint64_t> task_id{0};
+    alignas(64) std::atomic<uint64_t> bytes_sent{0};
   };
   static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared between processes");
   RunningTask* running_tasks_ = nullptr;

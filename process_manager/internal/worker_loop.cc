@@ -110,6 +110,10 @@ class Worker final : public WorkerConnection {
 
   // Reads what has arrived (waiting until something does, or `deadline`, if `block`).
   void Receive(bool block, absl::Time deadline) {
+    if (!block && options_.bytes_sent != nullptr &&
+        options_.bytes_sent->load(std::memory_order_seq_cst) == bytes_received_) {
+      return;  // nothing written to it that it has not read: recv would say EAGAIN
+    }
     if (block && deadline != absl::InfiniteFuture()) {
       const int64_t timeout_ms =
           std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()) + 1);
@@ -131,6 +135,7 @@ class Worker final : public WorkerConnection {
         return;
       }
       decoder_.Commit(static_cast<size_t>(received));
+      bytes_received_ += static_cast<uint64_t>(received);
       if (absl::Status parsed = inbox_.Read(decoder_); !parsed.ok()) {
         // For the driver's log: the worker's stderr is forwarded, and its tail is quoted
         // in the errors of its tasks.
@@ -189,8 +194,9 @@ class Worker final : public WorkerConnection {
   DriverInbox inbox_;
   std::vector<proto::ApiRequest> deferred_;  // Notify calls made between tasks
   uint64_t next_request_id_ = 1;
-  int depth_ = 0;    // tasks on the stack
-  int waiting_ = 0;  // of those, waiting in Call
+  uint64_t bytes_received_ = 0;  // from the socket, in all: see WorkerLoopOptions::bytes_sent
+  int depth_ = 0;                // tasks on the stack
+  int waiting_ = 0;              // of those, waiting in Call
   bool end_of_stream_ = false;
   int exit_code_ = -1;
 };

@@ -45,6 +45,11 @@ struct WorkerLoopOptions {
   // when the worker dies, that task is the one it charges a run (tasks nested under a
   // waiting one say so with TaskStarted). Null: not kept.
   std::atomic<uint64_t>* running_task = nullptr;
+  // How many bytes the driver has written to this worker's socket so far, counted before
+  // each write, in memory the driver shares: between tasks a worker that has received
+  // them all skips the recv that would only say EAGAIN (one system call a task when it
+  // has a backlog). Null: it always looks.
+  const std::atomic<uint64_t>* bytes_sent = nullptr;
   TaskExecutor execute;
 };
 
