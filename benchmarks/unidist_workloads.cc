@@ -29,8 +29,8 @@
 #include "common/status_macros.h"
 #include "unidist/unidist.h"
 
-// mimalloc's heap walk, when the program runs on it (//benchmarks:compare links it): weak
-// references, null on glibc's malloc (compare_glibc_malloc). A CMake build without
+// mimalloc's heap walk, when the program runs on it (//benchmarks:compare_mimalloc links
+// it): weak references, null on glibc's malloc (compare). A CMake build without
 // libmimalloc-dev has no header, and runs on glibc's malloc.
 #if __has_include(<mimalloc.h>)
 #include <mimalloc.h>
