@@ -593,19 +593,20 @@ template <typename Result, typename F, typename T>
 std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
                                          const MapOptions& options) {
   using Param = std::decay_t<std::tuple_element_t<0, typename FunctionTraits<F>::Params>>;
-  std::vector<std::string> encoded(inputs.size());
+  MapInputs encoded;
+  encoded.ends.reserve(inputs.size());
   EncodedHandlesScope in_inputs;  // handles in the inputs
-  for (size_t i = 0; i < inputs.size(); ++i) {
+  for (const T& input : inputs) {
     if constexpr (std::is_same_v<Param, T>) {
-      EncodeTo(inputs[i], &encoded[i]);
+      EncodeTo(input, &encoded.bytes);
     } else {
-      EncodeTo(Param(inputs[i]), &encoded[i]);
+      EncodeTo(Param(input), &encoded.bytes);
     }
+    encoded.ends.push_back(encoded.bytes.size());
   }
   EncodedHandles held = in_inputs.Take();
-  std::vector<RefHandle> handles =
-      api_internal::Map(FunctionKey(fn), FunctionAddress(fn), std::move(encoded),
-                        options.chunk_size, options.max_retries);
+  std::vector<RefHandle> handles = api_internal::Map(FunctionKey(fn), FunctionAddress(fn), encoded,
+                                                     options.chunk_size, options.max_retries);
   if (!held.empty()) {
     // Kept while any result is (the chunks' workers hold them until their tasks end).
     std::vector<DataID> ids;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/framing.h"
+#include "common/map_chunk.h"
 #include "common/monotonic_clock.h"
 #include "common/status_macros.h"
 
@@ -100,8 +101,7 @@ proto::TaskResult SequentialPool::Run(const proto::TaskRequest& task, int index)
     result.mutable_error()->set_code(static_cast<int>(too_large.code()));
     result.mutable_error()->set_message(std::string(too_large.message()));
   }
-  result.clear_values();
-  result.clear_element_errors();
+  ClearValues(&result);
   stamp(result.mutable_error());
   return result;
 }

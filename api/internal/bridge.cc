@@ -48,9 +48,8 @@ std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
 }
 
 std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
-                           std::vector<std::string> inputs, size_t chunk_size, int max_retries) {
-  return CurrentClient().Map(RemoteFunction{fn_key, fn_address}, std::move(inputs), chunk_size,
-                             max_retries);
+                           const MapInputs& inputs, size_t chunk_size, int max_retries) {
+  return CurrentClient().Map(RemoteFunction{fn_key, fn_address}, inputs, chunk_size, max_retries);
 }
 
 void EncodedHandles::Append(EncodedHandles other) {

@@ -50,6 +50,22 @@ struct EncodedHandles {
   void Append(EncodedHandles other);
 };
 
+// unidist::Map's inputs: the codec bytes of each, one after another in `bytes`, input i
+// ending at ends[i]. One buffer rather than a std::string each: a Map has thousands of
+// inputs, and the buffer's slices go to the workers as they are (TaskRequest.map_inputs).
+struct MapInputs {
+  std::string bytes;
+  std::vector<size_t> ends;
+
+  size_t size() const { return ends.size(); }
+  // Where input i begins in `bytes`.
+  size_t begin(size_t i) const { return i == 0 ? 0 : ends[i - 1]; }
+  // Input i's codec bytes.
+  absl::string_view at(size_t i) const {
+    return absl::string_view(bytes).substr(begin(i), ends[i] - begin(i));
+  }
+};
+
 // One argument of a task: codec bytes of a value, or a reference to an object.
 struct TaskArg {
   std::string value;
@@ -192,11 +208,11 @@ RefHandle Seal(WritableObject object);
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries);
 
-// unidist::Map: calls the registered one-parameter function `fn` once per entry of
+// unidist::Map: calls the registered one-parameter function `fn` once per input of
 // `inputs` (codec bytes of its parameter), shipping them in chunks of `chunk_size` (0:
 // chosen by the runtime); one handle per input, in order.
 std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
-                           std::vector<std::string> inputs, size_t chunk_size, int max_retries);
+                           const MapInputs& inputs, size_t chunk_size, int max_retries);
 
 // An actor, as the Actor<T> handles see it; defined in api/internal/runtime.h. The last
 // handle to go ends the actor after the calls submitted to it.

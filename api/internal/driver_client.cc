@@ -64,14 +64,14 @@ class DriverClient final : public Client {
     return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
 
-  std::vector<RefHandle> Map(const RemoteFunction& function, std::vector<std::string> inputs,
+  std::vector<RefHandle> Map(const RemoteFunction& function, const MapInputs& inputs,
                              size_t chunk_size, int max_retries) override {
     const int count = static_cast<int>(inputs.size());
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
     if (runtime == nullptr) return FailedHandles(NotInitialized(), count);
     absl::StatusOr<std::string> name = NameOf(function);
     if (!name.ok()) return FailedHandles(name.status(), count);
-    return runtime->Map(*name, std::move(inputs), chunk_size, max_retries);
+    return runtime->Map(*name, inputs, chunk_size, max_retries);
   }
 
   absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
@@ -84,6 +84,7 @@ class DriverClient final : public Client {
                       GatheredBytes* out) override {
     // A run of refs of one store is read under its lock at once (ObjectStore::GetAll).
     std::vector<DataID> run;
+    run.reserve(refs.size());  // most often one run of them all
     for (size_t begin = 0; begin < refs.size();) {
       const RefToken* token = refs[begin]->token.get();
       if (token == nullptr) return EmptyRefError();

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/internal/function_registry.h"
+#include "common/map_chunk.h"
 #include "common/result_ids.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
@@ -42,7 +43,7 @@ std::string DemangledCurrentExceptionType() {
 }
 
 void SetError(const absl::Status& status, proto::TaskResult* result) {
-  result->clear_values();
+  ClearValues(result);
   result->clear_stored_values();  // the driver frees their space
   StatusToTaskError(status, result->mutable_error());
 }
@@ -341,19 +342,31 @@ void RunTaskForCurrentActor(const proto::TaskRequest& task, proto::TaskResult* r
     return;
   }
   if (task.map_chunk()) {
-    // One call per argument; a failed call fails only its own result.
+    // One call per input; a failed call fails only its own result.
+    absl::StatusOr<std::vector<absl::string_view>> inputs =
+        UnpackedViews(task.map_inputs(), task.map_input_ends());
+    if (inputs.ok() && inputs->size() != static_cast<size_t>(ResultIdCount(task))) {
+      inputs = absl::DataLossError(absl::StrCat("a map chunk of ", inputs->size(), " inputs names ",
+                                                ResultIdCount(task), " results"));
+    }
+    if (!inputs.ok()) {
+      SetError(inputs.status(), result);
+      return;
+    }
     std::vector<absl::string_view> args(1);
     std::vector<std::string> values;
+    std::string* packed = result->mutable_map_values();
+    packed->reserve(task.map_inputs().size());  // most calls give back about what they took
+    result->mutable_map_value_ends()->Reserve(static_cast<int>(inputs->size()));
     EncodedHandlesScope returned;  // the handles its results hold
-    for (int i = 0; i < task.args_size(); ++i) {
-      args[0] = task.args(i).value();
+    for (size_t i = 0; i < inputs->size(); ++i) {
+      args[0] = (*inputs)[i];
       values.clear();
       const absl::Status status = Invoke(*invoker, task.function(), args, 1, &values);
-      std::string* value = result->add_values();
-      if (status.ok() && values.size() == 1) {
-        *value = std::move(values[0]);
-        continue;
-      }
+      const bool called = status.ok() && values.size() == 1;
+      AppendPacked(called ? absl::string_view(values[0]) : absl::string_view(), packed,
+                   result->mutable_map_value_ends());
+      if (called) continue;
       proto::ElementError* failed = result->add_element_errors();
       failed->set_index(static_cast<uint32_t>(i));
       StatusToTaskError(status.ok() ? absl::InternalError("the call returned no value") : status,

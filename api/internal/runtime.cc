@@ -18,6 +18,7 @@
 #include "api/internal/function_registry.h"
 #include "api/internal/pending_task.h"
 #include "common/cpus.h"
+#include "common/map_chunk.h"
 #include "common/monotonic_clock.h"
 #include "common/result_ids.h"
 #include "common/shrink.h"
@@ -353,7 +354,7 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
   return results;
 }
 
-std::vector<RefHandle> Runtime::Map(const std::string& function, std::vector<std::string> inputs,
+std::vector<RefHandle> Runtime::Map(const std::string& function, const MapInputs& inputs,
                                     size_t chunk_size, int max_retries) {
   // Python's Pool.map heuristic: about four chunks per worker, so that a slow chunk
   // still leaves the others work to share. A chunk also ends at kMapChunkBytes of
@@ -366,19 +367,22 @@ std::vector<RefHandle> Runtime::Map(const std::string& function, std::vector<std
   std::vector<RefHandle> results;
   results.reserve(inputs.size());
   for (size_t begin = 0; begin < inputs.size();) {
-    size_t end = begin;
-    size_t bytes = 0;
+    const size_t first_byte = inputs.begin(begin);
+    size_t end = begin + 1;
     while (end < inputs.size() && end - begin < chunk_size &&
-           (end == begin || bytes + inputs[end].size() <= kMapChunkBytes)) {
-      bytes += inputs[end].size();
+           inputs.ends[end] - first_byte <= kMapChunkBytes) {
       ++end;
     }
     std::shared_ptr<PendingTask> task = NewTask(function, static_cast<int>(end - begin), &results);
-    task->request->set_map_chunk(true);
     task->max_retries = std::max(0, max_retries);
-    std::vector<TaskArg> args(end - begin);
-    for (size_t i = begin; i < end; ++i) args[i - begin].value = std::move(inputs[i]);
-    ResolveArguments(task, std::move(args));
+    // The chunk's slice of the packed inputs, as it is; its ends counted from the slice.
+    proto::TaskRequest& request = *task->request;
+    request.set_map_chunk(true);
+    request.set_map_inputs(inputs.bytes.data() + first_byte, inputs.ends[end - 1] - first_byte);
+    PackedEnds& ends = *request.mutable_map_input_ends();
+    ends.Reserve(static_cast<int>(end - begin));
+    for (size_t i = begin; i < end; ++i) ends.AddAlreadyReserved(inputs.ends[i] - first_byte);
+    ResolveArguments(task, /*args=*/{});
     begin = end;
   }
   return results;
@@ -617,7 +621,21 @@ void Runtime::OnResult(proto::TaskResult result) {
   record.task->segments.clear();
   if (result.has_error() || result.stored_values_size() == 0) blocks.clear();
   const std::vector<DataID>& ids = record.result_ids;
-  if (result.has_error() || result.values_size() != static_cast<int>(ids.size())) {
+  // A map chunk's values come packed (common/map_chunk.h), unless the pool took them apart.
+  std::optional<std::vector<absl::string_view>> packed;
+  absl::Status malformed;
+  if (!result.has_error() && !result.map_value_ends().empty()) {
+    absl::StatusOr<std::vector<absl::string_view>> views =
+        UnpackedViews(result.map_values(), result.map_value_ends());
+    if (views.ok()) {
+      packed = *std::move(views);
+    } else {
+      malformed = views.status();
+    }
+  }
+  const size_t value_count =
+      packed.has_value() ? packed->size() : static_cast<size_t>(result.values_size());
+  if (result.has_error() || !malformed.ok() || value_count != ids.size()) {
     absl::Status error;
     if (result.has_error()) {
       proto::TaskError task_error = result.error();
@@ -635,13 +653,22 @@ void Runtime::OnResult(proto::TaskResult result) {
       proto::TaskError where = task_error;
       where.clear_payloads();
       error.SetPayload(kTaskFailurePayloadUrl, absl::Cord(where.SerializeAsString()));
+    } else if (!malformed.ok()) {
+      error = absl::DataLossError(
+          absl::StrCat("the values of a map chunk came back unreadable: ", malformed.message()));
     } else {
-      error = absl::InternalError(absl::StrCat("the task returned ", result.values_size(),
-                                               " values for ", ids.size(), " results"));
+      error = absl::InternalError(
+          absl::StrCat("the task returned ", value_count, " values for ", ids.size(), " results"));
     }
     for (const DataID& id : ids) store_->Fail(id, error);
     return;
   }
+  std::string scratch;  // a packed value's bytes, for the store to take
+  auto value_at = [&result, &packed, &scratch](size_t i) {
+    if (!packed.has_value()) return result.mutable_values(static_cast<int>(i));
+    scratch.assign((*packed)[i].data(), (*packed)[i].size());
+    return &scratch;
+  };
   if (result.element_errors_size() > 0) {  // a map chunk with some failed calls
     std::vector<bool> failed(ids.size(), false);
     for (const proto::ElementError& element : result.element_errors()) {
@@ -657,9 +684,8 @@ void Runtime::OnResult(proto::TaskResult result) {
       if (kept.index() >= ids.size() || failed[kept.index()]) continue;
       SealKept(ids[kept.index()], kept);
     }
-    store_->SealEach(ids, [&result, &failed](size_t i) {
-      return failed[i] ? nullptr : result.mutable_values(static_cast<int>(i));
-    });
+    store_->SealEach(ids,
+                     [&value_at, &failed](size_t i) { return failed[i] ? nullptr : value_at(i); });
     return;
   }
   for (const proto::KeptValue& kept : result.kept_values()) {
@@ -670,7 +696,7 @@ void Runtime::OnResult(proto::TaskResult result) {
     if (stored.index() >= ids.size()) continue;  // bytes from a worker: not trusted
     SealStored(ids[stored.index()], TakeBlockAt(stored.offset(), &blocks), stored);
   }
-  store_->SealEach(ids, [&result](size_t i) { return result.mutable_values(static_cast<int>(i)); });
+  store_->SealEach(ids, value_at);
 }
 
 absl::StatusOr<uint64_t> Runtime::AllocateResult(const proto::AllocateRequest& request) {

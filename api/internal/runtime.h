@@ -161,7 +161,7 @@ class Runtime {
                                 int num_returns, int max_retries);
   // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one
   // parameter), one handle per input, in order. `chunk_size` 0 picks one (see MapOptions).
-  std::vector<RefHandle> Map(const std::string& function, std::vector<std::string> inputs,
+  std::vector<RefHandle> Map(const std::string& function, const MapInputs& inputs,
                              size_t chunk_size, int max_retries);
 
   // unidist::Cancel for the task whose result `token` owns.

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "common/framing.h"
+#include "common/map_chunk.h"
 #include "common/result_ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -162,6 +163,105 @@ TEST_F(RuntimeTest, FailedDependencyFailsTheDependentWhichNeverRuns) {
   EXPECT_THAT(fake_->TakeDispatches(), IsEmpty());
   EXPECT_EQ(fake_->dispatch_calls(), 1u);
   EXPECT_EQ(runtime_->GetStats().tasks_waiting, 0u);
+}
+
+// --- Map chunks ---
+
+// Map's inputs 0, 1, ..., count - 1, encoded.
+MapInputs Inputs(int count) {
+  MapInputs inputs;
+  for (int i = 0; i < count; ++i) {
+    EncodeTo(i, &inputs.bytes);
+    inputs.ends.push_back(inputs.bytes.size());
+  }
+  return inputs;
+}
+
+// The inputs `task` (a map chunk) carries, decoded.
+std::vector<int> ChunkInputs(const FakeTask& task) {
+  absl::StatusOr<std::vector<absl::string_view>> views =
+      UnpackedViews(task.request.map_inputs(), task.request.map_input_ends());
+  EXPECT_THAT(views, IsOk());
+  std::vector<int> inputs;
+  if (!views.ok()) return inputs;
+  for (absl::string_view view : *views) inputs.push_back(Decode<int>(view).value_or(-1));
+  return inputs;
+}
+
+TEST_F(RuntimeTest, MapChunksCarryTheirInputsPackedAndTakeTheirValuesPacked) {
+  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(5), /*chunk_size=*/3, 0);
+  ASSERT_THAT(refs, SizeIs(5));
+  FakeTask first = Next("twice");
+  FakeTask second = Next("twice");
+  EXPECT_TRUE(first.request.map_chunk());
+  EXPECT_THAT(first.request.args(), IsEmpty());
+  EXPECT_THAT(ChunkInputs(first), ElementsAre(0, 1, 2));
+  EXPECT_THAT(ChunkInputs(second), ElementsAre(3, 4));  // its own ends, from its own bytes
+  EXPECT_EQ(ResultIdAt(second.request, 1), refs[4].id);
+
+  // The second call of the first chunk failed; its value is empty.
+  proto::TaskResult result;
+  result.set_task_id(first.task_id());
+  for (const std::string& value : {Encode(0), std::string(), Encode(4)}) {
+    AppendPacked(value, result.mutable_map_values(), result.mutable_map_value_ends());
+  }
+  proto::ElementError* failed = result.add_element_errors();
+  failed->set_index(1);
+  failed->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kOutOfRange));
+  failed->mutable_error()->set_message("not this one");
+  UNIDIST_ASSERT_OK(fake_->Finish(result));
+  EXPECT_THAT(Outcome(refs[0]), IsOkAndHolds(0));
+  EXPECT_THAT(Outcome(refs[1]), StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("not this one")));
+  EXPECT_THAT(Outcome(refs[2]), IsOkAndHolds(4));
+
+  // A value past the inline size, taken out of the packed bytes whole.
+  const std::string large = Encode(std::string(100, 'x'));
+  result.Clear();
+  result.set_task_id(second.task_id());
+  AppendPacked(Encode(6), result.mutable_map_values(), result.mutable_map_value_ends());
+  AppendPacked(large, result.mutable_map_values(), result.mutable_map_value_ends());
+  UNIDIST_ASSERT_OK(fake_->Finish(result));
+  EXPECT_THAT(Outcome(refs[3]), IsOkAndHolds(6));
+  absl::StatusOr<ObjectStore::Value> bytes = refs[4].token->store()->Get(refs[4].id);
+  ASSERT_THAT(bytes, IsOk());
+  EXPECT_EQ((*bytes)->view(), large);
+}
+
+// What the mpi backend sends when it keeps one of a chunk's values on its rank.
+TEST_F(RuntimeTest, MapChunkValuesMayComeBackOneEntryEach) {
+  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(2), /*chunk_size=*/8, 0);
+  FakeTask chunk = Next("twice");
+  UNIDIST_ASSERT_OK(fake_->Complete(chunk.task_id(), {Encode(0), Encode(2)}));
+  EXPECT_THAT(Outcome(refs[0]), IsOkAndHolds(0));
+  EXPECT_THAT(Outcome(refs[1]), IsOkAndHolds(2));
+}
+
+// Bytes from a worker are checked: ends that do not fit the bytes fail the whole chunk.
+TEST_F(RuntimeTest, MalformedPackedValuesFailEveryRefOfTheChunkWithDataLoss) {
+  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(2), /*chunk_size=*/8, 0);
+  FakeTask chunk = Next("twice");
+  proto::TaskResult result;
+  result.set_task_id(chunk.task_id());
+  result.set_map_values(Encode(0));
+  result.add_map_value_ends(1);
+  result.add_map_value_ends(999);
+  UNIDIST_ASSERT_OK(fake_->Finish(result));
+  for (const RefHandle& ref : refs) {
+    EXPECT_THAT(Outcome(ref), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unreadable")));
+  }
+}
+
+TEST_F(RuntimeTest, AMapChunkWithTooFewValuesFailsEveryRef) {
+  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(3), /*chunk_size=*/8, 0);
+  FakeTask chunk = Next("twice");
+  proto::TaskResult result;
+  result.set_task_id(chunk.task_id());
+  AppendPacked(Encode(0), result.mutable_map_values(), result.mutable_map_value_ends());
+  UNIDIST_ASSERT_OK(fake_->Finish(result));
+  for (const RefHandle& ref : refs) {
+    EXPECT_THAT(Outcome(ref), StatusIs(absl::StatusCode::kInternal,
+                                       HasSubstr("returned 1 values for 3 results")));
+  }
 }
 
 // --- Retries ---

@@ -239,6 +239,22 @@ TEST_F(ObjectsTest, SmallResultsGoToTheDriver) {
   EXPECT_GE(traffic.result_bytes_to_driver, static_cast<uint64_t>(kSmall));
 }
 
+// A Map chunk's values come back packed; the large one among them stays on its rank.
+TEST_F(ObjectsTest, ALargeValueOfAMapChunkStaysOnItsRankAndTheSmallOnesGoToTheDriver) {
+  unidist::MapOptions one_chunk;
+  one_chunk.chunk_size = 3;
+  std::vector<unidist::ObjectRef<std::string>> refs =
+      unidist::Map(Make, std::vector<int64_t>{kSmall, kBig, kSmall}, one_chunk);
+  ASSERT_EQ(unidist::Wait(refs, 3).ready.size(), 3u);
+  const ObjectTraffic traffic = Traffic();
+  EXPECT_EQ(traffic.ranks[0].objects_kept + traffic.ranks[1].objects_kept, 1u);
+  EXPECT_GE(traffic.result_bytes_to_driver, static_cast<uint64_t>(2 * kSmall));
+  EXPECT_LT(traffic.result_bytes_to_driver, static_cast<uint64_t>(2 * kSmall) + kSlack);
+  EXPECT_THAT(unidist::Get(refs[0]), IsOkAndHolds(Make(kSmall)));
+  EXPECT_THAT(unidist::Get(refs[1]), IsOkAndHolds(Make(kBig)));
+  EXPECT_THAT(unidist::Get(refs[2]), IsOkAndHolds(Make(kSmall)));
+}
+
 TEST_F(ObjectsTest, ANestedGetFetchesStraightFromTheRankThatMadeTheValue) {
   // The outer task runs on rank 1; the value it makes inside, on rank 2.
   EXPECT_THAT(unidist::Get(unidist::Submit(MakeAndMeasureNested, kBig)), IsOkAndHolds(kBig));

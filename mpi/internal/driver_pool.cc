@@ -619,6 +619,7 @@ void MpiWorkerPool::Handle(int source, FromNode message, std::string value) {
         if (it == in_flight_.end() || it->second.rank != source) return;  // not ours
         in_flight_.erase(it);
         for (const std::string& bytes : result.values()) result_bytes_ += bytes.size();
+        result_bytes_ += result.map_values().size();
         // A rank keeps only what it made.
         for (proto::KeptValue& kept : *result.mutable_kept_values()) {
           kept.set_holder(static_cast<uint64_t>(source));

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/map_chunk.h"
 #include "common/result_ids.h"
 #include "common/task_error.h"
 #include "glog/logging.h"
@@ -189,6 +190,16 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
   }
   result->clear_stored_values();
   if (keep_min_bytes == 0) return;
+  // A map chunk's values come packed: taken apart only when one of them is to be kept.
+  // (A malformed list stays as it is, for the driver to reject.)
+  uint64_t begin = 0;
+  for (const uint64_t end : result->map_value_ends()) {
+    if (end >= begin && end - begin >= keep_min_bytes) {
+      UnpackMapValues(result).IgnoreError();
+      break;
+    }
+    begin = end;
+  }
   for (int i = 0; i < result->values_size() && i < static_cast<int>(ids.size()); ++i) {
     std::string& value = *result->mutable_values(i);
     if (value.size() < keep_min_bytes || value.size() > static_cast<size_t>(INT_MAX)) continue;

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "common/map_chunk.h"
 #include "common/monotonic_clock.h"
 
 namespace unidist::process_internal {
@@ -44,8 +45,7 @@ void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoo
   }
   result->set_task_id(task.task_id());
   if (result->has_error()) {
-    result->clear_values();
-    result->clear_element_errors();
+    ClearValues(result);
     Stamp(task, options, pid, result->mutable_error());
   }
   for (proto::ElementError& element : *result->mutable_element_errors()) {
@@ -59,8 +59,7 @@ void SendResult(const proto::TaskRequest& task, const WorkerLoopOptions& options
   const absl::Status sent = send(reply);
   if (sent.code() != absl::StatusCode::kResourceExhausted) return;
   proto::TaskResult* result = reply.mutable_result();
-  result->clear_values();
-  result->clear_element_errors();
+  ClearValues(result);
   result->mutable_error()->set_code(static_cast<int>(sent.code()));
   result->mutable_error()->set_message(std::string(sent.message()));
   Stamp(task, options, pid, result->mutable_error());
