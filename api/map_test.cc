@@ -113,6 +113,19 @@ TEST_F(MapTest, AFailedCallFailsOnlyItsRef) {
   EXPECT_THAT(Get(refs[3]), IsOkAndHolds(3));
 }
 
+// Get of a vector reads its refs a few thousand at a time: the values still come in
+// order across those batches, and the first failed ref (in the refs' order) is the error.
+TEST_F(MapTest, GetOfTensOfThousandsOfRefsKeepsTheirOrderAndFindsTheFirstError) {
+  EXPECT_THAT(Get(Map(fns::Square, Iota(20'000))), IsOkAndHolds(Squares(20'000)));
+
+  std::vector<int> inputs(20'000);
+  for (size_t i = 0; i < inputs.size(); ++i) inputs[i] = 1'000 + static_cast<int>(i);  // no 13, 666
+  inputs[9'000] = -1;  // the first failure, in the third batch
+  inputs[15'000] = 13;
+  EXPECT_THAT(Get(Map(fns::Picky, inputs)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "negative"));
+}
+
 TEST_F(MapTest, AWorkerThatDiesFailsItsWholeChunk) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
   MapOptions chunks_of_two;

@@ -73,6 +73,7 @@
 #include "unidist_old_include_path.h"  // IWYU pragma: keep
 #endif
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -341,20 +342,29 @@ absl::Status Get(const ObjectRef<void>& ref, absl::Duration timeout);
 template <typename T>
 absl::StatusOr<std::vector<T>> Get(const std::vector<ObjectRef<T>>& refs) {
   static_assert(!kIsCodecView<T>, "unidist::Get cannot return a view; Get the owning type");
+  // A batch's bytes at a time, under one lock of the store, then their decoding: the
+  // lists are reused from batch to batch, where lists as long as `refs` would be memory
+  // the allocator may have to fault in afresh on every call.
+  constexpr size_t kBatch = 4096;
   std::vector<const api_internal::RefHandle*> handles;
-  handles.reserve(refs.size());
-  for (const ObjectRef<T>& ref : refs) handles.push_back(&ref.handle());
-  // All bytes first, under one lock of the store, then the decoding.
+  handles.reserve(std::min(refs.size(), kBatch));
   GatheredBytes bytes;
-  absl::Status got = api_internal::GetAll(handles, absl::InfiniteFuture(), &bytes);
   std::vector<T> values;
-  values.reserve(bytes.size());
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    absl::StatusOr<T> value = Decode<T>(bytes.view(i));
-    if (!value.ok()) return value.status();  // the first error in the refs' order
-    values.push_back(std::move(*value));
+  values.reserve(refs.size());
+  for (size_t begin = 0; begin < refs.size(); begin += kBatch) {
+    handles.clear();
+    for (size_t i = begin; i < refs.size() && i < begin + kBatch; ++i) {
+      handles.push_back(&refs[i].handle());
+    }
+    bytes.Clear();
+    absl::Status got = api_internal::GetAll(handles, absl::InfiniteFuture(), &bytes);
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      absl::StatusOr<T> value = Decode<T>(bytes.view(i));
+      if (!value.ok()) return value.status();  // the first error in the refs' order
+      values.push_back(std::move(*value));
+    }
+    if (!got.ok()) return got;
   }
-  if (!got.ok()) return got;
   return values;
 }
 
@@ -603,20 +613,24 @@ std::vector<ObjectRef<Result>> MapValues(F* fn, const std::vector<T>& inputs,
       EncodeTo(Param(input), &encoded.bytes);
     }
     encoded.ends.push_back(encoded.bytes.size());
+    if (encoded.ends.size() == 1) {
+      // Room for all, guessed from the first (and capped: a guess, not a promise).
+      encoded.bytes.reserve(std::min(encoded.bytes.size() * inputs.size(), size_t{64} << 20));
+    }
   }
   EncodedHandles held = in_inputs.Take();
-  std::vector<RefHandle> handles = api_internal::Map(FunctionKey(fn), FunctionAddress(fn), encoded,
-                                                     options.chunk_size, options.max_retries);
+  std::vector<ObjectRef<Result>> refs;
+  refs.reserve(inputs.size());
+  api_internal::Map(FunctionKey(fn), FunctionAddress(fn), encoded, options.chunk_size,
+                    options.max_retries, [&refs](RefHandle handle) {
+                      refs.push_back(ObjectRef<Result>::FromHandle(std::move(handle)));
+                    });
   if (!held.empty()) {
     // Kept while any result is (the chunks' workers hold them until their tasks end).
     std::vector<DataID> ids;
-    for (const RefHandle& handle : handles) ids.push_back(handle.id);
+    ids.reserve(refs.size());
+    for (const ObjectRef<Result>& ref : refs) ids.push_back(ref.handle().id);
     KeepWithObjects(ids, std::move(held));
-  }
-  std::vector<ObjectRef<Result>> refs;
-  refs.reserve(handles.size());
-  for (RefHandle& handle : handles) {
-    refs.push_back(ObjectRef<Result>::FromHandle(std::move(handle)));
   }
   return refs;
 }

@@ -42,9 +42,9 @@ inline absl::StatusOr<std::vector<absl::string_view>> UnpackedViews(absl::string
   uint64_t begin = 0;
   for (const uint64_t end : ends) {
     if (end < begin || end > buffer.size()) {
-      return absl::DataLossError(absl::StrCat("element ", views.size(), " of a packed list ends at ",
-                                              end, ", outside bytes ", begin, " to ",
-                                              buffer.size()));
+      return absl::DataLossError(absl::StrCat("element ", views.size(),
+                                              " of a packed list ends at ", end, ", outside bytes ",
+                                              begin, " to ", buffer.size()));
     }
     views.push_back(buffer.substr(begin, end - begin));
     begin = end;

@@ -85,6 +85,8 @@ class GatheredBytes {
     bytes.copy(at.small, sizeof(at.small));
   }
   void Reserve(size_t objects) { positions_.reserve(objects); }
+  // Lets go of every object's bytes, keeping the room for as many again.
+  void Clear() { positions_.clear(); }
 
   size_t size() const { return positions_.size(); }
   // Object i's bytes, valid while this GatheredBytes is and is not added to.

@@ -47,9 +47,9 @@ std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                                 max_retries);
 }
 
-std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
-                           const MapInputs& inputs, size_t chunk_size, int max_retries) {
-  return CurrentClient().Map(RemoteFunction{fn_key, fn_address}, inputs, chunk_size, max_retries);
+void Map(const std::string& fn_key, const void* fn_address, const MapInputs& inputs,
+         size_t chunk_size, int max_retries, MapHandleSink take) {
+  CurrentClient().Map(RemoteFunction{fn_key, fn_address}, inputs, chunk_size, max_retries, take);
 }
 
 void EncodedHandles::Append(EncodedHandles other) {

@@ -208,11 +208,15 @@ RefHandle Seal(WritableObject object);
 std::vector<RefHandle> Submit(const std::string& fn_key, const void* fn_address,
                               std::vector<TaskArg> args, int num_returns, int max_retries);
 
+// Takes unidist::Map's handles, one per input, in order, as they are made: the caller
+// turns each into its ObjectRef at once, with no list of them all in between.
+using MapHandleSink = absl::FunctionRef<void(RefHandle)>;
+
 // unidist::Map: calls the registered one-parameter function `fn` once per input of
 // `inputs` (codec bytes of its parameter), shipping them in chunks of `chunk_size` (0:
-// chosen by the runtime); one handle per input, in order.
-std::vector<RefHandle> Map(const std::string& fn_key, const void* fn_address,
-                           const MapInputs& inputs, size_t chunk_size, int max_retries);
+// chosen by the runtime); gives `take` one handle per input, in order.
+void Map(const std::string& fn_key, const void* fn_address, const MapInputs& inputs,
+         size_t chunk_size, int max_retries, MapHandleSink take);
 
 // An actor, as the Actor<T> handles see it; defined in api/internal/runtime.h. The last
 // handle to go ends the actor after the calls submitted to it.

@@ -61,9 +61,10 @@ class Client {
   // whatever the function; then an unregistered one with NameOf's error.
   virtual std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                         int num_returns, int max_retries) = 0;
-  // unidist::Map: one handle per input, in order (see Runtime::Map); errors as for Submit.
-  virtual std::vector<RefHandle> Map(const RemoteFunction& function, const MapInputs& inputs,
-                                     size_t chunk_size, int max_retries) = 0;
+  // unidist::Map: one handle per input to `take`, in order (see Runtime::Map); errors as
+  // for Submit.
+  virtual void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
+                   int max_retries, MapHandleSink take) = 0;
   // unidist::Get: the codec bytes of `ref` once complete, or its error; DeadlineExceeded
   // at `deadline`.
   virtual absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,

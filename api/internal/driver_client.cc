@@ -64,14 +64,15 @@ class DriverClient final : public Client {
     return runtime->Submit(*name, std::move(args), num_returns, max_retries);
   }
 
-  std::vector<RefHandle> Map(const RemoteFunction& function, const MapInputs& inputs,
-                             size_t chunk_size, int max_retries) override {
-    const int count = static_cast<int>(inputs.size());
+  void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
+           int max_retries, MapHandleSink take) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
-    if (runtime == nullptr) return FailedHandles(NotInitialized(), count);
-    absl::StatusOr<std::string> name = NameOf(function);
-    if (!name.ok()) return FailedHandles(name.status(), count);
-    return runtime->Map(*name, inputs, chunk_size, max_retries);
+    absl::StatusOr<std::string> name = runtime == nullptr ? NotInitialized() : NameOf(function);
+    if (!name.ok()) {
+      for (size_t i = 0; i < inputs.size(); ++i) take(FailedHandle(name.status()));
+      return;
+    }
+    runtime->Map(*name, inputs, chunk_size, max_retries, take);
   }
 
   absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,

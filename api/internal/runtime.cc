@@ -354,8 +354,8 @@ std::vector<RefHandle> Runtime::Submit(const std::string& function, std::vector<
   return results;
 }
 
-std::vector<RefHandle> Runtime::Map(const std::string& function, const MapInputs& inputs,
-                                    size_t chunk_size, int max_retries) {
+void Runtime::Map(const std::string& function, const MapInputs& inputs, size_t chunk_size,
+                  int max_retries, MapHandleSink take) {
   // Python's Pool.map heuristic: about four chunks per worker, so that a slow chunk
   // still leaves the others work to share. A chunk also ends at kMapChunkBytes of
   // inputs, which keeps its frame far from the message limit and lets workers start on
@@ -364,8 +364,8 @@ std::vector<RefHandle> Runtime::Map(const std::string& function, const MapInputs
   const size_t workers = static_cast<size_t>(std::max(1, pool_->num_workers()));
   if (chunk_size == 0)
     chunk_size = std::max<size_t>(1, (inputs.size() + 4 * workers - 1) / (4 * workers));
-  std::vector<RefHandle> results;
-  results.reserve(inputs.size());
+  std::vector<RefHandle> results;  // one chunk's, each handed on before the next chunk's
+  results.reserve(std::min(chunk_size, inputs.size()));
   for (size_t begin = 0; begin < inputs.size();) {
     const size_t first_byte = inputs.begin(begin);
     size_t end = begin + 1;
@@ -373,6 +373,7 @@ std::vector<RefHandle> Runtime::Map(const std::string& function, const MapInputs
            inputs.ends[end] - first_byte <= kMapChunkBytes) {
       ++end;
     }
+    results.clear();
     std::shared_ptr<PendingTask> task = NewTask(function, static_cast<int>(end - begin), &results);
     task->max_retries = std::max(0, max_retries);
     // The chunk's slice of the packed inputs, as it is; its ends counted from the slice.
@@ -383,9 +384,9 @@ std::vector<RefHandle> Runtime::Map(const std::string& function, const MapInputs
     ends.Reserve(static_cast<int>(end - begin));
     for (size_t i = begin; i < end; ++i) ends.AddAlreadyReserved(inputs.ends[i] - first_byte);
     ResolveArguments(task, /*args=*/{});
+    for (RefHandle& handle : results) take(std::move(handle));
     begin = end;
   }
-  return results;
 }
 
 void Runtime::OnArgumentComplete(const std::shared_ptr<PendingTask>& task) {

@@ -160,9 +160,10 @@ class Runtime {
   std::vector<RefHandle> Submit(const std::string& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries);
   // unidist::Map: one task per chunk of `inputs` (codec bytes of `function`'s one
-  // parameter), one handle per input, in order. `chunk_size` 0 picks one (see MapOptions).
-  std::vector<RefHandle> Map(const std::string& function, const MapInputs& inputs,
-                             size_t chunk_size, int max_retries);
+  // parameter), one handle per input to `take`, in order. `chunk_size` 0 picks one (see
+  // MapOptions).
+  void Map(const std::string& function, const MapInputs& inputs, size_t chunk_size, int max_retries,
+           MapHandleSink take);
 
   // unidist::Cancel for the task whose result `token` owns.
   absl::Status Cancel(const RefToken& token, bool force);

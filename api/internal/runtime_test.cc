@@ -116,6 +116,18 @@ class RuntimeTest : public ::testing::Test {
                  std::vector<TaskArg> args = {}) {
     return runtime_->SubmitActorCall(actor, method, std::move(args), /*num_returns=*/1).front();
   }
+  // runtime_->Map of "twice" over 0, 1, ..., count - 1: the refs.
+  std::vector<RefHandle> MapTwice(int count, size_t chunk_size) {
+    MapInputs inputs;
+    for (int i = 0; i < count; ++i) {
+      EncodeTo(i, &inputs.bytes);
+      inputs.ends.push_back(inputs.bytes.size());
+    }
+    std::vector<RefHandle> refs;
+    runtime_->Map("twice", inputs, chunk_size, /*max_retries=*/0,
+                  [&refs](RefHandle ref) { refs.push_back(std::move(ref)); });
+    return refs;
+  }
   // The next task handed to the pool, which must be of `function`.
   FakeTask Next(const std::string& function) {
     absl::StatusOr<FakeTask> task = fake_->NextDispatch();
@@ -167,16 +179,6 @@ TEST_F(RuntimeTest, FailedDependencyFailsTheDependentWhichNeverRuns) {
 
 // --- Map chunks ---
 
-// Map's inputs 0, 1, ..., count - 1, encoded.
-MapInputs Inputs(int count) {
-  MapInputs inputs;
-  for (int i = 0; i < count; ++i) {
-    EncodeTo(i, &inputs.bytes);
-    inputs.ends.push_back(inputs.bytes.size());
-  }
-  return inputs;
-}
-
 // The inputs `task` (a map chunk) carries, decoded.
 std::vector<int> ChunkInputs(const FakeTask& task) {
   absl::StatusOr<std::vector<absl::string_view>> views =
@@ -189,7 +191,7 @@ std::vector<int> ChunkInputs(const FakeTask& task) {
 }
 
 TEST_F(RuntimeTest, MapChunksCarryTheirInputsPackedAndTakeTheirValuesPacked) {
-  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(5), /*chunk_size=*/3, 0);
+  std::vector<RefHandle> refs = MapTwice(5, /*chunk_size=*/3);
   ASSERT_THAT(refs, SizeIs(5));
   FakeTask first = Next("twice");
   FakeTask second = Next("twice");
@@ -229,7 +231,7 @@ TEST_F(RuntimeTest, MapChunksCarryTheirInputsPackedAndTakeTheirValuesPacked) {
 
 // What the mpi backend sends when it keeps one of a chunk's values on its rank.
 TEST_F(RuntimeTest, MapChunkValuesMayComeBackOneEntryEach) {
-  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(2), /*chunk_size=*/8, 0);
+  std::vector<RefHandle> refs = MapTwice(2, /*chunk_size=*/8);
   FakeTask chunk = Next("twice");
   UNIDIST_ASSERT_OK(fake_->Complete(chunk.task_id(), {Encode(0), Encode(2)}));
   EXPECT_THAT(Outcome(refs[0]), IsOkAndHolds(0));
@@ -238,7 +240,7 @@ TEST_F(RuntimeTest, MapChunkValuesMayComeBackOneEntryEach) {
 
 // Bytes from a worker are checked: ends that do not fit the bytes fail the whole chunk.
 TEST_F(RuntimeTest, MalformedPackedValuesFailEveryRefOfTheChunkWithDataLoss) {
-  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(2), /*chunk_size=*/8, 0);
+  std::vector<RefHandle> refs = MapTwice(2, /*chunk_size=*/8);
   FakeTask chunk = Next("twice");
   proto::TaskResult result;
   result.set_task_id(chunk.task_id());
@@ -252,7 +254,7 @@ TEST_F(RuntimeTest, MalformedPackedValuesFailEveryRefOfTheChunkWithDataLoss) {
 }
 
 TEST_F(RuntimeTest, AMapChunkWithTooFewValuesFailsEveryRef) {
-  std::vector<RefHandle> refs = runtime_->Map("twice", Inputs(3), /*chunk_size=*/8, 0);
+  std::vector<RefHandle> refs = MapTwice(3, /*chunk_size=*/8);
   FakeTask chunk = Next("twice");
   proto::TaskResult result;
   result.set_task_id(chunk.task_id());

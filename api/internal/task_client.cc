@@ -219,19 +219,19 @@ class TaskClient final : public Client {
   }
 
   // The driver serves Submit; one call per input.
-  std::vector<RefHandle> Map(const RemoteFunction& function, const MapInputs& inputs,
-                             size_t chunk_size, int max_retries) override {
+  void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
+           int max_retries, MapHandleSink take) override {
     (void)chunk_size;
     absl::StatusOr<std::string> name = NameOf(function);
-    if (!name.ok()) return FailedHandles(name.status(), static_cast<int>(inputs.size()));
-    std::vector<RefHandle> handles;
-    handles.reserve(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!name.ok()) {
+        take(FailedHandle(name.status()));
+        continue;
+      }
       std::vector<TaskArg> args(1);
       args[0].value = std::string(inputs.at(i));
-      handles.push_back(std::move(SubmitNamed(*name, std::move(args), 1, max_retries).front()));
+      take(std::move(SubmitNamed(*name, std::move(args), 1, max_retries).front()));
     }
-    return handles;
   }
 
   absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
