@@ -28,7 +28,7 @@ struct Goal {
   Of of = Of::kValue;
   bool at_most = true;  // value <= threshold (else >=)
   double threshold = 0;
-  std::string text;  // as printed, e.g. "≤ 2× pipe round trip"
+  std::string text;  // as printed, e.g. "≤ 1× unpinned pipe round trip"
 };
 
 struct Row {
