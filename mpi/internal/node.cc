@@ -192,13 +192,12 @@ void Node::KeepLargeValues(int rank, uint64_t keep_min_bytes, proto::TaskResult*
   if (keep_min_bytes == 0) return;
   // A map chunk's values come packed: taken apart only when one of them is to be kept.
   // (A malformed list stays as it is, for the driver to reject.)
-  uint64_t begin = 0;
-  for (const uint64_t end : result->map_value_ends()) {
-    if (end >= begin && end - begin >= keep_min_bytes) {
-      UnpackMapValues(result).IgnoreError();
-      break;
-    }
-    begin = end;
+  absl::StatusOr<std::vector<absl::string_view>> packed =
+      UnpackedViews(result->map_values(), result->map_value_ends());
+  if (packed.ok() && std::any_of(packed->begin(), packed->end(), [&](absl::string_view value) {
+        return value.size() >= keep_min_bytes;
+      })) {
+    UnpackMapValues(result).IgnoreError();
   }
   for (int i = 0; i < result->values_size() && i < static_cast<int>(ids.size()); ++i) {
     std::string& value = *result->mutable_values(i);
