@@ -11,8 +11,11 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 namespace unidist::testing {
@@ -92,6 +95,20 @@ bool WaitForProcessState(pid_t pid, char state, absl::Duration timeout) {
     if (text.empty() || absl::Now() >= deadline) return false;
     absl::SleepFor(absl::Milliseconds(1));
   }
+}
+
+int64_t VoluntaryContextSwitches(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest = line;
+    int64_t count;
+    if (absl::ConsumePrefix(&rest, "voluntary_ctxt_switches:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &count)) {
+      return count;
+    }
+  }
+  return -1;
 }
 
 std::vector<pid_t> WaitForNoDescendants(absl::Duration timeout, pid_t root) {

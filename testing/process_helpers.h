@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -40,6 +41,10 @@ bool WaitForProcessGone(pid_t pid, absl::Duration timeout);
 // Waits until `pid` is in `state` (the letter of /proc/<pid>/stat: 'T' stopped, 'S'
 // sleeping, ...) or `timeout` passes; true if it got there.
 bool WaitForProcessState(pid_t pid, char state, absl::Duration timeout);
+
+// How many times the main thread of `pid` has gone to sleep so far (voluntary context
+// switches, from /proc/<pid>/status), or -1 if that cannot be read.
+int64_t VoluntaryContextSwitches(pid_t pid);
 
 // Polls until `root` has no descendants or `timeout` passes; returns those left.
 std::vector<pid_t> WaitForNoDescendants(absl::Duration timeout, pid_t root = getpid());
