@@ -2,9 +2,16 @@
 
 #include "api/internal/ref_token.h"
 
+#include <atomic>
+#include <cstddef>
+#include <new>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "common/worker_protocol.pb.h"
+#include "glog/logging.h"
 #include "process_manager/driver_channel.h"
 
 namespace unidist::api_internal {
@@ -39,6 +46,130 @@ class PlainToken final : public RefToken {
   PlainToken(DataID id, const StoreAnchor* anchor, Kind kind) : RefToken(id, anchor, kind) {}
 };
 
+// Freed token storage (see TokenBlock) kept for the next blocks, up to kMaxBytes in
+// all. A Map gives back all of its chunks' storage at once when its refs go; given back
+// to malloc instead, glibc coalesces it into the top of its heap and returns that to the
+// kernel, and the next Map faults every page in afresh: 24,000-28,000 page faults in a
+// probe of 300 Maps of 10,000 inputs against ~2,700 with one allocation a token (and
+// 20% slower than that). Taken and given back once per block, under a mutex.
+class StorageRecycler {
+ public:
+  static StorageRecycler& Get() {
+    static StorageRecycler* const recycler = new StorageRecycler;  // tokens outlive statics
+    return *recycler;
+  }
+
+  // At least `bytes` bytes; their size in *capacity.
+  void* Take(size_t bytes, size_t* capacity) {
+    {
+      absl::MutexLock lock(&mu_);
+      // The smallest kept block that fits, if it is not more than twice too big.
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->bytes >= bytes && it->bytes <= 2 * bytes &&
+            (best == free_.end() || it->bytes < best->bytes)) {
+          best = it;
+        }
+      }
+      if (best != free_.end()) {
+        const Kept kept = *best;
+        *best = free_.back();
+        free_.pop_back();
+        kept_bytes_ -= kept.bytes;
+        *capacity = kept.bytes;
+        return kept.memory;
+      }
+    }
+    *capacity = bytes;
+    return ::operator new(bytes);
+  }
+
+  void GiveBack(void* memory, size_t capacity) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (kept_bytes_ + capacity <= kMaxBytes) {
+        free_.push_back(Kept{memory, capacity});
+        kept_bytes_ += capacity;
+        return;
+      }
+    }
+    ::operator delete(memory);
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = size_t{8} << 20;
+  struct Kept {
+    void* memory;
+    size_t bytes;
+  };
+  absl::Mutex mu_;
+  std::vector<Kept> free_ ABSL_GUARDED_BY(mu_);
+  size_t kept_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The memory of the tokens of a task's results (see ForTaskResults): one heap block,
+// carved in order by TokenBlockAllocator into pieces of the size the first one asks
+// for (every piece holds the same type: a token and its control block). It frees
+// itself when the last piece is given back, which may be on any thread.
+class TokenBlock {
+ public:
+  explicit TokenBlock(size_t pieces) : live_(pieces), pieces_(pieces) {}
+
+  void* Carve(size_t bytes) {
+    if (storage_ == nullptr) {
+      piece_bytes_ = bytes;
+      storage_ =
+          static_cast<char*>(StorageRecycler::Get().Take(pieces_ * piece_bytes_, &storage_bytes_));
+    }
+    CHECK(bytes == piece_bytes_ && carved_ < pieces_) << "a token block carved amiss";
+    return storage_ + piece_bytes_ * carved_++;
+  }
+
+  void GiveBack() {
+    if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  ~TokenBlock() { StorageRecycler::Get().GiveBack(storage_, storage_bytes_); }
+
+  std::atomic<size_t> live_;  // pieces not yet given back
+  const size_t pieces_;
+  // Set by the first Carve. Only ForTaskResults's thread carves, before any token of
+  // the block can reach another thread.
+  char* storage_ = nullptr;
+  size_t storage_bytes_ = 0;
+  size_t piece_bytes_ = 0;
+  size_t carved_ = 0;
+};
+
+// What allocate_shared allocates a token and its control block with: a piece of a
+// TokenBlock, given back when the control block goes.
+template <typename T>
+class TokenBlockAllocator {
+ public:
+  using value_type = T;
+  explicit TokenBlockAllocator(TokenBlock* block) : block_(block) {}
+  template <typename U>
+  TokenBlockAllocator(const TokenBlockAllocator<U>& other)  // NOLINT: rebinding
+      : block_(other.block()) {}
+
+  T* allocate(size_t n) { return static_cast<T*>(block_->Carve(n * sizeof(T))); }
+  void deallocate(T*, size_t) { block_->GiveBack(); }
+  TokenBlock* block() const { return block_; }
+
+  template <typename U>
+  bool operator==(const TokenBlockAllocator<U>& other) const {
+    return block_ == other.block();
+  }
+  template <typename U>
+  bool operator!=(const TokenBlockAllocator<U>& other) const {
+    return block_ != other.block();
+  }
+
+ private:
+  TokenBlock* block_;
+};
+
 static_assert(sizeof(PlainToken) == 24,
               "with its shared_ptr's control block, a Put object's token is a 48-byte block");
 static_assert(alignof(StoreAnchor) >= 8, "the kind is kept in the anchor address's low bits");
@@ -52,6 +183,17 @@ std::shared_ptr<const RefToken> RefToken::ForObject(DataID id, const StoreAnchor
 std::shared_ptr<const RefToken> RefToken::ForTaskResult(DataID id, const StoreAnchor& anchor,
                                                         std::weak_ptr<PendingTask> task) {
   return std::make_shared<const TaskResultToken>(id, anchor, std::move(task));
+}
+
+void RefToken::ForTaskResults(absl::Span<const DataID> ids, const StoreAnchor& anchor,
+                              const std::weak_ptr<PendingTask>& task,
+                              absl::FunctionRef<void(std::shared_ptr<const RefToken>)> sink) {
+  if (ids.empty()) return;
+  auto* block = new TokenBlock(ids.size());
+  const TokenBlockAllocator<TaskResultToken> allocator(block);
+  for (const DataID& id : ids) {
+    sink(std::allocate_shared<const TaskResultToken>(allocator, id, anchor, task));
+  }
 }
 
 std::shared_ptr<const RefToken> RefToken::ForError(DataID id, absl::Status error) {

@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "object_store/object_store.h"
 #include "unidist/common/data_id.h"
 
@@ -65,6 +67,15 @@ class RefToken {
   // The result of `task`, in `anchor`'s store (Cancel finds the task through it).
   static std::shared_ptr<const RefToken> ForTaskResult(DataID id, const StoreAnchor& anchor,
                                                        std::weak_ptr<PendingTask> task);
+  // The results of one task, handed to `sink` in the order of `ids`: as ForTaskResult
+  // each, with every
+  // token (and its shared_ptr's control block) carved from one heap block, which goes
+  // when the last of them does. Each token still lets go of its own object when its last
+  // copy goes. For a Map chunk's thousands of results: one allocation instead of one a
+  // result (malloc and free were ~13% of a Map's driver thread), and tokens side by side.
+  static void ForTaskResults(absl::Span<const DataID> ids, const StoreAnchor& anchor,
+                             const std::weak_ptr<PendingTask>& task,
+                             absl::FunctionRef<void(std::shared_ptr<const RefToken>)> sink);
   // An object that never reached a store, because of `error`.
   static std::shared_ptr<const RefToken> ForError(DataID id, absl::Status error);
   // In a worker process: an object the driver holds for this worker (nested tasks).

@@ -4,6 +4,9 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
@@ -79,6 +82,79 @@ TEST(RefTokenTest, AFailedObjectsTokenHasNoStoreAndSaysWhy) {
   EXPECT_THAT(token->error(), StatusIs(absl::StatusCode::kResourceExhausted, "store full"));
   EXPECT_FALSE(token->is_task_result());
   EXPECT_TRUE(token->task().expired());
+}
+
+// The results of one task, their tokens made together (RefToken::ForTaskResults).
+std::vector<std::shared_ptr<const RefToken>> TokensForResults(
+    const Session& session, const std::vector<DataID>& ids,
+    const std::shared_ptr<PendingTask>& task) {
+  std::vector<std::shared_ptr<const RefToken>> tokens;
+  RefToken::ForTaskResults(ids, *session.anchor, task, [&](std::shared_ptr<const RefToken> token) {
+    tokens.push_back(std::move(token));
+  });
+  return tokens;
+}
+
+std::vector<DataID> PendingIds(const Session& session, int count) {
+  std::vector<DataID> ids;
+  for (int i = 0; i < count; ++i) ids.push_back(DataID::Generate());
+  EXPECT_TRUE(session.store->CreatePendingAll(ids).ok());
+  return ids;
+}
+
+TEST(RefTokenTest, TokensMadeTogetherEachLetGoOfTheirOwnObject) {
+  Session session;
+  const std::vector<DataID> ids = PendingIds(session, 5);
+  auto task = std::make_shared<int>(7);  // stands for the PendingTask
+  std::vector<std::shared_ptr<const RefToken>> tokens =
+      TokensForResults(session, ids, std::reinterpret_pointer_cast<PendingTask>(task));
+  ASSERT_EQ(tokens.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(tokens[i]->id(), ids[i]);
+    EXPECT_TRUE(tokens[i]->is_task_result());
+    EXPECT_EQ(tokens[i]->store(), session.store.get());
+    EXPECT_FALSE(tokens[i]->task().expired());
+  }
+  // Out of order, one with a copy left: only the objects whose last copy went are gone.
+  std::shared_ptr<const RefToken> copy = tokens[3];
+  tokens[3].reset();
+  tokens[1].reset();
+  tokens[4].reset();
+  EXPECT_EQ(session.store->size(), 3u);
+  EXPECT_TRUE(session.store->IsPending(ids[0]));
+  EXPECT_FALSE(session.store->IsPending(ids[1]));
+  EXPECT_TRUE(session.store->IsPending(ids[3]));
+  task.reset();
+  EXPECT_TRUE(copy->task().expired());
+  tokens.clear();
+  EXPECT_EQ(session.store->size(), 1u);
+  copy.reset();
+  EXPECT_EQ(session.store->size(), 0u);
+}
+
+TEST(RefTokenTest, TokensMadeTogetherMayGoOnOtherThreads) {
+  // Their memory is one block, given back by whichever token goes last (the sanitizer
+  // jobs check that it is freed once, after every token). Many rounds, so that blocks
+  // kept for reuse are taken again.
+  Session session;
+  for (int round = 0; round < 50; ++round) {
+    const std::vector<DataID> ids = PendingIds(session, 1 + round % 7 * 100);
+    std::vector<std::shared_ptr<const RefToken>> tokens =
+        TokensForResults(session, ids, std::shared_ptr<PendingTask>());
+    ASSERT_EQ(tokens.size(), ids.size());
+    std::vector<std::shared_ptr<const RefToken>> others(tokens.begin() + tokens.size() / 2,
+                                                        tokens.end());
+    tokens.resize(tokens.size() / 2);
+    std::thread other([others = std::move(others)]() mutable { others.clear(); });
+    tokens.clear();
+    other.join();
+    EXPECT_EQ(session.store->size(), 0u) << round;
+  }
+}
+
+TEST(RefTokenTest, NoIdsMakeNoTokens) {
+  Session session;
+  EXPECT_TRUE(TokensForResults(session, {}, std::shared_ptr<PendingTask>()).empty());
 }
 
 }  // namespace
