@@ -119,6 +119,34 @@ TEST_F(CancelTest, QueuedTasksAreDroppedWithoutRunning) {
   EXPECT_EQ(unidist::GetStats().workers_replaced, 0u);
 }
 
+TEST_F(CancelTest, CancellingOneRefOfAMapCancelsItsWholeChunk) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
+  // Both workers are busy; the chunks wait behind them. A Map's refs share their chunk's
+  // task (and their tokens one block: api/internal/ref_token.h), so any of them cancels
+  // that chunk, and only that one.
+  ObjectRef<int> busy_a = unidist::Submit(fns::SleepMs, 300);
+  ObjectRef<int> busy_b = unidist::Submit(fns::SleepMs, 300);
+  std::vector<std::string> markers;
+  for (int i = 0; i < 6; ++i) markers.push_back(TempPath());
+  std::vector<ObjectRef<int>> refs =
+      unidist::Map(fns::Touch, markers, unidist::MapOptions{/*chunk_size=*/3});
+  ASSERT_EQ(refs.size(), 6u);
+  ASSERT_THAT(Cancel(refs[1]), IsOk());
+  EXPECT_THAT(Get(busy_a), IsOkAndHolds(300));
+  EXPECT_THAT(Get(busy_b), IsOkAndHolds(300));
+  for (int i = 0; i < 6; ++i) {
+    if (i < 3) {
+      EXPECT_THAT(Get(refs[i]), StatusIs(absl::StatusCode::kCancelled)) << i;
+      EXPECT_FALSE(Exists(markers[i])) << "input " << i << " of the cancelled chunk ran";
+    } else {
+      EXPECT_THAT(Get(refs[i]), IsOkAndHolds(1)) << i;
+      EXPECT_TRUE(Exists(markers[i])) << i;
+    }
+    unlink(markers[i].c_str());
+  }
+  EXPECT_THAT(Cancel(refs[4]), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 TEST_F(CancelTest, ARunningTaskStopsOnlyWithForce) {
   UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
   unidist::testing::TaskSignal started;

@@ -113,7 +113,13 @@ class StorageRecycler {
 // itself when the last piece is given back, which may be on any thread.
 class TokenBlock {
  public:
-  explicit TokenBlock(size_t pieces) : live_(pieces), pieces_(pieces) {}
+  // Holds a reference to `anchor` for all of its tokens, and their task.
+  TokenBlock(size_t pieces, const StoreAnchor& anchor, std::weak_ptr<PendingTask> task)
+      : live_(pieces), pieces_(pieces), anchor_(anchor), task_(std::move(task)) {
+    anchor_.Ref();
+  }
+
+  const std::weak_ptr<PendingTask>& task() const { return task_; }
 
   void* Carve(size_t bytes) {
     if (storage_ == nullptr) {
@@ -130,10 +136,15 @@ class TokenBlock {
   }
 
  private:
-  ~TokenBlock() { StorageRecycler::Get().GiveBack(storage_, storage_bytes_); }
+  ~TokenBlock() {
+    StorageRecycler::Get().GiveBack(storage_, storage_bytes_);
+    anchor_.Unref();
+  }
 
   std::atomic<size_t> live_;  // pieces not yet given back
   const size_t pieces_;
+  const StoreAnchor& anchor_;
+  const std::weak_ptr<PendingTask> task_;
   // Set by the first Carve. Only ForTaskResults's thread carves, before any token of
   // the block can reach another thread.
   char* storage_ = nullptr;
@@ -170,6 +181,22 @@ class TokenBlockAllocator {
   TokenBlock* block_;
 };
 
+// A task result's token made with the others of its task (ForTaskResults): the task,
+// and the reference to the store's anchor, are its block's, which outlives it (the
+// block goes when its last piece is given back, after the token in it is destroyed).
+// Four atomic operations and 16 bytes a token fewer than a TaskResultToken.
+class BlockResultToken final : public RefToken {
+ public:
+  BlockResultToken(DataID id, const TokenBlock& block, const StoreAnchor& anchor)
+      : RefToken(id, &anchor, kTaskResultInBlock), block_(block) {}
+  const std::weak_ptr<PendingTask>& task() const { return block_.task(); }
+
+ private:
+  const TokenBlock& block_;
+};
+
+static_assert(sizeof(BlockResultToken) == 32,
+              "with its control block and allocator, a Map result's token is 56 bytes");
 static_assert(sizeof(PlainToken) == 24,
               "with its shared_ptr's control block, a Put object's token is a 48-byte block");
 static_assert(alignof(StoreAnchor) >= 8, "the kind is kept in the anchor address's low bits");
@@ -189,10 +216,10 @@ void RefToken::ForTaskResults(absl::Span<const DataID> ids, const StoreAnchor& a
                               const std::weak_ptr<PendingTask>& task,
                               absl::FunctionRef<void(std::shared_ptr<const RefToken>)> sink) {
   if (ids.empty()) return;
-  auto* block = new TokenBlock(ids.size());
-  const TokenBlockAllocator<TaskResultToken> allocator(block);
+  auto* block = new TokenBlock(ids.size(), anchor, task);
+  const TokenBlockAllocator<BlockResultToken> allocator(block);
   for (const DataID& id : ids) {
-    sink(std::allocate_shared<const TaskResultToken>(allocator, id, anchor, task));
+    sink(std::allocate_shared<const BlockResultToken>(allocator, id, *block, anchor));
   }
 }
 
@@ -206,13 +233,13 @@ std::shared_ptr<const RefToken> RefToken::HeldByDriver(DataID id) {
 
 RefToken::RefToken(DataID id, const StoreAnchor* anchor, Kind kind)
     : id_(id), anchor_and_kind_(reinterpret_cast<uintptr_t>(anchor) | kind) {
-  if (anchor != nullptr) anchor->Ref();
+  if (anchor != nullptr && kind != kTaskResultInBlock) anchor->Ref();  // else its block's
 }
 
 RefToken::~RefToken() {
   if (const StoreAnchor* anchor = this->anchor(); anchor != nullptr) {
     anchor->store()->Erase(id_);
-    anchor->Unref();
+    if (kind() != kTaskResultInBlock) anchor->Unref();
   }
   if (held_by_driver()) {
     proto::ApiRequest release;
@@ -226,8 +253,14 @@ absl::Status RefToken::error() const {
 }
 
 std::weak_ptr<PendingTask> RefToken::task() const {
-  return kind() == kTaskResult ? static_cast<const TaskResultToken*>(this)->task()
-                               : std::weak_ptr<PendingTask>();
+  switch (kind()) {
+    case kTaskResult:
+      return static_cast<const TaskResultToken*>(this)->task();
+    case kTaskResultInBlock:
+      return static_cast<const BlockResultToken*>(this)->task();
+    default:
+      return std::weak_ptr<PendingTask>();
+  }
 }
 
 }  // namespace unidist::api_internal

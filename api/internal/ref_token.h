@@ -7,7 +7,9 @@
 // A program holds one token per object it holds, so the token's size is the driver's cost
 // per object, beside the store's entry. A token of a Put object is 24 bytes (40 with its
 // shared_ptr's control block: a 48-byte heap block); a task result's adds its task's
-// weak_ptr, a failed object's its error, in a subclass made only for those.
+// weak_ptr, a failed object's its error, in a subclass made only for those. The tokens
+// of a task with several results (a Map chunk's) add a pointer to the block they share
+// (ForTaskResults): 56 bytes each with the control block and its allocator.
 
 #ifndef UNIDIST_API_INTERNAL_REF_TOKEN_H_
 #define UNIDIST_API_INTERNAL_REF_TOKEN_H_
@@ -72,7 +74,8 @@ class RefToken {
   // token (and its shared_ptr's control block) carved from one heap block, which goes
   // when the last of them does. Each token still lets go of its own object when its last
   // copy goes. For a Map chunk's thousands of results: one allocation instead of one a
-  // result (malloc and free were ~13% of a Map's driver thread), and tokens side by side.
+  // result (malloc and free were ~13% of a Map's driver thread), tokens side by side,
+  // and the task and the hold on the store kept once, by the block.
   static void ForTaskResults(absl::Span<const DataID> ids, const StoreAnchor& anchor,
                              const std::weak_ptr<PendingTask>& task,
                              absl::FunctionRef<void(std::shared_ptr<const RefToken>)> sink);
@@ -93,12 +96,18 @@ class RefToken {
   absl::Status error() const;
   // The task whose result it is; empty for other objects.
   std::weak_ptr<PendingTask> task() const;
-  bool is_task_result() const { return kind() == kTaskResult; }
+  bool is_task_result() const { return kind() == kTaskResult || kind() == kTaskResultInBlock; }
   bool held_by_driver() const { return kind() == kHeldByDriver; }
 
  protected:
   // What a token is, in the low bits of its anchor's address (aligned to 8).
-  enum Kind : uintptr_t { kObject = 0, kTaskResult = 1, kError = 2, kHeldByDriver = 3 };
+  enum Kind : uintptr_t {
+    kObject = 0,
+    kTaskResult = 1,
+    kError = 2,
+    kHeldByDriver = 3,
+    kTaskResultInBlock = 4,  // a task result's, made with the others (ForTaskResults)
+  };
   static constexpr uintptr_t kKindMask = 7;
 
   RefToken(DataID id, const StoreAnchor* anchor, Kind kind);

@@ -152,6 +152,22 @@ TEST(RefTokenTest, TokensMadeTogetherMayGoOnOtherThreads) {
   }
 }
 
+TEST(RefTokenTest, TokensMadeTogetherKeepTheStoreUntilTheLastGoes) {
+  auto session = std::make_unique<Session>();
+  const std::vector<DataID> ids = PendingIds(*session, 3);
+  std::vector<std::shared_ptr<const RefToken>> tokens =
+      TokensForResults(*session, ids, std::shared_ptr<PendingTask>());
+  std::weak_ptr<ObjectStore> store = session->store;
+  session.reset();  // the runtime is gone: its store and its anchor reference
+  tokens[0].reset();
+  tokens[2].reset();
+  ASSERT_FALSE(store.expired());
+  EXPECT_EQ(tokens[1]->store()->size(), 1u);
+  EXPECT_TRUE(tokens[1]->store()->IsPending(ids[1]));
+  tokens[1].reset();  // the last token: the store goes with its block
+  EXPECT_TRUE(store.expired());
+}
+
 TEST(RefTokenTest, NoIdsMakeNoTokens) {
   Session session;
   EXPECT_TRUE(TokensForResults(session, {}, std::shared_ptr<PendingTask>()).empty());
