@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,13 +48,15 @@ struct PendingTask {
   // The request, in an arena of the task's own: building it takes one block (rather than
   // an allocation per message, repeated field and string), and the whole of it goes at
   // once, with ReleaseRequest once the pool has what it needs (WorkerPool::Dispatch copies
-  // what it keeps). Null after that.
-  google::protobuf::Arena request_arena{RequestArenaOptions()};
+  // what it keeps). Null after that. ReleaseRequest destroys the arena rather than
+  // Reset it: an arena with options re-allocates a first block on Reset (protobuf 3.21),
+  // which was one more malloc a task, held until the task went (on another thread).
+  std::optional<google::protobuf::Arena> request_arena{std::in_place, RequestArenaOptions()};
   proto::TaskRequest* request =
-      google::protobuf::Arena::CreateMessage<proto::TaskRequest>(&request_arena);
+      google::protobuf::Arena::CreateMessage<proto::TaskRequest>(&*request_arena);
   void ReleaseRequest() {
     request = nullptr;
-    request_arena.Reset();
+    request_arena.reset();
   }
   std::vector<DataID> result_ids;
   int max_retries = 0;
