@@ -220,6 +220,10 @@ std::shared_ptr<const RefToken> RefToken::ForTaskResult(DataID id, const StoreAn
 void RefToken::ForTaskResults(absl::Span<const DataID> ids, const StoreAnchor& anchor,
                               const std::weak_ptr<PendingTask>& task,
                               absl::FunctionRef<void(std::shared_ptr<const RefToken>)> sink) {
+  if (ids.size() == 1) {  // a block would be two allocations where this is one
+    sink(ForTaskResult(ids.front(), anchor, task));
+    return;
+  }
   if (ids.empty()) return;
   auto* block = new TokenBlock(ids.size(), anchor, task);
   const TokenBlockAllocator<BlockResultToken> allocator(block);

@@ -168,6 +168,20 @@ TEST(RefTokenTest, TokensMadeTogetherKeepTheStoreUntilTheLastGoes) {
   EXPECT_TRUE(store.expired());
 }
 
+TEST(RefTokenTest, OneResultGetsATokenOfItsOwn) {
+  Session session;
+  const std::vector<DataID> ids = PendingIds(session, 1);
+  auto task = std::make_shared<int>(7);  // stands for the PendingTask
+  std::vector<std::shared_ptr<const RefToken>> tokens =
+      TokensForResults(session, ids, std::reinterpret_pointer_cast<PendingTask>(task));
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0]->id(), ids[0]);
+  EXPECT_TRUE(tokens[0]->is_task_result());
+  EXPECT_FALSE(tokens[0]->task().expired());
+  tokens.clear();
+  EXPECT_EQ(session.store->size(), 0u);
+}
+
 TEST(RefTokenTest, NoIdsMakeNoTokens) {
   Session session;
   EXPECT_TRUE(TokensForResults(session, {}, std::shared_ptr<PendingTask>()).empty());

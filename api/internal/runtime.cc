@@ -203,16 +203,11 @@ std::shared_ptr<PendingTask> Runtime::NewTask(const std::string& function, int n
     AddResultId(id, task->request);
   }
   store_->CreatePendingAll(task->result_ids).IgnoreError();  // fresh ids cannot collide
-  if (num_returns == 1) {
-    const DataID& id = task->result_ids.front();
-    results->push_back(RefHandle{id, RefToken::ForTaskResult(id, *store_anchor_, task)});
-  } else {  // a Map chunk, or a task with several results: their tokens in one block
-    size_t next = 0;
-    RefToken::ForTaskResults(
-        task->result_ids, *store_anchor_, task, [&](std::shared_ptr<const RefToken> token) {
-          results->push_back(RefHandle{task->result_ids[next++], std::move(token)});
-        });
-  }
+  RefToken::ForTaskResults(task->result_ids, *store_anchor_, task,
+                           [results](std::shared_ptr<const RefToken> token) {
+                             const DataID id = token->id();
+                             results->push_back(RefHandle{id, std::move(token)});
+                           });
   task->request->set_function(function);
   if (arena_ != nullptr) task->request->set_store_results_from(shared_memory_min_bytes_);
   if (TimelineRecording()) task->stamps.Submitted(function);
