@@ -377,21 +377,26 @@ void ProcessManager::FlushLocked(Slot& slot) {
 
 void ProcessManager::SetWantWriteLocked(Slot& slot, bool want) {
   if (want == slot.want_write || slot.fd < 0) return;
+  if (WatchSocketLocked(slot, want)) slot.want_write = want;
+}
+
+bool ProcessManager::WatchSocketLocked(Slot& slot, bool want_write) {
   epoll_event event{};
-  event.events = want ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+  // EPOLLHUP and EPOLLERR are reported even when neither is asked for: the event thread
+  // sees a worker die while a reader watches its socket too.
+  event.events =
+      (slot.readers.empty() ? uint32_t{EPOLLIN} : 0u) | (want_write ? uint32_t{EPOLLOUT} : 0u);
   event.data.u64 = WorkerToken(slot.index, slot.generation, Stream::kSocket);
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, slot.fd, &event) != 0) {
-    // Without it the rest of the tasks would never be written (or the event thread would
-    // spin on EPOLLOUT). This may be a Dispatch caller's thread: the event thread ends
-    // the worker, as a failed one.
-    broken_.emplace_back(WorkerId{slot.index, slot.generation},
-                         ErrnoStatus("epoll_ctl changing the events of the worker's socket"));
-    const uint64_t one = 1;
-    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
-    }
-    return;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, slot.fd, &event) == 0) return true;
+  // Without it the rest of the tasks would never be written, or its answers never read
+  // (or the event thread would spin on EPOLLOUT). This may be a Dispatch caller's thread:
+  // the event thread ends the worker, as a failed one.
+  broken_.emplace_back(WorkerId{slot.index, slot.generation},
+                       ErrnoStatus("epoll_ctl changing the events of the worker's socket"));
+  const uint64_t one = 1;
+  while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
   }
-  slot.want_write = want;
+  return false;
 }
 
 absl::StatusOr<WorkerId> ProcessManager::StartDedicatedWorker() {
@@ -510,6 +515,9 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       InFlight& task = slot->in_flight[i];
       if (task.task_id != task_id) continue;
       if (task.cancelled) return absl::OkStatus();
+      // A thread reading this worker's answers for the task stops once it is cancelled;
+      // woken before the task is reported, it looks again once Cancel has let go of mu_.
+      WakeReadersLocked(*slot);
       // in_flight ends with the tasks whose frames are still (even partly) in `out`.
       const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
       const bool sent = i < first_unsent;
@@ -586,6 +594,15 @@ void ProcessManager::Shutdown() {
     while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
     }
     event_thread_.join();
+  }
+  {
+    // Threads reading workers' answers (WaitForResult) leave before the sockets close.
+    absl::MutexLock lock(&mu_);
+    for (int index = 0; index < slots_in_use_; ++index) {
+      if (slots_[index] != nullptr) WakeReadersLocked(*slots_[index]);
+    }
+    mu_.Await(absl::Condition(
+        +[](int* readers) { return *readers == 0; }, &readers_));
   }
   // A replacement being spawned finishes (a quick round trip); one spawned and never
   // installed is closed here, and ended by the fork server below with the others.

@@ -8,7 +8,12 @@
 // a worker holds at most max_tasks_per_worker tasks (2 under least_loaded; plus one per
 // task of its waiting in a nested call), and further ones wait in the driver until
 // results make room.
-// One event thread reads results from all workers and reports each through `on_result`.
+// One event thread reads results from all workers and reports each through `on_result`,
+// except where a thread waits for one task's outcome in WaitForResult: that thread watches
+// the socket of the worker holding the task and reads what the worker sends itself (see
+// internal/result_reader.cc), so the answer wakes it directly instead of waking the event
+// thread, which then woke it. Events are handled by one thread at a time, the event
+// thread or a reader (events_mu_), so every path below is the same whichever runs it.
 // A worker runs its tasks one at a time, in order, except that a pool worker whose task
 // waits in a nested API call runs queued tasks meanwhile (see internal/worker_loop.h).
 //
@@ -74,9 +79,10 @@
 // Worker output: each worker's stdout and stderr are pipes to the driver; every line is
 // written to the driver's own stdout or stderr with a "(worker N pid P) " prefix.
 //
-// Thread-safe. The callbacks run on the event thread (on_result also in Cancel's and
-// Shutdown's callers) without any lock of the manager held, so they may call Dispatch
-// or ReplyToWorker; they must not call Shutdown.
+// Thread-safe. The callbacks run on the thread handling events, the event thread or a
+// thread in WaitForResult, one at a time (on_result also in Cancel's and Shutdown's
+// callers), without the lock of the manager's state held, so they may call Dispatch
+// or ReplyToWorker; they must not call Shutdown (WaitForResult returns at once).
 
 #ifndef UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
 #define UNIDIST_PROCESS_MANAGER_PROCESS_MANAGER_H_
@@ -165,6 +171,14 @@ class ProcessManager final : public WorkerPool {
   // have the task (it finished, or was never dispatched).
   absl::Status Cancel(uint64_t task_id, bool force) override;
 
+  // Reads the answers of the worker holding task `task_id` on the calling thread until
+  // the task is reported, cancelled, or no longer on that worker (it died), or until
+  // `deadline` or Shutdown; meanwhile the event thread does not watch that worker's
+  // socket for input. Returns at once if the task is not on a live worker (queued in the
+  // driver, or unknown), if called from a callback of this pool, or if the thread's
+  // wake-up eventfd cannot be made. See internal/result_reader.cc.
+  void WaitForResult(uint64_t task_id, absl::Time deadline) override;
+
   // Reports tasks in flight as Cancelled, ends every worker and the fork server, and
   // returns once all are reaped. Idempotent.
   void Shutdown() override;
@@ -212,7 +226,7 @@ class ProcessManager final : public WorkerPool {
     pid_t pid = -1;
     int pidfd = -1;  // in the epoll set until it fires; closed when the record goes
     bool dedicated = false;
-    std::optional<process_internal::WorkerOutput> output;  // set at start; event thread only
+    std::optional<process_internal::WorkerOutput> output;  // set at start; events_mu_
     // Set when it starts dying, guarded by mu_ from then on:
     DeathCause cause = DeathCause::kGone;
     absl::Status why;            // what the driver saw (EOF, the decoding error, ...)
@@ -228,18 +242,21 @@ class ProcessManager final : public WorkerPool {
     int fd = -1;
     uint32_t generation = 0;  // tells events for a replaced worker from its successor's
     bool alive = false;
-    bool dedicated = false;            // outside the pool: not replaced, no round-robin
-    bool closing = false;              // dedicated: ends once its tasks are done
-    bool killing = false;              // dedicated: being killed; its tasks are Cancelled
-    absl::Status lost;                 // dedicated: why it is gone
-    bool want_write = false;           // EPOLLOUT registered
-    std::deque<InFlight> in_flight;    // sent or queued, in order
-    std::deque<OutFrame> out;          // frames not yet fully written
-    size_t out_offset = 0;             // bytes of out.front() already written
-    size_t unsent_tasks = 0;           // task frames in `out`: the last ones of in_flight
-    size_t waiting = 0;                // its tasks waiting in nested calls, as it last said
-    FrameDecoder decoder;              // used by the event thread only
-    std::unique_ptr<Process> process;  // the live worker; moved out by the event thread only
+    bool dedicated = false;          // outside the pool: not replaced, no round-robin
+    bool closing = false;            // dedicated: ends once its tasks are done
+    bool killing = false;            // dedicated: being killed; its tasks are Cancelled
+    absl::Status lost;               // dedicated: why it is gone
+    bool want_write = false;         // EPOLLOUT registered
+    std::deque<InFlight> in_flight;  // sent or queued, in order
+    std::deque<OutFrame> out;        // frames not yet fully written
+    size_t out_offset = 0;           // bytes of out.front() already written
+    size_t unsent_tasks = 0;         // task frames in `out`: the last ones of in_flight
+    size_t waiting = 0;              // its tasks waiting in nested calls, as it last said
+    FrameDecoder decoder;            // used with events_mu_ held
+    // The wake-up eventfds of the threads reading this worker's answers (WaitForResult);
+    // while there are any, the event thread does not watch the socket for input.
+    std::vector<int> readers;
+    std::unique_ptr<Process> process;  // the live worker; moved out with events_mu_ held
   };
 
   explicit ProcessManager(ProcessManagerOptions options);
@@ -267,11 +284,29 @@ class ProcessManager final : public WorkerPool {
   Slot* NextSlotWithRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWantWriteLocked(Slot& slot, bool want) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the events the epoll set watches on `slot`'s socket: input unless readers watch
+  // it, output if want_write. False (and the worker is handed to the event thread as
+  // broken) if epoll_ctl failed.
+  bool WatchSocketLocked(Slot& slot, bool want_write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the threads reading `slot`'s answers (but the calling one) to look again at
+  // their task: it was answered, cancelled, or its worker is gone.
+  void WakeReadersLocked(const Slot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The live worker that holds task `task_id` (sent to it, or about to be) not cancelled;
+  // nullptr if none does.
+  Slot* SlotHoldingLocked(uint64_t task_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The event thread, in internal/event_loop.cc. It never waits for a process or for the
   // fork server: deaths are seen through pidfds, and AsyncForkServer spawns replacements
   // and reaps.
   void EventLoop();
+  // `slot`'s socket is readable (or hung up): reads it, and handles a failure. Called with
+  // events_mu_ held, by the event thread or a reader.
+  void HandleSocketReadable(Slot& slot, std::vector<proto::TaskResult>* completed,
+                            std::vector<ApiCall>* api_requests)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // Passes results and API calls on to the callbacks, and writes what they dispatched.
+  void ReportEvents(std::vector<proto::TaskResult>* completed, std::vector<ApiCall>* api_requests)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
   // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
   // on bytes that do not decode or do not match the tasks in flight, and on any byte from
   // a worker with no task in flight (the idle rule above).
@@ -340,7 +375,7 @@ class ProcessManager final : public WorkerPool {
   static constexpr int kMaxSlots = 1 << 16;
   // With a worker_memory_limit, how often the busy workers' memory is read.
   static constexpr int64_t kMemoryCheckNs = 10'000'000;
-  int64_t next_memory_check_ns_ = 0;  // event thread only
+  int64_t next_memory_check_ns_ = 0;  // the event thread's
   // Per slot, the task its worker has begun (WorkerLoopOptions::running_task) and the
   // bytes the driver has written to it (WorkerLoopOptions::bytes_sent; FlushLocked), a
   // cache line each (each has one writer, in different processes), in an anonymous shared
@@ -362,8 +397,13 @@ class ProcessManager final : public WorkerPool {
   std::unique_ptr<process_internal::AsyncForkServer> async_fork_server_;
   std::thread event_thread_;
 
+  // Held by the thread handling events: the event thread after each epoll_wait, or a
+  // thread in WaitForResult once its worker's socket is readable. Taken before mu_.
+  absl::Mutex events_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Threads in WaitForResult, which Shutdown waits out before it closes the sockets.
+  int readers_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_slot_ ABSL_GUARDED_BY(mu_) = 0;
   // Tasks waiting for a worker with room, in dispatch order.
   std::deque<InFlight> backlog_ ABSL_GUARDED_BY(mu_);

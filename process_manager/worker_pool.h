@@ -12,8 +12,9 @@
 // Contract shared by every implementation:
 // * Every task accepted by Dispatch or DispatchTo gets exactly one on_result call: its
 //   result, its error, or Cancelled (by Cancel or Shutdown).
-// * The callbacks run without any lock of the pool held, so they may call Dispatch,
-//   DispatchTo or ReplyToWorker; they must not call Shutdown.
+// * The callbacks run without the lock of the pool's state held, so they may call
+//   Dispatch, DispatchTo or ReplyToWorker; they must not call Shutdown, and must
+//   not block (a pool may run them one at a time, on whichever thread handles its events).
 // * Tasks sent to one dedicated worker run one at a time, in the order sent.
 // Thread-safe.
 
@@ -166,6 +167,20 @@ class WorkerPool {
   // for force on a dedicated worker's task; NotFound if the pool does not have the task
   // (it finished, or was never dispatched).
   virtual absl::Status Cancel(uint64_t task_id, bool force) = 0;
+
+  // For a thread about to wait for the outcome of task `task_id`: lets the pool read that
+  // outcome on this thread, so that the worker's answer wakes the waiting thread itself
+  // rather than a thread in between that then wakes it (one wake-up less a round trip).
+  // Returns once on_result has reported the task (on this thread, with the pool's other
+  // callbacks for what came with it, or on another), at `deadline`, or at once wherever
+  // the pool cannot (the task is not on a worker yet, or is gone; the caller is inside a
+  // pool callback; the pool does not read on callers' threads). It promises nothing
+  // about the outcome: the caller then waits for it as it would have anyway. Default:
+  // returns at once.
+  virtual void WaitForResult(uint64_t task_id, absl::Time deadline) {
+    (void)task_id;
+    (void)deadline;
+  }
 
   // Reports tasks in flight as Cancelled, ends every worker, and returns once all are
   // gone. Idempotent.

@@ -208,6 +208,12 @@ class Runtime {
   absl::Status EndActor(WorkerId worker);
 
   std::vector<WorkerState> Workers() const { return pool_->Workers(); }
+  // For a thread about to wait for an object of this session's store that task `task_id`
+  // makes: lets the pool read the task's outcome on this thread (WorkerPool::
+  // WaitForResult); returns early wherever it cannot. The caller then waits on the store.
+  void WaitForResult(const ObjectStore* store, uint64_t task_id, absl::Time deadline) {
+    if (store == store_.get()) pool_->WaitForResult(task_id, deadline);
+  }
   // Where the workers run: the pool's nodes, or this machine (as counted at Start) when
   // they all run here.
   std::vector<NodeState> Nodes() const;

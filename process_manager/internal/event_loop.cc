@@ -34,6 +34,7 @@
 #include "glog/logging.h"
 #include "process_manager/internal/epoll_token.h"
 #include "process_manager/internal/os_util.h"
+#include "process_manager/internal/result_reader.h"
 #include "process_manager/process_manager.h"
 
 namespace unidist {
@@ -87,22 +88,26 @@ void ProcessManager::EventLoop() {
   for (;;) {
     int timeout_ms;
     {
-      absl::MutexLock lock(&mu_);
-      timeout_ms = KillOverdueLocked(&exited);
-    }
-    // Processes without a pidfd whose exit KillOverdueLocked noticed: as if it had fired.
-    for (Process* process : exited) HandleProcessExited(*process);
-    if (!exited.empty()) timeout_ms = 0;
-    exited.clear();
-    if (options_.worker_memory_limit > 0) {
-      const int64_t now = MonotonicNanos();
-      if (now >= next_memory_check_ns_) {
-        StopWorkersOverMemoryLimit(&completed);
-        next_memory_check_ns_ = now + kMemoryCheckNs;
+      absl::MutexLock handling(&events_mu_);
+      process_internal::HandlingEventsScope scope;
+      {
+        absl::MutexLock lock(&mu_);
+        timeout_ms = KillOverdueLocked(&exited);
       }
-      const int until_check = static_cast<int>((next_memory_check_ns_ - now) / 1'000'000) + 1;
-      timeout_ms = timeout_ms < 0 ? until_check : std::min(timeout_ms, until_check);
-      if (!completed.empty()) timeout_ms = 0;  // report them at once
+      // Processes without a pidfd whose exit KillOverdueLocked noticed: as if it had fired.
+      for (Process* process : exited) HandleProcessExited(*process);
+      if (!exited.empty()) timeout_ms = 0;
+      exited.clear();
+      if (options_.worker_memory_limit > 0) {
+        const int64_t now = MonotonicNanos();
+        if (now >= next_memory_check_ns_) {
+          StopWorkersOverMemoryLimit(&completed);
+          next_memory_check_ns_ = now + kMemoryCheckNs;
+        }
+        const int until_check = static_cast<int>((next_memory_check_ns_ - now) / 1'000'000) + 1;
+        timeout_ms = timeout_ms < 0 ? until_check : std::min(timeout_ms, until_check);
+        if (!completed.empty()) timeout_ms = 0;  // report them at once
+      }
     }
     const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (ready < 0) {
@@ -111,6 +116,11 @@ void ProcessManager::EventLoop() {
       LOG(ERROR) << "unidist: " << ErrnoStatus("epoll_wait");
       return;
     }
+    // A reader (WaitForResult) may have handled some of these events meanwhile; each
+    // handler below copes with one that is stale (a socket read finds nothing, a worker
+    // that is gone is not found).
+    absl::MutexLock handling(&events_mu_);
+    process_internal::HandlingEventsScope scope;
     for (int i = 0; i < ready; ++i) {
       const uint64_t token = events[i].data.u64;
       if (token == process_internal::kWakeToken) {
@@ -143,15 +153,7 @@ void ProcessManager::EventLoop() {
           break;
         case Stream::kSocket:
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            const absl::Status read = ReadFromWorker(*slot, &completed, &api_requests);
-            if (!read.ok()) {
-              HandleWorkerFailure(
-                  *slot, absl::IsDataLoss(read) ? DeathCause::kProtocolError : DeathCause::kGone,
-                  read, &completed);
-            } else {
-              absl::MutexLock lock(&mu_);
-              DrainBacklogLocked();  // results made room on this worker
-            }
+            HandleSocketReadable(*slot, &completed, &api_requests);
           }
           break;
         case Stream::kPidfd:
@@ -191,16 +193,33 @@ void ProcessManager::EventLoop() {
     }
     spawned.clear();
     reaped.clear();
-    for (proto::TaskResult& result : completed) options_.on_result(std::move(result));
-    completed.clear();
-    for (ApiCall& call : api_requests)
-      options_.on_api_request(call.worker, std::move(call.request));
-    api_requests.clear();
-    // Whatever Dispatch left for this thread to write (see DrainBacklogLocked), and what
-    // the callbacks above dispatched.
-    absl::MutexLock lock(&mu_);
-    DrainBacklogLocked();
+    ReportEvents(&completed, &api_requests);
   }
+}
+
+void ProcessManager::HandleSocketReadable(Slot& slot, std::vector<proto::TaskResult>* completed,
+                                          std::vector<ApiCall>* api_requests) {
+  const absl::Status read = ReadFromWorker(slot, completed, api_requests);
+  if (!read.ok()) {
+    HandleWorkerFailure(slot,
+                        absl::IsDataLoss(read) ? DeathCause::kProtocolError : DeathCause::kGone,
+                        read, completed);
+  } else {
+    absl::MutexLock lock(&mu_);
+    DrainBacklogLocked();  // results made room on this worker
+  }
+}
+
+void ProcessManager::ReportEvents(std::vector<proto::TaskResult>* completed,
+                                  std::vector<ApiCall>* api_requests) {
+  for (proto::TaskResult& result : *completed) options_.on_result(std::move(result));
+  completed->clear();
+  for (ApiCall& call : *api_requests) options_.on_api_request(call.worker, std::move(call.request));
+  api_requests->clear();
+  // Whatever Dispatch left for the event thread to write (see DrainBacklogLocked), and
+  // what the callbacks above dispatched.
+  absl::MutexLock lock(&mu_);
+  DrainBacklogLocked();
 }
 
 ProcessManager::Process* ProcessManager::FindProcessLocked(uint64_t token) {
@@ -308,6 +327,7 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
         }
         const bool cancelled = task->cancelled;
         slot.in_flight.erase(task);
+        if (!slot.readers.empty()) WakeReadersLocked(slot);
         if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
         if (slot.closing) MaybeFinishClosingLocked(slot);
       } else if (message.has_started()) {
@@ -345,6 +365,9 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
   bool stopping;
   {
     absl::MutexLock lock(&mu_);
+    // Threads reading its answers stop watching it before its socket closes.
+    WakeReadersLocked(slot);
+    slot.readers.clear();
     // Closing also drops it from the epoll set; a failed EPOLL_CTL_DEL changes nothing.
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, slot.fd, nullptr) != 0) {
       LOG(WARNING) << "unidist: " << ErrnoStatus("epoll_ctl removing a worker's socket");
