@@ -9,9 +9,12 @@
 
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "unidist/testing/unidist_test.h"
@@ -73,6 +76,91 @@ TEST_F(StressTest, HundredThousandTasksWithOnePercentCrashing) {
   EXPECT_EQ(stats.live_objects, 0u);
   EXPECT_EQ(stats.tasks_in_flight, 0u);
   EXPECT_EQ(unidist::Workers().size(), 2u);
+  // TearDown checks that no process is left.
+}
+
+// Round trips one at a time from several threads, so that each Get is waiting while its
+// task runs (on the multiprocessing backend it reads the worker's answer itself), while
+// another thread cancels some of those tasks, half of them with force (which kills the
+// worker running one), and 1% of the tasks kill their worker. Every Get must return: the
+// right value, Cancelled, or Unavailable for a task that kills its worker.
+TEST_F(StressTest, GetsWhileTasksAreCancelledAndCrash) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSurvivesWorkerCrash);
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kConcurrentWithDriver);
+  constexpr int kThreads = 3;
+  constexpr int64_t kPerThread = 2000;
+  constexpr int64_t kCancelEvery = 20;
+  absl::Mutex mu;
+  // The ref each thread offers the canceller, while it waits for it.
+  std::vector<std::optional<unidist::ObjectRef<int64_t>>> offered(kThreads);
+  bool done = false;
+  std::atomic<int64_t> cancelled{0};
+  std::thread canceller([&] {
+    for (int64_t count = 0;; ++count) {
+      std::optional<unidist::ObjectRef<int64_t>> ref;
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+          if (done) return true;
+          for (const auto& each : offered) {
+            if (each.has_value()) return true;
+          }
+          return false;
+        };
+        mu.Await(absl::Condition(&ready));
+        for (auto& each : offered) {
+          if (each.has_value()) {
+            ref = std::move(each);
+            each.reset();
+            break;
+          }
+        }
+        if (!ref.has_value()) return;  // done
+      }
+      // OK, or NotFound if it finished first, or FailedPrecondition if it runs and force
+      // is not asked for.
+      const absl::Status status = unidist::Cancel(*ref, /*force=*/count % 2 == 1);
+      EXPECT_TRUE(status.ok() || absl::IsNotFound(status) || absl::IsFailedPrecondition(status))
+          << status;
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &mu, &offered, &cancelled] {
+      for (int64_t i = 0; i < kPerThread; ++i) {
+        const int64_t n = t * kPerThread + i;
+        unidist::ObjectRef<int64_t> ref = unidist::Submit(stress::Work, n);
+        if (i % kCancelEvery == 0) {
+          absl::MutexLock lock(&mu);
+          offered[t] = ref;
+        }
+        absl::StatusOr<int64_t> value = unidist::Get(ref);
+        {
+          absl::MutexLock lock(&mu);
+          offered[t].reset();
+        }
+        if (value.ok()) {
+          ASSERT_EQ(*value, n * 3 + 1) << n;
+        } else if (absl::IsCancelled(value.status())) {
+          ASSERT_EQ(i % kCancelEvery, 0) << n << " was not offered for cancelling";
+          ++cancelled;
+        } else {
+          ASSERT_THAT(value, StatusIs(absl::StatusCode::kUnavailable)) << n;
+          ASSERT_TRUE(stress::Crashes(n)) << n << ": " << value.status();
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  {
+    absl::MutexLock lock(&mu);
+    done = true;
+  }
+  canceller.join();
+  EXPECT_GT(cancelled.load(), 0);
+  const unidist::Stats stats = unidist::GetStats();
+  EXPECT_EQ(stats.live_objects, 0u);
+  EXPECT_EQ(stats.tasks_in_flight, 0u);
   // TearDown checks that no process is left.
 }
 
