@@ -515,9 +515,6 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       InFlight& task = slot->in_flight[i];
       if (task.task_id != task_id) continue;
       if (task.cancelled) return absl::OkStatus();
-      // A thread reading this worker's answers for the task stops once it is cancelled;
-      // woken before the task is reported, it looks again once Cancel has let go of mu_.
-      WakeReadersLocked(*slot);
       // in_flight ends with the tasks whose frames are still (even partly) in `out`.
       const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
       const bool sent = i < first_unsent;
@@ -534,6 +531,7 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
                                  "the task was cancelled while running; its worker was stopped");
         ::kill(slot->pid, SIGKILL);  // reaped, and replaced, by the event thread
+        WakeReadersLocked(*slot);    // a thread reading for the task stops now
         return absl::OkStatus();
       }
       *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
@@ -547,11 +545,16 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         slot->out.erase(unsent);
         --slot->unsent_tasks;
         slot->in_flight.erase(slot->in_flight.begin() + static_cast<std::ptrdiff_t>(i));
+        WakeReadersLocked(*slot);
         DrainBacklogLocked();  // room on this worker
         return absl::OkStatus();
       }
       // The worker has it (or part of it): tell it to skip the task; its answer is dropped.
+      // A thread reading this worker's answers for the task stops now, not when that
+      // answer comes: woken here, it looks again (and leaves) once Cancel lets go of mu_,
+      // and then waits on the store for the report Cancel makes.
       task.cancelled = true;
+      WakeReadersLocked(*slot);
       proto::DriverMessage message;
       message.mutable_cancel()->set_task_id(task_id);
       auto frame = std::make_shared<std::string>();

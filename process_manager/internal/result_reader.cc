@@ -108,6 +108,8 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
   // From a callback of a pool (this one or another): events are this thread's to handle,
   // not to wait for.
   if (process_internal::HandlingEventsScope::Active()) return;
+  // Nothing to wait for (a Get that only looks): registering would cost two epoll_ctl calls.
+  if (deadline != absl::InfiniteFuture() && deadline <= absl::Now()) return;
   const int wake_fd = process_internal::ThisThreadsWakeFd();
   if (wake_fd < 0) return;
   Slot* slot;
