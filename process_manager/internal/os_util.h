@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace unidist::process_internal {
 
@@ -44,6 +45,11 @@ std::string DescribeWaitStatus(int wait_status);
 
 // Sets O_NONBLOCK on `fd`.
 absl::Status SetNonBlocking(int fd);
+
+// poll's timeout for waiting until `deadline`: -1 for absl::InfiniteFuture(), 0 once it
+// has passed, else the milliseconds left rounded up (a wait never ends a moment early),
+// at most INT_MAX.
+int PollTimeoutMs(absl::Time deadline);
 
 }  // namespace unidist::process_internal
 

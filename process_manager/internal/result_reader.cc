@@ -31,10 +31,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <vector>
 
+#include "process_manager/internal/os_util.h"
 #include "process_manager/process_manager.h"
 
 namespace unidist {
@@ -69,19 +69,6 @@ HandlingEventsScope::~HandlingEventsScope() { t_handling_events = outer_; }
 bool HandlingEventsScope::Active() { return t_handling_events; }
 
 }  // namespace process_internal
-
-namespace {
-
-// poll's timeout for `deadline`: rounded up, so that the wait does not end a moment early.
-int PollTimeoutMs(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT_MAX));
-}
-
-}  // namespace
 
 ProcessManager::Slot* ProcessManager::SlotHoldingLocked(uint64_t task_id) {
   for (int index = 0; index < slots_in_use_; ++index) {
@@ -139,7 +126,7 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
   std::vector<ApiCall> api_requests;
   for (;;) {
     pollfd watched[2] = {{socket_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    const int ready = poll(watched, 2, PollTimeoutMs(deadline));
+    const int ready = poll(watched, 2, process_internal::PollTimeoutMs(deadline));
     if (ready == 0) break;  // the deadline passed
     if (ready < 0 && errno != EINTR) break;
     if (ready > 0 && (watched[1].revents & POLLIN) != 0) {

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -123,15 +122,10 @@ class Worker final : public WorkerConnection {
       // does not look at why), so it would wake twice per task: once for nothing. poll
       // asks for POLLIN only, and the kernel leaves it asleep for the other wake-ups.
       // Measured: context switches per Submit + Get round trip 4.3 -> 3.0.
-      const int timeout_ms =
-          deadline == absl::InfiniteFuture()
-              ? -1
-              : static_cast<int>(std::clamp<int64_t>(
-                    absl::ToInt64Milliseconds(deadline - absl::Now()) + 1, 0, 1 << 30));
       pollfd readable{fd_, POLLIN, 0};
       // An error (EINTR) falls through to the recv below, which then says EAGAIN, and
       // the caller waits again.
-      if (poll(&readable, 1, timeout_ms) == 0) return;  // the deadline passed
+      if (poll(&readable, 1, PollTimeoutMs(deadline)) == 0) return;  // the deadline passed
     }
     for (;;) {
       const ssize_t received =
