@@ -518,20 +518,24 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       // in_flight ends with the tasks whose frames are still (even partly) in `out`.
       const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
       const bool sent = i < first_unsent;
-      if (sent && i == 0) {  // it may be running
-        if (!force) {
-          return absl::FailedPreconditionError(
-              "the task is running; Cancel with force stops it by replacing its worker");
-        }
-        if (slot->dedicated) {
-          return absl::InvalidArgumentError(
-              "force would kill the actor running the call; use Actor::Kill for that");
-        }
+      const bool may_be_running = sent && i == 0;
+      if (may_be_running && !force) {
+        return absl::FailedPreconditionError(
+            "the task is running; Cancel with force stops it by replacing its worker");
+      }
+      if (may_be_running && slot->dedicated) {
+        return absl::InvalidArgumentError(
+            "force would kill the actor running the call; use Actor::Kill for that");
+      }
+      // The task is cancelled now. A thread reading this worker's answers for it stops
+      // now, not when an answer comes: woken here, it looks again (and leaves) once Cancel
+      // lets go of mu_, and then waits on the store for the report Cancel makes.
+      WakeReadersLocked(*slot);
+      if (may_be_running) {
         task.cancelled = true;
         *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
                                  "the task was cancelled while running; its worker was stopped");
         ::kill(slot->pid, SIGKILL);  // reaped, and replaced, by the event thread
-        WakeReadersLocked(*slot);    // a thread reading for the task stops now
         return absl::OkStatus();
       }
       *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
@@ -545,16 +549,11 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         slot->out.erase(unsent);
         --slot->unsent_tasks;
         slot->in_flight.erase(slot->in_flight.begin() + static_cast<std::ptrdiff_t>(i));
-        WakeReadersLocked(*slot);
         DrainBacklogLocked();  // room on this worker
         return absl::OkStatus();
       }
       // The worker has it (or part of it): tell it to skip the task; its answer is dropped.
-      // A thread reading this worker's answers for the task stops now, not when that
-      // answer comes: woken here, it looks again (and leaves) once Cancel lets go of mu_,
-      // and then waits on the store for the report Cancel makes.
       task.cancelled = true;
-      WakeReadersLocked(*slot);
       proto::DriverMessage message;
       message.mutable_cancel()->set_task_id(task_id);
       auto frame = std::make_shared<std::string>();
