@@ -1,9 +1,9 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // ProcessManager::WaitForResult with real processes: the waiting thread reads its task's
-// answer itself, and every way its task can end without that answer (the worker dies,
-// the task is cancelled, the pool shuts down) ends the wait, with the event thread
-// reading that worker's answers again afterwards.
+// answer itself, and every way its task can end without that answer (the worker dies or
+// sends bytes that do not decode, the task is cancelled, the pool shuts down) ends the
+// wait, with the event thread reading that worker's answers again afterwards.
 //
 // A test lets a held task go only once the reader watches its worker: that is when the
 // pool's epoll set stops watching the worker's socket for input, which the test sees in
@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "process_manager/process_manager.h"
 #include "process_manager/process_manager_test_util.h"
@@ -166,6 +167,27 @@ TEST_F(ReaderTest, AReaderLeavesWhenItsWorkerDies) {
   // The replacement is watched for input by the event thread.
   ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "replacement")).ok());
   EXPECT_EQ(results_.Wait(2).values(0), "replacement");
+}
+
+TEST_F(ReaderTest, BytesThatDoNotDecodeEndTheWorkerWhenAReaderReadsThem) {
+  StartRecordingThreads(1);
+  TaskGate gate;  // holds task 1 until the reader watches: the reader reads what follows
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "wait_at_gate", gate.path())).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "garbage_frame")).ok());
+  std::thread opener([&gate] {
+    EXPECT_TRUE(WaitForReader());
+    gate.Open();
+  });
+  manager_->WaitForResult(2, absl::InfiniteFuture());
+  opener.join();
+  EXPECT_EQ(ReportedOn(1), std::this_thread::get_id());  // task 1's answer, then the garbage
+  const proto::TaskResult result = results_.Wait(2);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(result.error().message(), ::testing::HasSubstr("garbage_frame"));
+  EXPECT_FALSE(result.error().worker_died());  // broken, not crashed: not retried
+  // The replacement is watched for input by the event thread.
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "replacement")).ok());
+  EXPECT_EQ(results_.Wait(3).values(0), "replacement");
 }
 
 TEST_F(ReaderTest, AReaderLeavesWhenItsTaskIsCancelled) {
