@@ -29,6 +29,12 @@ struct Session {
   std::unique_ptr<const StoreAnchor, void (*)(const StoreAnchor*)> anchor;
 };
 
+// Stands for a PendingTask: tokens keep only a weak_ptr to their task and never look inside
+// it, so any object will do.
+std::shared_ptr<PendingTask> StandInTask() {
+  return std::reinterpret_pointer_cast<PendingTask>(std::make_shared<int>(7));
+}
+
 TEST(RefTokenTest, TheLastCopyErasesItsObject) {
   Session session;
   const DataID id = DataID::Generate();
@@ -63,9 +69,8 @@ TEST(RefTokenTest, ATaskResultsTokenNamesItsTask) {
   Session session;
   const DataID id = DataID::Generate();
   UNIDIST_ASSERT_OK(session.store->CreatePending(id));
-  auto task = std::make_shared<int>(7);  // stands for the PendingTask
-  std::shared_ptr<const RefToken> token = RefToken::ForTaskResult(
-      id, *session.anchor, std::reinterpret_pointer_cast<PendingTask>(task));
+  std::shared_ptr<PendingTask> task = StandInTask();
+  std::shared_ptr<const RefToken> token = RefToken::ForTaskResult(id, *session.anchor, task);
   EXPECT_TRUE(token->is_task_result());
   EXPECT_EQ(token->store(), session.store.get());
   EXPECT_FALSE(token->task().expired());
@@ -105,9 +110,8 @@ std::vector<DataID> PendingIds(const Session& session, int count) {
 TEST(RefTokenTest, TokensMadeTogetherEachLetGoOfTheirOwnObject) {
   Session session;
   const std::vector<DataID> ids = PendingIds(session, 5);
-  auto task = std::make_shared<int>(7);  // stands for the PendingTask
-  std::vector<std::shared_ptr<const RefToken>> tokens =
-      TokensForResults(session, ids, std::reinterpret_pointer_cast<PendingTask>(task));
+  std::shared_ptr<PendingTask> task = StandInTask();
+  std::vector<std::shared_ptr<const RefToken>> tokens = TokensForResults(session, ids, task);
   ASSERT_EQ(tokens.size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     EXPECT_EQ(tokens[i]->id(), ids[i]);
@@ -171,9 +175,8 @@ TEST(RefTokenTest, TokensMadeTogetherKeepTheStoreUntilTheLastGoes) {
 TEST(RefTokenTest, OneResultGetsATokenOfItsOwn) {
   Session session;
   const std::vector<DataID> ids = PendingIds(session, 1);
-  auto task = std::make_shared<int>(7);  // stands for the PendingTask
-  std::vector<std::shared_ptr<const RefToken>> tokens =
-      TokensForResults(session, ids, std::reinterpret_pointer_cast<PendingTask>(task));
+  std::shared_ptr<PendingTask> task = StandInTask();
+  std::vector<std::shared_ptr<const RefToken>> tokens = TokensForResults(session, ids, task);
   ASSERT_EQ(tokens.size(), 1u);
   EXPECT_EQ(tokens[0]->id(), ids[0]);
   EXPECT_TRUE(tokens[0]->is_task_result());
