@@ -80,7 +80,10 @@ class DriverClient final : public Client {
                                                          absl::Time deadline) override {
     ObjectStore* store = ref.token->store();
     if (store == nullptr) return ref.token->error();
-    if (!store->IsComplete(ref.id)) ReadResultHere(*ref.token, *store, deadline);
+    // Only a task's result can be waited for on a worker; a value put costs no extra look.
+    if (ref.token->is_task_result() && !store->IsComplete(ref.id)) {
+      ReadResultHere(*ref.token, *store, deadline);
+    }
     return store->Get(ref.id, deadline);
   }
 
@@ -107,11 +110,10 @@ class DriverClient final : public Client {
     return absl::OkStatus();
   }
 
-  // The object of `token` is not complete: if a task makes it and that task is on a
-  // worker, this thread reads the worker's answer itself (Runtime::WaitForResult), which
-  // saves waking the pool's event thread only for it to wake this one.
+  // The task result of `token` is not complete: if its task is on a worker, this thread
+  // reads the worker's answer itself (Runtime::WaitForResult), which saves waking the
+  // pool's event thread only for it to wake this one.
   static void ReadResultHere(const RefToken& token, const ObjectStore& store, absl::Time deadline) {
-    if (!token.is_task_result()) return;
     const std::shared_ptr<PendingTask> task = token.task().lock();
     if (task == nullptr) return;
     if (std::shared_ptr<Runtime> runtime = CurrentRuntime()) {
