@@ -518,7 +518,14 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       // in_flight ends with the tasks whose frames are still (even partly) in `out`.
       const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
       const bool sent = i < first_unsent;
-      const bool may_be_running = sent && i == 0;
+      // The oldest task sent may be running, unless the worker's running-task word names
+      // another one: the worker runs its tasks in order (a later one nested under a waiting
+      // task starts only while that one runs), so it has answered this one and moved on,
+      // and killing it would kill the task it runs now. Then the answer on its way is
+      // dropped, as for a task cancelled before it started.
+      const uint64_t running = running_tasks_[slot->index].task_id.load(std::memory_order_acquire);
+      const bool answered = sent && i == 0 && running != 0 && running != task_id;
+      const bool may_be_running = sent && i == 0 && !answered;
       if (may_be_running && !force) {
         return absl::FailedPreconditionError(
             "the task is running; Cancel with force stops it by replacing its worker");
@@ -536,6 +543,12 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
                                  "the task was cancelled while running; its worker was stopped");
         ::kill(slot->pid, SIGKILL);  // reaped, and replaced, by the event thread
+        return absl::OkStatus();
+      }
+      if (answered) {
+        task.cancelled = true;
+        *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,
+                                 "the task was cancelled after it ran; its result is dropped");
         return absl::OkStatus();
       }
       *cancelled = ErrorResult(task, absl::StatusCode::kCancelled,

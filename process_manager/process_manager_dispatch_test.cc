@@ -187,6 +187,39 @@ TEST_F(ProcessManagerTest, CancelARunningTaskNeedsForceAndReplacesItsWorker) {
   EXPECT_EQ(manager_->Cancel(99, true).code(), absl::StatusCode::kNotFound);
 }
 
+// Cancel with force of a task the worker has already answered, while the driver has not
+// read that answer yet and the worker runs its next task: the next task must not be
+// killed with it (found by the stress test: a forced cancel racing its own Get).
+TEST_F(ProcessManagerTest, ForceCancelOfAnAnsweredTaskLeavesTheNextOneRunning) {
+  ProcessManagerOptions options = Options(1);
+  absl::Notification reporting_first, release_first;
+  options.on_result = [&](proto::TaskResult result) {
+    if (result.task_id() == 1) {
+      // Holds up the thread handling events, so the next answer stays unread.
+      reporting_first.Notify();
+      release_first.WaitForNotificationWithTimeout(absl::Minutes(1));
+    }
+    results_.Add(std::move(result));
+  };
+  StartWith(options);
+  TaskGate answer_gate, running_gate;
+  testing::TaskSignal running;
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "echo", "first")).ok());
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "wait_at_gate", answer_gate.path())).ok());
+  ASSERT_TRUE(
+      manager_->Dispatch(NotifyingTask(3, "wait_at_gate", running_gate.path(), running)).ok());
+  ASSERT_TRUE(reporting_first.WaitForNotificationWithTimeout(absl::Minutes(1)));
+  answer_gate.Open();  // task 2 answers; nobody reads it while on_result(1) waits
+  ASSERT_TRUE(running.WaitForNotify(absl::Minutes(1)).ok());  // task 3 runs
+  ASSERT_TRUE(manager_->Cancel(2, /*force=*/true).ok());
+  EXPECT_EQ(results_.Wait(2).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  release_first.Notify();
+  running_gate.Open();
+  EXPECT_FALSE(results_.Wait(3).has_error()) << results_.Wait(3).error().message();
+  EXPECT_EQ(manager_->workers_replaced(), 0u);
+  EXPECT_EQ(results_.size(), 3u);  // task 2's own answer was dropped
+}
+
 TEST_F(ProcessManagerTest, ShutdownCancelsTasksInFlightPromptly) {
   Start(2);
   // Never opened while the pool runs: the tasks cannot end by themselves, so Shutdown
