@@ -523,9 +523,9 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       // task starts only while that one runs), so it has answered this one and moved on,
       // and killing it would kill the task it runs now. Then the answer on its way is
       // dropped, as for a task cancelled before it started.
-      const uint64_t running = running_tasks_[slot->index].task_id.load(std::memory_order_acquire);
-      const bool answered = sent && i == 0 && running != 0 && running != task_id;
-      const bool may_be_running = sent && i == 0 && !answered;
+      std::atomic<uint64_t>& word = running_tasks_[slot->index].task_id;
+      uint64_t running = word.load(std::memory_order_acquire);
+      bool may_be_running = sent && i == 0 && (running == 0 || running == task_id);
       if (may_be_running && !force) {
         return absl::FailedPreconditionError(
             "the task is running; Cancel with force stops it by replacing its worker");
@@ -534,6 +534,17 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         return absl::InvalidArgumentError(
             "force would kill the actor running the call; use Actor::Kill for that");
       }
+      if (may_be_running) {
+        // Takes the word before the kill, so that the worker cannot begin another task
+        // meanwhile (finding it taken, it waits for the kill). If the worker moved on to
+        // another task before that, this one is answered: no kill.
+        while ((running == 0 || running == task_id) &&
+               !word.compare_exchange_weak(running, process_internal::kKillingWorker,
+                                           std::memory_order_acq_rel)) {
+        }
+        may_be_running = running == 0 || running == task_id;
+      }
+      const bool answered = sent && i == 0 && !may_be_running;
       // The task is cancelled now. A thread reading this worker's answers for it stops
       // now, not when an answer comes: woken here, it looks again (and leaves) once Cancel
       // lets go of mu_, and then waits on the store for the report Cancel makes.

@@ -391,6 +391,8 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
     // replacement. Tasks cancelled earlier were reported then (a forced cancellation is
     // what killed it).
     uint64_t running = running_tasks_[slot.index].task_id.exchange(0, std::memory_order_acq_rel);
+    // Taken by a forced Cancel to kill it: between tasks, or on the cancelled one.
+    if (running == process_internal::kKillingWorker) running = 0;
     // Bytes that broke the stream came from the oldest task sent (it wrote them, and may
     // have finished since): that one fails, with DataLoss, and is not run again.
     if (cause == DeathCause::kProtocolError && running == 0 && in_flight.size() > not_sent) {

@@ -164,14 +164,24 @@ class Worker final : public WorkerConnection {
     }
     // The outermost task says in shared memory that it has begun, before any of it runs.
     const bool outermost = depth_ == 1 && options_.running_task != nullptr && !cancelled;
-    if (outermost) options_.running_task->store(task.task_id(), std::memory_order_release);
+    if (outermost) SetRunningTask(0, task.task_id());
     proto::WorkerMessage reply;
     RunTaskInto(task, cancelled, options_, pid_, &reply);
     --depth_;
     SendResult(task, options_, pid_, reply,
                [this](proto::WorkerMessage& message) { return Send(message); });
     // Only now that its result is written: a worker that dies before has not answered it.
-    if (outermost) options_.running_task->store(0, std::memory_order_release);
+    if (outermost) SetRunningTask(task.task_id(), 0);
+  }
+
+  // Moves the running-task word from `from` to `to`, unless the driver has taken it to
+  // kill this worker (kKillingWorker): then waits for the kill, which is on its way.
+  void SetRunningTask(uint64_t from, uint64_t to) {
+    uint64_t expected = from;
+    if (options_.running_task->compare_exchange_strong(expected, to, std::memory_order_acq_rel)) {
+      return;
+    }
+    for (;;) pause();
   }
 
   // Writes one message; a failure to write ends the worker (exit_code_).

@@ -35,6 +35,9 @@ enum WorkerExitCode : int {
   kWorkerExitNoThread = 72,     // no thread could be started for an actor's calls
 };
 
+// WorkerLoopOptions::running_task while the driver kills the worker (no task id).
+inline constexpr uint64_t kKillingWorker = ~uint64_t{0};
+
 struct WorkerLoopOptions {
   int worker_index = 0;
   size_t max_frame_bytes = 0;
@@ -43,7 +46,10 @@ struct WorkerLoopOptions {
   // Where this worker says which task it has begun (its task id from just before it runs
   // the task until its result is written; 0 between tasks), in memory the driver shares:
   // when the worker dies, that task is the one it charges a run (tasks nested under a
-  // waiting one say so with TaskStarted). Null: not kept.
+  // waiting one say so with TaskStarted). Null: not kept. The driver sets it to
+  // kKillingWorker before it kills the worker for a forced Cancel; a worker that finds it
+  // so when it begins or ends a task waits for the kill instead, so the kill never lands
+  // on a task the driver did not mean to stop.
   std::atomic<uint64_t>* running_task = nullptr;
   // How many bytes the driver has written to this worker's socket so far, counted before
   // each write, in memory the driver shares: between tasks a worker that has received
