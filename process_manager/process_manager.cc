@@ -519,13 +519,21 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
       const size_t first_unsent = slot->in_flight.size() - slot->unsent_tasks;
       const bool sent = i < first_unsent;
       // The oldest task sent may be running, unless the worker's running-task word names
-      // another one: the worker runs its tasks in order (a later one nested under a waiting
+      // a later one: the worker runs its tasks in order (a later one nested under a waiting
       // task starts only while that one runs), so it has answered this one and moved on,
       // and killing it would kill the task it runs now. Then the answer on its way is
-      // dropped, as for a task cancelled before it started.
+      // dropped, as for a task cancelled before it started. A word naming an earlier task
+      // (one whose answer was read, not yet cleared by the worker) says nothing about
+      // this one, which may begin at any moment.
       std::atomic<uint64_t>& word = running_tasks_[slot->index].task_id;
       uint64_t running = word.load(std::memory_order_acquire);
-      bool may_be_running = sent && i == 0 && (running == 0 || running == task_id);
+      auto names_a_later_task = [slot, i](uint64_t word_value) {
+        if (word_value == 0 || word_value == process_internal::kKillingWorker) return false;
+        return std::any_of(
+            slot->in_flight.begin() + static_cast<std::ptrdiff_t>(i) + 1, slot->in_flight.end(),
+            [word_value](const InFlight& later) { return later.task_id == word_value; });
+      };
+      bool may_be_running = sent && i == 0 && !names_a_later_task(running);
       if (may_be_running && !force) {
         return absl::FailedPreconditionError(
             "the task is running; Cancel with force stops it by replacing its worker");
@@ -538,11 +546,11 @@ absl::Status ProcessManager::CancelInFlightLocked(uint64_t task_id, bool force,
         // Takes the word before the kill, so that the worker cannot begin another task
         // meanwhile (finding it taken, it waits for the kill). If the worker moved on to
         // another task before that, this one is answered: no kill.
-        while ((running == 0 || running == task_id) &&
+        while (!names_a_later_task(running) &&
                !word.compare_exchange_weak(running, process_internal::kKillingWorker,
                                            std::memory_order_acq_rel)) {
         }
-        may_be_running = running == 0 || running == task_id;
+        may_be_running = !names_a_later_task(running);
       }
       const bool answered = sent && i == 0 && !may_be_running;
       // The task is cancelled now. A thread reading this worker's answers for it stops

@@ -89,6 +89,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -129,6 +130,13 @@ class ProcessManager final : public WorkerPool {
   // Test-only: workers started from now on are watched as where pidfd_open does not exist
   // (under valgrind, say): see InstallWorkerLocked.
   static void DisablePidfdsForTesting(bool disabled);
+
+  // Test-only: the running-task word of slot `index` (WorkerLoopOptions::running_task),
+  // which its worker writes; a test that holds the worker still sets it to stand for a
+  // moment the worker passes through too quickly to catch.
+  std::atomic<uint64_t>& RunningTaskWordForTesting(int index) {
+    return running_tasks_[index].task_id;
+  }
 
   // Shuts down.
   ~ProcessManager() override;

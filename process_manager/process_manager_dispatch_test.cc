@@ -5,6 +5,7 @@
 // process_manager_failure_test.cc, dedicated workers and output in
 // process_manager_dedicated_test.cc.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <string>
@@ -22,6 +23,7 @@
 namespace unidist::process_manager_testing {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 TEST_F(ProcessManagerTest, RejectsBadOptions) {
@@ -218,6 +220,30 @@ TEST_F(ProcessManagerTest, ForceCancelOfAnAnsweredTaskLeavesTheNextOneRunning) {
   EXPECT_FALSE(results_.Wait(3).has_error()) << results_.Wait(3).error().message();
   EXPECT_EQ(manager_->workers_replaced(), 0u);
   EXPECT_EQ(results_.size(), 3u);  // task 2's own answer was dropped
+}
+
+// Cancel of a task sent to an idle worker whose running-task word still names the task
+// before it: the worker writes a task's answer before it clears the word, so the driver
+// may have read that answer already. The next task may begin at any moment, so it counts
+// as running (found by CI: it was taken for answered, reported Cancelled and left to run,
+// and with force the worker was not stopped). The worker is held still with SIGSTOP, and
+// the word set by hand, to stand for that moment.
+TEST_F(ProcessManagerTest, CancelWhileTheWordStillNamesTheTaskBeforeCountsTheTaskRunning) {
+  Start(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "pid")).ok());
+  const pid_t pid = std::stoi(results_.Wait(1).values(0));
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  ASSERT_TRUE(testing::WaitForProcessState(pid, 'T', absl::Seconds(30)));
+  manager_->RunningTaskWordForTesting(0).store(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "never")).ok());  // written at once: idle
+  ASSERT_EQ(manager_->Cancel(2, /*force=*/false).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(manager_->Cancel(2, /*force=*/true).ok());
+  proto::TaskResult cancelled = results_.Wait(2);
+  EXPECT_EQ(cancelled.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+  EXPECT_THAT(cancelled.error().message(), HasSubstr("its worker was stopped"));
+  ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "next")).ok());
+  EXPECT_EQ(results_.Wait(3).values(0), "next");
+  EXPECT_EQ(manager_->workers_replaced(), 1u);
 }
 
 TEST_F(ProcessManagerTest, ShutdownCancelsTasksInFlightPromptly) {
