@@ -130,9 +130,9 @@ std::vector<RefHandle> SubmitActorCall(const std::shared_ptr<ActorHandle>& actor
     return FailedHandles(absl::InvalidArgumentError("call on an empty Actor handle"), num_returns);
   }
   if (absl::Status error = actor->error(); !error.ok()) return FailedHandles(error, num_returns);
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
+  absl::StatusOr<const std::string*> name = FunctionRegistry::Global().NameOf(method_key, nullptr);
   if (!name.ok()) return FailedHandles(name.status(), num_returns);
-  return actor->Submit(*name, std::move(args), num_returns);
+  return actor->Submit(**name, std::move(args), num_returns);
 }
 
 absl::Status KillActor(const std::shared_ptr<ActorHandle>& actor) {

@@ -42,9 +42,9 @@ struct RemoteFunction {
   const void* address;
 };
 
-// The registered name of `function`; NotFound (saying to add UNIDIST_REMOTE) if it has
-// none.
-absl::StatusOr<std::string> NameOf(const RemoteFunction& function);
+// The registered name of `function` (the registry's own: see FunctionRegistry::NameOf);
+// NotFound (saying to add UNIDIST_REMOTE) if it has none.
+absl::StatusOr<const std::string*> NameOf(const RemoteFunction& function);
 
 class Client {
  public:

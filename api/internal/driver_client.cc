@@ -60,20 +60,22 @@ class DriverClient final : public Client {
                                 int num_returns, int max_retries) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
     if (runtime == nullptr) return FailedHandles(NotInitialized(), num_returns);
-    absl::StatusOr<std::string> name = NameOf(function);
+    absl::StatusOr<const std::string*> name = NameOf(function);
     if (!name.ok()) return FailedHandles(name.status(), num_returns);
-    return runtime->Submit(*name, std::move(args), num_returns, max_retries);
+    return runtime->Submit(**name, std::move(args), num_returns, max_retries);
   }
 
   void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
            int max_retries, MapHandleSink take) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
-    absl::StatusOr<std::string> name = runtime == nullptr ? NotInitialized() : NameOf(function);
+    absl::StatusOr<const std::string*> name =
+        runtime == nullptr ? absl::StatusOr<const std::string*>(NotInitialized())
+                           : NameOf(function);
     if (!name.ok()) {
       for (size_t i = 0; i < inputs.size(); ++i) take(FailedHandle(name.status()));
       return;
     }
-    runtime->Map(*name, inputs, chunk_size, max_retries, take);
+    runtime->Map(**name, inputs, chunk_size, max_retries, take);
   }
 
   absl::StatusOr<std::shared_ptr<const ObjectBytes>> Get(const RefHandle& ref,
@@ -264,7 +266,7 @@ std::vector<RefHandle> FailedHandles(const absl::Status& error, int count) {
   return handles;
 }
 
-absl::StatusOr<std::string> NameOf(const RemoteFunction& function) {
+absl::StatusOr<const std::string*> NameOf(const RemoteFunction& function) {
   return FunctionRegistry::Global().NameOf(function.key, function.address);
 }
 

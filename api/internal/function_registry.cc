@@ -109,12 +109,12 @@ std::string DescribeFunction(const std::string& key, const void* address) {
 
 }  // namespace
 
-absl::StatusOr<std::string> FunctionRegistry::NameOf(const std::string& key,
-                                                     const void* address) const {
+absl::StatusOr<const std::string*> FunctionRegistry::NameOf(const std::string& key,
+                                                            const void* address) const {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = name_of_key_.find(key);
-    if (it != name_of_key_.end()) return it->second;
+    if (it != name_of_key_.end()) return &it->second;
   }
   return absl::NotFoundError(
       absl::StrCat(DescribeFunction(key, address),
@@ -169,8 +169,8 @@ bool RegisterActorClass(std::string class_name, std::string type_key, std::strin
 }
 
 std::string RegisteredName(const std::string& key, const void* address) {
-  absl::StatusOr<std::string> name = FunctionRegistry::Global().NameOf(key, address);
-  return name.ok() ? *name : std::string();
+  absl::StatusOr<const std::string*> name = FunctionRegistry::Global().NameOf(key, address);
+  return name.ok() ? **name : std::string();
 }
 
 absl::Status RegisteredFunction(const std::string& name, const std::string& type_name,

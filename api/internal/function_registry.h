@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -42,8 +43,10 @@ class FunctionRegistry {
                           std::string signature_text, Invoker constructor);
 
   // The name the function with key `key` was registered under; NotFound if it was not
-  // (naming the symbol at `address`, where the dynamic symbol table knows it).
-  absl::StatusOr<std::string> NameOf(const std::string& key, const void* address) const;
+  // (naming the symbol at `address`, where the dynamic symbol table knows it). The name
+  // is the registry's own, valid as long as the registry (names are never removed): a
+  // Submit passes it on without a copy.
+  absl::StatusOr<const std::string*> NameOf(const std::string& key, const void* address) const;
 
   // The name of the actor class whose typeid name is `type_key`; NotFound if it was not
   // registered with UNIDIST_ACTOR.
@@ -66,7 +69,8 @@ class FunctionRegistry {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const Invoker>> by_name_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> key_of_name_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::string> name_of_key_ ABSL_GUARDED_BY(mu_);
+  // Node-based: NameOf hands out pointers to the names.
+  absl::node_hash_map<std::string, std::string> name_of_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> actor_class_of_type_ ABSL_GUARDED_BY(mu_);
   // Constructor names by type key + '\0' + signature key.
   absl::flat_hash_map<std::string, std::string> actor_constructors_ ABSL_GUARDED_BY(mu_);

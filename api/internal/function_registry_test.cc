@@ -36,13 +36,13 @@ TEST(FunctionRegistryTest, FindsByNameAndByAddress) {
   registry.Register("One", Key(&One), NoOp());
   EXPECT_NE(registry.Find("One"), nullptr);
   EXPECT_EQ(registry.Find("Two"), nullptr);
-  EXPECT_EQ(*registry.NameOf(Key(&One), nullptr), "One");
+  EXPECT_EQ(**registry.NameOf(Key(&One), nullptr), "One");
   EXPECT_TRUE(registry.Validate().ok());
 }
 
 TEST(FunctionRegistryTest, UnregisteredAddressIsNotFoundWithAHint) {
   FunctionRegistry registry;
-  absl::StatusOr<std::string> name =
+  absl::StatusOr<const std::string*> name =
       registry.NameOf(Key(&Two), reinterpret_cast<const void*>(&Two));
   EXPECT_EQ(name.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(name.status().message(), HasSubstr("UNIDIST_REMOTE"));

@@ -213,16 +213,16 @@ class TaskClient final : public Client {
 
   std::vector<RefHandle> Submit(const RemoteFunction& function, std::vector<TaskArg> args,
                                 int num_returns, int max_retries) override {
-    absl::StatusOr<std::string> name = NameOf(function);
+    absl::StatusOr<const std::string*> name = NameOf(function);
     if (!name.ok()) return FailedHandles(name.status(), num_returns);
-    return SubmitNamed(*name, std::move(args), num_returns, max_retries);
+    return SubmitNamed(**name, std::move(args), num_returns, max_retries);
   }
 
   // The driver serves Submit; one call per input.
   void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
            int max_retries, MapHandleSink take) override {
     (void)chunk_size;
-    absl::StatusOr<std::string> name = NameOf(function);
+    absl::StatusOr<const std::string*> name = NameOf(function);
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!name.ok()) {
         take(FailedHandle(name.status()));
@@ -230,7 +230,7 @@ class TaskClient final : public Client {
       }
       std::vector<TaskArg> args(1);
       args[0].value = std::string(inputs.at(i));
-      take(std::move(SubmitNamed(*name, std::move(args), 1, max_retries).front()));
+      take(std::move(SubmitNamed(**name, std::move(args), 1, max_retries).front()));
     }
   }
 
