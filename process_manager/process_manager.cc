@@ -22,6 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "glog/logging.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "process_manager/internal/epoll_token.h"
 #include "process_manager/internal/os_util.h"
 
@@ -225,7 +227,6 @@ absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(
     const proto::TaskRequest& task) const {
   InFlight entry;
   entry.task_id = task.task_id();
-  entry.function = task.function();
   auto frame = std::make_shared<std::string>();
   // A DriverMessage holding the task, written without building one (which would copy or
   // move the task out of the caller's arena).
@@ -233,10 +234,35 @@ absl::StatusOr<ProcessManager::InFlight> ProcessManager::Frame(
                                                options_.max_frame_bytes, frame.get());
       !framed.ok()) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("task '", entry.function, "' is too large to send: ", framed.message()));
+        absl::StrCat("task '", task.function(), "' is too large to send: ", framed.message()));
   }
   entry.frame = std::move(frame);
   return entry;
+}
+
+std::string ProcessManager::InFlight::function() const {
+  // The frame Frame made: its header, then a DriverMessage of one field, the task (see
+  // AppendFrameOfField). Only the task's `function` field is read; the rest is skipped.
+  using google::protobuf::internal::WireFormatLite;
+  if (frame == nullptr || frame->size() < kFrameHeaderBytes) return std::string();
+  google::protobuf::io::CodedInputStream input(
+      reinterpret_cast<const uint8_t*>(frame->data() + kFrameHeaderBytes),
+      static_cast<int>(frame->size() - kFrameHeaderBytes));
+  uint32_t task_bytes = 0;
+  if (input.ReadTag() != WireFormatLite::MakeTag(proto::DriverMessage::kTaskFieldNumber,
+                                                 WireFormatLite::WIRETYPE_LENGTH_DELIMITED) ||
+      !input.ReadVarint32(&task_bytes)) {
+    return std::string();
+  }
+  input.PushLimit(static_cast<int>(task_bytes));
+  const uint32_t function_tag = WireFormatLite::MakeTag(proto::TaskRequest::kFunctionFieldNumber,
+                                                        WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  for (uint32_t tag = input.ReadTag(); tag != 0; tag = input.ReadTag()) {
+    std::string name;
+    if (tag == function_tag) return WireFormatLite::ReadString(&input, &name) ? name : "";
+    if (!WireFormatLite::SkipField(&input, tag)) break;
+  }
+  return std::string();
 }
 
 absl::Status ProcessManager::Dispatch(const proto::TaskRequest& task) {
@@ -687,7 +713,7 @@ void ProcessManager::Shutdown() {
   for (const InFlight& task : cancelled) {
     options_.on_result(ErrorResult(
         task, absl::StatusCode::kCancelled,
-        absl::StrCat("unidist was shut down before task '", task.function, "' finished")));
+        absl::StrCat("unidist was shut down before task '", task.function(), "' finished")));
   }
 }
 

@@ -201,12 +201,15 @@ class ProcessManager final : public WorkerPool {
  private:
   struct InFlight {
     uint64_t task_id = 0;
-    std::string function;
     std::shared_ptr<const std::string> frame;
     bool cancelled = false;  // reported as Cancelled already; its result is dropped
     // The worker has begun it: its running-task word named it, or it said so (a task
     // nested under a waiting one, an actor's call on one of several threads).
     bool started = false;
+
+    // The task's function name, for errors: read from the frame when one is reported,
+    // rather than copied beside it for every task.
+    std::string function() const;
   };
   struct ApiCall {
     WorkerId worker;

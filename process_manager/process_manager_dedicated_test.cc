@@ -107,6 +107,7 @@ TEST_F(ProcessManagerTest, CrashedDedicatedWorkerIsNotReplaced) {
   proto::TaskResult crashed = results_.Wait(1);
   EXPECT_EQ(crashed.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
   EXPECT_THAT(crashed.error().message(), HasSubstr("died while running 'segfault'"));
+  EXPECT_EQ(crashed.error().function(), "segfault");
   EXPECT_THAT(crashed.error().message(), HasSubstr("signal 11"));
   proto::TaskResult queued = results_.Wait(2);
   EXPECT_THAT(queued.error().message(), HasSubstr("died before running 'echo'"));

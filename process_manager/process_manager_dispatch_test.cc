@@ -241,6 +241,7 @@ TEST_F(ProcessManagerTest, CancelWhileTheWordStillNamesTheTaskBeforeCountsTheTas
   proto::TaskResult cancelled = results_.Wait(2);
   EXPECT_EQ(cancelled.error().code(), static_cast<int>(absl::StatusCode::kCancelled));
   EXPECT_THAT(cancelled.error().message(), HasSubstr("its worker was stopped"));
+  EXPECT_EQ(cancelled.error().function(), "echo");  // read back from the task's frame
   ASSERT_TRUE(manager_->Dispatch(Task(3, "echo", "next")).ok());
   EXPECT_EQ(results_.Wait(3).values(0), "next");
   EXPECT_EQ(manager_->workers_replaced(), 1u);

@@ -537,25 +537,25 @@ void ProcessManager::FailPoolTasks(const Process& process, const std::string& ho
     switch (process.cause) {
       case DeathCause::kGone:
         message = absl::StrFormat("worker %d (pid %d) died while running '%s': %s%s", process.index,
-                                  process.pid, task.function, how, process.output->StderrTail());
+                                  process.pid, task.function(), how, process.output->StderrTail());
         break;
       case DeathCause::kProtocolError:
         code = absl::StatusCode::kDataLoss;
         message = absl::StrFormat(
             "worker %d (pid %d) running '%s' sent bytes that do not decode (%s) and was "
             "killed; it %s",
-            process.index, process.pid, task.function, process.why.message(), how);
+            process.index, process.pid, task.function(), process.why.message(), how);
         break;
       case DeathCause::kDriverError:
         message = absl::StrFormat(
             "worker %d (pid %d) running '%s' was killed because the driver could not watch "
             "it (%s); it %s",
-            process.index, process.pid, task.function, process.why.message(), how);
+            process.index, process.pid, task.function(), process.why.message(), how);
         break;
       case DeathCause::kOverMemoryLimit:
         code = absl::StatusCode::kResourceExhausted;
         message = absl::StrFormat("worker %d (pid %d) running '%s': %s", process.index, process.pid,
-                                  task.function, process.why.message());
+                                  task.function(), process.why.message());
         break;
     }
     proto::TaskResult result = ErrorResult(task, code, message);
@@ -639,11 +639,11 @@ void ProcessManager::LoseDedicatedWorker(Slot& slot, pid_t pid, const std::strin
   for (const InFlight& task : in_flight) {
     std::string message;
     if (lost.code() == absl::StatusCode::kCancelled) {
-      message = absl::StrCat("task '", task.function, "' was cancelled: ", lost.message());
+      message = absl::StrCat("task '", task.function(), "' was cancelled: ", lost.message());
     } else {
       message =
           absl::StrFormat("dedicated worker %d (pid %d) died %s '%s': %s", slot.index, pid,
-                          task.started ? "while running" : "before running", task.function, how);
+                          task.started ? "while running" : "before running", task.function(), how);
     }
     proto::TaskResult result = ErrorResult(task, lost.code(), message);
     result.mutable_error()->set_worker_index(slot.index);
@@ -688,7 +688,7 @@ proto::TaskResult ProcessManager::ErrorResult(const InFlight& task, absl::Status
   result.set_task_id(task.task_id);
   result.mutable_error()->set_code(static_cast<int>(code));
   result.mutable_error()->set_message(message);
-  result.mutable_error()->set_function(task.function);
+  result.mutable_error()->set_function(task.function());
   return result;
 }
 
