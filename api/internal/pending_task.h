@@ -70,7 +70,8 @@ struct PendingTask {
   // others): the shared-memory segment of a large value (the worker opens it through the
   // driver's descriptor), or the reference to an object sent as its location (kept by the
   // pool outside the driver), so that the object stays until the pool has filled it in.
-  // Each argument callback writes only its own slot.
+  // Each argument callback writes only its own slot. Empty when no argument is an
+  // ObjectRef (only those keep anything).
   std::vector<std::shared_ptr<const void>> segments;
   // The values of its ObjectRef arguments, by position (empty if it has none), from their
   // completion until the task is sent: the request's payload is built then

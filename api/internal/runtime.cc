@@ -283,10 +283,11 @@ std::shared_ptr<const ObjectBytes> Runtime::StoredCopyOf(ObjectStore& store, con
 
 void Runtime::ResolveArguments(const std::shared_ptr<PendingTask>& task,
                                std::vector<TaskArg> args) {
-  task->segments.resize(args.size());
-  // Slots for the values of ObjectRef arguments, only if there are any: most tasks take
-  // values alone, and every allocation counts on the per-task path.
+  // Slots for the values of ObjectRef arguments and what they keep, only if there are
+  // any (only those fill them: see BuildPayloads): most tasks take values alone, and
+  // every allocation counts on the per-task path.
   if (std::any_of(args.begin(), args.end(), [](const TaskArg& arg) { return arg.is_ref; })) {
+    task->segments.resize(args.size());
     task->completed_arguments.resize(args.size());
   }
   // Grown once, not doubling its way up to a Map chunk's thousands.
