@@ -19,10 +19,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -263,6 +265,33 @@ TEST_F(ProcessManagerTest, AWorkerSlowToDieDoesNotHoldUpOtherResults) {
   shutdown.join();
   EXPECT_FALSE(testing::ProcessPresent(hung));
   EXPECT_EQ(results_.Wait(1).error().code(), static_cast<int>(absl::StatusCode::kCancelled));
+}
+
+// A task closes its worker's socket, and returns once the driver has seen the socket close
+// (and so cleared the worker's running-task word). The worker cannot send the result and
+// exits at once with its own code (70): the cleared word is no kill on its way, so it does
+// not wait for one (which would be reap_grace, an hour here, and "killed by signal 9").
+TEST_F(ProcessManagerTest, AWorkerThatLostItsSocketExitsWithItsOwnCode) {
+  ProcessManagerOptions options = Options(1);
+  options.reap_grace = absl::Hours(1);
+  StartWith(options);
+  const pid_t worker = WorkerPid(0);
+  TaskGate gate;
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "close_socket_at_gate", gate.path())).ok());
+  // Until the driver has seen the socket close, Cancel calls task 1 running; then, its
+  // worker ending. (Polled: nothing else tells a test that the driver has seen it.)
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (!absl::StrContains(manager_->Cancel(1, /*force=*/false).message(), "ending") &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_THAT(manager_->Cancel(1, /*force=*/false).message(), HasSubstr("ending"));
+  gate.Open();
+  // Results::Wait gives up after a minute: a worker waiting out the grace fails here.
+  proto::TaskResult result = results_.Wait(1);
+  if (result.task_id() != 1) kill(worker, SIGKILL);  // so that a failing run still ends
+  EXPECT_TRUE(result.error().worker_died());
+  EXPECT_THAT(result.error().message(), HasSubstr("exited with code 70"));
 }
 
 // Cancel with force of the task a hung worker runs kills the worker at once instead of

@@ -302,6 +302,11 @@ inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* resu
     close(DriverSocket());
     signal(SIGTERM, SIG_IGN);
     for (;;) pause();
+  } else if (task.function() == "close_socket_at_gate") {  // the argument is a TaskGate's path
+    // The driver sees EOF; the task goes on until the test lets it go, then returns, and
+    // the worker finds it cannot send the result.
+    close(DriverSocket());
+    WaitAtTaskGate(arg);
   } else if (task.function() == "fork_holder_and_exit") {
     // A child that inherits the worker's socket and pipes, and outlives the worker; its pid
     // goes to the file named by the argument. The child ends itself after a minute in

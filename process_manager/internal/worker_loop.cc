@@ -175,12 +175,16 @@ class Worker final : public WorkerConnection {
   }
 
   // Moves the running-task word from `from` to `to`, unless the driver has taken it to
-  // kill this worker (kKillingWorker): then waits for the kill, which is on its way.
+  // kill this worker (kKillingWorker): then waits for the kill, which is on its way. Any
+  // other value means the driver has given this worker up (it saw the socket close and
+  // cleared the word, which may name a replacement's task by now): the word is no longer
+  // this worker's to write, and the worker goes on to fail its next send and exit.
   void SetRunningTask(uint64_t from, uint64_t to) {
     uint64_t expected = from;
     if (options_.running_task->compare_exchange_strong(expected, to, std::memory_order_acq_rel)) {
       return;
     }
+    if (expected != kKillingWorker) return;
     for (;;) pause();
   }
 
