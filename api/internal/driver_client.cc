@@ -68,9 +68,8 @@ class DriverClient final : public Client {
   void Map(const RemoteFunction& function, const MapInputs& inputs, size_t chunk_size,
            int max_retries, MapHandleSink take) override {
     std::shared_ptr<Runtime> runtime = CurrentRuntime();
-    absl::StatusOr<const std::string*> name =
-        runtime == nullptr ? absl::StatusOr<const std::string*>(NotInitialized())
-                           : NameOf(function);
+    absl::StatusOr<const std::string*> name = NotInitialized();
+    if (runtime != nullptr) name = NameOf(function);
     if (!name.ok()) {
       for (size_t i = 0; i < inputs.size(); ++i) take(FailedHandle(name.status()));
       return;
