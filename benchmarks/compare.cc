@@ -133,6 +133,11 @@ void RunFloor(const Workloads& w, bool quick, Measurements* m, std::vector<std::
          PipeRoundTripUs(Placement::kSameCpu, round_trips / 2, w.reps), m, errors);
   Record("floor/pipe_rtt_other_cpus_us",
          PipeRoundTripUs(Placement::kOtherCpus, round_trips / 5, w.reps), m, errors);
+  // What the transport itself costs, and what a shared-memory ring's wake-ups would.
+  Record("floor/socket_poll_rtt_us",
+         RoundTripUs(Transport::kUnixSocketPoll, round_trips, w.short_reps), m, errors);
+  Record("floor/futex_rtt_us", RoundTripUs(Transport::kFutex, round_trips, w.short_reps), m,
+         errors);
   // Left alone, the scheduler puts the two processes on one CPU (about 6 µs here) or on
   // two (10 times slower), run by run. The latency floor is the better of the two
   // placements measured, so that the verdict does not depend on that coin toss.

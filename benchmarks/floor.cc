@@ -4,17 +4,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <new>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -111,6 +119,19 @@ size_t PipeMaxSize() {
   return size;
 }
 
+// Runs `round_trip` (false: failed) `round_trips` times per repetition after a warm-up.
+Samples TimeRoundTrips(int round_trips, int reps, const std::function<bool()>& round_trip,
+                       bool* ok) {
+  Samples samples;
+  for (int i = 0; *ok && i < std::max(100, round_trips / 10); ++i) *ok = round_trip();
+  for (int rep = 0; *ok && rep < reps; ++rep) {
+    Stopwatch watch;
+    for (int i = 0; *ok && i < round_trips; ++i) *ok = round_trip();
+    samples.push_back(watch.Seconds() * 1e6 / round_trips);
+  }
+  return samples;
+}
+
 }  // namespace
 
 absl::StatusOr<Samples> PipeRoundTripUs(Placement placement, int round_trips, int reps) {
@@ -151,23 +172,136 @@ absl::StatusOr<Samples> PipeRoundTripUs(Placement placement, int round_trips, in
   if (parent_cpu >= 0) PinTo(parent_cpu);
 
   char message[kMessageBytes] = {1};
-  auto round_trip = [&] {
-    return WriteAll(to_child[1], message, sizeof(message)) &&
-           ReadAll(from_child[0], message, sizeof(message));
-  };
-  Samples samples;
   bool ok = true;
-  for (int i = 0; ok && i < std::max(100, round_trips / 10); ++i) ok = round_trip();  // warm-up
-  for (int rep = 0; ok && rep < reps; ++rep) {
-    Stopwatch watch;
-    for (int i = 0; ok && i < round_trips; ++i) ok = round_trip();
-    samples.push_back(watch.Seconds() * 1e6 / round_trips);
-  }
+  Samples samples = TimeRoundTrips(
+      round_trips, reps,
+      [&] {
+        return WriteAll(to_child[1], message, sizeof(message)) &&
+               ReadAll(from_child[0], message, sizeof(message));
+      },
+      &ok);
   close(to_child[1]);
   close(from_child[0]);
   Reap(*child);
   if (!ok) return absl::InternalError("the pipe round trip failed");
   return samples;
+}
+
+namespace {
+
+// One side's half of the futex round trip: the message, and the sequence number of the
+// last one written (the futex word), on a cache line of its own.
+struct alignas(64) FutexMailbox {
+  std::atomic<uint32_t> sequence{0};
+  char message[kMessageBytes];
+};
+struct FutexMailboxes {
+  FutexMailbox to_child;
+  FutexMailbox to_parent;
+  std::atomic<bool> stop{false};
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared between processes");
+
+// The shared form (no FUTEX_PRIVATE_FLAG): the word is in memory two processes map.
+void FutexWake(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+// Waits until `box` holds a message after `seen`; false if `stop` is set first.
+bool FutexReceive(FutexMailbox& box, uint32_t seen, const std::atomic<bool>& stop) {
+  while (box.sequence.load(std::memory_order_acquire) == seen) {
+    if (stop.load(std::memory_order_acquire)) return false;
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&box.sequence), FUTEX_WAIT, seen, nullptr,
+            nullptr, 0);
+  }
+  return true;
+}
+
+void FutexSend(FutexMailbox& box, const char* message, uint32_t sequence) {
+  std::memcpy(box.message, message, kMessageBytes);
+  box.sequence.store(sequence, std::memory_order_release);
+  FutexWake(&box.sequence);
+}
+
+absl::StatusOr<Samples> SocketPollRoundTripUs(int round_trips, int reps) {
+  int fds[2];  // fds[0] ours, fds[1] the child's
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return ErrnoError("socketpair");
+  // Waits in poll, then reads the whole message, as the driver's and workers' loops do.
+  auto receive = [](int fd, char* message) {
+    pollfd readable{fd, POLLIN, 0};
+    while (poll(&readable, 1, -1) < 0) {
+      if (errno != EINTR) return false;
+    }
+    return ReadAll(fd, message, kMessageBytes);
+  };
+  absl::StatusOr<pid_t> child = ForkChild({fds[0]}, [&] {
+    char message[kMessageBytes];
+    while (receive(fds[1], message) && WriteAll(fds[1], message, sizeof(message))) {
+    }
+  });
+  close(fds[1]);
+  if (!child.ok()) {
+    close(fds[0]);
+    return child.status();
+  }
+  char message[kMessageBytes] = {1};
+  bool ok = true;
+  Samples samples = TimeRoundTrips(
+      round_trips, reps,
+      [&] { return WriteAll(fds[0], message, sizeof(message)) && receive(fds[0], message); }, &ok);
+  close(fds[0]);
+  Reap(*child);
+  if (!ok) return absl::InternalError("the socket round trip failed");
+  return samples;
+}
+
+absl::StatusOr<Samples> FutexRoundTripUs(int round_trips, int reps) {
+  void* page = mmap(nullptr, sizeof(FutexMailboxes), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return ErrnoError("mmap");
+  auto* boxes = new (page) FutexMailboxes;
+  absl::StatusOr<pid_t> child = ForkChild({}, [boxes] {
+    // A child that outlived this process would sleep forever on its futex.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char message[kMessageBytes];
+    for (uint32_t seen = 0; FutexReceive(boxes->to_child, seen, boxes->stop); ++seen) {
+      std::memcpy(message, boxes->to_child.message, kMessageBytes);
+      FutexSend(boxes->to_parent, message, seen + 1);
+    }
+  });
+  if (!child.ok()) {
+    munmap(page, sizeof(FutexMailboxes));
+    return child.status();
+  }
+  char message[kMessageBytes] = {1};
+  uint32_t sequence = 0;
+  bool ok = true;
+  Samples samples = TimeRoundTrips(
+      round_trips, reps,
+      [&] {
+        FutexSend(boxes->to_child, message, ++sequence);
+        if (!FutexReceive(boxes->to_parent, sequence - 1, boxes->stop)) return false;
+        std::memcpy(message, boxes->to_parent.message, kMessageBytes);
+        return true;
+      },
+      &ok);
+  boxes->stop.store(true, std::memory_order_release);
+  FutexWake(&boxes->to_child.sequence);
+  Reap(*child);
+  munmap(page, sizeof(FutexMailboxes));
+  return samples;
+}
+
+}  // namespace
+
+absl::StatusOr<Samples> RoundTripUs(Transport transport, int round_trips, int reps) {
+  switch (transport) {
+    case Transport::kUnixSocketPoll:
+      return SocketPollRoundTripUs(round_trips, reps);
+    case Transport::kFutex:
+      return FutexRoundTripUs(round_trips, reps);
+  }
+  return absl::InvalidArgumentError("unknown transport");
 }
 
 absl::StatusOr<Samples> StreamGBps(Stream stream, size_t bytes, int reps) {

@@ -1,10 +1,10 @@
 // Copyright 2026 The unidist-cpp Authors.
 //
 // The floor: what the machine itself allows, measured with plain C++ and no unidist code —
-// a 64-byte round trip between two processes over pipes, streaming bandwidth through a
-// pipe and through a Unix stream socket (the transport unidist-cpp uses today), and
-// memcpy bandwidth. //benchmarks:compare states unidist-cpp's numbers as ratios to these,
-// measured in the same run.
+// a 64-byte round trip between two processes over pipes, over a Unix socket (the transport
+// unidist-cpp uses today) and through a futex in shared memory, streaming bandwidth through
+// a pipe and through a Unix stream socket, and memcpy bandwidth. //benchmarks:compare states
+// unidist-cpp's numbers as ratios to these, measured in the same run.
 //
 // Each function forks its helper child itself and reaps it before returning. Call them
 // while no other thread of the program holds a lock (before unidist::Init or after
@@ -34,6 +34,22 @@ enum class Placement {
 // child over a pipe and echoed back over another. FailedPrecondition for kOtherCpus when
 // the caller may use only one CPU; Internal if a pipe, fork or transfer fails.
 absl::StatusOr<Samples> PipeRoundTripUs(Placement placement, int round_trips, int reps);
+
+// What carries an unpinned round trip besides pipes.
+enum class Transport {
+  // socketpair(AF_UNIX, SOCK_STREAM), each side waiting in poll before it reads: the
+  // transport unidist-cpp's driver and workers use today.
+  kUnixSocketPoll,
+  // A page of shared memory: each side copies the 64 bytes in, bumps a sequence word and
+  // wakes the other with FUTEX_WAKE, then sleeps in FUTEX_WAIT for the answer — the
+  // wake-ups a shared-memory ring between driver and worker would pay, and nothing else.
+  kFutex,
+};
+
+// One sample per repetition: the mean time of `round_trips` 64-byte round trips to a
+// child over `transport`, neither pinned. Internal if a descriptor, mapping, fork or
+// transfer fails.
+absl::StatusOr<Samples> RoundTripUs(Transport transport, int round_trips, int reps);
 
 enum class Stream {
   kPipe,        // a pipe of the default capacity (64 KiB)
