@@ -67,8 +67,10 @@ struct WorkerPoolOptions {
   size_t max_frame_bytes = kDefaultMaxFrameBytes;
   // Runs each task, in the worker. Required.
   TaskExecutor execute;
-  // Receives the outcome of every dispatched task, in the driver. Required.
-  std::function<void(proto::TaskResult)> on_result;
+  // Receives the outcome of every dispatched task, in the driver; it may move from it.
+  // Required. (An rvalue reference: a result passes through without a copy of the
+  // message at each call.)
+  std::function<void(proto::TaskResult&&)> on_result;
   // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
   // status its later tasks would get. Optional.
   std::function<void(WorkerId worker, absl::Status status)> on_dedicated_worker_lost;

@@ -64,9 +64,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   options.num_workers = num_workers;
   options.max_frame_bytes = max_message_bytes;
   options.execute = &ExecuteTask;
-  options.on_result = [raw = runtime.get()](proto::TaskResult result) {
-    raw->OnResult(std::move(result));
-  };
+  options.on_result = [raw = runtime.get()](proto::TaskResult&& result) { raw->OnResult(result); };
   options.on_dedicated_worker_lost = [raw = runtime.get()](WorkerId worker, absl::Status status) {
     raw->OnDedicatedWorkerLost(worker, status);
   };
@@ -576,7 +574,7 @@ absl::Status Runtime::Cancel(const RefToken& token, bool force) {
   }
 }
 
-void Runtime::OnResult(proto::TaskResult result) {
+void Runtime::OnResult(proto::TaskResult& result) {
   Dispatched record;
   std::vector<std::shared_ptr<SharedArena::Block>> blocks;  // the run's space in the store
   {

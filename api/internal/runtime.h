@@ -272,7 +272,8 @@ class Runtime {
   // result comes back.
   absl::Status DispatchRequest(Dispatched record, proto::TaskRequest* request,
                                const WorkerId* target = nullptr);
-  void OnResult(proto::TaskResult result);
+  // Takes what it keeps out of `result` (the pool's, which it may move from).
+  void OnResult(proto::TaskResult& result);
   // Space in the shared-memory store for a result a worker is about to write, or for an
   // array a task fills in (AllocateRequest), held in result_blocks_ until the task's
   // outcome arrives.

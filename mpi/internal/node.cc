@@ -301,7 +301,7 @@ void Node::StartSession(uint64_t session, const mpi::proto::StartSession& start)
   // Every callback stamps the session it belongs to, so that a late message of an ended
   // session is dropped by the driver.
   options.on_result = [this, session, rank = rank_,
-                       keep = keep_min_bytes_](proto::TaskResult result) {
+                       keep = keep_min_bytes_](proto::TaskResult&& result) {
     KeepLargeValues(rank, keep, &result);
     mpi::proto::FromNode message;
     *message.mutable_result() = std::move(result);
