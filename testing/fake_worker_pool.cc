@@ -426,6 +426,16 @@ size_t FakeWorkerPool::dispatch_to_calls() const {
   return dispatch_to_calls_;
 }
 
+void FakeWorkerPool::WaitForResult(uint64_t task_id, absl::Time /*deadline*/) {
+  absl::MutexLock lock(&mu_);
+  waits_for_result_.push_back(task_id);
+}
+
+std::vector<uint64_t> FakeWorkerPool::waits_for_result() const {
+  absl::MutexLock lock(&mu_);
+  return waits_for_result_;
+}
+
 size_t FakeWorkerPool::cancel_calls() const {
   absl::MutexLock lock(&mu_);
   return cancel_calls_;
@@ -596,6 +606,9 @@ class FakeWorkerPoolHandle : public WorkerPool {
   bool stopping() const override { return pool_->stopping(); }
   std::vector<WorkerState> Workers() const override { return pool_->Workers(); }
   size_t workers_replaced() const override { return pool_->workers_replaced(); }
+  void WaitForResult(uint64_t task_id, absl::Time deadline) override {
+    pool_->WaitForResult(task_id, deadline);
+  }
   absl::StatusOr<std::string> FetchObject(const DataID& id, uint64_t holder) override {
     return pool_->FetchObject(id, holder);
   }

@@ -119,6 +119,9 @@ class FakeWorkerPool : public WorkerPool {
   bool stopping() const override;
   std::vector<WorkerState> Workers() const override;
   size_t workers_replaced() const override;
+  // Records `task_id` (waits_for_result) and returns at once: the fake has no worker whose
+  // answer the caller could read, so the caller goes on to wait on the store.
+  void WaitForResult(uint64_t task_id, absl::Time deadline) override;
 
   // --- What the runtime handed over ---
 
@@ -175,6 +178,8 @@ class FakeWorkerPool : public WorkerPool {
   size_t close_calls() const;             // CloseDedicatedWorker
   size_t results_reported() const;        // on_result calls, DeliverStrayResult's included
   size_t dedicated_workers_lost() const;  // on_dedicated_worker_lost calls
+  // The task ids WaitForResult was called with, in order.
+  std::vector<uint64_t> waits_for_result() const;
 
  private:
   // A task accepted and not reported yet.
@@ -249,6 +254,7 @@ class FakeWorkerPool : public WorkerPool {
   size_t close_calls_ ABSL_GUARDED_BY(mu_) = 0;
   size_t results_reported_ ABSL_GUARDED_BY(mu_) = 0;
   size_t dedicated_workers_lost_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> waits_for_result_ ABSL_GUARDED_BY(mu_);
 };
 
 // A backend called `name` whose start_pool starts `pool` with the runtime's options and

@@ -132,6 +132,7 @@ class DriverClient final : public Client {
     // every other), so a single store does the blocking wait.
     ObjectStore* pending_store = nullptr;
     std::vector<DataID> pending_ids;
+    const RefHandle* pending_ref = nullptr;  // the last of them
     size_t complete = 0;
     for (const RefHandle* ref : refs) {
       if (is_complete(*ref)) {
@@ -139,9 +140,14 @@ class DriverClient final : public Client {
       } else if (pending_store == nullptr || ref->token->store() == pending_store) {
         pending_store = ref->token->store();
         pending_ids.push_back(ref->id);
+        pending_ref = ref;
       }
     }
     if (complete < wanted && pending_store != nullptr) {
+      // The wait is for one task's result: read it from its worker here, as Get does.
+      if (pending_ids.size() == 1 && pending_ref->token->is_task_result()) {
+        ReadResultHere(*pending_ref->token, *pending_store, deadline);
+      }
       pending_store->Wait(pending_ids, wanted - complete, deadline);
     }
     // Report the first complete refs in the caller's order, including any that completed
