@@ -132,7 +132,7 @@ class DriverClient final : public Client {
     // every other), so a single store does the blocking wait.
     ObjectStore* pending_store = nullptr;
     std::vector<DataID> pending_ids;
-    const RefHandle* pending_ref = nullptr;  // the last of them
+    const RefHandle* pending_ref = nullptr;  // the last one put in pending_ids
     size_t complete = 0;
     for (const RefHandle* ref : refs) {
       if (is_complete(*ref)) {

@@ -40,6 +40,7 @@ std::shared_ptr<FakeWorkerPool>* g_fake = nullptr;
 class DriverClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (BackendRegistry::Global().Find(kBackend).ok()) return;  // a repeated run
     BackendDescription backend = FakeBackend(nullptr, kBackend);
     backend.start_pool = [](WorkerPoolOptions options) {
       return FakeBackend(*g_fake, kBackend).start_pool(std::move(options));
@@ -59,7 +60,7 @@ class DriverClientTest : public ::testing::Test {
     g_fake = nullptr;
   }
 
-  // The task the pool was handed last for `ref`'s Submit.
+  // The id of the next task the pool was handed.
   uint64_t NextTaskId() {
     absl::StatusOr<FakeTask> task = fake_->NextDispatch();
     EXPECT_THAT(task, IsOk());
