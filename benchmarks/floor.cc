@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -207,12 +208,17 @@ void FutexWake(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// Waits until `box` holds a message after `seen`; false if `stop` is set first.
-bool FutexReceive(FutexMailbox& box, uint32_t seen, const std::atomic<bool>& stop) {
+// Waits until `box` holds a message after `seen`; false if `stop` is set first, or if
+// `peer` (0: not looked at) has exited, which is looked at every second of waiting.
+bool FutexReceive(FutexMailbox& box, uint32_t seen, const std::atomic<bool>& stop, pid_t peer) {
+  const timespec second{1, 0};
   while (box.sequence.load(std::memory_order_acquire) == seen) {
     if (stop.load(std::memory_order_acquire)) return false;
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&box.sequence), FUTEX_WAIT, seen, nullptr,
-            nullptr, 0);
+    if (syscall(SYS_futex, reinterpret_cast<uint32_t*>(&box.sequence), FUTEX_WAIT, seen, &second,
+                nullptr, 0) != 0 &&
+        errno == ETIMEDOUT && peer != 0 && waitpid(peer, nullptr, WNOHANG) != 0) {
+      return false;
+    }
   }
   return true;
 }
@@ -264,7 +270,7 @@ absl::StatusOr<Samples> FutexRoundTripUs(int round_trips, int reps) {
     // A child that outlived this process would sleep forever on its futex.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     char message[kMessageBytes];
-    for (uint32_t seen = 0; FutexReceive(boxes->to_child, seen, boxes->stop); ++seen) {
+    for (uint32_t seen = 0; FutexReceive(boxes->to_child, seen, boxes->stop, /*peer=*/0); ++seen) {
       std::memcpy(message, boxes->to_child.message, kMessageBytes);
       FutexSend(boxes->to_parent, message, seen + 1);
     }
@@ -280,15 +286,19 @@ absl::StatusOr<Samples> FutexRoundTripUs(int round_trips, int reps) {
       round_trips, reps,
       [&] {
         FutexSend(boxes->to_child, message, ++sequence);
-        if (!FutexReceive(boxes->to_parent, sequence - 1, boxes->stop)) return false;
+        if (!FutexReceive(boxes->to_parent, sequence - 1, boxes->stop, *child)) return false;
         std::memcpy(message, boxes->to_parent.message, kMessageBytes);
         return true;
       },
       &ok);
+  // Stop, and change the futex word too: a child between its look at `stop` and its
+  // FUTEX_WAIT would otherwise sleep through the wake-up.
   boxes->stop.store(true, std::memory_order_release);
+  boxes->to_child.sequence.fetch_add(1, std::memory_order_acq_rel);
   FutexWake(&boxes->to_child.sequence);
   Reap(*child);
   munmap(page, sizeof(FutexMailboxes));
+  if (!ok) return absl::InternalError("the futex round trip failed: the child is gone");
   return samples;
 }
 
