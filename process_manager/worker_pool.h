@@ -68,8 +68,8 @@ struct WorkerPoolOptions {
   // Runs each task, in the worker. Required.
   TaskExecutor execute;
   // Receives the outcome of every dispatched task, in the driver; it may move from it.
-  // Required. (An rvalue reference: a result passes through without a copy of the
-  // message at each call.)
+  // Required. (An rvalue reference: the message is not moved into a new one at each
+  // call on its way.)
   std::function<void(proto::TaskResult&&)> on_result;
   // Called when a dedicated worker (see StartDedicatedWorker) dies or is killed, with the
   // status its later tasks would get. Optional.
