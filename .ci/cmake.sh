@@ -68,7 +68,10 @@ if ldd "${consumer_build_dir}/consumer" | grep -i 'libmpi'; then
   echo "cmake.sh: the consumer, linked with unidist::api only, links MPI" >&2
   exit 1
 fi
-if ! ldd "${consumer_build_dir}/consumer_on_mimalloc" | grep -q 'libmimalloc'; then
+# Read whole first: with pipefail, `ldd | grep -q` fails when grep's early exit makes
+# ldd's next write raise SIGPIPE.
+on_mimalloc_libs="$(ldd "${consumer_build_dir}/consumer_on_mimalloc")"
+if ! grep -q 'libmimalloc' <<<"${on_mimalloc_libs}"; then
   echo "cmake.sh: consumer_on_mimalloc does not link mimalloc" >&2
   exit 1
 fi

@@ -44,7 +44,9 @@ sleep 2  # the tasks reach their ranks and start
 # not (its worker processes, which share that environment, are its children). Its parent
 # is mpirun, or an orted when the ranks run on (rehearsed) other hosts.
 pgrep -P "${job}" -x mpirun >/dev/null || fail "mpirun is not running"
-is_rank2() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=2"; }
+# grep reads from a process substitution, not a pipe: with pipefail, tr killed by SIGPIPE
+# after grep's early exit would make the match count as a miss.
+is_rank2() { grep -qx "OMPI_COMM_WORLD_RANK=2" < <(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null); }
 rank2=""
 for pid in $(pgrep -f "${probe}"); do
   parent="$(ps -o ppid= -p "${pid}" | tr -d ' ')"
