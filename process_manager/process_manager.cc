@@ -64,6 +64,15 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
     return absl::InvalidArgumentError(
         "ProcessManagerOptions needs execute, on_result and max_tasks_per_worker >= 1");
   }
+  if (const size_t ring = options.result_ring_bytes;
+      ring != 0 &&
+      (ring < process_internal::ResultRing::kMinCapacity ||
+       ring > process_internal::ResultRing::kMaxCapacity || (ring & (ring - 1)) != 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("result_ring_bytes must be 0 or a power of two from %d to %d, got %d",
+                        process_internal::ResultRing::kMinCapacity,
+                        process_internal::ResultRing::kMaxCapacity, ring));
+  }
   std::unique_ptr<ProcessManager> manager(new ProcessManager(std::move(options)));
   // Shared with every worker (inherited through the fork server): address space for all
   // slots, memory only for the pages the workers touch.
@@ -78,7 +87,8 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
   UNIDIST_ASSIGN_OR_RETURN(
       manager->fork_server_,
       process_internal::ForkServer::Start(
-          [loop_options, pool_size, running = manager->running_tasks_](int index, int fd) mutable {
+          [loop_options, pool_size, running = manager->running_tasks_](int index, int fd,
+                                                                       int shared_file_fd) mutable {
             // A crash prints its stack trace to stderr, which the driver reports.
             google::InstallFailureSignalHandler();
             // When the machine runs out of memory the kernel's OOM killer picks a worker
@@ -94,6 +104,20 @@ absl::StatusOr<std::unique_ptr<ProcessManager>> ProcessManager::Start(
             // Pool workers run queued tasks while one of theirs waits in a nested call;
             // dedicated (actor) workers must not interleave their calls.
             loop_options.help_while_waiting = index < pool_size;
+            // The driver has this worker's result ring mapped too (InstallWorkerLocked);
+            // the descriptor is not the tasks' to see.
+            std::unique_ptr<process_internal::ResultRing> ring;
+            if (shared_file_fd >= 0) {
+              absl::StatusOr<std::unique_ptr<process_internal::ResultRing>> mapped =
+                  process_internal::ResultRing::Map(shared_file_fd);
+              close(shared_file_fd);
+              if (!mapped.ok()) {
+                LOG(ERROR) << "unidist worker: " << mapped.status();
+                return static_cast<int>(process_internal::kWorkerExitNoRing);
+              }
+              ring = *std::move(mapped);
+              loop_options.ring = ring.get();
+            }
             return process_internal::RunWorkerLoop(fd, loop_options);
           }));
 
@@ -146,7 +170,7 @@ ProcessManager::~ProcessManager() {
 absl::Status ProcessManager::StartWorker(Slot& slot) {
   // Forking takes a while; Dispatch callers need not wait for it.
   UNIDIST_ASSIGN_OR_RETURN(process_internal::ForkServer::Worker worker,
-                           fork_server_->Spawn(slot.index));
+                           fork_server_->Spawn(slot.index, SharedFileBytes(slot.index)));
   absl::Status installed;
   {
     absl::MutexLock lock(&mu_);
@@ -160,8 +184,27 @@ void ProcessManager::DisablePidfdsForTesting(bool disabled) {
   g_pidfds_disabled_for_testing.store(disabled, std::memory_order_relaxed);
 }
 
+size_t ProcessManager::SharedFileBytes(int index) const {
+  if (index >= pool_size_ || options_.result_ring_bytes == 0) return 0;
+  return process_internal::ResultRing::FileBytes(options_.result_ring_bytes);
+}
+
 absl::Status ProcessManager::InstallWorkerLocked(
     Slot& slot, const process_internal::ForkServer::Worker& worker) {
+  // Its result ring, if the fork server could make one (else it writes on its socket).
+  // The mapping is all the driver keeps of the file.
+  std::shared_ptr<process_internal::ResultRing> ring;
+  absl::Status status = absl::OkStatus();
+  if (worker.shared_file_fd >= 0) {
+    absl::StatusOr<std::unique_ptr<process_internal::ResultRing>> mapped =
+        process_internal::ResultRing::Map(worker.shared_file_fd);
+    close(worker.shared_file_fd);
+    if (mapped.ok()) {
+      ring = *std::move(mapped);
+    } else {
+      status = mapped.status();
+    }
+  }
   ++slot.generation;
   // The new worker has received nothing; nothing has been written to it yet.
   running_tasks_[slot.index].bytes_sent.store(0, std::memory_order_release);
@@ -173,9 +216,8 @@ absl::Status ProcessManager::InstallWorkerLocked(
   // its death is seen when its socket closes, and its exit by looking at /proc
   // (KillOverdueLocked). What that loses: a worker whose socket something else holds open
   // is not seen to die.
-  int pidfd = PidfdOpen(worker.pid);
-  absl::Status status = absl::OkStatus();
-  if (pidfd < 0) {
+  int pidfd = status.ok() ? PidfdOpen(worker.pid) : -1;
+  if (status.ok() && pidfd < 0) {
     if (errno == ENOSYS || errno == EPERM) {
       LOG_FIRST_N(WARNING, 1) << "unidist: " << ErrnoStatus("pidfd_open")
                               << "; watching workers without pidfds (a worker whose socket "
@@ -220,6 +262,10 @@ absl::Status ProcessManager::InstallWorkerLocked(
   slot.want_write = false;
   slot.waiting = 0;
   slot.decoder = FrameDecoder(options_.max_frame_bytes);
+  if (ring != nullptr || slot.ring != nullptr) {
+    slot.ring = std::move(ring);
+    ++ring_set_version_;
+  }
   return absl::OkStatus();
 }
 
@@ -686,6 +732,10 @@ void ProcessManager::Shutdown() {
       if (slot->fd >= 0) close(slot->fd);
       slot->fd = -1;
       slot->alive = false;
+      if (slot->ring != nullptr) {
+        slot->ring->Close();  // a worker waiting for room fails its write and exits
+        slot->ring.reset();
+      }
       if (slot->process != nullptr) processes.push_back(std::move(slot->process));
     }
     // The tasks of workers that died and were not reaped yet: the pool stops before it

@@ -29,6 +29,14 @@
 //   on a thread of their own (internal/async_fork_server.h); a replacement starts as soon
 //   as the worker stops talking, without waiting for the old process to end.
 //
+// Result rings (options.result_ring_bytes; internal/result_ring.h): each pool worker may
+// write its messages into shared memory of its own instead of its socket. Its socket then
+// carries tasks to it and, back, only one-byte wake-up tokens, written when a driver
+// thread has said it sleeps; it still reports the worker's death (EOF). The event thread
+// reads every ring with data after each epoll_wait, and before it sleeps it says so to
+// the workers and looks at the rings once more; a reader does the same for its worker's
+// ring. What a worker wrote before it died is read before its tasks are failed.
+//
 // Dedicated workers (StartDedicatedWorker, for actors) are outside the pool: they run
 // only what DispatchTo sends them, in order, and are not replaced when they die.
 //
@@ -45,6 +53,10 @@
 //   they spoil, at the latest the worker's own next message (its result), with DataLoss
 //   naming the fault (bad magic, bad header checksum, length over max_frame_bytes, bad
 //   body checksum).
+// * A pool worker with a result ring: any byte on its socket other than a wake-up token,
+//   or more tokens than it counted, is a protocol error at once; frames in the ring are
+//   checked as on the socket, and counters that claim more than the ring holds (a task
+//   wrote on them) are a protocol error too.
 // * The idle rule: a worker sends only while it holds a task (messages are answers to
 //   tasks, and API calls come from tasks; a notification made between tasks waits for the
 //   next task, see internal/worker_loop.cc). So bytes from a worker with no task in flight
@@ -110,6 +122,7 @@
 #include "common/worker_protocol.pb.h"
 #include "process_manager/internal/async_fork_server.h"
 #include "process_manager/internal/fork_server.h"
+#include "process_manager/internal/result_ring.h"
 #include "process_manager/internal/worker_loop.h"
 #include "process_manager/internal/worker_output.h"
 #include "process_manager/worker_pool.h"
@@ -268,6 +281,10 @@ class ProcessManager final : public WorkerPool {
     // while there are any, the event thread does not watch the socket for input.
     std::vector<int> readers;
     std::unique_ptr<Process> process;  // the live worker; moved out with events_mu_ held
+    // The live worker's result ring (pool workers; null: it writes on its socket). Set and
+    // reset with events_mu_ and mu_ held; a thread that sleeps on it holds a reference,
+    // since the worker may be replaced meanwhile.
+    std::shared_ptr<process_internal::ResultRing> ring;
   };
 
   explicit ProcessManager(ProcessManagerOptions options);
@@ -275,6 +292,8 @@ class ProcessManager final : public WorkerPool {
   // Serializes `task` into the frame it is sent as; ResourceExhausted if too large.
   absl::StatusOr<InFlight> Frame(const proto::TaskRequest& task) const;
 
+  // The size of the shared file (result ring) slot `index`'s worker gets; 0 for none.
+  size_t SharedFileBytes(int index) const;
   // Forks a worker for `slot` and installs it there, waiting for the fork server: for
   // Start and StartDedicatedWorker, never for the event thread.
   absl::Status StartWorker(Slot& slot) ABSL_LOCKS_EXCLUDED(mu_);
@@ -310,19 +329,31 @@ class ProcessManager final : public WorkerPool {
   // fork server: deaths are seen through pidfds, and AsyncForkServer spawns replacements
   // and reaps.
   void EventLoop();
-  // `slot`'s socket is readable (or hung up): reads it, and handles a failure. Called with
-  // events_mu_ held, by the event thread or a reader.
+  // `slot`'s socket is readable (or hung up), or its result ring has data: reads them, and
+  // handles a failure. Called with events_mu_ held, by the event thread or a reader.
   void HandleSocketReadable(Slot& slot, std::vector<proto::TaskResult>* completed,
-                            std::vector<ApiCall>* api_requests)
+                            std::vector<ApiCall>* api_requests, bool socket_ready = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // Reads every live pool worker's result ring that has data (event thread).
+  void ReadResultRings(std::vector<proto::TaskResult>* completed,
+                       std::vector<ApiCall>* api_requests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
   // Passes results and API calls on to the callbacks, and writes what they dispatched.
   void ReportEvents(std::vector<proto::TaskResult>* completed, std::vector<ApiCall>* api_requests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
   // Reads what the worker sent; results go to `completed`. Unavailable on EOF, DataLoss
   // on bytes that do not decode or do not match the tasks in flight, and on any byte from
-  // a worker with no task in flight (the idle rule above).
+  // a worker with no task in flight (the idle rule above). A worker with a result ring:
+  // the ring, to its end, and the socket (wake-up tokens, EOF) if `socket_ready` or a
+  // token may be there; any other byte on its socket is DataLoss.
   absl::Status ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
-                              std::vector<ApiCall>* api_requests);
+                              std::vector<ApiCall>* api_requests, bool socket_ready = true);
+  // The parsing part of ReadFromWorker: every complete message in slot.decoder.
+  absl::Status ParseFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
+                               std::vector<ApiCall>* api_requests);
+  // For a worker with a result ring: reads its socket, where only wake-up tokens may be,
+  // adding how many to `count`. Unavailable at EOF, DataLoss for any other byte.
+  absl::Status ReadWakeTokens(int fd, size_t* count);
   // The worker of `slot` stopped talking: closes its socket, puts the tasks it never
   // started back in the backlog, keeps the others with the process in dying_, asks for a
   // replacement (pool) and gives the process reap_grace to exit (none if it is killed at
@@ -407,6 +438,9 @@ class ProcessManager final : public WorkerPool {
   // Spawns replacements and reaps for the event thread; set in Start.
   std::unique_ptr<process_internal::AsyncForkServer> async_fork_server_;
   std::thread event_thread_;
+  // Bumped whenever a pool slot's result ring changes, so that the event thread knows to
+  // take a new list of the rings it sleeps on. Changed with events_mu_ and mu_ held.
+  uint64_t ring_set_version_ = 0;
 
   // Held by the thread handling events: the event thread after each epoll_wait, or a
   // thread in WaitForResult once its worker's socket is readable. Taken before mu_.

@@ -457,6 +457,71 @@ TEST_F(ProcessManagerTest, BytesATaskWritesToItsSocketFailItWithDataLoss) {
   EXPECT_EQ(manager_->workers_replaced(), 3u);
 }
 
+// A pool worker's messages go through its result ring; its socket carries only one-byte
+// wake-up tokens, so any other byte a task writes there breaks the worker at once.
+TEST_F(ProcessManagerTest, BytesOnTheSocketBesideAResultRingFailTheTaskWithDataLoss) {
+  ProcessManagerOptions options = Options(1);
+  options.result_ring_bytes = 1 << 16;
+  StartWith(options);
+  uint64_t id = 0;
+  for (const auto& [function, fault] : std::vector<std::pair<std::string, std::string>>{
+           {"socket_garbage", "only wake-up tokens"},
+           // A token the worker did not count would silence its own tokens for good.
+           {"socket_token", "more wake-up tokens than it wrote"}}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
+    EXPECT_FALSE(result.error().worker_died());
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+  EXPECT_EQ(manager_->workers_replaced(), 2u);
+}
+
+// The *_ring_test targets do run on result rings: a byte on the socket is not a frame's.
+TEST_F(ProcessManagerTest, TheRingTargetsRunOnResultRings) {
+  if (getenv("UNIDIST_TEST_RESULT_RING_BYTES") == nullptr) GTEST_SKIP() << "not a ring target";
+  Start(1);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "socket_garbage")).ok());
+  EXPECT_THAT(results_.Wait(1).error().message(), HasSubstr("only wake-up tokens"));
+}
+
+// Without result rings (result_ring_bytes = 0) every message goes on the socket, and the
+// frames' checks catch what a task writes there the same way.
+TEST_F(ProcessManagerTest, WithoutResultRingsBadBytesStillFailTheTaskWithDataLoss) {
+  ProcessManagerOptions options = Options(1);
+  options.result_ring_bytes = 0;
+  StartWith(options);
+  uint64_t id = 0;
+  for (const auto& [function, fault] : std::vector<std::pair<std::string, std::string>>{
+           {"random_garbage", "bad frame magic"}, {"socket_garbage", "bad frame magic"}}) {
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
+    proto::TaskResult result = results_.Wait(id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
+    ++id;
+    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+  }
+}
+
+// A ring scribbled on (its counters claim more than it holds) is a protocol error too.
+TEST_F(ProcessManagerTest, AResultRingWithImpossibleCountersFailsTheTaskWithDataLoss) {
+  ProcessManagerOptions options = Options(1);
+  options.result_ring_bytes = 1 << 16;
+  StartWith(options);
+  ASSERT_TRUE(manager_->Dispatch(Task(1, "scribble_on_ring")).ok());
+  proto::TaskResult result = results_.Wait(1);
+  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(result.error().message(), HasSubstr("result ring claims"));
+  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "fine")).ok());
+  EXPECT_EQ(results_.Wait(2).values(0), "fine");
+}
+
 // The idle rule (process_manager.h): part of a frame from a worker with no task in flight
 // is a protocol error at once, not a wait for the rest. Before it, the worker kept its
 // three bytes and the driver waited for more forever (WaitLost gives up after a minute).

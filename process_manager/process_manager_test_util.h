@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -56,6 +57,7 @@
 #include "common/worker_protocol.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "process_manager/internal/worker_loop.h"
 #include "process_manager/process_manager.h"
 #include "unidist/testing/process_helpers.h"
 #include "unidist/testing/task_signal.h"
@@ -144,10 +146,31 @@ inline int DriverSocket() {
   return -1;
 }
 
-// Writes `bytes` to the driver as if they were a frame of results, then waits to be
-// killed for it.
-// In a task: writes `bytes` to the driver's socket behind the worker loop's back.
+// In a task: writes `bytes` to the driver behind the worker loop's back, where the
+// worker's messages go (its result ring, or its socket for a worker without one).
 inline void WriteToDriver(const std::string& bytes) {
+  if (!::unidist::process_internal::WriteToDriverForTesting(bytes).ok()) _exit(99);
+}
+
+// In a task: the first word of this worker's result ring's file (its write counter, see
+// internal/result_ring.cc), found in /proc/self/maps; null if it has none.
+inline uint64_t* ResultRingTailInThisWorker() {
+  FILE* maps = fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  char line[512];
+  uint64_t* tail = nullptr;
+  while (tail == nullptr && fgets(line, sizeof(line), maps) != nullptr) {
+    unsigned long long start = 0;  // NOLINT(runtime/int): sscanf
+    if (strstr(line, "memfd:unidist-worker") != nullptr && sscanf(line, "%llx-", &start) == 1) {
+      tail = reinterpret_cast<uint64_t*>(static_cast<uintptr_t>(start));
+    }
+  }
+  fclose(maps);
+  return tail;
+}
+
+// In a task: writes `bytes` to the worker's socket, whether or not it has a result ring.
+inline void WriteToDriverSocket(const std::string& bytes) {
   const int fd = DriverSocket();
   if (fd < 0 || write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
     _exit(99);
@@ -255,6 +278,17 @@ inline void TestExecutor(const proto::TaskRequest& task, proto::TaskResult* resu
         std::string("\x00\x00\x10\x00"
                     "1234567",
                     11));
+    result->add_values("returned");
+  } else if (task.function() == "socket_garbage") {  // on the socket, past a result ring
+    WriteToDriverSocket("garbage");
+    result->add_values("returned");
+  } else if (task.function() == "socket_token") {  // a wake-up token the worker did not write
+    WriteToDriverSocket(std::string(1, process_internal::ResultRing::kWakeToken));
+    result->add_values("returned");
+  } else if (task.function() == "scribble_on_ring") {  // claims more than the ring holds
+    uint64_t* tail = ResultRingTailInThisWorker();
+    if (tail == nullptr) _exit(98);
+    *tail += uint64_t{1} << 40;
     result->add_values("returned");
   } else if (task.function() == "random_garbage") {  // 100 pseudo-random bytes
     std::string garbage;
@@ -437,6 +471,10 @@ class ProcessManagerTest : public ::testing::Test {
     options.num_workers = num_workers;
     options.max_frame_bytes = max_frame_bytes;
     options.max_tasks_per_worker = max_tasks_per_worker;
+    // The *_ring_test targets run the same tests with result rings (BUILD sets this).
+    if (const char* ring = getenv("UNIDIST_TEST_RESULT_RING_BYTES"); ring != nullptr) {
+      options.result_ring_bytes = static_cast<size_t>(strtoull(ring, nullptr, 10));
+    }
     options.execute = &TestExecutor;
     options.on_result = [this](proto::TaskResult result) { results_.Add(std::move(result)); };
     options.on_dedicated_worker_lost = [this](WorkerId worker, absl::Status status) {

@@ -105,6 +105,13 @@ struct WorkerPoolOptions {
   // uses more is killed and its task fails with ResourceExhausted, not retried. Checked
   // every few milliseconds while the worker has tasks. 0: no limit.
   size_t worker_memory_limit = 0;
+  // The multiprocessing backend: the size of each pool worker's result ring, the shared
+  // memory its messages to the driver go through instead of its socket (see
+  // process_manager/internal/result_ring.h); a power of two from 4 KiB to 1 GiB. A
+  // message larger than the ring goes through in parts. 0: on the socket (the default:
+  // docs/performance.md has when a ring pays). Dedicated (actor) workers always use their
+  // socket.
+  size_t result_ring_bytes = 0;
   // For a pool that keeps objects where they were made (the mpi backend keeps large
   // results on their worker rank): each place that keeps them gets a shared-memory store
   // (object_store/shared_arena.h) of `object_store_memory` bytes for the objects of at

@@ -18,9 +18,9 @@ AsyncForkServer::AsyncForkServer(ForkServer* server, int wake_fd)
 
 AsyncForkServer::~AsyncForkServer() { Stop(); }
 
-void AsyncForkServer::Spawn(int worker_index) {
+void AsyncForkServer::Spawn(int worker_index, size_t shared_file_bytes) {
   absl::MutexLock lock(&mu_);
-  if (!stopping_) requests_.push_back({/*spawn=*/true, worker_index, -1});
+  if (!stopping_) requests_.push_back({/*spawn=*/true, worker_index, -1, shared_file_bytes});
 }
 
 void AsyncForkServer::Reap(pid_t pid) {
@@ -46,8 +46,9 @@ void AsyncForkServer::Stop() {
   absl::MutexLock lock(&mu_);
   for (const Spawned& each : spawned_) {
     if (!each.worker.ok()) continue;
-    for (int fd : {each.worker->socket_fd, each.worker->stdout_fd, each.worker->stderr_fd}) {
-      close(fd);
+    for (int fd : {each.worker->socket_fd, each.worker->stdout_fd, each.worker->stderr_fd,
+                   each.worker->shared_file_fd}) {
+      if (fd >= 0) close(fd);
     }
   }
   spawned_.clear();
@@ -69,7 +70,8 @@ void AsyncForkServer::Run() {
     }
     // The calls are made without mu_, so that queueing never waits for the fork server.
     if (request.spawn) {
-      Spawned done{request.worker_index, server_->Spawn(request.worker_index)};
+      Spawned done{request.worker_index,
+                   server_->Spawn(request.worker_index, request.shared_file_bytes)};
       absl::MutexLock lock(&mu_);
       spawned_.push_back(std::move(done));
     } else {

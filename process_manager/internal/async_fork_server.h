@@ -50,8 +50,8 @@ class AsyncForkServer {
   AsyncForkServer(const AsyncForkServer&) = delete;
   AsyncForkServer& operator=(const AsyncForkServer&) = delete;
 
-  // Queues ForkServer::Spawn(worker_index). Ignored after Stop.
-  void Spawn(int worker_index);
+  // Queues ForkServer::Spawn(worker_index, shared_file_bytes). Ignored after Stop.
+  void Spawn(int worker_index, size_t shared_file_bytes = 0);
   // Queues ForkServer::Reap(pid, no grace): for a worker that has exited (or was
   // SIGKILLed), which the server then reaps at once. Ignored after Stop.
   void Reap(pid_t pid);
@@ -69,6 +69,7 @@ class AsyncForkServer {
     bool spawn = false;  // else reap
     int worker_index = -1;
     pid_t pid = -1;
+    size_t shared_file_bytes = 0;
   };
 
   void Run();

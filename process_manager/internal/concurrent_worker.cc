@@ -208,7 +208,7 @@ class ConcurrentWorker final : public WorkerConnection {
                               options_.max_frame_bytes, &out_);
       if (!framed.ok()) return framed;  // the deferred notifications wait for the next one
       deferred_.clear();
-      if (SendAll(fd_, out_).ok()) return absl::OkStatus();
+      if (WriteToDriver(fd_, options_.ring, out_).ok()) return absl::OkStatus();
     }
     // Wakes the reading thread, whose recv then returns end of stream.
     shutdown(fd_, SHUT_RD);

@@ -85,11 +85,22 @@ void ProcessManager::EventLoop() {
   std::vector<AsyncForkServer::Reaped> reaped;
   std::vector<std::pair<WorkerId, absl::Status>> broken;
   std::vector<Process*> exited;
+  // The result rings of the live pool workers, which the thread says it sleeps on (see
+  // result_ring.h), as of ring_set_version_ `rings_version`.
+  std::vector<std::shared_ptr<process_internal::ResultRing>> rings;
+  uint64_t rings_version = ~uint64_t{0};
   for (;;) {
     int timeout_ms;
     {
       absl::MutexLock handling(&events_mu_);
       process_internal::HandlingEventsScope scope;
+      if (rings_version != ring_set_version_) {
+        rings.clear();
+        for (int index = 0; index < pool_size_; ++index) {
+          if (slots_[index]->ring != nullptr) rings.push_back(slots_[index]->ring);
+        }
+        rings_version = ring_set_version_;
+      }
       {
         absl::MutexLock lock(&mu_);
         timeout_ms = KillOverdueLocked(&exited);
@@ -109,7 +120,22 @@ void ProcessManager::EventLoop() {
         if (!completed.empty()) timeout_ms = 0;  // report them at once
       }
     }
+    // A worker writes to its socket only when told that a driver thread sleeps: tell it,
+    // then look at the rings, and sleep only if they are all empty.
+    const bool sleep = timeout_ms != 0 && !rings.empty();
+    if (sleep) {
+      for (const auto& ring : rings) ring->BeginSleep();
+      for (const auto& ring : rings) {
+        if (ring->HasData()) {
+          timeout_ms = 0;
+          break;
+        }
+      }
+    }
     const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+    if (sleep) {
+      for (const auto& ring : rings) ring->EndSleep();
+    }
     if (ready < 0) {
       if (errno == EINTR) continue;
       // Only a bad epoll descriptor gets here: a bug, not a runtime condition.
@@ -170,6 +196,7 @@ void ProcessManager::EventLoop() {
           break;
       }
     }
+    ReadResultRings(&completed, &api_requests);
     {
       absl::MutexLock lock(&mu_);
       broken.swap(broken_);
@@ -198,8 +225,8 @@ void ProcessManager::EventLoop() {
 }
 
 void ProcessManager::HandleSocketReadable(Slot& slot, std::vector<proto::TaskResult>* completed,
-                                          std::vector<ApiCall>* api_requests) {
-  const absl::Status read = ReadFromWorker(slot, completed, api_requests);
+                                          std::vector<ApiCall>* api_requests, bool socket_ready) {
+  const absl::Status read = ReadFromWorker(slot, completed, api_requests, socket_ready);
   if (!read.ok()) {
     HandleWorkerFailure(slot,
                         absl::IsDataLoss(read) ? DeathCause::kProtocolError : DeathCause::kGone,
@@ -207,6 +234,17 @@ void ProcessManager::HandleSocketReadable(Slot& slot, std::vector<proto::TaskRes
   } else {
     absl::MutexLock lock(&mu_);
     DrainBacklogLocked();  // results made room on this worker
+  }
+}
+
+void ProcessManager::ReadResultRings(std::vector<proto::TaskResult>* completed,
+                                     std::vector<ApiCall>* api_requests) {
+  // A slot has a ring only while its worker is live (HandleWorkerFailure resets it).
+  for (int index = 0; index < pool_size_; ++index) {
+    Slot& slot = *slots_[index];
+    if (slot.ring != nullptr && slot.ring->HasData()) {
+      HandleSocketReadable(slot, completed, api_requests, /*socket_ready=*/false);
+    }
   }
 }
 
@@ -264,7 +302,7 @@ int ProcessManager::KillOverdueLocked(std::vector<Process*>* exited) {
 }
 
 absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
-                                            std::vector<ApiCall>* api_requests) {
+                                            std::vector<ApiCall>* api_requests, bool socket_ready) {
   int fd;
   {
     absl::MutexLock lock(&mu_);
@@ -282,6 +320,22 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
     }
     return absl::OkStatus();
   };
+  if (process_internal::ResultRing* ring = slot.ring.get(); ring != nullptr) {
+    // The socket holds wake-up tokens if it was reported readable or the worker wrote
+    // one not read yet; what is read is counted before the ring is read (result_ring.h).
+    absl::Status socket = absl::OkStatus();
+    if (socket_ready || ring->TokenOutstanding()) {
+      size_t tokens = 0;
+      socket = ReadWakeTokens(fd, &tokens);
+      if (absl::IsDataLoss(socket)) return socket;
+      UNIDIST_RETURN_IF_ERROR(ring->CountTokensRead(tokens));
+    }
+    // What the worker wrote before its socket closed is all in the ring: take it first.
+    UNIDIST_RETURN_IF_ERROR(ring->ReadInto(&slot.decoder));
+    UNIDIST_RETURN_IF_ERROR(ParseFromWorker(slot, completed, api_requests));
+    if (!socket.ok()) return socket;
+    return all_read();
+  }
   for (;;) {
     const ssize_t received =
         recv(fd, slot.decoder.PrepareAppend(kReadChunkBytes), kReadChunkBytes, MSG_DONTWAIT);
@@ -298,54 +352,7 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
     // reading on picks up results that arrive meanwhile in this same pass.
     const bool drained = static_cast<size_t>(received) < kReadChunkBytes;
     slot.decoder.Commit(static_cast<size_t>(received));
-    for (;;) {
-      absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
-      if (!payload.ok()) return payload.status();  // DataLoss naming the fault
-      if (!payload->has_value()) break;
-      proto::WorkerMessage message;
-      UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
-      absl::MutexLock lock(&mu_);
-      if (slot.in_flight.empty()) {
-        return absl::DataLossError("the worker sent a message while it had no task in flight");
-      }
-      slot.waiting = message.waiting_tasks();
-      // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
-      const size_t sent = slot.in_flight.size() - slot.unsent_tasks;
-      auto find_sent = [&slot, sent](uint64_t task_id) {
-        auto end = slot.in_flight.begin() + static_cast<std::ptrdiff_t>(sent);
-        auto it = std::find_if(slot.in_flight.begin(), end,
-                               [task_id](const InFlight& task) { return task.task_id == task_id; });
-        return it == end ? slot.in_flight.end() : it;
-      };
-      if (message.has_result()) {
-        // Usually the oldest task; a task nested under a waiting one finishes first.
-        auto task = find_sent(message.result().task_id());
-        if (task == slot.in_flight.end()) {
-          return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
-                                                  message.result().task_id(),
-                                                  ", which it was not running"));
-        }
-        const bool cancelled = task->cancelled;
-        slot.in_flight.erase(task);
-        if (!slot.readers.empty()) WakeReadersLocked(slot);
-        if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
-        if (slot.closing) MaybeFinishClosingLocked(slot);
-      } else if (message.has_started()) {
-        auto task = find_sent(message.started().task_id());
-        if (task == slot.in_flight.end()) {
-          return absl::DataLossError("the worker started a task it was not sent");
-        }
-        task->started = true;
-      } else if (message.has_api_request()) {
-        if (!options_.on_api_request) {
-          return absl::DataLossError("the worker made an API call this pool does not serve");
-        }
-        api_requests->push_back(
-            {WorkerId{slot.index, slot.generation}, std::move(*message.mutable_api_request())});
-      } else {
-        return absl::DataLossError("the worker sent a message of no known kind");
-      }
-    }
+    UNIDIST_RETURN_IF_ERROR(ParseFromWorker(slot, completed, api_requests));
     if (drained) {
       bool answered_all;
       {
@@ -353,6 +360,82 @@ absl::Status ProcessManager::ReadFromWorker(Slot& slot, std::vector<proto::TaskR
         answered_all = slot.in_flight.empty();
       }
       if (answered_all) return all_read();
+    }
+  }
+}
+
+absl::Status ProcessManager::ReadWakeTokens(int fd, size_t* count) {
+  char tokens[64];
+  for (;;) {
+    const ssize_t received = recv(fd, tokens, sizeof(tokens), MSG_DONTWAIT);
+    if (received == 0) return absl::UnavailableError("the worker closed its socket");
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return ErrnoStatus("reading from the worker");
+    }
+    for (ssize_t i = 0; i < received; ++i) {
+      if (tokens[i] != process_internal::ResultRing::kWakeToken) {
+        return absl::DataLossError(absl::StrFormat(
+            "the worker wrote byte 0x%02x to its socket, which carries only wake-up tokens "
+            "beside its result ring",
+            static_cast<unsigned char>(tokens[i])));
+      }
+    }
+    *count += static_cast<size_t>(received);
+    // Fewer than asked for: that was all (see ReadFromWorker).
+    if (static_cast<size_t>(received) < sizeof(tokens)) return absl::OkStatus();
+  }
+}
+
+absl::Status ProcessManager::ParseFromWorker(Slot& slot, std::vector<proto::TaskResult>* completed,
+                                             std::vector<ApiCall>* api_requests) {
+  for (;;) {
+    absl::StatusOr<std::optional<absl::string_view>> payload = slot.decoder.Next();
+    if (!payload.ok()) return payload.status();  // DataLoss naming the fault
+    if (!payload->has_value()) return absl::OkStatus();
+    proto::WorkerMessage message;
+    UNIDIST_RETURN_IF_ERROR(ParseFramePayload(**payload, &message));
+    absl::MutexLock lock(&mu_);
+    if (slot.in_flight.empty()) {
+      return absl::DataLossError("the worker sent a message while it had no task in flight");
+    }
+    slot.waiting = message.waiting_tasks();
+    // in_flight ends with the tasks not yet (fully) written; the worker knows the others.
+    const size_t sent = slot.in_flight.size() - slot.unsent_tasks;
+    auto find_sent = [&slot, sent](uint64_t task_id) {
+      auto end = slot.in_flight.begin() + static_cast<std::ptrdiff_t>(sent);
+      auto it = std::find_if(slot.in_flight.begin(), end,
+                             [task_id](const InFlight& task) { return task.task_id == task_id; });
+      return it == end ? slot.in_flight.end() : it;
+    };
+    if (message.has_result()) {
+      // Usually the oldest task; a task nested under a waiting one finishes first.
+      auto task = find_sent(message.result().task_id());
+      if (task == slot.in_flight.end()) {
+        return absl::DataLossError(absl::StrCat("the worker sent a result for task ",
+                                                message.result().task_id(),
+                                                ", which it was not running"));
+      }
+      const bool cancelled = task->cancelled;
+      slot.in_flight.erase(task);
+      if (!slot.readers.empty()) WakeReadersLocked(slot);
+      if (!cancelled) completed->push_back(std::move(*message.mutable_result()));
+      if (slot.closing) MaybeFinishClosingLocked(slot);
+    } else if (message.has_started()) {
+      auto task = find_sent(message.started().task_id());
+      if (task == slot.in_flight.end()) {
+        return absl::DataLossError("the worker started a task it was not sent");
+      }
+      task->started = true;
+    } else if (message.has_api_request()) {
+      if (!options_.on_api_request) {
+        return absl::DataLossError("the worker made an API call this pool does not serve");
+      }
+      api_requests->push_back(
+          {WorkerId{slot.index, slot.generation}, std::move(*message.mutable_api_request())});
+    } else {
+      return absl::DataLossError("the worker sent a message of no known kind");
     }
   }
 }
@@ -375,6 +458,13 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
     close(slot.fd);
     slot.fd = -1;
     slot.alive = false;
+    // Its writes fail from now on (a worker waiting for room is woken to fail); what it
+    // wrote before is read already, or lost with a worker that broke the protocol.
+    if (slot.ring != nullptr) {
+      slot.ring->Close();
+      slot.ring.reset();
+      ++ring_set_version_;
+    }
     std::deque<InFlight> in_flight;
     in_flight.swap(slot.in_flight);
     const size_t not_sent = slot.unsent_tasks;
@@ -418,7 +508,7 @@ ProcessManager::Process* ProcessManager::HandleWorkerFailure(
                       std::make_move_iterator(not_started.end()));
       not_started.clear();
       ++replacing_;
-      async_fork_server_->Spawn(slot.index);
+      async_fork_server_->Spawn(slot.index, SharedFileBytes(slot.index));
     }
     if (cause == DeathCause::kGone) {
       // It is dying, and gets reap_grace to finish so that its exit status is the real one.
@@ -579,7 +669,10 @@ void ProcessManager::HandleReplacement(int index,
     if (stopping_) {
       // Shutdown ends it with the others through the fork server.
       if (worker.ok()) {
-        for (int fd : {worker->socket_fd, worker->stdout_fd, worker->stderr_fd}) close(fd);
+        for (int fd :
+             {worker->socket_fd, worker->stdout_fd, worker->stderr_fd, worker->shared_file_fd}) {
+          if (fd >= 0) close(fd);
+        }
       }
       return;
     }

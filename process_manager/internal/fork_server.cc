@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -145,7 +146,8 @@ class Server {
       if (!request.ParseFromString(*bytes)) {
         reply.set_error("malformed fork server request");
       } else if (request.has_spawn()) {
-        fds_to_pass = Spawn(request.spawn().worker_index(), &reply);
+        fds_to_pass =
+            Spawn(request.spawn().worker_index(), request.spawn().shared_file_bytes(), &reply);
       } else if (request.has_reap()) {
         Reap(request.reap().pid(), absl::Milliseconds(request.reap().grace_ms()), &reply);
       } else {
@@ -162,13 +164,18 @@ class Server {
 
  private:
   // Forks a worker. Returns the driver's ends of its socket, its stdout pipe and its
-  // stderr pipe, or nothing (with reply.error set).
-  std::vector<int> Spawn(int worker_index, proto::ForkServerReply* reply) {
+  // stderr pipe, and its shared file if one was asked for and could be made; or nothing
+  // (with reply.error set).
+  std::vector<int> Spawn(int worker_index, uint64_t shared_file_bytes,
+                         proto::ForkServerReply* reply) {
     int sockets[2] = {-1, -1};
     int out_pipe[2] = {-1, -1};
     int err_pipe[2] = {-1, -1};
+    // Without one (no memfd_create here, or no memory) the worker does without.
+    const int shared_fd = MakeSharedFile(shared_file_bytes);
     auto close_all = [&] {
-      for (int fd : {sockets[0], sockets[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      for (int fd : {sockets[0], sockets[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1],
+                     shared_fd}) {
         if (fd >= 0) close(fd);
       }
     };
@@ -212,7 +219,7 @@ class Server {
       }
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != server_pid) _exit(1);  // the server died before the prctl
-      const int code = worker_main_(worker_index, sockets[1]);
+      const int code = worker_main_(worker_index, sockets[1], shared_fd);
       fflush(nullptr);
       _exit(code);  // no atexit handlers: they belong to the driver's program
     }
@@ -224,7 +231,20 @@ class Server {
     close(err_pipe[1]);
     workers_.emplace(pid, PidfdOpen(pid));
     reply->set_pid(pid);
+    if (shared_fd >= 0) return {sockets[0], out_pipe[0], err_pipe[0], shared_fd};
     return {sockets[0], out_pipe[0], err_pipe[0]};
+  }
+
+  // A zero-filled shared memory file of `bytes` bytes, close-on-exec; -1 for none.
+  static int MakeSharedFile(uint64_t bytes) {
+    if (bytes == 0) return -1;
+    const int fd = memfd_create("unidist-worker", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
   }
 
   void Reap(pid_t pid, absl::Duration grace, proto::ForkServerReply* reply) {
@@ -411,15 +431,18 @@ absl::StatusOr<std::string> ForkServer::Call(const std::string& request,
   return reply;
 }
 
-absl::StatusOr<ForkServer::Worker> ForkServer::Spawn(int worker_index) {
+absl::StatusOr<ForkServer::Worker> ForkServer::Spawn(int worker_index, size_t shared_file_bytes) {
   proto::ForkServerRequest request;
   request.mutable_spawn()->set_worker_index(worker_index);
+  request.mutable_spawn()->set_shared_file_bytes(shared_file_bytes);
   absl::MutexLock lock(&mu_);
   std::vector<int> fds;
   absl::StatusOr<std::string> bytes = Call(request.SerializeAsString(), &fds);
   proto::ForkServerReply reply;
-  if (bytes.ok() && reply.ParseFromString(*bytes) && reply.error().empty() && fds.size() == 3) {
-    return Worker{reply.pid(), fds[0], fds[1], fds[2]};
+  // A fourth descriptor, the shared file, only if one was asked for.
+  const bool fds_as_asked = fds.size() == 3 || (fds.size() == 4 && shared_file_bytes > 0);
+  if (bytes.ok() && reply.ParseFromString(*bytes) && reply.error().empty() && fds_as_asked) {
+    return Worker{reply.pid(), fds[0], fds[1], fds[2], fds.size() == 4 ? fds[3] : -1};
   }
   for (int fd : fds) close(fd);
   if (!bytes.ok()) return bytes.status();

@@ -15,6 +15,7 @@
 //   other descriptor it inherited, so no worker holds the driver's (or the user's) files.
 // * Each worker gets one end of a fresh socketpair; the server passes the other end to the
 //   driver (SCM_RIGHTS) and closes its copy, so the driver sees EOF when the worker dies.
+//   A shared memory file asked for with Spawn goes to both the same way.
 //   The worker's stdout and stderr are pipes whose read ends go to the driver the same way.
 // * Workers ask for SIGKILL when the server dies (PR_SET_PDEATHSIG; the server has one
 //   thread, so "parent thread" is the server itself).
@@ -69,9 +70,10 @@
 
 namespace unidist::process_internal {
 
-// Runs in a new worker process with its index and its end of the socket to the driver.
-// Returns the process's exit code.
-using WorkerMain = std::function<int(int worker_index, int socket_fd)>;
+// Runs in a new worker process with its index, its end of the socket to the driver and its
+// shared file (-1 if none was asked for or it could not be made; see Spawn). Returns the
+// process's exit code.
+using WorkerMain = std::function<int(int worker_index, int socket_fd, int shared_file_fd)>;
 
 class ForkServer {
  public:
@@ -79,9 +81,10 @@ class ForkServer {
   // close-on-exec.
   struct Worker {
     pid_t pid = -1;
-    int socket_fd = -1;  // the task/result stream
-    int stdout_fd = -1;  // read end of the pipe that is the worker's stdout
-    int stderr_fd = -1;  // read end of the pipe that is the worker's stderr
+    int socket_fd = -1;       // the task/result stream
+    int stdout_fd = -1;       // read end of the pipe that is the worker's stdout
+    int stderr_fd = -1;       // read end of the pipe that is the worker's stderr
+    int shared_file_fd = -1;  // the file shared with the worker, or -1 (see Spawn)
   };
 
   // How long workers get to exit on their own when the server stops.
@@ -96,9 +99,11 @@ class ForkServer {
   ForkServer(const ForkServer&) = delete;
   ForkServer& operator=(const ForkServer&) = delete;
 
-  // Forks a worker. Unavailable if the server is gone; ResourceExhausted or Internal if
-  // the fork or the socketpair failed.
-  absl::StatusOr<Worker> Spawn(int worker_index);
+  // Forks a worker. With `shared_file_bytes` > 0 the worker and the caller also get a
+  // shared memory file of that size, made for this worker alone (memfd_create; zeros), or
+  // -1 both if it could not be made. Unavailable if the server is gone; Internal if the
+  // fork or the socketpair failed.
+  absl::StatusOr<Worker> Spawn(int worker_index, size_t shared_file_bytes = 0);
 
   // Waits up to `grace` for worker `pid` to exit, then kills it with SIGKILL, kills what is
   // left of its process group, reaps it and returns its wait status. NotFound if `pid` is

@@ -30,7 +30,7 @@ using ::testing::UnorderedElementsAre;
 
 // A worker that writes its index and pid, then waits for a command byte:
 // 'q' exits 0, 'x' exits with code 7, 's' segfaults; EOF exits 0.
-int EchoWorker(int index, int fd) {
+int EchoWorker(int index, int fd, int /*shared_file_fd*/) {
   const std::string hello = std::to_string(index) + " " + std::to_string(getpid());
   if (!SendAll(fd, hello).ok()) return 1;
   char command;
@@ -64,6 +64,38 @@ TEST(ForkServerTest, SpawnsWorkersAsItsChildren) {
   CloseAll(*b);
   ASSERT_TRUE((*server)->Stop().ok());
   EXPECT_THAT(testing::DescendantProcesses(), IsEmpty());
+}
+
+// A worker asked for with a shared file gets one of its own, zero-filled, which the
+// caller has too: what the worker writes there, the caller reads.
+TEST(ForkServerTest, ASharedFileIsTheWorkersAndTheCallers) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server =
+      ForkServer::Start([](int, int fd, int shared_file_fd) {
+        if (shared_file_fd < 0) return 2;
+        char zero = 1;
+        if (pread(shared_file_fd, &zero, 1, 8191) != 1 || zero != 0) return 3;
+        if (pwrite(shared_file_fd, "mine", 4, 100) != 4) return 4;
+        return SendAll(fd, "done").ok() ? 0 : 1;
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0, 8192);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_GE(worker->shared_file_fd, 0);
+  EXPECT_EQ(ReadHello(worker->socket_fd), "done");
+  char written[4] = {};
+  EXPECT_EQ(pread(worker->shared_file_fd, written, 4, 100), 4);
+  EXPECT_EQ(std::string(written, 4), "mine");
+  absl::StatusOr<int> status = (*server)->Reap(worker->pid, absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  // Without asking, none.
+  absl::StatusOr<ForkServer::Worker> plain = (*server)->Spawn(1);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->shared_file_fd, -1);
+  CloseAll(*worker);
+  close(worker->shared_file_fd);
+  CloseAll(*plain);
+  ASSERT_TRUE((*server)->Stop().ok());
 }
 
 TEST(ForkServerTest, ReapReportsHowTheWorkerEnded) {
@@ -117,7 +149,7 @@ TEST(ForkServerTest, WorkersDoNotInheritTheDriversDescriptors) {
   ASSERT_EQ(pipe(pipe_fds), 0);  // not close-on-exec: fork would copy it
   struct stat pipe_stat;
   ASSERT_EQ(fstat(pipe_fds[1], &pipe_stat), 0);
-  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([&](int, int fd) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([&](int, int fd, int) {
     // Report whether the driver's pipe is open in the worker (its descriptor number may
     // have been reused for something else).
     struct stat now;
@@ -174,7 +206,7 @@ pid_t ReadPid(int fd) {
 // A worker that forks a child that stays in its process group and waits for a signal
 // (ending itself after a minute), sends the child's pid, then waits for a command as
 // EchoWorker does.
-int ChildForkingWorker(int /*index*/, int fd) {
+int ChildForkingWorker(int /*index*/, int fd, int /*shared_file_fd*/) {
   const pid_t child = fork();
   if (child == 0) {
     alarm(60);
@@ -256,7 +288,7 @@ TEST(ForkServerTest, AWorkersProcessGroupEndsWithIt) {
 
 TEST(ForkServerTest, ADaemonThatLeftTheGroupIsAdoptedAndEndedAtStop) {
   absl::StatusOr<std::unique_ptr<ForkServer>> server =
-      ForkServer::Start([](int, int fd) { return DaemonStartingWorker(fd, false); });
+      ForkServer::Start([](int, int fd, int) { return DaemonStartingWorker(fd, false); });
   ASSERT_TRUE(server.ok());
   KillOnExit guard;
   absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
@@ -281,7 +313,7 @@ TEST(ForkServerTest, ADaemonThatLeftTheGroupIsAdoptedAndEndedAtStop) {
 
 TEST(ForkServerTest, AnAdoptedOrphanThatExitsIsReaped) {
   absl::StatusOr<std::unique_ptr<ForkServer>> server =
-      ForkServer::Start([](int, int fd) { return DaemonStartingWorker(fd, true); });
+      ForkServer::Start([](int, int fd, int) { return DaemonStartingWorker(fd, true); });
   ASSERT_TRUE(server.ok());
   KillOnExit guard;
   absl::StatusOr<ForkServer::Worker> worker = (*server)->Spawn(0);
@@ -305,7 +337,7 @@ TEST(ForkServerTest, AnAdoptedOrphanThatExitsIsReaped) {
 // what the tasks started, while its workers keep the driver's disposition (the default
 // here) and an empty signal mask.
 TEST(ForkServerTest, TheServerOutlivesATerminalsSignalsAndWorkersKeepTheDrivers) {
-  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int, int fd) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int, int fd, int) {
     struct sigaction interrupt = {};
     sigaction(SIGINT, nullptr, &interrupt);
     sigset_t blocked;
@@ -324,7 +356,7 @@ TEST(ForkServerTest, TheServerOutlivesATerminalsSignalsAndWorkersKeepTheDrivers)
 }
 
 TEST(ForkServerTest, WorkerOutputGoesToItsPipes) {
-  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int index, int) {
+  absl::StatusOr<std::unique_ptr<ForkServer>> server = ForkServer::Start([](int index, int, int) {
     std::printf("out %d\n", index);
     std::fprintf(stderr, "err %d\n", index);
     return 0;  // the fork server flushes stdio before the worker exits

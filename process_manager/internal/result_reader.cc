@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "process_manager/internal/os_util.h"
@@ -102,6 +103,7 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
   Slot* slot;
   uint32_t generation;
   int socket_fd;
+  std::shared_ptr<process_internal::ResultRing> ring;  // kept mapped while this thread uses it
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -115,6 +117,7 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
     ++readers_;
     generation = slot->generation;
     socket_fd = slot->fd;
+    ring = slot->ring;
   }
   // Whether this thread still has something to read for: the task is on the same worker,
   // not answered or cancelled, and the pool is not shutting down.
@@ -126,8 +129,17 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
   std::vector<ApiCall> api_requests;
   for (;;) {
     pollfd watched[2] = {{socket_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    const int ready = poll(watched, 2, process_internal::PollTimeoutMs(deadline));
-    if (ready == 0) break;  // the deadline passed
+    // With a result ring the worker writes to its socket only for a driver thread that
+    // said it sleeps: say so, look at the ring, and sleep only if it is empty.
+    bool ring_has_data = false;
+    if (ring != nullptr) {
+      ring->BeginSleep();
+      ring_has_data = ring->HasData();
+    }
+    const int ready =
+        ring_has_data ? 0 : poll(watched, 2, process_internal::PollTimeoutMs(deadline));
+    if (ring != nullptr) ring->EndSleep();
+    if (ready == 0 && !ring_has_data) break;  // the deadline passed
     if (ready < 0 && errno != EINTR) break;
     if (ready > 0 && (watched[1].revents & POLLIN) != 0) {
       uint64_t count;
@@ -140,8 +152,9 @@ void ProcessManager::WaitForResult(uint64_t task_id, absl::Time deadline) {
       absl::MutexLock lock(&mu_);
       if (!still_waiting()) break;
     }
-    if (ready > 0 && watched[0].revents != 0) {
-      HandleSocketReadable(*slot, &completed, &api_requests);
+    const bool socket_ready = ready > 0 && watched[0].revents != 0;
+    if (socket_ready || ring_has_data) {
+      HandleSocketReadable(*slot, &completed, &api_requests, socket_ready);
       ReportEvents(&completed, &api_requests);
     }
     absl::MutexLock lock(&mu_);

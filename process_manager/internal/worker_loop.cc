@@ -198,9 +198,9 @@ class Worker final : public WorkerConnection {
       return framed;  // the deferred notifications wait for the next message
     }
     deferred_.clear();
-    if (!SendAll(fd_, out_).ok()) {
+    if (absl::Status written = WriteToDriver(fd_, options_.ring, out_); !written.ok()) {
       exit_code_ = kWorkerExitSocketError;
-      return absl::UnavailableError("the driver is gone");
+      return written;
     }
     return absl::OkStatus();
   }
@@ -220,7 +220,16 @@ class Worker final : public WorkerConnection {
   int exit_code_ = -1;
 };
 
+// The channel to the driver, for WriteToDriverForTesting.
+int g_socket_fd = -1;
+ResultRing* g_ring = nullptr;
+
 }  // namespace
+
+absl::Status WriteToDriverForTesting(absl::string_view bytes) {
+  if (g_socket_fd < 0) return absl::UnavailableError("not in a worker loop");
+  return WriteToDriver(g_socket_fd, g_ring, bytes);
+}
 
 int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
   // Every glog message of the worker goes to its stderr, which the driver forwards line by
@@ -229,7 +238,11 @@ int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options) {
   FLAGS_logtostderr = true;
   Worker worker(socket_fd, options);
   SetWorkerConnection(&worker);
+  g_socket_fd = socket_fd;
+  g_ring = options.ring;
   const int code = worker.Run();
+  g_socket_fd = -1;
+  g_ring = nullptr;
   SetWorkerConnection(nullptr);
   return code;
 }

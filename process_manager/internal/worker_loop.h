@@ -19,8 +19,10 @@
 #include <functional>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/worker_protocol.pb.h"
+#include "process_manager/internal/result_ring.h"
 #include "process_manager/worker_pool.h"
 
 namespace unidist::process_internal {
@@ -33,6 +35,7 @@ enum WorkerExitCode : int {
   kWorkerExitSocketError = 70,  // reading from or writing to the driver failed
   kWorkerExitBadFrame = 71,     // the driver sent a frame that could not be decoded
   kWorkerExitNoThread = 72,     // no thread could be started for an actor's calls
+  kWorkerExitNoRing = 73,       // its result ring could not be mapped
 };
 
 // WorkerLoopOptions::running_task while the driver kills the worker (no task id).
@@ -56,6 +59,9 @@ struct WorkerLoopOptions {
   // them all skips the recv that would only say EAGAIN (one system call a task when it
   // has a backlog). Null: it always looks.
   const std::atomic<uint64_t>* bytes_sent = nullptr;
+  // Where the worker writes its messages to the driver (result_ring.h); the socket then
+  // carries only wake-up tokens that way. Null: on the socket.
+  ResultRing* ring = nullptr;
   TaskExecutor execute;
 };
 
@@ -63,6 +69,11 @@ struct WorkerLoopOptions {
 // received and returns. A task the driver cancels before it starts is answered with a
 // Cancelled error instead of running. Returns one of WorkerExitCode.
 int RunWorkerLoop(int socket_fd, const WorkerLoopOptions& options);
+
+// Test-only: writes `bytes` to the driver as this worker's messages go (into its result
+// ring, or on its socket), unframed, as a task that scribbles on the channel would.
+// Unavailable outside a worker loop, or if the write failed.
+absl::Status WriteToDriverForTesting(absl::string_view bytes);
 
 }  // namespace unidist::process_internal
 

@@ -6,8 +6,10 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "common/map_chunk.h"
 #include "common/monotonic_clock.h"
+#include "process_manager/internal/os_util.h"
 
 namespace unidist::process_internal {
 namespace {
@@ -25,6 +27,14 @@ WorkerConnection* g_connection = nullptr;
 }  // namespace
 
 void SetWorkerConnection(WorkerConnection* connection) { g_connection = connection; }
+
+absl::Status WriteToDriver(int socket_fd, ResultRing* ring, absl::string_view bytes) {
+  absl::Status written =
+      ring != nullptr ? ring->Write(socket_fd, bytes) : SendAll(socket_fd, bytes);
+  if (!written.ok())
+    return absl::UnavailableError(absl::StrCat("the driver is gone (", written.message(), ")"));
+  return absl::OkStatus();
+}
 
 void RunTaskInto(const proto::TaskRequest& task, bool cancelled, const WorkerLoopOptions& options,
                  int pid, proto::WorkerMessage* reply) {

@@ -63,6 +63,10 @@ absl::Status FrameWorkerMessages(const std::vector<proto::ApiRequest>& deferred,
                                  proto::WorkerMessage& message, int waiting_tasks,
                                  size_t max_frame_bytes, std::string* out);
 
+// Writes framed messages to the driver: into `ring` if the worker has one, else on
+// `socket_fd`. Unavailable if the driver is gone (or gave the worker up).
+absl::Status WriteToDriver(int socket_fd, ResultRing* ring, absl::string_view bytes);
+
 // What the driver has sent that the worker has not used yet; each loop keeps one.
 struct DriverInbox {
   std::deque<proto::TaskRequest> tasks;                    // received, not started
