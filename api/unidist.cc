@@ -120,6 +120,21 @@ absl::StatusOr<size_t> ResolveWorkerMemoryLimit(size_t requested) {
   return bytes;
 }
 
+// Options::result_ring_bytes, resolved to WorkerPoolOptions::result_ring_bytes (0: none):
+// the option, else $UNIDIST_RESULT_RING_BYTES, else none. The pool checks the size.
+absl::StatusOr<size_t> ResolveResultRingBytes(size_t requested) {
+  if (requested == Options::kNoResultRing) return 0;
+  if (requested != 0) return requested;
+  const char* env = getenv("UNIDIST_RESULT_RING_BYTES");
+  if (env == nullptr || *env == '\0') return 0;
+  size_t bytes = 0;
+  if (!absl::SimpleAtoi(env, &bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "UNIDIST_RESULT_RING_BYTES must be a whole number of bytes (0 for none), got '", env, "'"));
+  }
+  return bytes;
+}
+
 // Options::spill_directory, resolved and checked: the option, else
 // $UNIDIST_SPILL_DIRECTORY, else $TMPDIR, else /tmp.
 absl::StatusOr<std::string> ResolveSpillDirectory(const std::string& requested) {
@@ -255,6 +270,8 @@ absl::Status Init(const Options& options) {
   absl::StatusOr<size_t> worker_memory_limit =
       ResolveWorkerMemoryLimit(options.worker_memory_limit);
   if (!worker_memory_limit.ok()) return worker_memory_limit.status();
+  absl::StatusOr<size_t> result_ring_bytes = ResolveResultRingBytes(options.result_ring_bytes);
+  if (!result_ring_bytes.ok()) return result_ring_bytes.status();
   if (absl::Status registered = api_internal::FunctionRegistry::Global().Validate();
       !registered.ok()) {
     return registered;
@@ -276,6 +293,7 @@ absl::Status Init(const Options& options) {
   tuning.object_store_memory = *object_store_memory;
   tuning.spill_directory = *std::move(spill_directory);
   tuning.worker_memory_limit = *worker_memory_limit;
+  tuning.result_ring_bytes = *result_ring_bytes;
   std::string timeline_path = options.timeline;
   if (const char* env = getenv("UNIDIST_TIMELINE"); timeline_path.empty() && env != nullptr) {
     timeline_path = env;

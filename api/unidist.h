@@ -191,6 +191,21 @@ struct Options {
   // (The initializer lets code that lists only the fields before this one still compile
   // without -Wmissing-field-initializers warnings.)
   std::string timeline{};
+  // The multiprocessing backend: how many bytes of shared memory each pool worker writes
+  // its results (and its other messages to the driver) into, instead of its socket (a
+  // ring the driver reads; the socket then carries a one-byte wake-up only when a driver
+  // thread sleeps). A power of two from 4 KiB to 1 GiB, 1 MiB say; a result larger than
+  // the ring goes through in parts. Its pages count as shared memory, not against
+  // worker_memory_limit. It pays when several threads submit tasks (measured: +40% tasks
+  // a second from two threads) and costs when one thread submits trivial tasks (workers
+  // that no longer wait on their sockets run out of work sooner, and each new task then
+  // wakes one: measured about half the tasks a second); docs/performance.md has the
+  // numbers. 0: $UNIDIST_RESULT_RING_BYTES if set, else none. kNoResultRing: none, even
+  // if the variable is set. Actors' workers always use their socket.
+  size_t result_ring_bytes = 0;
+  // The result_ring_bytes that turns result rings off whatever
+  // $UNIDIST_RESULT_RING_BYTES says.
+  static constexpr size_t kNoResultRing = SIZE_MAX;
 };
 
 // Per-task options, for the Submit overloads that take them:

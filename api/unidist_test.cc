@@ -635,6 +635,41 @@ TEST_F(UnidistTest, AWorkerOverItsMemoryLimitIsStoppedAndItsTaskFails) {
   UNIDIST_ASSERT_OK(Init(Options{2, ""}));  // for TearDown
 }
 
+// Results come back through each pool worker's result ring when asked for: one far
+// smaller than a result passes it in parts; without rings they come on the socket; a bad
+// size is refused.
+TEST_F(UnidistTest, ResultRingsCanBeSizedOrTurnedOff) {
+  UNIDIST_SKIP_UNLESS(unidist::testing::BackendTrait::kSharedMemory);
+  for (size_t ring : {size_t{4096}, size_t{1} << 20, Options::kNoResultRing}) {
+    UNIDIST_ASSERT_OK(Shutdown());
+    Options options;
+    options.num_workers = 2;
+    options.result_ring_bytes = ring;
+    UNIDIST_ASSERT_OK(Init(options));
+    std::vector<ObjectRef<std::string>> refs;
+    for (int i = 0; i < 20; ++i) refs.push_back(Submit(fns::Repeat, 10'000 * i));
+    for (int i = 0; i < 20; ++i) {
+      absl::StatusOr<std::string> value = Get(refs[i]);
+      ASSERT_TRUE(value.ok()) << value.status();
+      EXPECT_EQ(value->size(), size_t{10'000} * i) << ring;
+    }
+  }
+  UNIDIST_ASSERT_OK(Shutdown());
+  Options options;
+  options.result_ring_bytes = 3000;
+  EXPECT_THAT(Init(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("result_ring_bytes")));
+  options.result_ring_bytes = Options::kNoResultRing;
+  setenv("UNIDIST_RESULT_RING_BYTES", "4096", 1);  // the option wins
+  UNIDIST_ASSERT_OK(Init(options));
+  UNIDIST_ASSERT_OK(Shutdown());
+  setenv("UNIDIST_RESULT_RING_BYTES", "lots", 1);
+  EXPECT_THAT(Init(Options{2, ""}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("UNIDIST_RESULT_RING_BYTES")));
+  unsetenv("UNIDIST_RESULT_RING_BYTES");
+  UNIDIST_ASSERT_OK(Init(Options{2, ""}));  // for TearDown
+}
+
 TEST_F(UnidistTest, ErrorsTheTaskReportsAreNeverRetried) {
   EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::Thrower, 0)), StatusIs(absl::StatusCode::kUnknown));
   EXPECT_THAT(Get(Submit(TaskOptions{3}, fns::ReturnsStatusOr, -1)),

@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const BackendDescription
   WorkerPoolOptions options;
   options.least_loaded = tuning.least_loaded;
   options.worker_memory_limit = tuning.worker_memory_limit;
+  options.result_ring_bytes = tuning.result_ring_bytes;
   // Other processes can map the driver's segments only on this machine.
   runtime->shared_memory_min_bytes_ =
       backend.abilities.shared_memory ? tuning.shared_memory_min_bytes : SIZE_MAX;

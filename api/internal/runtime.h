@@ -137,6 +137,8 @@ struct RuntimeTuning {
   size_t worker_memory_limit = 0;
   // Where objects go when the store is full (Options::spill_directory).
   std::string spill_directory = "/tmp";
+  // WorkerPoolOptions::result_ring_bytes (Options::result_ring_bytes); 0: none.
+  size_t result_ring_bytes = 0;
 };
 
 class Runtime {
