@@ -13,8 +13,9 @@
 //   --quick                 small sizes (QuickWorkloads())
 //   --python_baseline=PATH  the Python script (default: found in the runfiles)
 //   --skip_python, --skip_floor, --skip_unidist   leave a source out
-//   --unidist_groups=a,b    only these unidist-cpp groups (memory, startup, tasks, loaded, scaling,
-//                           scheduling, partitions, store, large; see unidist_workloads.h),
+//   --unidist_groups=a,b    only these unidist-cpp groups (memory, startup, tasks, loaded,
+//                           rings, scaling, scheduling, partitions, store, large; see
+//                           unidist_workloads.h),
 //                           e.g. for profiling
 //
 // Progress goes to stderr. Exits 1 if a measurement failed (its error is printed under

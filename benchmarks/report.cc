@@ -210,6 +210,13 @@ std::vector<Row> ComparisonRows(const Workloads& w) {
   add({"b. throughput, from two driver threads at once", "tasks/s",
        U("throughput_2threads_tasks_per_s"), "", "", "", "", "not run (time budget)",
        std::nullopt});
+  add({"a. latency with result rings (Options::result_ring_bytes = 1 MiB)", "µs",
+       U("latency_ring_us"), U("latency_us"), "sockets, this run", "", "", "", std::nullopt});
+  add({"b. throughput with result rings", "tasks/s", U("throughput_ring_tasks_per_s"),
+       U("throughput_tasks_per_s"), "sockets, this run", "", "", "", std::nullopt});
+  add({"b. throughput with result rings, from two driver threads at once", "tasks/s",
+       U("throughput_2threads_ring_tasks_per_s"), U("throughput_2threads_tasks_per_s"),
+       "sockets, this run", "", "", "", std::nullopt});
   add({"a. latency under load (a CPU-bound process on every core beside the benchmark)", "µs",
        U("loaded_latency_us"), U("latency_us"), "quiet, this run", "", "", "",
        Goal{Goal::Of::kFloorRatio, true, 2, "≤ 2× quiet"}});

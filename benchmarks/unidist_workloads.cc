@@ -109,11 +109,13 @@ class ScopedRuntime {
   ScopedRuntime& operator=(const ScopedRuntime&) = delete;
 
   absl::Status Start(int workers, size_t max_message_bytes = 0,
-                     Options::Scheduling scheduling = Options::Scheduling::kRoundRobin) {
+                     Options::Scheduling scheduling = Options::Scheduling::kRoundRobin,
+                     size_t result_ring_bytes = Options::kNoResultRing) {
     Options options;
     options.num_workers = workers;
     options.max_message_bytes = max_message_bytes;
     options.scheduling = scheduling;
+    options.result_ring_bytes = result_ring_bytes;
     return unidist::Init(options);
   }
 };
@@ -248,6 +250,20 @@ absl::Status StartupGroup(const Context& context) {
   return absl::OkStatus();
 }
 
+// Tasks a second when two threads each submit and gather half of `tasks` at once.
+absl::StatusOr<double> TwoThreadThroughput(int tasks) {
+  const int half = tasks / 2;
+  absl::Status first, second;
+  Stopwatch watch;
+  std::thread other([&] { second = RunTrivialTasks(tasks - half); });
+  first = RunTrivialTasks(half);
+  other.join();
+  const double seconds = watch.Seconds();
+  UNIDIST_RETURN_IF_ERROR(first);
+  UNIDIST_RETURN_IF_ERROR(second);
+  return tasks / seconds;
+}
+
 absl::Status TasksGroup(const Context& context) {
   const Workloads& w = context.w;
   Measurements* out = context.out;
@@ -288,16 +304,8 @@ absl::Status TasksGroup(const Context& context) {
   }
   LogAll(*out, {"map_tasks_per_s"});
   for (int rep = 0; rep < w.reps; ++rep) {
-    const int half = w.throughput_tasks / 2;
-    absl::Status first, second;
-    Stopwatch watch;
-    std::thread other([&] { second = RunTrivialTasks(w.throughput_tasks - half); });
-    first = RunTrivialTasks(half);
-    other.join();
-    const double seconds = watch.Seconds();
-    UNIDIST_RETURN_IF_ERROR(first);
-    UNIDIST_RETURN_IF_ERROR(second);
-    Add(out, "throughput_2threads_tasks_per_s", w.throughput_tasks / seconds);
+    UNIDIST_ASSIGN_OR_RETURN(double per_s, TwoThreadThroughput(w.throughput_tasks));
+    Add(out, "throughput_2threads_tasks_per_s", per_s);
   }
   LogAll(*out, {"throughput_2threads_tasks_per_s"});
 
@@ -436,6 +444,36 @@ absl::Status LoadedGroup(const Context& context) {
     Add(out, "loaded_throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
   }
   LogAll(*out, {"loaded_latency_us", "loaded_throughput_tasks_per_s"});
+  return absl::OkStatus();
+}
+
+// a. and b. with result rings (Options::result_ring_bytes, 1 MiB): the pool workers'
+// results come through shared memory instead of their sockets.
+absl::Status RingsGroup(const Context& context) {
+  const Workloads& w = context.w;
+  Measurements* out = context.out;
+  ScopedRuntime runtime;
+  UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, 0, Options::Scheduling::kRoundRobin, 1 << 20));
+  UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
+  for (int rep = 0; rep < w.short_reps; ++rep) {
+    Stopwatch watch;
+    for (int i = 0; i < w.latency_round_trips; ++i) {
+      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
+      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
+    }
+    Add(out, "latency_ring_us", watch.Seconds() * 1e6 / w.latency_round_trips);
+  }
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
+    Add(out, "throughput_ring_tasks_per_s", w.throughput_tasks / watch.Seconds());
+  }
+  for (int rep = 0; rep < w.reps; ++rep) {
+    UNIDIST_ASSIGN_OR_RETURN(double per_s, TwoThreadThroughput(w.throughput_tasks));
+    Add(out, "throughput_2threads_ring_tasks_per_s", per_s);
+  }
+  LogAll(*out, {"latency_ring_us", "throughput_ring_tasks_per_s",
+                "throughput_2threads_ring_tasks_per_s"});
   return absl::OkStatus();
 }
 
@@ -844,10 +882,10 @@ struct Group {
 };
 
 constexpr Group kGroups[] = {
-    {"memory", &MemoryGroup},         {"startup", &StartupGroup}, {"tasks", &TasksGroup},
-    {"loaded", &LoadedGroup},         {"scaling", &ScalingGroup}, {"scheduling", &SchedulingGroup},
-    {"partitions", &PartitionsGroup}, {"store", &StoreGroup},     {"spill", &SpillGroup},
-    {"large", &LargeGroup},
+    {"memory", &MemoryGroup},         {"startup", &StartupGroup},       {"tasks", &TasksGroup},
+    {"loaded", &LoadedGroup},         {"rings", &RingsGroup},           {"scaling", &ScalingGroup},
+    {"scheduling", &SchedulingGroup}, {"partitions", &PartitionsGroup}, {"store", &StoreGroup},
+    {"spill", &SpillGroup},           {"large", &LargeGroup},
 };
 
 }  // namespace

@@ -11,6 +11,8 @@
 //            of dependent tasks
 //   loaded   latency and throughput again, with a CPU-bound process on every core beside
 //            the benchmark (started before Init, ended after Shutdown)
+//   rings    latency and throughput (one and two driver threads) with result rings
+//            (Options::result_ring_bytes = 1 MiB); every other group runs without
 //   scaling  CPU-bound tasks on 1 worker and on `workers` workers; also, interleaved with
 //            them, on plain forked processes ("floor/scaling_*": the machine's parallelism
 //            at that moment, other users' load included)
