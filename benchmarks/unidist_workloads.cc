@@ -250,6 +250,31 @@ absl::Status StartupGroup(const Context& context) {
   return absl::OkStatus();
 }
 
+// w.short_reps times: w.latency_round_trips trivial Submit + Get round trips, one at a
+// time; adds the µs a round trip to `key`.
+absl::Status MeasureLatency(const Workloads& w, Measurements* out, const std::string& key) {
+  for (int rep = 0; rep < w.short_reps; ++rep) {
+    Stopwatch watch;
+    for (int i = 0; i < w.latency_round_trips; ++i) {
+      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
+      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
+    }
+    Add(out, key, watch.Seconds() * 1e6 / w.latency_round_trips);
+  }
+  return absl::OkStatus();
+}
+
+// w.reps times: w.throughput_tasks trivial tasks submitted, then gathered; adds the tasks
+// a second to `key`.
+absl::Status MeasureThroughput(const Workloads& w, Measurements* out, const std::string& key) {
+  for (int rep = 0; rep < w.reps; ++rep) {
+    Stopwatch watch;
+    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
+    Add(out, key, w.throughput_tasks / watch.Seconds());
+  }
+  return absl::OkStatus();
+}
+
 // Tasks a second when two threads each submit and gather half of `tasks` at once.
 absl::StatusOr<double> TwoThreadThroughput(int tasks) {
   const int half = tasks / 2;
@@ -273,22 +298,11 @@ absl::Status TasksGroup(const Context& context) {
 
   // a. latency
   for (int i = 0; i < 200; ++i) UNIDIST_RETURN_IF_ERROR(Get(Submit(Noop, i)).status());
-  for (int rep = 0; rep < w.short_reps; ++rep) {
-    Stopwatch watch;
-    for (int i = 0; i < w.latency_round_trips; ++i) {
-      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
-      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
-    }
-    Add(out, "latency_us", watch.Seconds() * 1e6 / w.latency_round_trips);
-  }
+  UNIDIST_RETURN_IF_ERROR(MeasureLatency(w, out, "latency_us"));
   LogAll(*out, {"latency_us"});
 
   // b. throughput, from one driver thread and from two
-  for (int rep = 0; rep < w.reps; ++rep) {
-    Stopwatch watch;
-    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
-    Add(out, "throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
-  }
+  UNIDIST_RETURN_IF_ERROR(MeasureThroughput(w, out, "throughput_tasks_per_s"));
   LogAll(*out, {"throughput_tasks_per_s"});
   for (int rep = 0; rep < w.reps; ++rep) {
     Stopwatch watch;
@@ -430,19 +444,8 @@ absl::Status LoadedGroup(const Context& context) {
   ScopedRuntime runtime;
   UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers));
   UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
-  for (int rep = 0; rep < w.short_reps; ++rep) {
-    Stopwatch watch;
-    for (int i = 0; i < w.latency_round_trips; ++i) {
-      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
-      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
-    }
-    Add(out, "loaded_latency_us", watch.Seconds() * 1e6 / w.latency_round_trips);
-  }
-  for (int rep = 0; rep < w.reps; ++rep) {
-    Stopwatch watch;
-    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
-    Add(out, "loaded_throughput_tasks_per_s", w.throughput_tasks / watch.Seconds());
-  }
+  UNIDIST_RETURN_IF_ERROR(MeasureLatency(w, out, "loaded_latency_us"));
+  UNIDIST_RETURN_IF_ERROR(MeasureThroughput(w, out, "loaded_throughput_tasks_per_s"));
   LogAll(*out, {"loaded_latency_us", "loaded_throughput_tasks_per_s"});
   return absl::OkStatus();
 }
@@ -455,19 +458,8 @@ absl::Status RingsGroup(const Context& context) {
   ScopedRuntime runtime;
   UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, 0, Options::Scheduling::kRoundRobin, 1 << 20));
   UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
-  for (int rep = 0; rep < w.short_reps; ++rep) {
-    Stopwatch watch;
-    for (int i = 0; i < w.latency_round_trips; ++i) {
-      UNIDIST_ASSIGN_OR_RETURN(int value, Get(Submit(Noop, i)));
-      UNIDIST_RETURN_IF_ERROR(Expect(value == i, "latency task"));
-    }
-    Add(out, "latency_ring_us", watch.Seconds() * 1e6 / w.latency_round_trips);
-  }
-  for (int rep = 0; rep < w.reps; ++rep) {
-    Stopwatch watch;
-    UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
-    Add(out, "throughput_ring_tasks_per_s", w.throughput_tasks / watch.Seconds());
-  }
+  UNIDIST_RETURN_IF_ERROR(MeasureLatency(w, out, "latency_ring_us"));
+  UNIDIST_RETURN_IF_ERROR(MeasureThroughput(w, out, "throughput_ring_tasks_per_s"));
   for (int rep = 0; rep < w.reps; ++rep) {
     UNIDIST_ASSIGN_OR_RETURN(double per_s, TwoThreadThroughput(w.throughput_tasks));
     Add(out, "throughput_2threads_ring_tasks_per_s", per_s);
@@ -484,18 +476,8 @@ absl::Status SchedulingGroup(const Context& context) {
     ScopedRuntime runtime;
     UNIDIST_RETURN_IF_ERROR(runtime.Start(w.workers, 0, Options::Scheduling::kLeastLoaded));
     UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(1000));  // warm-up
-    for (int rep = 0; rep < w.short_reps; ++rep) {
-      Stopwatch watch;
-      for (int i = 0; i < w.latency_round_trips; ++i) {
-        UNIDIST_RETURN_IF_ERROR(Get(Submit(Noop, i)).status());
-      }
-      Add(out, "latency_least_loaded_us", watch.Seconds() * 1e6 / w.latency_round_trips);
-    }
-    for (int rep = 0; rep < w.reps; ++rep) {
-      Stopwatch watch;
-      UNIDIST_RETURN_IF_ERROR(RunTrivialTasks(w.throughput_tasks));
-      Add(out, "throughput_least_loaded_tasks_per_s", w.throughput_tasks / watch.Seconds());
-    }
+    UNIDIST_RETURN_IF_ERROR(MeasureLatency(w, out, "latency_least_loaded_us"));
+    UNIDIST_RETURN_IF_ERROR(MeasureThroughput(w, out, "throughput_least_loaded_tasks_per_s"));
     for (int rep = 0; rep < w.reps; ++rep) {
       UNIDIST_ASSIGN_OR_RETURN(double ms, UnevenMs(w));
       Add(out, "uneven_least_loaded_ms", ms);

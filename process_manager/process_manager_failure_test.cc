@@ -444,15 +444,7 @@ TEST_F(ProcessManagerTest, BytesATaskWritesToItsSocketFailItWithDataLoss) {
            {"believable_length", "bad frame magic"},
            {"random_garbage", "bad frame magic"},
            {"corrupt_body", "bad frame body checksum"}}) {
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
-    proto::TaskResult result = results_.Wait(id);
-    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
-    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
-    EXPECT_FALSE(result.error().worker_died());
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
-    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+    ExpectDataLossThenAnEcho(&id, function, fault);
   }
   EXPECT_EQ(manager_->workers_replaced(), 3u);
 }
@@ -468,15 +460,7 @@ TEST_F(ProcessManagerTest, BytesOnTheSocketBesideAResultRingFailTheTaskWithDataL
            {"socket_garbage", "only wake-up tokens"},
            // A token the worker did not count would silence its own tokens for good.
            {"socket_token", "more wake-up tokens than it wrote"}}) {
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
-    proto::TaskResult result = results_.Wait(id);
-    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
-    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
-    EXPECT_FALSE(result.error().worker_died());
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
-    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+    ExpectDataLossThenAnEcho(&id, function, fault);
   }
   EXPECT_EQ(manager_->workers_replaced(), 2u);
 }
@@ -498,14 +482,7 @@ TEST_F(ProcessManagerTest, WithoutResultRingsBadBytesStillFailTheTaskWithDataLos
   uint64_t id = 0;
   for (const auto& [function, fault] : std::vector<std::pair<std::string, std::string>>{
            {"random_garbage", "bad frame magic"}, {"socket_garbage", "bad frame magic"}}) {
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, function)).ok());
-    proto::TaskResult result = results_.Wait(id);
-    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
-    EXPECT_THAT(result.error().message(), HasSubstr(fault)) << function;
-    ++id;
-    ASSERT_TRUE(manager_->Dispatch(Task(id, "echo", "fine")).ok());
-    EXPECT_EQ(results_.Wait(id).values(0), "fine") << "after " << function;
+    ExpectDataLossThenAnEcho(&id, function, fault);
   }
 }
 
@@ -514,12 +491,8 @@ TEST_F(ProcessManagerTest, AResultRingWithImpossibleCountersFailsTheTaskWithData
   ProcessManagerOptions options = Options(1);
   options.result_ring_bytes = 1 << 16;
   StartWith(options);
-  ASSERT_TRUE(manager_->Dispatch(Task(1, "scribble_on_ring")).ok());
-  proto::TaskResult result = results_.Wait(1);
-  EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss));
-  EXPECT_THAT(result.error().message(), HasSubstr("result ring claims"));
-  ASSERT_TRUE(manager_->Dispatch(Task(2, "echo", "fine")).ok());
-  EXPECT_EQ(results_.Wait(2).values(0), "fine");
+  uint64_t id = 0;
+  ExpectDataLossThenAnEcho(&id, "scribble_on_ring", "result ring claims");
 }
 
 // The idle rule (process_manager.h): part of a frame from a worker with no task in flight

@@ -502,6 +502,22 @@ class ProcessManagerTest : public ::testing::Test {
 
   pid_t WorkerPid(int index) { return manager_->Workers()[index].pid; }
 
+  // Runs task `function` (as task ++*id), which breaks the protocol: its result must be
+  // DataLoss naming `fault`, not a worker death (it is not retried); then runs an echo
+  // (task ++*id) on the replacement.
+  void ExpectDataLossThenAnEcho(uint64_t* id, const std::string& function,
+                                const std::string& fault) {
+    ++*id;
+    ASSERT_TRUE(manager_->Dispatch(Task(*id, function)).ok());
+    proto::TaskResult result = results_.Wait(*id);
+    EXPECT_EQ(result.error().code(), static_cast<int>(absl::StatusCode::kDataLoss)) << function;
+    EXPECT_THAT(result.error().message(), ::testing::HasSubstr(fault)) << function;
+    EXPECT_FALSE(result.error().worker_died()) << function;
+    ++*id;
+    ASSERT_TRUE(manager_->Dispatch(Task(*id, "echo", "fine")).ok());
+    EXPECT_EQ(results_.Wait(*id).values(0), "fine") << "after " << function;
+  }
+
   // Waits for the on_dedicated_worker_lost call for `slot`.
   absl::Status WaitLost(int slot) {
     absl::MutexLock lock(&lost_mu_);

@@ -92,9 +92,18 @@ TEST(ForkServerTest, ASharedFileIsTheWorkersAndTheCallers) {
   absl::StatusOr<ForkServer::Worker> plain = (*server)->Spawn(1);
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->shared_file_fd, -1);
+  // One that cannot be made (a size no file may have): the worker starts without one
+  // (its main function sees -1 and exits with 2), and so does the caller.
+  absl::StatusOr<ForkServer::Worker> without = (*server)->Spawn(2, uint64_t{1} << 63);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->shared_file_fd, -1);
+  absl::StatusOr<int> without_status = (*server)->Reap(without->pid, absl::Seconds(10));
+  ASSERT_TRUE(without_status.ok()) << without_status.status();
+  EXPECT_TRUE(WIFEXITED(*without_status) && WEXITSTATUS(*without_status) == 2) << *without_status;
   CloseAll(*worker);
   close(worker->shared_file_fd);
   CloseAll(*plain);
+  CloseAll(*without);
   ASSERT_TRUE((*server)->Stop().ok());
 }
 
